@@ -1,0 +1,499 @@
+"""The ledger application: commands in the business's words; the only place that saves."""
+
+import calendar
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, Transcoder, Transcoding
+from eventsourcing.utils import get_topic
+
+from ledger.config import Settings
+from ledger.documents import DocumentStore
+from ledger.domain import (
+    LOG_KEYS_ID,
+    AgreementVersion,
+    Approval,
+    Authentication,
+    Customer,
+    Declaration,
+    DomainError,
+    LoginRejection,
+    LogKeys,
+    RequestFacts,
+    RoleAssignment,
+    approval_id,
+    customer_id,
+    declaration_id,
+    role_assignment_id,
+)
+from ledger.identity import Actor, validate_cvr
+from ledger.keyring import KeyRing, KeyRingError
+from ledger.storage import LogRecord
+
+_APPROVE_ATTEMPTS = 5
+
+
+def _dataclass_transcoding(cls: type, name: str) -> Transcoding:
+    """Store a value type as a JSON object of its fields."""
+
+    class DataclassAsDict(Transcoding):
+        type = cls
+
+        def encode(self, obj: Any) -> dict[str, Any]:
+            return asdict(obj)
+
+        def decode(self, data: dict[str, Any]) -> Any:
+            return cls(**data)
+
+    DataclassAsDict.name = name
+    return DataclassAsDict()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event in the history, with its place in the signed log."""
+
+    seq: int
+    recorded_at: str
+    event: DomainEventProtocol[UUID]
+
+    @property
+    def event_type(self) -> str:
+        return type(self.event).__qualname__.rsplit(".", 1)[-1]
+
+    @property
+    def aggregate_type(self) -> str:
+        return type(self.event).__qualname__.split(".", 1)[0]
+
+    @property
+    def cvr(self) -> str | None:
+        return getattr(self.event, "cvr", None) or getattr(self.actor, "cvr", None)
+
+    @property
+    def actor(self) -> Actor | None:
+        return getattr(self.event, "actor", None)
+
+    def facts(self) -> dict[str, Any]:
+        """The event's own attributes, as JSON-ready values."""
+        facts = {}
+        for name, value in vars(self.event).items():
+            if name in (
+                "originator_id",
+                "originator_version",
+                "timestamp",
+                "originator_topic",
+            ):
+                continue
+            facts[name] = (
+                asdict(value) if hasattr(value, "__dataclass_fields__") else value
+            )
+        return facts
+
+
+class LedgerApp(Application[UUID]):
+    """The approval ledger. Every save writes signed leaves in the same transaction."""
+
+    name = "ledger"
+    env: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keyring = KeyRing(settings.keys_dir)
+        try:
+            self.keyring.verifier_keys()
+        except KeyRingError as error:
+            raise KeyRingError(f"the ledger is not initialized: {error}") from error
+        self.documents = DocumentStore(settings.documents_dir)
+        super().__init__(env=settings.eventsourcing_env())
+
+    def register_transcodings(self, transcoder: Transcoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(_dataclass_transcoding(Actor, "actor"))
+        transcoder.register(_dataclass_transcoding(Authentication, "authentication"))
+        transcoder.register(_dataclass_transcoding(RequestFacts, "request_facts"))
+
+    def _get(self, aggregate_id: UUID, missing: str) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise DomainError(missing) from None
+
+    def _find(self, aggregate_id: UUID) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def _save_new(self, aggregate: Any, exists: str) -> None:
+        try:
+            self.save(aggregate)
+        except IntegrityError:
+            raise DomainError(exists) from None
+
+    # The log and its keys
+
+    def start_log(self, actor: Actor) -> LogKeys | None:
+        """Record the first key as the log's first event; nothing when already started."""
+        if self._find(LOG_KEYS_ID) is not None:
+            return None
+        key = self.keyring.first_signing_key()
+        log_keys = LogKeys(
+            origin=key.name, verifier_key=key.verifier_key.line(), actor=actor
+        )
+        try:
+            self.save(log_keys)
+        except IntegrityError:
+            return None
+        return log_keys
+
+    def signing_kid(self) -> str:
+        last = self.recorder.last_leaf()  # type: ignore[attr-defined]
+        return last.next_kid if last else self.keyring.first_signing_key().kid
+
+    def rotate_signing_key(self, actor: Actor) -> str:
+        """A new signing key; the rotation is recorded in a leaf signed by the old key."""
+        log_keys: LogKeys = self._get(
+            LOG_KEYS_ID, "Loggen er ikke startet; kør `ledger init`."
+        )
+        previous_kid = self.signing_kid()
+        new_key = self.keyring.create(self.settings.origin)
+        log_keys.rotate(
+            previous_kid=previous_kid,
+            verifier_key=new_key.verifier_key.line(),
+            actor=actor,
+        )
+        try:
+            self.save(log_keys, rotate_to=new_key.kid)
+        except BaseException:
+            self.keyring.retire(new_key.kid)
+            raise
+        self.keyring.retire(previous_kid)
+        return new_key.kid
+
+    # Customers and agreements
+
+    def register_customer(self, *, cvr: str, name: str, actor: Actor) -> Customer:
+        customer = Customer.register(cvr, name, actor)
+        self._save_new(
+            customer, f"CVR {customer.cvr} er allerede registreret som kunde."
+        )
+        return customer
+
+    def customer(self, cvr: str) -> Customer:
+        cvr = validate_cvr(cvr)
+        return self._get(customer_id(cvr), f"CVR {cvr} er ikke registreret som kunde.")
+
+    def customers(self) -> list[Customer]:
+        return [
+            self.repository.get(oid) for oid in self._originators(Customer.Registered)
+        ]
+
+    def publish_agreement(
+        self,
+        *,
+        title: str,
+        version_label: str,
+        document: bytes,
+        document_name: str,
+        actor: Actor,
+    ) -> AgreementVersion:
+        title, version_label = title.strip(), version_label.strip()
+        if not title or not version_label:
+            raise DomainError("En aftale skal have en titel og en versionsbetegnelse.")
+        if not document:
+            raise DomainError("Aftalens dokument er tomt.")
+        sha256 = self.documents.put(document)
+        agreement = AgreementVersion(
+            title=title,
+            version_label=version_label,
+            document_sha256=sha256,
+            document_name=document_name,
+            document_size=len(document),
+            actor=actor,
+        )
+        self._save_new(
+            agreement, f"{title} version {version_label} er allerede offentliggjort."
+        )
+        return agreement
+
+    def agreement_version(self, version_id: UUID) -> AgreementVersion:
+        return self._get(version_id, "Den version af aftalen findes ikke.")
+
+    def agreement_versions(self) -> list[AgreementVersion]:
+        return [
+            self.repository.get(oid)
+            for oid in self._originators(AgreementVersion.Published)
+        ]
+
+    def retire_agreement(self, version_id: UUID, *, actor: Actor) -> AgreementVersion:
+        agreement = self.agreement_version(version_id)
+        if agreement.retired:
+            raise DomainError("Den version af aftalen er allerede trukket tilbage.")
+        agreement.retire(actor=actor)
+        self.save(agreement)
+        return agreement
+
+    # Approvals
+
+    def approval(self, cvr: str, version_id: UUID) -> Approval | None:
+        return self._find(approval_id(validate_cvr(cvr), version_id))
+
+    def approve(
+        self,
+        *,
+        cvr: str,
+        version_id: UUID,
+        actor: Actor,
+        authentication: Authentication,
+        ip: str,
+        user_agent: str,
+    ) -> tuple[Approval, bool]:
+        """Approve an agreement version for a CVR: (the approval, whether this call approved).
+
+        Approving what is already approved records nothing and returns the approval as it
+        is, so a double click or a second tab is not an error. Concurrent approvals race
+        on the aggregate's next version; the loser reads the winner's approval.
+        """
+        customer = self.customer(cvr)
+        agreement = self.agreement_version(version_id)
+        if agreement.retired:
+            raise DomainError(
+                "Denne version af aftalen er trukket tilbage og kan ikke godkendes."
+            )
+        request = RequestFacts(
+            ip=ip, user_agent=user_agent, document_sha256=agreement.document_sha256
+        )
+        for _ in range(_APPROVE_ATTEMPTS):
+            approval = self.approval(customer.cvr, version_id)
+            if approval is not None and approval.is_approved:
+                return approval, False
+            if approval is None:
+                approval = Approval.approve_first(
+                    cvr=customer.cvr,
+                    agreement_version_id=version_id,
+                    actor=actor,
+                    authentication=authentication,
+                    request=request,
+                )
+            else:
+                approval.approve_again(
+                    actor=actor, authentication=authentication, request=request
+                )
+            try:
+                self.save(approval)
+            except IntegrityError:
+                continue
+            return approval, True
+        raise DomainError("Godkendelsen kunne ikke gemmes; prøv igen.")
+
+    def reset_approval(
+        self, *, cvr: str, version_id: UUID, reason: str, actor: Actor
+    ) -> Approval:
+        approval = self.approval(cvr, version_id)
+        if approval is None:
+            raise DomainError("Aftalen er ikke godkendt for den kunde.")
+        approval.reset(reason=reason, actor=actor)
+        try:
+            self.save(approval)
+        except IntegrityError:
+            raise DomainError(
+                "Godkendelsen blev ændret imens; se den igen, før du nulstiller."
+            ) from None
+        return approval
+
+    # The joint management declaration
+
+    def declaration(self, cvr: str) -> Declaration | None:
+        return self._find(declaration_id(validate_cvr(cvr)))
+
+    def hand_in_declaration(
+        self, *, cvr: str, document: bytes, document_name: str, actor: Actor
+    ) -> Declaration:
+        customer = self.customer(cvr)
+        if actor.kind == Actor.PERSON and actor.cvr != customer.cvr:
+            raise DomainError(f"Du kan kun aflevere erklæringen for CVR {actor.cvr}.")
+        if not document:
+            raise DomainError("Erklæringens dokument er tomt.")
+        sha256 = self.documents.put(document)
+        declaration = self.declaration(customer.cvr)
+        if declaration is None:
+            declaration = Declaration.hand_in_first(
+                cvr=customer.cvr,
+                document_sha256=sha256,
+                document_name=document_name,
+                actor=actor,
+            )
+        else:
+            declaration.hand_in(
+                document_sha256=sha256, document_name=document_name, actor=actor
+            )
+        self._save_new(declaration, "Erklæringen blev ændret imens; prøv igen.")
+        return declaration
+
+    def _declaration(self, cvr: str) -> Declaration:
+        declaration = self.declaration(cvr)
+        if declaration is None:
+            raise DomainError(f"CVR {cvr} har ikke afleveret en erklæring.")
+        return declaration
+
+    def countersign_declaration(
+        self, *, cvr: str, document: bytes, document_name: str, actor: Actor
+    ) -> Declaration:
+        declaration = self._declaration(cvr)
+        if not document:
+            raise DomainError("Det medunderskrevne dokument er tomt.")
+        sha256 = self.documents.put(document)
+        declaration.countersign(
+            document_sha256=sha256, document_name=document_name, actor=actor
+        )
+        self._save_new(declaration, "Erklæringen blev ændret imens; prøv igen.")
+        return declaration
+
+    def record_declaration_sent(
+        self, *, cvr: str, sent_on: date, reference: str, actor: Actor
+    ) -> Declaration:
+        declaration = self._declaration(cvr)
+        declaration.record_sent(
+            sent_on=sent_on,
+            reference=reference,
+            renewal_due=add_months(sent_on, self.settings.declaration_validity_months),
+            actor=actor,
+        )
+        self._save_new(declaration, "Erklæringen blev ændret imens; prøv igen.")
+        return declaration
+
+    # Roles
+
+    def grant_role(
+        self,
+        *,
+        person_uuid: str,
+        person_name: str,
+        role: str,
+        cvrs: list[str],
+        actor: Actor,
+    ) -> RoleAssignment:
+        person_uuid = person_uuid.strip()
+        if not person_uuid or not person_name.strip():
+            raise DomainError("Angiv personens UUID og navn.")
+        assignment = self._find(role_assignment_id(person_uuid, role))
+        if assignment is None:
+            assignment = RoleAssignment.grant_first(
+                person_uuid=person_uuid,
+                person_name=person_name.strip(),
+                role=role,
+                cvrs=cvrs,
+                actor=actor,
+            )
+        else:
+            assignment.grant_again(
+                person_name=person_name.strip(), cvrs=cvrs, actor=actor
+            )
+        self._save_new(assignment, "Rollen blev ændret imens; prøv igen.")
+        return assignment
+
+    def revoke_role(
+        self, *, person_uuid: str, role: str, actor: Actor
+    ) -> RoleAssignment:
+        assignment = self._get(
+            role_assignment_id(person_uuid.strip(), role), "Rollen er ikke tildelt."
+        )
+        assignment.revoke(actor=actor)
+        self._save_new(assignment, "Rollen blev ændret imens; prøv igen.")
+        return assignment
+
+    def roles_of(self, person_uuid: str) -> list[RoleAssignment]:
+        found = (
+            self._find(role_assignment_id(person_uuid, role))
+            for role in ("staff", "auditor")
+        )
+        return [assignment for assignment in found if assignment and assignment.active]
+
+    # Security events
+
+    def record_login_rejected(
+        self,
+        *,
+        reason: str,
+        idp: str,
+        assertion_id: str | None = None,
+        person_uuid: str | None = None,
+        cvr: str | None = None,
+    ) -> LoginRejection:
+        rejection = LoginRejection(
+            reason=reason,
+            idp=idp,
+            assertion_id=assertion_id,
+            person_uuid=person_uuid,
+            cvr=cvr,
+            actor=Actor.system("login"),
+        )
+        self.save(rejection)
+        return rejection
+
+    # Reading the log
+
+    def log(
+        self,
+        *,
+        after: int = -1,
+        since: str | None = None,
+        until: str | None = None,
+        page_size: int = 500,
+    ) -> Iterator[Entry]:
+        """Every event with its `seq`, oldest first, read a page at a time."""
+        while True:
+            records: list[LogRecord] = self.recorder.select_log(  # type: ignore[attr-defined]
+                after=after, limit=page_size, since=since, until=until
+            )
+            for record in records:
+                yield Entry(
+                    record.seq,
+                    record.recorded_at,
+                    self.mapper.to_domain_event(record.stored_event),
+                )
+            if len(records) < page_size:
+                return
+            after = records[-1].seq
+
+    def history(
+        self,
+        *,
+        cvr: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Iterator[Entry]:
+        if cvr is not None:
+            cvr = validate_cvr(cvr)
+        for entry in self.log(since=since, until=until):
+            if cvr is None or entry.cvr == cvr:
+                yield entry
+
+    def _originators(self, created: type) -> list[UUID]:
+        topic = get_topic(created)
+        ids: list[UUID] = []
+        start: int | None = None
+        while True:
+            page = self.recorder.select_notifications(
+                start=start, limit=500, topics=[topic], inclusive_of_start=False
+            )
+            ids.extend(
+                UUID(str(n.originator_id)) for n in page if n.originator_version == 1
+            )
+            if len(page) < 500:
+                return ids
+            start = page[-1].id
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later, or that month's last day when it is shorter."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return day.replace(
+        year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1])
+    )

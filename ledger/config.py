@@ -1,0 +1,76 @@
+"""Configuration from `LEDGER_*` environment variables, validated once at start."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.evidence.database import DatabaseURL, DatabaseURLError
+from ledger.storage import KEYS_DIR_SETTING
+
+DEFAULT_ORIGIN = "localhost/approval-ledger"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the variable and what it needs."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database: DatabaseURL
+    keys_dir: Path
+    origin: str
+    declaration_validity_months: int = 12
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("LEDGER_DATA_DIR") or "./var").absolute()
+        url = (
+            env.get("LEDGER_DATABASE_URL") or f"sqlite:///{data_dir / 'ledger.sqlite3'}"
+        )
+        try:
+            database = DatabaseURL.parse(url)
+        except DatabaseURLError as error:
+            raise ConfigError(f"LEDGER_DATABASE_URL: {error}") from error
+        origin = env.get("LEDGER_ORIGIN") or DEFAULT_ORIGIN
+        if any(ch.isspace() for ch in origin) or "+" in origin:
+            raise ConfigError(
+                f"LEDGER_ORIGIN {origin!r} names the log's key: no spaces and no '+'"
+            )
+        months_text = env.get("LEDGER_DECLARATION_VALIDITY_MONTHS") or "12"
+        if not months_text.isdigit() or not 1 <= int(months_text) <= 120:
+            raise ConfigError(
+                "LEDGER_DECLARATION_VALIDITY_MONTHS must be a whole number of months, 1 to 120"
+            )
+        keys_dir = Path(env.get("LEDGER_KEYS_DIR") or data_dir / "keys").absolute()
+        return cls(data_dir, database, keys_dir, origin, int(months_text))
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The settings the `eventsourcing` library reads, derived from ours."""
+        env = {KEYS_DIR_SETTING: str(self.keys_dir)}
+        db = self.database
+        if db.is_sqlite:
+            assert db.sqlite_path is not None
+            env |= {
+                "PERSISTENCE_MODULE": "ledger.storage.sqlite",
+                "SQLITE_DBNAME": str(db.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        else:
+            env |= {
+                "PERSISTENCE_MODULE": "ledger.storage.postgres",
+                "POSTGRES_DBNAME": db.dbname,
+                "POSTGRES_HOST": db.host,
+                "POSTGRES_PORT": str(db.port),
+                "POSTGRES_USER": db.user,
+                "POSTGRES_PASSWORD": db.password,
+                "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+                "POSTGRES_LOCK_TIMEOUT": "30",
+            }
+        return env

@@ -1,0 +1,463 @@
+"""The ledger's aggregates: what the business records, as past-tense facts.
+
+Aggregates that a person may open again after it was closed (an approval after a reset, a
+role after a revocation, the next round of a declaration) use an event that opens the
+aggregate the first time and continues it after that, so that every approval is an
+`Approved` fact whether or not it is the first.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
+
+from ledger.identity import APPROVAL_MINIMUM_LEVEL, Actor, validate_cvr
+
+NAMESPACE = uuid5(NAMESPACE_URL, "urn:approval-ledger")
+RESET_REASON_LENGTH = (10, 2000)
+ROLES = ("staff", "auditor")
+
+
+class DomainError(ValueError):
+    """A command the ledger refuses; the message tells a person what is wrong."""
+
+
+def customer_id(cvr: str) -> UUID:
+    return uuid5(NAMESPACE, f"customer/{cvr}")
+
+
+def agreement_version_id(title: str, version: str) -> UUID:
+    return uuid5(NAMESPACE, f"agreement/{title}/{version}")
+
+
+def approval_id(cvr: str, agreement_version: UUID) -> UUID:
+    return uuid5(NAMESPACE, f"approval/{cvr}/{agreement_version}")
+
+
+def declaration_id(cvr: str) -> UUID:
+    return uuid5(NAMESPACE, f"declaration/{cvr}")
+
+
+def role_assignment_id(person_uuid: str, role: str) -> UUID:
+    return uuid5(NAMESPACE, f"role/{person_uuid}/{role}")
+
+
+LOG_KEYS_ID = uuid5(NAMESPACE, "log-keys")
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """The NemLog-in login behind an approval, kept as evidence."""
+
+    assertion_id: str
+    authn_instant: str
+    assertion_sha256: str
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What the portal saw of the request that approved."""
+
+    ip: str
+    user_agent: str
+    document_sha256: str
+
+
+class OpensOrContinues(Aggregate.Created):
+    """An event that opens its aggregate the first time and continues it afterwards."""
+
+    def mutate(self, aggregate: Any) -> Any:
+        if aggregate is None:
+            return super().mutate(None)
+        return Aggregate.Event.mutate(self, aggregate)
+
+
+class Recurring(Aggregate):
+    """An aggregate opened by an `OpensOrContinues` event."""
+
+    def _continue(self, event_class: type[OpensOrContinues], **kwargs: Any) -> None:
+        self.trigger_event(
+            event_class, originator_topic=get_topic(type(self)), **kwargs
+        )
+
+
+class Customer(Aggregate):
+    """A municipality that buys the service, known by its CVR number."""
+
+    @staticmethod
+    def create_id(cvr: str) -> UUID:
+        return customer_id(cvr)
+
+    @event("Registered")
+    def __init__(self, cvr: str, name: str, actor: Actor) -> None:
+        self.cvr = cvr
+        self.name = name
+
+    @classmethod
+    def register(cls, cvr: str, name: str, actor: Actor) -> "Customer":
+        name = name.strip()
+        if not name:
+            raise DomainError("Kunden skal have et navn.")
+        return cls(cvr=validate_cvr(cvr), name=name, actor=actor)
+
+
+class AgreementVersion(Aggregate):
+    """One published version of an agreement; its document is kept by its SHA-256."""
+
+    @staticmethod
+    def create_id(title: str, version_label: str) -> UUID:
+        return agreement_version_id(title, version_label)
+
+    @event("Published")
+    def __init__(
+        self,
+        title: str,
+        version_label: str,
+        document_sha256: str,
+        document_name: str,
+        document_size: int,
+        actor: Actor,
+    ) -> None:
+        self.title = title
+        self.version_label = version_label
+        self.document_sha256 = document_sha256
+        self.document_name = document_name
+        self.document_size = document_size
+        self.retired = False
+
+    @event("Retired")
+    def retire(self, actor: Actor) -> None:
+        self.retired = True
+
+
+class Approval(Recurring):
+    """The approval of one agreement version by one customer (CVR)."""
+
+    class Approved(OpensOrContinues):
+        cvr: str
+        agreement_version_id: UUID
+        actor: Actor
+        authentication: Authentication
+        request: RequestFacts
+
+        def apply(self, aggregate: "Approval") -> None:
+            aggregate.approved_version = self.originator_version
+            aggregate.approved_by = self.actor
+            aggregate.approved_at = self.timestamp
+
+    class ApprovalReset(Aggregate.Event):
+        cvr: str
+        agreement_version_id: UUID
+        reason: str
+        invalidates_version: int
+        actor: Actor
+
+        def apply(self, aggregate: "Approval") -> None:
+            aggregate.approved_version = None
+            aggregate.approved_by = None
+            aggregate.approved_at = None
+            aggregate.last_reset_reason = self.reason
+
+    def __init__(self, cvr: str, agreement_version_id: UUID) -> None:
+        self.cvr = cvr
+        self.agreement_version_id = agreement_version_id
+        self.approved_version: int | None = None
+        self.approved_by: Actor | None = None
+        self.approved_at: Any = None
+        self.last_reset_reason: str | None = None
+
+    @property
+    def is_approved(self) -> bool:
+        return self.approved_version is not None
+
+    @staticmethod
+    def check_approver(cvr: str, actor: Actor) -> None:
+        if actor.kind != Actor.PERSON:
+            raise DomainError(
+                "Kun en person logget ind med MitID Erhverv kan godkende."
+            )
+        if actor.cvr != cvr:
+            raise DomainError(
+                f"Du er logget ind for CVR {actor.cvr} og kan ikke godkende for CVR {cvr}."
+            )
+        level = actor.level
+        if level is None or level < APPROVAL_MINIMUM_LEVEL:
+            raise DomainError("Dit login har ikke et tilstrækkeligt sikringsniveau.")
+
+    @classmethod
+    def approve_first(
+        cls,
+        *,
+        cvr: str,
+        agreement_version_id: UUID,
+        actor: Actor,
+        authentication: Authentication,
+        request: RequestFacts,
+    ) -> "Approval":
+        cls.check_approver(cvr, actor)
+        return cls._create(
+            cls.Approved,
+            id=approval_id(cvr, agreement_version_id),
+            cvr=cvr,
+            agreement_version_id=agreement_version_id,
+            actor=actor,
+            authentication=authentication,
+            request=request,
+        )
+
+    def approve_again(
+        self, *, actor: Actor, authentication: Authentication, request: RequestFacts
+    ) -> None:
+        self.check_approver(self.cvr, actor)
+        if self.is_approved:
+            raise DomainError("Aftalen er allerede godkendt.")
+        self._continue(
+            self.Approved,
+            cvr=self.cvr,
+            agreement_version_id=self.agreement_version_id,
+            actor=actor,
+            authentication=authentication,
+            request=request,
+        )
+
+    def reset(self, *, reason: str, actor: Actor) -> None:
+        reason = reason.strip()
+        shortest, longest = RESET_REASON_LENGTH
+        if not shortest <= len(reason) <= longest:
+            raise DomainError(
+                f"En nulstilling kræver en begrundelse på {shortest} til {longest} tegn."
+            )
+        if self.approved_version is None:
+            raise DomainError("Der er ingen gældende godkendelse at nulstille.")
+        self.trigger_event(
+            self.ApprovalReset,
+            cvr=self.cvr,
+            agreement_version_id=self.agreement_version_id,
+            reason=reason,
+            invalidates_version=self.approved_version,
+            actor=actor,
+        )
+
+
+class Declaration(Recurring):
+    """The joint management declaration of one customer, round by round.
+
+    A round is handed in by the municipality, countersigned by the operator and sent to
+    the Agency for Digital Government; it is then valid until its renewal is due.
+    """
+
+    HANDED_IN = "handed-in"
+    COUNTERSIGNED = "countersigned"
+    SENT = "sent"
+
+    class HandedIn(OpensOrContinues):
+        cvr: str
+        document_sha256: str
+        document_name: str
+        actor: Actor
+
+        def apply(self, aggregate: "Declaration") -> None:
+            aggregate.round += 1
+            aggregate.status = Declaration.HANDED_IN
+            aggregate.handed_in_sha256 = self.document_sha256
+            aggregate.countersigned_sha256 = None
+            aggregate.sent_on = None
+            aggregate.reference = None
+            aggregate.renewal_due = None
+
+    def __init__(self, cvr: str) -> None:
+        self.cvr = cvr
+        self.round = 0
+        self.status: str | None = None
+        self.handed_in_sha256: str | None = None
+        self.countersigned_sha256: str | None = None
+        self.sent_on: str | None = None
+        self.reference: str | None = None
+        self.renewal_due: str | None = None
+
+    @classmethod
+    def hand_in_first(
+        cls, *, cvr: str, document_sha256: str, document_name: str, actor: Actor
+    ) -> "Declaration":
+        return cls._create(
+            cls.HandedIn,
+            id=declaration_id(cvr),
+            cvr=cvr,
+            document_sha256=document_sha256,
+            document_name=document_name,
+            actor=actor,
+        )
+
+    def hand_in(
+        self, *, document_sha256: str, document_name: str, actor: Actor
+    ) -> None:
+        if self.status in (self.HANDED_IN, self.COUNTERSIGNED):
+            raise DomainError(
+                "Der er allerede en erklæring undervejs; den skal sendes til "
+                "Digitaliseringsstyrelsen, før en ny kan afleveres."
+            )
+        self._continue(
+            self.HandedIn,
+            cvr=self.cvr,
+            document_sha256=document_sha256,
+            document_name=document_name,
+            actor=actor,
+        )
+
+    def countersign(
+        self, *, document_sha256: str, document_name: str, actor: Actor
+    ) -> None:
+        if self.status != self.HANDED_IN:
+            raise DomainError(
+                "Der er ingen afleveret erklæring, der venter på medunderskrift."
+            )
+        self._countersigned(
+            cvr=self.cvr,
+            document_sha256=document_sha256,
+            document_name=document_name,
+            actor=actor,
+        )
+
+    @event("Countersigned")
+    def _countersigned(
+        self, cvr: str, document_sha256: str, document_name: str, actor: Actor
+    ) -> None:
+        self.status = self.COUNTERSIGNED
+        self.countersigned_sha256 = document_sha256
+
+    def record_sent(
+        self, *, sent_on: date, reference: str, renewal_due: date, actor: Actor
+    ) -> None:
+        if self.status != self.COUNTERSIGNED:
+            raise DomainError(
+                "Erklæringen skal være medunderskrevet, før den sendes til "
+                "Digitaliseringsstyrelsen."
+            )
+        reference = reference.strip()
+        if not reference:
+            raise DomainError("Angiv Digitaliseringsstyrelsens reference.")
+        self._sent_to_agency(
+            cvr=self.cvr,
+            sent_on=sent_on.isoformat(),
+            reference=reference,
+            renewal_due=renewal_due.isoformat(),
+            actor=actor,
+        )
+
+    @event("SentToAgency")
+    def _sent_to_agency(
+        self, cvr: str, sent_on: str, reference: str, renewal_due: str, actor: Actor
+    ) -> None:
+        self.status = self.SENT
+        self.sent_on = sent_on
+        self.reference = reference
+        self.renewal_due = renewal_due
+
+
+class RoleAssignment(Recurring):
+    """One person's staff or auditor role; an auditor may be limited to some CVRs."""
+
+    class RoleGranted(OpensOrContinues):
+        person_uuid: str
+        person_name: str
+        role: str
+        cvrs: list[str]
+        actor: Actor
+
+        def apply(self, aggregate: "RoleAssignment") -> None:
+            aggregate.active = True
+            aggregate.person_name = self.person_name
+            aggregate.cvrs = list(self.cvrs)
+
+    def __init__(self, person_uuid: str, role: str) -> None:
+        self.person_uuid = person_uuid
+        self.role = role
+        self.person_name = ""
+        self.active = False
+        self.cvrs: list[str] = []
+
+    @staticmethod
+    def _checked(role: str, cvrs: list[str]) -> list[str]:
+        if role not in ROLES:
+            raise DomainError(f"Ukendt rolle {role!r}; rollerne er {', '.join(ROLES)}.")
+        if cvrs and role != "auditor":
+            raise DomainError("Kun en revisor kan begrænses til bestemte CVR-numre.")
+        return sorted({validate_cvr(cvr) for cvr in cvrs})
+
+    @classmethod
+    def grant_first(
+        cls,
+        *,
+        person_uuid: str,
+        person_name: str,
+        role: str,
+        cvrs: list[str],
+        actor: Actor,
+    ) -> "RoleAssignment":
+        return cls._create(
+            cls.RoleGranted,
+            id=role_assignment_id(person_uuid, role),
+            person_uuid=person_uuid,
+            person_name=person_name,
+            role=role,
+            cvrs=cls._checked(role, cvrs),
+            actor=actor,
+        )
+
+    def grant_again(self, *, person_name: str, cvrs: list[str], actor: Actor) -> None:
+        self._continue(
+            self.RoleGranted,
+            person_uuid=self.person_uuid,
+            person_name=person_name,
+            role=self.role,
+            cvrs=self._checked(self.role, cvrs),
+            actor=actor,
+        )
+
+    def revoke(self, *, actor: Actor) -> None:
+        if not self.active:
+            raise DomainError("Rollen er ikke tildelt.")
+        self._revoked(person_uuid=self.person_uuid, role=self.role, actor=actor)
+
+    @event("RoleRevoked")
+    def _revoked(self, person_uuid: str, role: str, actor: Actor) -> None:
+        self.active = False
+
+
+class LoginRejection(Aggregate):
+    """A login the service provider refused, kept as a security event.
+
+    The person's UUID and CVR are kept only when the identity was a professional one.
+    """
+
+    @event("LoginRejected")
+    def __init__(
+        self,
+        reason: str,
+        idp: str,
+        assertion_id: str | None,
+        person_uuid: str | None,
+        cvr: str | None,
+        actor: Actor,
+    ) -> None:
+        self.reason = reason
+
+
+class LogKeys(Aggregate):
+    """The keys that sign the log: the first one, and each rotation, signed by the old key."""
+
+    @staticmethod
+    def create_id() -> UUID:
+        return LOG_KEYS_ID
+
+    @event("LogStarted")
+    def __init__(self, origin: str, verifier_key: str, actor: Actor) -> None:
+        self.origin = origin
+        self.verifier_keys = [verifier_key]
+
+    @event("KeyRotated")
+    def rotate(self, previous_kid: str, verifier_key: str, actor: Actor) -> None:
+        self.verifier_keys.append(verifier_key)

@@ -1,0 +1,42 @@
+"""RFC 8785 (JSON Canonicalization Scheme): the one encoding of every signed JSON object."""
+
+import json
+from typing import Any
+
+import rfc8785
+
+_MAX_EXACT_INT = 2**53 - 1
+
+
+def _is_plain(value: Any) -> bool:
+    """True when `json.dumps` with sorted keys already produces the RFC 8785 bytes.
+
+    That holds for strings, booleans, null, integers a double represents exactly, and
+    objects whose keys are ASCII (RFC 8785 sorts by UTF-16 code units; Python by code
+    points; the two agree on ASCII). Floats and other keys go through `rfc8785`.
+    """
+    if value is None or isinstance(value, (str, bool)):
+        return True
+    if isinstance(value, int):
+        return -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT
+    if isinstance(value, dict):
+        return all(
+            isinstance(key, str) and key.isascii() and _is_plain(item)
+            for key, item in value.items()
+        )
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(item) for item in value)
+    return False
+
+
+def canonical_json(value: Any) -> bytes:
+    """The RFC 8785 serialization of `value`, as UTF-8 bytes."""
+    if _is_plain(value):
+        return json.dumps(
+            value,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        ).encode("utf-8")
+    return rfc8785.dumps(value)

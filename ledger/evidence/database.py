@@ -1,0 +1,95 @@
+"""Database URLs (`sqlite:///path`, `postgresql://user:password@host:port/dbname`) and plain
+DB-API connections to them, for readers that must not depend on the domain layer."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+
+class DatabaseURLError(ValueError):
+    """A database URL that is not one of the two supported forms."""
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    url: str
+    scheme: str
+    sqlite_path: Path | None = None
+    host: str = ""
+    port: int = 5432
+    user: str = ""
+    password: str = ""
+    dbname: str = ""
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.scheme == "sqlite"
+
+    @property
+    def placeholder(self) -> str:
+        return "?" if self.is_sqlite else "%s"
+
+    @classmethod
+    def parse(cls, url: str) -> "DatabaseURL":
+        if url.startswith("sqlite:///"):
+            path = url[len("sqlite:///") :]
+            if not path:
+                raise DatabaseURLError(
+                    "sqlite:/// needs a file path, e.g. sqlite:///var/ledger.db"
+                )
+            return cls(url, "sqlite", sqlite_path=Path(path))
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise DatabaseURLError(
+                f"unsupported database URL {redact(url)!r}: use sqlite:///PATH or "
+                "postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+            )
+        dbname = parts.path.lstrip("/")
+        if not (parts.hostname and parts.username and dbname):
+            raise DatabaseURLError(
+                f"{redact(url)!r} needs a user, a host and a database name: "
+                "postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+            )
+        try:
+            port = parts.port or 5432
+        except ValueError as error:
+            raise DatabaseURLError(f"{redact(url)!r}: {error}") from error
+        return cls(
+            url,
+            "postgresql",
+            host=parts.hostname,
+            port=port,
+            user=unquote(parts.username),
+            password=unquote(parts.password or ""),
+            dbname=unquote(dbname),
+        )
+
+    def connect(self) -> Any:
+        """A DB-API connection that reads what is committed (no write is ever made)."""
+        if self.is_sqlite:
+            import sqlite3
+
+            assert self.sqlite_path is not None
+            if not self.sqlite_path.exists():
+                raise FileNotFoundError(f"no database at {self.sqlite_path}")
+            return sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True)
+        import psycopg
+
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=self.dbname,
+            autocommit=True,
+        )
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()

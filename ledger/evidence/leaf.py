@@ -1,0 +1,140 @@
+"""Leaves (EVIDENCE-FORMAT.md section 1): one signed, chained JSON line per stored event."""
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ledger.evidence.canonical import canonical_json
+from ledger.evidence.keys import SigningKey, VerifierKey
+
+FORMAT_VERSION = 1
+GENESIS_PREV = "0" * 64
+_SIG_MEMBER = b',"sig":"'
+_AFTER_SIG = b',"topic":'
+_MEMBERS = {
+    "v": int,
+    "seq": int,
+    "originator_id": str,
+    "originator_version": int,
+    "topic": str,
+    "payload_sha256": str,
+    "prev": str,
+    "recorded_at": str,
+    "kid": str,
+}
+
+
+class LeafError(ValueError):
+    """A leaf that cannot be trusted, with the verifier's reason code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def rfc3339(moment: datetime) -> str:
+    """`2026-11-29T07:15:02.123456Z`: UTC with microseconds, as leaves record time."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def chain_hash(leaf: bytes) -> bytes:
+    """What the next leaf's `prev` names: SHA-256 of this leaf's complete bytes."""
+    return hashlib.sha256(leaf).digest()
+
+
+def payload_sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
+def sign_leaf(
+    *,
+    seq: int,
+    originator_id: str,
+    originator_version: int,
+    topic: str,
+    payload: bytes,
+    prev: str,
+    recorded_at: str,
+    key: SigningKey,
+) -> bytes:
+    """The leaf's exact bytes: RFC 8785 JSON, signed over itself without `sig`."""
+    members: dict[str, Any] = {
+        "v": FORMAT_VERSION,
+        "seq": seq,
+        "originator_id": originator_id,
+        "originator_version": originator_version,
+        "topic": topic,
+        "payload_sha256": payload_sha256(payload),
+        "prev": prev,
+        "recorded_at": recorded_at,
+        "kid": key.kid,
+    }
+    signature = key.sign(canonical_json(members))
+    members["sig"] = base64.b64encode(signature).decode("ascii")
+    return canonical_json(members)
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """The members of a leaf whose form and signature have been checked."""
+
+    seq: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    payload_sha256: str
+    prev: str
+    recorded_at: str
+    kid: str
+
+
+def open_leaf(leaf: bytes, keys: Mapping[str, VerifierKey]) -> Leaf:
+    """Check a leaf's form, canonical encoding and signature; return its members.
+
+    The signed message is the leaf without its `sig` member. In the canonical form `sig`
+    sits between `seq` and `topic`, and `,"sig":"` cannot occur inside a JSON string
+    (quotes are escaped there), so cutting it out gives exactly the signed bytes.
+    """
+    start = leaf.find(_SIG_MEMBER)
+    end = leaf.find(b'"', start + len(_SIG_MEMBER)) if start >= 0 else -1
+    if end < 0 or not leaf.startswith(_AFTER_SIG, end + 1):
+        raise LeafError("malformed-leaf", "the leaf has no signature in its place")
+    message = leaf[:start] + leaf[end + 1 :]
+    try:
+        members = json.loads(message)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise LeafError("malformed-leaf", f"the leaf is not JSON: {error}") from error
+    if not isinstance(members, dict) or members.keys() != _MEMBERS.keys():
+        raise LeafError("malformed-leaf", "the leaf does not have the v1 members")
+    for name, kind in _MEMBERS.items():
+        if type(members[name]) is not kind:
+            raise LeafError(
+                "malformed-leaf", f"member {name} is not of type {kind.__name__}"
+            )
+    if members["v"] != FORMAT_VERSION:
+        raise LeafError(
+            "unknown-version", f"leaf format version {members['v']} is unknown"
+        )
+    if canonical_json(members) != message:
+        raise LeafError("non-canonical-leaf", "the leaf is not in RFC 8785 form")
+    key = keys.get(members["kid"])
+    if key is None:
+        raise LeafError("unknown-key", f"no verifier key has key hash {members['kid']}")
+    encoded = leaf[start + len(_SIG_MEMBER) : end]
+    try:
+        signature = base64.b64decode(encoded, validate=True)
+    except binascii.Error as error:
+        raise LeafError("malformed-leaf", "the signature is not base64") from error
+    if base64.b64encode(signature) != encoded:
+        raise LeafError("non-canonical-leaf", "the signature is not in standard base64")
+    if not key.verify(signature, message):
+        raise LeafError(
+            "bad-signature", f"the signature does not verify with key {key.kid}"
+        )
+    del members["v"]
+    return Leaf(**members)

@@ -1,0 +1,96 @@
+"""Who acts in the ledger, and the checks on the facts that identify them."""
+
+import getpass
+import re
+from dataclasses import dataclass
+from enum import IntEnum
+
+_CVR_WEIGHTS = (2, 7, 6, 5, 4, 3, 2, 1)
+
+
+class InvalidCVR(ValueError):
+    """A CVR number that is not 8 digits passing the modulus-11 check."""
+
+
+def validate_cvr(value: str) -> str:
+    """The CVR number as 8 digits, or InvalidCVR with a message a person can act on."""
+    cvr = value.strip()
+    if not re.fullmatch(r"[0-9]{8}", cvr):
+        raise InvalidCVR(f"Et CVR-nummer består af 8 cifre; {value!r} gør ikke.")
+    if (
+        sum(
+            int(digit) * weight for digit, weight in zip(cvr, _CVR_WEIGHTS, strict=True)
+        )
+        % 11
+    ):
+        raise InvalidCVR(
+            f"CVR-nummeret {cvr} er ikke gyldigt: kontrolcifferet passer ikke."
+        )
+    return cvr
+
+
+class NsisLevel(IntEnum):
+    """NSIS levels of assurance, ordered so that a higher level satisfies a lower one."""
+
+    LOW = 1
+    SUBSTANTIAL = 2
+    HIGH = 3
+
+    @classmethod
+    def parse(cls, value: str) -> "NsisLevel":
+        """`Substantial`, or the OIOSAML URI ending in it, as a level."""
+        name = value.rstrip("/").rsplit("/", 1)[-1].upper()
+        try:
+            return cls[name]
+        except KeyError:
+            raise ValueError(f"unknown NSIS level {value!r}") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.capitalize()
+
+
+APPROVAL_MINIMUM_LEVEL = NsisLevel.SUBSTANTIAL
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something: a person logged in through NemLog-in, an operator at the CLI, or
+    the system itself (for facts it observes, such as a refused login)."""
+
+    kind: str
+    name: str
+    person_uuid: str | None = None
+    cvr: str | None = None
+    organisation: str | None = None
+    loa: str | None = None
+
+    PERSON = "person"
+    OPERATOR = "operator"
+    SYSTEM = "system"
+
+    @classmethod
+    def person(
+        cls, *, person_uuid: str, name: str, cvr: str, organisation: str, loa: NsisLevel
+    ) -> "Actor":
+        return cls(
+            cls.PERSON, name, person_uuid, validate_cvr(cvr), organisation, loa.label
+        )
+
+    @classmethod
+    def cli_operator(cls) -> "Actor":
+        """The operator at the command line, named by their login on the host."""
+        return cls(cls.OPERATOR, getpass.getuser())
+
+    @classmethod
+    def system(cls, name: str) -> "Actor":
+        return cls(cls.SYSTEM, name)
+
+    @property
+    def level(self) -> NsisLevel | None:
+        return NsisLevel.parse(self.loa) if self.loa else None
+
+    def describe(self) -> str:
+        if self.kind == self.PERSON:
+            return f"{self.name} ({self.organisation}, CVR {self.cvr}, {self.loa})"
+        return f"{self.name} ({self.kind})"

@@ -1,0 +1,160 @@
+"""PostgreSQL storage: the library's recorder, writing each event's leaf under its table lock.
+
+`POSTGRES_ENABLE_DB_FUNCTIONS` must stay off: the library's database function inserts
+without the table lock that keeps the chain linear across connections.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import eventsourcing.postgres as library
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
+from eventsourcing.utils import Environment, EnvType
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE
+from ledger.storage import LastLeaf, LeafWriter, LogRecord, select_log_statement
+
+
+class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: PostgresDatastore, leaf_writer: LeafWriter) -> None:
+        super().__init__(datastore, events_table_name=EVENTS_TABLE)
+        self.leaf_writer = leaf_writer
+        leaves = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(LEAVES_TABLE)
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} ("
+                "seq bigint PRIMARY KEY, "
+                "originator_id uuid NOT NULL, "
+                "originator_version bigint NOT NULL, "
+                "leaf bytea NOT NULL, "
+                "leaf_hash bytea NOT NULL, "
+                "recorded_at text NOT NULL, "
+                "next_kid text NOT NULL, "
+                "UNIQUE (originator_id, originator_version))"
+            ).format(leaves)
+        )
+        self.sql_create_statements.append(
+            SQL("CREATE INDEX IF NOT EXISTS {0} ON {1} (recorded_at)").format(
+                Identifier(f"{LEAVES_TABLE}_recorded_at"), leaves
+            )
+        )
+        self.select_last_leaf_statement = SQL(
+            "SELECT seq, leaf_hash, next_kid FROM {0} ORDER BY seq DESC LIMIT 1"
+        ).format(leaves)
+        self.events_ref = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(EVENTS_TABLE)
+        )
+        self.leaves_ref = leaves
+        self.insert_leaf_statement = SQL(
+            "INSERT INTO {0} VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        ).format(leaves)
+
+    def _insert_stored_events(
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        *,
+        rotate_to: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        with curs.connection.cursor() as leaf_curs:
+            leaf_curs.execute(self.select_last_leaf_statement)
+            last = self._as_last_leaf(leaf_curs.fetchone())
+            # Everything that can fail happens before the first INSERT: the library
+            # commits the transaction even when an exception follows an INSERT here.
+            rows = self.leaf_writer.leaves_for(stored_events, last, rotate_to)
+            PostgresAggregateRecorder._insert_stored_events(
+                self, curs, stored_events, **kwargs
+            )
+            leaf_curs.executemany(
+                self.insert_leaf_statement,
+                [
+                    (
+                        r.seq,
+                        r.originator_id,
+                        r.originator_version,
+                        r.leaf,
+                        r.leaf_hash,
+                        r.recorded_at,
+                        r.next_kid,
+                    )
+                    for r in rows
+                ],
+            )
+
+    @staticmethod
+    def _as_last_leaf(row: DictRow | None) -> LastLeaf | None:
+        return (
+            LastLeaf(row["seq"], bytes(row["leaf_hash"]), row["next_kid"])
+            if row
+            else None
+        )
+
+    def last_leaf(self) -> LastLeaf | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_last_leaf_statement)
+            return self._as_last_leaf(curs.fetchone())
+
+    def select_log(
+        self,
+        *,
+        after: int = -1,
+        limit: int = 500,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[LogRecord]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            statement = select_log_statement(
+                self.events_ref.as_string(conn),
+                self.leaves_ref.as_string(conn),
+                "%s",
+                since=since is not None,
+                until=until is not None,
+            )
+            params = [after, *(t for t in (since, until) if t is not None), limit]
+            curs.execute(statement.encode(), params)
+            return [
+                LogRecord(
+                    row["seq"],
+                    row["recorded_at"],
+                    bytes(row["leaf"]),
+                    StoredEvent(
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    ),
+                )
+                for row in curs.fetchall()
+            ]
+
+
+class Factory(library.PostgresFactory):
+    """The library's factory with our recorder (the module must name only one factory)."""
+
+    def __init__(self, env: Environment | EnvType | None):
+        super().__init__(env)
+        if self.datastore.enable_db_functions:
+            raise OSError(
+                "POSTGRES_ENABLE_DB_FUNCTIONS must be off: it inserts events without "
+                "the table lock that keeps the signed chain linear"
+            )
+        self.leaf_writer = LeafWriter.from_env(self.env)
+
+    def application_recorder(self) -> SignedPostgresApplicationRecorder:
+        recorder = SignedPostgresApplicationRecorder(self.datastore, self.leaf_writer)
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder

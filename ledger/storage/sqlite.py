@@ -1,0 +1,127 @@
+"""SQLite storage: the library's recorder, writing each event's leaf in its transaction."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import eventsourcing.sqlite as library
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteCursor,
+    SQLiteDatastore,
+)
+from eventsourcing.utils import Environment, EnvType
+
+from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE
+from ledger.storage import LastLeaf, LeafWriter, LogRecord, select_log_statement
+
+
+class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    def __init__(self, datastore: SQLiteDatastore, leaf_writer: LeafWriter) -> None:
+        self.leaf_writer = leaf_writer
+        super().__init__(datastore, EVENTS_TABLE)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {LEAVES_TABLE} ("
+            "seq INTEGER PRIMARY KEY, "
+            "originator_id TEXT NOT NULL, "
+            "originator_version INTEGER NOT NULL, "
+            "leaf BLOB NOT NULL, "
+            "leaf_hash BLOB NOT NULL, "
+            "recorded_at TEXT NOT NULL, "
+            "next_kid TEXT NOT NULL, "
+            "UNIQUE (originator_id, originator_version))",
+            f"CREATE INDEX IF NOT EXISTS {LEAVES_TABLE}_recorded_at "
+            f"ON {LEAVES_TABLE} (recorded_at)",
+        ]
+
+    def _insert_events(
+        self,
+        c: SQLiteCursor,
+        stored_events: Sequence[StoredEvent],
+        *,
+        rotate_to: str | None = None,
+        **kwargs: Any,
+    ) -> Sequence[int] | None:
+        # The events go in first: that takes SQLite's write lock, so the last leaf read
+        # next is the last one any process will have written before this transaction.
+        notification_ids = super()._insert_events(c, stored_events, **kwargs)
+        last = self._last_leaf(c)
+        rows = self.leaf_writer.leaves_for(stored_events, last, rotate_to)
+        c.executemany(
+            f"INSERT INTO {LEAVES_TABLE} VALUES (?,?,?,?,?,?,?)",
+            [
+                (
+                    r.seq,
+                    r.originator_id.hex,
+                    r.originator_version,
+                    r.leaf,
+                    r.leaf_hash,
+                    r.recorded_at,
+                    r.next_kid,
+                )
+                for r in rows
+            ],
+        )
+        return notification_ids
+
+    @staticmethod
+    def _last_leaf(c: SQLiteCursor) -> LastLeaf | None:
+        c.execute(
+            f"SELECT seq, leaf_hash, next_kid FROM {LEAVES_TABLE} ORDER BY seq DESC LIMIT 1"
+        )
+        row = c.fetchone()
+        return LastLeaf(row[0], bytes(row[1]), row[2]) if row else None
+
+    def last_leaf(self) -> LastLeaf | None:
+        with self.datastore.transaction(commit=False) as c:
+            return self._last_leaf(c)
+
+    def select_log(
+        self,
+        *,
+        after: int = -1,
+        limit: int = 500,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[LogRecord]:
+        statement = select_log_statement(
+            EVENTS_TABLE,
+            LEAVES_TABLE,
+            "?",
+            since=since is not None,
+            until=until is not None,
+        )
+        params = [after, *(t for t in (since, until) if t is not None), limit]
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, params)
+            return [
+                LogRecord(
+                    row["seq"],
+                    row["recorded_at"],
+                    bytes(row["leaf"]),
+                    StoredEvent(
+                        originator_id=self.convert_originator_id(row["originator_id"]),
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    ),
+                )
+                for row in c.fetchall()
+            ]
+
+
+class Factory(library.SQLiteFactory):
+    """The library's factory with our recorder (the module must name only one factory)."""
+
+    def __init__(self, env: Environment | EnvType | None):
+        super().__init__(env)
+        self.leaf_writer = LeafWriter.from_env(self.env)
+
+    def application_recorder(self) -> SignedSQLiteApplicationRecorder:
+        recorder = SignedSQLiteApplicationRecorder(self.datastore, self.leaf_writer)
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
