@@ -89,9 +89,7 @@ class Entry:
                 "originator_topic",
             ):
                 continue
-            facts[name] = (
-                asdict(value) if hasattr(value, "__dataclass_fields__") else value
-            )
+            facts[name] = asdict(value) if hasattr(value, "__dataclass_fields__") else value
         return facts
 
 
@@ -142,9 +140,7 @@ class LedgerApp(Application[UUID]):
         if self._find(LOG_KEYS_ID) is not None:
             return None
         key = self.keyring.first_signing_key()
-        log_keys = LogKeys(
-            origin=key.name, verifier_key=key.verifier_key.line(), actor=actor
-        )
+        log_keys = LogKeys(origin=key.name, verifier_key=key.verifier_key.line(), actor=actor)
         try:
             self.save(log_keys)
         except IntegrityError:
@@ -157,9 +153,7 @@ class LedgerApp(Application[UUID]):
 
     def rotate_signing_key(self, actor: Actor) -> str:
         """A new signing key; the rotation is recorded in a leaf signed by the old key."""
-        log_keys: LogKeys = self._get(
-            LOG_KEYS_ID, "Loggen er ikke startet; kør `ledger init`."
-        )
+        log_keys: LogKeys = self._get(LOG_KEYS_ID, "Loggen er ikke startet; kør `ledger init`.")
         previous_kid = self.signing_kid()
         new_key = self.keyring.create(self.settings.origin)
         log_keys.rotate(
@@ -179,9 +173,7 @@ class LedgerApp(Application[UUID]):
 
     def register_customer(self, *, cvr: str, name: str, actor: Actor) -> Customer:
         customer = Customer.register(cvr, name, actor)
-        self._save_new(
-            customer, f"CVR {customer.cvr} er allerede registreret som kunde."
-        )
+        self._save_new(customer, f"CVR {customer.cvr} er allerede registreret som kunde.")
         return customer
 
     def customer(self, cvr: str) -> Customer:
@@ -189,9 +181,7 @@ class LedgerApp(Application[UUID]):
         return self._get(customer_id(cvr), f"CVR {cvr} er ikke registreret som kunde.")
 
     def customers(self) -> list[Customer]:
-        return [
-            self.repository.get(oid) for oid in self._originators(Customer.Registered)
-        ]
+        return [self.repository.get(oid) for oid in self._originators(Customer.Registered)]
 
     def publish_agreement(
         self,
@@ -216,19 +206,14 @@ class LedgerApp(Application[UUID]):
             document_size=len(document),
             actor=actor,
         )
-        self._save_new(
-            agreement, f"{title} version {version_label} er allerede offentliggjort."
-        )
+        self._save_new(agreement, f"{title} version {version_label} er allerede offentliggjort.")
         return agreement
 
     def agreement_version(self, version_id: UUID) -> AgreementVersion:
         return self._get(version_id, "Den version af aftalen findes ikke.")
 
     def agreement_versions(self) -> list[AgreementVersion]:
-        return [
-            self.repository.get(oid)
-            for oid in self._originators(AgreementVersion.Published)
-        ]
+        return [self.repository.get(oid) for oid in self._originators(AgreementVersion.Published)]
 
     def retire_agreement(self, version_id: UUID, *, actor: Actor) -> AgreementVersion:
         agreement = self.agreement_version(version_id)
@@ -262,9 +247,7 @@ class LedgerApp(Application[UUID]):
         customer = self.customer(cvr)
         agreement = self.agreement_version(version_id)
         if agreement.retired:
-            raise DomainError(
-                "Denne version af aftalen er trukket tilbage og kan ikke godkendes."
-            )
+            raise DomainError("Denne version af aftalen er trukket tilbage og kan ikke godkendes.")
         request = RequestFacts(
             ip=ip, user_agent=user_agent, document_sha256=agreement.document_sha256
         )
@@ -281,9 +264,7 @@ class LedgerApp(Application[UUID]):
                     request=request,
                 )
             else:
-                approval.approve_again(
-                    actor=actor, authentication=authentication, request=request
-                )
+                approval.approve_again(actor=actor, authentication=authentication, request=request)
             try:
                 self.save(approval)
             except IntegrityError:
@@ -291,9 +272,7 @@ class LedgerApp(Application[UUID]):
             return approval, True
         raise DomainError("Godkendelsen kunne ikke gemmes; prøv igen.")
 
-    def reset_approval(
-        self, *, cvr: str, version_id: UUID, reason: str, actor: Actor
-    ) -> Approval:
+    def reset_approval(self, *, cvr: str, version_id: UUID, reason: str, actor: Actor) -> Approval:
         approval = self.approval(cvr, version_id)
         if approval is None:
             raise DomainError("Aftalen er ikke godkendt for den kunde.")
@@ -329,9 +308,7 @@ class LedgerApp(Application[UUID]):
                 actor=actor,
             )
         else:
-            declaration.hand_in(
-                document_sha256=sha256, document_name=document_name, actor=actor
-            )
+            declaration.hand_in(document_sha256=sha256, document_name=document_name, actor=actor)
         self._save_new(declaration, "Erklæringen blev ændret imens; prøv igen.")
         return declaration
 
@@ -348,9 +325,7 @@ class LedgerApp(Application[UUID]):
         if not document:
             raise DomainError("Det medunderskrevne dokument er tomt.")
         sha256 = self.documents.put(document)
-        declaration.countersign(
-            document_sha256=sha256, document_name=document_name, actor=actor
-        )
+        declaration.countersign(document_sha256=sha256, document_name=document_name, actor=actor)
         self._save_new(declaration, "Erklæringen blev ændret imens; prøv igen.")
         return declaration
 
@@ -391,15 +366,11 @@ class LedgerApp(Application[UUID]):
                 actor=actor,
             )
         else:
-            assignment.grant_again(
-                person_name=person_name.strip(), cvrs=cvrs, actor=actor
-            )
+            assignment.grant_again(person_name=person_name.strip(), cvrs=cvrs, actor=actor)
         self._save_new(assignment, "Rollen blev ændret imens; prøv igen.")
         return assignment
 
-    def revoke_role(
-        self, *, person_uuid: str, role: str, actor: Actor
-    ) -> RoleAssignment:
+    def revoke_role(self, *, person_uuid: str, role: str, actor: Actor) -> RoleAssignment:
         assignment = self._get(
             role_assignment_id(person_uuid.strip(), role), "Rollen er ikke tildelt."
         )
@@ -408,10 +379,7 @@ class LedgerApp(Application[UUID]):
         return assignment
 
     def roles_of(self, person_uuid: str) -> list[RoleAssignment]:
-        found = (
-            self._find(role_assignment_id(person_uuid, role))
-            for role in ("staff", "auditor")
-        )
+        found = (self._find(role_assignment_id(person_uuid, role)) for role in ("staff", "auditor"))
         return [assignment for assignment in found if assignment and assignment.active]
 
     # Security events
@@ -482,9 +450,7 @@ class LedgerApp(Application[UUID]):
             page = self.recorder.select_notifications(
                 start=start, limit=500, topics=[topic], inclusive_of_start=False
             )
-            ids.extend(
-                UUID(str(n.originator_id)) for n in page if n.originator_version == 1
-            )
+            ids.extend(UUID(str(n.originator_id)) for n in page if n.originator_version == 1)
             if len(page) < 500:
                 return ids
             start = page[-1].id

@@ -31,18 +31,14 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
         data_dir = Path(env.get("LEDGER_DATA_DIR") or "./var").absolute()
-        url = (
-            env.get("LEDGER_DATABASE_URL") or f"sqlite:///{data_dir / 'ledger.sqlite3'}"
-        )
+        url = env.get("LEDGER_DATABASE_URL") or f"sqlite:///{data_dir / 'ledger.sqlite3'}"
         try:
             database = DatabaseURL.parse(url)
         except DatabaseURLError as error:
             raise ConfigError(f"LEDGER_DATABASE_URL: {error}") from error
         origin = env.get("LEDGER_ORIGIN") or DEFAULT_ORIGIN
         if any(ch.isspace() for ch in origin) or "+" in origin:
-            raise ConfigError(
-                f"LEDGER_ORIGIN {origin!r} names the log's key: no spaces and no '+'"
-            )
+            raise ConfigError(f"LEDGER_ORIGIN {origin!r} names the log's key: no spaces and no '+'")
         months_text = env.get("LEDGER_DECLARATION_VALIDITY_MONTHS") or "12"
         if not months_text.isdigit() or not 1 <= int(months_text) <= 120:
             raise ConfigError(

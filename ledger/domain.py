@@ -79,9 +79,7 @@ class Recurring(Aggregate):
     """An aggregate opened by an `OpensOrContinues` event."""
 
     def _continue(self, event_class: type[OpensOrContinues], **kwargs: Any) -> None:
-        self.trigger_event(
-            event_class, originator_topic=get_topic(type(self)), **kwargs
-        )
+        self.trigger_event(event_class, originator_topic=get_topic(type(self)), **kwargs)
 
 
 class Customer(Aggregate):
@@ -176,9 +174,7 @@ class Approval(Recurring):
     @staticmethod
     def check_approver(cvr: str, actor: Actor) -> None:
         if actor.kind != Actor.PERSON:
-            raise DomainError(
-                "Kun en person logget ind med MitID Erhverv kan godkende."
-            )
+            raise DomainError("Kun en person logget ind med MitID Erhverv kan godkende.")
         if actor.cvr != cvr:
             raise DomainError(
                 f"Du er logget ind for CVR {actor.cvr} og kan ikke godkende for CVR {cvr}."
@@ -291,9 +287,7 @@ class Declaration(Recurring):
             actor=actor,
         )
 
-    def hand_in(
-        self, *, document_sha256: str, document_name: str, actor: Actor
-    ) -> None:
+    def hand_in(self, *, document_sha256: str, document_name: str, actor: Actor) -> None:
         if self.status in (self.HANDED_IN, self.COUNTERSIGNED):
             raise DomainError(
                 "Der er allerede en erklæring undervejs; den skal sendes til "
@@ -307,13 +301,9 @@ class Declaration(Recurring):
             actor=actor,
         )
 
-    def countersign(
-        self, *, document_sha256: str, document_name: str, actor: Actor
-    ) -> None:
+    def countersign(self, *, document_sha256: str, document_name: str, actor: Actor) -> None:
         if self.status != self.HANDED_IN:
-            raise DomainError(
-                "Der er ingen afleveret erklæring, der venter på medunderskrift."
-            )
+            raise DomainError("Der er ingen afleveret erklæring, der venter på medunderskrift.")
         self._countersigned(
             cvr=self.cvr,
             document_sha256=document_sha256,

@@ -17,15 +17,8 @@ def validate_cvr(value: str) -> str:
     cvr = value.strip()
     if not re.fullmatch(r"[0-9]{8}", cvr):
         raise InvalidCVR(f"Et CVR-nummer består af 8 cifre; {value!r} gør ikke.")
-    if (
-        sum(
-            int(digit) * weight for digit, weight in zip(cvr, _CVR_WEIGHTS, strict=True)
-        )
-        % 11
-    ):
-        raise InvalidCVR(
-            f"CVR-nummeret {cvr} er ikke gyldigt: kontrolcifferet passer ikke."
-        )
+    if sum(int(digit) * weight for digit, weight in zip(cvr, _CVR_WEIGHTS, strict=True)) % 11:
+        raise InvalidCVR(f"CVR-nummeret {cvr} er ikke gyldigt: kontrolcifferet passer ikke.")
     return cvr
 
 
@@ -73,9 +66,7 @@ class Actor:
     def person(
         cls, *, person_uuid: str, name: str, cvr: str, organisation: str, loa: NsisLevel
     ) -> "Actor":
-        return cls(
-            cls.PERSON, name, person_uuid, validate_cvr(cvr), organisation, loa.label
-        )
+        return cls(cls.PERSON, name, person_uuid, validate_cvr(cvr), organisation, loa.label)
 
     @classmethod
     def cli_operator(cls) -> "Actor":

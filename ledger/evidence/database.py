@@ -35,9 +35,7 @@ class DatabaseURL:
         if url.startswith("sqlite:///"):
             path = url[len("sqlite:///") :]
             if not path:
-                raise DatabaseURLError(
-                    "sqlite:/// needs a file path, e.g. sqlite:///var/ledger.db"
-                )
+                raise DatabaseURLError("sqlite:/// needs a file path, e.g. sqlite:///var/ledger.db")
             return cls(url, "sqlite", sqlite_path=Path(path))
         parts = urlsplit(url)
         if parts.scheme not in ("postgresql", "postgres"):

@@ -47,9 +47,7 @@ class VerifierKey:
             raise KeyFormatError(f"invalid key name {self.name!r}")
         if len(self.public_key) != 32:
             raise KeyFormatError("an Ed25519 public key has 32 bytes")
-        object.__setattr__(
-            self, "_public", Ed25519PublicKey.from_public_bytes(self.public_key)
-        )
+        object.__setattr__(self, "_public", Ed25519PublicKey.from_public_bytes(self.public_key))
 
     @property
     def key_hash(self) -> bytes:
@@ -67,9 +65,7 @@ class VerifierKey:
         return True
 
     def line(self) -> str:
-        encoded = base64.b64encode(
-            bytes([ED25519_ALGORITHM]) + self.public_key
-        ).decode()
+        encoded = base64.b64encode(bytes([ED25519_ALGORITHM]) + self.public_key).decode()
         return f"{self.name}+{self.kid}+{encoded}"
 
     @classmethod
@@ -83,9 +79,7 @@ class VerifierKey:
         except ValueError as error:
             raise KeyFormatError("the key is not valid base64") from error
         if len(raw) != 33 or raw[0] != ED25519_ALGORITHM:
-            raise KeyFormatError(
-                "only Ed25519 keys (algorithm 0x01, 32 bytes) are known"
-            )
+            raise KeyFormatError("only Ed25519 keys (algorithm 0x01, 32 bytes) are known")
         key = cls(name, raw[1:])
         if key.kid != hash_hex.lower():
             raise KeyFormatError(f"the key hash {hash_hex} does not match the key")
@@ -117,9 +111,7 @@ class SigningKey:
     @classmethod
     def generate(cls, name: str) -> "SigningKey":
         if not _valid_key_name(name):
-            raise KeyFormatError(
-                f"the origin {name!r} cannot name a key: no spaces and no '+'"
-            )
+            raise KeyFormatError(f"the origin {name!r} cannot name a key: no spaces and no '+'")
         return cls(name, Ed25519PrivateKey.generate())
 
     @property

@@ -93,8 +93,17 @@ class Leaf:
     kid: str
 
 
-def open_leaf(leaf: bytes, keys: Mapping[str, VerifierKey]) -> Leaf:
-    """Check a leaf's form, canonical encoding and signature; return its members.
+@dataclass(frozen=True)
+class SignedLeaf:
+    """A leaf in canonical form, its members, and what its signature covers."""
+
+    leaf: Leaf
+    message: bytes
+    signature: bytes
+
+
+def parse_leaf(leaf: bytes) -> SignedLeaf:
+    """Check a leaf's form and canonical encoding, without its signature.
 
     The signed message is the leaf without its `sig` member. In the canonical form `sig`
     sits between `seq` and `topic`, and `,"sig":"` cannot occur inside a JSON string
@@ -113,18 +122,11 @@ def open_leaf(leaf: bytes, keys: Mapping[str, VerifierKey]) -> Leaf:
         raise LeafError("malformed-leaf", "the leaf does not have the v1 members")
     for name, kind in _MEMBERS.items():
         if type(members[name]) is not kind:
-            raise LeafError(
-                "malformed-leaf", f"member {name} is not of type {kind.__name__}"
-            )
+            raise LeafError("malformed-leaf", f"member {name} is not of type {kind.__name__}")
     if members["v"] != FORMAT_VERSION:
-        raise LeafError(
-            "unknown-version", f"leaf format version {members['v']} is unknown"
-        )
+        raise LeafError("unknown-version", f"leaf format version {members['v']} is unknown")
     if canonical_json(members) != message:
         raise LeafError("non-canonical-leaf", "the leaf is not in RFC 8785 form")
-    key = keys.get(members["kid"])
-    if key is None:
-        raise LeafError("unknown-key", f"no verifier key has key hash {members['kid']}")
     encoded = leaf[start + len(_SIG_MEMBER) : end]
     try:
         signature = base64.b64decode(encoded, validate=True)
@@ -132,9 +134,20 @@ def open_leaf(leaf: bytes, keys: Mapping[str, VerifierKey]) -> Leaf:
         raise LeafError("malformed-leaf", "the signature is not base64") from error
     if base64.b64encode(signature) != encoded:
         raise LeafError("non-canonical-leaf", "the signature is not in standard base64")
-    if not key.verify(signature, message):
-        raise LeafError(
-            "bad-signature", f"the signature does not verify with key {key.kid}"
-        )
     del members["v"]
-    return Leaf(**members)
+    return SignedLeaf(Leaf(**members), message, signature)
+
+
+def check_signature(signed: SignedLeaf, keys: Mapping[str, VerifierKey]) -> None:
+    key = keys.get(signed.leaf.kid)
+    if key is None:
+        raise LeafError("unknown-key", f"no verifier key has key hash {signed.leaf.kid}")
+    if not key.verify(signed.signature, signed.message):
+        raise LeafError("bad-signature", f"the signature does not verify with key {key.kid}")
+
+
+def open_leaf(leaf: bytes, keys: Mapping[str, VerifierKey]) -> Leaf:
+    """A leaf's members, once its form, canonical encoding and signature hold."""
+    signed = parse_leaf(leaf)
+    check_signature(signed, keys)
+    return signed.leaf

@@ -80,9 +80,7 @@ class LeafWriter:
     def from_env(cls, env: Environment) -> "LeafWriter":
         directory = env.get(KEYS_DIR_SETTING)
         if not directory:
-            raise OSError(
-                f"{KEYS_DIR_SETTING} is not set: the recorder cannot sign leaves"
-            )
+            raise OSError(f"{KEYS_DIR_SETTING} is not set: the recorder cannot sign leaves")
         return cls(KeyRing(Path(directory)))
 
     def leaves_for(
@@ -98,9 +96,7 @@ class LeafWriter:
             key = self.keyring.signing_key(last.next_kid)
             seq, prev = last.seq + 1, last.leaf_hash.hex()
         if rotate_to is not None:
-            self.keyring.signing_key(
-                rotate_to
-            )  # the new key must be usable before it is named
+            self.keyring.signing_key(rotate_to)  # the new key must be usable before it is named
         recorded_at = rfc3339(datetime.now(UTC))
         rows = []
         for position, stored in enumerate(stored_events):

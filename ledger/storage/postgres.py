@@ -27,9 +27,7 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, leaf_writer: LeafWriter) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
         self.leaf_writer = leaf_writer
-        leaves = SQL("{0}.{1}").format(
-            Identifier(self.datastore.schema), Identifier(LEAVES_TABLE)
-        )
+        leaves = SQL("{0}.{1}").format(Identifier(self.datastore.schema), Identifier(LEAVES_TABLE))
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {0} ("
@@ -75,9 +73,7 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
             # Everything that can fail happens before the first INSERT: the library
             # commits the transaction even when an exception follows an INSERT here.
             rows = self.leaf_writer.leaves_for(stored_events, last, rotate_to)
-            PostgresAggregateRecorder._insert_stored_events(
-                self, curs, stored_events, **kwargs
-            )
+            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
             leaf_curs.executemany(
                 self.insert_leaf_statement,
                 [
@@ -96,11 +92,7 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
 
     @staticmethod
     def _as_last_leaf(row: DictRow | None) -> LastLeaf | None:
-        return (
-            LastLeaf(row["seq"], bytes(row["leaf_hash"]), row["next_kid"])
-            if row
-            else None
-        )
+        return LastLeaf(row["seq"], bytes(row["leaf_hash"]), row["next_kid"]) if row else None
 
     def last_leaf(self) -> LastLeaf | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

@@ -69,9 +69,7 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
 
     @staticmethod
     def _last_leaf(c: SQLiteCursor) -> LastLeaf | None:
-        c.execute(
-            f"SELECT seq, leaf_hash, next_kid FROM {LEAVES_TABLE} ORDER BY seq DESC LIMIT 1"
-        )
+        c.execute(f"SELECT seq, leaf_hash, next_kid FROM {LEAVES_TABLE} ORDER BY seq DESC LIMIT 1")
         row = c.fetchone()
         return LastLeaf(row[0], bytes(row[1]), row[2]) if row else None
 

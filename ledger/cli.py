@@ -1,0 +1,411 @@
+"""The `ledger` command: set-up, administration, history and verification."""
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from ledger.config import ConfigError, Settings
+from ledger.evidence.keys import KeyFormatError, parse_verifier_keys
+from ledger.evidence.verify import verify_database
+from ledger.identity import Actor, InvalidCVR
+
+EXIT_OK, EXIT_PROBLEM, EXIT_CANNOT_RUN = 0, 1, 2
+
+
+class CommandError(Exception):
+    """Something the operator can fix; printed without a traceback."""
+
+
+def _app(settings: Settings) -> Any:
+    from ledger.application import LedgerApp
+    from ledger.keyring import KeyRingError
+
+    try:
+        return LedgerApp(settings)
+    except KeyRingError as error:
+        raise CommandError(str(error)) from error
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (UUID, datetime, date)):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _time_bound(text: str | None) -> str | None:
+    """A `--since`/`--until` value (a date or an RFC 3339 time) as a leaf's time string."""
+    if text is None:
+        return None
+    from ledger.evidence.leaf import rfc3339
+
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CommandError(f"{text!r} is not a date (2026-11-29) or a time") from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    return rfc3339(moment)
+
+
+def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    from ledger.setup import initialize
+
+    result = initialize(settings, Actor.cli_operator())
+    key = result.app.keyring.verifier_keys()
+    print(f"data directory: {settings.data_dir}")
+    print(
+        f"database:       {settings.database.url if settings.database.is_sqlite else 'PostgreSQL'}"
+    )
+    print(f"signing key:    {'created' if result.created_key else 'exists'} in {settings.keys_dir}")
+    print(f"log:            {'started' if result.started_log else 'already started'}")
+    print("verifier keys (give these to auditors):")
+    for verifier in key.values():
+        print(f"  {verifier.line()}")
+    return EXIT_OK
+
+
+def cmd_customer_add(settings: Settings, args: argparse.Namespace) -> int:
+    customer = _app(settings).register_customer(
+        cvr=args.cvr, name=args.name, actor=Actor.cli_operator()
+    )
+    print(f"registered {customer.name} (CVR {customer.cvr})")
+    return EXIT_OK
+
+
+def cmd_customer_list(settings: Settings, args: argparse.Namespace) -> int:
+    for customer in _app(settings).customers():
+        print(f"{customer.cvr}  {customer.name}")
+    return EXIT_OK
+
+
+def cmd_agreement_publish(settings: Settings, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        document = path.read_bytes()
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}") from error
+    agreement = _app(settings).publish_agreement(
+        title=args.title,
+        version_label=args.version,
+        document=document,
+        document_name=path.name,
+        actor=Actor.cli_operator(),
+    )
+    print(f"published {agreement.title} version {agreement.version_label}")
+    print(f"  id:      {agreement.id}")
+    print(f"  sha256:  {agreement.document_sha256}")
+    return EXIT_OK
+
+
+def cmd_agreement_list(settings: Settings, args: argparse.Namespace) -> int:
+    for agreement in _app(settings).agreement_versions():
+        state = "retired" if agreement.retired else "current"
+        print(
+            f"{agreement.id}  {agreement.title} {agreement.version_label}  {state}  "
+            f"sha256 {agreement.document_sha256}"
+        )
+    return EXIT_OK
+
+
+def _agreement_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise CommandError(
+            f"{text!r} is not an agreement id (see `ledger agreement list`)"
+        ) from None
+
+
+def cmd_agreement_retire(settings: Settings, args: argparse.Namespace) -> int:
+    agreement = _app(settings).retire_agreement(_agreement_id(args.id), actor=Actor.cli_operator())
+    print(f"retired {agreement.title} version {agreement.version_label}")
+    return EXIT_OK
+
+
+def cmd_approval_reset(settings: Settings, args: argparse.Namespace) -> int:
+    _app(settings).reset_approval(
+        cvr=args.cvr,
+        version_id=_agreement_id(args.agreement),
+        reason=args.reason,
+        actor=Actor.cli_operator(),
+    )
+    print(f"reset the approval of CVR {args.cvr}; the signatory can approve again")
+    return EXIT_OK
+
+
+def cmd_declaration_countersign(settings: Settings, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        document = path.read_bytes()
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}") from error
+    _app(settings).countersign_declaration(
+        cvr=args.cvr, document=document, document_name=path.name, actor=Actor.cli_operator()
+    )
+    print(f"recorded the countersignature of CVR {args.cvr}'s declaration")
+    return EXIT_OK
+
+
+def cmd_declaration_sent(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        sent_on = date.fromisoformat(args.date)
+    except ValueError:
+        raise CommandError(f"{args.date!r} is not a date (2026-11-29)") from None
+    declaration = _app(settings).record_declaration_sent(
+        cvr=args.cvr, sent_on=sent_on, reference=args.reference, actor=Actor.cli_operator()
+    )
+    print(f"recorded; renewal due {declaration.renewal_due}")
+    return EXIT_OK
+
+
+def cmd_role_grant(settings: Settings, args: argparse.Namespace) -> int:
+    assignment = _app(settings).grant_role(
+        person_uuid=args.person,
+        person_name=args.name,
+        role=args.role,
+        cvrs=args.cvr or [],
+        actor=Actor.cli_operator(),
+    )
+    scope = f" for CVR {', '.join(assignment.cvrs)}" if assignment.cvrs else ""
+    print(f"granted {assignment.role} to {assignment.person_name}{scope}")
+    return EXIT_OK
+
+
+def cmd_role_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    _app(settings).revoke_role(person_uuid=args.person, role=args.role, actor=Actor.cli_operator())
+    print(f"revoked {args.role} from {args.person}")
+    return EXIT_OK
+
+
+def _describe(facts: dict[str, Any]) -> str:
+    shown = []
+    for name, value in facts.items():
+        if name == "actor" or value in (None, "", []):
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, ""))
+        shown.append(f"{name}={value}")
+    return "; ".join(shown)
+
+
+def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
+    app = _app(settings)
+    entries = app.history(
+        cvr=args.cvr, since=_time_bound(args.since), until=_time_bound(args.until)
+    )
+    for entry in entries:
+        if args.json:
+            record = {
+                "seq": entry.seq,
+                "recorded_at": entry.recorded_at,
+                "type": entry.event_type,
+                "aggregate": entry.aggregate_type,
+                "originator_id": str(entry.event.originator_id),
+                "originator_version": entry.event.originator_version,
+                "cvr": entry.cvr,
+                **entry.facts(),
+            }
+            print(json.dumps(record, ensure_ascii=False, default=_json_default))
+        else:
+            actor = entry.actor.describe() if entry.actor else "-"
+            print(
+                f"{entry.seq:>6}  {entry.recorded_at}  {entry.event_type:<14} "
+                f"{entry.cvr or '-':<8}  {actor}\n        {_describe(entry.facts())}"
+            )
+    return EXIT_OK
+
+
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    keys_path = Path(args.keys) if args.keys else settings.keys_dir / "verifier-keys"
+    try:
+        keys = parse_verifier_keys(keys_path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CommandError(
+            f"cannot read verifier keys from {keys_path}: {error.strerror}"
+        ) from error
+    except KeyFormatError as error:
+        raise CommandError(f"{keys_path}: {error}") from error
+    if not keys:
+        raise CommandError(f"{keys_path} holds no verifier key")
+    if args.jobs < 1:
+        raise CommandError("--jobs must be at least 1")
+    bar = None
+    on_total = None
+    progress = None
+    if sys.stderr.isatty() and not args.json:
+        from tqdm import tqdm
+
+        def on_total(total: int) -> None:
+            nonlocal bar
+            bar = tqdm(total=total, unit="leaf", file=sys.stderr, leave=False)
+
+        def progress(done: int) -> None:
+            if bar is not None:
+                bar.update(done)
+
+    try:
+        report = verify_database(
+            settings.database, keys, jobs=args.jobs, progress=progress, on_total=on_total
+        )
+    except Exception as error:
+        raise CommandError(f"cannot read the log: {error}") from error
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False))
+    else:
+        for problem in report.problems:
+            print(problem)
+        print(report.summary())
+    return EXIT_OK if report.ok else EXIT_PROBLEM
+
+
+def cmd_key_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    kid = _app(settings).rotate_signing_key(Actor.cli_operator())
+    print(f"the log now signs with key {kid}; the rotation is recorded, signed by the old key")
+    print("new verifier keys file:", settings.keys_dir / "verifier-keys")
+    return EXIT_OK
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from ledger.demo import seed
+    from ledger.setup import initialize
+
+    app = initialize(settings, Actor.cli_operator()).app
+    seeded = seed(app)
+    print("seeded the demo data" if seeded else "the demo data was already there")
+    print()
+    status = cmd_history(settings, argparse.Namespace(cvr=None, since=None, until=None, json=False))
+    print()
+    return status or cmd_verify(settings, argparse.Namespace(keys=None, json=False, jobs=1))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ledger",
+        description="The signed, hash-chained approval ledger. Configured by LEDGER_* "
+        "environment variables (see README.md).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(parent: Any, name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:
+        sub = parent.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command(commands, "init", cmd_init, "create the data directory, signing key and log")
+    command(commands, "demo", cmd_demo, "initialize, seed demo data, show history, verify")
+
+    customer = commands.add_parser("customer", help="register and list customers")
+    customer_commands = customer.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = command(customer_commands, "add", cmd_customer_add, "register a municipality")
+    add.add_argument("--cvr", required=True)
+    add.add_argument("--name", required=True)
+    command(customer_commands, "list", cmd_customer_list, "list registered customers")
+
+    agreement = commands.add_parser("agreement", help="publish, list and retire agreements")
+    agreement_commands = agreement.add_subparsers(dest="action", required=True, metavar="ACTION")
+    publish = command(
+        agreement_commands, "publish", cmd_agreement_publish, "publish a version of an agreement"
+    )
+    publish.add_argument("--title", required=True)
+    publish.add_argument("--version", required=True)
+    publish.add_argument("--file", required=True, help="the agreement document (PDF)")
+    command(agreement_commands, "list", cmd_agreement_list, "list agreement versions")
+    retire = command(
+        agreement_commands, "retire", cmd_agreement_retire, "retire an agreement version"
+    )
+    retire.add_argument("--id", required=True)
+
+    approval = commands.add_parser("approval", help="reset approvals")
+    approval_commands = approval.add_subparsers(dest="action", required=True, metavar="ACTION")
+    reset = command(
+        approval_commands,
+        "reset",
+        cmd_approval_reset,
+        "invalidate an approval so the customer can approve again",
+    )
+    reset.add_argument("--cvr", required=True)
+    reset.add_argument("--agreement", required=True, help="the agreement version id")
+    reset.add_argument("--reason", required=True, help="10 to 2000 characters")
+
+    declaration = commands.add_parser("declaration", help="record declaration steps")
+    declaration_commands = declaration.add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    countersign = command(
+        declaration_commands,
+        "countersign",
+        cmd_declaration_countersign,
+        "record the operator's countersignature",
+    )
+    countersign.add_argument("--cvr", required=True)
+    countersign.add_argument("--file", required=True)
+    sent = command(
+        declaration_commands,
+        "sent",
+        cmd_declaration_sent,
+        "record that the declaration was sent to the Agency for Digital Government",
+    )
+    sent.add_argument("--cvr", required=True)
+    sent.add_argument("--date", required=True)
+    sent.add_argument("--reference", required=True)
+
+    role = commands.add_parser("role", help="grant and revoke staff and auditor roles")
+    role_commands = role.add_subparsers(dest="action", required=True, metavar="ACTION")
+    grant = command(role_commands, "grant", cmd_role_grant, "grant a role to a person")
+    grant.add_argument("--person", required=True, help="the person's NemLog-in UUID")
+    grant.add_argument("--name", required=True)
+    grant.add_argument("--role", required=True, choices=["staff", "auditor"])
+    grant.add_argument("--cvr", action="append", help="limit an auditor to this CVR (repeat)")
+    revoke = command(role_commands, "revoke", cmd_role_revoke, "revoke a role")
+    revoke.add_argument("--person", required=True)
+    revoke.add_argument("--role", required=True, choices=["staff", "auditor"])
+
+    history = command(commands, "history", cmd_history, "print the history, oldest first")
+    history.add_argument("--cvr")
+    history.add_argument("--since", help="a date or time (inclusive)")
+    history.add_argument("--until", help="a date or time (exclusive)")
+    history.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    verify = command(
+        commands,
+        "verify",
+        cmd_verify,
+        "check every stored event and leaf; exit 0 all holds, 1 problems, 2 could not run",
+    )
+    verify.add_argument(
+        "--keys",
+        help="the verifier keys to trust (default: the data directory's keys/verifier-keys)",
+    )
+    verify.add_argument("--json", action="store_true")
+    verify.add_argument("--jobs", type=int, default=1, help="processes to use")
+
+    key = commands.add_parser("key", help="signing keys")
+    key_commands = key.add_subparsers(dest="action", required=True, metavar="ACTION")
+    command(key_commands, "rotate", cmd_key_rotate, "sign from now on with a new key")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ledger.domain import DomainError
+    from ledger.keyring import KeyRingError
+
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return args.handler(settings, args)
+    except (DomainError, InvalidCVR) as error:
+        print(f"ledger: refused: {error}", file=sys.stderr)
+        return EXIT_PROBLEM
+    except (CommandError, ConfigError, KeyRingError) as error:
+        print(f"ledger: {error}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except BrokenPipeError:
+        return EXIT_OK

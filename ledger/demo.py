@@ -1,0 +1,143 @@
+"""Demo data for `make demo`: municipalities, an operating agreement, approvals and a reset.
+
+The people here are fictional; their UUIDs are fixed so that the development IdP's
+personas and the seeded history name the same persons.
+"""
+
+from ledger.application import LedgerApp
+from ledger.domain import Authentication, DomainError
+from ledger.identity import Actor, NsisLevel
+
+OPERATOR_CVR = "12345674"
+CUSTOMERS = {
+    "55133018": "Aarhus Kommune",
+    "64942212": "Københavns Kommune",
+    "35209115": "Odense Kommune",
+}
+AGREEMENT_TITLE = "Driftsaftale for OS2faktor Full Service IdP"
+AGREEMENT_VERSION = "2026.1"
+
+
+def demo_pdf(title: str, version: str) -> bytes:
+    """A small, valid one-page PDF naming the agreement."""
+    text = f"({title}, version {version}) Tj".encode("latin-1")
+    stream = b"BT /F1 14 Tf 72 770 Td " + text + b" ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    pdf = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(pdf))
+        pdf += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(pdf)
+    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(pdf)
+
+
+def signatory(cvr: str, name: str, person_uuid: str, level: NsisLevel) -> Actor:
+    return Actor.person(
+        person_uuid=person_uuid, name=name, cvr=cvr, organisation=CUSTOMERS[cvr], loa=level
+    )
+
+
+def _login(assertion_id: str) -> Authentication:
+    return Authentication(
+        assertion_id=assertion_id, authn_instant="2026-11-29T08:00:00Z", assertion_sha256="0" * 64
+    )
+
+
+def seed(app: LedgerApp) -> bool:
+    """Seed the demo data once; False when it is already there."""
+    operator = Actor.cli_operator()
+    try:
+        app.register_customer(cvr="55133018", name=CUSTOMERS["55133018"], actor=operator)
+    except DomainError:
+        return False
+    for cvr, name in CUSTOMERS.items():
+        if cvr != "55133018":
+            app.register_customer(cvr=cvr, name=name, actor=operator)
+    agreement = app.publish_agreement(
+        title=AGREEMENT_TITLE,
+        version_label=AGREEMENT_VERSION,
+        document=demo_pdf(AGREEMENT_TITLE, AGREEMENT_VERSION),
+        document_name="driftsaftale-2026.1.pdf",
+        actor=operator,
+    )
+    aarhus = signatory(
+        "55133018",
+        "Anne Andersen",
+        "urn:uuid:2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0a01",
+        NsisLevel.SUBSTANTIAL,
+    )
+    odense_clerk = signatory(
+        "35209115",
+        "Bo Berg",
+        "urn:uuid:2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0a02",
+        NsisLevel.SUBSTANTIAL,
+    )
+    odense_signatory = signatory(
+        "35209115",
+        "Clara Christensen",
+        "urn:uuid:2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0a03",
+        NsisLevel.HIGH,
+    )
+    request = {"ip": "127.0.0.1", "user_agent": "demo"}
+    app.approve(
+        cvr="55133018",
+        version_id=agreement.id,
+        actor=aarhus,
+        authentication=_login("_demo-assertion-1"),
+        **request,
+    )
+    app.approve(
+        cvr="35209115",
+        version_id=agreement.id,
+        actor=odense_clerk,
+        authentication=_login("_demo-assertion-2"),
+        **request,
+    )
+    app.reset_approval(
+        cvr="35209115",
+        version_id=agreement.id,
+        actor=operator,
+        reason="Bo Berg er ikke tegningsberettiget for Odense Kommune.",
+    )
+    app.approve(
+        cvr="35209115",
+        version_id=agreement.id,
+        actor=odense_signatory,
+        authentication=_login("_demo-assertion-3"),
+        **request,
+    )
+    app.hand_in_declaration(
+        cvr="55133018",
+        document=demo_pdf("Faelles ledelseserklaering", "2026"),
+        document_name="erklaering-aarhus.pdf",
+        actor=aarhus,
+    )
+    app.grant_role(
+        person_uuid="urn:uuid:2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0b01",
+        person_name="Dorte Drift",
+        role="staff",
+        cvrs=[],
+        actor=operator,
+    )
+    app.grant_role(
+        person_uuid="urn:uuid:2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0c01",
+        person_name="Erik Revisor",
+        role="auditor",
+        cvrs=[],
+        actor=operator,
+    )
+    return True

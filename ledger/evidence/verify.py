@@ -1,0 +1,273 @@
+"""`ledger verify`: check every stored row against the evidence format, reading bytes only.
+
+The verifier trusts nothing but the verifier keys it is given. It streams the leaves in
+`seq` order joined with their events, a range at a time (several ranges in parallel with
+`jobs`), and checks each leaf's form and signature, the `prev` chain, gap-free `seq`, the
+payload hash and topic against the stored event, and that leaf and event agree. SQL over
+the whole tables finds events without a leaf, duplicated leaves and gaps in the versions
+of an aggregate. Every problem is reported with its reason code; none stops the run.
+"""
+
+import hashlib
+import multiprocessing
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from uuid import UUID
+
+from ledger.evidence.database import DatabaseURL
+from ledger.evidence.keys import VerifierKey, parse_verifier_keys
+from ledger.evidence.leaf import GENESIS_PREV, LeafError, check_signature, parse_leaf
+from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE
+
+PAGE_SIZE = 2000
+CHUNK_SIZE = 20000
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: str
+    seq: int | None
+    originator_id: str | None
+    originator_version: int | None
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"seq {self.seq}" if self.seq is not None else "seq -"
+        if self.originator_id is not None:
+            where += f" {self.originator_id} v{self.originator_version}"
+        return f"{self.reason}: {where}: {self.detail}"
+
+
+@dataclass
+class Report:
+    leaves: int = 0
+    events: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(p.reason for p in self.problems).items()))
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{reason} {n}" for reason, n in self.counts().items())
+        verdict = "all holds" if self.ok else f"{len(self.problems)} problems ({counts})"
+        return f"checked {self.leaves} leaves and {self.events} events: {verdict}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "leaves": self.leaves,
+            "events": self.events,
+            "counts": self.counts(),
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+
+def _uuid_text(value: Any) -> str:
+    return str(value if isinstance(value, UUID) else UUID(str(value)))
+
+
+class _Reader:
+    """Queries over one connection, in the database's parameter style."""
+
+    def __init__(self, url: DatabaseURL) -> None:
+        self.url = url
+        self.connection = url.connect()
+        self.p = url.placeholder
+
+    def rows(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        cursor = self.connection.cursor()
+        cursor.execute(statement, params)
+        return list(cursor.fetchall())
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@dataclass
+class _RangeResult:
+    start: int
+    leaves: int
+    problems: list[Problem]
+
+
+def _check_range(
+    reader: _Reader, keys: Mapping[str, VerifierKey], start: int, stop: int
+) -> _RangeResult:
+    """Check the leaves with `start <= seq < stop` and their events."""
+    p = reader.p
+    problems: list[Problem] = []
+    if start == 0:
+        prev_hash, prev_seq = GENESIS_PREV, -1
+    else:
+        before = reader.rows(
+            f"SELECT seq, leaf FROM {LEAVES_TABLE} WHERE seq < {p} ORDER BY seq DESC LIMIT 1",
+            (start,),
+        )
+        prev_hash = hashlib.sha256(bytes(before[0][1])).hexdigest() if before else GENESIS_PREV
+        prev_seq = before[0][0] if before else -1
+    expected = start
+    count = 0
+    after = start - 1
+    statement = (
+        "SELECT l.seq, l.originator_id, l.originator_version, l.leaf, l.recorded_at, "
+        "e.topic, e.state, e.originator_version IS NOT NULL "
+        f"FROM {LEAVES_TABLE} l LEFT JOIN {EVENTS_TABLE} e "
+        "ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+        f"WHERE l.seq > {p} AND l.seq < {p} ORDER BY l.seq LIMIT {p}"
+    )
+    while True:
+        page = reader.rows(statement, (after, stop, PAGE_SIZE))
+        for seq, oid, version, leaf, recorded_at, topic, state, has_event in page:
+            leaf = bytes(leaf)
+            oid_text = _uuid_text(oid)
+
+            def problem(reason: str, detail: str, seq: int = seq) -> None:
+                problems.append(Problem(reason, seq, oid_text, version, detail))
+
+            count += 1
+            if seq != expected:
+                first_missing = max(expected, prev_seq + 1)
+                problem("seq-gap", f"no leaf has seq {first_missing} to {seq - 1}")
+            try:
+                signed = parse_leaf(leaf)
+            except LeafError as error:
+                problem(error.reason, str(error))
+                signed = None
+            if signed is not None:
+                members = signed.leaf
+                try:
+                    check_signature(signed, keys)
+                except LeafError as error:
+                    problem(error.reason, str(error))
+                if members.seq != seq:
+                    problem("seq-mismatch", f"the leaf says seq {members.seq}")
+                if members.originator_id != oid_text or members.originator_version != version:
+                    problem(
+                        "leaf-mismatch",
+                        f"the leaf names {members.originator_id} v{members.originator_version}",
+                    )
+                if members.prev != prev_hash:
+                    problem("broken-chain", "prev is not the hash of the previous leaf")
+                if members.recorded_at != recorded_at:
+                    problem("recorded-at-mismatch", f"the leaf says {members.recorded_at}")
+                if not has_event:
+                    problem("orphan-leaf", "no stored event has this leaf's id and version")
+                else:
+                    if hashlib.sha256(bytes(state)).hexdigest() != members.payload_sha256:
+                        problem(
+                            "payload-mismatch", "the stored payload does not hash to the leaf's"
+                        )
+                    if topic != members.topic:
+                        problem("topic-mismatch", f"the event's topic is {topic!r}")
+            elif not has_event:
+                problem("orphan-leaf", "no stored event has this leaf's id and version")
+            prev_hash = hashlib.sha256(leaf).hexdigest()
+            prev_seq = seq
+            expected = seq + 1
+        if len(page) < PAGE_SIZE:
+            break
+        after = page[-1][0]
+    return _RangeResult(start, count, problems)
+
+
+def _check_tables(reader: _Reader) -> Iterator[Problem]:
+    """What only a look across whole tables shows."""
+    for oid, version in reader.rows(
+        f"SELECT e.originator_id, e.originator_version FROM {EVENTS_TABLE} e "
+        f"LEFT JOIN {LEAVES_TABLE} l ON e.originator_id = l.originator_id "
+        "AND e.originator_version = l.originator_version WHERE l.seq IS NULL "
+        "ORDER BY e.originator_id, e.originator_version"
+    ):
+        yield Problem("missing-leaf", None, _uuid_text(oid), version, "the event has no leaf")
+    for seq, oid, version in reader.rows(
+        f"SELECT l.seq, l.originator_id, l.originator_version FROM {LEAVES_TABLE} l JOIN "
+        f"(SELECT originator_id, originator_version, MIN(seq) AS first FROM {LEAVES_TABLE} "
+        "GROUP BY originator_id, originator_version HAVING COUNT(*) > 1) d "
+        "ON l.originator_id = d.originator_id AND l.originator_version = d.originator_version "
+        "WHERE l.seq > d.first ORDER BY l.seq"
+    ):
+        yield Problem(
+            "duplicate-leaf",
+            seq,
+            _uuid_text(oid),
+            version,
+            "an earlier leaf already stands for this event",
+        )
+    for oid, version, previous in reader.rows(
+        "SELECT originator_id, originator_version, previous FROM ("
+        "SELECT originator_id, originator_version, LAG(originator_version) OVER "
+        "(PARTITION BY originator_id ORDER BY originator_version) AS previous "
+        f"FROM {EVENTS_TABLE}) v WHERE (previous IS NULL AND originator_version <> 1) "
+        "OR originator_version <> previous + 1 ORDER BY originator_id, originator_version"
+    ):
+        after = previous if previous is not None else 0
+        yield Problem(
+            "version-gap",
+            None,
+            _uuid_text(oid),
+            version,
+            f"versions {after + 1} to {version - 1} of the aggregate are missing",
+        )
+
+
+_worker: tuple[_Reader, dict[str, VerifierKey]] | None = None
+
+
+def _start_worker(url: str, key_lines: str) -> None:
+    global _worker
+    _worker = (_Reader(DatabaseURL.parse(url)), parse_verifier_keys(key_lines))
+
+
+def _work(bounds: tuple[int, int]) -> _RangeResult:
+    assert _worker is not None
+    reader, keys = _worker
+    return _check_range(reader, keys, *bounds)
+
+
+def verify_database(
+    url: DatabaseURL,
+    keys: Mapping[str, VerifierKey],
+    *,
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> Report:
+    """Check the whole stored log; `progress` hears how many leaves each step checked."""
+    report = Report()
+    reader = _Reader(url)
+    try:
+        ((max_seq, leaf_count),) = reader.rows(f"SELECT MAX(seq), COUNT(*) FROM {LEAVES_TABLE}")
+        ((report.events,),) = reader.rows(f"SELECT COUNT(*) FROM {EVENTS_TABLE}")
+        if on_total:
+            on_total(leaf_count)
+        end = -1 if max_seq is None else max_seq
+        chunk = CHUNK_SIZE if jobs == 1 else max(1000, min(CHUNK_SIZE, (end + 1) // (jobs * 4) + 1))
+        bounds = [(start, min(start + chunk, end + 1)) for start in range(0, end + 1, chunk)]
+        if jobs == 1:
+            results: Iterator[_RangeResult] = (_check_range(reader, keys, *b) for b in bounds)
+            _collect(report, results, progress)
+        else:
+            key_lines = "\n".join(key.line() for key in keys.values())
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(jobs, _start_worker, (url.url, key_lines)) as pool:
+                _collect(report, pool.imap(_work, bounds), progress)
+        report.problems.extend(_check_tables(reader))
+    finally:
+        reader.close()
+    return report
+
+
+def _collect(
+    report: Report, results: Iterator[_RangeResult], progress: Callable[[int], None] | None
+) -> None:
+    for result in results:
+        report.leaves += result.leaves
+        report.problems.extend(result.problems)
+        if progress:
+            progress(result.leaves)
