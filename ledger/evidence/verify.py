@@ -125,48 +125,23 @@ def _check_range(
         page = reader.rows(statement, (after, stop, PAGE_SIZE))
         for seq, oid, version, leaf, recorded_at, topic, state, has_event in page:
             leaf = bytes(leaf)
-            oid_text = _uuid_text(oid)
-
-            def problem(reason: str, detail: str, seq: int = seq) -> None:
-                problems.append(Problem(reason, seq, oid_text, version, detail))
-
-            count += 1
+            found = []
             if seq != expected:
                 first_missing = max(expected, prev_seq + 1)
-                problem("seq-gap", f"no leaf has seq {first_missing} to {seq - 1}")
-            try:
-                signed = parse_leaf(leaf)
-            except LeafError as error:
-                problem(error.reason, str(error))
-                signed = None
-            if signed is not None:
-                members = signed.leaf
-                try:
-                    check_signature(signed, keys)
-                except LeafError as error:
-                    problem(error.reason, str(error))
-                if members.seq != seq:
-                    problem("seq-mismatch", f"the leaf says seq {members.seq}")
-                if members.originator_id != oid_text or members.originator_version != version:
-                    problem(
-                        "leaf-mismatch",
-                        f"the leaf names {members.originator_id} v{members.originator_version}",
-                    )
-                if members.prev != prev_hash:
-                    problem("broken-chain", "prev is not the hash of the previous leaf")
-                if members.recorded_at != recorded_at:
-                    problem("recorded-at-mismatch", f"the leaf says {members.recorded_at}")
-                if not has_event:
-                    problem("orphan-leaf", "no stored event has this leaf's id and version")
-                else:
-                    if hashlib.sha256(bytes(state)).hexdigest() != members.payload_sha256:
-                        problem(
-                            "payload-mismatch", "the stored payload does not hash to the leaf's"
-                        )
-                    if topic != members.topic:
-                        problem("topic-mismatch", f"the event's topic is {topic!r}")
-            elif not has_event:
-                problem("orphan-leaf", "no stored event has this leaf's id and version")
+                found.append(("seq-gap", f"no leaf has seq {first_missing} to {seq - 1}"))
+            oid_text = _uuid_text(oid)
+            found += _leaf_problems(
+                keys,
+                seq,
+                oid_text,
+                version,
+                leaf,
+                recorded_at,
+                prev_hash,
+                (topic, bytes(state)) if has_event else None,
+            )
+            problems.extend(Problem(r, seq, oid_text, version, d) for r, d in found)
+            count += 1
             prev_hash = hashlib.sha256(leaf).hexdigest()
             prev_seq = seq
             expected = seq + 1
@@ -174,6 +149,51 @@ def _check_range(
             break
         after = page[-1][0]
     return _RangeResult(start, count, problems)
+
+
+def _leaf_problems(
+    keys: Mapping[str, VerifierKey],
+    seq: int,
+    originator_id: str,
+    originator_version: int,
+    leaf: bytes,
+    recorded_at: str,
+    prev_hash: str,
+    event: tuple[str, bytes] | None,
+) -> list[tuple[str, str]]:
+    """(reason, detail) for each way one stored leaf and its event fail the format."""
+    found = []
+    if event is None:
+        found.append(("orphan-leaf", "no stored event has this leaf's id and version"))
+    try:
+        signed = parse_leaf(leaf)
+    except LeafError as error:
+        return [*found, (error.reason, str(error))]
+    try:
+        check_signature(signed, keys)
+    except LeafError as error:
+        found.append((error.reason, str(error)))
+    members = signed.leaf
+    if members.seq != seq:
+        found.append(("seq-mismatch", f"the leaf says seq {members.seq}"))
+    if members.originator_id != originator_id or members.originator_version != originator_version:
+        found.append(
+            (
+                "leaf-mismatch",
+                f"the leaf names {members.originator_id} v{members.originator_version}",
+            )
+        )
+    if members.prev != prev_hash:
+        found.append(("broken-chain", "prev is not the hash of the previous leaf"))
+    if members.recorded_at != recorded_at:
+        found.append(("recorded-at-mismatch", f"the leaf says {members.recorded_at}"))
+    if event is not None:
+        topic, payload = event
+        if hashlib.sha256(payload).hexdigest() != members.payload_sha256:
+            found.append(("payload-mismatch", "the stored payload does not hash to the leaf's"))
+        if topic != members.topic:
+            found.append(("topic-mismatch", f"the event's topic is {topic!r}"))
+    return found
 
 
 def _check_tables(reader: _Reader) -> Iterator[Problem]:
