@@ -1,0 +1,88 @@
+"""Fixtures: a fresh ledger on a real SQLite file and on a real PostgreSQL database.
+
+PostgreSQL tests use `LEDGER_TEST_POSTGRES_URL` (a login that may create databases); each
+test gets a database of its own, dropped afterwards. Outside CI they are skipped when the
+variable is unset; in CI (CI=true) a missing server is a failure, not a skip.
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ledger.application import LedgerApp
+from ledger.config import Settings
+from ledger.evidence.database import DatabaseURL
+from ledger.identity import Actor
+from ledger.setup import initialize
+
+POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "")
+
+
+def _require_postgres() -> DatabaseURL:
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("LEDGER_TEST_POSTGRES_URL is not set; .ci/run starts PostgreSQL")
+        pytest.skip("LEDGER_TEST_POSTGRES_URL is not set")
+    return DatabaseURL.parse(POSTGRES_URL)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    admin = _require_postgres()
+    name = f"ledger_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin.url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    parts = admin.url.rsplit("/", 1)[0]
+    try:
+        yield f"{parts}/{name}"
+    finally:
+        with psycopg.connect(admin.url, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def settings_in(data_dir: Path, database_url: str | None = None) -> Settings:
+    env = {"LEDGER_DATA_DIR": str(data_dir), "LEDGER_ORIGIN": "test.example/ledger"}
+    if database_url:
+        env["LEDGER_DATABASE_URL"] = database_url
+    return Settings.from_env(env)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for a new ledger, once on SQLite and once on PostgreSQL."""
+    if request.param == "postgres":
+        return settings_in(tmp_path / "var", request.getfixturevalue("postgres_url"))
+    return settings_in(tmp_path / "var")
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return settings_in(tmp_path / "var")
+
+
+@pytest.fixture
+def postgres_settings(tmp_path: Path, postgres_url: str) -> Settings:
+    return settings_in(tmp_path / "var", postgres_url)
+
+
+@pytest.fixture
+def operator() -> Actor:
+    return Actor(Actor.OPERATOR, "test-operator")
+
+
+@pytest.fixture
+def app(settings: Settings, operator: Actor) -> Iterator[LedgerApp]:
+    """An initialized ledger (key created, log started) on each database."""
+    ledger = initialize(settings, operator).app
+    yield ledger
+    ledger.close()
+
+
+def with_database(settings: Settings, url: str) -> Settings:
+    return replace(settings, database=DatabaseURL.parse(url))

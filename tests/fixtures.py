@@ -1,0 +1,25 @@
+"""Domain facts the tests share: valid CVRs, signatories, a login."""
+
+from ledger.domain import Authentication
+from ledger.identity import Actor, NsisLevel
+
+AARHUS = "55133018"
+ODENSE = "35209115"
+PDF = b"%PDF-1.4\n% test agreement\n%%EOF\n"
+
+
+def signatory(
+    cvr: str = AARHUS,
+    name: str = "Anne Andersen",
+    level: NsisLevel = NsisLevel.SUBSTANTIAL,
+    person_uuid: str = "urn:uuid:00000000-0000-4000-8000-000000000001",
+) -> Actor:
+    return Actor.person(
+        person_uuid=person_uuid, name=name, cvr=cvr, organisation="Test Kommune", loa=level
+    )
+
+
+def login(assertion_id: str = "_assertion-1") -> Authentication:
+    return Authentication(
+        assertion_id=assertion_id, authn_instant="2026-11-29T08:00:00Z", assertion_sha256="ab" * 32
+    )
