@@ -22,6 +22,9 @@ from psycopg.sql import SQL, Identifier
 from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE
 from ledger.storage import LastLeaf, LeafWriter, LogRecord, select_log_statement
 
+# An arbitrary, fixed advisory lock key: "ledgertb" as a 64-bit integer.
+_CREATE_TABLES_LOCK = int.from_bytes(b"ledgertb", "big") >> 1
+
 
 class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, leaf_writer: LeafWriter) -> None:
@@ -56,6 +59,20 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
         self.insert_leaf_statement = SQL(
             "INSERT INTO {0} VALUES (%s, %s, %s, %s, %s, %s, %s)"
         ).format(leaves)
+
+    def create_table(self) -> None:
+        """Create the tables once, even when several processes start at the same moment.
+
+        PostgreSQL's `CREATE ... IF NOT EXISTS` is not safe against a concurrent create
+        (it can fail on the catalog's unique index), so creation is serialized by an
+        advisory lock held on a connection of its own.
+        """
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_TABLES_LOCK,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_CREATE_TABLES_LOCK,))
 
     def _insert_stored_events(
         self,
