@@ -7,6 +7,7 @@ import pytest
 from ledger.domain import DomainError
 from ledger.evidence.verify import verify_database
 from ledger.identity import Actor, InvalidCVR, NsisLevel, validate_cvr
+from ledger.storage import LogWriteError
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
 
 
@@ -243,3 +244,46 @@ def test_actor_of_the_cli_is_the_operator_login():
     actor = Actor.cli_operator()
     assert actor.kind == Actor.OPERATOR
     assert actor.name
+
+
+def test_a_write_that_cannot_be_signed_stores_nothing(app, operator):
+    from ledger.application import LedgerApp
+    from ledger.keyring import KeyRingError
+
+    kid = app.signing_kid()
+    key_file = app.settings.keys_dir / f"signing-{kid}.pem"
+    key_file.rename(key_file.with_suffix(".away"))
+    fresh = LedgerApp(app.settings)
+    with pytest.raises(KeyRingError, match="missing"):
+        fresh.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
+    fresh.close()
+    key_file.with_suffix(".away").rename(key_file)
+    assert app.customers() == []
+    report = verify_database(app.settings.database, app.keyring.verifier_keys())
+    assert report.ok
+    assert report.events == report.leaves == 1
+
+
+def test_a_leaf_the_database_refuses_takes_its_event_with_it(app, operator):
+    """The event and its leaf commit together or not at all: a leaf INSERT that fails
+    after the event's INSERT rolls the event back too, on both databases."""
+    app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
+    db = app.settings.database
+    connection = db.connect() if not db.is_sqlite else __import__("sqlite3").connect(db.sqlite_path)
+    if db.is_sqlite:
+        connection.execute(
+            "CREATE TRIGGER refuse_leaf BEFORE INSERT ON ledger_leaves WHEN NEW.seq >= 2 "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+        connection.commit()
+    else:
+        connection.execute(
+            "ALTER TABLE ledger_leaves ADD CONSTRAINT refuse_leaf CHECK (seq < 2) NOT VALID"
+        )
+    connection.close()
+    with pytest.raises(LogWriteError, match="refuse"):
+        app.register_customer(cvr=ODENSE, name="Odense Kommune", actor=operator)
+    assert [c.cvr for c in app.customers()] == [AARHUS]
+    report = verify_database(db, app.keyring.verifier_keys())
+    assert report.ok, report.problems
+    assert report.events == report.leaves == 2

@@ -20,6 +20,14 @@ from ledger.keyring import KeyRing
 KEYS_DIR_SETTING = "LEDGER_KEYS_DIR"
 
 
+class LogWriteError(RuntimeError):
+    """The database refused an event's leaf; the event was not stored either.
+
+    Distinct from the library's IntegrityError, which means a concurrent writer stored
+    the aggregate's next version first.
+    """
+
+
 @dataclass(frozen=True)
 class LastLeaf:
     seq: int

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import eventsourcing.postgres as library
+import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
@@ -20,7 +21,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE
-from ledger.storage import LastLeaf, LeafWriter, LogRecord, select_log_statement
+from ledger.storage import LastLeaf, LeafWriter, LogRecord, LogWriteError, select_log_statement
 
 # An arbitrary, fixed advisory lock key: "ledgertb" as a 64-bit integer.
 _CREATE_TABLES_LOCK = int.from_bytes(b"ledgertb", "big") >> 1
@@ -90,22 +91,29 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
             # Everything that can fail happens before the first INSERT: the library
             # commits the transaction even when an exception follows an INSERT here.
             rows = self.leaf_writer.leaves_for(stored_events, last, rotate_to)
+            params = [
+                (
+                    r.seq,
+                    r.originator_id,
+                    r.originator_version,
+                    r.leaf,
+                    r.leaf_hash,
+                    r.recorded_at,
+                    r.next_kid,
+                )
+                for r in rows
+            ]
             PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
-            leaf_curs.executemany(
-                self.insert_leaf_statement,
-                [
-                    (
-                        r.seq,
-                        r.originator_id,
-                        r.originator_version,
-                        r.leaf,
-                        r.leaf_hash,
-                        r.recorded_at,
-                        r.next_kid,
-                    )
-                    for r in rows
-                ],
-            )
+            try:
+                # A nested pipeline block syncs at its end, so an error shows here. An
+                # error on the events table (a concurrent writer won) passes on as the
+                # library's IntegrityError; one on the leaves table is ours to name.
+                with curs.connection.pipeline():
+                    leaf_curs.executemany(self.insert_leaf_statement, params)
+            except psycopg.Error as error:
+                if error.diag.table_name == LEAVES_TABLE:
+                    raise LogWriteError(f"the database refused the leaf: {error}") from error
+                raise
 
     @staticmethod
     def _as_last_leaf(row: DictRow | None) -> LastLeaf | None:

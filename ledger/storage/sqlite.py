@@ -1,5 +1,6 @@
 """SQLite storage: the library's recorder, writing each event's leaf in its transaction."""
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import Environment, EnvType
 
 from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE
-from ledger.storage import LastLeaf, LeafWriter, LogRecord, select_log_statement
+from ledger.storage import LastLeaf, LeafWriter, LogRecord, LogWriteError, select_log_statement
 
 
 class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
@@ -50,21 +51,24 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
         last = self._last_leaf(c)
         rows = self.leaf_writer.leaves_for(stored_events, last, rotate_to)
-        c.executemany(
-            f"INSERT INTO {LEAVES_TABLE} VALUES (?,?,?,?,?,?,?)",
-            [
-                (
-                    r.seq,
-                    r.originator_id.hex,
-                    r.originator_version,
-                    r.leaf,
-                    r.leaf_hash,
-                    r.recorded_at,
-                    r.next_kid,
-                )
-                for r in rows
-            ],
-        )
+        try:
+            c.executemany(
+                f"INSERT INTO {LEAVES_TABLE} VALUES (?,?,?,?,?,?,?)",
+                [
+                    (
+                        r.seq,
+                        r.originator_id.hex,
+                        r.originator_version,
+                        r.leaf,
+                        r.leaf_hash,
+                        r.recorded_at,
+                        r.next_kid,
+                    )
+                    for r in rows
+                ],
+            )
+        except sqlite3.Error as error:
+            raise LogWriteError(f"the database refused the leaf: {error}") from error
         return notification_ids
 
     @staticmethod
