@@ -171,7 +171,7 @@ def test_verify_exits_0_when_all_holds_and_1_on_a_problem(ledger_env, capsys):
     assert main(["verify"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("payload-mismatch: seq 1 ")
-    assert out[-1] == "checked 2 leaves and 2 events: 1 problems (payload-mismatch 1)"
+    assert out[-1] == "checked 2 leaves and 2 events: 1 problem (payload-mismatch 1)"
 
 
 def test_verify_exits_2_when_it_cannot_run(ledger_env, tmp_path, capsys):

@@ -125,7 +125,11 @@ def parse_leaf(leaf: bytes) -> SignedLeaf:
             raise LeafError("malformed-leaf", f"member {name} is not of type {kind.__name__}")
     if members["v"] != FORMAT_VERSION:
         raise LeafError("unknown-version", f"leaf format version {members['v']} is unknown")
-    if canonical_json(members) != message:
+    try:
+        canonical = canonical_json(members)
+    except ValueError as error:  # an integer past 2**53, a lone surrogate
+        raise LeafError("non-canonical-leaf", f"the leaf has no RFC 8785 form: {error}") from error
+    if canonical != message:
         raise LeafError("non-canonical-leaf", "the leaf is not in RFC 8785 form")
     encoded = leaf[start + len(_SIG_MEMBER) : end]
     try:

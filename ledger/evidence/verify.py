@@ -55,7 +55,8 @@ class Report:
 
     def summary(self) -> str:
         counts = ", ".join(f"{reason} {n}" for reason, n in self.counts().items())
-        verdict = "all holds" if self.ok else f"{len(self.problems)} problems ({counts})"
+        n = len(self.problems)
+        verdict = "all holds" if self.ok else f"{n} problem{'s' * (n != 1)} ({counts})"
         return f"checked {self.leaves} leaves and {self.events} events: {verdict}"
 
     def as_json(self) -> dict[str, Any]:
@@ -69,7 +70,13 @@ class Report:
 
 
 def _uuid_text(value: Any) -> str:
-    return str(value if isinstance(value, UUID) else UUID(str(value)))
+    """An aggregate id as the leaf writes it; a stored id that is no UUID stays as it is."""
+    if isinstance(value, UUID):
+        return str(value)
+    try:
+        return str(UUID(str(value)))
+    except ValueError:
+        return str(value)
 
 
 class _Reader:
@@ -111,40 +118,34 @@ def _check_range(
         )
         prev_hash = hashlib.sha256(bytes(before[0][1])).hexdigest() if before else GENESIS_PREV
         prev_seq = before[0][0] if before else -1
-    expected = start
     count = 0
     after = start - 1
     statement = (
-        "SELECT l.seq, l.originator_id, l.originator_version, l.leaf, l.recorded_at, "
-        "e.topic, e.state, e.originator_version IS NOT NULL "
+        "SELECT l.seq, l.originator_id, l.originator_version, l.leaf, l.leaf_hash, "
+        "l.recorded_at, e.topic, e.state, e.originator_version IS NOT NULL "
         f"FROM {LEAVES_TABLE} l LEFT JOIN {EVENTS_TABLE} e "
         "ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
         f"WHERE l.seq > {p} AND l.seq < {p} ORDER BY l.seq LIMIT {p}"
     )
     while True:
         page = reader.rows(statement, (after, stop, PAGE_SIZE))
-        for seq, oid, version, leaf, recorded_at, topic, state, has_event in page:
+        for seq, oid, version, leaf, stored_hash, recorded_at, topic, state, has_event in page:
             leaf = bytes(leaf)
             found = []
-            if seq != expected:
-                first_missing = max(expected, prev_seq + 1)
-                found.append(("seq-gap", f"no leaf has seq {first_missing} to {seq - 1}"))
+            if seq != prev_seq + 1:
+                found.append(("seq-gap", f"no leaf has seq {prev_seq + 1} to {seq - 1}"))
             oid_text = _uuid_text(oid)
+            leaf_hash = hashlib.sha256(leaf).digest()
+            if stored_hash is None or bytes(stored_hash) != leaf_hash:
+                found.append(("leaf-hash-mismatch", "the stored leaf_hash is not the leaf's hash"))
+            event = (topic, None if state is None else bytes(state)) if has_event else None
             found += _leaf_problems(
-                keys,
-                seq,
-                oid_text,
-                version,
-                leaf,
-                recorded_at,
-                prev_hash,
-                (topic, bytes(state)) if has_event else None,
+                keys, seq, oid_text, version, leaf, recorded_at, prev_hash, event
             )
             problems.extend(Problem(r, seq, oid_text, version, d) for r, d in found)
             count += 1
-            prev_hash = hashlib.sha256(leaf).hexdigest()
+            prev_hash = leaf_hash.hex()
             prev_seq = seq
-            expected = seq + 1
         if len(page) < PAGE_SIZE:
             break
         after = page[-1][0]
@@ -159,7 +160,7 @@ def _leaf_problems(
     leaf: bytes,
     recorded_at: str,
     prev_hash: str,
-    event: tuple[str, bytes] | None,
+    event: tuple[str, bytes | None] | None,
 ) -> list[tuple[str, str]]:
     """(reason, detail) for each way one stored leaf and its event fail the format."""
     found = []
@@ -189,7 +190,9 @@ def _leaf_problems(
         found.append(("recorded-at-mismatch", f"the leaf says {members.recorded_at}"))
     if event is not None:
         topic, payload = event
-        if hashlib.sha256(payload).hexdigest() != members.payload_sha256:
+        if payload is None:
+            found.append(("payload-mismatch", "the event has no stored payload"))
+        elif hashlib.sha256(payload).hexdigest() != members.payload_sha256:
             found.append(("payload-mismatch", "the stored payload does not hash to the leaf's"))
         if topic != members.topic:
             found.append(("topic-mismatch", f"the event's topic is {topic!r}"))
@@ -198,6 +201,17 @@ def _leaf_problems(
 
 def _check_tables(reader: _Reader) -> Iterator[Problem]:
     """What only a look across whole tables shows."""
+    for seq, oid, version in reader.rows(
+        f"SELECT seq, originator_id, originator_version FROM {LEAVES_TABLE} "
+        "WHERE seq < 0 ORDER BY seq"
+    ):
+        yield Problem(
+            "seq-out-of-range",
+            seq,
+            _uuid_text(oid),
+            version,
+            "a leaf stored before seq 0 is outside the log",
+        )
     for oid, version in reader.rows(
         f"SELECT e.originator_id, e.originator_version FROM {EVENTS_TABLE} e "
         f"LEFT JOIN {LEAVES_TABLE} l ON e.originator_id = l.originator_id "
