@@ -1,7 +1,8 @@
 """The ledger application: commands in the business's words; the only place that saves."""
 
 import calendar
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any, ClassVar
@@ -31,11 +32,15 @@ from ledger.domain import (
     declaration_id,
     role_assignment_id,
 )
+from ledger.evidence import merkle
+from ledger.evidence.bundle import Receipt
 from ledger.identity import Actor, validate_cvr
 from ledger.keyring import KeyRing, KeyRingError
 from ledger.storage import LogRecord
+from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
 
 _APPROVE_ATTEMPTS = 5
+logger = logging.getLogger(__name__)
 
 
 def _dataclass_transcoding(cls: type, name: str) -> Transcoding:
@@ -61,6 +66,8 @@ class Entry:
     seq: int
     recorded_at: str
     event: DomainEventProtocol[UUID]
+    leaf: bytes
+    payload: bytes
 
     @property
     def event_type(self) -> str:
@@ -168,6 +175,82 @@ class LedgerApp(Application[UUID]):
             raise
         self.keyring.retire(previous_kid)
         return new_key.kid
+
+    # Checkpoints and proofs
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """Save, then make a checkpoint covering what was saved.
+
+        The write has committed when the checkpoint is made; if the checkpoint fails it is
+        logged, and the next write or `ledger checkpoint` covers these leaves too.
+        """
+        recordings = super().save(*objs, **kwargs)
+        try:
+            self.recorder.advance_checkpoint()  # type: ignore[attr-defined]
+        except Exception:
+            logger.exception("no checkpoint after a committed write; the next one covers it")
+        return recordings
+
+    def checkpoint(self) -> StoredCheckpoint | None:
+        """The newest checkpoint, made first when leaves are not yet covered."""
+        self.recorder.advance_checkpoint()  # type: ignore[attr-defined]
+        return self.read_tree(lambda tree: tree.latest())
+
+    def read_tree(self, work: Callable[[CheckpointStore], Any]) -> Any:
+        return self.recorder.read_tree(work)  # type: ignore[attr-defined]
+
+    def stored_checkpoint(self, size: int) -> StoredCheckpoint | None:
+        return self.read_tree(lambda tree: tree.at(size))
+
+    def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
+        """The RFC 9162 inclusion proof of leaf `seq` in the checkpointed tree of `size`."""
+
+        def prove(tree: CheckpointStore) -> list[bytes]:
+            if tree.at(size) is None:
+                raise DomainError(f"Der er ingen checkpoint med størrelse {size}.")
+            if not 0 <= seq < size:
+                raise DomainError(f"Hændelse {seq} er ikke i et træ med størrelse {size}.")
+            return merkle.inclusion_proof(seq, size, tree.read_nodes)
+
+        return self.read_tree(prove)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """The RFC 9162 proof that checkpoint `new_size` extends checkpoint `old_size`."""
+
+        def prove(tree: CheckpointStore) -> list[bytes]:
+            for size in (old_size, new_size):
+                if size and tree.at(size) is None:
+                    raise DomainError(f"Der er ingen checkpoint med størrelse {size}.")
+            if not 0 <= old_size <= new_size:
+                raise DomainError("Den gamle størrelse skal være mindre end den nye.")
+            return merkle.consistency_proof(old_size, new_size, tree.read_nodes)
+
+        return self.read_tree(prove)
+
+    def seq_of(self, originator_id: UUID, version: int) -> int:
+        """The place in the log of an aggregate's event."""
+        return self.recorder.seq_of(originator_id, version)  # type: ignore[attr-defined]
+
+    def receipt(self, seq: int) -> Receipt:
+        """Everything that proves event `seq` on its own (EVIDENCE-FORMAT.md section 5)."""
+        self.recorder.advance_checkpoint()  # type: ignore[attr-defined]
+        (record,) = self.recorder.select_log(after=seq - 1, limit=1)  # type: ignore[attr-defined]
+        if record.seq != seq:
+            raise DomainError(f"Hændelse {seq} findes ikke.")
+
+        def prove(tree: CheckpointStore) -> Receipt:
+            checkpoint = tree.latest()
+            if checkpoint is None or checkpoint.size <= seq:
+                raise DomainError("Hændelsen er endnu ikke dækket af en checkpoint; prøv igen.")
+            return Receipt(
+                leaf=record.leaf,
+                payload=record.stored_event.state,
+                checkpoint=checkpoint.note,
+                inclusion=merkle.inclusion_proof(seq, checkpoint.size, tree.read_nodes),
+                keys=[key.line() for key in self.keyring.verifier_keys().values()],
+            )
+
+        return self.read_tree(prove)
 
     # Customers and agreements
 
@@ -424,6 +507,8 @@ class LedgerApp(Application[UUID]):
                     record.seq,
                     record.recorded_at,
                     self.mapper.to_domain_event(record.stored_event),
+                    record.leaf,
+                    record.stored_event.state,
                 )
             if len(records) < page_size:
                 return

@@ -2,3 +2,5 @@
 
 EVENTS_TABLE = "stored_events"
 LEAVES_TABLE = "ledger_leaves"
+TREE_TABLE = "ledger_tree"
+CHECKPOINTS_TABLE = "ledger_checkpoints"

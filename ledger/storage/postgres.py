@@ -4,8 +4,9 @@
 without the table lock that keeps the chain linear across connections.
 """
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
 
 import eventsourcing.postgres as library
 import psycopg
@@ -17,14 +18,19 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import Environment, EnvType
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
-from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE
+from ledger.evidence.tables import CHECKPOINTS_TABLE, EVENTS_TABLE, LEAVES_TABLE, TREE_TABLE
 from ledger.storage import LastLeaf, LeafWriter, LogRecord, LogWriteError, select_log_statement
+from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
+
+T = TypeVar("T")
 
 # An arbitrary, fixed advisory lock key: "ledgertb" as a 64-bit integer.
 _CREATE_TABLES_LOCK = int.from_bytes(b"ledgertb", "big") >> 1
+# The same for the one checkpointer at a time: "ledgerck".
+_CHECKPOINT_LOCK = int.from_bytes(b"ledgerck", "big") >> 1
 
 
 class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
@@ -50,6 +56,18 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 Identifier(f"{LEAVES_TABLE}_recorded_at"), leaves
             )
         )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (level integer NOT NULL, idx bigint NOT NULL, "
+                "hash bytea NOT NULL, PRIMARY KEY (level, idx))"
+            ).format(self._table(TREE_TABLE))
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (size bigint PRIMARY KEY, root bytea NOT NULL, "
+                "note text NOT NULL, created_at text NOT NULL)"
+            ).format(self._table(CHECKPOINTS_TABLE))
+        )
         self.select_last_leaf_statement = SQL(
             "SELECT seq, leaf_hash, next_kid FROM {0} ORDER BY seq DESC LIMIT 1"
         ).format(leaves)
@@ -60,6 +78,44 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
         self.insert_leaf_statement = SQL(
             "INSERT INTO {0} VALUES (%s, %s, %s, %s, %s, %s, %s)"
         ).format(leaves)
+
+    def _table(self, name: str) -> SQL:
+        return SQL("{0}.{1}").format(Identifier(self.datastore.schema), Identifier(name))
+
+    def _qualified(self, name: str) -> str:
+        return f'"{self.datastore.schema}"."{name}"'
+
+    def seq_of(self, originator_id: UUID, version: int) -> int:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT seq FROM {0} WHERE originator_id = %s AND originator_version = %s"
+                ).format(self.leaves_ref),
+                (originator_id, version),
+            )
+            row = curs.fetchone()
+        if row is None:
+            raise LookupError(f"no leaf for {originator_id} v{version}")
+        return row["seq"]
+
+    def advance_checkpoint(self) -> StoredCheckpoint | None:
+        """Extend the tree and sign a checkpoint over the leaves no checkpoint covers yet."""
+        if not self.read_tree(CheckpointStore.is_behind):
+            return None
+        with (
+            self.datastore.transaction(commit=True) as curs,
+            curs.connection.cursor(row_factory=tuple_row) as c,
+        ):
+            c.execute("SELECT pg_advisory_xact_lock(%s)", (_CHECKPOINT_LOCK,))
+            return CheckpointStore(c, "%s", self._qualified).extend(self.leaf_writer.keyring)
+
+    def read_tree(self, work: Callable[[CheckpointStore], T]) -> T:
+        """Run `work` on the tree and checkpoints in one transaction."""
+        with (
+            self.datastore.transaction(commit=False) as curs,
+            curs.connection.cursor(row_factory=tuple_row) as c,
+        ):
+            return work(CheckpointStore(c, "%s", self._qualified))
 
     def create_table(self) -> None:
         """Create the tables once, even when several processes start at the same moment.

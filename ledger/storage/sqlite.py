@@ -1,8 +1,9 @@
 """SQLite storage: the library's recorder, writing each event's leaf in its transaction."""
 
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
 
 import eventsourcing.sqlite as library
 from eventsourcing.persistence import StoredEvent
@@ -13,8 +14,11 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import Environment, EnvType
 
-from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE
+from ledger.evidence.tables import CHECKPOINTS_TABLE, EVENTS_TABLE, LEAVES_TABLE, TREE_TABLE
 from ledger.storage import LastLeaf, LeafWriter, LogRecord, LogWriteError, select_log_statement
+from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
+
+T = TypeVar("T")
 
 
 class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
@@ -36,6 +40,12 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             "UNIQUE (originator_id, originator_version))",
             f"CREATE INDEX IF NOT EXISTS {LEAVES_TABLE}_recorded_at "
             f"ON {LEAVES_TABLE} (recorded_at)",
+            f"CREATE TABLE IF NOT EXISTS {TREE_TABLE} ("
+            "level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, "
+            "PRIMARY KEY (level, idx)) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} ("
+            "size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, "
+            "created_at TEXT NOT NULL)",
         ]
 
     def _insert_events(
@@ -113,6 +123,38 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                 )
                 for row in c.fetchall()
             ]
+
+    def seq_of(self, originator_id: UUID, version: int) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT seq FROM {LEAVES_TABLE} "
+                "WHERE originator_id = ? AND originator_version = ?",
+                (originator_id.hex, version),
+            )
+            row = c.fetchone()
+        if row is None:
+            raise LookupError(f"no leaf for {originator_id} v{version}")
+        return row[0]
+
+    def advance_checkpoint(self) -> StoredCheckpoint | None:
+        """Extend the tree and sign a checkpoint over the leaves no checkpoint covers yet."""
+        if not self.read_tree(CheckpointStore.is_behind):
+            return None
+        with self.datastore.get_connection(commit=True) as conn:
+            c = conn.cursor()
+            c.execute("BEGIN IMMEDIATE")  # the write lock first: one checkpointer at a time
+            try:
+                checkpoint = CheckpointStore(c, "?", str).extend(self.leaf_writer.keyring)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+            return checkpoint
+
+    def read_tree(self, work: Callable[[CheckpointStore], T]) -> T:
+        """Run `work` on the tree and checkpoints as one consistent snapshot."""
+        with self.datastore.transaction(commit=False) as c:
+            return work(CheckpointStore(c, "?", str))
 
 
 class Factory(library.SQLiteFactory):

@@ -1,0 +1,412 @@
+"""Evidence bundles and receipts (EVIDENCE-FORMAT.md sections 4 and 5), written and checked.
+
+Checking needs no database and no network: only the bundle (a directory or a `.zip` of
+one) and the verifier keys the auditor trusts. Every problem is reported with the line or
+`seq` it concerns and a reason code; none stops the check.
+"""
+
+import base64
+import binascii
+import hashlib
+import json
+import shutil
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ledger.evidence import merkle
+from ledger.evidence.keys import KeyFormatError, VerifierKey, parse_verifier_keys
+from ledger.evidence.leaf import GENESIS_PREV, LeafError, check_signature, parse_leaf
+from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
+
+CHECKPOINT_FILE = "checkpoint"
+KEYS_FILE = "keys"
+ENTRIES_FILE = "entries.jsonl"
+PROOFS_FILE = "proofs.jsonl"
+PAYLOADS_FILE = "payloads.jsonl"
+MAX_LINE = 1 << 20
+RECEIPT_VERSION = 1
+
+
+class BundleError(ValueError):
+    """A bundle or receipt that cannot be checked at all (missing file, unreadable JSON)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Finding:
+    reason: str
+    where: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.where}: {self.detail}"
+
+
+@dataclass
+class BundleReport:
+    checkpoint: Checkpoint | None = None
+    entries: int = 0
+    payloads: int = 0
+    subset: bool = False
+    problems: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        kind = "subset" if self.subset else "full"
+        size = self.checkpoint.size if self.checkpoint else "?"
+        n = len(self.problems)
+        verdict = "all holds" if self.ok else f"{n} problem{'s' * (n != 1)}"
+        return (
+            f"{kind} bundle, checkpoint size {size}: {self.entries} entries, "
+            f"{self.payloads} payloads, {self.entries - self.payloads} redacted: {verdict}"
+        )
+
+    def add(self, reason: str, where: str, detail: str) -> None:
+        self.problems.append(Finding(reason, where, detail))
+
+
+def _b64(items: Iterable[bytes]) -> list[str]:
+    return [base64.b64encode(item).decode("ascii") for item in items]
+
+
+def _unb64(items: Any) -> list[bytes]:
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ValueError("expected a list of base64 strings")
+    return [base64.b64decode(item, validate=True) for item in items]
+
+
+# Receipts
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One event's proof on its own: leaf, payload, checkpoint, inclusion proof, keys."""
+
+    leaf: bytes
+    payload: bytes | None
+    checkpoint: str
+    inclusion: list[bytes]
+    keys: list[str]
+
+    def to_json(self) -> str:
+        document = {
+            "v": RECEIPT_VERSION,
+            "leaf": self.leaf.decode("utf-8"),
+            "payload": None if self.payload is None else base64.b64encode(self.payload).decode(),
+            "checkpoint": self.checkpoint,
+            "inclusion": _b64(self.inclusion),
+            "keys": self.keys,
+        }
+        return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "Receipt":
+        try:
+            document = json.loads(text)
+            if not isinstance(document, dict) or document.get("v") != RECEIPT_VERSION:
+                raise ValueError(f"not a version {RECEIPT_VERSION} receipt")
+            payload = document["payload"]
+            return cls(
+                leaf=document["leaf"].encode("utf-8"),
+                payload=None if payload is None else base64.b64decode(payload, validate=True),
+                checkpoint=document["checkpoint"],
+                inclusion=_unb64(document["inclusion"]),
+                keys=list(document["keys"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as error:
+            raise BundleError(
+                "malformed-receipt", f"the receipt is not readable: {error}"
+            ) from error
+
+
+def verify_receipt(
+    receipt: Receipt, trusted: Mapping[str, VerifierKey] | None = None
+) -> BundleReport:
+    """Check a receipt with the keys the auditor trusts (else the keys it carries)."""
+    report = BundleReport(subset=True)
+    keys = trusted if trusted is not None else _keys_of(receipt.keys, report)
+    checkpoint = _open_checkpoint(receipt.checkpoint, keys, report)
+    report.entries = 1
+    try:
+        signed = parse_leaf(receipt.leaf)
+        check_signature(signed, keys)
+    except LeafError as error:
+        report.add(error.reason, "leaf", str(error))
+        return report
+    where = f"seq {signed.leaf.seq}"
+    if receipt.payload is not None:
+        report.payloads = 1
+        if hashlib.sha256(receipt.payload).hexdigest() != signed.leaf.payload_sha256:
+            report.add("payload-mismatch", where, "the payload does not hash to the leaf's")
+    if checkpoint is not None:
+        _check_inclusion(
+            report, where, signed.leaf.seq, receipt.leaf, receipt.inclusion, checkpoint
+        )
+    return report
+
+
+# Writing bundles
+
+
+class BundleWriter:
+    """Writes a bundle into a directory, or into a `.zip` when the path ends in `.zip`.
+
+    A zip is written as a directory beside it first (a zip takes one file at a time),
+    then packed, so memory stays constant however large the log.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.directory = path.with_name(f".{path.name}.partial") if path.suffix == ".zip" else path
+        if path.exists():
+            raise FileExistsError(f"{path} exists already")
+        self.directory.mkdir(parents=True, exist_ok=False)
+        self._open: dict[str, IO[str]] = {}
+
+    def _file(self, name: str) -> IO[str]:
+        if name not in self._open:
+            self._open[name] = (self.directory / name).open("w", encoding="utf-8", newline="\n")
+        return self._open[name]
+
+    def write(self, name: str, text: str) -> None:
+        self._file(name).write(text)
+
+    def entry(
+        self, leaf: bytes, payload: bytes | None, seq: int, inclusion: list[bytes] | None = None
+    ) -> None:
+        self._file(ENTRIES_FILE).write(leaf.decode("utf-8") + "\n")
+        if inclusion is not None:
+            proof = {"seq": seq, "inclusion": _b64(inclusion)}
+            self._file(PROOFS_FILE).write(json.dumps(proof, separators=(",", ":")) + "\n")
+        if payload is not None:
+            line = {"seq": seq, "payload": base64.b64encode(payload).decode("ascii")}
+            self._file(PAYLOADS_FILE).write(json.dumps(line, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        for name in (ENTRIES_FILE, PAYLOADS_FILE):
+            self._file(name)  # a bundle has them even when empty
+        for file in self._open.values():
+            file.close()
+        if self.directory == self.path:
+            return
+        try:
+            with zipfile.ZipFile(self.path, "x", compression=zipfile.ZIP_DEFLATED) as archive:
+                for name in sorted(self._open):
+                    archive.write(self.directory / name, name)
+        finally:
+            shutil.rmtree(self.directory)
+
+
+# Reading and checking bundles
+
+
+class _Bundle:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+        if path.is_file():
+            try:
+                self._zip = zipfile.ZipFile(path)
+            except zipfile.BadZipFile as error:
+                raise BundleError("malformed-bundle", f"{path} is not a zip file") from error
+        elif not path.is_dir():
+            raise BundleError("malformed-bundle", f"{path} is neither a directory nor a zip")
+
+    def has(self, name: str) -> bool:
+        if self._zip is not None:
+            return name in self._zip.namelist()
+        return (self.path / name).is_file()
+
+    def text(self, name: str, limit: int = MAX_LINE) -> str:
+        if not self.has(name):
+            raise BundleError("missing-file", f"the bundle has no {name}")
+        with self._binary(name) as file:
+            data = file.read(limit + 1)
+        if len(data) > limit:
+            raise BundleError("malformed-bundle", f"{name} is larger than {limit} bytes")
+        return data.decode("utf-8")
+
+    def _binary(self, name: str) -> IO[bytes]:
+        if self._zip is not None:
+            return self._zip.open(name)
+        return (self.path / name).open("rb")
+
+    def lines(self, name: str) -> Iterator[bytes]:
+        if not self.has(name):
+            return
+        with self._binary(name) as file:
+            while line := file.readline(MAX_LINE + 1):
+                if not line.endswith(b"\n"):
+                    raise BundleError("malformed-bundle", f"{name} has a line too long or unended")
+                yield line[:-1]
+
+
+def _keys_of(lines: Iterable[str], report: BundleReport) -> dict[str, VerifierKey]:
+    try:
+        return parse_verifier_keys("\n".join(lines))
+    except KeyFormatError as error:
+        report.add("malformed-keys", "keys", str(error))
+        return {}
+
+
+def _open_checkpoint(
+    note: str, keys: Mapping[str, VerifierKey], report: BundleReport
+) -> Checkpoint | None:
+    try:
+        checkpoint = open_checkpoint(note, keys)
+    except NoteError as error:
+        report.add(error.reason, "checkpoint", str(error))
+        return None
+    origins = {key.name for key in keys.values()}
+    if checkpoint.origin not in origins:
+        report.add(
+            "wrong-origin", "checkpoint", f"the checkpoint is from log {checkpoint.origin!r}"
+        )
+        return None
+    report.checkpoint = checkpoint
+    return checkpoint
+
+
+def _check_inclusion(
+    report: BundleReport,
+    where: str,
+    seq: int,
+    leaf: bytes,
+    proof: list[bytes],
+    checkpoint: Checkpoint,
+) -> None:
+    try:
+        merkle.verify_inclusion(seq, checkpoint.size, leaf, proof, checkpoint.root)
+    except merkle.ProofError as error:
+        report.add("bad-inclusion-proof", where, str(error))
+
+
+def verify_bundle(
+    path: Path, trusted: Mapping[str, VerifierKey] | None = None, *, signatures: bool = True
+) -> BundleReport:
+    """Check a bundle offline, with the keys the auditor trusts (else the bundle's own).
+
+    `signatures=False` skips the per-leaf signature checks (the checkpoint's signature and
+    every hash are still checked): the Merkle root over signed leaves already commits to
+    every leaf, so this is the fast check when the checkpoint is trusted.
+    """
+    bundle = _Bundle(path)
+    report = BundleReport()
+    keys = trusted if trusted is not None else _keys_of(bundle.text(KEYS_FILE).splitlines(), report)
+    checkpoint = _open_checkpoint(bundle.text(CHECKPOINT_FILE), keys, report)
+    report.subset = bundle.has(PROOFS_FILE)
+    proofs = bundle.lines(PROOFS_FILE) if report.subset else None
+    payloads = _payload_lines(bundle, report)
+    pending_payload = next(payloads, None)
+    builder = merkle.RootBuilder()
+    previous: tuple[int, str] | None = None  # (seq, hash) of the previous entry
+    for line_number, leaf in enumerate(bundle.lines(ENTRIES_FILE), start=1):
+        report.entries += 1
+        where = f"entry {line_number}"
+        leaf_digest = hashlib.sha256(leaf).hexdigest()
+        builder.append_hash(merkle.leaf_hash(leaf))
+        try:
+            signed = parse_leaf(leaf)
+            if signatures:
+                check_signature(signed, keys)
+        except LeafError as error:
+            report.add(error.reason, where, str(error))
+            signed = None
+        seq = signed.leaf.seq if signed else None
+        if signed is not None:
+            where = f"entry {line_number} (seq {seq})"
+            expected_seq = line_number - 1
+            if not report.subset and seq != expected_seq:
+                report.add(
+                    "seq-mismatch", where, f"line {line_number} must hold seq {expected_seq}"
+                )
+            if report.subset and previous is not None and seq <= previous[0]:
+                report.add("out-of-order", where, f"seq {seq} follows seq {previous[0]}")
+            if seq == 0 and signed.leaf.prev != GENESIS_PREV:
+                report.add("broken-chain", where, "the first leaf's prev is not zeros")
+            if previous is not None and seq == previous[0] + 1 and signed.leaf.prev != previous[1]:
+                report.add("broken-chain", where, "prev is not the hash of the previous leaf")
+        if proofs is not None:
+            _check_proof_line(report, where, next(proofs, None), seq, leaf, checkpoint)
+        while pending_payload is not None and seq is not None and pending_payload[0] < seq:
+            report.add(
+                "orphan-payload", f"payload of seq {pending_payload[0]}", "no entry has this seq"
+            )
+            pending_payload = next(payloads, None)
+        if pending_payload is not None and seq is not None and pending_payload[0] == seq:
+            report.payloads += 1
+            assert signed is not None
+            if hashlib.sha256(pending_payload[1]).hexdigest() != signed.leaf.payload_sha256:
+                report.add("payload-mismatch", where, "the payload does not hash to the leaf's")
+            pending_payload = next(payloads, None)
+        if seq is not None:
+            previous = (seq, leaf_digest)
+    if proofs is not None and next(proofs, None) is not None:
+        report.add("orphan-proof", PROOFS_FILE, "more proofs than entries")
+    while pending_payload is not None:
+        report.add(
+            "orphan-payload", f"payload of seq {pending_payload[0]}", "no entry has this seq"
+        )
+        pending_payload = next(payloads, None)
+    if checkpoint is not None and not report.subset:
+        if builder.size != checkpoint.size:
+            report.add(
+                "size-mismatch",
+                ENTRIES_FILE,
+                f"{builder.size} entries, the checkpoint covers {checkpoint.size}",
+            )
+        if builder.root() != checkpoint.root:
+            report.add(
+                "root-mismatch", ENTRIES_FILE, "the entries do not hash to the checkpoint's root"
+            )
+    return report
+
+
+def _check_proof_line(
+    report: BundleReport,
+    where: str,
+    line: bytes | None,
+    seq: int | None,
+    leaf: bytes,
+    checkpoint: Checkpoint | None,
+) -> None:
+    if line is None:
+        report.add("missing-proof", where, "proofs.jsonl has no line for this entry")
+        return
+    try:
+        document = json.loads(line)
+        proof_seq, proof = document["seq"], _unb64(document["inclusion"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as error:
+        report.add("malformed-proof", where, f"the proof line is not readable: {error}")
+        return
+    if seq is not None and proof_seq != seq:
+        report.add("proof-mismatch", where, f"the proof is for seq {proof_seq}")
+    elif seq is not None and checkpoint is not None:
+        _check_inclusion(report, where, seq, leaf, proof, checkpoint)
+
+
+def _payload_lines(bundle: _Bundle, report: BundleReport) -> Iterator[tuple[int, bytes]]:
+    last = -1
+    for number, line in enumerate(bundle.lines(PAYLOADS_FILE), start=1):
+        try:
+            document = json.loads(line)
+            seq, payload = document["seq"], base64.b64decode(document["payload"], validate=True)
+            if not isinstance(seq, int):
+                raise TypeError("seq is not a number")
+        except (ValueError, KeyError, TypeError, binascii.Error) as error:
+            report.add("malformed-payload", f"payload line {number}", str(error))
+            continue
+        if seq <= last:
+            report.add("out-of-order", f"payload line {number}", f"seq {seq} follows {last}")
+            continue
+        last = seq
+        yield seq, payload

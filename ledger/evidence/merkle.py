@@ -1,0 +1,251 @@
+"""RFC 9162 section 2.1 Merkle trees: hashes, proofs, and their verification.
+
+Proofs are computed from the hashes of complete subtrees (`level`, `index`: the subtree of
+2**level leaves starting at leaf index * 2**level), which the ledger stores once, so the root
+of any size and any proof cost O(log n) stored hashes. The verification functions are the
+RFC's algorithms, written from the text, and need nothing but the proof.
+"""
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+
+Node = tuple[int, int]
+NodeReader = Callable[[Iterable[Node]], dict[Node, bytes]]
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+class ProofError(ValueError):
+    """A proof that does not prove what it claims."""
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + leaf).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n > 1)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _complete(start: int, size: int) -> Node | None:
+    if size & (size - 1) == 0 and start % size == 0:
+        return (size.bit_length() - 1, start // size)
+    return None
+
+
+class _Plan:
+    """Runs an algorithm twice: once to learn which stored hashes it needs, once for real."""
+
+    def __init__(self, read: NodeReader) -> None:
+        self.read = read
+
+    def run(self, algorithm: Callable[[Callable[[int, int], bytes]], object]) -> object:
+        wanted: set[Node] = set()
+
+        def plan(start: int, end: int) -> bytes:
+            node = _complete(start, end - start)
+            if node is not None:
+                wanted.add(node)
+                return b""
+            k = _split(end - start)
+            plan(start, start + k)
+            plan(start + k, end)
+            return b""
+
+        algorithm(plan)
+        stored = self.read(sorted(wanted))
+        missing = wanted - stored.keys()
+        if missing:
+            raise LookupError(f"the tree lacks stored hashes {sorted(missing)[:3]}")
+        memo: dict[tuple[int, int], bytes] = {}
+
+        def subtree(start: int, end: int) -> bytes:
+            node = _complete(start, end - start)
+            if node is not None:
+                return stored[node]
+            if (start, end) not in memo:
+                k = _split(end - start)
+                memo[start, end] = node_hash(subtree(start, start + k), subtree(start + k, end))
+            return memo[start, end]
+
+        return algorithm(subtree)
+
+
+def root(size: int, read: NodeReader) -> bytes:
+    """MTH of the first `size` leaves."""
+    if size == 0:
+        return EMPTY_ROOT
+    return _Plan(read).run(lambda mth: mth(0, size))  # type: ignore[return-value]
+
+
+def inclusion_proof(index: int, size: int, read: NodeReader) -> list[bytes]:
+    """PATH(index, D[0:size]) of RFC 9162 section 2.1.3.1."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of size {size}")
+
+    def path(mth: Callable[[int, int], bytes]) -> list[bytes]:
+        proof: list[bytes] = []
+        start, end, m = 0, size, index
+        while end - start > 1:
+            k = _split(end - start)
+            if m < k:
+                proof.append(mth(start + k, end))
+                end = start + k
+            else:
+                proof.append(mth(start, start + k))
+                start, m = start + k, m - k
+        return proof[::-1]
+
+    return _Plan(read).run(path)  # type: ignore[return-value]
+
+
+def consistency_proof(old_size: int, new_size: int, read: NodeReader) -> list[bytes]:
+    """PROOF(old_size, D[0:new_size]) of RFC 9162 section 2.1.4.1."""
+    if not 0 <= old_size <= new_size:
+        raise ValueError(f"no consistency proof from size {old_size} to {new_size}")
+    if old_size in (0, new_size):
+        return []
+
+    def subproof(mth: Callable[[int, int], bytes]) -> list[bytes]:
+        proof: list[bytes] = []
+        start, end, m, whole = 0, new_size, old_size, True
+        while m != end - start:
+            k = _split(end - start)
+            if m <= k:
+                proof.append(mth(start + k, end))
+                end = start + k
+            else:
+                proof.append(mth(start, start + k))
+                start, m, whole = start + k, m - k, False
+        if not whole:
+            proof.append(mth(start, end))
+        return proof[::-1]
+
+    return _Plan(read).run(subproof)  # type: ignore[return-value]
+
+
+def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    """The root that `proof` implies for `leaf` at `index` (RFC 9162 section 2.1.3.2)."""
+    if not 0 <= index < size:
+        raise ProofError(f"leaf {index} is not in a tree of size {size}")
+    fn, sn = index, size - 1
+    r = leaf_hash(leaf)
+    for p in proof:
+        if sn == 0:
+            raise ProofError("the inclusion proof is too long")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise ProofError("the inclusion proof is too short")
+    return r
+
+
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes], expected_root: bytes
+) -> None:
+    if root_from_inclusion(index, size, leaf, proof) != expected_root:
+        raise ProofError(f"leaf {index} is not included in the tree of size {size}")
+
+
+def verify_consistency(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """RFC 9162 section 2.1.4.2: the tree of `new_size` extends the one of `old_size`."""
+    if not 0 <= old_size <= new_size:
+        raise ProofError(f"size {new_size} cannot extend size {old_size}")
+    if old_size == new_size:
+        if proof or old_root != new_root:
+            raise ProofError("equal sizes need an empty proof and equal roots")
+        return
+    if old_size == 0:
+        if proof:
+            raise ProofError("the empty tree needs an empty proof")
+        return
+    if not proof:
+        raise ProofError("the consistency proof is empty")
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:
+        path.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofError("the consistency proof is too long")
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise ProofError("the consistency proof is too short")
+    if fr != old_root:
+        raise ProofError(f"the proof does not lead to the old root of size {old_size}")
+    if sr != new_root:
+        raise ProofError(f"the proof does not lead to the new root of size {new_size}")
+
+
+def complete_subtrees(
+    leaf_hashes: Sequence[bytes], first_index: int, read: NodeReader
+) -> dict[Node, bytes]:
+    """The complete-subtree hashes that appending `leaf_hashes` at `first_index` completes.
+
+    Left siblings that are already stored are read once, together.
+    """
+    needed = []
+    for offset in range(len(leaf_hashes)):
+        index, level = first_index + offset, 0
+        while index & 1:
+            needed.append((level, index - 1))
+            index >>= 1
+            level += 1
+    known = dict(read([n for n in needed if (n[1] + 1) << n[0] <= first_index]))
+    new: dict[Node, bytes] = {}
+    for offset, h in enumerate(leaf_hashes):
+        index, level = first_index + offset, 0
+        new[(0, index)] = h
+        known[(0, index)] = h
+        while index & 1:
+            parent = node_hash(known[(level, index - 1)], known[(level, index)])
+            index >>= 1
+            level += 1
+            new[(level, index)] = parent
+            known[(level, index)] = parent
+    return new
+
+
+class RootBuilder:
+    """The root of leaves appended one at a time, in O(log n) memory (a compact range)."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, bytes]] = []  # (size of the subtree, its hash)
+        self.size = 0
+
+    def append_hash(self, hashed_leaf: bytes) -> None:
+        size, h = 1, hashed_leaf
+        while self._stack and self._stack[-1][0] == size:
+            _, left = self._stack.pop()
+            size, h = size * 2, node_hash(left, h)
+        self._stack.append((size, h))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return EMPTY_ROOT
+        h = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            h = node_hash(left, h)
+        return h

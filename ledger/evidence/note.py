@@ -1,0 +1,121 @@
+"""C2SP signed notes and tlog checkpoints (EVIDENCE-FORMAT.md section 3).
+
+A note is a text ending in a newline, an empty line, and signature lines
+`— <key name> <base64(4-byte key hash || signature)>`. Verifiers ignore signature lines
+from keys they do not know; a note verifies when at least one known key signed it.
+"""
+
+import base64
+import binascii
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ledger.evidence.keys import SigningKey, VerifierKey
+
+EM_DASH = "\u2014"
+MAX_NOTE_SIZE = 1 << 20
+
+
+class NoteError(ValueError):
+    """A note that is malformed or carries no signature by a known key."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def sign_note(text: str, keys: Iterable[SigningKey]) -> str:
+    """The signed note: `text` (ending in a newline), an empty line, one line per key."""
+    if not text.endswith("\n") or "\n\n" in text:
+        raise ValueError("a note's text ends in a newline and has no empty line")
+    message = text.encode("utf-8")
+    lines = []
+    for key in keys:
+        blob = key.verifier_key.key_hash + key.sign(message)
+        lines.append(f"{EM_DASH} {key.name} {base64.b64encode(blob).decode()}\n")
+    return text + "\n" + "".join(lines)
+
+
+@dataclass(frozen=True)
+class OpenedNote:
+    text: str
+    verified_by: tuple[str, ...]
+
+
+def open_note(note: str, keys: Mapping[str, VerifierKey]) -> OpenedNote:
+    """The note's text, once a known key's signature on it holds."""
+    if len(note.encode("utf-8")) > MAX_NOTE_SIZE:
+        raise NoteError("malformed-note", "the note is too large")
+    text, separator, signatures = note.rpartition("\n\n")
+    if not separator or not signatures.endswith("\n"):
+        raise NoteError("malformed-note", "the note has no signature block")
+    text += "\n"
+    message = text.encode("utf-8")
+    verified = []
+    for line in signatures[:-1].split("\n"):
+        prefix, _, rest = line.partition(" ")
+        name, _, encoded = rest.partition(" ")
+        if prefix != EM_DASH or not name or not encoded or " " in encoded:
+            raise NoteError("malformed-note", f"not a signature line: {line!r}")
+        try:
+            blob = base64.b64decode(encoded, validate=True)
+        except binascii.Error as error:
+            raise NoteError("malformed-note", "a signature is not base64") from error
+        if len(blob) < 5:
+            raise NoteError("malformed-note", "a signature is too short")
+        key = keys.get(blob[:4].hex())
+        if key is None or key.name != name:
+            continue
+        if not key.verify(blob[4:], message):
+            raise NoteError("bad-signature", f"the signature of key {key.kid} does not verify")
+        verified.append(key.kid)
+    if not verified:
+        raise NoteError("unknown-key", "no known key signed the note")
+    return OpenedNote(text, tuple(verified))
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A tlog checkpoint body: origin, tree size, root hash (and optional extension lines)."""
+
+    origin: str
+    size: int
+    root: bytes
+    extensions: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        lines = [
+            self.origin,
+            str(self.size),
+            base64.b64encode(self.root).decode(),
+            *self.extensions,
+        ]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def parse(cls, text: str) -> "Checkpoint":
+        lines = text.split("\n")
+        if len(lines) < 4 or lines[-1] != "":
+            raise NoteError("malformed-checkpoint", "a checkpoint has origin, size and root")
+        origin, size_text, root_text, *extensions = lines[:-1]
+        if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+            raise NoteError("malformed-checkpoint", f"tree size {size_text!r} is not a number")
+        try:
+            root = base64.b64decode(root_text, validate=True)
+        except binascii.Error as error:
+            raise NoteError("malformed-checkpoint", "the root is not base64") from error
+        if len(root) != 32:
+            raise NoteError("malformed-checkpoint", "the root is not 32 bytes")
+        return cls(origin, int(size_text), root, tuple(extensions))
+
+
+def open_checkpoint(
+    note: str, keys: Mapping[str, VerifierKey], origin: str | None = None
+) -> Checkpoint:
+    """A checkpoint whose note a known key signed, for the expected origin."""
+    checkpoint = Checkpoint.parse(open_note(note, keys).text)
+    if origin is not None and checkpoint.origin != origin:
+        raise NoteError(
+            "wrong-origin", f"the checkpoint is from log {checkpoint.origin!r}, not {origin!r}"
+        )
+    return checkpoint

@@ -1,0 +1,76 @@
+"""Evidence bundles of the ledger: the whole log, or what concerns one CVR in a time range."""
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.application import LedgerApp
+from ledger.domain import DomainError
+from ledger.evidence import merkle
+from ledger.evidence.bundle import CHECKPOINT_FILE, KEYS_FILE, BundleWriter
+from ledger.storage.checkpoints import CheckpointStore
+
+HISTORY_CSV = "history.csv"
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    size: int
+    entries: int
+    subset: bool
+
+
+def export_bundle(
+    app: LedgerApp,
+    out: Path,
+    *,
+    cvr: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> Exported:
+    """Write a bundle for the newest checkpoint: full, or a subset with inclusion proofs."""
+    checkpoint = app.checkpoint()
+    if checkpoint is None:
+        raise DomainError("Loggen er tom; der er intet at eksportere.")
+    subset = cvr is not None or since is not None or until is not None
+    entries = (e for e in app.history(cvr=cvr, since=since, until=until) if e.seq < checkpoint.size)
+    writer = BundleWriter(out)
+    readable = io.StringIO()
+    table = csv.writer(readable)
+    table.writerow(["seq", "recorded_at", "type", "cvr", "actor", "facts"])
+    count = 0
+    try:
+        writer.write(CHECKPOINT_FILE, checkpoint.note)
+        keys = app.keyring.verifier_keys().values()
+        writer.write(
+            KEYS_FILE, "# verifier keys of the log\n" + "".join(f"{key.line()}\n" for key in keys)
+        )
+        for entry in entries:
+            proof = None
+            if subset:
+                proof = app.read_tree(
+                    lambda tree, seq=entry.seq: _inclusion(tree, seq, checkpoint.size)
+                )
+            writer.entry(entry.leaf, entry.payload, entry.seq, proof)
+            actor = entry.actor.describe() if entry.actor else ""
+            table.writerow(
+                [
+                    entry.seq,
+                    entry.recorded_at,
+                    entry.event_type,
+                    entry.cvr or "",
+                    actor,
+                    entry.facts(),
+                ]
+            )
+            count += 1
+        writer.write(HISTORY_CSV, readable.getvalue())
+    finally:
+        writer.close()
+    return Exported(out, checkpoint.size, count, subset)
+
+
+def _inclusion(tree: CheckpointStore, seq: int, size: int) -> list[bytes]:
+    return merkle.inclusion_proof(seq, size, tree.read_nodes)
