@@ -220,20 +220,76 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
-    keys_path = Path(args.keys) if args.keys else settings.keys_dir / "verifier-keys"
+def _trusted_keys(path: Path) -> dict[str, Any]:
     try:
-        keys = parse_verifier_keys(keys_path.read_text(encoding="utf-8"))
+        keys = parse_verifier_keys(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise CommandError(
-            f"cannot read verifier keys from {keys_path}: {error.strerror}"
-        ) from error
+        raise CommandError(f"cannot read verifier keys from {path}: {error.strerror}") from error
     except KeyFormatError as error:
-        raise CommandError(f"{keys_path}: {error}") from error
+        raise CommandError(f"{path}: {error}") from error
     if not keys:
-        raise CommandError(f"{keys_path} holds no verifier key")
+        raise CommandError(f"{path} holds no verifier key")
+    return keys
+
+
+def _print_report(report: Any, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(report.as_json(), ensure_ascii=False))
+    else:
+        for problem in report.problems:
+            print(problem)
+        print(report.summary())
+    return EXIT_OK if report.ok else EXIT_PROBLEM
+
+
+def _verify_offline(args: argparse.Namespace) -> int:
+    from ledger.evidence.bundle import BundleError, Receipt, verify_bundle, verify_receipt
+
+    trusted = _trusted_keys(Path(args.keys)) if args.keys else None
+    if trusted is None:
+        print(
+            "note: trusting the verifier keys inside the evidence; pin your own with --keys",
+            file=sys.stderr,
+        )
+    try:
+        if args.bundle:
+            report = verify_bundle(Path(args.bundle), trusted)
+        else:
+            try:
+                text = Path(args.receipt).read_text(encoding="utf-8")
+            except OSError as error:
+                raise CommandError(f"cannot read {args.receipt}: {error.strerror}") from error
+            report = verify_receipt(Receipt.from_json(text), trusted)
+    except BundleError as error:
+        raise CommandError(f"{error.reason}: {error}") from error
+    return _print_report(report, args.json)
+
+
+def _kept_evidence(path: Path, keys: dict[str, Any]) -> Any:
+    """The checkpoint (and a bundle's leaves) an auditor kept, checked with their keys."""
+    from ledger.evidence.bundle import CHECKPOINT_FILE, ENTRIES_FILE, BundleError, open_bundle
+    from ledger.evidence.note import NoteError, open_checkpoint
+    from ledger.evidence.verify import KeptEvidence
+
+    try:
+        if path.is_dir() or path.suffix == ".zip":
+            bundle = open_bundle(path)
+            checkpoint = open_checkpoint(bundle.text(CHECKPOINT_FILE), keys)
+            return KeptEvidence(checkpoint, bundle.lines(ENTRIES_FILE))
+        return KeptEvidence(open_checkpoint(path.read_text(encoding="utf-8"), keys))
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}") from error
+    except (NoteError, BundleError) as error:
+        raise CommandError(f"{path}: {error.reason}: {error}") from error
+
+
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    if args.bundle or args.receipt:
+        return _verify_offline(args)
+    keys = _trusted_keys(Path(args.keys) if args.keys else settings.keys_dir / "verifier-keys")
     if args.jobs < 1:
         raise CommandError("--jobs must be at least 1")
+    against = _kept_evidence(Path(args.against), keys) if args.against else None
     bar = None
     on_total = None
     progress = None
@@ -250,20 +306,59 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         report = verify_database(
-            settings.database, keys, jobs=args.jobs, progress=progress, on_total=on_total
+            settings.database,
+            keys,
+            jobs=args.jobs,
+            progress=progress,
+            on_total=on_total,
+            against=against,
         )
     except Exception as error:
         raise CommandError(f"cannot read the log: {error}") from error
     finally:
         if bar is not None:
             bar.close()
-    if args.json:
-        print(json.dumps(report.as_json(), ensure_ascii=False))
+    return _print_report(report, args.json)
+
+
+def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    checkpoint = _app(settings).checkpoint()
+    if checkpoint is None:
+        raise CommandError("the log is empty; run `ledger init`")
+    sys.stdout.write(checkpoint.note)
+    return EXIT_OK
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from ledger.export import export_bundle
+
+    out = Path(args.out)
+    if out.exists():
+        raise CommandError(f"{out} exists already; choose a new path")
+    exported = export_bundle(
+        _app(settings),
+        out,
+        cvr=args.cvr,
+        since=_time_bound(args.since),
+        until=_time_bound(args.until),
+    )
+    kind = "subset" if exported.subset else "full"
+    print(
+        f"wrote a {kind} bundle of {exported.entries} entries for checkpoint size "
+        f"{exported.size} to {exported.path}"
+    )
+    return EXIT_OK
+
+
+def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
+    receipt = _app(settings).receipt(args.seq)
+    text = receipt.to_json()
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote the receipt of seq {args.seq} to {args.out}")
     else:
-        for problem in report.problems:
-            print(problem)
-        print(report.summary())
-    return EXIT_OK if report.ok else EXIT_PROBLEM
+        sys.stdout.write(text)
+    return EXIT_OK
 
 
 def cmd_key_rotate(settings: Settings, args: argparse.Namespace) -> int:
@@ -283,7 +378,10 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     print()
     status = cmd_history(settings, argparse.Namespace(cvr=None, since=None, until=None, json=False))
     print()
-    return status or cmd_verify(settings, argparse.Namespace(keys=None, json=False, jobs=1))
+    return status or cmd_verify(
+        settings,
+        argparse.Namespace(keys=None, json=False, jobs=1, bundle=None, receipt=None, against=None),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -378,14 +476,37 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "verify",
         cmd_verify,
-        "check every stored event and leaf; exit 0 all holds, 1 problems, 2 could not run",
+        "check the stored log, or offline a bundle or a receipt; exit 0 all holds, "
+        "1 problems, 2 could not run",
     )
     verify.add_argument(
         "--keys",
-        help="the verifier keys to trust (default: the data directory's keys/verifier-keys)",
+        help="the verifier keys to trust (default: the data "
+        "directory's keys/verifier-keys; for --bundle/--receipt the ones inside)",
     )
     verify.add_argument("--json", action="store_true")
     verify.add_argument("--jobs", type=int, default=1, help="processes to use")
+    offline = verify.add_mutually_exclusive_group()
+    offline.add_argument("--bundle", help="check an evidence bundle (directory or .zip) offline")
+    offline.add_argument("--receipt", help="check a receipt (JSON) offline")
+    offline.add_argument(
+        "--against", help="a checkpoint file or bundle kept earlier: the log must still extend it"
+    )
+
+    command(commands, "checkpoint", cmd_checkpoint, "print the newest signed checkpoint")
+    export = command(
+        commands,
+        "export",
+        cmd_export,
+        "write an evidence bundle (full, or a subset with inclusion proofs)",
+    )
+    export.add_argument("--out", required=True, help="a new directory, or FILE.zip")
+    export.add_argument("--cvr")
+    export.add_argument("--since", help="a date or time (inclusive)")
+    export.add_argument("--until", help="a date or time (exclusive)")
+    receipt = command(commands, "receipt", cmd_receipt, "print the receipt of one event")
+    receipt.add_argument("--seq", type=int, required=True)
+    receipt.add_argument("--out", help="write it to this file")
 
     key = commands.add_parser("key", help="signing keys")
     key_commands = key.add_subparsers(dest="action", required=True, metavar="ACTION")

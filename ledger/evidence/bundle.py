@@ -70,6 +70,16 @@ class BundleReport:
             f"{self.payloads} payloads, {self.entries - self.payloads} redacted: {verdict}"
         )
 
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "subset": self.subset,
+            "size": self.checkpoint.size if self.checkpoint else None,
+            "entries": self.entries,
+            "payloads": self.payloads,
+            "problems": [vars(p) for p in self.problems],
+        }
+
     def add(self, reason: str, where: str, detail: str) -> None:
         self.problems.append(Finding(reason, where, detail))
 
@@ -250,6 +260,11 @@ class _Bundle:
                 yield line[:-1]
 
 
+def open_bundle(path: Path) -> _Bundle:
+    """A bundle's files, from a directory or a zip."""
+    return _Bundle(path)
+
+
 def _keys_of(lines: Iterable[str], report: BundleReport) -> dict[str, VerifierKey]:
     try:
         return parse_verifier_keys("\n".join(lines))
@@ -299,7 +314,7 @@ def verify_bundle(
     every hash are still checked): the Merkle root over signed leaves already commits to
     every leaf, so this is the fast check when the checkpoint is trusted.
     """
-    bundle = _Bundle(path)
+    bundle = open_bundle(path)
     report = BundleReport()
     keys = trusted if trusted is not None else _keys_of(bundle.text(KEYS_FILE).splitlines(), report)
     checkpoint = _open_checkpoint(bundle.text(CHECKPOINT_FILE), keys, report)

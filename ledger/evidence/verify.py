@@ -11,15 +11,17 @@ of an aggregate. Every problem is reported with its reason code; none stops the 
 import hashlib
 import multiprocessing
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from uuid import UUID
 
+from ledger.evidence import merkle
 from ledger.evidence.database import DatabaseURL
 from ledger.evidence.keys import VerifierKey, parse_verifier_keys
 from ledger.evidence.leaf import GENESIS_PREV, LeafError, check_signature, parse_leaf
-from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE
+from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
+from ledger.evidence.tables import CHECKPOINTS_TABLE, EVENTS_TABLE, LEAVES_TABLE
 
 PAGE_SIZE = 2000
 CHUNK_SIZE = 20000
@@ -67,6 +69,14 @@ class Report:
             "counts": self.counts(),
             "problems": [asdict(p) for p in self.problems],
         }
+
+
+@dataclass(frozen=True)
+class KeptEvidence:
+    """What an auditor kept from earlier: a checkpoint, and maybe the leaves it covers."""
+
+    checkpoint: Checkpoint
+    leaves: Iterable[bytes] | None = None
 
 
 def _uuid_text(value: Any) -> str:
@@ -271,8 +281,13 @@ def verify_database(
     jobs: int = 1,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    against: KeptEvidence | None = None,
 ) -> Report:
-    """Check the whole stored log; `progress` hears how many leaves each step checked."""
+    """Check the whole stored log; `progress` hears how many leaves each step checked.
+
+    `against` is a checkpoint (and, from a bundle, its leaves) that an auditor kept: the
+    log must still hold exactly those leaves, so a truncated or rewritten history shows.
+    """
     report = Report()
     reader = _Reader(url)
     try:
@@ -292,9 +307,92 @@ def verify_database(
             with context.Pool(jobs, _start_worker, (url.url, key_lines)) as pool:
                 _collect(report, pool.imap(_work, bounds), progress)
         report.problems.extend(_check_tables(reader))
+        report.problems.extend(_check_checkpoints(reader, keys, against))
     finally:
         reader.close()
     return report
+
+
+def _check_checkpoints(
+    reader: _Reader, keys: Mapping[str, VerifierKey], against: KeptEvidence | None
+) -> Iterator[Problem]:
+    """Every stored checkpoint's root must be the root of the leaves it counts, and the
+    newest must carry a signature by a trusted key; a kept checkpoint must still hold."""
+    p = reader.p
+    sizes = reader.rows(f"SELECT size, root FROM {CHECKPOINTS_TABLE} ORDER BY size")
+    newest = reader.rows(f"SELECT size, note FROM {CHECKPOINTS_TABLE} ORDER BY size DESC LIMIT 1")
+    if newest:
+        size, note = newest[0]
+        try:
+            checkpoint = open_checkpoint(note, keys)
+            if checkpoint.size != size:
+                yield Problem(
+                    "checkpoint-mismatch",
+                    size,
+                    None,
+                    None,
+                    f"the stored note says size {checkpoint.size}",
+                )
+        except NoteError as error:
+            yield Problem(f"checkpoint-{error.reason}", size, None, None, str(error))
+    stored = {size: bytes(root) for size, root in sizes}
+    kept_size = against.checkpoint.size if against is not None else None
+    kept_leaves = iter(against.leaves) if against and against.leaves is not None else None
+    builder = merkle.RootBuilder()
+    first_rewritten: int | None = None
+    after = -1
+    while True:
+        page = reader.rows(
+            f"SELECT seq, leaf FROM {LEAVES_TABLE} WHERE seq > {p} ORDER BY seq LIMIT {p}",
+            (after, PAGE_SIZE),
+        )
+        for seq, leaf in page:
+            if seq != builder.size:
+                break  # a gap: the range check reports it; no root past it is meaningful
+            leaf = bytes(leaf)
+            if kept_leaves is not None and first_rewritten is None:
+                kept = next(kept_leaves, None)
+                if kept is not None and kept != leaf:
+                    first_rewritten = seq
+            builder.append_hash(merkle.leaf_hash(leaf))
+            if builder.size in stored and stored[builder.size] != builder.root():
+                yield Problem(
+                    "checkpoint-root-mismatch",
+                    builder.size,
+                    None,
+                    None,
+                    f"the stored checkpoint of size {builder.size} is not the root of those leaves",
+                )
+            if (
+                against is not None
+                and builder.size == kept_size
+                and against.checkpoint.root != builder.root()
+            ):
+                detail = f"the first {kept_size} leaves no longer hash to the checkpoint you kept"
+                if first_rewritten is not None:
+                    detail += f"; the first changed leaf is seq {first_rewritten}"
+                yield Problem("rewritten-history", first_rewritten, None, None, detail)
+        else:
+            if len(page) == PAGE_SIZE:
+                after = page[-1][0]
+                continue
+        break
+    for size in sorted(s for s in stored if s > builder.size):
+        yield Problem(
+            "truncated",
+            builder.size,
+            None,
+            None,
+            f"a stored checkpoint covers {size} leaves; the log holds {builder.size}",
+        )
+    if kept_size is not None and kept_size > builder.size:
+        yield Problem(
+            "truncated",
+            builder.size,
+            None,
+            None,
+            f"the log holds {builder.size} leaves; the checkpoint you kept covers {kept_size}",
+        )
 
 
 def _collect(
