@@ -492,6 +492,7 @@ def test_swapped_events_are_seq_mismatches_and_broken_chains(ledger: Ledger) -> 
         ("seq-mismatch", second),
         ("broken-chain", second),
         ("broken-chain", second + 1),
+        ("checkpoint-root-mismatch", None),
     )
 
 
@@ -504,6 +505,7 @@ def test_swapped_neighbours_break_the_chain_at_both_and_after_them(sqlite_ledger
         ("seq-mismatch", AARHUS_RESET),
         ("broken-chain", AARHUS_RESET),
         ("broken-chain", AARHUS_RESET + 1),
+        ("checkpoint-root-mismatch", None),
     )
 
 
@@ -572,7 +574,9 @@ def test_edited_payload_resigned_with_a_foreign_key_is_an_unknown_key_and_a_brok
     assert json.loads(store.leaf(ODENSE_APPROVED).leaf)["payload_sha256"] == payload_sha256(edited)
 
     assert found(sqlite_ledger.verify()) == pairs(
-        ("unknown-key", ODENSE_APPROVED), ("broken-chain", ODENSE_APPROVED + 1)
+        ("unknown-key", ODENSE_APPROVED),
+        ("broken-chain", ODENSE_APPROVED + 1),
+        ("checkpoint-root-mismatch", None),
     )
 
 
@@ -586,7 +590,9 @@ def test_edited_recorded_at_in_the_leaf_is_a_bad_signature_and_a_broken_chain(
     ledger.store.set_recorded_at_column(AARHUS_APPROVED, backdated)
 
     assert found(ledger.verify()) == pairs(
-        ("bad-signature", AARHUS_APPROVED), ("broken-chain", AARHUS_APPROVED + 1)
+        ("bad-signature", AARHUS_APPROVED),
+        ("broken-chain", AARHUS_APPROVED + 1),
+        ("checkpoint-root-mismatch", None),
     )
 
 
@@ -641,7 +647,9 @@ def test_damaged_leaf_fails_with_its_reason_and_breaks_the_chain_after_it(
     sqlite_ledger.store.set_leaf(STAFF_GRANTED, damaged)
 
     assert found(sqlite_ledger.verify()) == pairs(
-        (reason, STAFF_GRANTED), ("broken-chain", STAFF_GRANTED + 1)
+        (reason, STAFF_GRANTED),
+        ("broken-chain", STAFF_GRANTED + 1),
+        ("checkpoint-root-mismatch", None),
     )
 
 
@@ -652,9 +660,10 @@ def test_keys_without_the_rotated_key_make_every_later_leaf_an_unknown_key(
 
     report = sqlite_ledger.verify(keys=first_key_only)
     assert found(report) == pairs(
-        *(("unknown-key", seq) for seq in range(KEY_ROTATED + 1, LAST + 1))
+        *(("unknown-key", seq) for seq in range(KEY_ROTATED + 1, LAST + 1)),
+        ("checkpoint-unknown-key", None),
     )
-    assert {p.detail for p in report.problems} == {
+    assert {p.detail for p in report.problems if p.reason == "unknown-key"} == {
         f"no verifier key has key hash {sqlite_ledger.rotated_kid}"
     }
 
@@ -703,7 +712,11 @@ def test_leaf_that_cannot_be_canonical_is_reported_and_the_run_goes_on(
     at_leaf = [p.reason for p in report.problems if p.seq == STAFF_GRANTED]
     assert len(at_leaf) == 1
     assert at_leaf[0] in {"malformed-leaf", "non-canonical-leaf"}
-    assert found(report) == pairs((at_leaf[0], STAFF_GRANTED), ("broken-chain", STAFF_GRANTED + 1))
+    assert found(report) == pairs(
+        (at_leaf[0], STAFF_GRANTED),
+        ("broken-chain", STAFF_GRANTED + 1),
+        ("checkpoint-root-mismatch", None),
+    )
 
 
 def _null_payload(store: Store) -> list[Pair]:
@@ -872,7 +885,7 @@ def test_cli_verify_with_keys_lacking_the_rotated_key_exits_1(
 
     assert main(["verify", "--keys", str(keys_file), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["counts"] == {"unknown-key": LAST - KEY_ROTATED}
+    assert report["counts"] == {"checkpoint-unknown-key": 1, "unknown-key": LAST - KEY_ROTATED}
 
 
 def test_cli_verify_exits_2_when_the_database_does_not_exist(

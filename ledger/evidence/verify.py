@@ -328,27 +328,36 @@ def _check_checkpoints(
             if checkpoint.size != size:
                 yield Problem(
                     "checkpoint-mismatch",
-                    size,
+                    None,
                     None,
                     None,
                     f"the stored note says size {checkpoint.size}",
                 )
         except NoteError as error:
-            yield Problem(f"checkpoint-{error.reason}", size, None, None, str(error))
+            yield Problem(
+                f"checkpoint-{error.reason}",
+                None,
+                None,
+                None,
+                f"the newest checkpoint (size {size}): {error}",
+            )
     stored = {size: bytes(root) for size, root in sizes}
     kept_size = against.checkpoint.size if against is not None else None
     kept_leaves = iter(against.leaves) if against and against.leaves is not None else None
     builder = merkle.RootBuilder()
     first_rewritten: int | None = None
+    mismatches: list[int] = []
+    gap = False
     after = -1
-    while True:
+    while not gap:
         page = reader.rows(
             f"SELECT seq, leaf FROM {LEAVES_TABLE} WHERE seq > {p} ORDER BY seq LIMIT {p}",
             (after, PAGE_SIZE),
         )
         for seq, leaf in page:
             if seq != builder.size:
-                break  # a gap: the range check reports it; no root past it is meaningful
+                gap = True  # the range check reports it; no root past it means anything
+                break
             leaf = bytes(leaf)
             if kept_leaves is not None and first_rewritten is None:
                 kept = next(kept_leaves, None)
@@ -356,13 +365,7 @@ def _check_checkpoints(
                     first_rewritten = seq
             builder.append_hash(merkle.leaf_hash(leaf))
             if builder.size in stored and stored[builder.size] != builder.root():
-                yield Problem(
-                    "checkpoint-root-mismatch",
-                    builder.size,
-                    None,
-                    None,
-                    f"the stored checkpoint of size {builder.size} is not the root of those leaves",
-                )
+                mismatches.append(builder.size)
             if (
                 against is not None
                 and builder.size == kept_size
@@ -372,18 +375,27 @@ def _check_checkpoints(
                 if first_rewritten is not None:
                     detail += f"; the first changed leaf is seq {first_rewritten}"
                 yield Problem("rewritten-history", first_rewritten, None, None, detail)
-        else:
-            if len(page) == PAGE_SIZE:
-                after = page[-1][0]
-                continue
-        break
-    for size in sorted(s for s in stored if s > builder.size):
+        if len(page) < PAGE_SIZE:
+            break
+        after = page[-1][0]
+    if mismatches:
+        later = f" (and {len(mismatches) - 1} later ones)" if len(mismatches) > 1 else ""
+        yield Problem(
+            "checkpoint-root-mismatch",
+            None,
+            None,
+            None,
+            f"the stored checkpoint of size {mismatches[0]}{later} is not the root "
+            "of the stored leaves",
+        )
+    beyond = [size for size in stored if size > builder.size]
+    if beyond and not gap:
         yield Problem(
             "truncated",
             builder.size,
             None,
             None,
-            f"a stored checkpoint covers {size} leaves; the log holds {builder.size}",
+            f"stored checkpoints cover {max(beyond)} leaves; the log holds {builder.size}",
         )
     if kept_size is not None and kept_size > builder.size:
         yield Problem(
