@@ -27,6 +27,11 @@ class Settings:
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"
 
+    @property
+    def secret_key_file(self) -> Path:
+        """The portal's session-signing secret, made by `ledger init` (mode 0600)."""
+        return self.data_dir / "secret-key"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ

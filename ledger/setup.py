@@ -1,5 +1,7 @@
 """Setting up a ledger: the data directory, the first signing key and the log's first event."""
 
+import os
+import secrets
 from dataclasses import dataclass
 
 from ledger.application import LedgerApp
@@ -18,6 +20,10 @@ class Initialized:
 def initialize(settings: Settings, actor: Actor) -> Initialized:
     """Create what is missing and leave what exists; running it twice changes nothing."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not settings.secret_key_file.exists():
+        descriptor = os.open(settings.secret_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(secrets.token_bytes(32))
     keyring = KeyRing(settings.keys_dir)
     created_key = not (settings.keys_dir / VERIFIER_KEYS_FILE).exists()
     if created_key:

@@ -1,0 +1,79 @@
+"""The public transparency API: checkpoints and keys for anyone, proofs for those entitled."""
+
+import base64
+
+from flask import Blueprint, Response, abort, jsonify, request
+from flask_login import current_user, login_required
+
+from ledger.domain import DomainError
+from web.auth import ledger
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _text(body: str) -> Response:
+    return Response(body, mimetype="text/plain", headers={"Cache-Control": "no-cache"})
+
+
+def _b64(hashes: list[bytes]) -> list[str]:
+    return [base64.b64encode(h).decode("ascii") for h in hashes]
+
+
+def _int_arg(name: str) -> int:
+    value = request.args.get(name, "")
+    if not value.isdigit():
+        abort(Response(f"{name} skal være et ikke-negativt heltal.\n", 400, mimetype="text/plain"))
+    return int(value)
+
+
+@blueprint.get("/checkpoint")
+def latest_checkpoint() -> Response:
+    checkpoint = ledger().read_tree(lambda tree: tree.latest())
+    if checkpoint is None:
+        abort(404)
+    return _text(checkpoint.note)
+
+
+@blueprint.get("/checkpoint/<int:size>")
+def stored_checkpoint(size: int) -> Response:
+    checkpoint = ledger().stored_checkpoint(size)
+    if checkpoint is None:
+        abort(404)
+    return _text(checkpoint.note)
+
+
+@blueprint.get("/keys")
+def keys() -> Response:
+    lines = [key.line() for key in ledger().keyring.verifier_keys().values()]
+    return _text("".join(f"{line}\n" for line in lines))
+
+
+@blueprint.get("/proof/inclusion")
+@login_required
+def inclusion() -> Response:
+    seq, size = _int_arg("seq"), _int_arg("size")
+    entry = next(ledger().log(after=seq - 1, page_size=1), None)
+    if entry is None or entry.seq != seq:
+        abort(404)
+    if not current_user.may_read_cvr(entry.cvr):
+        abort(403)
+    try:
+        proof = ledger().inclusion_proof(seq, size)
+    except DomainError as error:
+        return jsonify(error=str(error)), 404
+    return jsonify(
+        seq=seq, size=size, inclusion=_b64(proof), checkpoint=ledger().stored_checkpoint(size).note
+    )
+
+
+@blueprint.get("/proof/consistency")
+@login_required
+def consistency() -> Response:
+    old, new = _int_arg("from"), _int_arg("to")
+    if not (current_user.is_auditor or current_user.cvr):
+        abort(403)
+    try:
+        proof = ledger().consistency_proof(old, new)
+    except DomainError as error:
+        return jsonify(error=str(error)), 404
+    return jsonify(**{"from": old, "to": new, "consistency": _b64(proof)})
