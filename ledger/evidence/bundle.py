@@ -18,7 +18,13 @@ from typing import IO, Any
 
 from ledger.evidence import merkle
 from ledger.evidence.keys import KeyFormatError, VerifierKey, parse_verifier_keys
-from ledger.evidence.leaf import GENESIS_PREV, LeafError, check_signature, parse_leaf
+from ledger.evidence.leaf import (
+    GENESIS_PREV,
+    LeafError,
+    SignedLeaf,
+    check_signature,
+    parse_leaf,
+)
 from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
 
 CHECKPOINT_FILE = "checkpoint"
@@ -148,11 +154,11 @@ def verify_receipt(
     report.entries = 1
     try:
         signed = parse_leaf(receipt.leaf)
-        check_signature(signed, keys)
     except LeafError as error:
         report.add(error.reason, "leaf", str(error))
         return report
     where = f"seq {signed.leaf.seq}"
+    _check_entry(report, where, signed, keys, checkpoint)
     if receipt.payload is not None:
         report.payloads = 1
         if hashlib.sha256(receipt.payload).hexdigest() != signed.leaf.payload_sha256:
@@ -331,14 +337,13 @@ def verify_bundle(
         builder.append_hash(merkle.leaf_hash(leaf))
         try:
             signed = parse_leaf(leaf)
-            if signatures:
-                check_signature(signed, keys)
         except LeafError as error:
             report.add(error.reason, where, str(error))
             signed = None
         seq = signed.leaf.seq if signed else None
         if signed is not None:
             where = f"entry {line_number} (seq {seq})"
+            _check_entry(report, where, signed, keys if signatures else None, checkpoint)
             expected_seq = line_number - 1
             if not report.subset and seq != expected_seq:
                 report.add(
@@ -346,9 +351,12 @@ def verify_bundle(
                 )
             if report.subset and previous is not None and seq <= previous[0]:
                 report.add("out-of-order", where, f"seq {seq} follows seq {previous[0]}")
-            if seq == 0 and signed.leaf.prev != GENESIS_PREV:
+            # In a full bundle each line chains onto the line before it; in a subset only
+            # entries with consecutive seq numbers can be chained.
+            follows = previous is not None and (not report.subset or seq == previous[0] + 1)
+            if line_number == 1 and not report.subset and signed.leaf.prev != GENESIS_PREV:
                 report.add("broken-chain", where, "the first leaf's prev is not zeros")
-            if previous is not None and seq == previous[0] + 1 and signed.leaf.prev != previous[1]:
+            if follows and signed.leaf.prev != previous[1]:
                 report.add("broken-chain", where, "prev is not the hash of the previous leaf")
         if proofs is not None:
             _check_proof_line(report, where, next(proofs, None), seq, leaf, checkpoint)
@@ -384,6 +392,29 @@ def verify_bundle(
                 "root-mismatch", ENTRIES_FILE, "the entries do not hash to the checkpoint's root"
             )
     return report
+
+
+def _check_entry(
+    report: BundleReport,
+    where: str,
+    signed: SignedLeaf,
+    keys: Mapping[str, VerifierKey] | None,
+    checkpoint: Checkpoint | None,
+) -> None:
+    """The leaf's signature (unless skipped) and that its key belongs to the checkpoint's log."""
+    if keys is not None:
+        try:
+            check_signature(signed, keys)
+        except LeafError as error:
+            report.add(error.reason, where, str(error))
+            return
+    key = keys.get(signed.leaf.kid) if keys is not None else None
+    if key is not None and checkpoint is not None and key.name != checkpoint.origin:
+        report.add(
+            "wrong-origin",
+            where,
+            f"the leaf is signed for log {key.name!r}, the checkpoint is of {checkpoint.origin!r}",
+        )
 
 
 def _check_proof_line(

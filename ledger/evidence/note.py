@@ -98,7 +98,8 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "":
             raise NoteError("malformed-checkpoint", "a checkpoint has origin, size and root")
         origin, size_text, root_text, *extensions = lines[:-1]
-        if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+        is_number = size_text.isascii() and size_text.isdigit() and len(size_text) <= 20
+        if not is_number or (size_text != "0" and size_text.startswith("0")):
             raise NoteError("malformed-checkpoint", f"tree size {size_text!r} is not a number")
         try:
             root = base64.b64decode(root_text, validate=True)
