@@ -218,9 +218,10 @@ class LedgerApp(Application[UUID]):
         """The RFC 9162 proof that checkpoint `new_size` extends checkpoint `old_size`."""
 
         def prove(tree: CheckpointStore) -> list[bytes]:
-            for size in (old_size, new_size):
-                if size and tree.at(size) is None:
-                    raise DomainError(f"Der er ingen checkpoint med størrelse {size}.")
+            # The old checkpoint is the one the asker kept; the new one must be stored,
+            # which means every complete subtree within it is.
+            if tree.at(new_size) is None:
+                raise DomainError(f"Der er ingen checkpoint med størrelse {new_size}.")
             if not 0 <= old_size <= new_size:
                 raise DomainError("Den gamle størrelse skal være mindre end den nye.")
             return merkle.consistency_proof(old_size, new_size, tree.read_nodes)

@@ -15,16 +15,19 @@ def _is_plain(value: Any) -> bool:
     objects whose keys are ASCII (RFC 8785 sorts by UTF-16 code units; Python by code
     points; the two agree on ASCII). Floats and other keys go through `rfc8785`.
     """
-    if value is None or isinstance(value, (str, bool)):
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
         return True
-    if isinstance(value, int):
+    if kind is int:
         return -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT
-    if isinstance(value, dict):
-        return all(
-            isinstance(key, str) and key.isascii() and _is_plain(item)
-            for key, item in value.items()
-        )
-    if isinstance(value, (list, tuple)):
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                return False
+            if type(item) is not str and not _is_plain(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
         return all(_is_plain(item) for item in value)
     return False
 

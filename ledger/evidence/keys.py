@@ -9,6 +9,7 @@ import base64
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -49,11 +50,11 @@ class VerifierKey:
             raise KeyFormatError("an Ed25519 public key has 32 bytes")
         object.__setattr__(self, "_public", Ed25519PublicKey.from_public_bytes(self.public_key))
 
-    @property
+    @cached_property
     def key_hash(self) -> bytes:
         return key_hash(self.name, self.public_key)
 
-    @property
+    @cached_property
     def kid(self) -> str:
         return self.key_hash.hex()
 
@@ -114,14 +115,14 @@ class SigningKey:
             raise KeyFormatError(f"the origin {name!r} cannot name a key: no spaces and no '+'")
         return cls(name, Ed25519PrivateKey.generate())
 
-    @property
+    @cached_property
     def verifier_key(self) -> VerifierKey:
         public = self.private_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
         return VerifierKey(self.name, public)
 
-    @property
+    @cached_property
     def kid(self) -> str:
         return self.verifier_key.kid
 

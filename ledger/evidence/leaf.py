@@ -74,9 +74,11 @@ def sign_leaf(
         "recorded_at": recorded_at,
         "kid": key.kid,
     }
-    signature = key.sign(canonical_json(members))
-    members["sig"] = base64.b64encode(signature).decode("ascii")
-    return canonical_json(members)
+    message = canonical_json(members)
+    signature = base64.b64encode(key.sign(message))
+    # `sig` sorts between `seq` and `topic`: the signed leaf is the message with it spliced in.
+    at = message.index(_AFTER_SIG)
+    return message[:at] + _SIG_MEMBER + signature + b'"' + message[at:]
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,9 @@ class LeafWriter:
         recorded_at = rfc3339(datetime.now(UTC))
         rows = []
         for position, stored in enumerate(stored_events):
-            originator_id = UUID(str(stored.originator_id))
+            originator_id = stored.originator_id
+            if not isinstance(originator_id, UUID):
+                originator_id = UUID(originator_id)
             leaf = sign_leaf(
                 seq=seq,
                 originator_id=str(originator_id),

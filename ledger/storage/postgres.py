@@ -107,6 +107,8 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
             curs.connection.cursor(row_factory=tuple_row) as c,
         ):
             c.execute("SELECT pg_advisory_xact_lock(%s)", (_CHECKPOINT_LOCK,))
+            # Derived data, committed without waiting for the disk (see checkpoints.py).
+            c.execute("SET LOCAL synchronous_commit = off")
             return CheckpointStore(c, "%s", self._qualified).extend(self.leaf_writer.keyring)
 
     def read_tree(self, work: Callable[[CheckpointStore], T]) -> T:
