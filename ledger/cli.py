@@ -83,12 +83,16 @@ def cmd_customer_list(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_agreement_publish(settings: Settings, args: argparse.Namespace) -> int:
-    path = Path(args.file)
+def _read_document(name: str) -> tuple[Path, bytes]:
+    path = Path(name)
     try:
-        document = path.read_bytes()
+        return path, path.read_bytes()
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror}") from error
+
+
+def cmd_agreement_publish(settings: Settings, args: argparse.Namespace) -> int:
+    path, document = _read_document(args.file)
     agreement = _app(settings).publish_agreement(
         title=args.title,
         version_label=args.version,
@@ -139,11 +143,7 @@ def cmd_approval_reset(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_declaration_countersign(settings: Settings, args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    try:
-        document = path.read_bytes()
-    except OSError as error:
-        raise CommandError(f"cannot read {path}: {error.strerror}") from error
+    path, document = _read_document(args.file)
     _app(settings).countersign_declaration(
         cvr=args.cvr, document=document, document_name=path.name, actor=Actor.cli_operator()
     )

@@ -72,6 +72,18 @@ class LeafRow:
     recorded_at: str
     next_kid: str
 
+    def values(self, stored_id: object) -> tuple[object, ...]:
+        """The row in the leaves table's column order, with the id as the database keeps it."""
+        return (
+            self.seq,
+            stored_id,
+            self.originator_version,
+            self.leaf,
+            self.leaf_hash,
+            self.recorded_at,
+            self.next_kid,
+        )
+
 
 class LeafWriter:
     """Signs the leaves for a batch of stored events, chained after the log's last leaf.

@@ -149,18 +149,7 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
             # Everything that can fail happens before the first INSERT: the library
             # commits the transaction even when an exception follows an INSERT here.
             rows = self.leaf_writer.leaves_for(stored_events, last, rotate_to)
-            params = [
-                (
-                    r.seq,
-                    r.originator_id,
-                    r.originator_version,
-                    r.leaf,
-                    r.leaf_hash,
-                    r.recorded_at,
-                    r.next_kid,
-                )
-                for r in rows
-            ]
+            params = [row.values(row.originator_id) for row in rows]
             PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
             try:
                 # A nested pipeline block syncs at its end, so an error shows here. An

@@ -64,18 +64,7 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         try:
             c.executemany(
                 f"INSERT INTO {LEAVES_TABLE} VALUES (?,?,?,?,?,?,?)",
-                [
-                    (
-                        r.seq,
-                        r.originator_id.hex,
-                        r.originator_version,
-                        r.leaf,
-                        r.leaf_hash,
-                        r.recorded_at,
-                        r.next_kid,
-                    )
-                    for r in rows
-                ],
+                [row.values(row.originator_id.hex) for row in rows],
             )
         except sqlite3.Error as error:
             raise LogWriteError(f"the database refused the leaf: {error}") from error
