@@ -13,6 +13,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from ledger.application import LedgerApp
 from ledger.config import Settings
@@ -21,6 +23,12 @@ from ledger.identity import Actor
 from ledger.setup import initialize
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "")
+
+# Shared CI machines are noisy: judge property tests by their outcome, never by their speed.
+hypothesis_settings.register_profile(
+    "ledger", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("ledger")
 
 
 def _require_postgres() -> DatabaseURL:
