@@ -6,6 +6,9 @@ from typing import Any
 import rfc8785
 
 _MAX_EXACT_INT = 2**53 - 1
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
 
 def _is_plain(value: Any) -> bool:
@@ -35,11 +38,5 @@ def _is_plain(value: Any) -> bool:
 def canonical_json(value: Any) -> bytes:
     """The RFC 8785 serialization of `value`, as UTF-8 bytes."""
     if _is_plain(value):
-        return json.dumps(
-            value,
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-        ).encode("utf-8")
+        return _ENCODER.encode(value).encode("utf-8")
     return rfc8785.dumps(value)

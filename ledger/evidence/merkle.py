@@ -38,42 +38,51 @@ def _complete(start: int, size: int) -> Node | None:
     return None
 
 
+def _peaks(start: int, end: int) -> list[Node]:
+    """The complete subtrees whose hashes MTH(D[start:end]) folds, left to right.
+
+    Every range an RFC 9162 algorithm asks for starts at a multiple of the largest power
+    of two below its size, so its split points are the set bits of its size, high to low.
+    """
+    peaks = []
+    size = end - start
+    while size:
+        width = 1 << (size.bit_length() - 1)
+        peaks.append((width.bit_length() - 1, start // width))
+        start += width
+        size -= width
+    return peaks
+
+
 class _Plan:
-    """Runs an algorithm twice: once to learn which stored hashes it needs, once for real."""
+    """Runs an algorithm once, recording the ranges it asks for; then reads their complete
+    subtrees together and folds each range's hash from them."""
 
     def __init__(self, read: NodeReader) -> None:
         self.read = read
 
     def run(self, algorithm: Callable[[Callable[[int, int], bytes]], object]) -> object:
-        wanted: set[Node] = set()
+        ranges: list[list[Node]] = []
 
-        def plan(start: int, end: int) -> bytes:
-            node = _complete(start, end - start)
-            if node is not None:
-                wanted.add(node)
-                return b""
-            k = _split(end - start)
-            plan(start, start + k)
-            plan(start + k, end)
-            return b""
+        def record(start: int, end: int) -> int:
+            ranges.append(_peaks(start, end))
+            return len(ranges) - 1
 
-        algorithm(plan)
+        result = algorithm(record)  # type: ignore[arg-type]
+        wanted = {node for peaks in ranges for node in peaks}
         stored = self.read(sorted(wanted))
         missing = wanted - stored.keys()
         if missing:
             raise LookupError(f"the tree lacks stored hashes {sorted(missing)[:3]}")
-        memo: dict[tuple[int, int], bytes] = {}
-
-        def subtree(start: int, end: int) -> bytes:
-            node = _complete(start, end - start)
-            if node is not None:
-                return stored[node]
-            if (start, end) not in memo:
-                k = _split(end - start)
-                memo[start, end] = node_hash(subtree(start, start + k), subtree(start + k, end))
-            return memo[start, end]
-
-        return algorithm(subtree)
+        hashes = []
+        for peaks in ranges:
+            h = stored[peaks[-1]]
+            for node in reversed(peaks[:-1]):
+                h = node_hash(stored[node], h)
+            hashes.append(h)
+        if isinstance(result, list):
+            return [hashes[i] for i in result]
+        return hashes[result]  # type: ignore[index]
 
 
 def root(size: int, read: NodeReader) -> bytes:
@@ -203,27 +212,35 @@ def complete_subtrees(
 ) -> dict[Node, bytes]:
     """The complete-subtree hashes that appending `leaf_hashes` at `first_index` completes.
 
-    Left siblings that are already stored are read once, together.
+    Left siblings that are already stored (peaks of the tree of size `first_index` that the
+    batch completes) are read once, together.
     """
-    needed = []
-    for offset in range(len(leaf_hashes)):
-        index, level = first_index + offset, 0
-        while index & 1:
-            needed.append((level, index - 1))
-            index >>= 1
-            level += 1
-    known = dict(read([n for n in needed if (n[1] + 1) << n[0] <= first_index]))
+    last = first_index + len(leaf_hashes)
+    stack: list[Node] = []  # the tree of size first_index's peaks, highest first
+    begin = 0
+    for level in range(first_index.bit_length() - 1, -1, -1):
+        if first_index >> level & 1:
+            stack.append((level, begin >> level))
+            begin += 1 << level
+    needed = [(level, index) for level, index in stack if (index + 2) << level <= last]
+    known = read(needed)
+    left: list[bytes | None] = [known.get(node) for node in stack]
+    sha256 = hashlib.sha256
     new: dict[Node, bytes] = {}
-    for offset, h in enumerate(leaf_hashes):
-        index, level = first_index + offset, 0
+    index = first_index
+    for h in leaf_hashes:
         new[(0, index)] = h
-        known[(0, index)] = h
-        while index & 1:
-            parent = node_hash(known[(level, index - 1)], known[(level, index)])
-            index >>= 1
+        i, level = index, 0
+        while i & 1:
+            sibling = left.pop()
+            if sibling is None:
+                raise KeyError((level, i - 1))
+            h = sha256(b"\x01" + sibling + h).digest()
+            i >>= 1
             level += 1
-            new[(level, index)] = parent
-            known[(level, index)] = parent
+            new[(level, i)] = h
+        left.append(h)
+        index += 1
     return new
 
 
