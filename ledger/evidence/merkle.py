@@ -32,12 +32,6 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def _complete(start: int, size: int) -> Node | None:
-    if size & (size - 1) == 0 and start % size == 0:
-        return (size.bit_length() - 1, start // size)
-    return None
-
-
 def _peaks(start: int, end: int) -> list[Node]:
     """The complete subtrees whose hashes MTH(D[start:end]) folds, left to right.
 
