@@ -27,6 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/append_verify.py --quick
+	$(BIN)/python bench/proofs.py --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
