@@ -23,8 +23,6 @@ so that drift on a shared machine hits both sides of every ratio alike.
 """
 
 import argparse
-import gc
-import json
 import multiprocessing
 import os
 import platform
@@ -36,8 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -49,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from common import Series, paired_ratio, peak_rss_mib, summary_line, timed, verdict  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: E402
 
 from ledger.application import LedgerApp  # noqa: E402
@@ -109,27 +107,8 @@ QUICK = Sizes(rounds=5, appends_1tx=400, appends_100tx=2000, verify_leaves=4000)
 FULL = Sizes(rounds=7, appends_1tx=3000, appends_100tx=20000, verify_leaves=60000)
 
 
-@dataclass
-class Series:
-    """Per-round rates of one measured quantity."""
-
-    rates: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.rates)
-
-
 def new_items(count: int) -> list[BenchItem]:
     return [BenchItem(secrets.token_hex(NOTE_CHARS // 2)) for _ in range(count)]
-
-
-def timed(action: Callable[[], int]) -> float:
-    """Items per second of `action`, which returns how many items it handled."""
-    gc.collect()
-    start = time.perf_counter()
-    count = action()
-    return count / (time.perf_counter() - start)
 
 
 def save_rate(app: Application[UUID], count: int, per_transaction: int) -> float:
@@ -311,21 +290,6 @@ def measure_verification(fixture: VerifyFixture, sizes: Sizes) -> dict[str, Seri
     return series
 
 
-def paired_ratio(ours: Series, baseline: Series, factor: float = 1.0) -> float:
-    pairs = zip(ours.rates, baseline.rates, strict=True)
-    return statistics.median(o / (factor * b) for o, b in pairs)
-
-
-def peak_rss_mib(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
-
-
-def verdict(ratio: float, goal: float | None) -> str:
-    if goal is None:
-        return ""
-    return "met" if ratio >= goal else "NOT met"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
@@ -425,15 +389,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{figures['peak_rss_children_mib']:.0f} MiB (Linux counts in a worker the memory this "
         f"process had when it started it); run took {figures['seconds']:.0f} s"
     )
-    rounded = {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
-    result = {
-        "bench": "append_verify",
-        "quick": args.quick,
-        "figures": rounded,
-        "ratios": {k: round(v, 3) for k, v in ratios.items()},
-        "goals": GOALS,
-    }
-    print(json.dumps(result))
+    print(summary_line("append_verify", args.quick, figures, ratios, GOALS))
 
 
 if __name__ == "__main__":

@@ -41,8 +41,8 @@ import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from common import Series, paired_ratio, peak_rss_mib, summary_line, timed, verdict  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: E402
 
 from ledger.evidence import merkle  # noqa: E402
@@ -101,25 +102,6 @@ FULL = Sizes(
     inclusion_proofs=20_000,
     consistency_proofs=20_000,
 )
-
-
-@dataclass
-class Series:
-    """Per-round rates of one measured quantity."""
-
-    rates: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.rates)
-
-
-def timed(action: Callable[[], int]) -> float:
-    """Items per second of `action`, which returns how many items it handled."""
-    gc.collect()
-    start = time.perf_counter()
-    count = action()
-    return count / (time.perf_counter() - start)
 
 
 def dict_reader(store: dict[merkle.Node, bytes]) -> merkle.NodeReader:
@@ -436,21 +418,6 @@ def fresh_verify_peak_rss(bundle: Path, verifier: VerifierKey) -> float:
 # The run
 
 
-def paired_ratio(ours: Series, baseline: Series) -> float:
-    pairs = zip(ours.rates, baseline.rates, strict=True)
-    return statistics.median(o / b for o, b in pairs)
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def verdict(ratio: float, goal: float | None) -> str:
-    if goal is None:
-        return "(no goal)"
-    return "met" if ratio >= goal else "NOT met"
-
-
 def traced_build(leaf_hashes: list[bytes]) -> tuple[dict[merkle.Node, bytes], float, float]:
     """Build the store once under tracemalloc: the memory the dict store holds, and the
     peak while building it (MiB of Python allocations)."""
@@ -616,15 +583,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{auditor_rss:,.0f} MiB; generating the log took {log.seconds:.0f} s, "
         f"the run {figures['seconds']:.0f} s"
     )
-    rounded = {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
-    result = {
-        "bench": "proofs",
-        "quick": args.quick,
-        "figures": rounded,
-        "ratios": {k: round(v, 3) for k, v in ratios.items()},
-        "goals": GOALS,
-    }
-    print(json.dumps(result))
+    print(summary_line("proofs", args.quick, figures, ratios, GOALS))
 
 
 if __name__ == "__main__":

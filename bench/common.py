@@ -1,0 +1,66 @@
+"""What every benchmark here shares: timing, per-round series, ratios and the summary line
+that `../shared/design/BENCHMARKS.md` asks for."""
+
+import gc
+import json
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Series:
+    """Per-round rates of one measured quantity."""
+
+    rates: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rates)
+
+
+def timed(action: Callable[[], int]) -> float:
+    """Items per second of `action`, which returns how many items it handled."""
+    gc.collect()
+    start = time.perf_counter()
+    count = action()
+    return count / (time.perf_counter() - start)
+
+
+def paired_ratio(ours: Series, baseline: Series, factor: float = 1.0) -> float:
+    """The median of the per-round ratios: drift on a shared machine hits both sides alike."""
+    pairs = zip(ours.rates, baseline.rates, strict=True)
+    return statistics.median(o / (b * factor) for o, b in pairs)
+
+
+def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+
+
+def verdict(ratio: float, goal: float | None) -> str:
+    if goal is None:
+        return "(no goal)"
+    return "met" if ratio >= goal else "NOT met"
+
+
+def summary_line(
+    bench: str,
+    quick: bool,
+    figures: dict[str, Any],
+    ratios: dict[str, float],
+    goals: dict[str, float | None],
+) -> str:
+    """The last line of every benchmark's output."""
+    rounded = {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
+    return json.dumps(
+        {
+            "bench": bench,
+            "quick": quick,
+            "figures": rounded,
+            "ratios": {k: round(v, 3) for k, v in ratios.items()},
+            "goals": goals,
+        }
+    )
