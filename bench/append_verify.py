@@ -22,7 +22,7 @@ so that drift on a shared machine hits both sides of every ratio alike.
     .venv/bin/python bench/append_verify.py [--quick] [--rounds N]
 """
 
-import argparse
+import dataclasses
 import multiprocessing
 import os
 import platform
@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from common import Series, paired_ratio, peak_rss_mib, summary_line, timed, verdict  # noqa: E402
+from common import Series, paired_ratio, parse_arguments, peak_rss_mib, summary_line, timed, verdict  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: E402
 
 from ledger.application import LedgerApp  # noqa: E402
@@ -291,15 +291,10 @@ def measure_verification(fixture: VerifyFixture, sizes: Sizes) -> dict[str, Seri
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
-    parser.add_argument("--rounds", type=int, help="measured rounds (at least 5)")
-    args = parser.parse_args(argv)
+    args = parse_arguments(__doc__, argv)
     sizes = QUICK if args.quick else FULL
     if args.rounds is not None:
-        if args.rounds < 5:
-            parser.error("--rounds must be at least 5")
-        sizes = Sizes(args.rounds, sizes.appends_1tx, sizes.appends_100tx, sizes.verify_leaves)
+        sizes = dataclasses.replace(sizes, rounds=args.rounds)
 
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="bench-append-verify-"))

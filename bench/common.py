@@ -1,6 +1,7 @@
 """What every benchmark here shares: timing, per-round series, ratios and the summary line
 that `../shared/design/BENCHMARKS.md` asks for."""
 
+import argparse
 import gc
 import json
 import resource
@@ -9,6 +10,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def parse_arguments(doc: str | None, argv: list[str] | None) -> argparse.Namespace:
+    """`--quick` (small sizes, under a minute) and `--rounds N` (at least 5)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
+    parser.add_argument("--rounds", type=int, help="measured rounds (at least 5)")
+    args = parser.parse_args(argv)
+    if args.rounds is not None and args.rounds < 5:
+        parser.error("--rounds must be at least 5")
+    return args
 
 
 @dataclass

@@ -25,7 +25,7 @@ per-round ratios, so that drift on a shared machine hits both sides of every rat
     .venv/bin/python bench/proofs.py [--quick] [--rounds N]
 """
 
-import argparse
+import dataclasses
 import gc
 import hashlib
 import json
@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from common import Series, paired_ratio, peak_rss_mib, summary_line, timed, verdict  # noqa: E402
+from common import Series, paired_ratio, parse_arguments, peak_rss_mib, summary_line, timed, verdict  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: E402
 
 from ledger.evidence import merkle  # noqa: E402
@@ -430,21 +430,10 @@ def traced_build(leaf_hashes: list[bytes]) -> tuple[dict[merkle.Node, bytes], fl
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
-    parser.add_argument("--rounds", type=int, help="measured rounds (at least 5)")
-    args = parser.parse_args(argv)
+    args = parse_arguments(__doc__, argv)
     sizes = QUICK if args.quick else FULL
     if args.rounds is not None:
-        if args.rounds < 5:
-            parser.error("--rounds must be at least 5")
-        sizes = Sizes(
-            args.rounds,
-            sizes.leaves,
-            sizes.signed_leaves,
-            sizes.inclusion_proofs,
-            sizes.consistency_proofs,
-        )
+        sizes = dataclasses.replace(sizes, rounds=args.rounds)
 
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="bench-proofs-"))
