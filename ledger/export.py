@@ -1,7 +1,6 @@
 """Evidence bundles of the ledger: the whole log, or what concerns one CVR in a time range."""
 
 import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,40 +36,32 @@ def export_bundle(
     subset = cvr is not None or since is not None or until is not None
     entries = (e for e in app.history(cvr=cvr, since=since, until=until) if e.seq < checkpoint.size)
     writer = BundleWriter(out)
-    readable = io.StringIO()
-    table = csv.writer(readable)
-    table.writerow(["seq", "recorded_at", "type", "cvr", "actor", "facts"])
-    count = 0
+
+    def write_entries(tree: CheckpointStore) -> int:
+        """Every chosen entry, its proof (one snapshot of the tree) and its readable row."""
+        table = csv.writer(writer.file(HISTORY_CSV))
+        table.writerow(["seq", "recorded_at", "type", "cvr", "actor", "facts"])
+        count = 0
+        for entry in entries:
+            proof = (
+                merkle.inclusion_proof(entry.seq, checkpoint.size, tree.read_nodes)
+                if subset
+                else None
+            )
+            writer.entry(entry.leaf, entry.payload, entry.seq, proof)
+            actor = entry.actor.describe() if entry.actor else ""
+            row = [entry.seq, entry.recorded_at, entry.event_type, entry.cvr or "", actor]
+            table.writerow([*row, entry.facts()])
+            count += 1
+        return count
+
     try:
         writer.write(CHECKPOINT_FILE, checkpoint.note)
         keys = app.keyring.verifier_keys().values()
         writer.write(
             KEYS_FILE, "# verifier keys of the log\n" + "".join(f"{key.line()}\n" for key in keys)
         )
-        for entry in entries:
-            proof = None
-            if subset:
-                proof = app.read_tree(
-                    lambda tree, seq=entry.seq: _inclusion(tree, seq, checkpoint.size)
-                )
-            writer.entry(entry.leaf, entry.payload, entry.seq, proof)
-            actor = entry.actor.describe() if entry.actor else ""
-            table.writerow(
-                [
-                    entry.seq,
-                    entry.recorded_at,
-                    entry.event_type,
-                    entry.cvr or "",
-                    actor,
-                    entry.facts(),
-                ]
-            )
-            count += 1
-        writer.write(HISTORY_CSV, readable.getvalue())
+        count = app.read_tree(write_entries)
     finally:
         writer.close()
     return Exported(out, checkpoint.size, count, subset)
-
-
-def _inclusion(tree: CheckpointStore, seq: int, size: int) -> list[bytes]:
-    return merkle.inclusion_proof(seq, size, tree.read_nodes)

@@ -188,28 +188,29 @@ class BundleWriter:
         self.directory.mkdir(parents=True, exist_ok=False)
         self._open: dict[str, IO[str]] = {}
 
-    def _file(self, name: str) -> IO[str]:
+    def file(self, name: str) -> IO[str]:
+        """The bundle's text file `name`, opened once, for writing line by line."""
         if name not in self._open:
             self._open[name] = (self.directory / name).open("w", encoding="utf-8", newline="\n")
         return self._open[name]
 
     def write(self, name: str, text: str) -> None:
-        self._file(name).write(text)
+        self.file(name).write(text)
 
     def entry(
         self, leaf: bytes, payload: bytes | None, seq: int, inclusion: list[bytes] | None = None
     ) -> None:
-        self._file(ENTRIES_FILE).write(leaf.decode("utf-8") + "\n")
+        self.file(ENTRIES_FILE).write(leaf.decode("utf-8") + "\n")
         if inclusion is not None:
             proof = {"seq": seq, "inclusion": _b64(inclusion)}
-            self._file(PROOFS_FILE).write(json.dumps(proof, separators=(",", ":")) + "\n")
+            self.file(PROOFS_FILE).write(json.dumps(proof, separators=(",", ":")) + "\n")
         if payload is not None:
             line = {"seq": seq, "payload": base64.b64encode(payload).decode("ascii")}
-            self._file(PAYLOADS_FILE).write(json.dumps(line, separators=(",", ":")) + "\n")
+            self.file(PAYLOADS_FILE).write(json.dumps(line, separators=(",", ":")) + "\n")
 
     def close(self) -> None:
         for name in (ENTRIES_FILE, PAYLOADS_FILE):
-            self._file(name)  # a bundle has them even when empty
+            self.file(name)  # a bundle has them even when empty
         for file in self._open.values():
             file.close()
         if self.directory == self.path:

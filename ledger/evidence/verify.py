@@ -313,13 +313,27 @@ def verify_database(
     return report
 
 
+def _stored_roots(reader: _Reader) -> Iterator[tuple[int, bytes]]:
+    """The stored checkpoints' (size, root), smallest first, a page at a time."""
+    after = -1
+    while True:
+        page = reader.rows(
+            f"SELECT size, root FROM {CHECKPOINTS_TABLE} WHERE size > {reader.p} "
+            f"ORDER BY size LIMIT {reader.p}",
+            (after, PAGE_SIZE),
+        )
+        yield from ((size, bytes(root)) for size, root in page)
+        if len(page) < PAGE_SIZE:
+            return
+        after = page[-1][0]
+
+
 def _check_checkpoints(
     reader: _Reader, keys: Mapping[str, VerifierKey], against: KeptEvidence | None
 ) -> Iterator[Problem]:
     """Every stored checkpoint's root must be the root of the leaves it counts, and the
     newest must carry a signature by a trusted key; a kept checkpoint must still hold."""
     p = reader.p
-    sizes = reader.rows(f"SELECT size, root FROM {CHECKPOINTS_TABLE} ORDER BY size")
     newest = reader.rows(f"SELECT size, note FROM {CHECKPOINTS_TABLE} ORDER BY size DESC LIMIT 1")
     if newest:
         size, note = newest[0]
@@ -341,12 +355,13 @@ def _check_checkpoints(
                 None,
                 f"the newest checkpoint (size {size}): {error}",
             )
-    stored = {size: bytes(root) for size, root in sizes}
+    stored = _stored_roots(reader)
+    next_stored = next(stored, None)
     kept_size = against.checkpoint.size if against is not None else None
     kept_leaves = iter(against.leaves) if against and against.leaves is not None else None
     builder = merkle.RootBuilder()
     first_rewritten: int | None = None
-    mismatches: list[int] = []
+    first_mismatch, mismatches = 0, 0
     gap = False
     after = -1
     while not gap:
@@ -364,8 +379,13 @@ def _check_checkpoints(
                 if kept is not None and kept != leaf:
                     first_rewritten = seq
             builder.append_hash(merkle.leaf_hash(leaf))
-            if builder.size in stored and stored[builder.size] != builder.root():
-                mismatches.append(builder.size)
+            while next_stored is not None and next_stored[0] < builder.size:
+                next_stored = next(stored, None)  # sizes the log never had, e.g. 0
+            if next_stored is not None and next_stored[0] == builder.size:
+                if next_stored[1] != builder.root():
+                    first_mismatch = first_mismatch or builder.size
+                    mismatches += 1
+                next_stored = next(stored, None)
             if (
                 against is not None
                 and builder.size == kept_size
@@ -379,23 +399,23 @@ def _check_checkpoints(
             break
         after = page[-1][0]
     if mismatches:
-        later = f" (and {len(mismatches) - 1} later ones)" if len(mismatches) > 1 else ""
+        later = f" (and {mismatches - 1} later ones)" if mismatches > 1 else ""
         yield Problem(
             "checkpoint-root-mismatch",
             None,
             None,
             None,
-            f"the stored checkpoint of size {mismatches[0]}{later} is not the root "
+            f"the stored checkpoint of size {first_mismatch}{later} is not the root "
             "of the stored leaves",
         )
-    beyond = [size for size in stored if size > builder.size]
-    if beyond and not gap:
+    ((largest,),) = reader.rows(f"SELECT MAX(size) FROM {CHECKPOINTS_TABLE}")
+    if largest is not None and largest > builder.size and not gap:
         yield Problem(
             "truncated",
             builder.size,
             None,
             None,
-            f"stored checkpoints cover {max(beyond)} leaves; the log holds {builder.size}",
+            f"stored checkpoints cover {largest} leaves; the log holds {builder.size}",
         )
     if kept_size is not None and kept_size > builder.size:
         yield Problem(
