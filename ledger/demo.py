@@ -4,16 +4,121 @@ The people here are fictional; their UUIDs are fixed so that the development IdP
 personas and the seeded history name the same persons.
 """
 
+from dataclasses import dataclass
+
 from ledger.application import LedgerApp
 from ledger.domain import Authentication, DomainError
 from ledger.identity import Actor, NsisLevel
 
 OPERATOR_CVR = "12345674"
+OPERATOR_NAME = "Digital Identity ApS"
+AUDIT_FIRM_CVR = "29180008"
+AUDIT_FIRM_NAME = "Revisionsfirmaet Eksempel"
 CUSTOMERS = {
     "55133018": "Aarhus Kommune",
     "64942212": "Københavns Kommune",
     "35209115": "Odense Kommune",
 }
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    """A fictional person the development IdP can log in as (its personas)."""
+
+    key: str
+    description: str
+    name: str
+    person_uuid: str
+    cvr: str | None
+    organisation: str | None
+    loa: NsisLevel
+    professional: bool = True
+
+    @property
+    def email(self) -> str:
+        return f"{self.key}@example.invalid"
+
+
+def _uuid(suffix: str) -> str:
+    return f"2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e{suffix}"
+
+
+PERSONS = (
+    DemoPerson(
+        "aarhus",
+        "Tegningsberettiget, Aarhus Kommune (Betydelig)",
+        "Anne Andersen",
+        _uuid("0a01"),
+        "55133018",
+        CUSTOMERS["55133018"],
+        NsisLevel.SUBSTANTIAL,
+    ),
+    DemoPerson(
+        "odense-clerk",
+        "Medarbejder uden tegningsret, Odense Kommune (Betydelig)",
+        "Bo Berg",
+        _uuid("0a02"),
+        "35209115",
+        CUSTOMERS["35209115"],
+        NsisLevel.SUBSTANTIAL,
+    ),
+    DemoPerson(
+        "odense",
+        "Tegningsberettiget, Odense Kommune (Høj)",
+        "Clara Christensen",
+        _uuid("0a03"),
+        "35209115",
+        CUSTOMERS["35209115"],
+        NsisLevel.HIGH,
+    ),
+    DemoPerson(
+        "koebenhavn",
+        "Tegningsberettiget, Københavns Kommune (Betydelig)",
+        "Frederik Friis",
+        _uuid("0a04"),
+        "64942212",
+        CUSTOMERS["64942212"],
+        NsisLevel.SUBSTANTIAL,
+    ),
+    DemoPerson(
+        "low",
+        "Medarbejder, Aarhus Kommune, sikringsniveau Lav",
+        "Gitte Gram",
+        _uuid("0a05"),
+        "55133018",
+        CUSTOMERS["55133018"],
+        NsisLevel.LOW,
+    ),
+    DemoPerson(
+        "private",
+        "Borger med privat MitID (ikke erhverv)",
+        "Hans Holm",
+        _uuid("0d01"),
+        None,
+        None,
+        NsisLevel.SUBSTANTIAL,
+        professional=False,
+    ),
+    DemoPerson(
+        "staff",
+        "Driftsmedarbejder hos leverandøren",
+        "Dorte Drift",
+        _uuid("0b01"),
+        OPERATOR_CVR,
+        OPERATOR_NAME,
+        NsisLevel.SUBSTANTIAL,
+    ),
+    DemoPerson(
+        "auditor",
+        "Revisor",
+        "Erik Revisor",
+        _uuid("0c01"),
+        AUDIT_FIRM_CVR,
+        AUDIT_FIRM_NAME,
+        NsisLevel.SUBSTANTIAL,
+    ),
+)
+PERSONS_BY_KEY = {person.key: person for person in PERSONS}
 AGREEMENT_TITLE = "Driftsaftale for OS2faktor Full Service IdP"
 AGREEMENT_VERSION = "2026.1"
 
@@ -45,9 +150,16 @@ def demo_pdf(title: str, version: str) -> bytes:
     return bytes(pdf)
 
 
-def signatory(cvr: str, name: str, person_uuid: str, level: NsisLevel) -> Actor:
+def signatory(key: str) -> Actor:
+    person = PERSONS_BY_KEY[key]
+    assert person.cvr is not None
+    assert person.organisation is not None
     return Actor.person(
-        person_uuid=person_uuid, name=name, cvr=cvr, organisation=CUSTOMERS[cvr], loa=level
+        person_uuid=person.person_uuid,
+        name=person.name,
+        cvr=person.cvr,
+        organisation=person.organisation,
+        loa=person.loa,
     )
 
 
@@ -74,24 +186,9 @@ def seed(app: LedgerApp) -> bool:
         document_name="driftsaftale-2026.1.pdf",
         actor=operator,
     )
-    aarhus = signatory(
-        "55133018",
-        "Anne Andersen",
-        "urn:uuid:2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0a01",
-        NsisLevel.SUBSTANTIAL,
-    )
-    odense_clerk = signatory(
-        "35209115",
-        "Bo Berg",
-        "urn:uuid:2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0a02",
-        NsisLevel.SUBSTANTIAL,
-    )
-    odense_signatory = signatory(
-        "35209115",
-        "Clara Christensen",
-        "urn:uuid:2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0a03",
-        NsisLevel.HIGH,
-    )
+    aarhus = signatory("aarhus")
+    odense_clerk = signatory("odense-clerk")
+    odense_signatory = signatory("odense")
     request = {"ip": "127.0.0.1", "user_agent": "demo"}
     app.approve(
         cvr="55133018",
@@ -127,15 +224,15 @@ def seed(app: LedgerApp) -> bool:
         actor=aarhus,
     )
     app.grant_role(
-        person_uuid="urn:uuid:2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0b01",
-        person_name="Dorte Drift",
+        person_uuid=PERSONS_BY_KEY["staff"].person_uuid,
+        person_name=PERSONS_BY_KEY["staff"].name,
         role="staff",
         cvrs=[],
         actor=operator,
     )
     app.grant_role(
-        person_uuid="urn:uuid:2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0c01",
-        person_name="Erik Revisor",
+        person_uuid=PERSONS_BY_KEY["auditor"].person_uuid,
+        person_name=PERSONS_BY_KEY["auditor"].name,
         role="auditor",
         cvrs=[],
         actor=operator,

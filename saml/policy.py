@@ -1,0 +1,123 @@
+"""Who logged in, and whether we accept them: OIOSAML 3.0, a professional identity, and an
+NSIS level of Substantial or High read from the assertion itself (what was requested
+guarantees nothing)."""
+
+import datetime
+from dataclasses import dataclass
+
+from lxml import etree
+
+from ledger.identity import APPROVAL_MINIMUM_LEVEL, InvalidCVR, NsisLevel, validate_cvr
+from saml import vocabulary as v
+from saml.refusals import LoginRefused
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A verified MitID Erhverv login, with the signed assertion kept as evidence."""
+
+    person_uuid: str
+    name: str
+    email: str | None
+    cvr: str
+    organisation: str
+    loa: NsisLevel
+    authorized_to_represent: tuple[str, ...]
+    name_id: str
+    assertion_id: str
+    issue_instant: str
+    authn_instant: str
+    session_index: str | None
+    idp: str
+    in_response_to: str
+    assertion_xml: bytes
+
+    @property
+    def authn_time(self) -> datetime.datetime:
+        return datetime.datetime.fromisoformat(self.authn_instant)
+
+
+def attributes_of(assertion: etree._Element) -> dict[str, list[str]]:
+    """Attribute values by URI name; attributes in another name format are not ours."""
+    values: dict[str, list[str]] = {}
+    for attribute in assertion.iterfind(f"{{{v.SAML}}}AttributeStatement/{{{v.SAML}}}Attribute"):
+        if attribute.get("NameFormat", v.ATTRNAME_URI) != v.ATTRNAME_URI:
+            continue
+        values.setdefault(attribute.get("Name", ""), []).extend(
+            "".join(value.itertext()).strip()
+            for value in attribute.iterfind(f"{{{v.SAML}}}AttributeValue")
+        )
+    return values
+
+
+def identity_from(
+    assertion: etree._Element, *, idp: str, in_response_to: str, assertion_xml: bytes
+) -> Identity:
+    """The identity in a verified assertion, or LoginRefused if our policy does not admit it."""
+    assertion_id = assertion.get("ID", "")
+    attributes = attributes_of(assertion)
+
+    def one(name: str) -> str | None:
+        found = attributes.get(name) or []
+        return found[0] if len(found) == 1 and found[0] else None
+
+    name_id_element = assertion.find(f"{{{v.SAML}}}Subject/{{{v.SAML}}}NameID")
+    name_id = (name_id_element.text or "").strip() if name_id_element is not None else ""
+    professional_uuid = one(v.PROFESSIONAL_UUID)
+    if not name_id.startswith(v.PROFESSIONAL_NAMEID_PREFIX) or professional_uuid is None:
+        raise LoginRefused("private-identity", assertion_id=assertion_id)
+    person_uuid = _bare_uuid(professional_uuid)
+    if name_id.removeprefix(v.PROFESSIONAL_NAMEID_PREFIX).lower() != person_uuid:
+        raise LoginRefused("identity-mismatch", "NameID and UUID differ", assertion_id)
+
+    def refuse(reason: str, detail: str = "", cvr: str | None = None) -> LoginRefused:
+        return LoginRefused(reason, detail, assertion_id, person_uuid, cvr)
+
+    if one(v.SPEC_VERSION) != v.OIOSAML_3:
+        raise refuse("spec-version", one(v.SPEC_VERSION) or "missing")
+    try:
+        cvr = validate_cvr(one(v.CVR) or "")
+    except InvalidCVR as error:
+        raise refuse("missing-cvr", str(error)) from None
+    try:
+        loa = NsisLevel.parse(one(v.LOA) or "")
+    except ValueError:
+        raise refuse("loa-too-low", one(v.LOA) or "missing", cvr) from None
+    if loa < APPROVAL_MINIMUM_LEVEL:
+        raise refuse("loa-too-low", loa.label, cvr)
+    statement = assertion.find(f"{{{v.SAML}}}AuthnStatement")
+    if statement is None or not statement.get("AuthnInstant"):
+        raise refuse("schema-invalid", "no AuthnStatement", cvr)
+    name = one(v.FULL_NAME) or " ".join(
+        part for part in (one(v.FIRST_NAME), one(v.LAST_NAME)) if part
+    )
+    represented = tuple(value for value in attributes.get(v.AUTHORIZED_TO_REPRESENT, []) if value)
+    return Identity(
+        person_uuid=person_uuid,
+        name=name,
+        email=one(v.EMAIL),
+        cvr=cvr,
+        organisation=one(v.ORG_NAME) or "",
+        loa=loa,
+        authorized_to_represent=represented,
+        name_id=name_id,
+        assertion_id=assertion_id,
+        issue_instant=assertion.get("IssueInstant", ""),
+        authn_instant=_utc(statement.get("AuthnInstant", "")),
+        session_index=statement.get("SessionIndex"),
+        idp=idp,
+        in_response_to=in_response_to,
+        assertion_xml=assertion_xml,
+    )
+
+
+def _bare_uuid(value: str) -> str:
+    """NemLog-in sends the UUID both bare and as `urn:uuid:`; we keep it bare, lower case."""
+    return value.strip().lower().removeprefix("urn:uuid:")
+
+
+def _utc(value: str) -> str:
+    moment = datetime.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC).isoformat()

@@ -1,0 +1,74 @@
+"""Why a login was refused: a reason code for the ledger, and Danish words for the person."""
+
+from dataclasses import dataclass
+
+# Reason codes a person can act on, with what to tell them. Every other reason is a
+# technical one, shown with the general message.
+_HEADLINE = {
+    "loa-too-low": "Dit login har ikke et tilstrækkeligt sikringsniveau",
+    "private-identity": "Du skal logge ind med din erhvervsidentitet (MitID Erhverv)",
+    "missing-cvr": "Du skal logge ind med din erhvervsidentitet (MitID Erhverv)",
+    "unsolicited": "Login-svaret hører ikke til et login fra denne browser",
+    "request-reused": "Login-svaret hører ikke til et login fra denne browser",
+    "in-response-to-mismatch": "Login-svaret hører ikke til et login fra denne browser",
+    "idp-status": "Login blev afbrudt hos NemLog-in",
+    "expired": "Login-svaret er udløbet",
+    "replayed": "Login-svaret er allerede brugt",
+}
+_EXPLANATION = {
+    "loa-too-low": (
+        "Godkendelser kræver sikringsniveau Betydelig eller Høj. Log ind igen med MitID "
+        "Erhverv med MitID-appen eller en kodeviser, ikke med brugernavn og adgangskode alene."
+    ),
+    "private-identity": (
+        "Du loggede ind med dit private MitID. Log ind igen, og vælg din erhvervsidentitet "
+        "for din organisation, når NemLog-in spørger, hvem du vil logge ind som. Har du ikke "
+        "en erhvervsidentitet, kan din organisations MitID Erhverv-administrator oprette den."
+    ),
+    "missing-cvr": (
+        "Dit login indeholdt ikke et gyldigt CVR-nummer for din organisation. Log ind igen "
+        "med den erhvervsidentitet (MitID Erhverv), der hører til din kommune."
+    ),
+    "idp-status": "Start login igen, hvis du stadig vil logge ind.",
+    "expired": "Der gik for lang tid, før svaret nåede frem. Start login igen.",
+}
+_GENERAL_HEADLINE = "Login kunne ikke gennemføres"
+_GENERAL_EXPLANATION = (
+    "Svaret fra NemLog-in kunne ikke godkendes. Start login igen. Sker det igen, så kontakt "
+    "os og oplys tidspunktet; fejlen er registreret."
+)
+
+
+@dataclass
+class LoginRefused(Exception):
+    """A login the service provider will not accept.
+
+    `person_uuid` and `cvr` are filled in only when the assertion was verified and the
+    identity was a professional one; nothing is kept about a private person.
+    """
+
+    reason: str
+    detail: str = ""
+    assertion_id: str | None = None
+    person_uuid: str | None = None
+    cvr: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
+    @property
+    def headline(self) -> str:
+        return _HEADLINE.get(self.reason, _GENERAL_HEADLINE)
+
+    @property
+    def explanation(self) -> str:
+        if self.reason in _EXPLANATION:
+            return _EXPLANATION[self.reason]
+        if self.reason in _HEADLINE:
+            return "Start login igen fra portalen."
+        return _GENERAL_EXPLANATION
+
+    @property
+    def is_policy(self) -> bool:
+        """A verified login refused by our policy, rather than a response we could not trust."""
+        return self.reason in {"loa-too-low", "private-identity", "missing-cvr", "spec-version"}
