@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -21,6 +22,11 @@ from ledger.config import Settings
 from ledger.evidence.database import DatabaseURL
 from ledger.identity import Actor
 from ledger.setup import initialize
+from ledger.storage.once import UsedOnce
+from saml.credentials import ensure_sp_credentials
+from saml.devidp import DevelopmentIdP
+from saml.settings import SamlSettings
+from saml.sp import IdentityProvider, ServiceProvider
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "")
 
@@ -94,3 +100,57 @@ def app(settings: Settings, operator: Actor) -> Iterator[LedgerApp]:
 
 def with_database(settings: Settings, url: str) -> Settings:
     return replace(settings, database=DatabaseURL.parse(url))
+
+
+# The SAML login: keys are made once per test session (RSA-3072 takes a while), and each
+# test gets settings, a development IdP and a service provider of its own.
+
+
+@pytest.fixture(scope="session")
+def saml_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    keys = tmp_path_factory.mktemp("saml-keys")
+    ensure_sp_credentials(saml_settings_in(keys, keys))
+    return keys
+
+
+def saml_settings_in(data_dir: Path, keys: Path, **extra: str) -> SamlSettings:
+    """Development-IdP settings for a portal on 127.0.0.1:5000 using the shared keys."""
+    env = {
+        "LEDGER_DEV_IDP": "1",
+        "LEDGER_SAML_SP_SIGNING_KEY": str(keys / "sp-signing.key"),
+        "LEDGER_SAML_SP_SIGNING_CERT": str(keys / "sp-signing.crt"),
+        "LEDGER_SAML_SP_ENCRYPTION_KEY": str(keys / "sp-encryption.key"),
+        "LEDGER_SAML_SP_ENCRYPTION_CERT": str(keys / "sp-encryption.crt"),
+    } | extra
+    return replace(SamlSettings.from_env(data_dir, env), dev_idp_dir=keys / "dev-idp")
+
+
+@pytest.fixture
+def saml_settings(tmp_path: Path, saml_keys: Path) -> SamlSettings:
+    return saml_settings_in(tmp_path / "var", saml_keys)
+
+
+@pytest.fixture
+def dev_idp(saml_settings: SamlSettings) -> DevelopmentIdP:
+    return DevelopmentIdP.from_settings(saml_settings)
+
+
+@pytest.fixture
+def used_once(tmp_path: Path) -> UsedOnce:
+    (tmp_path / "var").mkdir(exist_ok=True)
+    return UsedOnce(DatabaseURL.parse(f"sqlite:///{tmp_path / 'var' / 'ledger.sqlite3'}"))
+
+
+@pytest.fixture
+def sp(
+    saml_settings: SamlSettings, dev_idp: DevelopmentIdP, used_once: UsedOnce
+) -> ServiceProvider:
+    return ServiceProvider(
+        saml_settings, IdentityProvider.from_metadata(dev_idp.metadata()), used_once
+    )
+
+
+def start_login(sp: ServiceProvider, dev_idp: DevelopmentIdP, *, force_authn: bool = False) -> str:
+    """Send a real signed AuthnRequest to the development IdP; the request ID it read."""
+    request = sp.login_request(force_authn=force_authn)
+    return dev_idp.read_request(urlsplit(request.url).query).request_id
