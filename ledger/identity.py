@@ -42,6 +42,13 @@ class NsisLevel(IntEnum):
     def label(self) -> str:
         return self.name.capitalize()
 
+    @property
+    def danish(self) -> str:
+        """The level as NSIS names it in Danish, for what people read."""
+        return {NsisLevel.LOW: "Lav", NsisLevel.SUBSTANTIAL: "Betydelig", NsisLevel.HIGH: "Høj"}[
+            self
+        ]
+
 
 APPROVAL_MINIMUM_LEVEL = NsisLevel.SUBSTANTIAL
 

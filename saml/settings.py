@@ -88,6 +88,10 @@ class SamlSettings:
             dev_idp=dev_idp,
             dev_idp_dir=keys / "dev-idp",
         )
+        if parts.scheme != "https" and not settings.is_loopback:
+            raise ConfigError(
+                f"LEDGER_SAML_BASE_URL {base_url!r} must use https (plain http only on loopback)"
+            )
         if dev_idp and not settings.is_loopback:
             raise ConfigError(
                 "LEDGER_DEV_IDP=1 is only for development: LEDGER_SAML_BASE_URL must be a "

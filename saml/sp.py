@@ -15,7 +15,6 @@ passes through three stages here:
 
 import base64
 import datetime
-import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -505,11 +504,6 @@ def _check_assertion_shape(root: etree._Element, assertion: etree._Element) -> N
     if len(signatures) != 1 or signatures[0].getparent() is not assertion:
         raise LoginRefused("bad-signature", "not one enveloped signature", assertion_id)
     _check_signature_algorithms(signatures[0], assertion_id)
-
-
-def assertion_sha256(assertion_xml: bytes) -> str:
-    """The hash by which an approval names the assertion kept as evidence."""
-    return hashlib.sha256(assertion_xml).hexdigest()
 
 
 def parse_metadata_file(path: Any) -> IdentityProvider:

@@ -13,7 +13,7 @@ AUDITOR = "urn:uuid:00000000-0000-4000-8000-0000000000a1"
 
 
 @pytest.fixture
-def client(app, operator):
+def client(app, operator, saml_settings):
     app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
     app.register_customer(cvr=ODENSE, name="Odense Kommune", actor=operator)
     agreement = app.publish_agreement(
@@ -28,7 +28,7 @@ def client(app, operator):
             ip="192.0.2.1",
             user_agent="test",
         )
-    flask_app = create_app(app.settings, ledger=app, config={"TESTING": True})
+    flask_app = create_app(app.settings, saml=saml_settings, ledger=app, config={"TESTING": True})
     return flask_app.test_client()
 
 

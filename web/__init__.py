@@ -1,38 +1,113 @@
 """The Flask app: the only package that imports Flask; it wires `saml/` and `ledger/` together."""
 
+import datetime
+import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, Response, session
+from flask_wtf import CSRFProtect
 
 from ledger.application import LedgerApp
 from ledger.config import ConfigError, Settings
-from web import api
+from ledger.identity import NsisLevel
+from ledger.storage.once import UsedOnce
+from saml.devidp import DevelopmentIdP
+from saml.settings import SamlSettings
+from saml.sp import IdentityProvider, ServiceProvider, parse_metadata_file
+from web import api, auth, devidp, portal
 from web.auth import login_manager
+
+IDLE_TIMEOUT = datetime.timedelta(minutes=30)
+csrf = CSRFProtect()
 
 
 def create_app(
     settings: Settings | None = None,
     *,
+    saml: SamlSettings | None = None,
     ledger: LedgerApp | None = None,
     config: Mapping[str, Any] | None = None,
 ) -> Flask:
     """An app for these settings; nothing happens at import time."""
     settings = settings or Settings.from_env()
+    saml = saml or SamlSettings.from_env(settings.data_dir)
     app = Flask(__name__)
+    secure = urlsplit(saml.base_url).scheme == "https"
     app.config.update(
         SECRET_KEY=_secret_key(settings),
+        SESSION_COOKIE_NAME="__Host-session" if secure else "session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_SECURE=secure,
+        PERMANENT_SESSION_LIFETIME=IDLE_TIMEOUT,
         MAX_CONTENT_LENGTH=20 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        WTF_CSRF_SSL_STRICT=secure,
     )
     if config:
         app.config.update(config)
     app.extensions["ledger"] = ledger or LedgerApp(settings)
+    idp, dev_idp = _identity_provider(saml)
+    app.extensions["saml_sp"] = ServiceProvider(saml, idp, UsedOnce(settings.database))
     login_manager.init_app(app)
+    csrf.init_app(app)
+    csrf.exempt(auth.acs)  # a cross-site POST from the IdP, bound to the browser by InResponseTo
+    app.register_blueprint(portal.blueprint)
+    app.register_blueprint(auth.blueprint)
     app.register_blueprint(api.blueprint)
+    if dev_idp is not None:
+        app.extensions["dev_idp"] = dev_idp
+        app.register_blueprint(devidp.blueprint)
+    app.add_template_filter(lambda label: NsisLevel.parse(label).danish, "nsis_da")
+    app.before_request(_end_idle_session)
+    app.after_request(_security_headers(idp, development=not secure))
     return app
+
+
+def _identity_provider(saml: SamlSettings) -> tuple[IdentityProvider, DevelopmentIdP | None]:
+    if saml.idp_metadata is not None:
+        return parse_metadata_file(saml.idp_metadata), None
+    dev_idp = DevelopmentIdP.from_settings(saml)
+    return IdentityProvider.from_metadata(dev_idp.metadata()), dev_idp
+
+
+def _end_idle_session() -> None:
+    """A session unused for IDLE_TIMEOUT ends, whatever the browser keeps."""
+    now = int(time.time())
+    seen = session.get("seen")
+    if isinstance(seen, int) and now - seen > IDLE_TIMEOUT.total_seconds():
+        session.clear()
+    if "identity" in session:
+        session["seen"] = now
+
+
+def _security_headers(idp: IdentityProvider, *, development: bool) -> Any:
+    idp_origins = " ".join(sorted({_origin(idp.sso_url), _origin(idp.slo_url)}))
+    policy = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"form-action 'self' {idp_origins}; frame-ancestors 'none'; base-uri 'none'; "
+        "object-src 'none'"
+    )
+
+    def add(response: Response) -> Response:
+        response.headers.setdefault("Content-Security-Policy", policy)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if not development:
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
+        return response
+
+    return add
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _secret_key(settings: Settings) -> bytes:

@@ -1,17 +1,43 @@
-"""Who is logged in: a person from NemLog-in, with roles from the ledger's role events.
+"""Logging in and out through NemLog-in, and who is logged in.
 
-The SAML login (issue 4) puts the verified identity's facts in the session as `identity`;
-this module turns them into the current user on each request.
+A login starts at `/saml/login`, which remembers the AuthnRequest's ID in a short-lived
+signed cookie of its own (the response arrives by a cross-site POST, which a SameSite=Lax
+session cookie does not accompany), and ends at `/saml/acs`, which gives the browser a new
+session holding the verified identity. Roles come from the ledger's role events on each
+request. Every refused login is recorded in the ledger as `LoginRejected`.
 """
 
+import datetime
+import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
-from flask import current_app, jsonify, session
-from flask_login import LoginManager, UserMixin
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import LoginManager, UserMixin, login_user, logout_user
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ledger.application import LedgerApp
+from saml.policy import Identity
+from saml.refusals import LoginRefused
+from saml.sp import ServiceProvider
 
 login_manager = LoginManager()
+blueprint = Blueprint("auth", __name__, url_prefix="/saml")
+
+PENDING_COOKIE = "saml_pending"
+PENDING_MAX_AGE = 15 * 60  # seconds a person has at NemLog-in before the request expires
+PENDING_LIMIT = 5  # logins started in other tabs that are still honoured
 
 
 @dataclass(frozen=True)
@@ -21,6 +47,7 @@ class PortalUser(UserMixin):
     cvr: str
     organisation: str
     loa: str
+    authn_instant: str = ""
     roles: frozenset[str] = field(default_factory=frozenset)
     auditor_cvrs: tuple[str, ...] = ()
 
@@ -42,6 +69,10 @@ def ledger() -> LedgerApp:
     return current_app.extensions["ledger"]
 
 
+def service_provider() -> ServiceProvider:
+    return current_app.extensions["saml_sp"]
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> PortalUser | None:
     identity = session.get("identity")
@@ -55,11 +86,186 @@ def load_user(user_id: str) -> PortalUser | None:
         cvr=identity.get("cvr", ""),
         organisation=identity.get("organisation", ""),
         loa=identity.get("loa", ""),
+        authn_instant=identity.get("authn_instant", ""),
         roles=frozenset(a.role for a in assignments),
         auditor_cvrs=auditor_cvrs,
     )
 
 
 @login_manager.unauthorized_handler
-def unauthorized() -> tuple[object, int]:
-    return jsonify(error="Du skal være logget ind."), 401
+def unauthorized() -> Any:
+    if request.path.startswith("/api/"):
+        return jsonify(error="Du skal være logget ind."), 401
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+# Logging in
+
+
+def local_path(target: str | None) -> str:
+    """`target` if it is a path on this site, else the start page: no open redirects."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(ch) < 32 for ch in target)
+    ):
+        return "/"
+    return target
+
+
+class PendingLogins:
+    """The AuthnRequests this browser has sent and not used: ID -> where to go after."""
+
+    def __init__(self) -> None:
+        self._serializer = URLSafeTimedSerializer(current_app.secret_key, salt="saml-pending")
+
+    def read(self) -> dict[str, str]:
+        value = request.cookies.get(PENDING_COOKIE)
+        if not value:
+            return {}
+        try:
+            pending = self._serializer.loads(value, max_age=PENDING_MAX_AGE)
+        except BadSignature:
+            return {}
+        return pending if isinstance(pending, dict) else {}
+
+    def write(self, response: Response, pending: dict[str, str]) -> None:
+        if not pending:
+            response.delete_cookie(PENDING_COOKIE, path="/saml/")
+            return
+        secure = current_app.config["SESSION_COOKIE_SECURE"]
+        response.set_cookie(
+            PENDING_COOKIE,
+            self._serializer.dumps(pending),
+            max_age=PENDING_MAX_AGE,
+            path="/saml/",
+            httponly=True,
+            secure=secure,
+            # The IdP POSTs cross-site; only a Secure cookie may be SameSite=None.
+            samesite="None" if secure else "Lax",
+        )
+
+
+@blueprint.get("/metadata")
+def metadata() -> Response:
+    return Response(service_provider().metadata(), mimetype="application/samlmetadata+xml")
+
+
+@blueprint.get("/login")
+def login() -> Response:
+    """Send the browser to NemLog-in; `fresh=1` asks for a new authentication (ForceAuthn)."""
+    target = local_path(request.args.get("next"))
+    outgoing = service_provider().login_request(force_authn=request.args.get("fresh") == "1")
+    pending_logins = PendingLogins()
+    pending = pending_logins.read()
+    pending[outgoing.request_id] = target
+    pending = dict(list(pending.items())[-PENDING_LIMIT:])
+    response = redirect(outgoing.url)
+    pending_logins.write(response, pending)
+    return response
+
+
+@blueprint.post("/acs")
+def acs() -> Response | tuple[str, int]:
+    """The POSTed SAMLResponse: a new session for a verified identity, or a Danish refusal."""
+    pending_logins = PendingLogins()
+    pending = pending_logins.read()
+    try:
+        identity = service_provider().accept(
+            request.form.get("SAMLResponse", ""), pending=pending.keys()
+        )
+    except LoginRefused as refused:
+        return _refuse(refused)
+    target = pending.pop(identity.in_response_to, "/")
+    _start_session(identity)
+    response = redirect(target)
+    pending_logins.write(response, pending)
+    return response
+
+
+def _start_session(identity: Identity) -> None:
+    """A new session for this identity: nothing from before the login survives."""
+    sha256 = ledger().documents.put(identity.assertion_xml)  # kept as evidence of the login
+    session.clear()
+    session["sid"] = secrets.token_urlsafe(16)
+    session["identity"] = {
+        "person_uuid": identity.person_uuid,
+        "name": identity.name,
+        "cvr": identity.cvr,
+        "organisation": identity.organisation,
+        "loa": identity.loa.label,
+        "authn_instant": identity.authn_instant,
+        "assertion_id": identity.assertion_id,
+        "assertion_sha256": sha256,
+        "name_id": identity.name_id,
+        "session_index": identity.session_index,
+        "idp": identity.idp,
+    }
+    session.permanent = True
+    login_user(load_user(identity.person_uuid), fresh=True)
+
+
+def _refuse(refused: LoginRefused) -> tuple[str, int]:
+    ledger().record_login_rejected(
+        reason=refused.reason,
+        idp=service_provider().idp.entity_id,
+        assertion_id=refused.assertion_id,
+        person_uuid=refused.person_uuid,
+        cvr=refused.cvr,
+    )
+    current_app.logger.warning("login refused: %s", refused.reason)
+    status = 403 if refused.is_policy else 400
+    return render_template("login_refused.html", refused=refused), status
+
+
+def authenticated_within(limit: datetime.timedelta) -> bool:
+    """Whether the current person's NemLog-in authentication is younger than `limit`."""
+    identity = session.get("identity") or {}
+    try:
+        instant = datetime.datetime.fromisoformat(identity.get("authn_instant", ""))
+    except ValueError:
+        return False
+    return datetime.datetime.now(datetime.UTC) - instant < limit
+
+
+# Logging out
+
+
+@blueprint.post("/logout")
+def logout() -> Response:
+    """End our session, then NemLog-in's, with a signed LogoutRequest."""
+    identity = session.get("identity") or {}
+    name_id = identity.get("name_id")
+    logout_user()
+    session.clear()
+    if not name_id:
+        return redirect(url_for("portal.index"))
+    outgoing = service_provider().logout_request(
+        name_id=name_id, session_index=identity.get("session_index")
+    )
+    session["logout_request"] = outgoing.request_id
+    return redirect(outgoing.url)
+
+
+@blueprint.get("/slo")
+def single_logout() -> Response:
+    """NemLog-in's signed answer to our LogoutRequest, or its own LogoutRequest."""
+    if "SAMLResponse" not in request.args and "SAMLRequest" not in request.args:
+        abort(400)
+    pending = session.pop("logout_request", None)
+    try:
+        result = service_provider().single_logout(
+            request.args.to_dict(),
+            request.query_string.decode("ascii", "replace"),
+            pending=pending,
+        )
+    except LoginRefused as refused:
+        current_app.logger.warning("single logout refused: %s", refused.detail)
+        return render_template("logged_out.html", failed=True), 400
+    logout_user()
+    session.clear()
+    if result.redirect_url:
+        return redirect(result.redirect_url)
+    return render_template("logged_out.html", failed=False)

@@ -22,7 +22,8 @@ def test_a_signatory_at_substantial_logs_in_with_the_facts_of_the_assertion(sp, 
     assert identity.name == "Anne Andersen"
     assert identity.authorized_to_represent == ("55133018",)
     assert identity.in_response_to == request_id
-    assert b"Anne Andersen" in identity.assertion_xml and b"Signature" in identity.assertion_xml
+    assert b"Anne Andersen" in identity.assertion_xml
+    assert b"Signature" in identity.assertion_xml
 
 
 @pytest.mark.parametrize(

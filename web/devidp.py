@@ -1,0 +1,54 @@
+"""The development IdP's pages, under `/dev-idp/`: registered only when LEDGER_DEV_IDP=1 on
+a loopback address. A person picks a persona on a page; a script adds `persona=<key>`."""
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+
+from ledger.demo import PERSONS, PERSONS_BY_KEY
+from saml.devidp import DevelopmentIdP, DevIdpError
+
+blueprint = Blueprint("dev_idp", __name__, url_prefix="/dev-idp")
+
+
+def _idp() -> DevelopmentIdP:
+    return current_app.extensions["dev_idp"]
+
+
+@blueprint.get("/metadata")
+def metadata() -> Response:
+    return Response(_idp().metadata(), mimetype="application/samlmetadata+xml")
+
+
+@blueprint.get("/sso")
+def single_sign_on() -> Response | str:
+    """Check the SP's signed AuthnRequest; answer for the chosen persona, or offer them."""
+    query = request.query_string.decode("ascii", "replace")
+    signed_query = "&".join(part for part in query.split("&") if not part.startswith("persona="))
+    try:
+        received = _idp().read_request(signed_query)
+    except DevIdpError as error:
+        abort(Response(f"Udviklings-IdP: {error}\n", 400, mimetype="text/plain"))
+    if received.kind != "AuthnRequest":
+        abort(400)
+    persona = PERSONS_BY_KEY.get(request.args.get("persona", ""))
+    if persona is None:
+        return render_template(
+            "dev_idp/personas.html", persons=PERSONS, query=signed_query, request=received
+        )
+    return render_template(
+        "dev_idp/post.html",
+        acs_url=_idp().sp_acs_url,
+        saml_response=_idp().response(persona, received.request_id),
+        persona=persona,
+    )
+
+
+@blueprint.get("/slo")
+def single_logout() -> Response:
+    """Answer the SP's signed LogoutRequest with a signed LogoutResponse."""
+    try:
+        received = _idp().read_request(request.query_string.decode("ascii", "replace"))
+    except DevIdpError as error:
+        abort(Response(f"Udviklings-IdP: {error}\n", 400, mimetype="text/plain"))
+    if received.kind != "LogoutRequest":
+        abort(400)
+    return Response(status=302, headers={"Location": _idp().logout_response_url(received)})

@@ -1,0 +1,10 @@
+"""The start page; the signatory, staff and auditor pages build on it (issue 5)."""
+
+from flask import Blueprint, render_template
+
+blueprint = Blueprint("portal", __name__)
+
+
+@blueprint.get("/")
+def index() -> str:
+    return render_template("index.html")
