@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
+# Serves the portal on http://127.0.0.1:5000 with the development IdP (never NemLog-in).
 demo: $(STAMP)
-	LEDGER_DATA_DIR=$${LEDGER_DATA_DIR:-./var} $(BIN)/ledger demo
+	LEDGER_DATA_DIR=$${LEDGER_DATA_DIR:-./var} LEDGER_DEV_IDP=1 $(BIN)/ledger demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,6 +29,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/append_verify.py --quick
 	$(BIN)/python bench/proofs.py --quick
+	$(BIN)/python bench/acs.py --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -66,7 +66,22 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     print("verifier keys (give these to auditors):")
     for verifier in key.values():
         print(f"  {verifier.line()}")
+    _init_saml(settings)
     return EXIT_OK
+
+
+def _init_saml(settings: Settings) -> None:
+    """The SAML service provider's keys (and the development IdP's, when it is enabled).
+
+    The CLI is an entry point, so it may reach into `saml/`; the ledger itself never does.
+    """
+    from saml.credentials import ensure_sp_credentials
+    from saml.settings import SamlSettings
+
+    saml = SamlSettings.from_env(settings.data_dir, require_idp=False)
+    created = ensure_sp_credentials(saml)
+    print(f"SAML keys:      {'created' if created else 'exist'} ({saml.signing_key.parent})")
+    print(f"SP metadata:    {saml.sp_entity_id} (upload it to NemLog-in)")
 
 
 def cmd_customer_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -373,15 +388,27 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from ledger.setup import initialize
 
     app = initialize(settings, Actor.cli_operator()).app
+    _init_saml(settings)
     seeded = seed(app)
+    app.close()
     print("seeded the demo data" if seeded else "the demo data was already there")
     print()
     status = cmd_history(settings, argparse.Namespace(cvr=None, since=None, until=None, json=False))
     print()
-    return status or cmd_verify(
+    status = status or cmd_verify(
         settings,
         argparse.Namespace(keys=None, json=False, jobs=1, bundle=None, receipt=None, against=None),
     )
+    if status or not args.serve:
+        return status
+    return cmd_serve(settings, args)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """The portal under gunicorn; the configuration is checked before any worker starts."""
+    from web.serve import serve
+
+    return serve(settings, bind=args.bind, workers=args.workers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -398,7 +425,16 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     command(commands, "init", cmd_init, "create the data directory, signing key and log")
-    command(commands, "demo", cmd_demo, "initialize, seed demo data, show history, verify")
+    demo = command(
+        commands, "demo", cmd_demo, "initialize, seed demo data, verify, serve the portal"
+    )
+    demo.add_argument(
+        "--no-serve", dest="serve", action="store_false", help="stop after seeding and verifying"
+    )
+    serve = command(commands, "serve", cmd_serve, "serve the portal with gunicorn")
+    for parser_ in (demo, serve):
+        parser_.add_argument("--bind", default="127.0.0.1:5000", help="address:port to listen on")
+        parser_.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
 
     customer = commands.add_parser("customer", help="register and list customers")
     customer_commands = customer.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -55,7 +55,14 @@ class SamlSettings:
             return False
 
     @classmethod
-    def from_env(cls, data_dir: Path, environ: Mapping[str, str] | None = None) -> "SamlSettings":
+    def from_env(
+        cls,
+        data_dir: Path,
+        environ: Mapping[str, str] | None = None,
+        *,
+        require_idp: bool = True,
+    ) -> "SamlSettings":
+        """`require_idp=False` is for `ledger init`, which makes keys before the IdP is known."""
         env = os.environ if environ is None else environ
         base_url = (env.get("LEDGER_SAML_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
         parts = urlsplit(base_url)
@@ -64,7 +71,7 @@ class SamlSettings:
         keys = data_dir / "saml"
         dev_idp = env.get("LEDGER_DEV_IDP", "") == "1"
         metadata = env.get("LEDGER_SAML_IDP_METADATA")
-        if not metadata and not dev_idp:
+        if require_idp and not metadata and not dev_idp:
             raise ConfigError(
                 "LEDGER_SAML_IDP_METADATA must name NemLog-in's IdP metadata file "
                 "(or set LEDGER_DEV_IDP=1 on a loopback address for development)"

@@ -191,12 +191,12 @@ def test_key_rotate_from_the_cli_keeps_the_log_verifiable(ledger_env, capsys):
 
 
 def test_demo_seeds_once_and_verifies(ledger_env, capsys):
-    assert main(["demo"]) == 0
+    assert main(["demo", "--no-serve"]) == 0
     out = capsys.readouterr().out
     assert "seeded the demo data" in out
     assert "ApprovalReset" in out
     assert out.rstrip().endswith("all holds")
-    assert main(["demo"]) == 0
+    assert main(["demo", "--no-serve"]) == 0
     assert "already there" in capsys.readouterr().out
 
 

@@ -1,0 +1,52 @@
+"""`ledger serve`: the portal under gunicorn.
+
+The app is built once in the master process so that a configuration error (a missing key,
+an expired IdP certificate, the development IdP on a public address) stops the start with
+a clear message; each worker then builds its own app, with its own database connections.
+"""
+
+import sys
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from ledger.config import Settings
+from ledger.demo import PERSONS
+from saml.settings import SamlSettings
+from web import create_app
+
+
+class _Portal(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return create_app(self.settings)
+
+
+def serve(settings: Settings, *, bind: str, workers: int) -> int:
+    saml = SamlSettings.from_env(settings.data_dir)
+    checked = create_app(settings, saml=saml)
+    checked.extensions["ledger"].close()
+    print(f"portal:         {saml.base_url}/ (listening on {bind})")
+    if saml.dev_idp:
+        print("development IdP: log in as one of these personas (not NemLog-in):")
+        for person in PERSONS:
+            print(f"  {person.key:<13} {person.name}: {person.description}")
+    sys.stdout.flush()
+    options = {
+        "bind": bind,
+        "workers": workers,
+        "accesslog": "-",
+        # The access log holds no query strings: SAMLRequest and next= stay out of it.
+        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
+        "forwarded_allow_ips": "127.0.0.1",
+    }
+    _Portal(settings, options).run()
+    return 0
