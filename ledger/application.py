@@ -34,7 +34,8 @@ from ledger.domain import (
 )
 from ledger.evidence import merkle
 from ledger.evidence.bundle import Receipt
-from ledger.identity import Actor, validate_cvr
+from ledger.identity import Actor, InvalidPersonUUID, validate_cvr
+from ledger.identity import person_uuid as person_uuid_of
 from ledger.keyring import KeyRing, KeyRingError
 from ledger.storage import LogRecord
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
@@ -98,6 +99,13 @@ class Entry:
                 continue
             facts[name] = asdict(value) if hasattr(value, "__dataclass_fields__") else value
         return facts
+
+
+def normalized_person_uuid(value: str) -> str:
+    try:
+        return person_uuid_of(value)
+    except InvalidPersonUUID as error:
+        raise DomainError(str(error)) from None
 
 
 class LedgerApp(Application[UUID]):
@@ -437,8 +445,8 @@ class LedgerApp(Application[UUID]):
         cvrs: list[str],
         actor: Actor,
     ) -> RoleAssignment:
-        person_uuid = person_uuid.strip()
-        if not person_uuid or not person_name.strip():
+        person_uuid = normalized_person_uuid(person_uuid)
+        if not person_name.strip():
             raise DomainError("Angiv personens UUID og navn.")
         assignment = self._find(role_assignment_id(person_uuid, role))
         if assignment is None:
@@ -456,14 +464,18 @@ class LedgerApp(Application[UUID]):
 
     def revoke_role(self, *, person_uuid: str, role: str, actor: Actor) -> RoleAssignment:
         assignment = self._get(
-            role_assignment_id(person_uuid.strip(), role), "Rollen er ikke tildelt."
+            role_assignment_id(normalized_person_uuid(person_uuid), role), "Rollen er ikke tildelt."
         )
         assignment.revoke(actor=actor)
         self._save_new(assignment, "Rollen blev ændret imens; prøv igen.")
         return assignment
 
     def roles_of(self, person_uuid: str) -> list[RoleAssignment]:
-        found = (self._find(role_assignment_id(person_uuid, role)) for role in ("staff", "auditor"))
+        try:
+            person = person_uuid_of(person_uuid)
+        except InvalidPersonUUID:
+            return []
+        found = (self._find(role_assignment_id(person, role)) for role in ("staff", "auditor"))
         return [assignment for assignment in found if assignment and assignment.active]
 
     # Security events

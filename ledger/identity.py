@@ -4,6 +4,7 @@ import getpass
 import re
 from dataclasses import dataclass
 from enum import IntEnum
+from uuid import UUID
 
 _CVR_WEIGHTS = (2, 7, 6, 5, 4, 3, 2, 1)
 
@@ -20,6 +21,22 @@ def validate_cvr(value: str) -> str:
     if sum(int(digit) * weight for digit, weight in zip(cvr, _CVR_WEIGHTS, strict=True)) % 11:
         raise InvalidCVR(f"CVR-nummeret {cvr} er ikke gyldigt: kontrolcifferet passer ikke.")
     return cvr
+
+
+class InvalidPersonUUID(ValueError):
+    """A person identifier that is not a UUID."""
+
+
+def person_uuid(value: str) -> str:
+    """A NemLog-in person UUID as the ledger keeps it: bare and lower case.
+
+    NemLog-in sends it both bare and as `urn:uuid:<uuid>`; both name the same person.
+    """
+    text = value.strip().lower().removeprefix("urn:uuid:")
+    try:
+        return str(UUID(text))
+    except ValueError:
+        raise InvalidPersonUUID(f"{value!r} er ikke et UUID for en person.") from None
 
 
 class NsisLevel(IntEnum):

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from ledger.identity import APPROVAL_MINIMUM_LEVEL, InvalidCVR, NsisLevel, validate_cvr
+from ledger.identity import (
+    APPROVAL_MINIMUM_LEVEL,
+    InvalidCVR,
+    InvalidPersonUUID,
+    NsisLevel,
+    validate_cvr,
+)
+from ledger.identity import person_uuid as normalized_uuid
 from saml import vocabulary as v
 from saml.refusals import LoginRefused
 
@@ -66,7 +73,10 @@ def identity_from(
     professional_uuid = one(v.PROFESSIONAL_UUID)
     if not name_id.startswith(v.PROFESSIONAL_NAMEID_PREFIX) or professional_uuid is None:
         raise LoginRefused("private-identity", assertion_id=assertion_id)
-    person_uuid = _bare_uuid(professional_uuid)
+    try:
+        person_uuid = normalized_uuid(professional_uuid)
+    except InvalidPersonUUID:
+        raise LoginRefused("private-identity", "not a UUID", assertion_id) from None
     if name_id.removeprefix(v.PROFESSIONAL_NAMEID_PREFIX).lower() != person_uuid:
         raise LoginRefused("identity-mismatch", "NameID and UUID differ", assertion_id)
 
@@ -109,11 +119,6 @@ def identity_from(
         in_response_to=in_response_to,
         assertion_xml=assertion_xml,
     )
-
-
-def _bare_uuid(value: str) -> str:
-    """NemLog-in sends the UUID both bare and as `urn:uuid:`; we keep it bare, lower case."""
-    return value.strip().lower().removeprefix("urn:uuid:")
 
 
 def _utc(value: str) -> str:

@@ -26,7 +26,7 @@ def _grant_roles(settings: Settings, writer: int, barrier=None) -> None:
         barrier.wait()
     for n in range(WRITES_EACH):
         app.grant_role(
-            person_uuid=f"urn:uuid:writer-{writer}-{n}",
+            person_uuid=f"urn:uuid:00000000-0000-4000-{writer:04d}-{n:012d}",
             person_name=f"P{writer}",
             role="auditor",
             cvrs=[],

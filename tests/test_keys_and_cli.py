@@ -39,7 +39,7 @@ def test_another_process_signs_with_the_rotated_key(app, operator):
     other.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
     new_kid = app.rotate_signing_key(operator)
     other.grant_role(
-        person_uuid="urn:uuid:x", person_name="X", role="staff", cvrs=[], actor=operator
+        person_uuid="urn:uuid:00000000-0000-4000-8000-00000000000f", person_name="X", role="staff", cvrs=[], actor=operator
     )
     last = other.recorder.select_log(after=2)[-1]
     assert open_leaf(last.leaf, app.keyring.verifier_keys()).kid == new_kid
@@ -129,7 +129,7 @@ def test_an_operator_registers_publishes_grants_and_reads_history(ledger_env, tm
                 "role",
                 "grant",
                 "--person",
-                "urn:uuid:a",
+                "urn:uuid:00000000-0000-4000-8000-00000000000a",
                 "--name",
                 "Erik",
                 "--role",
