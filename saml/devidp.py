@@ -56,9 +56,9 @@ _SESSION_KEYS = {
 
 @dataclass(frozen=True)
 class ReceivedRequest:
-    """A request from the SP whose redirect signature has been checked."""
+    """A message from the SP whose redirect signature has been checked."""
 
-    kind: str  # "AuthnRequest" or "LogoutRequest"
+    kind: str  # "AuthnRequest", "LogoutRequest", or "LogoutResponse" (to our LogoutRequest)
     request_id: str
     force_authn: bool
     relay_state: str | None
@@ -153,13 +153,14 @@ class DevelopmentIdP:
         """The SP's AuthnRequest or LogoutRequest, after checking its redirect signature over
         the query string exactly as the SP encoded it."""
         fields = dict(part.split("=", 1) for part in raw_query.split("&") if "=" in part)
-        if "SAMLRequest" not in fields or "Signature" not in fields:
+        carrier = "SAMLRequest" if "SAMLRequest" in fields else "SAMLResponse"
+        if carrier not in fields or "Signature" not in fields:
             raise DevIdpError("the request is not signed")
         if unquote(fields.get("SigAlg", "")) != v.RSA_SHA256:
             raise DevIdpError("the request is not signed with RSA-SHA256")
         signed = "&".join(
             f"{name}={fields[name]}"
-            for name in ("SAMLRequest", "RelayState", "SigAlg")
+            for name in (carrier, "RelayState", "SigAlg")
             if name in fields
         )
         try:
@@ -171,7 +172,7 @@ class DevelopmentIdP:
         except (InvalidSignature, ValueError) as error:
             raise DevIdpError("the request's signature does not verify") from error
         try:
-            xml = zlib.decompress(base64.b64decode(unquote(fields["SAMLRequest"])), -15)
+            xml = zlib.decompress(base64.b64decode(unquote(fields[carrier])), -15)
             request = parse(xml)
         except (zlib.error, ValueError, LoginRefused) as error:
             raise DevIdpError("the request cannot be read") from error
@@ -192,6 +193,8 @@ class DevelopmentIdP:
             name_id = request.find(f"{{{v.SAML}}}NameID")
             text = name_id.text if name_id is not None else None
             return ReceivedRequest(kind, request.get("ID", ""), False, relay, text)
+        if kind == "LogoutResponse":
+            return ReceivedRequest(kind, request.get("InResponseTo", ""), False, relay)
         raise DevIdpError(f"unexpected request {kind}")
 
     # Building a response, step by step
@@ -376,25 +379,41 @@ class DevelopmentIdP:
 
     def logout_response_url(self, request: ReceivedRequest) -> str:
         """A signed LogoutResponse to the SP's LogoutRequest, by HTTP-Redirect."""
-        response = etree.Element(
-            f"{{{v.SAMLP}}}LogoutResponse",
+        response = self._logout_message("LogoutResponse", InResponseTo=request.request_id)
+        status = etree.SubElement(response, f"{{{v.SAMLP}}}Status")
+        etree.SubElement(status, f"{{{v.SAMLP}}}StatusCode", Value=v.STATUS_SUCCESS)
+        return self._signed_redirect("SAMLResponse", response, request.relay_state)
+
+    def logout_request_url(self, name_id: str, session_index: str | None) -> str:
+        """An IdP-initiated LogoutRequest (the person logged out at another service)."""
+        request = self._logout_message("LogoutRequest")
+        name = etree.SubElement(request, f"{{{v.SAML}}}NameID", Format=v.NAMEID_PERSISTENT)
+        name.text = name_id
+        if session_index:
+            etree.SubElement(request, f"{{{v.SAMLP}}}SessionIndex").text = session_index
+        return self._signed_redirect("SAMLRequest", request, None)
+
+    def _logout_message(self, kind: str, **attributes: str) -> etree._Element:
+        message = etree.Element(
+            f"{{{v.SAMLP}}}{kind}",
             {
                 "ID": new_id(),
                 "Version": "2.0",
                 "IssueInstant": instant(datetime.datetime.now(datetime.UTC)),
                 "Destination": self.sp_slo_url,
-                "InResponseTo": request.request_id,
+                **attributes,
             },
             nsmap={"samlp": v.SAMLP, "saml": v.SAML},
         )
-        etree.SubElement(response, f"{{{v.SAML}}}Issuer").text = self.entity_id
-        status = etree.SubElement(response, f"{{{v.SAMLP}}}Status")
-        etree.SubElement(status, f"{{{v.SAMLP}}}StatusCode", Value=v.STATUS_SUCCESS)
+        etree.SubElement(message, f"{{{v.SAML}}}Issuer").text = self.entity_id
+        return message
+
+    def _signed_redirect(self, name: str, message: etree._Element, relay: str | None) -> str:
         deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
-        deflated = deflater.compress(etree.tostring(response)) + deflater.flush()
-        query = "SAMLResponse=" + quote(base64.b64encode(deflated).decode(), safe="")
-        if request.relay_state is not None:
-            query += "&RelayState=" + quote(request.relay_state, safe="")
+        deflated = deflater.compress(etree.tostring(message)) + deflater.flush()
+        query = f"{name}=" + quote(base64.b64encode(deflated).decode(), safe="")
+        if relay is not None:
+            query += "&RelayState=" + quote(relay, safe="")
         query += "&SigAlg=" + quote(v.RSA_SHA256, safe="")
         assert isinstance(self._private_key, rsa.RSAPrivateKey)
         signature = self._private_key.sign(query.encode(), padding.PKCS1v15(), hashes.SHA256())

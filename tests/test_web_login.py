@@ -158,6 +158,21 @@ def test_logout_needs_csrf_and_ends_the_idp_session_too(portal):
     assert "Log ind med MitID Erhverv" in portal.get("/").text
 
 
+def test_a_logout_started_at_nemlogin_ends_our_session_and_is_answered_signed(portal, app):
+    log_in(portal, "aarhus")
+    with portal.session_transaction() as session:
+        identity = session["identity"]
+    idp = portal.application.extensions["dev_idp"]
+    incoming = urlsplit(idp.logout_request_url(identity["name_id"], identity["session_index"]))
+    answered = portal.get(f"/saml/slo?{incoming.query}")
+    assert answered.status_code == 302
+    answer = urlsplit(answered.headers["Location"])
+    assert answer.path == "/dev-idp/slo"
+    assert set(parse_qs(answer.query)) == {"SAMLResponse", "SigAlg", "Signature"}
+    assert portal.get(f"/dev-idp/slo?{answer.query}").status_code == 200  # its signature holds
+    assert "Log ind med MitID Erhverv" in portal.get("/").text
+
+
 def test_a_forged_logout_response_is_refused(portal):
     log_in(portal, "aarhus")
     forged = portal.get("/saml/slo?SAMLResponse=AAAA&SigAlg=x&Signature=AAAA")

@@ -44,11 +44,13 @@ def single_sign_on() -> Response | str:
 
 @blueprint.get("/slo")
 def single_logout() -> Response:
-    """Answer the SP's signed LogoutRequest with a signed LogoutResponse."""
+    """Answer the SP's signed LogoutRequest; take its signed answer to one of ours."""
     try:
         received = _idp().read_request(request.query_string.decode("ascii", "replace"))
     except DevIdpError as error:
         abort(Response(f"Udviklings-IdP: {error}\n", 400, mimetype="text/plain"))
+    if received.kind == "LogoutResponse":
+        return Response("Udviklings-IdP: du er logget ud.\n", mimetype="text/plain")
     if received.kind != "LogoutRequest":
         abort(400)
     return Response(status=302, headers={"Location": _idp().logout_response_url(received)})
