@@ -159,9 +159,7 @@ class DevelopmentIdP:
         if unquote(fields.get("SigAlg", "")) != v.RSA_SHA256:
             raise DevIdpError("the request is not signed with RSA-SHA256")
         signed = "&".join(
-            f"{name}={fields[name]}"
-            for name in (carrier, "RelayState", "SigAlg")
-            if name in fields
+            f"{name}={fields[name]}" for name in (carrier, "RelayState", "SigAlg") if name in fields
         )
         try:
             signature = base64.b64decode(unquote(fields["Signature"]), validate=True)

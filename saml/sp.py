@@ -15,12 +15,14 @@ passes through three stages here:
 
 import base64
 import datetime
+import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import xmlsec
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
@@ -250,7 +252,8 @@ class ServiceProvider:
     def _accept(self, posted: str, pending: Collection[str]) -> Identity:
         root = parse(decode_posted(posted, self.settings.max_response_chars))
         request_id = self._check_envelope(root, pending)
-        assertion = self._decrypt(root)
+        self._verify_response_signature(root)
+        root, assertion = self._decrypt(root)
         assertion_id = assertion.get("ID")
         _check_assertion_shape(root, assertion)
         self._validate_with_library(root, request_id, assertion_id)
@@ -295,7 +298,45 @@ class ServiceProvider:
         _check_encryption_algorithms(encrypted[0])
         return in_response_to
 
-    def _decrypt(self, root: etree._Element) -> etree._Element:
+    def _verify_response_signature(self, root: etree._Element) -> None:
+        """A signed Response is signed over the encrypted assertion, so its signature is
+        verified here, before decryption: python3-saml only ever sees the decrypted document."""
+        signatures = root.findall(f"{{{v.DS}}}Signature")
+        if not signatures:
+            return
+        if len(signatures) != 1:
+            raise LoginRefused("bad-signature", "more than one Response signature")
+        ids = [element.get("ID") for element in root.iter() if element.get("ID") is not None]
+        if len(ids) != len(set(ids)):
+            raise LoginRefused("duplicate-id")
+        document = parse(etree.tostring(root))  # xmlsec marks the IDs on a copy
+        xmlsec.tree.add_ids(document, ["ID"])
+        signature = document.find(f"{{{v.DS}}}Signature")
+        for body in self.idp.signing_certs:
+            context = xmlsec.SignatureContext()
+            context.key = xmlsec.Key.from_memory(
+                load_certificate(body).public_bytes(Encoding.PEM),
+                xmlsec.constants.KeyDataFormatCertPem,
+            )
+            context.set_enabled_key_data([xmlsec.constants.KeyDataX509])
+            try:
+                context.verify(signature)
+            except xmlsec.Error:
+                continue
+            return
+        raise LoginRefused("bad-signature", "the Response signature does not verify")
+
+    def _decrypt(self, root: etree._Element) -> tuple[etree._Element, etree._Element]:
+        """The Response with the decrypted assertion in place of the EncryptedAssertion, and
+        the assertion.
+
+        The new Response is parsed from text. Moving the decrypted element with lxml would
+        drop every namespace declaration that its new parent makes under another prefix (lxml
+        matches declarations by URI), and exclusive canonicalization signs prefixes: an
+        assertion whose prefixes differ from the envelope's (pysaml2's do) would no longer
+        verify. The Response's own signature, verified over the encrypted form before
+        decryption, is left out: it cannot verify over the plaintext.
+        """
         encrypted = root.find(f"{{{v.SAML}}}EncryptedAssertion")
         data = encrypted.find(f"{{{v.XENC}}}EncryptedData")
         manager = xmlsec.KeysManager()
@@ -308,8 +349,17 @@ class ServiceProvider:
             raise LoginRefused("assertion-count", "the encrypted data is not one assertion")
         if len(encrypted) != 1:
             raise LoginRefused("assertion-count", "more than the assertion was encrypted")
-        root.replace(encrypted, assertion)
-        return assertion
+        plaintext = etree.tostring(assertion, with_tail=False)
+        marker = etree.Comment(secrets.token_hex(16))
+        root.replace(encrypted, marker)
+        for signature in root.findall(f"{{{v.DS}}}Signature"):
+            root.remove(signature)
+        text = etree.tostring(root)
+        placeholder = etree.tostring(marker, with_tail=False)
+        if text.count(placeholder) != 1:
+            raise LoginRefused("assertion-count", "the decrypted assertion cannot be placed")
+        decrypted = parse(text.replace(placeholder, plaintext))
+        return decrypted, decrypted.find(f"{{{v.SAML}}}Assertion")
 
     # Stage 3: python3-saml, then what it does not check
 
@@ -355,7 +405,8 @@ class ServiceProvider:
         now = datetime.datetime.now(datetime.UTC)
         skew = datetime.timedelta(seconds=self.settings.clock_skew)
         conditions = assertion.find(f"{{{v.SAML}}}Conditions")
-        not_before = _instant(conditions.get("NotBefore")) if conditions is not None else None
+        starts = conditions.get("NotBefore") if conditions is not None else None
+        not_before = _instant(starts) if starts else None  # optional in SAML
         ends = [
             _instant(value)
             for value in (

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+from xml.parsers import expat
 
 from lxml import etree
 
@@ -35,8 +36,33 @@ def parse(data: bytes) -> etree._Element:
     try:
         root = etree.fromstring(data, _PARSER)
     except (etree.XMLSyntaxError, ValueError) as error:
+        if _declares_document_type(data):
+            raise LoginRefused("dtd-forbidden") from None
         raise LoginRefused("malformed-xml", str(error)[:200]) from None
     info = root.getroottree().docinfo
     if info.doctype or info.internalDTD is not None:
         raise LoginRefused("dtd-forbidden")
     return root
+
+
+class _DocumentType(Exception):
+    pass
+
+
+def _declares_document_type(data: bytes) -> bool:
+    """Whether unreadable XML declares a document type in an encoding the byte test misses
+    (UTF-16, say): libxml2 then fails on the entities, before `docinfo` can be asked. Expat
+    stops at the start of the declaration, before any entity in it is read."""
+
+    def found(*_: object) -> None:
+        raise _DocumentType
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = found
+    try:
+        parser.Parse(data, True)
+    except _DocumentType:
+        return True
+    except expat.ExpatError:
+        return False
+    return False

@@ -39,7 +39,11 @@ def test_another_process_signs_with_the_rotated_key(app, operator):
     other.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
     new_kid = app.rotate_signing_key(operator)
     other.grant_role(
-        person_uuid="urn:uuid:00000000-0000-4000-8000-00000000000f", person_name="X", role="staff", cvrs=[], actor=operator
+        person_uuid="urn:uuid:00000000-0000-4000-8000-00000000000f",
+        person_name="X",
+        role="staff",
+        cvrs=[],
+        actor=operator,
     )
     last = other.recorder.select_log(after=2)[-1]
     assert open_leaf(last.leaf, app.keyring.verifier_keys()).kid == new_kid
