@@ -243,9 +243,10 @@ class LedgerApp(Application[UUID]):
     def receipt(self, seq: int) -> Receipt:
         """Everything that proves event `seq` on its own (EVIDENCE-FORMAT.md section 5)."""
         self.recorder.advance_checkpoint()  # type: ignore[attr-defined]
-        (record,) = self.recorder.select_log(after=seq - 1, limit=1)  # type: ignore[attr-defined]
-        if record.seq != seq:
+        records = self.recorder.select_log(after=seq - 1, limit=1)  # type: ignore[attr-defined]
+        if seq < 0 or not records or records[0].seq != seq:
             raise DomainError(f"Hændelse {seq} findes ikke.")
+        record = records[0]
 
         def prove(tree: CheckpointStore) -> Receipt:
             checkpoint = tree.latest()
@@ -526,6 +527,12 @@ class LedgerApp(Application[UUID]):
             if len(records) < page_size:
                 return
             after = records[-1].seq
+
+    def entry(self, seq: int) -> Entry | None:
+        """The event at `seq` in the log, if there is one."""
+        if seq < 0:
+            return None
+        return next((e for e in self.log(after=seq - 1, page_size=1) if e.seq == seq), None)
 
     def history(
         self,

@@ -4,6 +4,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -384,9 +385,11 @@ def cmd_key_rotate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from ledger.demo import seed
+    from ledger.demo import OPERATOR_CVR, seed
     from ledger.setup import initialize
 
+    if settings.operator_cvr is None:
+        settings = replace(settings, operator_cvr=OPERATOR_CVR)
     app = initialize(settings, Actor.cli_operator()).app
     _init_saml(settings)
     seeded = seed(app)

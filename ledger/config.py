@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ledger.evidence.database import DatabaseURL, DatabaseURLError
+from ledger.identity import InvalidCVR, validate_cvr
 from ledger.storage import KEYS_DIR_SETTING
 
 DEFAULT_ORIGIN = "localhost/approval-ledger"
@@ -22,6 +23,9 @@ class Settings:
     keys_dir: Path
     origin: str
     declaration_validity_months: int = 12
+    operator_cvr: str | None = None
+    approval_max_auth_age_minutes: int = 15
+    max_upload_bytes: int = 10 * 1024 * 1024
 
     @property
     def documents_dir(self) -> Path:
@@ -50,7 +54,35 @@ class Settings:
                 "LEDGER_DECLARATION_VALIDITY_MONTHS must be a whole number of months, 1 to 120"
             )
         keys_dir = Path(env.get("LEDGER_KEYS_DIR") or data_dir / "keys").absolute()
-        return cls(data_dir, database, keys_dir, origin, int(months_text))
+        operator_cvr = env.get("LEDGER_OPERATOR_CVR") or None
+        if operator_cvr is not None:
+            try:
+                operator_cvr = validate_cvr(operator_cvr)
+            except InvalidCVR as error:
+                raise ConfigError(f"LEDGER_OPERATOR_CVR: {error}") from error
+        return cls(
+            data_dir,
+            database,
+            keys_dir,
+            origin,
+            int(months_text),
+            operator_cvr=operator_cvr,
+            approval_max_auth_age_minutes=_whole(
+                env, "LEDGER_APPROVAL_MAX_AUTH_AGE_MINUTES", 15, 1, 24 * 60
+            ),
+            max_upload_bytes=_whole(
+                env, "LEDGER_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, 1024, 100 * 1024 * 1024
+            ),
+        )
+
+    def require_operator_cvr(self) -> str:
+        """The operator's CVR; staff must log in with it. The portal cannot run without it."""
+        if self.operator_cvr is None:
+            raise ConfigError(
+                "LEDGER_OPERATOR_CVR must be the operator's CVR number: staff pages are only "
+                "for people logged in with it"
+            )
+        return self.operator_cvr
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The settings the `eventsourcing` library reads, derived from ours."""
@@ -75,3 +107,10 @@ class Settings:
                 "POSTGRES_LOCK_TIMEOUT": "30",
             }
         return env
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = env.get(name) or str(default)
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}")
+    return int(text)

@@ -19,6 +19,7 @@ from hypothesis import settings as hypothesis_settings
 
 from ledger.application import LedgerApp
 from ledger.config import Settings
+from ledger.demo import OPERATOR_CVR
 from ledger.evidence.database import DatabaseURL
 from ledger.identity import Actor
 from ledger.setup import initialize
@@ -61,7 +62,11 @@ def postgres_url() -> Iterator[str]:
 
 
 def settings_in(data_dir: Path, database_url: str | None = None) -> Settings:
-    env = {"LEDGER_DATA_DIR": str(data_dir), "LEDGER_ORIGIN": "test.example/ledger"}
+    env = {
+        "LEDGER_DATA_DIR": str(data_dir),
+        "LEDGER_ORIGIN": "test.example/ledger",
+        "LEDGER_OPERATOR_CVR": OPERATOR_CVR,
+    }
     if database_url:
         env["LEDGER_DATABASE_URL"] = database_url
     return Settings.from_env(env)

@@ -7,20 +7,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, session
+from flask_babel import Babel
 from flask_wtf import CSRFProtect
 
 from ledger.application import LedgerApp
 from ledger.config import ConfigError, Settings
-from ledger.identity import NsisLevel
 from ledger.storage.once import UsedOnce
 from saml.devidp import DevelopmentIdP
 from saml.settings import SamlSettings
 from saml.sp import IdentityProvider, ServiceProvider, parse_metadata_file
-from web import api, auth, devidp, portal
+from web import api, audit, auth, devidp, display, errors, portal, signatory, staff
 from web.auth import login_manager
+from web.roles import is_auditor, is_signatory, is_staff
 
 IDLE_TIMEOUT = datetime.timedelta(minutes=30)
 csrf = CSRFProtect()
+babel = Babel()
 
 
 def create_app(
@@ -33,6 +35,7 @@ def create_app(
     """An app for these settings; nothing happens at import time."""
     settings = settings or Settings.from_env()
     saml = saml or SamlSettings.from_env(settings.data_dir)
+    operator_cvr = settings.require_operator_cvr()
     app = Flask(__name__)
     secure = urlsplit(saml.base_url).scheme == "https"
     app.config.update(
@@ -42,7 +45,12 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure,
         PERMANENT_SESSION_LIFETIME=IDLE_TIMEOUT,
-        MAX_CONTENT_LENGTH=20 * 1024 * 1024,
+        # An upload may be max_upload_bytes; the form around it gets a little more.
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + 64 * 1024,
+        OPERATOR_CVR=operator_cvr,
+        MAX_UPLOAD_BYTES=settings.max_upload_bytes,
+        APPROVAL_MAX_AUTH_AGE=datetime.timedelta(minutes=settings.approval_max_auth_age_minutes),
+        BABEL_DEFAULT_LOCALE="da",
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         WTF_CSRF_SSL_STRICT=secure,
     )
@@ -53,14 +61,23 @@ def create_app(
     app.extensions["saml_sp"] = ServiceProvider(saml, idp, UsedOnce(settings.database))
     login_manager.init_app(app)
     csrf.init_app(app)
+    babel.init_app(app, locale_selector=lambda: "da")
+    errors.register(app)
+    app.context_processor(_navigation)
     csrf.exempt(auth.acs)  # a cross-site POST from the IdP, bound to the browser by InResponseTo
-    app.register_blueprint(portal.blueprint)
-    app.register_blueprint(auth.blueprint)
-    app.register_blueprint(api.blueprint)
+    for blueprint in (
+        portal.blueprint,
+        auth.blueprint,
+        signatory.blueprint,
+        staff.blueprint,
+        audit.blueprint,
+        api.blueprint,
+    ):
+        app.register_blueprint(blueprint)
     if dev_idp is not None:
         app.extensions["dev_idp"] = dev_idp
         app.register_blueprint(devidp.blueprint)
-    app.add_template_filter(lambda label: NsisLevel.parse(label).danish, "nsis_da")
+    display.register(app)
     app.before_request(_end_idle_session)
     app.after_request(_security_headers(idp, development=not secure))
     return app
@@ -71,6 +88,15 @@ def _identity_provider(saml: SamlSettings) -> tuple[IdentityProvider, Developmen
         return parse_metadata_file(saml.idp_metadata), None
     dev_idp = DevelopmentIdP.from_settings(saml)
     return IdentityProvider.from_metadata(dev_idp.metadata()), dev_idp
+
+
+def _navigation() -> dict[str, bool]:
+    """Which parts of the portal the person may use, for the menu."""
+    return {
+        "shows_signatory": is_signatory(),
+        "shows_staff": is_staff(),
+        "shows_audit": is_auditor(),
+    }
 
 
 def _end_idle_session() -> None:

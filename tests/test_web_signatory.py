@@ -1,0 +1,195 @@
+"""The signatory's pages with Flask's test client, logged in through the development IdP."""
+
+import io
+import re
+import threading
+import uuid
+
+import pytest
+
+from ledger.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
+from ledger.evidence.bundle import Receipt, verify_receipt
+from tests.test_web_login import log_in
+from web import create_app
+
+AARHUS = "55133018"
+
+
+@pytest.fixture
+def agreement(app, operator):
+    for cvr, name in CUSTOMERS.items():
+        app.register_customer(cvr=cvr, name=name, actor=operator)
+    return app.publish_agreement(
+        title="Driftsaftale",
+        version_label="2026.1",
+        document=demo_pdf("Driftsaftale", "2026.1"),
+        document_name="driftsaftale.pdf",
+        actor=operator,
+    )
+
+
+@pytest.fixture
+def portal(app, saml_settings, agreement):
+    return create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+
+
+def csrf_token(client, path: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+
+
+def approve(client, agreement):
+    page = f"/aftaler/{agreement.id}"
+    return client.post(f"{page}/godkend", data={"csrf_token": csrf_token(client, page)})
+
+
+def test_the_start_page_lists_the_agreement_awaiting_approval(portal, agreement):
+    log_in(portal, "aarhus")
+    page = portal.get("/aftaler")
+    assert page.status_code == 200
+    assert "Aftaler for Aarhus Kommune" in page.text
+    assert "Driftsaftale" in page.text
+    assert "Afventer godkendelse" in page.text
+
+
+def test_the_agreement_page_shows_the_document_its_hash_and_who_is_logged_in(portal, agreement):
+    log_in(portal, "odense")
+    page = portal.get(f"/aftaler/{agreement.id}")
+    assert agreement.document_sha256 in page.text
+    assert "Clara Christensen" in page.text
+    assert "Odense Kommune" in page.text
+    assert "Høj" in page.text
+    assert ">Godkend</button>" in page.text
+    document = portal.get(f"/aftaler/{agreement.id}/dokument")
+    assert document.data == demo_pdf("Driftsaftale", "2026.1")
+    assert "attachment" in document.headers["Content-Disposition"]
+
+
+def test_godkend_records_the_approval_and_shows_a_receipt_that_verifies_offline(
+    portal, app, agreement
+):
+    log_in(portal, "aarhus")
+    done = approve(portal, agreement)
+    assert done.status_code == 302
+    receipt_page = portal.get(done.headers["Location"])
+    assert "Kvittering" in receipt_page.text
+    assert "Anne Andersen" in receipt_page.text
+    seq = int(done.headers["Location"].rsplit("/", 1)[1])
+    entry = app.entry(seq)
+    assert entry.event_type == "Approved"
+    assert entry.event.actor.person_uuid == PERSONS_BY_KEY["aarhus"].person_uuid
+    assert entry.event.authentication.assertion_sha256 in receipt_page.text
+    document = portal.get(f"/kvitteringer/{seq}.json")
+    assert document.mimetype == "application/json"
+    report = verify_receipt(Receipt.from_json(document.text), app.keyring.verifier_keys())
+    assert report.ok, report.problems
+    assert "Godkendt" in portal.get("/aftaler").text
+
+
+def test_a_second_click_returns_the_first_receipt(portal, app, agreement):
+    log_in(portal, "aarhus")
+    first = approve(portal, agreement)
+    second = approve(portal, agreement)
+    assert first.headers["Location"] == second.headers["Location"]
+    assert [e.event_type for e in app.history(cvr=AARHUS)].count("Approved") == 1
+
+
+def test_two_signatories_of_one_cvr_clicking_at_once_leave_one_approval(
+    app, saml_settings, agreement
+):
+    flask_app = create_app(app.settings, saml=saml_settings, ledger=app)
+    clients = [flask_app.test_client() for _ in range(2)]
+    for client, persona in zip(clients, ("odense", "odense-clerk"), strict=True):
+        log_in(client, persona)
+    tokens = [csrf_token(c, f"/aftaler/{agreement.id}") for c in clients]
+    barrier = threading.Barrier(2)
+    locations = []
+
+    def click(client, token):
+        barrier.wait()
+        answer = client.post(f"/aftaler/{agreement.id}/godkend", data={"csrf_token": token})
+        locations.append(answer.headers["Location"])
+
+    threads = [
+        threading.Thread(target=click, args=pair) for pair in zip(clients, tokens, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(locations)) == 1
+    assert [e.event_type for e in app.history(cvr="35209115")].count("Approved") == 1
+
+
+def test_an_old_login_is_sent_through_nemlogin_again_and_comes_back(portal, app, agreement):
+    log_in(portal, "aarhus")
+    token = csrf_token(portal, f"/aftaler/{agreement.id}")
+    with portal.session_transaction() as session:
+        session["identity"]["authn_instant"] = "2026-01-01T00:00:00+00:00"
+    answer = portal.post(f"/aftaler/{agreement.id}/godkend", data={"csrf_token": token})
+    assert answer.status_code == 302
+    assert answer.headers["Location"].startswith("/saml/login?")
+    assert "fresh=1" in answer.headers["Location"]
+    again = portal.get(answer.headers["Location"])
+    assert "ForceAuthn" not in again.headers["Location"]  # the request is deflated
+    assert [e.event_type for e in app.history(cvr=AARHUS)].count("Approved") == 0
+
+
+def test_a_post_without_csrf_token_is_refused(portal, app, agreement):
+    log_in(portal, "aarhus")
+    refused = portal.post(f"/aftaler/{agreement.id}/godkend")
+    assert refused.status_code == 400
+    assert "sikkerhedsnøgle" in refused.text
+    assert [e.event_type for e in app.history(cvr=AARHUS)].count("Approved") == 0
+
+
+def test_handing_in_the_declaration_gives_a_receipt_and_a_non_pdf_is_refused(portal, app):
+    log_in(portal, "aarhus")
+    token = csrf_token(portal, "/erklaering")
+    refused = portal.post(
+        "/erklaering",
+        data={"csrf_token": token, "document": (io.BytesIO(b"hello"), "x.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 400
+    assert "ikke en PDF" in refused.text
+    pdf = demo_pdf("Erklaering", "1")
+    done = portal.post(
+        "/erklaering",
+        data={"csrf_token": token, "document": (io.BytesIO(pdf), "erklæring.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert done.status_code == 302
+    seq = int(done.headers["Location"].rsplit("/", 1)[1])
+    assert app.entry(seq).event_type == "HandedIn"
+    assert "venter på leverandørens medunderskrift" in portal.get("/erklaering").text
+
+
+def test_a_signatory_sees_only_its_own_history_and_receipts(portal, app, agreement):
+    log_in(portal, "odense")
+    approve(portal, agreement)
+    history = portal.get("/historik").text
+    assert "Godkendt" in history
+    log_in(portal, "aarhus")
+    assert "Godkendt" not in portal.get("/historik").text
+    odense_seq = next(e.seq for e in app.history(cvr="35209115") if e.event_type == "Approved")
+    assert portal.get(f"/kvitteringer/{odense_seq}").status_code == 404
+    assert portal.get(f"/kvitteringer/{odense_seq}.json").status_code == 404
+    assert portal.get("/kvitteringer/999999").status_code == 404
+
+
+def test_a_signatory_is_denied_the_staff_and_audit_pages(portal):
+    log_in(portal, "aarhus")
+    assert portal.get("/drift/").status_code == 403
+    assert portal.get("/revision/").status_code == 403
+
+
+def test_someone_whose_organisation_is_not_a_customer_is_not_a_signatory(portal):
+    log_in(portal, "auditor")
+    assert portal.get("/aftaler").status_code == 403
+    assert "er ikke kunde i portalen" in portal.get("/").text  # and no role was granted
+
+
+def test_an_unknown_agreement_is_404(portal):
+    log_in(portal, "aarhus")
+    assert portal.get(f"/aftaler/{uuid.uuid4()}").status_code == 404
+    assert portal.get("/aftaler/not-a-uuid").status_code == 404

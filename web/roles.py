@@ -1,0 +1,71 @@
+"""Who may do what in the portal: signatories, staff and auditors.
+
+A signatory is a person logged in for a CVR that is a registered customer. Staff hold the
+staff role *and* are logged in for the operator's CVR (`LEDGER_OPERATOR_CVR`). Auditors hold
+the auditor role, perhaps limited to some CVRs. Roles come from the ledger's role events.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort, current_app
+from flask_login import current_user, login_required
+
+from ledger.domain import DomainError
+from ledger.identity import Actor, NsisLevel
+from web.auth import ledger
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def is_signatory() -> bool:
+    if not current_user.is_authenticated:
+        return False
+    try:
+        ledger().customer(current_user.cvr)
+    except DomainError:
+        return False
+    return True
+
+
+def is_staff() -> bool:
+    return (
+        current_user.is_authenticated
+        and "staff" in current_user.roles
+        and current_user.cvr == current_app.config["OPERATOR_CVR"]
+    )
+
+
+def is_auditor() -> bool:
+    return current_user.is_authenticated and current_user.is_auditor
+
+
+def _requires(check: Callable[[], bool]) -> Callable[[View], View]:
+    def decorator(view: View) -> View:
+        @wraps(view)
+        @login_required
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if not check():
+                abort(403)
+            return view(*args, **kwargs)
+
+        return guarded  # type: ignore[return-value]
+
+    return decorator
+
+
+signatory_required = _requires(is_signatory)
+staff_required = _requires(is_staff)
+auditor_required = _requires(is_auditor)
+
+
+def acting_person() -> Actor:
+    """The logged-in person as the actor of what they do."""
+    return Actor.person(
+        person_uuid=current_user.person_uuid,
+        name=current_user.name,
+        cvr=current_user.cvr,
+        organisation=current_user.organisation,
+        loa=NsisLevel.parse(current_user.loa),
+    )

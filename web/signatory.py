@@ -1,0 +1,246 @@
+"""The signatory's pages: the agreements for its CVR, Godkend, receipts, the declaration and
+its own history."""
+
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+from ledger.application import Entry
+from ledger.documents import DocumentNotFound
+from ledger.domain import AgreementVersion, Approval, Authentication, DomainError
+from web.auth import authenticated_within, ledger
+from web.roles import acting_person, is_auditor, is_staff, signatory_required
+from web.uploads import read_pdf, safe_name
+
+blueprint = Blueprint("signatory", __name__)
+
+HISTORY_PAGE = 50
+
+
+@dataclass(frozen=True)
+class AgreementState:
+    """An agreement version as one customer sees it."""
+
+    agreement: AgreementVersion
+    approval: Approval | None
+
+    @property
+    def approved(self) -> bool:
+        return self.approval is not None and self.approval.is_approved
+
+    @property
+    def reset_reason(self) -> str | None:
+        if self.approval is None or self.approved:
+            return None
+        return self.approval.last_reset_reason
+
+
+def agreement_states(cvr: str) -> list[AgreementState]:
+    """The agreement versions that concern a customer: every current one, and any retired
+    one it approved."""
+    states = []
+    for agreement in ledger().agreement_versions():
+        approval = ledger().approval(cvr, agreement.id)
+        if agreement.retired and approval is None:
+            continue
+        states.append(AgreementState(agreement, approval))
+    return sorted(states, key=lambda s: (s.agreement.retired, s.agreement.title))
+
+
+def _agreement(version_id: UUID) -> AgreementVersion:
+    try:
+        return ledger().agreement_version(version_id)
+    except DomainError:
+        abort(404)
+
+
+@blueprint.get("/aftaler")
+@signatory_required
+def agreements() -> str:
+    customer = ledger().customer(current_user.cvr)
+    return render_template(
+        "signatory/agreements.html", customer=customer, states=agreement_states(customer.cvr)
+    )
+
+
+@blueprint.get("/aftaler/<uuid:version_id>")
+@signatory_required
+def agreement(version_id: UUID) -> str:
+    version = _agreement(version_id)
+    approval = ledger().approval(current_user.cvr, version.id)
+    receipt_seq = (
+        ledger().seq_of(approval.id, approval.approved_version)
+        if approval is not None and approval.approved_version is not None
+        else None
+    )
+    return render_template(
+        "signatory/agreement.html",
+        state=AgreementState(version, approval),
+        receipt_seq=receipt_seq,
+        max_age_minutes=int(current_app.config["APPROVAL_MAX_AUTH_AGE"].total_seconds() // 60),
+    )
+
+
+@blueprint.get("/aftaler/<uuid:version_id>/dokument")
+@signatory_required
+def agreement_document(version_id: UUID) -> Response:
+    version = _agreement(version_id)
+    return send_document(version.document_sha256, version.document_name)
+
+
+@blueprint.post("/aftaler/<uuid:version_id>/godkend")
+@signatory_required
+def approve(version_id: UUID) -> Any:
+    """Godkend: with a recent enough NemLog-in authentication, or through NemLog-in again."""
+    version = _agreement(version_id)
+    page = url_for("signatory.agreement", version_id=version.id)
+    if not authenticated_within(current_app.config["APPROVAL_MAX_AUTH_AGE"]):
+        return redirect(url_for("auth.login", next=page, fresh="1"))
+    identity = session["identity"]
+    try:
+        approval, _ = ledger().approve(
+            cvr=current_user.cvr,
+            version_id=version.id,
+            actor=acting_person(),
+            authentication=Authentication(
+                assertion_id=identity["assertion_id"],
+                authn_instant=identity["authn_instant"],
+                assertion_sha256=identity["assertion_sha256"],
+            ),
+            ip=request.remote_addr or "",
+            user_agent=request.headers.get("User-Agent", "")[:500],
+        )
+    except DomainError as error:
+        abort(400, str(error))
+    seq = ledger().seq_of(approval.id, approval.approved_version)
+    # Post/redirect/get: a reload, a second click or a second tab shows the same receipt.
+    return redirect(url_for("signatory.receipt", seq=seq))
+
+
+# Receipts
+
+
+def _readable_entry(seq: int) -> Entry:
+    """The event at `seq`, if the person may read it (404 rather than 403: no probing)."""
+    entry = ledger().entry(seq)
+    if entry is None:
+        abort(404)
+    if (
+        entry.cvr == current_user.cvr
+        or is_staff()
+        or (is_auditor() and current_user.may_read_cvr(entry.cvr))
+    ):
+        return entry
+    abort(404)
+
+
+@blueprint.get("/kvitteringer/<int:seq>")
+@login_required
+def receipt(seq: int) -> str:
+    entry = _readable_entry(seq)
+    try:
+        proof = ledger().receipt(seq)
+    except DomainError as error:
+        abort(503, str(error))
+    agreement = None
+    agreement_id = getattr(entry.event, "agreement_version_id", None)
+    if agreement_id is not None:
+        agreement = ledger().agreement_version(agreement_id)
+    return render_template(
+        "signatory/receipt.html",
+        entry=entry,
+        agreement=agreement,
+        leaf_hash=hashlib.sha256(b"\x00" + entry.leaf).hexdigest(),
+        checkpoint=proof.checkpoint,
+    )
+
+
+@blueprint.get("/kvitteringer/<int:seq>.json")
+@login_required
+def receipt_json(seq: int) -> Response:
+    _readable_entry(seq)
+    try:
+        proof = ledger().receipt(seq)
+    except DomainError as error:
+        abort(503, str(error))
+    return Response(
+        proof.to_json(),
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="kvittering-{seq}.json"'},
+    )
+
+
+# The joint management declaration
+
+
+@blueprint.route("/erklaering", methods=["GET", "POST"])
+@signatory_required
+def declaration() -> Any:
+    cvr = current_user.cvr
+    error = None
+    if request.method == "POST":
+        try:
+            name, content = read_pdf(request.files.get("document"))
+            handed_in = ledger().hand_in_declaration(
+                cvr=cvr, document=content, document_name=name, actor=acting_person()
+            )
+        except DomainError as problem:
+            error = str(problem)
+        else:
+            seq = ledger().seq_of(handed_in.id, handed_in.version)
+            return redirect(url_for("signatory.receipt", seq=seq))
+    return render_template(
+        "signatory/declaration.html",
+        declaration=ledger().declaration(cvr),
+        error=error,
+        max_mib=current_app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024),
+    ), (400 if error else 200)
+
+
+# History
+
+
+@blueprint.get("/historik")
+@signatory_required
+def history() -> str:
+    entries = list(ledger().history(cvr=current_user.cvr))
+    entries.reverse()
+    page = request.args.get("side", "1")
+    number = int(page) if page.isdigit() and int(page) > 0 else 1
+    shown = entries[(number - 1) * HISTORY_PAGE : number * HISTORY_PAGE]
+    return render_template(
+        "signatory/history.html",
+        entries=shown,
+        page=number,
+        more=len(entries) > number * HISTORY_PAGE,
+    )
+
+
+def send_document(sha256: str, name: str) -> Response:
+    """A stored document as a download, under its (cleaned) uploaded name."""
+    try:
+        content = ledger().documents.get(sha256)
+    except DocumentNotFound:
+        abort(404)
+    return send_file(
+        io.BytesIO(content),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=safe_name(name, default="dokument.pdf"),
+    )
