@@ -16,6 +16,7 @@ passes through three stages here:
 import base64
 import datetime
 import secrets
+import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -167,6 +168,7 @@ class ServiceProvider:
         self._encryption_key = xmlsec.Key.from_memory(
             settings.encryption_key.read_bytes(), xmlsec.constants.KeyDataFormatPem
         )
+        self._per_thread = threading.local()
         signing_cert = settings.signing_cert.read_text()
         self._metadata = sp_metadata(
             settings,
@@ -326,6 +328,16 @@ class ServiceProvider:
             return
         raise LoginRefused("bad-signature", "the Response signature does not verify")
 
+    def _keys_manager(self) -> xmlsec.KeysManager:
+        """One keys manager per thread: making one loads the system's CA certificates
+        (10-20 ms where SSL_CERT_FILE is set), too much to repeat for every login."""
+        manager = getattr(self._per_thread, "manager", None)
+        if manager is None:
+            manager = xmlsec.KeysManager()
+            manager.add_key(self._encryption_key)
+            self._per_thread.manager = manager
+        return manager
+
     def _decrypt(self, root: etree._Element) -> tuple[etree._Element, etree._Element]:
         """The Response with the decrypted assertion in place of the EncryptedAssertion, and
         the assertion.
@@ -339,10 +351,8 @@ class ServiceProvider:
         """
         encrypted = root.find(f"{{{v.SAML}}}EncryptedAssertion")
         data = encrypted.find(f"{{{v.XENC}}}EncryptedData")
-        manager = xmlsec.KeysManager()
-        manager.add_key(self._encryption_key)
         try:
-            assertion = xmlsec.EncryptionContext(manager).decrypt(data)
+            assertion = xmlsec.EncryptionContext(self._keys_manager()).decrypt(data)
         except xmlsec.Error:
             raise LoginRefused("decryption-failed") from None
         if not isinstance(assertion, etree._Element) or assertion.tag != f"{{{v.SAML}}}Assertion":
