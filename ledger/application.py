@@ -2,7 +2,7 @@
 
 import calendar
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any, ClassVar
@@ -41,6 +41,7 @@ from ledger.storage import LogRecord
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
 
 _APPROVE_ATTEMPTS = 5
+_READ_AT_ONCE = 500  # seq numbers read in one query
 logger = logging.getLogger(__name__)
 
 
@@ -365,10 +366,21 @@ class LedgerApp(Application[UUID]):
             return approval, True
         raise DomainError("Godkendelsen kunne ikke gemmes; prøv igen.")
 
-    def reset_approval(self, *, cvr: str, version_id: UUID, reason: str, actor: Actor) -> Approval:
+    def reset_approval(
+        self,
+        *,
+        cvr: str,
+        version_id: UUID,
+        reason: str,
+        actor: Actor,
+        approved_version: int | None = None,
+    ) -> Approval:
+        """Invalidate an approval; with `approved_version`, only the approval staff saw."""
         approval = self.approval(cvr, version_id)
         if approval is None:
             raise DomainError("Aftalen er ikke godkendt for den kunde.")
+        if approved_version is not None and approval.approved_version != approved_version:
+            raise DomainError("Godkendelsen blev ændret imens; se den igen, før du nulstiller.")
         approval.reset(reason=reason, actor=actor)
         try:
             self.save(approval)
@@ -471,6 +483,10 @@ class LedgerApp(Application[UUID]):
         self._save_new(assignment, "Rollen blev ændret imens; prøv igen.")
         return assignment
 
+    def role_assignments(self) -> list[RoleAssignment]:
+        """Every person's role assignment, active or revoked, in the order first granted."""
+        return [self.repository.get(oid) for oid in self._originators(RoleAssignment.RoleGranted)]
+
     def roles_of(self, person_uuid: str) -> list[RoleAssignment]:
         try:
             person = person_uuid_of(person_uuid)
@@ -516,14 +532,7 @@ class LedgerApp(Application[UUID]):
             records: list[LogRecord] = self.recorder.select_log(  # type: ignore[attr-defined]
                 after=after, limit=page_size, since=since, until=until
             )
-            for record in records:
-                yield Entry(
-                    record.seq,
-                    record.recorded_at,
-                    self.mapper.to_domain_event(record.stored_event),
-                    record.leaf,
-                    record.stored_event.state,
-                )
+            yield from map(self._entry, records)
             if len(records) < page_size:
                 return
             after = records[-1].seq
@@ -533,6 +542,25 @@ class LedgerApp(Application[UUID]):
         if seq < 0:
             return None
         return next((e for e in self.log(after=seq - 1, page_size=1) if e.seq == seq), None)
+
+    def entries_at(self, seqs: Iterable[int]) -> list[Entry]:
+        """The events at these `seq` numbers, oldest first; a `seq` not in the log is left out."""
+        wanted = sorted(set(seqs))
+        entries: list[Entry] = []
+        for start in range(0, len(wanted), _READ_AT_ONCE):
+            chunk = wanted[start : start + _READ_AT_ONCE]
+            records = self.recorder.select_log_at(chunk)  # type: ignore[attr-defined]
+            entries.extend(map(self._entry, records))
+        return entries
+
+    def _entry(self, record: LogRecord) -> Entry:
+        return Entry(
+            record.seq,
+            record.recorded_at,
+            self.mapper.to_domain_event(record.stored_event),
+            record.leaf,
+            record.stored_event.state,
+        )
 
     def history(
         self,

@@ -131,6 +131,15 @@ class AgreementVersion(Aggregate):
         self.retired = True
 
 
+def checked_reset_reason(reason: str) -> str:
+    """The reason for resetting an approval, trimmed, or DomainError saying what it needs."""
+    reason = reason.strip()
+    shortest, longest = RESET_REASON_LENGTH
+    if not shortest <= len(reason) <= longest:
+        raise DomainError(f"En nulstilling kræver en begrundelse på {shortest} til {longest} tegn.")
+    return reason
+
+
 class Approval(Recurring):
     """The approval of one agreement version by one customer (CVR)."""
 
@@ -220,12 +229,7 @@ class Approval(Recurring):
         )
 
     def reset(self, *, reason: str, actor: Actor) -> None:
-        reason = reason.strip()
-        shortest, longest = RESET_REASON_LENGTH
-        if not shortest <= len(reason) <= longest:
-            raise DomainError(
-                f"En nulstilling kræver en begrundelse på {shortest} til {longest} tegn."
-            )
+        reason = checked_reset_reason(reason)
         if self.approved_version is None:
             raise DomainError("Der er ingen gældende godkendelse at nulstille.")
         self.trigger_event(

@@ -1,0 +1,412 @@
+"""The staff pages under /drift with Flask's test client, logged in through the development
+IdP as the operator's employee (persona "staff") holding the staff role."""
+
+import datetime
+import io
+import re
+
+import pytest
+
+from ledger.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
+from ledger.domain import Authentication
+from tests.test_web_login import log_in
+from tests.test_web_signatory import approve
+from web import create_app
+
+AARHUS, KOEBENHAVN, ODENSE = "55133018", "64942212", "35209115"
+AUDITOR = PERSONS_BY_KEY["auditor"]
+
+
+@pytest.fixture
+def agreement(app, operator):
+    """Three customers, one agreement version, Aarhus's approval of it, and the staff role."""
+    for cvr, name in CUSTOMERS.items():
+        app.register_customer(cvr=cvr, name=name, actor=operator)
+    version = app.publish_agreement(
+        title="Driftsaftale",
+        version_label="2026.1",
+        document=demo_pdf("Driftsaftale", "2026.1"),
+        document_name="driftsaftale.pdf",
+        actor=operator,
+    )
+    app.approve(
+        cvr=AARHUS,
+        version_id=version.id,
+        actor=signatory("aarhus"),
+        authentication=Authentication("_a1", "2026-11-29T08:00:00Z", "0" * 64),
+        ip="127.0.0.1",
+        user_agent="test",
+    )
+    staff = PERSONS_BY_KEY["staff"]
+    app.grant_role(
+        person_uuid=staff.person_uuid,
+        person_name=staff.name,
+        role="staff",
+        cvrs=[],
+        actor=operator,
+    )
+    return version
+
+
+@pytest.fixture
+def portal(app, saml_settings, agreement):
+    client = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+    log_in(client, "staff")
+    return client
+
+
+def csrf_token(client, path: str) -> str:
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def post(client, path: str, data: dict, page: str | None = None, **kwargs):
+    """POST `data` with the CSRF token of the form on `page` (default: `path`)."""
+    token = csrf_token(client, page or path)
+    return client.post(path, data={"csrf_token": token, **data}, **kwargs)
+
+
+def event_types(app, cvr: str | None = None) -> list[str]:
+    return [entry.event_type for entry in app.history(cvr=cvr)]
+
+
+def reset_path(version) -> str:
+    return f"/drift/godkendelser/{AARHUS}/{version.id}/nulstil"
+
+
+def test_the_overview_shows_what_each_customer_lacks(portal, app, agreement):
+    app.hand_in_declaration(
+        cvr=ODENSE, document=demo_pdf("E", "1"), document_name="e.pdf", actor=signatory("odense")
+    )
+    koebenhavn = signatory("koebenhavn")
+    app.hand_in_declaration(
+        cvr=KOEBENHAVN, document=demo_pdf("E", "2"), document_name="e.pdf", actor=koebenhavn
+    )
+    app.countersign_declaration(
+        cvr=KOEBENHAVN, document=demo_pdf("E", "3"), document_name="e.pdf", actor=koebenhavn
+    )
+    app.record_declaration_sent(
+        cvr=KOEBENHAVN, sent_on=datetime.date(2020, 1, 15), reference="DIGST-1", actor=koebenhavn
+    )
+    page = portal.get("/drift/")
+    assert page.status_code == 200
+    rows = {cvr: _row(page.text, cvr) for cvr in CUSTOMERS}
+    assert "Godkendt" in rows[AARHUS]
+    assert "Anne Andersen" in rows[AARHUS]
+    assert f"/drift/godkendelser/{AARHUS}/{agreement.id}/nulstil" in rows[AARHUS]
+    assert "Ledelseserklæringen fra kunden" in rows[AARHUS]
+    assert "Afventer godkendelse" in rows[ODENSE]
+    assert "Godkendelse af Driftsaftale, version 2026.1" in rows[ODENSE]
+    assert "Leverandørens medunderskrift af erklæringen" in rows[ODENSE]
+    assert "fristen 2021-01-15 er overskredet" in rows[KOEBENHAVN]
+    assert "3 af 3 kunder mangler noget." in page.text
+
+
+def _row(html: str, cvr: str) -> str:
+    return next(row for row in html.split("<tr>") if f"CVR {cvr}" in row)
+
+
+def test_staff_register_a_customer_and_an_invalid_cvr_is_refused_in_danish(portal, app):
+    refused = post(portal, "/drift/kunder", {"cvr": "12345678", "name": "Vejle Kommune"})
+    assert refused.status_code == 400
+    assert "kontrolcifferet passer ikke" in refused.text
+    assert 'aria-describedby="kunde-fejl"' in refused.text
+    assert len(app.customers()) == 3
+    done = post(portal, "/drift/kunder", {"cvr": "29189706", "name": "Vejle Kommune"})
+    assert done.status_code == 302
+    listed = portal.get(done.headers["Location"]).text
+    assert "Vejle Kommune (CVR 29189706) er registreret som kunde." in listed
+    assert "29189706" in listed
+    [registered] = [e for e in app.history(cvr="29189706") if e.event_type == "Registered"]
+    assert registered.actor.person_uuid == PERSONS_BY_KEY["staff"].person_uuid
+    again = post(portal, "/drift/kunder", {"cvr": "29189706", "name": "Vejle Kommune"})
+    assert again.status_code == 400
+    assert "er allerede registreret" in again.text
+
+
+def test_staff_publish_an_agreement_version_refuse_a_non_pdf_and_retire_with_confirmation(
+    portal, app
+):
+    fields = {"title": "Driftsaftale", "version_label": "2027.1"}
+    upload = {"content_type": "multipart/form-data"}
+    refused = post(
+        portal,
+        "/drift/aftaler",
+        fields | {"document": (io.BytesIO(b"not a pdf"), "aftale.pdf")},
+        **upload,
+    )
+    assert refused.status_code == 400
+    assert "Filen er ikke en PDF" in refused.text
+    assert len(app.agreement_versions()) == 1
+    pdf = demo_pdf("Driftsaftale", "2027.1")
+    done = post(
+        portal, "/drift/aftaler", fields | {"document": (io.BytesIO(pdf), "aftale.pdf")}, **upload
+    )
+    assert done.status_code == 302
+    [new] = [a for a in app.agreement_versions() if a.version_label == "2027.1"]
+    listed = portal.get("/drift/aftaler").text
+    assert new.document_sha256 in listed
+    assert portal.get(f"/drift/aftaler/{new.id}/dokument").data == pdf
+    confirm_page = portal.get(f"/drift/aftaler/{new.id}/tilbagetraek")
+    assert "Bekræft tilbagetrækning" in confirm_page.text
+    assert not app.agreement_version(new.id).retired  # asking is not doing
+    retired = post(portal, f"/drift/aftaler/{new.id}/tilbagetraek", {})
+    assert retired.status_code == 302
+    assert app.agreement_version(new.id).retired
+    assert "Trukket tilbage" in portal.get("/drift/aftaler").text
+
+
+def test_staff_grant_an_auditor_limited_to_a_cvr_and_revoke_it(portal, app):
+    refused = post(
+        portal,
+        "/drift/roller",
+        {"person_uuid": "nobody", "person_name": "X", "role": "auditor", "cvrs": ""},
+    )
+    assert refused.status_code == 400
+    assert "er ikke et UUID for en person" in refused.text
+    bad_cvr = post(
+        portal,
+        "/drift/roller",
+        {
+            "person_uuid": AUDITOR.person_uuid,
+            "person_name": AUDITOR.name,
+            "role": "auditor",
+            "cvrs": "1234",
+        },
+    )
+    assert bad_cvr.status_code == 400
+    assert "Et CVR-nummer består af 8 cifre" in bad_cvr.text
+    granted = post(
+        portal,
+        "/drift/roller",
+        {
+            "person_uuid": AUDITOR.person_uuid.upper(),
+            "person_name": AUDITOR.name,
+            "role": "auditor",
+            "cvrs": f"{AARHUS}, {ODENSE}",
+        },
+    )
+    assert granted.status_code == 302
+    [assignment] = app.roles_of(AUDITOR.person_uuid)
+    assert assignment.cvrs == sorted([AARHUS, ODENSE])
+    assert f"{ODENSE}, {AARHUS}" in portal.get("/drift/roller").text
+    revoked = post(
+        portal,
+        "/drift/roller/fratag",
+        {"person_uuid": AUDITOR.person_uuid, "role": "auditor"},
+        page="/drift/roller",
+    )
+    assert revoked.status_code == 302
+    assert app.roles_of(AUDITOR.person_uuid) == []
+    listed = portal.get("/drift/roller").text
+    assert "Erik Revisor har ikke længere rollen Revisor." in listed
+    assert AUDITOR.person_uuid not in listed
+    assert [a.person_name for a in app.role_assignments()] == ["Dorte Drift", AUDITOR.name]
+
+
+def test_staff_cannot_revoke_their_own_staff_role(portal, app):
+    assert "Din egen rolle" in portal.get("/drift/roller").text
+    refused = post(
+        portal,
+        "/drift/roller/fratag",
+        {"person_uuid": PERSONS_BY_KEY["staff"].person_uuid, "role": "staff"},
+        page="/drift/roller",
+    )
+    assert refused.status_code == 400
+    assert "Du kan ikke fratage dig selv driftsrollen" in refused.text
+    assert "RoleRevoked" not in event_types(app)
+
+
+def test_a_reset_with_a_reason_and_confirmation_lets_the_signatory_approve_again(
+    portal, app, agreement
+):
+    reason = "Anne Andersen er ikke tegningsberettiget for kommunen."
+    shown = portal.get(reset_path(agreement))
+    assert "Anne Andersen" in shown.text
+    assert 'aria-describedby="reason-help"' in shown.text
+    confirm = post(portal, reset_path(agreement), {"reason": reason, "approved_version": "1"})
+    assert confirm.status_code == 200
+    assert "Bekræft nulstilling" in confirm.text
+    assert f'name="reason" value="{reason}"' in confirm.text
+    assert "ApprovalReset" not in event_types(app, AARHUS)  # nothing before the confirmation
+    edit = post(
+        portal, reset_path(agreement), {"reason": reason, "approved_version": "1", "edit": "1"}
+    )
+    assert f">{reason}</textarea>" in edit.text
+    done = post(
+        portal,
+        reset_path(agreement),
+        {"reason": reason, "approved_version": "1", "confirmed": "1"},
+    )
+    assert done.status_code == 302
+    assert "er nulstillet" in portal.get(done.headers["Location"]).text
+    [reset] = [e for e in app.history(cvr=AARHUS) if e.event_type == "ApprovalReset"]
+    assert reset.event.reason == reason
+    assert reset.actor.name == "Dorte Drift"
+    assert not app.approval(AARHUS, agreement.id).is_approved
+
+    log_in(portal, "aarhus")
+    agreements = portal.get("/aftaler").text
+    assert "Afventer godkendelse" in agreements
+    assert reason in agreements
+    assert approve(portal, agreement).status_code == 302
+    assert app.approval(AARHUS, agreement.id).is_approved
+
+
+def test_an_empty_or_short_reason_is_refused_and_nothing_is_recorded(portal, app, agreement):
+    for reason in ("", "   ", "for kort"):
+        for confirmed in ("", "1"):
+            refused = post(
+                portal,
+                reset_path(agreement),
+                {"reason": reason, "approved_version": "1", "confirmed": confirmed},
+            )
+            assert refused.status_code == 400
+            assert "kræver en begrundelse på 10 til 2000 tegn" in refused.text
+            assert 'aria-describedby="reason-help fejl"' in refused.text
+    assert "ApprovalReset" not in event_types(app, AARHUS)
+
+
+def test_a_reset_confirmed_for_an_approval_that_changed_meanwhile_is_refused(
+    portal, app, agreement
+):
+    reason = "Den forkerte person godkendte aftalen."
+    refused = post(
+        portal,
+        reset_path(agreement),
+        {"reason": reason, "approved_version": "0", "confirmed": "1"},
+    )
+    assert refused.status_code == 400
+    assert "Godkendelsen er ændret, siden du så den" in refused.text
+    assert "ApprovalReset" not in event_types(app, AARHUS)
+
+
+@pytest.mark.parametrize("persona", ["aarhus", "odense", "auditor"])
+def test_only_staff_logged_in_for_the_operators_cvr_may_use_the_staff_pages(
+    app, saml_settings, agreement, operator, persona
+):
+    """A signatory, an auditor and a staff-role holder logged in for a municipality's CVR
+    (here Aarhus's signatory) are all refused."""
+    person = PERSONS_BY_KEY[persona]
+    if persona == "aarhus":
+        app.grant_role(
+            person_uuid=person.person_uuid,
+            person_name=person.name,
+            role="staff",
+            cvrs=[],
+            actor=operator,
+        )
+    client = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+    log_in(client, persona)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
+    for path in ("/drift/", "/drift/kunder", "/drift/roller", reset_path(agreement)):
+        assert client.get(path).status_code == 403, path
+    refused = client.post(
+        reset_path(agreement),
+        data={
+            "csrf_token": token,
+            "reason": "Et forsøg udefra på at nulstille.",
+            "approved_version": "1",
+            "confirmed": "1",
+        },
+    )
+    assert refused.status_code == 403
+    assert (
+        client.post(
+            "/drift/kunder", data={"csrf_token": token, "cvr": "29189706", "name": "Vejle"}
+        ).status_code
+        == 403
+    )
+    assert "ApprovalReset" not in event_types(app)
+    assert len(app.customers()) == 3
+
+
+def test_the_staff_pages_ask_a_visitor_to_log_in(app, saml_settings, agreement):
+    client = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+    answer = client.get("/drift/kunder")
+    assert answer.status_code == 302
+    assert answer.headers["Location"].startswith("/saml/login?next=/drift/kunder")
+
+
+def test_a_post_without_csrf_token_is_refused_and_records_nothing(portal, app, agreement):
+    refused = portal.post(
+        reset_path(agreement),
+        data={"reason": "Ingen sikkerhedsnøgle her.", "approved_version": "1", "confirmed": "1"},
+    )
+    assert refused.status_code == 400
+    assert "sikkerhedsnøgle" in refused.text
+    assert portal.post("/drift/kunder", data={"cvr": "29189706", "name": "V"}).status_code == 400
+    assert "ApprovalReset" not in event_types(app)
+    assert len(app.customers()) == 3
+
+
+def test_the_declaration_is_countersigned_and_its_sending_recorded_and_shown(portal, app):
+    handed_in = demo_pdf("Erklaering", "Aarhus")
+    app.hand_in_declaration(
+        cvr=AARHUS, document=handed_in, document_name="e.pdf", actor=signatory("aarhus")
+    )
+    page = f"/drift/erklaeringer/{AARHUS}"
+    assert "venter på leverandørens medunderskrift" in portal.get(page).text
+    assert portal.get(f"{page}/afleveret.pdf").data == handed_in
+    assert portal.get(f"{page}/medunderskrevet.pdf").status_code == 404
+    upload = {"content_type": "multipart/form-data"}
+    refused = post(
+        portal,
+        f"{page}/medunderskriv",
+        {"document": (io.BytesIO(b"GIF89a"), "m.pdf")},
+        page=page,
+        **upload,
+    )
+    assert refused.status_code == 400
+    assert "Filen er ikke en PDF" in refused.text
+    countersigned = demo_pdf("Erklaering", "medunderskrevet")
+    done = post(
+        portal,
+        f"{page}/medunderskriv",
+        {"document": (io.BytesIO(countersigned), "m.pdf")},
+        page=page,
+        **upload,
+    )
+    assert done.status_code == 302
+    shown = portal.get(page).text
+    assert "Leverandørens medunderskrift er registreret." in shown
+    assert "venter på at blive sendt til Digitaliseringsstyrelsen" in shown
+    assert portal.get(f"{page}/medunderskrevet.pdf").data == countersigned
+
+    for sent_on in ("29-11-2026", "", "9999-12-31"):
+        refused = post(
+            portal, f"{page}/sendt", {"sent_on": sent_on, "reference": "DIGST-7"}, page=page
+        )
+        assert refused.status_code == 400
+        assert "Angiv datoen som" in refused.text or "i fremtiden" in refused.text
+        assert 'aria-describedby="afsendelse-fejl"' in refused.text
+    no_reference = post(
+        portal, f"{page}/sendt", {"sent_on": "2026-03-02", "reference": " "}, page=page
+    )
+    assert no_reference.status_code == 400
+    assert "Angiv Digitaliseringsstyrelsens reference" in no_reference.text
+    done = post(
+        portal, f"{page}/sendt", {"sent_on": "2026-03-02", "reference": "DIGST-7"}, page=page
+    )
+    assert done.status_code == 302
+    shown = portal.get(page).text
+    assert "sendt til Digitaliseringsstyrelsen den 2026-03-02 (reference DIGST-7)" in shown
+    assert "fornyes senest 2027-03-02" in shown
+    steps = [
+        e for e in app.history(cvr=AARHUS) if e.event_type in ("Countersigned", "SentToAgency")
+    ]
+    assert [e.event_type for e in steps] == ["Countersigned", "SentToAgency"]
+    assert {e.actor.name for e in steps} == {"Dorte Drift"}
+
+
+def test_what_does_not_exist_is_404(portal, agreement):
+    unknown = "29189706"  # a valid CVR, not a customer
+    assert portal.get(f"/drift/erklaeringer/{unknown}").status_code == 404
+    assert portal.get("/drift/erklaeringer/not-a-cvr").status_code == 404
+    assert portal.get(f"/drift/erklaeringer/{AARHUS}/afleveret.pdf").status_code == 404
+    assert portal.get(f"/drift/godkendelser/{ODENSE}/{agreement.id}/nulstil").status_code == 404
+    other = "00000000-0000-4000-8000-000000000000"
+    assert portal.get(f"/drift/godkendelser/{AARHUS}/{other}/nulstil").status_code == 404
+    assert portal.get(f"/drift/aftaler/{other}/tilbagetraek").status_code == 404
+    assert portal.get(f"/drift/aftaler/{other}/dokument").status_code == 404
