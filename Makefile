@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/append_verify.py --quick
 	$(BIN)/python bench/proofs.py --quick
 	$(BIN)/python bench/acs.py --quick
+	$(BIN)/python bench/http.py --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -40,6 +40,13 @@ given, and the output says what one costs; the untimed making of responses runs 
     .venv/bin/python bench/acs.py [--quick] [--rounds N]
 """
 
+import sys
+from pathlib import Path
+
+# `python bench/NAME.py` puts bench/ first on sys.path, where bench/http.py would stand in for
+# the standard library's http; the repository goes there instead (common is bench.common).
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import dataclasses
 import datetime
 import gc
@@ -48,14 +55,12 @@ import platform
 import shutil
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -63,20 +68,15 @@ import xmlsec
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from common import Series, paired_ratio, parse_arguments, peak_rss_mib, summary_line, verdict  # noqa: E402
-
-from ledger.demo import PERSONS_BY_KEY, DemoPerson  # noqa: E402
-from ledger.evidence.database import DatabaseURL  # noqa: E402
-from ledger.storage.once import UsedOnce  # noqa: E402
-from saml import vocabulary as v  # noqa: E402
-from saml.credentials import ensure_sp_credentials  # noqa: E402
-from saml.devidp import DevelopmentIdP, encode  # noqa: E402
-from saml.settings import SamlSettings  # noqa: E402
-from saml.sp import IdentityProvider, ServiceProvider  # noqa: E402
+from bench.common import Series, paired_ratio, parse_arguments, peak_rss_mib, summary_line, verdict
+from ledger.demo import PERSONS_BY_KEY, DemoPerson
+from ledger.evidence.database import DatabaseURL
+from ledger.storage.once import UsedOnce
+from saml import vocabulary as v
+from saml.credentials import ensure_sp_credentials
+from saml.devidp import DevelopmentIdP, encode
+from saml.settings import SamlSettings
+from saml.sp import IdentityProvider, ServiceProvider
 
 PERSON = "aarhus"
 GOALS: dict[str, float | None] = {

@@ -22,6 +22,13 @@ so that drift on a shared machine hits both sides of every ratio alike.
     .venv/bin/python bench/append_verify.py [--quick] [--rounds N]
 """
 
+import sys
+from pathlib import Path
+
+# `python bench/NAME.py` puts bench/ first on sys.path, where bench/http.py would stand in for
+# the standard library's http; the repository goes there instead (common is bench.common).
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import dataclasses
 import multiprocessing
 import os
@@ -31,34 +38,35 @@ import secrets
 import shutil
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from common import Series, paired_ratio, parse_arguments, peak_rss_mib, summary_line, timed, verdict  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: E402
-
-from ledger.application import LedgerApp  # noqa: E402
-from ledger.config import Settings  # noqa: E402
-from ledger.evidence.database import DatabaseURL  # noqa: E402
-from ledger.evidence.keys import VerifierKey  # noqa: E402
-from ledger.evidence.leaf import parse_leaf  # noqa: E402
-from ledger.evidence.tables import CHECKPOINTS_TABLE, EVENTS_TABLE, LEAVES_TABLE  # noqa: E402
-from ledger.evidence.verify import verify_database  # noqa: E402
-from ledger.identity import Actor  # noqa: E402
-from ledger.keyring import KeyRing  # noqa: E402
-from ledger.setup import initialize  # noqa: E402
+from bench.common import (
+    Series,
+    paired_ratio,
+    parse_arguments,
+    peak_rss_mib,
+    summary_line,
+    timed,
+    verdict,
+)
+from ledger.application import LedgerApp
+from ledger.config import Settings
+from ledger.evidence.database import DatabaseURL
+from ledger.evidence.keys import VerifierKey
+from ledger.evidence.leaf import parse_leaf
+from ledger.evidence.tables import CHECKPOINTS_TABLE, EVENTS_TABLE, LEAVES_TABLE
+from ledger.evidence.verify import verify_database
+from ledger.identity import Actor
+from ledger.keyring import KeyRing
+from ledger.setup import initialize
 
 # Characters of the note: its stored event is about 920 bytes, the size of an `Approved`.
 NOTE_CHARS = 790

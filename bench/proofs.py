@@ -25,6 +25,13 @@ per-round ratios, so that drift on a shared machine hits both sides of every rat
     .venv/bin/python bench/proofs.py [--quick] [--rounds N]
 """
 
+import sys
+from pathlib import Path
+
+# `python bench/NAME.py` puts bench/ first on sys.path, where bench/http.py would stand in for
+# the standard library's http; the repository goes there instead (common is bench.common).
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import dataclasses
 import gc
 import hashlib
@@ -36,7 +43,6 @@ import random
 import resource
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -44,26 +50,29 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from common import Series, paired_ratio, parse_arguments, peak_rss_mib, summary_line, timed, verdict  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: E402
-
-from ledger.evidence import merkle  # noqa: E402
-from ledger.evidence.bundle import (  # noqa: E402
+from bench.common import (
+    Series,
+    paired_ratio,
+    parse_arguments,
+    peak_rss_mib,
+    summary_line,
+    timed,
+    verdict,
+)
+from ledger.evidence import merkle
+from ledger.evidence.bundle import (
     ENTRIES_FILE,
     PAYLOADS_FILE,
     BundleWriter,
     verify_bundle,
 )
-from ledger.evidence.keys import SigningKey, VerifierKey  # noqa: E402
-from ledger.evidence.leaf import GENESIS_PREV, parse_leaf, rfc3339, sign_leaf  # noqa: E402
-from ledger.evidence.note import Checkpoint, sign_note  # noqa: E402
+from ledger.evidence.keys import SigningKey, VerifierKey
+from ledger.evidence.leaf import GENESIS_PREV, parse_leaf, rfc3339, sign_leaf
+from ledger.evidence.note import Checkpoint, sign_note
 
 ORIGIN = "bench.example/ledger"
 PAYLOAD_BYTES = 300

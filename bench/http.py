@@ -1,0 +1,834 @@
+"""Approvals per second and their latency through gunicorn on loopback: the portal's Godkend
+against a plain Flask endpoint doing the same database write without signing.
+
+Ours: the real portal, started as `ledger serve --bind 127.0.0.1:PORT --workers 2` (gunicorn,
+sync workers) after `ledger init`, on SQLite in a temporary directory, with the development
+IdP (LEDGER_DEV_IDP=1, LEDGER_SAML_BASE_URL on that port, LEDGER_OPERATOR_CVR set). Each
+measured request is `POST /aftaler/<version>/godkend` with the session cookie and the form's
+CSRF token, as a browser sends it: Flask-Login loads the person (roles from the ledger), the
+signatory check reads the customer, Flask-WTF checks the token, the NemLog-in authentication
+must be younger than 15 minutes, `LedgerApp.approve` reads the customer, the agreement
+version and the approval and saves an `Approved` event with its signed, chained leaf in one
+transaction (synchronous=FULL), then signs a checkpoint over it, and the portal answers 302
+to the receipt `/kvitteringer/<seq>`.
+
+Sessions: an approval is one per (CVR, agreement version), and the development IdP's
+personas are fixed people with fixed CVRs. The bench therefore uses the three signatory
+personas with distinct CVRs (aarhus, odense, koebenhavn), registers their municipalities and
+publishes one agreement version per three approvals up front (through `LedgerApp`, before
+the servers start). Every client thread logs in as each of the three through the development
+IdP over HTTP, as a browser does (GET /saml/login, the IdP's page with `persona=`, POST
+/saml/acs), and reads its CSRF token from an agreement page: no session is forged. Every
+(CVR, version) pair is approved exactly once; a receipt seen twice (an approval that was
+already there) or any other answer than the redirect to a receipt fails the run.
+
+Baseline: a plain Flask app under the same gunicorn options as `ledger serve` (same worker
+count and class, the same access log to a file) on another port, whose one endpoint, `POST
+/aftaler/<version>/godkend` with `cvr=` in the form, saves a `PlainApproval` aggregate (id
+uuid5 of the CVR and version, as ours; the same facts with stand-in person and login values)
+with the library's plain `eventsourcing` application on `eventsourcing.sqlite`, in its own
+SQLite file in the same directory, and answers 302 to `/kvitteringer/<notification id>`. No
+login, no session, no CSRF, no reads, no leaf, no checkpoint. It gets the same (CVR, version)
+pairs as ours.
+
+Load: `http.client` from this process (no other dependency), several threads, each with its
+own connections; gunicorn's sync workers close the connection after every answer, so each
+request opens a new loopback connection (the output counts them). Each round, after one
+warm-up round, runs the baseline's batch and then ours (A B A B ...), each batch split
+evenly over the threads; a side's rate in a round is its requests over the batch's wall
+time. Then each side, again alternating, answers a smaller batch from one client at a time:
+latency without queueing. Figures are medians over the rounds; p50/p99 latencies are over
+every measured request; the ratio is the median of the per-round ratios. There is no goal
+(the issue set none). Any failed request stops the run without a result. At the end the
+servers stop, each side must have stored exactly the approvals sent, and the ledger must
+verify. The output also gives the client's CPU share (it shares the cores with the servers)
+and the peak RSS of this process and of each server's gunicorn master and largest worker.
+
+    .venv/bin/python bench/http.py [--quick] [--rounds N]
+"""
+
+import sys
+from pathlib import Path
+
+# `python bench/NAME.py` puts bench/ first on sys.path, where bench/http.py would stand in for
+# the standard library's http; the repository goes there instead (common is bench.common).
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import dataclasses
+import gc
+import html
+import http.client
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from importlib import metadata
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+from uuid import UUID, uuid5
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from flask import Flask, redirect, request
+from gunicorn.app.base import BaseApplication
+
+from bench.common import Series, paired_ratio, parse_arguments, peak_rss_mib, summary_line, verdict
+
+PYTHON = Path(sys.executable)
+LEDGER = PYTHON.parent / "ledger"
+HOST = "127.0.0.1"
+SERVE_PLAIN = "--serve-plain"  # internal: this file, run as the baseline's server
+PERSONAS = ("aarhus", "odense", "koebenhavn")  # signatories of three distinct CVRs
+OPERATOR_CVR = "12345674"
+USER_AGENT = "bench/http.py"
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'  # as web/serve.py
+RECEIPT = re.compile(r"(?:http://[^/]+)?/kvitteringer/([0-9]+)")
+GOALS: dict[str, float | None] = {"approvals_vs_plain_flask": None}  # the issue set none
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rounds: int
+    requests: int  # per side per round, under load
+    single: int  # per side per round, one client at a time
+    threads: int  # client threads under load
+    workers: int  # gunicorn workers per server
+
+
+QUICK = Sizes(rounds=5, requests=160, single=40, threads=4, workers=2)
+FULL = Sizes(rounds=7, requests=800, single=120, threads=4, workers=2)
+
+
+# The baseline: this file run with --serve-plain, in its own process
+
+NAMESPACE = UUID("5b0c9f5e-7d2a-4c61-9d0e-2f6a8b1c3e47")
+
+
+class PlainApproval(Aggregate):
+    """An approval with the same facts as ours. Nobody logged in, so the person and the login
+    are stand-ins of the same lengths; ours stores its three value objects with type tags."""
+
+    @staticmethod
+    def create_id(cvr: str, agreement_version_id: UUID) -> UUID:
+        return uuid5(NAMESPACE, f"approval/{cvr}/{agreement_version_id}")
+
+    @event("Approved")
+    def __init__(
+        self,
+        cvr: str,
+        agreement_version_id: UUID,
+        actor: dict[str, str],
+        authentication: dict[str, str],
+        request: dict[str, str],
+    ) -> None:
+        self.cvr = cvr
+        self.agreement_version_id = agreement_version_id
+        self.actor = actor
+        self.authentication = authentication
+        self.request = request
+
+
+class PlainApprovals(Application[UUID]):
+    """What a user would reach for without signing: the library's SQLite recorder."""
+
+    name = "plain"
+
+
+def create_plain_app(database: str) -> Flask:
+    approvals = PlainApprovals(
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": database,
+            "SQLITE_LOCK_TIMEOUT": "30",  # as ours
+        }
+    )
+    app = Flask("plain")
+
+    @app.get("/")
+    def index() -> str:
+        return "plain\n"
+
+    @app.post("/aftaler/<uuid:version_id>/godkend")
+    def approve(version_id: UUID) -> Any:
+        cvr = request.form["cvr"]
+        approval = PlainApproval(
+            cvr=cvr,
+            agreement_version_id=version_id,
+            actor={
+                "kind": "person",
+                "name": "Clara Christensen",
+                "person_uuid": "2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0a03",
+                "cvr": cvr,
+                "organisation": "Odense Kommune",
+                "loa": "Substantial",
+            },
+            authentication={
+                "assertion_id": "_" + "0" * 32,
+                "authn_instant": "2026-11-29T08:00:00+00:00",
+                "assertion_sha256": "0" * 64,
+            },
+            request={
+                "ip": request.remote_addr or "",
+                "user_agent": request.headers.get("User-Agent", "")[:500],
+                "document_sha256": "0" * 64,
+            },
+        )
+        (recording,) = approvals.save(approval)
+        return redirect(f"/kvitteringer/{recording.notification.id}")
+
+    return app
+
+
+class PlainServer(BaseApplication):  # type: ignore[misc]
+    """The plain app under gunicorn with `ledger serve`'s options (web/serve.py)."""
+
+    def __init__(self, bind: str, database: str, workers: int) -> None:
+        self.options = {
+            "bind": bind,
+            "workers": workers,
+            "accesslog": "-",
+            "access_log_format": ACCESS_LOG_FORMAT,
+            "forwarded_allow_ips": "127.0.0.1",
+        }
+        self.database = database
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return create_plain_app(self.database)  # in each worker, as `ledger serve` builds ours
+
+
+def serve_plain(bind: str, database: str, workers: str) -> None:
+    PlainServer(bind, database, int(workers)).run()
+
+
+# Servers: started in their own process groups, stopped whatever happens
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def peak_rss_mib(self) -> tuple[float, float]:
+        """Peak RSS of the gunicorn master and of its largest worker (VmHWM, now)."""
+        workers = [_peak_rss_kib(pid) for pid in _children(self.process.pid)]
+        return _peak_rss_kib(self.process.pid) / 1024, max(workers, default=0) / 1024
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _peak_rss_kib(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^VmHWM:\s+([0-9]+) kB", status, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nobody listens on now (all held open together, so they differ)."""
+    with ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind((HOST, 0))
+        return [probe.getsockname()[1] for probe in probes]
+
+
+@contextmanager
+def running(
+    name: str, command: list[str], env: dict[str, str], port: int, workdir: Path
+) -> Iterator[Server]:
+    log = workdir / f"{name}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the master and its workers
+        )
+    server = Server(name, port, process, log)
+    try:
+        wait_until_answering(server)
+        yield server
+    finally:
+        stop(process)
+
+
+def wait_until_answering(server: Server, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} server exited:\n{tail(server.log)}")
+        connection = http.client.HTTPConnection(HOST, server.port, timeout=5)
+        try:
+            connection.request("GET", "/")
+            if connection.getresponse().status < 500:
+                return
+        except OSError:
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.1)
+    raise RuntimeError(
+        f"{server.name} server did not answer in {timeout:.0f} s:\n{tail(server.log)}"
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group (gunicorn stops its workers), SIGKILL if slow."""
+    for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
+        if process.poll() is not None:
+            break
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+    with suppress(ProcessLookupError):  # a worker that outlived its master
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+# The client
+
+
+class CountingConnection(http.client.HTTPConnection):
+    """A keep-alive connection (reopened when the server closes it) that counts its opens."""
+
+    opened = 0
+
+    def connect(self) -> None:
+        self.opened += 1
+        super().connect()
+
+
+@dataclass
+class Answer:
+    status: int
+    location: str
+    body: bytes
+
+
+class Browser:
+    """One connection and one cookie jar: a browser tab, logged in or not."""
+
+    def __init__(self, port: int) -> None:
+        self.connection = CountingConnection(HOST, port, timeout=60)
+        self.cookies: dict[str, str] = {}
+        self.csrf_token = ""
+
+    def request(self, method: str, path: str, form: dict[str, str] | None = None) -> Answer:
+        headers = {"User-Agent": USER_AGENT}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.connection.request(method, path, body, headers)
+        response = self.connection.getresponse()
+        content = response.read()
+        for header in response.msg.get_all("Set-Cookie") or ():
+            jar = SimpleCookie()
+            jar.load(header)
+            for name, morsel in jar.items():
+                if morsel["max-age"] == "0" or "1970" in morsel["expires"]:
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+        return Answer(response.status, response.getheader("Location", ""), content)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def log_in(browser: Browser, persona: str, agreement_path: str) -> None:
+    """Through the development IdP over HTTP, as a browser does; then the form's CSRF token."""
+    started = browser.request("GET", "/saml/login?next=/aftaler")
+    sso = urlsplit(started.location)
+    if started.status != 302 or sso.path != "/dev-idp/sso":
+        raise RuntimeError(f"/saml/login answered {started.status} {started.location!r}")
+    page = browser.request("GET", f"{sso.path}?{sso.query}&persona={persona}")
+    found = re.search(rb'name="SAMLResponse" value="([^"]+)"', page.body)
+    if page.status != 200 or found is None:
+        raise RuntimeError(f"the development IdP answered {page.status}")
+    posted = html.unescape(found.group(1).decode("ascii"))
+    done = browser.request("POST", "/saml/acs", {"SAMLResponse": posted})
+    if done.status != 302 or "session" not in browser.cookies:
+        raise RuntimeError(f"/saml/acs answered {done.status}: {done.body[:300]!r}")
+    page = browser.request("GET", agreement_path)
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', page.body)
+    if page.status != 200 or token is None:
+        raise RuntimeError(f"{agreement_path} answered {page.status} without a CSRF token")
+    browser.csrf_token = html.unescape(token.group(1).decode("ascii"))
+
+
+Pair = tuple[str, UUID]  # (CVR, agreement version): approved once
+
+
+@dataclass
+class Batch:
+    seconds: float
+    client_cpu_seconds: float
+    latencies_ms: list[float] = field(default_factory=list)
+    receipts: list[int] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def run_batch(send: Callable[[int, Pair], Answer], shares: list[list[Pair]]) -> Batch:
+    """Every thread sends its share one request after another; the wall time of the whole."""
+    batch = Batch(0.0, 0.0)
+    lock = threading.Lock()
+    start = threading.Barrier(len(shares) + 1)
+    clock = time.perf_counter
+
+    def work(thread: int, share: list[Pair]) -> None:
+        latencies, receipts, failures = [], [], []
+        start.wait()
+        for pair in share:
+            began = clock()
+            try:
+                answer = send(thread, pair)
+            except (OSError, http.client.HTTPException) as error:
+                failures.append(f"{pair}: {error!r}")
+                continue
+            latencies.append((clock() - began) * 1000)
+            found = RECEIPT.fullmatch(answer.location) if answer.status == 302 else None
+            if found is None:
+                failures.append(
+                    f"{pair}: {answer.status} {answer.location!r} {answer.body[:200]!r}"
+                )
+            else:
+                receipts.append(int(found.group(1)))
+        with lock:
+            batch.latencies_ms += latencies
+            batch.receipts += receipts
+            batch.failures += failures
+
+    threads = [
+        threading.Thread(target=work, args=(i, share), daemon=True)
+        for i, share in enumerate(shares)
+    ]
+    for thread in threads:
+        thread.start()
+    gc.collect()
+    start.wait()
+    began, cpu = clock(), time.process_time()
+    for thread in threads:
+        thread.join()
+    batch.seconds = clock() - began
+    batch.client_cpu_seconds = time.process_time() - cpu
+    return batch
+
+
+def split(pairs: list[Pair], parts: int) -> list[list[Pair]]:
+    return [pairs[i::parts] for i in range(parts)]
+
+
+# Setting up ours
+
+
+@dataclass(frozen=True)
+class Portal:
+    env: dict[str, str]
+    data_dir: Path
+    versions: list[UUID]
+    cvrs: dict[str, str]  # persona -> CVR
+
+
+def portal_env(data_dir: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    return env | {
+        "LEDGER_DATA_DIR": str(data_dir),
+        "LEDGER_DEV_IDP": "1",
+        "LEDGER_SAML_BASE_URL": f"http://{HOST}:{port}",
+        "LEDGER_OPERATOR_CVR": OPERATOR_CVR,
+    }
+
+
+def set_up_portal(workdir: Path, port: int, approvals: int) -> Portal:
+    """`ledger init`, the three customers and one agreement version per three approvals."""
+    from ledger.application import LedgerApp
+    from ledger.config import Settings
+    from ledger.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
+    from ledger.identity import Actor
+
+    data_dir = workdir / "portal"
+    env = portal_env(data_dir, port)
+    subprocess.run(
+        [str(LEDGER), "init"], env=env, cwd=workdir, check=True, stdout=subprocess.DEVNULL
+    )
+    app = LedgerApp(Settings.from_env(env))
+    operator = Actor.cli_operator()
+    try:
+        for cvr, name in CUSTOMERS.items():
+            app.register_customer(cvr=cvr, name=name, actor=operator)
+        document = demo_pdf("Driftsaftale (bench)", "1")
+        versions = [
+            app.publish_agreement(
+                title="Driftsaftale (bench)",
+                version_label=f"bench.{number}",
+                document=document,
+                document_name="driftsaftale.pdf",
+                actor=operator,
+            ).id
+            for number in range(math.ceil(approvals / len(PERSONAS)))
+        ]
+    finally:
+        app.close()
+    cvrs = {persona: PERSONS_BY_KEY[persona].cvr or "" for persona in PERSONAS}
+    if len(set(cvrs.values())) != len(PERSONAS) or not set(cvrs.values()) <= set(CUSTOMERS):
+        raise RuntimeError("the bench's personas must be signatories of distinct customers")
+    return Portal(env, data_dir, versions, cvrs)
+
+
+def stored_event_bytes(database: Path, topic_end: str) -> tuple[int, int]:
+    """How many events end in `topic_end`, and their stored state's median size."""
+    with sqlite3.connect(database) as connection:
+        sizes = [
+            size
+            for (size,) in connection.execute(
+                "SELECT length(state) FROM stored_events WHERE topic LIKE ?", (f"%{topic_end}",)
+            )
+        ]
+    return len(sizes), int(statistics.median(sizes)) if sizes else 0
+
+
+def filesystem_of(path: Path) -> str:
+    """The type of the filesystem holding `path` (from /proc/mounts), or '?'."""
+    try:
+        mounts = [line.split()[1:3] for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return "?"
+    resolved = str(path.resolve())
+    best = max(
+        (m for m in mounts if resolved == m[0] or resolved.startswith(m[0].rstrip("/") + "/")),
+        key=lambda m: len(m[0]),
+        default=None,
+    )
+    return best[1] if best else "?"
+
+
+def percentile(values: list[float], p: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+# The run
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_arguments(__doc__, argv)
+    sizes = QUICK if args.quick else FULL
+    if args.rounds is not None:
+        sizes = dataclasses.replace(sizes, rounds=args.rounds)
+
+    started = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    sides = ("plain", "ours")
+    loaded = {side: Series() for side in sides}
+    batches: dict[str, list[Batch]] = {f"{side}{kind}": [] for side in sides for kind in ("", "_1")}
+    receipts: dict[str, list[int]] = {side: [] for side in sides}  # every round's
+    per_round = sizes.requests + sizes.single
+    total = (sizes.rounds + 1) * per_round
+    try:
+        ours_port, plain_port = free_ports(2)
+        portal = set_up_portal(workdir, ours_port, total)
+        pairs: list[Pair] = [
+            (portal.cvrs[persona], version) for version in portal.versions for persona in PERSONAS
+        ][:total]
+        plain_db = workdir / "plain" / "plain.sqlite3"
+        plain_db.parent.mkdir()
+        setup_seconds = time.perf_counter() - started
+        with ExitStack() as stack:
+            workers = str(sizes.workers)
+            ours_command = [
+                str(LEDGER),
+                "serve",
+                "--bind",
+                f"{HOST}:{ours_port}",
+                "--workers",
+                workers,
+            ]
+            ours = stack.enter_context(
+                running("ours", ours_command, portal.env, ours_port, workdir)
+            )
+            this_file = str(Path(__file__).resolve())
+            plain_command = [
+                str(PYTHON),
+                this_file,
+                SERVE_PLAIN,
+                f"{HOST}:{plain_port}",
+                str(plain_db),
+                workers,
+            ]
+            plain_env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+            plain = stack.enter_context(
+                running("plain", plain_command, plain_env, plain_port, workdir)
+            )
+            # Per thread: a logged-in tab for each CVR (ours), a tab without cookies (plain).
+            agreement_path = f"/aftaler/{portal.versions[0]}"
+            logged_in: list[dict[str, Browser]] = []
+            logins_started = time.perf_counter()
+            for _ in range(sizes.threads):
+                tabs = {}
+                for persona in PERSONAS:
+                    tab = Browser(ours_port)
+                    log_in(tab, persona, agreement_path)
+                    tabs[portal.cvrs[persona]] = tab
+                logged_in.append(tabs)
+            login_seconds = time.perf_counter() - logins_started
+            plain_tabs = [Browser(plain_port) for _ in range(sizes.threads)]
+            stack.callback(lambda: [t.close() for t in plain_tabs])
+            stack.callback(lambda: [t.close() for tabs in logged_in for t in tabs.values()])
+
+            def send_ours(thread: int, pair: Pair) -> Answer:
+                cvr, version = pair
+                tab = logged_in[thread][cvr]
+                return tab.request(
+                    "POST", f"/aftaler/{version}/godkend", {"csrf_token": tab.csrf_token}
+                )
+
+            def send_plain(thread: int, pair: Pair) -> Answer:
+                cvr, version = pair
+                return plain_tabs[thread].request(
+                    "POST", f"/aftaler/{version}/godkend", {"cvr": cvr}
+                )
+
+            send = {"plain": send_plain, "ours": send_ours}
+            opened_before = {
+                "plain": sum(t.connection.opened for t in plain_tabs),
+                "ours": sum(t.connection.opened for tabs in logged_in for t in tabs.values()),
+            }
+            for round_number in range(sizes.rounds + 1):
+                work = pairs[round_number * per_round : (round_number + 1) * per_round]
+                under_load, one_by_one = work[: sizes.requests], work[sizes.requests :]
+                measured = round_number > 0  # round 0 warms up
+                done: dict[str, Batch] = {}
+                for side in sides:  # A B: the baseline, then ours, under load
+                    done[side] = run_batch(send[side], split(under_load, sizes.threads))
+                for side in sides:  # A B again, one client at a time
+                    done[f"{side}_1"] = run_batch(send[side], [one_by_one])
+                for name, batch in done.items():
+                    receipts[name.removesuffix("_1")] += batch.receipts
+                failures = [f"{name}: {f}" for name, b in done.items() for f in b.failures]
+                if failures:
+                    raise RuntimeError(
+                        f"{len(failures)} requests failed in round {round_number}, so the "
+                        "figures would mean nothing; the first:\n  " + "\n  ".join(failures[:5])
+                    )
+                if measured:
+                    for name, batch in done.items():
+                        batches[name].append(batch)
+                    for side in sides:
+                        loaded[side].rates.append(len(under_load) / done[side].seconds)
+            opened = {
+                "plain": sum(t.connection.opened for t in plain_tabs) - opened_before["plain"],
+                "ours": sum(t.connection.opened for tabs in logged_in for t in tabs.values())
+                - opened_before["ours"],
+            }
+            peak = {"ours": ours.peak_rss_mib(), "plain": plain.peak_rss_mib()}
+        # The servers have stopped: check what they wrote.
+        ours_db = portal.data_dir / "ledger.sqlite3"
+        approved, approved_bytes = stored_event_bytes(ours_db, "Approval.Approved")
+        plain_saved, plain_bytes = stored_event_bytes(plain_db, "PlainApproval.Approved")
+        report = verify_ledger(portal.env)
+        synchronous = {
+            "ours": "FULL (leaf and event), NORMAL (checkpoint)",
+            "plain": sqlite_synchronous(plain_db),
+        }
+        filesystem = filesystem_of(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    made = len(pairs)  # approvals sent to each side, warm-up included
+    for side, seen in receipts.items():
+        if len(set(seen)) != len(seen):
+            raise RuntimeError(f"{side}: a receipt came back twice (an approval already there)")
+    if approved != made or plain_saved != made:
+        raise RuntimeError(f"approvals stored: ours {approved}, plain {plain_saved}; sent {made}")
+    if not report.ok:
+        raise RuntimeError(f"the ledger does not verify after the run: {report.summary()}")
+
+    ratios = {"approvals_vs_plain_flask": paired_ratio(loaded["ours"], loaded["plain"])}
+    latencies = {name: [ms for b in bs for ms in b.latencies_ms] for name, bs in batches.items()}
+    p50 = {name: statistics.median(values) for name, values in latencies.items()}
+    p99 = {name: percentile(values, 99) for name, values in latencies.items()}
+    single_rate = {
+        side: statistics.median(len(b.latencies_ms) / b.seconds for b in batches[f"{side}_1"])
+        for side in sides
+    }
+    client_cpu = {
+        side: statistics.median(b.client_cpu_seconds / b.seconds for b in batches[side])
+        for side in sides
+    }
+    figures: dict[str, Any] = {
+        "plain_approvals_per_s": loaded["plain"].median,
+        "approvals_per_s": loaded["ours"].median,
+        "plain_ms_p50": p50["plain"],
+        "plain_ms_p99": p99["plain"],
+        "ms_p50": p50["ours"],
+        "ms_p99": p99["ours"],
+        "plain_1client_per_s": single_rate["plain"],
+        "approvals_1client_per_s": single_rate["ours"],
+        "plain_1client_ms_p50": p50["plain_1"],
+        "plain_1client_ms_p99": p99["plain_1"],
+        "ms_1client_p50": p50["ours_1"],
+        "ms_1client_p99": p99["ours_1"],
+        "failed_requests": 0,
+        "approvals_made": made,
+        "connections_per_request": opened["ours"] / made,
+        "plain_connections_per_request": opened["plain"] / made,
+        "client_cpu_share_ours": client_cpu["ours"],
+        "client_cpu_share_plain": client_cpu["plain"],
+        "approved_event_bytes": approved_bytes,
+        "plain_event_bytes": plain_bytes,
+        "agreement_versions": len(portal.versions),
+        "ledger_leaves": report.leaves,
+        "peak_rss_mib": peak_rss_mib(),
+        "worker_peak_rss_mib": peak["ours"][1],
+        "plain_worker_peak_rss_mib": peak["plain"][1],
+        "master_peak_rss_mib": peak["ours"][0],
+        "plain_master_peak_rss_mib": peak["plain"][0],
+        "rounds": sizes.rounds,
+        "requests_per_round": sizes.requests,
+        "single_requests_per_round": sizes.single,
+        "threads": sizes.threads,
+        "workers": sizes.workers,
+        "setup_seconds": setup_seconds,
+        "login_seconds": login_seconds,
+        "seconds": time.perf_counter() - started,
+    }
+
+    print(
+        f"http{' --quick' if args.quick else ''}: Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores, gunicorn {metadata.version('gunicorn')} ({sizes.workers} sync "
+        f"workers per server), Flask {metadata.version('flask')}, SQLite files in "
+        f"{tempfile.gettempdir()} ({filesystem}); {sizes.rounds} rounds after a warm-up, medians"
+    )
+    print(
+        f"ours: `ledger serve`, POST /aftaler/<id>/godkend with session cookie and CSRF token "
+        f"(3 signatory personas logged in through the dev IdP per client thread, "
+        f"{len(portal.versions)} agreement versions): reads, Approved event "
+        f"{approved_bytes} B + signed leaf, checkpoint; 302 to the receipt"
+    )
+    print(
+        f"baseline: plain Flask under the same gunicorn options, POST /aftaler/<id>/godkend "
+        f"(cvr= in the form): one eventsourcing.sqlite save of a PlainApproval, "
+        f"{plain_bytes} B, no login, CSRF, leaf or checkpoint; 302"
+    )
+    print(
+        f"load: {sizes.threads} client threads (http.client in this process), "
+        f"{sizes.requests} approvals per side per round, then {sizes.single} from one client; "
+        f"connections opened per request: ours {figures['connections_per_request']:.2f}, "
+        f"plain {figures['plain_connections_per_request']:.2f} (sync workers close them); "
+        f"synchronous: ours {synchronous['ours']}, plain {synchronous['plain']}"
+    )
+    print()
+    header = (
+        f"{'measure':<44}{'approvals/s':>12}{'ms p50':>8}{'ms p99':>8}{'ratio':>7}{'goal':>6}"
+        "  verdict"
+    )
+    print(header)
+    print("-" * len(header))
+
+    def row(label: str, name: str, rate: float, key: str | None = None) -> None:
+        text = f"{label:<44}{rate:>12,.1f}{p50[name]:>8.2f}{p99[name]:>8.2f}"
+        if key is not None:
+            goal = GOALS[key]
+            goal_text = f"{goal:.2f}" if goal is not None else "-"
+            text += f"{ratios[key]:>7.2f}{goal_text:>6}  {verdict(ratios[key], goal)}"
+        print(text)
+
+    row(f"plain Flask write, {sizes.threads} threads (baseline)", "plain", loaded["plain"].median)
+    row(f"ours: Godkend through gunicorn, {sizes.threads} threads", "ours",
+        loaded["ours"].median, "approvals_vs_plain_flask")  # fmt: skip
+    row("plain Flask write, one client at a time", "plain_1", single_rate["plain"])
+    row("ours: Godkend, one client at a time", "ours_1", single_rate["ours"])
+    print(
+        "approvals/s: median of the per-round rates (requests / wall time of the batch); "
+        "ms: per request at the client, all measured rounds"
+    )
+    print()
+    print(
+        f"no failed requests; every answer a 302 to a new receipt; {made} approvals stored on "
+        f"each side; the ledger verifies ({report.leaves} leaves)"
+    )
+    print(
+        f"client CPU (this process) per wall second under load: plain "
+        f"{client_cpu['plain']:.2f}, ours {client_cpu['ours']:.2f}; logins took "
+        f"{login_seconds:.1f} s, the set-up {setup_seconds:.1f} s (not timed)"
+    )
+    print(
+        f"peak RSS: this process {figures['peak_rss_mib']:,.0f} MiB; gunicorn master/largest "
+        f"worker: ours {peak['ours'][0]:,.0f}/{peak['ours'][1]:,.0f} MiB, plain "
+        f"{peak['plain'][0]:,.0f}/{peak['plain'][1]:,.0f} MiB; run took "
+        f"{figures['seconds']:.0f} s"
+    )
+    print(summary_line("http", args.quick, figures, ratios, GOALS))
+
+
+def verify_ledger(env: dict[str, str]) -> Any:
+    from ledger.config import Settings
+    from ledger.evidence.verify import verify_database
+    from ledger.keyring import KeyRing
+
+    settings = Settings.from_env(env)
+    return verify_database(settings.database, KeyRing(settings.keys_dir).verifier_keys())
+
+
+def sqlite_synchronous(database: Path) -> str:
+    """The `synchronous` level a new connection gets (the library sets none)."""
+    connection = sqlite3.connect(database)
+    try:
+        level = connection.execute("PRAGMA synchronous").fetchone()[0]
+    finally:
+        connection.close()
+    return {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(level, str(level))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == [SERVE_PLAIN]:
+        serve_plain(*sys.argv[2:5])
+    else:
+        main()
