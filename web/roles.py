@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, current_app
+from flask import abort, current_app, g
 from flask_login import current_user, login_required
 
 from ledger.domain import DomainError
@@ -20,13 +20,17 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 
 def is_signatory() -> bool:
+    """Whether the person is logged in for a registered customer (looked up once a request)."""
     if not current_user.is_authenticated:
         return False
-    try:
-        ledger().customer(current_user.cvr)
-    except DomainError:
-        return False
-    return True
+    if "is_signatory" not in g:
+        try:
+            ledger().customer(current_user.cvr)
+        except DomainError:
+            g.is_signatory = False
+        else:
+            g.is_signatory = True
+    return bool(g.is_signatory)
 
 
 def is_staff() -> bool:
