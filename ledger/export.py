@@ -1,16 +1,20 @@
-"""Evidence bundles of the ledger: the whole log, or what concerns one CVR in a time range."""
+"""Evidence bundles of the ledger: the whole log, one CVR in a time range, or chosen events."""
 
 import csv
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
-from ledger.application import LedgerApp
+from ledger.application import Entry, LedgerApp
 from ledger.domain import DomainError
 from ledger.evidence import merkle
-from ledger.evidence.bundle import CHECKPOINT_FILE, KEYS_FILE, BundleWriter
+from ledger.evidence.bundle import CHECKPOINT_FILE, KEYS_FILE, PROOFS_FILE, BundleWriter
 from ledger.storage.checkpoints import CheckpointStore
 
 HISTORY_CSV = "history.csv"
+HISTORY_HEADER = ("seq", "recorded_at", "type", "cvr", "actor", "facts")
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,20 @@ class Exported:
     subset: bool
 
 
+def history_row(entry: Entry) -> list[Any]:
+    """An event as a row of `history.csv`, for people to read; its facts as JSON."""
+    actor = entry.actor.describe() if entry.actor else ""
+    facts = json.dumps(entry.facts(), ensure_ascii=False, sort_keys=True, default=str)
+    return [entry.seq, entry.recorded_at, entry.event_type, entry.cvr or "", actor, facts]
+
+
+def history_writer(file: IO[str]) -> Any:
+    """A CSV writer for `history.csv` rows, its header written."""
+    table = csv.writer(file)
+    table.writerow(HISTORY_HEADER)
+    return table
+
+
 def export_bundle(
     app: LedgerApp,
     out: Path,
@@ -28,30 +46,42 @@ def export_bundle(
     cvr: str | None = None,
     since: str | None = None,
     until: str | None = None,
+    entries: Iterable[Entry] | None = None,
 ) -> Exported:
-    """Write a bundle for the newest checkpoint: full, or a subset with inclusion proofs."""
+    """Write a bundle for the newest checkpoint: full, or a subset with inclusion proofs.
+
+    The subset is what concerns `cvr` between `since` and `until`, or exactly `entries`
+    (chosen elsewhere, in `seq` order). Events the checkpoint does not cover are left out.
+    """
+    if entries is not None and (cvr is not None or since is not None or until is not None):
+        raise ValueError("give either the chosen entries or cvr/since/until, not both")
     checkpoint = app.checkpoint()
     if checkpoint is None:
         raise DomainError("Loggen er tom; der er intet at eksportere.")
-    subset = cvr is not None or since is not None or until is not None
-    entries = (e for e in app.history(cvr=cvr, since=since, until=until) if e.seq < checkpoint.size)
+    subset = entries is not None or cvr is not None or since is not None or until is not None
+    chosen = entries if entries is not None else app.history(cvr=cvr, since=since, until=until)
     writer = BundleWriter(out)
 
     def write_entries(tree: CheckpointStore) -> int:
         """Every chosen entry, its proof (one snapshot of the tree) and its readable row."""
-        table = csv.writer(writer.file(HISTORY_CSV))
-        table.writerow(["seq", "recorded_at", "type", "cvr", "actor", "facts"])
+        table = history_writer(writer.file(HISTORY_CSV))
+        if subset:
+            writer.file(PROOFS_FILE)  # a subset bundle has it even when nothing was chosen
         count = 0
-        for entry in entries:
+        previous = -1
+        for entry in chosen:
+            if entry.seq <= previous:
+                raise ValueError(f"entries must be in seq order: {entry.seq} after {previous}")
+            previous = entry.seq
+            if entry.seq >= checkpoint.size:
+                continue
             proof = (
                 merkle.inclusion_proof(entry.seq, checkpoint.size, tree.read_nodes)
                 if subset
                 else None
             )
             writer.entry(entry.leaf, entry.payload, entry.seq, proof)
-            actor = entry.actor.describe() if entry.actor else ""
-            row = [entry.seq, entry.recorded_at, entry.event_type, entry.cvr or "", actor]
-            table.writerow([*row, entry.facts()])
+            table.writerow(history_row(entry))
             count += 1
         return count
 

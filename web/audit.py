@@ -1,15 +1,284 @@
-"""Auditors: history search, a timeline per customer, and exports of what is shown."""
+"""Auditors: history search, a timeline per customer, and exports of what is shown.
 
-from flask import Blueprint, render_template
+A search is a GET form (it works without JavaScript); the same filters choose the CSV and
+the evidence bundle, so an export holds exactly what the pages show. An auditor limited to
+some CVRs sees only their events; events without a CVR (refused logins without a verified
+identity, role changes made at the command line, the log's keys) only unlimited auditors see.
+"""
 
+import csv
+import datetime
+import io
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+)
+from flask_login import current_user
+
+from ledger.application import Entry
+from ledger.domain import DomainError
+from ledger.export import HISTORY_HEADER, export_bundle, history_row
+from ledger.identity import InvalidCVR, validate_cvr
+from ledger.search import MAX_PAGE, CheckedEntry, EventIndex, Query, check_entries
 from web.auth import ledger
+from web.display import EVENT_NAMES
 from web.roles import auditor_required
 
 blueprint = Blueprint("audit", __name__, url_prefix="/revision")
+
+PAGE_SIZE = 25
+CHECK_BATCH = 500
+# The form's fields, as they appear in the address.
+FILTERS = ("cvr", "aftale", "person", "type", "fra", "til")
+PROBLEMS = {
+    "bad-signature": "Signaturen passer ikke til bladet",
+    "unknown-key": "Bladet er signeret med en ukendt nøgle",
+    "malformed-leaf": "Bladet kan ikke læses",
+    "non-canonical-leaf": "Bladet er ikke i kanonisk form",
+    "unknown-version": "Bladet har en ukendt formatversion",
+    "seq-mismatch": "Bladet angiver en anden plads i loggen",
+    "leaf-mismatch": "Bladet hører til en anden hændelse",
+    "payload-mismatch": "Hændelsens indhold passer ikke til bladets hash",
+    "topic-mismatch": "Hændelsestypen passer ikke til bladet",
+    "recorded-at-mismatch": "Tidspunktet passer ikke til bladet",
+    "bad-inclusion-proof": "Beviset for optagelse i checkpointet holder ikke",
+}
+CHECKPOINT_PROBLEMS = {
+    "bad-signature": "Det nyeste checkpoint har en signatur, der ikke passer",
+    "unknown-key": "Det nyeste checkpoint er ikke signeret med en kendt nøgle",
+    "wrong-origin": "Det nyeste checkpoint er fra en anden log",
+}
+
+
+def event_index() -> EventIndex:
+    """The search index of this app's ledger, made on first use."""
+    index = current_app.extensions.get("event_index")
+    if index is None:
+        index = current_app.extensions.setdefault("event_index", EventIndex(ledger()))
+    return index
+
+
+def status_text(checked: CheckedEntry) -> str:
+    """The verification status of one shown event, in Danish."""
+    if checked.verified:
+        return "Verificeret"
+    return "; ".join(PROBLEMS.get(reason, reason) for reason in checked.problems)
+
+
+def coverage_text(checked: CheckedEntry) -> str:
+    if checked.covered_by is None:
+        return "Endnu ikke bevist i et checkpoint"
+    return f"Med i checkpoint af størrelse {checked.covered_by}"
+
+
+# Reading the form
+
+
+def _scope() -> tuple[str, ...] | None:
+    """The CVRs the auditor is limited to; None when they may read everything."""
+    return tuple(current_user.auditor_cvrs) or None
+
+
+def _day(name: str, label: str) -> datetime.date | None:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        abort(400, f"{label} skal være en dato som 2026-11-29; {text!r} er ikke.")
+
+
+def _time_bound(day: datetime.date) -> str:
+    """The first moment of a day in UTC, written as leaves write time."""
+    return f"{day.isoformat()}T00:00:00.000000Z"
+
+
+def _filters() -> dict[str, str]:
+    """The filters as given, for links to other pages and to the exports."""
+    return {name: value for name in FILTERS if (value := request.args.get(name, "").strip())}
+
+
+def _query(**fixed: str) -> Query:
+    """The auditor's search, checked: 400 with a Danish message for what cannot be used."""
+    args = {name: request.args.get(name, "").strip() for name in FILTERS} | fixed
+    since, last = _day("fra", "Fra-datoen"), _day("til", "Til-datoen")
+    if since and last and last < since:
+        abort(400, "Til-datoen ligger før fra-datoen.")
+    try:
+        until = _time_bound(last + datetime.timedelta(days=1)) if last else None
+    except OverflowError:
+        abort(400, "Til-datoen ligger for langt ude i fremtiden.")
+    if args["type"] and args["type"] not in EVENT_NAMES:
+        abort(400, f"Hændelsestypen {args['type']!r} findes ikke.")
+    try:
+        query = Query.checked(
+            cvr=args["cvr"],
+            agreement=args["aftale"],
+            person=args["person"],
+            event_type=args["type"],
+            since=_time_bound(since) if since else None,
+            until=until,
+            scope=_scope(),
+        )
+    except ValueError as error:
+        abort(400, str(error))
+    if query.cvr is not None and not current_user.may_read_cvr(query.cvr):
+        abort(403, f"Du har ikke adgang til hændelser for CVR {query.cvr}.")
+    return query
+
+
+def _page() -> int:
+    text = request.args.get("side", "1").strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        abort(400, "Sidetallet skal være et helt tal fra 1 og op.")
+    return int(text)
+
+
+# Pages
+
+
+def _agreements() -> dict[str, str]:
+    """Every agreement version's id and how people name it."""
+    names = {}
+    for version in ledger().agreement_versions():
+        name = f"{version.title}, version {version.version_label}"
+        names[str(version.id)] = name + (" (trukket tilbage)" if version.retired else "")
+    return names
+
+
+def _results(query: Query, page: int) -> dict[str, Any]:
+    found = event_index().search(query, page=page, page_size=PAGE_SIZE)
+    checked = check_entries(ledger(), found.entries)
+    return {
+        "found": found,
+        "checked": checked,
+        "checkpoint_problem": CHECKPOINT_PROBLEMS.get(
+            checked.checkpoint_problem or "", checked.checkpoint_problem
+        ),
+        "agreements": _agreements(),
+        "status_text": status_text,
+        "coverage_text": coverage_text,
+    }
 
 
 @blueprint.get("/")
 @auditor_required
 def search() -> str:
-    entries = list(ledger().log())[::-1][:50]
-    return render_template("audit/search.html", entries=entries)
+    query, page = _query(), _page()
+    return render_template(
+        "audit/search.html",
+        filters=_filters(),
+        event_names=EVENT_NAMES,
+        scope=_scope(),
+        **_results(query, page),
+    )
+
+
+@blueprint.get("/kunde/<cvr>")
+@auditor_required
+def timeline(cvr: str) -> str:
+    """One customer's history, newest first."""
+    try:
+        cvr = validate_cvr(cvr)
+    except InvalidCVR as error:
+        abort(400, str(error))
+    query, page = _query(cvr=cvr), _page()
+    try:
+        name: str | None = ledger().customer(cvr).name
+    except DomainError:
+        name = None
+    return render_template(
+        "audit/timeline.html",
+        cvr=cvr,
+        name=name,
+        filters=_filters() | {"cvr": cvr},
+        **_results(query, page),
+    )
+
+
+# Exports of what is shown
+
+
+def _stamp() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _batches(entries: Iterable[Entry], size: int) -> Iterator[list[Entry]]:
+    batch: list[Entry] = []
+    for entry in entries:
+        batch.append(entry)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@blueprint.get("/eksport.csv")
+@auditor_required
+def export_csv() -> Response:
+    """Every event the search matches (all its pages), newest first, as the pages show them."""
+    query = _query()
+    app = ledger()
+    entries = event_index().matching(query, newest_first=True)
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        table = csv.writer(buffer)
+        table.writerow([*HISTORY_HEADER, "verification", "checkpoint"])
+        for batch in _batches(entries, CHECK_BATCH):
+            for checked in check_entries(app, batch).entries:
+                table.writerow(
+                    [*history_row(checked.entry), status_text(checked), checked.covered_by or ""]
+                )
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(
+        stream_with_context(rows()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="revision-{_stamp()}.csv"'},
+    )
+
+
+@blueprint.get("/eksport.zip")
+@auditor_required
+def export_zip() -> Response:
+    """An evidence bundle (EVIDENCE-FORMAT.md section 4) of exactly the matched events: a
+    subset with inclusion proofs, or the full log when nothing is filtered out."""
+    query = _query()
+    directory = Path(tempfile.mkdtemp(prefix="bevispakke-"))
+    try:
+        out = directory / "bevispakke.zip"
+        if query.is_everything:
+            export_bundle(ledger(), out)
+        else:
+            chosen = event_index().matching(query, newest_first=False)
+            export_bundle(ledger(), out, entries=chosen)
+        bundle = out.open("rb")
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    response = send_file(
+        bundle,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=f"bevispakke-{_stamp()}.zip",
+    )
+    response.call_on_close(lambda: shutil.rmtree(directory, ignore_errors=True))
+    return response

@@ -55,11 +55,25 @@ def select_log_statement(
     if until:
         conditions.append(f"l.recorded_at < {placeholder}")
     return (
-        "SELECT l.seq, l.recorded_at, l.leaf, e.originator_id, e.originator_version, "
-        f"e.topic, e.state FROM {leaves} l JOIN {events} e "
-        "ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+        f"{_SELECT_LOG.format(events=events, leaves=leaves)} "
         f"WHERE {' AND '.join(conditions)} ORDER BY l.seq LIMIT {placeholder}"
     )
+
+
+def select_log_at_statement(events: str, leaves: str, placeholder: str, count: int) -> str:
+    """Events with their leaves at `count` given `seq` numbers, in `seq` order."""
+    places = ", ".join([placeholder] * count)
+    return (
+        f"{_SELECT_LOG.format(events=events, leaves=leaves)} "
+        f"WHERE l.seq IN ({places}) ORDER BY l.seq"
+    )
+
+
+_SELECT_LOG = (
+    "SELECT l.seq, l.recorded_at, l.leaf, e.originator_id, e.originator_version, "
+    "e.topic, e.state FROM {leaves} l JOIN {events} e "
+    "ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version"
+)
 
 
 @dataclass(frozen=True)

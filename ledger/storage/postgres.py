@@ -22,7 +22,14 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger.evidence.tables import CHECKPOINTS_TABLE, EVENTS_TABLE, LEAVES_TABLE, TREE_TABLE
-from ledger.storage import LastLeaf, LeafWriter, LogRecord, LogWriteError, select_log_statement
+from ledger.storage import (
+    LastLeaf,
+    LeafWriter,
+    LogRecord,
+    LogWriteError,
+    select_log_at_statement,
+    select_log_statement,
+)
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
 
 T = TypeVar("T")
@@ -189,20 +196,32 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
             )
             params = [after, *(t for t in (since, until) if t is not None), limit]
             curs.execute(statement.encode(), params)
-            return [
-                LogRecord(
-                    row["seq"],
-                    row["recorded_at"],
-                    bytes(row["leaf"]),
-                    StoredEvent(
-                        originator_id=row["originator_id"],
-                        originator_version=row["originator_version"],
-                        topic=row["topic"],
-                        state=bytes(row["state"]),
-                    ),
-                )
-                for row in curs.fetchall()
-            ]
+            return [self._log_record(row) for row in curs.fetchall()]
+
+    def select_log_at(self, seqs: Sequence[int]) -> list[LogRecord]:
+        """The events at the given `seq` numbers (those that exist), in `seq` order."""
+        if not seqs:
+            return []
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            statement = select_log_at_statement(
+                self.events_ref.as_string(conn), self.leaves_ref.as_string(conn), "%s", len(seqs)
+            )
+            curs.execute(statement.encode(), list(seqs))
+            return [self._log_record(row) for row in curs.fetchall()]
+
+    @staticmethod
+    def _log_record(row: DictRow) -> LogRecord:
+        return LogRecord(
+            row["seq"],
+            row["recorded_at"],
+            bytes(row["leaf"]),
+            StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            ),
+        )
 
 
 class Factory(library.PostgresFactory):

@@ -15,7 +15,14 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import Environment, EnvType
 
 from ledger.evidence.tables import CHECKPOINTS_TABLE, EVENTS_TABLE, LEAVES_TABLE, TREE_TABLE
-from ledger.storage import LastLeaf, LeafWriter, LogRecord, LogWriteError, select_log_statement
+from ledger.storage import (
+    LastLeaf,
+    LeafWriter,
+    LogRecord,
+    LogWriteError,
+    select_log_at_statement,
+    select_log_statement,
+)
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
 
 T = TypeVar("T")
@@ -98,20 +105,29 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         params = [after, *(t for t in (since, until) if t is not None), limit]
         with self.datastore.transaction(commit=False) as c:
             c.execute(statement, params)
-            return [
-                LogRecord(
-                    row["seq"],
-                    row["recorded_at"],
-                    bytes(row["leaf"]),
-                    StoredEvent(
-                        originator_id=self.convert_originator_id(row["originator_id"]),
-                        originator_version=row["originator_version"],
-                        topic=row["topic"],
-                        state=bytes(row["state"]),
-                    ),
-                )
-                for row in c.fetchall()
-            ]
+            return [self._log_record(row) for row in c.fetchall()]
+
+    def select_log_at(self, seqs: Sequence[int]) -> list[LogRecord]:
+        """The events at the given `seq` numbers (those that exist), in `seq` order."""
+        if not seqs:
+            return []
+        statement = select_log_at_statement(EVENTS_TABLE, LEAVES_TABLE, "?", len(seqs))
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, list(seqs))
+            return [self._log_record(row) for row in c.fetchall()]
+
+    def _log_record(self, row: Any) -> LogRecord:
+        return LogRecord(
+            row["seq"],
+            row["recorded_at"],
+            bytes(row["leaf"]),
+            StoredEvent(
+                originator_id=self.convert_originator_id(row["originator_id"]),
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            ),
+        )
 
     def seq_of(self, originator_id: UUID, version: int) -> int:
         with self.datastore.transaction(commit=False) as c:

@@ -1,0 +1,528 @@
+"""Searching the history without reading the whole log, and checking what a search shows.
+
+The search index is a projection of the log: one row per event with the facts people
+search by (CVR, agreement version, person, event type, time), in a table of its own in
+the ledger's database. It is derived data: it is caught up from the log on every read,
+can be dropped and rebuilt at any time, and is never evidence. A search only chooses
+`seq` numbers; the events shown are read back from the log by `seq`, and an event whose
+own facts do not match the search is left out and its index row rewritten from the log.
+
+What is shown is checked as `ledger verify` checks a leaf (its form, signature, payload
+hash, and that it names the event it stands beside), and by an inclusion proof in the
+newest checkpoint. That check reads the portal's own database; an auditor's real check is
+offline, on an exported bundle with keys kept out of band.
+"""
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from ledger.application import Entry, LedgerApp
+from ledger.domain import AgreementVersion
+from ledger.evidence import merkle
+from ledger.evidence.database import DatabaseURL
+from ledger.evidence.keys import VerifierKey
+from ledger.evidence.leaf import LeafError, check_signature, parse_leaf, payload_sha256
+from ledger.evidence.note import NoteError, open_checkpoint
+from ledger.identity import InvalidPersonUUID, person_uuid, validate_cvr
+from ledger.storage.checkpoints import CheckpointStore
+
+logger = logging.getLogger(__name__)
+
+TABLE = "ledger_event_index"
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+MAX_PAGE = 1_000_000
+_BATCH = 500  # events indexed, or read back, per statement
+_IDLE_CONNECTIONS = 4  # kept open between operations; more threads open and close their own
+_COLUMNS = (
+    "seq",
+    "recorded_at",
+    "event_type",
+    "cvr",
+    "agreement_version_id",
+    "actor_uuid",
+    "subject_uuid",
+)
+_INDEXED = ("cvr", "event_type", "agreement_version_id", "actor_uuid", "subject_uuid")
+# Times are RFC 3339 strings of one fixed form, compared byte by byte (hence "C" collation).
+_CREATE = {
+    "sqlite": f"CREATE TABLE IF NOT EXISTS {TABLE} (seq INTEGER PRIMARY KEY, "
+    "recorded_at TEXT NOT NULL, event_type TEXT NOT NULL, cvr TEXT, "
+    "agreement_version_id TEXT, actor_uuid TEXT, subject_uuid TEXT)",
+    "postgresql": f"CREATE TABLE IF NOT EXISTS {TABLE} (seq bigint PRIMARY KEY, "
+    'recorded_at text COLLATE "C" NOT NULL, event_type text NOT NULL, cvr text, '
+    "agreement_version_id text, actor_uuid text, subject_uuid text)",
+}
+_CREATE_INDEXES = (
+    *(
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} ({column}, seq)"
+        for column in _INDEXED
+    ),
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_recorded_at ON {TABLE} (recorded_at)",
+)
+# An arbitrary, fixed advisory lock key for creating the table: "ledgerix".
+_CREATE_LOCK = int.from_bytes(b"ledgerix", "big") >> 1
+
+
+def _person_key(value: str | None) -> str | None:
+    """A person UUID as the index keeps it: bare and lower case, as the ledger writes it."""
+    if not value:
+        return None
+    try:
+        return person_uuid(value)
+    except InvalidPersonUUID:
+        return value.strip().lower()
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """What the index knows of one event: the facts a search filters on."""
+
+    seq: int
+    recorded_at: str
+    event_type: str
+    cvr: str | None
+    agreement_version_id: str | None
+    actor_uuid: str | None
+    subject_uuid: str | None
+
+    @classmethod
+    def of(cls, entry: Entry) -> "IndexRow":
+        """The row derived from an event in the log; the only place the index's facts come from.
+
+        The agreement is the version an approval or reset concerns, or the version itself
+        for its own events. The person is whoever acted, and the person a role or a refused
+        login concerns.
+        """
+        event = entry.event
+        agreement = getattr(event, "agreement_version_id", None)
+        if agreement is None and isinstance(event, AgreementVersion.Event):
+            agreement = event.originator_id
+        actor = entry.actor
+        return cls(
+            seq=entry.seq,
+            recorded_at=entry.recorded_at,
+            event_type=entry.event_type,
+            cvr=entry.cvr,
+            agreement_version_id=str(agreement) if agreement is not None else None,
+            actor_uuid=_person_key(actor.person_uuid if actor else None),
+            subject_uuid=_person_key(getattr(event, "person_uuid", None)),
+        )
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, column) for column in _COLUMNS)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What an auditor searches for; every given fact must hold. `scope` is the set of CVRs
+    the asker may read (None: all); events without a CVR are outside any scope."""
+
+    cvr: str | None = None
+    agreement: str | None = None
+    person: str | None = None
+    event_type: str | None = None
+    since: str | None = None
+    until: str | None = None
+    scope: frozenset[str] | None = None
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        cvr: str | None = None,
+        agreement: str | None = None,
+        person: str | None = None,
+        event_type: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        scope: Sequence[str] | None = None,
+    ) -> "Query":
+        """A query of normalized facts; ValueError with a Danish message for a bad one."""
+        if agreement:
+            try:
+                agreement = str(UUID(agreement.strip()))
+            except ValueError:
+                raise ValueError(f"{agreement!r} er ikke id'et på en aftaleversion.") from None
+        return cls(
+            cvr=validate_cvr(cvr) if cvr else None,
+            agreement=agreement or None,
+            person=person_uuid(person) if person else None,
+            event_type=event_type or None,
+            since=since,
+            until=until,
+            scope=frozenset(scope) if scope is not None else None,
+        )
+
+    @property
+    def is_everything(self) -> bool:
+        """Whether the query chooses the whole log."""
+        return self == Query()
+
+    def matches(self, row: IndexRow) -> bool:
+        return (
+            (self.cvr is None or row.cvr == self.cvr)
+            and (self.scope is None or row.cvr in self.scope)
+            and (self.agreement is None or row.agreement_version_id == self.agreement)
+            and (self.person is None or self.person in (row.actor_uuid, row.subject_uuid))
+            and (self.event_type is None or row.event_type == self.event_type)
+            and (self.since is None or row.recorded_at >= self.since)
+            and (self.until is None or row.recorded_at < self.until)
+        )
+
+    def where(self, p: str) -> tuple[str, list[Any]]:
+        """The same conditions as `matches`, as SQL over the index."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("cvr", self.cvr),
+            ("agreement_version_id", self.agreement),
+            ("event_type", self.event_type),
+        ):
+            if value is not None:
+                conditions.append(f"{column} = {p}")
+                params.append(value)
+        if self.scope is not None:
+            if not self.scope:
+                conditions.append("1 = 0")
+            else:
+                conditions.append(f"cvr IN ({', '.join([p] * len(self.scope))})")
+                params.extend(sorted(self.scope))
+        if self.person is not None:
+            conditions.append(f"(actor_uuid = {p} OR subject_uuid = {p})")
+            params += [self.person, self.person]
+        if self.since is not None:
+            conditions.append(f"recorded_at >= {p}")
+            params.append(self.since)
+        if self.until is not None:
+            conditions.append(f"recorded_at < {p}")
+            params.append(self.until)
+        return " AND ".join(conditions) or "1 = 1", params
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of a search, newest first, read from the log."""
+
+    entries: list[Entry]
+    total: int
+    page: int
+    page_size: int
+    repaired: list[int]  # seq numbers whose index rows did not match the log and were rewritten
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def has_more(self) -> bool:
+        return self.page * self.page_size < self.total
+
+
+class EventIndex:
+    """The search index over one ledger's log, in the ledger's own database.
+
+    Each operation takes a connection of its own (a few are kept open between operations),
+    so any number of threads may search at once. Several processes may catch the index up
+    at once: a row is inserted only if its `seq` is not there yet, and every process
+    derives the same row from the same event.
+    """
+
+    def __init__(self, app: LedgerApp) -> None:
+        self.app = app
+        self.database: DatabaseURL = app.settings.database
+        self.p = self.database.placeholder
+        self._idle: list[Any] = []
+        self._guard = threading.Lock()
+        self._created = False
+
+    # Keeping the index
+
+    def refresh(self) -> int:
+        """Index the events logged since the last refresh; how many it read from the log
+        (another process may have indexed some of them first)."""
+        ((indexed,),) = self._rows(f"SELECT MAX(seq) FROM {TABLE}")
+        indexed = -1 if indexed is None else indexed
+        last = self.app.recorder.last_leaf()  # type: ignore[attr-defined]
+        last_seq = -1 if last is None else last.seq
+        if indexed > last_seq:
+            # The index is ahead of the log it was derived from (the log was replaced or
+            # cut short, which `ledger verify` reports): forget what the log no longer has.
+            logger.warning("the search index reaches seq %d, the log %d", indexed, last_seq)
+            with self._transaction() as cursor:
+                cursor.execute(f"DELETE FROM {TABLE} WHERE seq > {self.p}", (last_seq,))
+            indexed = last_seq
+        added = 0
+        batch: list[IndexRow] = []
+        for entry in self.app.log(after=indexed, page_size=_BATCH):
+            batch.append(IndexRow.of(entry))
+            if len(batch) == _BATCH:
+                added += self._insert(batch)
+                batch = []
+        return added + self._insert(batch)
+
+    def rebuild(self) -> int:
+        """Drop every row and index the whole log again (searches meanwhile find less)."""
+        with self._transaction() as cursor:
+            cursor.execute(f"DELETE FROM {TABLE}")
+        return self.refresh()
+
+    def _insert(self, rows: Sequence[IndexRow]) -> int:
+        if rows:
+            with self._transaction() as cursor:
+                self._insert_rows(cursor, rows)
+        return len(rows)
+
+    def _insert_rows(self, cursor: Any, rows: Sequence[IndexRow]) -> None:
+        places = ", ".join([self.p] * len(_COLUMNS))
+        cursor.executemany(
+            f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({places}) "
+            "ON CONFLICT (seq) DO NOTHING",
+            [row.values() for row in rows],
+        )
+
+    def _repair(self, seqs: Sequence[int]) -> None:
+        """Rewrite the index rows of these `seq` numbers from the log (or drop them)."""
+        logger.warning("search index rows disagreed with the log at seq %s", list(seqs))
+        rows = [IndexRow.of(entry) for entry in self.app.entries_at(seqs)]
+        places = ", ".join([self.p] * len(seqs))
+        with self._transaction() as cursor:
+            cursor.execute(f"DELETE FROM {TABLE} WHERE seq IN ({places})", list(seqs))
+            if rows:
+                self._insert_rows(cursor, rows)
+
+    # Searching
+
+    def search(self, query: Query, *, page: int = 1, page_size: int = PAGE_SIZE) -> SearchPage:
+        """One page of the events matching `query`, newest first, with the total count."""
+        if not 1 <= page <= MAX_PAGE or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page {page} of size {page_size} is out of range")
+        self.refresh()
+        where, params = query.where(self.p)
+        repaired: list[int] = []
+        while True:
+            with self._transaction(write=False) as cursor:
+                cursor.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE {where}", params)
+                (total,) = cursor.fetchone()
+                cursor.execute(
+                    f"SELECT seq FROM {TABLE} WHERE {where} "
+                    f"ORDER BY seq DESC LIMIT {self.p} OFFSET {self.p}",
+                    [*params, page_size, (page - 1) * page_size],
+                )
+                seqs = [row[0] for row in cursor.fetchall()]
+            entries, untrusted = self._read_back(query, seqs)
+            if not untrusted or repaired:
+                break
+            self._repair(untrusted)
+            repaired = untrusted
+        return SearchPage(entries[::-1], total, page, page_size, repaired)
+
+    def matching(self, query: Query, *, newest_first: bool = True) -> Iterator[Entry]:
+        """Every event matching `query`, read from the log a batch at a time."""
+        self.refresh()
+        where, params = query.where(self.p)
+        order, beyond = ("DESC", "<") if newest_first else ("ASC", ">")
+        bound: int | None = None
+        while True:
+            condition = where if bound is None else f"{where} AND seq {beyond} {self.p}"
+            rows = self._rows(
+                f"SELECT seq FROM {TABLE} WHERE {condition} ORDER BY seq {order} LIMIT {self.p}",
+                [*params, *([] if bound is None else [bound]), _BATCH],
+            )
+            seqs = [row[0] for row in rows]
+            entries, untrusted = self._read_back(query, seqs)
+            if untrusted:
+                self._repair(untrusted)
+            yield from (entries[::-1] if newest_first else entries)
+            if len(seqs) < _BATCH:
+                return
+            bound = seqs[-1]
+
+    def _read_back(self, query: Query, seqs: Sequence[int]) -> tuple[list[Entry], list[int]]:
+        """The chosen events from the log, oldest first, and the `seq` numbers whose event
+        does not match the query (the index row was wrong, or there is no such event)."""
+        found = {entry.seq: entry for entry in self.app.entries_at(seqs)}
+        trusted = [entry for entry in found.values() if query.matches(IndexRow.of(entry))]
+        untrusted = sorted(set(seqs) - {entry.seq for entry in trusted})
+        return trusted, untrusted
+
+    # The database
+
+    def close(self) -> None:
+        with self._guard:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+    def _rows(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._connected() as connection:
+            cursor = connection.cursor()
+            cursor.execute(statement, tuple(params))
+            return list(cursor.fetchall())
+
+    @contextmanager
+    def _transaction(self, *, write: bool = True) -> Iterator[Any]:
+        """BEGIN IMMEDIATE (the write lock first) on SQLite; one snapshot on PostgreSQL."""
+        with self._connected() as connection:
+            if self.database.is_sqlite:
+                connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            else:
+                connection.execute("BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ")
+            try:
+                yield connection.cursor()
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    @contextmanager
+    def _connected(self) -> Iterator[Any]:
+        """A connection for one operation: an idle one, or a new one. A few are kept idle
+        for the next operation, whichever thread runs it; one that failed is closed."""
+        with self._guard:
+            connection = self._idle.pop() if self._idle else None
+        if connection is None:
+            connection = self._connect()
+            if not self._created:
+                self._create(connection)
+        try:
+            yield connection
+        except BaseException:
+            connection.close()
+            raise
+        with self._guard:
+            if len(self._idle) < _IDLE_CONNECTIONS:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def _create(self, connection: Any) -> None:
+        """The table and its indexes, once per process (they may exist already)."""
+        cursor = connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE" if self.database.is_sqlite else "BEGIN")
+        try:
+            if not self.database.is_sqlite:
+                # concurrent CREATE ... IF NOT EXISTS can still collide on PostgreSQL
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
+            for statement in (_CREATE[self.database.scheme], *_CREATE_INDEXES):
+                cursor.execute(statement)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            connection.close()
+            raise
+        connection.execute("COMMIT")
+        self._created = True
+
+    def _connect(self) -> Any:
+        db = self.database
+        if db.is_sqlite:
+            import sqlite3
+
+            assert db.sqlite_path is not None
+            connection = sqlite3.connect(
+                db.sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            return connection
+        import psycopg
+
+        return psycopg.connect(
+            host=db.host,
+            port=db.port,
+            user=db.user,
+            password=db.password,
+            dbname=db.dbname,
+            autocommit=True,
+        )
+
+
+# Checking what is shown
+
+
+@dataclass(frozen=True)
+class CheckedEntry:
+    """An event with the result of checking its leaf and its inclusion in a checkpoint."""
+
+    entry: Entry
+    problems: tuple[str, ...]  # reason codes as `ledger verify` names them; empty: it holds
+    covered_by: int | None  # the size of the newest checkpoint proved to include it
+
+    @property
+    def verified(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class CheckedEntries:
+    entries: list[CheckedEntry]
+    checkpoint_size: int | None  # the newest stored checkpoint, if its signature holds
+    checkpoint_problem: str | None
+
+
+def leaf_problems(entry: Entry, keys: Mapping[str, VerifierKey]) -> list[str]:
+    """How one event's leaf fails the evidence format, as `ledger verify` checks a leaf
+    (all but the chain to the previous leaf, which needs that leaf)."""
+    try:
+        signed = parse_leaf(entry.leaf)
+    except LeafError as error:
+        return [error.reason]
+    problems = []
+    try:
+        check_signature(signed, keys)
+    except LeafError as error:
+        problems.append(error.reason)
+    leaf = signed.leaf
+    event = entry.event
+    if leaf.seq != entry.seq:
+        problems.append("seq-mismatch")
+    if (leaf.originator_id, leaf.originator_version) != (
+        str(event.originator_id),
+        event.originator_version,
+    ):
+        problems.append("leaf-mismatch")
+    if leaf.payload_sha256 != payload_sha256(entry.payload):
+        problems.append("payload-mismatch")
+    if leaf.topic != get_topic(type(event)):
+        problems.append("topic-mismatch")
+    if leaf.recorded_at != entry.recorded_at:
+        problems.append("recorded-at-mismatch")
+    return problems
+
+
+def check_entries(app: LedgerApp, entries: Sequence[Entry]) -> CheckedEntries:
+    """Check each event's leaf and prove it in the newest checkpoint, in one snapshot."""
+    keys = app.keyring.verifier_keys()
+
+    def check(tree: CheckpointStore) -> CheckedEntries:
+        stored = tree.latest()
+        size = root = problem = None
+        if stored is not None:
+            try:
+                opened = open_checkpoint(stored.note, keys, app.settings.origin)
+            except NoteError as error:
+                problem = error.reason
+            else:
+                size, root = opened.size, opened.root
+        checked = []
+        for entry in entries:
+            problems = leaf_problems(entry, keys)
+            covered_by = None
+            if size is not None and root is not None and entry.seq < size:
+                try:
+                    proof = merkle.inclusion_proof(entry.seq, size, tree.read_nodes)
+                    merkle.verify_inclusion(entry.seq, size, entry.leaf, proof, root)
+                except (merkle.ProofError, LookupError):
+                    problems.append("bad-inclusion-proof")
+                else:
+                    covered_by = size
+            checked.append(CheckedEntry(entry, tuple(problems), covered_by))
+        return CheckedEntries(checked, size, problem)
+
+    return app.read_tree(check)

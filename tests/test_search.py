@@ -1,0 +1,462 @@
+"""The search index over the log, on SQLite and PostgreSQL: it finds what a scan of the
+whole log finds, keeps up with the log, survives concurrent refreshes, and is never trusted
+over the log itself. And the check of what a search shows."""
+
+import random
+import sqlite3
+import threading
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from eventsourcing.application import Application
+
+from ledger.application import Entry, LedgerApp
+from ledger.demo import OPERATOR_CVR
+from ledger.domain import AgreementVersion, Customer, DomainError
+from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
+from ledger.evidence.database import DatabaseURL
+from ledger.export import export_bundle
+from ledger.identity import Actor, NsisLevel, person_uuid
+from ledger.search import TABLE, EventIndex, Query, check_entries
+from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
+
+KOEBENHAVN = "64942212"
+CUSTOMERS = (AARHUS, ODENSE, KOEBENHAVN)
+
+
+def person(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
+# Signatories, two per customer: one sends its UUID in NemLog-in's urn:uuid: form.
+SIGNATORIES = {
+    cvr: [
+        signatory(cvr, f"Person {i}0", NsisLevel.HIGH, f"urn:uuid:{person(10 * i)}"),
+        signatory(cvr, f"Person {i}1", NsisLevel.SUBSTANTIAL, person(10 * i + 1)),
+    ]
+    for i, cvr in enumerate(CUSTOMERS, start=1)
+}
+STAFF = Actor.person(
+    person_uuid=person(90),
+    name="Dorte Drift",
+    cvr=OPERATOR_CVR,
+    organisation="Leverandøren",
+    loa=NsisLevel.SUBSTANTIAL,
+)
+OUTSIDERS = [person(n) for n in (70, 71, 72)]  # people only roles and refusals concern
+
+
+def build_mix(app: LedgerApp, operator: Actor, seed: int = 2026) -> list[UUID]:
+    """A seeded mix of every kind of event; the agreement version ids."""
+    rng = random.Random(seed)
+    for cvr in CUSTOMERS:
+        app.register_customer(cvr=cvr, name=f"Kommune {cvr}", actor=operator)
+    agreements = [
+        app.publish_agreement(
+            title="Driftsaftale",
+            version_label=f"2026.{n}",
+            document=PDF + bytes([n]),
+            document_name="aftale.pdf",
+            actor=rng.choice([operator, STAFF]),
+        ).id
+        for n in (1, 2, 3)
+    ]
+    for step in range(100):
+        cvr = rng.choice(CUSTOMERS)
+        agreement = rng.choice(agreements)
+        action = rng.choice(["approve", "approve", "reset", "role", "refused", "declaration"])
+        try:
+            if action == "approve":
+                app.approve(
+                    cvr=cvr,
+                    version_id=agreement,
+                    actor=rng.choice(SIGNATORIES[cvr]),
+                    authentication=login(f"_a{step}"),
+                    ip="127.0.0.1",
+                    user_agent="test",
+                )
+            elif action == "reset":
+                app.reset_approval(
+                    cvr=cvr,
+                    version_id=agreement,
+                    reason="Ikke tegningsberettiget.",
+                    actor=rng.choice([operator, STAFF]),
+                )
+            elif action == "role":
+                who = rng.choice(OUTSIDERS)
+                if rng.random() < 0.3:
+                    app.revoke_role(person_uuid=who, role="auditor", actor=STAFF)
+                else:
+                    app.grant_role(
+                        person_uuid=rng.choice([who, f"urn:uuid:{who.upper()}"]),
+                        person_name="Revisor",
+                        role="auditor",
+                        cvrs=rng.sample(CUSTOMERS, rng.randint(0, 2)),
+                        actor=rng.choice([operator, STAFF]),
+                    )
+            elif action == "refused":
+                verified = rng.random() < 0.5
+                app.record_login_rejected(
+                    reason="loa-too-low",
+                    idp="https://idp.example",
+                    person_uuid=rng.choice(OUTSIDERS) if verified else None,
+                    cvr=cvr if verified else None,
+                )
+            else:
+                app.hand_in_declaration(
+                    cvr=cvr,
+                    document=PDF + b"declaration",
+                    document_name="erklaering.pdf",
+                    actor=SIGNATORIES[cvr][0],
+                )
+        except DomainError:
+            pass  # nothing to reset, a declaration already under way: the ledger refused
+    app.retire_agreement(agreements[0], actor=STAFF)
+    return agreements
+
+
+def brute_force(app: LedgerApp, query: Query) -> list[int]:
+    """What a scan of the whole log finds, newest first, decided from each event itself."""
+
+    def person_of(value: str | None) -> str | None:
+        return person_uuid(value) if value else None
+
+    def matches(entry: Entry) -> bool:
+        event = entry.event
+        agreement = getattr(event, "agreement_version_id", None)
+        if isinstance(event, AgreementVersion.Event):
+            agreement = event.originator_id
+        people = {
+            person_of(entry.actor.person_uuid if entry.actor else None),
+            person_of(getattr(event, "person_uuid", None)),
+        }
+        return (
+            (query.cvr is None or entry.cvr == query.cvr)
+            and (query.scope is None or entry.cvr in query.scope)
+            and (query.agreement is None or str(agreement) == query.agreement)
+            and (query.person is None or query.person in people)
+            and (query.event_type is None or entry.event_type == query.event_type)
+            and (query.since is None or entry.recorded_at >= query.since)
+            and (query.until is None or entry.recorded_at < query.until)
+        )
+
+    return [entry.seq for entry in app.log() if matches(entry)][::-1]
+
+
+@pytest.fixture
+def index(app):
+    index = EventIndex(app)
+    yield index
+    index.close()
+
+
+@pytest.fixture
+def mixed(app, operator) -> list[UUID]:
+    return build_mix(app, operator)
+
+
+def random_queries(app: LedgerApp, agreements: list[UUID], count: int) -> list[Query]:
+    rng = random.Random(11)
+    times = sorted(entry.recorded_at for entry in app.log())
+    people = [person(n) for n in (10, 11, 20, 21, 30, 31, 90)] + OUTSIDERS
+    event_types = [*sorted({entry.event_type for entry in app.log()}), "Countersigned"]
+    queries = []
+    for _ in range(count):
+
+        def maybe(values, p=0.35):
+            return rng.choice(values) if rng.random() < p else None
+
+        since, until = maybe(times), maybe(times)
+        scope = maybe([(), (AARHUS,), (ODENSE, KOEBENHAVN), (OPERATOR_CVR, AARHUS)], 0.25)
+        queries.append(
+            Query.checked(
+                cvr=maybe([*CUSTOMERS, OPERATOR_CVR]),
+                agreement=maybe([str(a) for a in agreements]),
+                person=maybe(people),
+                event_type=maybe(event_types),
+                since=since,
+                until=until,
+                scope=scope,
+            )
+        )
+    return queries
+
+
+def test_every_search_finds_what_a_scan_of_the_whole_log_finds(app, index, mixed):
+    queries = random_queries(app, mixed, 150)
+    found_something = 0
+    for query in queries:
+        expected = brute_force(app, query)
+        page = index.search(query, page=1, page_size=500)
+        assert [entry.seq for entry in page.entries] == expected, query
+        assert page.total == len(expected)
+        assert [entry.seq for entry in index.matching(query)] == expected
+        assert [entry.seq for entry in index.matching(query, newest_first=False)] == expected[::-1]
+        found_something += bool(expected)
+    assert found_something > 50  # the queries are not all empty
+    assert len(brute_force(app, Query())) == len(list(app.log()))
+
+
+def test_each_filter_alone_finds_its_events(app, index, mixed):
+    aarhus_person = person(10)
+    cases = {
+        Query(cvr=AARHUS): lambda e: e.cvr == AARHUS,
+        Query(event_type="Approved"): lambda e: e.event_type == "Approved",
+        Query(agreement=str(mixed[0])): lambda e: (
+            getattr(e.event, "agreement_version_id", None) == mixed[0]
+            or e.event.originator_id == mixed[0]
+        ),
+        Query(person=aarhus_person): lambda e: (
+            e.actor is not None and person_uuid(e.actor.person_uuid or "0" * 32) == aarhus_person
+        ),
+    }
+    for query, wanted in cases.items():
+        expected = [e.seq for e in app.log() if wanted(e)][::-1]
+        assert expected, query
+        assert [e.seq for e in index.matching(query)] == expected
+    # The urn:uuid: form a person's UUID arrived in finds the same events.
+    assert Query.checked(person=f"urn:uuid:{aarhus_person.upper()}").person == aarhus_person
+
+
+def test_pages_are_newest_first_and_together_hold_every_match(app, index, mixed):
+    query = Query(cvr=ODENSE)
+    expected = brute_force(app, query)
+    seen: list[int] = []
+    number = 1
+    while True:
+        page = index.search(query, page=number, page_size=7)
+        assert page.total == len(expected)
+        assert page.pages == -(-len(expected) // 7)
+        seen += [entry.seq for entry in page.entries]
+        if not page.has_more:
+            break
+        number += 1
+    assert seen == expected
+    assert seen == sorted(seen, reverse=True)
+    assert index.search(query, page=number + 1, page_size=7).entries == []
+    with pytest.raises(ValueError, match="out of range"):
+        index.search(query, page=0)
+
+
+def test_a_limited_scope_hides_other_cvrs_and_events_without_a_cvr(app, index, mixed):
+    everything = [e.seq for e in index.matching(Query())]
+    assert everything == [e.seq for e in app.log()][::-1]
+    limited = list(index.matching(Query(scope=frozenset({AARHUS}))))
+    assert limited
+    assert {e.cvr for e in limited} == {AARHUS}
+    assert any(e.cvr is None for e in app.log())  # LogStarted, refusals, CLI role grants
+    assert list(index.matching(Query(scope=frozenset()))) == []
+    assert list(index.matching(Query(cvr=ODENSE, scope=frozenset({AARHUS})))) == []
+
+
+def test_the_index_catches_up_with_the_log_on_every_read(app, index, operator):
+    assert index.refresh() == 1  # LogStarted
+    assert index.refresh() == 0
+    app.register_customer(cvr=AARHUS, name="Aarhus", actor=operator)
+    page = index.search(Query(cvr=AARHUS))
+    assert [e.event_type for e in page.entries] == ["Registered"]
+    assert index.refresh() == 0
+
+
+def test_two_processes_refreshing_at_once_leave_one_row_per_event(app, mixed):
+    indexes = [EventIndex(app) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def refresh(index: EventIndex) -> None:
+        try:
+            barrier.wait()
+            index.refresh()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=refresh, args=(index,)) for index in indexes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        rows = tamper(app, f"SELECT seq FROM {TABLE} ORDER BY seq")
+        assert [row[0] for row in rows] == [e.seq for e in app.log()]
+    finally:
+        for index in indexes:
+            index.close()
+
+
+def test_many_threads_search_through_one_index_at_once(app, index, mixed):
+    expected = brute_force(app, Query(cvr=AARHUS))
+    barrier = threading.Barrier(8)
+    results: list[list[int]] = []
+
+    def search() -> None:
+        barrier.wait()
+        for _ in range(5):
+            results.append([e.seq for e in index.search(Query(cvr=AARHUS), page_size=500).entries])
+
+    threads = [threading.Thread(target=search) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [expected] * 40
+
+
+def tamper(app: LedgerApp, statement: str, params: tuple = ()) -> list[tuple]:
+    """Run one statement (`?` parameters) on the ledger's database, as someone with access
+    to it could; its rows."""
+    database = app.settings.database
+    if database.is_sqlite:
+        connection = sqlite3.connect(database.sqlite_path, isolation_level=None)
+    else:
+        connection = database.connect()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(statement.replace("?", database.placeholder), params)
+        return list(cursor.fetchall()) if cursor.description else []
+    finally:
+        connection.close()
+
+
+def stored_id(app: LedgerApp, entry: Entry) -> object:
+    """The event's aggregate id as the events table holds it."""
+    return (
+        entry.event.originator_id.hex
+        if app.settings.database.is_sqlite
+        else entry.event.originator_id
+    )
+
+
+def test_an_index_row_pointing_at_another_event_is_not_trusted(app, index, mixed):
+    odense = next(e for e in app.log() if e.cvr == ODENSE and e.event_type == "Approved")
+    expected = brute_force(app, Query(cvr=AARHUS))
+    index.refresh()
+    tamper(app, f"UPDATE {TABLE} SET cvr = ? WHERE seq = ?", (AARHUS, odense.seq))
+    page = index.search(Query(cvr=AARHUS), page_size=500)
+    assert odense.seq not in [e.seq for e in page.entries]
+    assert [e.seq for e in page.entries] == expected
+    assert page.repaired == [odense.seq]
+    # The row was rewritten from the log: the next search needs no repair.
+    again = index.search(Query(cvr=AARHUS), page_size=500)
+    assert again.repaired == []
+    assert again.total == len(expected)
+    assert [e.seq for e in index.matching(Query(cvr=ODENSE))] == brute_force(app, Query(cvr=ODENSE))
+
+    # Exports read through `matching`, which leaves out what the log does not confirm.
+    tamper(app, f"UPDATE {TABLE} SET event_type = ? WHERE seq = ?", ("Retired", 0))
+    assert [e.seq for e in index.matching(Query(event_type="Retired"))] == brute_force(
+        app, Query(event_type="Retired")
+    )
+
+
+def test_rows_beyond_the_log_are_forgotten_and_a_rebuild_restores_the_index(app, index, mixed):
+    index.refresh()
+    last = max(e.seq for e in app.log())
+    tamper(
+        app,
+        f"INSERT INTO {TABLE} (seq, recorded_at, event_type, cvr) VALUES (?, ?, ?, ?)",
+        (last + 5, "2030-01-01T00:00:00.000000Z", "Approved", AARHUS),
+    )
+    tamper(app, f"DELETE FROM {TABLE} WHERE seq = ?", (3,))
+    assert last + 5 not in [e.seq for e in index.search(Query(cvr=AARHUS), page_size=500).entries]
+    assert index.rebuild() == last + 1
+    assert [e.seq for e in index.matching(Query())] == list(range(last, -1, -1))
+
+
+# Checking what is shown
+
+
+def test_shown_events_are_verified_and_proved_in_the_newest_checkpoint(app, index, mixed):
+    page = index.search(Query(cvr=AARHUS), page_size=500)
+    checked = check_entries(app, page.entries)
+    size = app.read_tree(lambda tree: tree.latest()).size
+    assert checked.checkpoint_size == size
+    assert checked.checkpoint_problem is None
+    assert [c.entry.seq for c in checked.entries] == [e.seq for e in page.entries]
+    assert all(c.verified and c.covered_by == size for c in checked.entries)
+
+
+def test_a_tampered_event_or_leaf_shows_its_problem(app, index, mixed):
+    approved = [e for e in app.log() if e.event_type == "Approved"]
+    payload_changed, time_changed = approved[0], approved[1]
+    # The stored payload gains a space: the event still reads, its hash no longer holds.
+    tamper(
+        app,
+        "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = ?",
+        (
+            payload_changed.payload + b" ",
+            stored_id(app, payload_changed),
+            payload_changed.event.originator_version,
+        ),
+    )
+    tamper(
+        app,
+        "UPDATE ledger_leaves SET recorded_at = ? WHERE seq = ?",
+        ("2020-01-01T00:00:00.000000Z", time_changed.seq),
+    )
+    entries = app.entries_at([payload_changed.seq, time_changed.seq, 0])
+    checked = {c.entry.seq: c for c in check_entries(app, entries).entries}
+    assert checked[payload_changed.seq].problems == ("payload-mismatch",)
+    assert checked[time_changed.seq].problems == ("recorded-at-mismatch",)
+    assert checked[0].verified
+
+
+def test_an_event_after_the_newest_checkpoint_is_verified_but_not_yet_proved(app, operator, index):
+    size = app.read_tree(lambda tree: tree.latest()).size
+    # The library's save, without the checkpoint that the ledger's own save makes after it.
+    Application.save(app, Customer.register(AARHUS, "Aarhus", operator))
+    checked = check_entries(app, list(app.log())).entries
+    assert [c.covered_by for c in checked] == [size] * size + [None]
+    assert all(c.verified for c in checked)
+    app.checkpoint()
+    assert check_entries(app, list(app.log())).entries[-1].covered_by == size + 1
+
+
+# Bundles of chosen events
+
+
+def test_a_bundle_of_the_matched_events_verifies_and_holds_exactly_them(
+    app, index, mixed, tmp_path: Path
+):
+    query = Query(cvr=ODENSE, event_type="Approved")
+    chosen = list(index.matching(query, newest_first=False))
+    assert chosen
+    out = tmp_path / "odense.zip"
+    exported = export_bundle(app, out, entries=chosen)
+    assert exported.subset
+    assert exported.entries == len(chosen)
+    report = verify_bundle(out, app.keyring.verifier_keys())
+    assert report.ok, report.problems
+    assert report.subset
+    assert report.entries == len(chosen)
+    assert list(open_bundle(out).lines(ENTRIES_FILE)) == [e.leaf for e in chosen]
+
+
+def test_a_bundle_of_nothing_is_an_empty_subset_that_verifies(app, tmp_path: Path):
+    out = tmp_path / "empty"
+    assert export_bundle(app, out, entries=[]).entries == 0
+    report = verify_bundle(out, app.keyring.verifier_keys())
+    assert report.ok
+    assert report.subset
+    assert report.entries == 0
+    assert verify_bundle(export_bundle(app, tmp_path / "cvr", cvr=ODENSE).path).ok
+
+
+def test_chosen_events_must_come_in_seq_order_and_not_with_other_filters(app, tmp_path: Path):
+    entries = list(app.log())
+    with pytest.raises(ValueError, match="not both"):
+        export_bundle(app, tmp_path / "both", cvr=AARHUS, entries=entries)
+    with pytest.raises(ValueError, match="seq order"):
+        export_bundle(app, tmp_path / "twice", entries=entries + entries)
+
+
+def test_the_index_lives_in_the_ledgers_database(app, index):
+    index.refresh()
+    connection = DatabaseURL.parse(app.settings.database.url).connect()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"SELECT COUNT(*) FROM {TABLE}")
+        assert cursor.fetchone()[0] == 1
+    finally:
+        connection.close()

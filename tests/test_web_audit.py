@@ -1,0 +1,326 @@
+"""The auditor's pages with Flask's test client, logged in through the development IdP:
+search, paging, the customer timeline, and the CSV and evidence bundle of what is shown."""
+
+import csv
+import datetime
+import io
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from ledger import cli
+from ledger.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, seed
+from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
+from ledger.identity import Actor, person_uuid
+from tests.test_search import stored_id, tamper
+from tests.test_web_login import log_in
+from web import create_app
+
+AARHUS = "55133018"
+ODENSE = "35209115"
+AUDITOR = PERSONS_BY_KEY["auditor"]
+
+
+@pytest.fixture
+def seeded(app):
+    """The demo's history (customers, an agreement, approvals, a reset, a declaration and the
+    auditor's role), and two refused logins: one with a verified identity, one without."""
+    seed(app)
+    app.record_login_rejected(reason="private-identity", idp="https://idp.example")
+    app.record_login_rejected(
+        reason="loa-too-low",
+        idp="https://idp.example",
+        person_uuid=PERSONS_BY_KEY["low"].person_uuid,
+        cvr=AARHUS,
+    )
+    return app
+
+
+@pytest.fixture
+def portal(app, saml_settings, seeded):
+    return create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+
+
+@pytest.fixture
+def auditor(portal):
+    log_in(portal, "auditor")
+    return portal
+
+
+def shown(page) -> list[int]:
+    """The seq numbers of the events a page shows, in its order."""
+    assert page.status_code == 200, page.text
+    return [int(seq) for seq in re.findall(r'<th scope="row">(\d+)</th>', page.text)]
+
+
+def newest_first(app, keep=lambda entry: True) -> list[int]:
+    return [entry.seq for entry in app.log() if keep(entry)][::-1]
+
+
+def agreement_id(app) -> str:
+    return str(next(a.id for a in app.agreement_versions() if a.title == AGREEMENT_TITLE))
+
+
+def test_the_auditor_sees_every_event_newest_first_each_verified(auditor, app):
+    page = auditor.get("/revision/")
+    assert shown(page) == newest_first(app)
+    size = app.read_tree(lambda tree: tree.latest()).size
+    assert page.text.count("Verificeret") == len(shown(page))
+    assert page.text.count(f"Med i checkpoint af størrelse {size}") == len(shown(page))
+    assert "Erklæring afleveret" in page.text  # event types in Danish
+    assert "Clara Christensen" in page.text  # the actor
+    assert "Bo Berg er ikke tegningsberettiget" in page.text  # the details
+    assert f"{AGREEMENT_TITLE}, version 2026.1" in page.text  # the agreement by name
+
+
+def test_each_filter_finds_exactly_its_events(auditor, app):
+    agreement = agreement_id(app)
+    clerk, low = PERSONS_BY_KEY["odense-clerk"].person_uuid, PERSONS_BY_KEY["low"].person_uuid
+    times = [entry.recorded_at for entry in app.log()]
+    first, last = (datetime.date.fromisoformat(t[:10]) for t in (times[0], times[-1]))
+    day = datetime.timedelta(days=1)
+    cases = [
+        ({"cvr": ODENSE}, lambda e: e.cvr == ODENSE),
+        (
+            {"aftale": agreement},
+            lambda e: (
+                str(getattr(e.event, "agreement_version_id", e.event.originator_id)) == agreement
+            ),
+        ),
+        # The person who acted, given in NemLog-in's urn:uuid: form.
+        (
+            {"person": f"urn:uuid:{clerk.upper()}"},
+            lambda e: e.actor is not None and e.actor.person_uuid == clerk,
+        ),
+        # The person a refused login concerns.
+        ({"person": low}, lambda e: getattr(e.event, "person_uuid", None) == low),
+        ({"type": "ApprovalReset"}, lambda e: e.event_type == "ApprovalReset"),
+        (
+            {"type": "Approved", "cvr": ODENSE},
+            lambda e: e.event_type == "Approved" and e.cvr == ODENSE,
+        ),
+        ({"fra": str(first), "til": str(last)}, lambda e: True),
+        ({"til": str(first - day)}, lambda e: False),
+        ({"fra": str(last + day)}, lambda e: False),
+    ]
+    for query, keep in cases:
+        expected = newest_first(app, keep)
+        page = auditor.get("/revision/", query_string=query)
+        assert shown(page) == expected, query
+        if not expected:
+            assert "Ingen hændelser passer til søgningen." in page.text
+        else:
+            assert len(expected) < len(list(app.log())) or "fra" in query
+
+
+def test_the_form_keeps_the_search_and_offers_danish_event_names(auditor, app):
+    agreement = agreement_id(app)
+    page = auditor.get("/revision/", query_string={"type": "Approved", "aftale": agreement})
+    assert '<option value="Approved" selected>Godkendt</option>' in page.text
+    assert f'<option value="{agreement}" selected>' in page.text
+    assert f"eksport.csv?aftale={agreement}&amp;type=Approved" in page.text
+    assert f"eksport.zip?aftale={agreement}&amp;type=Approved" in page.text
+
+
+def test_many_events_are_paged_newest_first(auditor, app):
+    for _ in range(30):
+        app.record_login_rejected(reason="replayed", idp="https://idp.example", cvr=AARHUS)
+    expected = newest_first(app, lambda entry: entry.cvr == AARHUS)
+    first = auditor.get("/revision/", query_string={"cvr": AARHUS})
+    assert shown(first) == expected[:25]
+    assert "side=2" in first.text
+    assert "Ældre" in first.text
+    second = auditor.get("/revision/", query_string={"cvr": AARHUS, "side": 2})
+    assert shown(second) == expected[25:50]
+    assert "Nyere" in second.text
+    assert f"side 2 af {-(-len(expected) // 25)}" in second.text
+    beyond = auditor.get("/revision/", query_string={"cvr": AARHUS, "side": 99})
+    assert shown(beyond) == []
+
+
+def test_the_timeline_of_a_customer(auditor, app):
+    page = auditor.get(f"/revision/kunde/{ODENSE}")
+    assert "Tidslinje for Odense Kommune (CVR 35209115)" in page.text
+    assert shown(page) == newest_first(app, lambda entry: entry.cvr == ODENSE)
+    approvals = auditor.get(f"/revision/kunde/{ODENSE}", query_string={"type": "Approved"})
+    assert shown(approvals) == newest_first(
+        app, lambda entry: entry.cvr == ODENSE and entry.event_type == "Approved"
+    )
+    unknown = auditor.get("/revision/kunde/29180008")  # a valid CVR, not a customer
+    assert "ikke registreret som kunde" in unknown.text
+    assert shown(unknown) == []
+    assert f'href="/revision/kunde/{ODENSE}"' in auditor.get("/revision/").text
+
+
+def test_the_csv_holds_every_match_as_shown(auditor, app):
+    for _ in range(30):
+        app.record_login_rejected(reason="replayed", idp="https://idp.example", cvr=ODENSE)
+    answer = auditor.get("/revision/eksport.csv", query_string={"cvr": ODENSE})
+    assert answer.status_code == 200
+    assert answer.mimetype == "text/csv"
+    assert "attachment" in answer.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
+    assert [int(row["seq"]) for row in rows] == newest_first(app, lambda e: e.cvr == ODENSE)
+    assert len(rows) > 25  # every page, not only the first
+    assert {row["verification"] for row in rows} == {"Verificeret"}
+    assert {row["cvr"] for row in rows} == {ODENSE}
+    reset = next(row for row in rows if row["type"] == "ApprovalReset")
+    assert json.loads(reset["facts"])["reason"].startswith("Bo Berg er ikke tegningsberettiget")
+    assert "Clara Christensen" in next(row["actor"] for row in rows if row["type"] == "Approved")
+
+
+def fetch_bundle(client, tmp_path: Path, name: str, **query) -> Path:
+    answer = client.get("/revision/eksport.zip", query_string=query)
+    assert answer.status_code == 200, answer.text
+    assert answer.mimetype == "application/zip"
+    path = tmp_path / name
+    path.write_bytes(answer.data)
+    return path
+
+
+def test_the_bundle_of_a_search_verifies_and_holds_exactly_its_events(
+    auditor, app, tmp_path, monkeypatch
+):
+    path = fetch_bundle(auditor, tmp_path, "odense.zip", cvr=ODENSE, type="Approved")
+    chosen = [e for e in app.log() if e.cvr == ODENSE and e.event_type == "Approved"]
+    report = verify_bundle(path, app.keyring.verifier_keys())
+    assert report.ok, report.problems
+    assert report.subset
+    assert report.entries == len(chosen) == 2
+    assert list(open_bundle(path).lines(ENTRIES_FILE)) == [e.leaf for e in chosen]
+    keys = tmp_path / "keys"
+    keys.write_text("".join(f"{k.line()}\n" for k in app.keyring.verifier_keys().values()))
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert cli.main(["verify", "--bundle", str(path), "--keys", str(keys)]) == 0
+    assert cli.main(["verify", "--bundle", str(path)]) == 0  # with the keys inside it
+    everything = fetch_bundle(auditor, tmp_path, "all.zip")
+    report = verify_bundle(everything, app.keyring.verifier_keys())
+    assert report.ok, report.problems
+    assert not report.subset  # nothing filtered out: the full log, its root checked too
+    assert report.entries == len(list(app.log()))
+
+
+def test_an_auditor_limited_to_one_cvr_sees_and_exports_only_it(portal, app, tmp_path):
+    app.grant_role(
+        person_uuid=AUDITOR.person_uuid,
+        person_name=AUDITOR.name,
+        role="auditor",
+        cvrs=[ODENSE],
+        actor=Actor(Actor.OPERATOR, "test-operator"),
+    )
+    log_in(portal, "auditor")
+    page = portal.get("/revision/")
+    assert shown(page) == newest_first(app, lambda entry: entry.cvr == ODENSE)
+    assert 0 not in shown(page)  # the log's own first event has no CVR
+    assert "Du har adgang til hændelserne for CVR 35209115." in page.text
+    person = {"person": PERSONS_BY_KEY["low"].person_uuid}  # a refusal for Aarhus
+    assert shown(portal.get("/revision/", query_string=person)) == []
+    assert portal.get("/revision/", query_string={"cvr": AARHUS}).status_code == 403
+    assert portal.get(f"/revision/kunde/{AARHUS}").status_code == 403
+    assert portal.get("/revision/eksport.csv", query_string={"cvr": AARHUS}).status_code == 403
+    rows = list(csv.DictReader(io.StringIO(portal.get("/revision/eksport.csv").text)))
+    assert {row["cvr"] for row in rows} == {ODENSE}
+    bundle = fetch_bundle(portal, tmp_path, "limited.zip")
+    report = verify_bundle(bundle, app.keyring.verifier_keys())
+    assert report.ok
+    assert report.subset  # never the full log
+    assert report.entries == len(rows)
+
+
+PAGES = (
+    "/revision/",
+    f"/revision/kunde/{AARHUS}",
+    "/revision/eksport.csv",
+    "/revision/eksport.zip",
+)
+
+
+def test_signatories_and_anonymous_visitors_are_refused(portal):
+    for path in PAGES:
+        anonymous = portal.get(path)
+        assert anonymous.status_code == 302
+        assert anonymous.headers["Location"].startswith("/saml/login?")
+    log_in(portal, "aarhus")
+    for path in PAGES:
+        assert portal.get(path).status_code == 403
+
+
+def test_bad_input_is_a_400_with_a_danish_message(auditor):
+    cases = [
+        ({"cvr": "123"}, "Et CVR-nummer består af 8 cifre"),
+        ({"cvr": "55133019"}, "kontrolcifferet passer ikke"),
+        ({"person": "Erik"}, "er ikke et UUID for en person"),
+        ({"aftale": "nope"}, "er ikke id&#39;et på en aftaleversion"),
+        ({"type": "Deleted"}, "Hændelsestypen"),
+        ({"fra": "2026-13-01"}, "Fra-datoen skal være en dato"),
+        ({"til": "i går"}, "Til-datoen skal være en dato"),
+        ({"fra": "2026-11-29", "til": "2026-11-28"}, "Til-datoen ligger før fra-datoen"),
+        ({"til": "9999-12-31"}, "for langt ude i fremtiden"),
+        ({"side": "0"}, "Sidetallet"),
+        ({"side": "-1"}, "Sidetallet"),
+        ({"side": "to"}, "Sidetallet"),
+        ({"side": "9" * 30}, "Sidetallet"),
+    ]
+    for query, message in cases:
+        for path in ("/revision/", "/revision/eksport.csv", "/revision/eksport.zip"):
+            if "side" in query and path != "/revision/":
+                continue  # the exports hold every page
+            answer = auditor.get(path, query_string=query)
+            assert answer.status_code == 400, (path, query)
+            assert message in answer.text, answer.text
+    assert auditor.get("/revision/kunde/1234").status_code == 400
+    assert "kontrolcifferet" in auditor.get("/revision/kunde/55133019").text
+
+
+def test_a_tampered_event_shows_what_is_wrong(auditor, app):
+    entry = next(e for e in app.log() if e.event_type == "HandedIn")
+    tamper(
+        app,
+        "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = ?",
+        (entry.payload + b" ", stored_id(app, entry), entry.event.originator_version),
+    )
+    page = auditor.get("/revision/", query_string={"type": "HandedIn"})
+    assert shown(page) == [entry.seq]
+    assert "Hændelsens indhold passer ikke til bladets hash" in page.text
+    assert "Verificeret" not in page.text
+
+
+class _Structure(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.labels: set[str] = set()
+        self.fields: list[str] = []
+        self.headings: list[int] = []
+        self.header_cells: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "label":
+            self.labels.add(attributes.get("for", ""))
+        elif tag in ("input", "select") and attributes.get("type") != "hidden":
+            self.fields.append(attributes.get("id", ""))
+        elif re.fullmatch(r"h[1-6]", tag):
+            self.headings.append(int(tag[1]))
+        elif tag == "th":
+            self.header_cells.append(attributes)
+
+
+def test_the_page_has_labels_header_scopes_and_headings_in_order(auditor):
+    structure = _Structure()
+    structure.feed(auditor.get("/revision/").text)
+    assert structure.fields
+    assert set(structure.fields) <= structure.labels
+    assert structure.headings[0] == 1
+    assert all(b - a <= 1 for a, b in zip(structure.headings, structure.headings[1:], strict=False))
+    assert structure.header_cells
+    assert all(cell.get("scope") in ("col", "row") for cell in structure.header_cells)
+
+
+def test_person_uuids_are_searched_in_the_form_the_ledger_keeps(auditor):
+    clerk = PERSONS_BY_KEY["odense-clerk"].person_uuid
+    assert person_uuid(f"urn:uuid:{clerk.upper()}") == clerk
+    page = auditor.get("/revision/", query_string={"person": clerk})
+    assert f'href="/revision/?person={clerk}"' in page.text
