@@ -337,6 +337,16 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     return _print_report(report, args.json)
 
 
+def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
+    """Rebuild the search index from the log (it is derived data; the log is the evidence)."""
+    from ledger.search import EventIndex
+
+    index = EventIndex(_app(settings))
+    print(f"indexed {index.rebuild()} events")
+    index.close()
+    return EXIT_OK
+
+
 def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
     checkpoint = _app(settings).checkpoint()
     if checkpoint is None:
@@ -533,6 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     command(commands, "checkpoint", cmd_checkpoint, "print the newest signed checkpoint")
+    command(commands, "reindex", cmd_reindex, "rebuild the auditors' search index from the log")
     export = command(
         commands,
         "export",

@@ -14,9 +14,7 @@ offline, on an exported bundle with keys kept out of band.
 """
 
 import logging
-import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -32,6 +30,7 @@ from ledger.evidence.leaf import LeafError, check_signature, parse_leaf, payload
 from ledger.evidence.note import NoteError, open_checkpoint
 from ledger.identity import InvalidPersonUUID, person_uuid, validate_cvr
 from ledger.storage.checkpoints import CheckpointStore
+from ledger.storage.tables_of_our_own import OwnTables
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +39,6 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_PAGE = 1_000_000
 _BATCH = 500  # events indexed, or read back, per statement
-_IDLE_CONNECTIONS = 4  # kept open between operations; more threads open and close their own
 _COLUMNS = (
     "seq",
     "recorded_at",
@@ -238,17 +236,17 @@ class EventIndex:
     def __init__(self, app: LedgerApp) -> None:
         self.app = app
         self.database: DatabaseURL = app.settings.database
-        self.p = self.database.placeholder
-        self._idle: list[Any] = []
-        self._guard = threading.Lock()
-        self._created = False
+        self.tables = OwnTables(
+            self.database, (_CREATE[self.database.scheme], *_CREATE_INDEXES), _CREATE_LOCK
+        )
+        self.p = self.tables.placeholder
 
     # Keeping the index
 
     def refresh(self) -> int:
         """Index the events logged since the last refresh; how many it read from the log
         (another process may have indexed some of them first)."""
-        ((indexed,),) = self._rows(f"SELECT MAX(seq) FROM {TABLE}")
+        ((indexed,),) = self.tables.rows(f"SELECT MAX(seq) FROM {TABLE}")
         indexed = -1 if indexed is None else indexed
         last = self.app.recorder.last_leaf()  # type: ignore[attr-defined]
         last_seq = -1 if last is None else last.seq
@@ -256,7 +254,7 @@ class EventIndex:
             # The index is ahead of the log it was derived from (the log was replaced or
             # cut short, which `ledger verify` reports): forget what the log no longer has.
             logger.warning("the search index reaches seq %d, the log %d", indexed, last_seq)
-            with self._transaction() as cursor:
+            with self.tables.transaction() as cursor:
                 cursor.execute(f"DELETE FROM {TABLE} WHERE seq > {self.p}", (last_seq,))
             indexed = last_seq
         added = 0
@@ -270,13 +268,13 @@ class EventIndex:
 
     def rebuild(self) -> int:
         """Drop every row and index the whole log again (searches meanwhile find less)."""
-        with self._transaction() as cursor:
+        with self.tables.transaction() as cursor:
             cursor.execute(f"DELETE FROM {TABLE}")
         return self.refresh()
 
     def _insert(self, rows: Sequence[IndexRow]) -> int:
         if rows:
-            with self._transaction() as cursor:
+            with self.tables.transaction() as cursor:
                 self._insert_rows(cursor, rows)
         return len(rows)
 
@@ -293,7 +291,7 @@ class EventIndex:
         logger.warning("search index rows disagreed with the log at seq %s", list(seqs))
         rows = [IndexRow.of(entry) for entry in self.app.entries_at(seqs)]
         places = ", ".join([self.p] * len(seqs))
-        with self._transaction() as cursor:
+        with self.tables.transaction() as cursor:
             cursor.execute(f"DELETE FROM {TABLE} WHERE seq IN ({places})", list(seqs))
             if rows:
                 self._insert_rows(cursor, rows)
@@ -308,7 +306,7 @@ class EventIndex:
         where, params = query.where(self.p)
         repaired: list[int] = []
         while True:
-            with self._transaction(write=False) as cursor:
+            with self.tables.transaction(write=False) as cursor:
                 cursor.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE {where}", params)
                 (total,) = cursor.fetchone()
                 cursor.execute(
@@ -332,7 +330,7 @@ class EventIndex:
         bound: int | None = None
         while True:
             condition = where if bound is None else f"{where} AND seq {beyond} {self.p}"
-            rows = self._rows(
+            rows = self.tables.rows(
                 f"SELECT seq FROM {TABLE} WHERE {condition} ORDER BY seq {order} LIMIT {self.p}",
                 [*params, *([] if bound is None else [bound]), _BATCH],
             )
@@ -356,91 +354,7 @@ class EventIndex:
     # The database
 
     def close(self) -> None:
-        with self._guard:
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
-
-    def _rows(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._connected() as connection:
-            cursor = connection.cursor()
-            cursor.execute(statement, tuple(params))
-            return list(cursor.fetchall())
-
-    @contextmanager
-    def _transaction(self, *, write: bool = True) -> Iterator[Any]:
-        """BEGIN IMMEDIATE (the write lock first) on SQLite; one snapshot on PostgreSQL."""
-        with self._connected() as connection:
-            if self.database.is_sqlite:
-                connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            else:
-                connection.execute("BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ")
-            try:
-                yield connection.cursor()
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-
-    @contextmanager
-    def _connected(self) -> Iterator[Any]:
-        """A connection for one operation: an idle one, or a new one. A few are kept idle
-        for the next operation, whichever thread runs it; one that failed is closed."""
-        with self._guard:
-            connection = self._idle.pop() if self._idle else None
-        if connection is None:
-            connection = self._connect()
-            if not self._created:
-                self._create(connection)
-        try:
-            yield connection
-        except BaseException:
-            connection.close()
-            raise
-        with self._guard:
-            if len(self._idle) < _IDLE_CONNECTIONS:
-                self._idle.append(connection)
-                return
-        connection.close()
-
-    def _create(self, connection: Any) -> None:
-        """The table and its indexes, once per process (they may exist already)."""
-        cursor = connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE" if self.database.is_sqlite else "BEGIN")
-        try:
-            if not self.database.is_sqlite:
-                # concurrent CREATE ... IF NOT EXISTS can still collide on PostgreSQL
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
-            for statement in (_CREATE[self.database.scheme], *_CREATE_INDEXES):
-                cursor.execute(statement)
-        except BaseException:
-            connection.execute("ROLLBACK")
-            connection.close()
-            raise
-        connection.execute("COMMIT")
-        self._created = True
-
-    def _connect(self) -> Any:
-        db = self.database
-        if db.is_sqlite:
-            import sqlite3
-
-            assert db.sqlite_path is not None
-            connection = sqlite3.connect(
-                db.sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
-            return connection
-        import psycopg
-
-        return psycopg.connect(
-            host=db.host,
-            port=db.port,
-            user=db.user,
-            password=db.password,
-            dbname=db.dbname,
-            autocommit=True,
-        )
+        self.tables.close()
 
 
 # Checking what is shown

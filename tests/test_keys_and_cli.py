@@ -208,3 +208,10 @@ def test_no_key_file_is_readable_by_others(ledger_env):
     main(["init"])
     keys_dir = ledger_env / "keys"
     assert stat.S_IMODE(os.stat(keys_dir).st_mode) & 0o077 == 0
+
+
+def test_reindex_rebuilds_the_search_index_from_the_log(ledger_env, capsys):
+    assert main(["demo", "--no-serve"]) == 0
+    capsys.readouterr()
+    assert main(["reindex"]) == 0
+    assert capsys.readouterr().out == "indexed 12 events\n"

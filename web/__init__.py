@@ -12,6 +12,7 @@ from flask_wtf import CSRFProtect
 
 from ledger.application import LedgerApp
 from ledger.config import ConfigError, Settings
+from ledger.search import EventIndex
 from ledger.storage.once import UsedOnce
 from saml.devidp import DevelopmentIdP
 from saml.settings import SamlSettings
@@ -57,6 +58,7 @@ def create_app(
     if config:
         app.config.update(config)
     app.extensions["ledger"] = ledger or LedgerApp(settings)
+    app.extensions["event_index"] = EventIndex(app.extensions["ledger"])
     idp, dev_idp = _identity_provider(saml)
     app.extensions["saml_sp"] = ServiceProvider(saml, idp, UsedOnce(settings.database))
     login_manager.init_app(app)

@@ -19,7 +19,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     render_template,
     request,
     send_file,
@@ -31,8 +30,8 @@ from ledger.application import Entry
 from ledger.domain import DomainError
 from ledger.export import HISTORY_HEADER, export_bundle, history_row
 from ledger.identity import InvalidCVR, validate_cvr
-from ledger.search import MAX_PAGE, CheckedEntry, EventIndex, Query, check_entries
-from web.auth import ledger
+from ledger.search import MAX_PAGE, CheckedEntry, Query, check_entries
+from web.auth import event_index, ledger
 from web.display import EVENT_NAMES
 from web.roles import auditor_required
 
@@ -60,14 +59,6 @@ CHECKPOINT_PROBLEMS = {
     "unknown-key": "Det nyeste checkpoint er ikke signeret med en kendt nøgle",
     "wrong-origin": "Det nyeste checkpoint er fra en anden log",
 }
-
-
-def event_index() -> EventIndex:
-    """The search index of this app's ledger, made on first use."""
-    index = current_app.extensions.get("event_index")
-    if index is None:
-        index = current_app.extensions.setdefault("event_index", EventIndex(ledger()))
-    return index
 
 
 def status_text(checked: CheckedEntry) -> str:

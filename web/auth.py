@@ -28,6 +28,7 @@ from flask_login import LoginManager, UserMixin, login_user, logout_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ledger.application import LedgerApp
+from ledger.search import EventIndex
 from saml.policy import Identity
 from saml.refusals import LoginRefused
 from saml.sp import ServiceProvider
@@ -67,6 +68,10 @@ class PortalUser(UserMixin):
 
 def ledger() -> LedgerApp:
     return current_app.extensions["ledger"]
+
+
+def event_index() -> EventIndex:
+    return current_app.extensions["event_index"]
 
 
 def service_provider() -> ServiceProvider:
