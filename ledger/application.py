@@ -4,7 +4,7 @@ import calendar
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -437,6 +437,8 @@ class LedgerApp(Application[UUID]):
     def record_declaration_sent(
         self, *, cvr: str, sent_on: date, reference: str, actor: Actor
     ) -> Declaration:
+        if sent_on > latest_sending_date():
+            raise DomainError("Datoen for afsendelsen kan ikke ligge i fremtiden.")
         declaration = self._declaration(cvr)
         declaration.record_sent(
             sent_on=sent_on,
@@ -587,6 +589,12 @@ class LedgerApp(Application[UUID]):
             if len(page) < 500:
                 return ids
             start = page[-1].id
+
+
+def latest_sending_date() -> date:
+    """The latest date a declaration can have been sent on: today in Denmark, which is at
+    most a day past UTC's today."""
+    return datetime.now(UTC).date() + timedelta(days=1)
 
 
 def add_months(day: date, months: int) -> date:

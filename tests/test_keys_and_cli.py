@@ -11,7 +11,7 @@ from ledger.config import ConfigError, Settings
 from ledger.evidence.keys import parse_verifier_keys
 from ledger.evidence.leaf import open_leaf
 from ledger.evidence.verify import verify_database
-from tests.fixtures import AARHUS
+from tests.fixtures import AARHUS, PDF
 
 
 def test_rotation_is_signed_by_the_old_key_and_later_leaves_by_the_new(app, operator):
@@ -215,3 +215,14 @@ def test_reindex_rebuilds_the_search_index_from_the_log(ledger_env, capsys):
     capsys.readouterr()
     assert main(["reindex"]) == 0
     assert capsys.readouterr().out == "indexed 12 events\n"
+
+
+def test_a_declaration_sent_in_the_future_is_refused_not_a_traceback(ledger_env, capsys):
+    assert main(["demo", "--no-serve"]) == 0
+    pdf = ledger_env / "countersigned.pdf"
+    pdf.write_bytes(PDF)
+    assert main(["declaration", "countersign", "--cvr", "55133018", "--file", str(pdf)]) == 0
+    capsys.readouterr()
+    sent = ["declaration", "sent", "--cvr", "55133018", "--reference", "R-1"]
+    assert main([*sent, "--date", "9999-12-31"]) == 1
+    assert "kan ikke ligge i fremtiden" in capsys.readouterr().err

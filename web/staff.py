@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from flask_login import current_user
 
-from ledger.application import normalized_person_uuid
+from ledger.application import latest_sending_date, normalized_person_uuid
 from ledger.domain import (
     RESET_REASON_LENGTH,
     AgreementVersion,
@@ -424,7 +424,7 @@ def _declaration_page(
         countersign_error=countersign_error,
         sent_error=sent_error,
         form=form or {"sent_on": "", "reference": ""},
-        latest=(_today() + SENT_DATE_LEEWAY).isoformat(),
+        latest=latest_sending_date().isoformat(),
         max_mib=_max_mib(),
     ), (400 if countersign_error or sent_error else 200)
 
@@ -472,18 +472,11 @@ def countersign(cvr: str) -> Any:
     return redirect(url_for("staff.declaration", cvr=customer.cvr))
 
 
-# Denmark is at most two hours ahead of UTC: a date one day past UTC's today may be today.
-SENT_DATE_LEEWAY = datetime.timedelta(days=1)
-
-
 def _sent_on(text: str) -> datetime.date:
     try:
-        sent_on = datetime.date.fromisoformat(text)
+        return datetime.date.fromisoformat(text)
     except ValueError:
         raise DomainError(_("Angiv datoen som åååå-mm-dd, fx 2026-11-29.")) from None
-    if sent_on > _today() + SENT_DATE_LEEWAY:
-        raise DomainError(_("Datoen for afsendelsen kan ikke ligge i fremtiden."))
-    return sent_on
 
 
 @blueprint.post("/erklaeringer/<cvr>/sendt")
