@@ -163,7 +163,7 @@ def test_declaration_goes_through_its_steps_and_gets_a_renewal_date(app, agreeme
     )
     with pytest.raises(DomainError, match="medunderskrevet"):
         app.record_declaration_sent(
-            cvr=AARHUS, sent_on=date(2026, 12, 1), reference="DIGST-1", actor=operator
+            cvr=AARHUS, sent_on=date(2026, 11, 1), reference="DIGST-1", actor=operator
         )
     app.countersign_declaration(
         cvr=AARHUS, document=b"%PDF both", document_name="e2.pdf", actor=operator
