@@ -1,12 +1,11 @@
 """The Flask app: the only package that imports Flask; it wires `saml/` and `ledger/` together."""
 
 import datetime
-import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, session
+from flask import Flask, Response
 from flask_babel import Babel
 from flask_wtf import CSRFProtect
 
@@ -18,10 +17,9 @@ from saml.devidp import DevelopmentIdP
 from saml.settings import SamlSettings
 from saml.sp import IdentityProvider, ServiceProvider, parse_metadata_file
 from web import api, audit, auth, devidp, display, errors, portal, signatory, staff
-from web.auth import login_manager
+from web.auth import IDLE_TIMEOUT, end_idle_session, login_manager
 from web.roles import is_auditor, is_signatory, is_staff
 
-IDLE_TIMEOUT = datetime.timedelta(minutes=30)
 csrf = CSRFProtect()
 babel = Babel()
 
@@ -80,7 +78,7 @@ def create_app(
         app.extensions["dev_idp"] = dev_idp
         app.register_blueprint(devidp.blueprint)
     display.register(app)
-    app.before_request(_end_idle_session)
+    app.before_request(end_idle_session)
     app.after_request(_security_headers(idp, development=not secure))
     return app
 
@@ -99,16 +97,6 @@ def _navigation() -> dict[str, bool]:
         "shows_staff": is_staff(),
         "shows_audit": is_auditor(),
     }
-
-
-def _end_idle_session() -> None:
-    """A session unused for IDLE_TIMEOUT ends, whatever the browser keeps."""
-    now = int(time.time())
-    seen = session.get("seen")
-    if isinstance(seen, int) and now - seen > IDLE_TIMEOUT.total_seconds():
-        session.clear()
-    if "identity" in session:
-        session["seen"] = now
 
 
 def _security_headers(idp: IdentityProvider, *, development: bool) -> Any:

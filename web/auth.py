@@ -9,6 +9,7 @@ request. Every refused login is recorded in the ledger as `LoginRejected`.
 
 import datetime
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,7 @@ blueprint = Blueprint("auth", __name__, url_prefix="/saml")
 PENDING_COOKIE = "saml_pending"
 PENDING_MAX_AGE = 15 * 60  # seconds a person has at NemLog-in before the request expires
 PENDING_LIMIT = 5  # logins started in other tabs that are still honoured
+IDLE_TIMEOUT = datetime.timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,23 @@ def unauthorized() -> Any:
     if request.path.startswith("/api/"):
         return jsonify(error="Du skal være logget ind."), 401
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+# Sessions
+
+
+def end_idle_session() -> None:
+    """Before each request: a session unused for IDLE_TIMEOUT ends, whatever the browser
+    keeps; one in use is marked as used now."""
+    seen = session.get("seen")
+    if isinstance(seen, int) and time.time() - seen > IDLE_TIMEOUT.total_seconds():
+        session.clear()
+    if "identity" in session:
+        _mark_seen()
+
+
+def _mark_seen() -> None:
+    session["seen"] = int(time.time())
 
 
 # Logging in
@@ -209,6 +228,7 @@ def _start_session(identity: Identity) -> None:
         "idp": identity.idp,
     }
     session.permanent = True
+    _mark_seen()
     login_user(load_user(identity.person_uuid), fresh=True)
 
 
