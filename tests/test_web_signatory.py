@@ -4,6 +4,7 @@ import io
 import re
 import threading
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -193,3 +194,29 @@ def test_an_unknown_agreement_is_404(portal):
     log_in(portal, "aarhus")
     assert portal.get(f"/aftaler/{uuid.uuid4()}").status_code == 404
     assert portal.get("/aftaler/not-a-uuid").status_code == 404
+
+
+def test_an_upload_over_the_limit_is_refused_with_a_danish_page_and_nothing_recorded(
+    app, saml_settings, agreement
+):
+    small = replace(app.settings, max_upload_bytes=2048)
+    client = create_app(small, saml=saml_settings, ledger=app).test_client()
+    log_in(client, "aarhus")
+    token = csrf_token(client, "/erklaering")
+    big = demo_pdf("Erklaering", "1") + b"%" + b"x" * 200_000 + b"\n%%EOF\n"
+    refused = client.post(
+        "/erklaering",
+        data={"csrf_token": token, "document": (io.BytesIO(big), "stor.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 413
+    assert "Filen er for stor" in refused.text
+    over_limit_only = demo_pdf("Erklaering", "1") + b"%" + b"x" * 2048 + b"\n%%EOF\n"
+    refused = client.post(
+        "/erklaering",
+        data={"csrf_token": token, "document": (io.BytesIO(over_limit_only), "lidt.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 400
+    assert "Filen er større end 2 kB" in refused.text
+    assert [e.event_type for e in app.history(cvr=AARHUS)].count("HandedIn") == 0

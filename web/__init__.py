@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app
 from flask_babel import Babel
 from flask_wtf import CSRFProtect
 
@@ -19,6 +19,7 @@ from saml.sp import IdentityProvider, ServiceProvider, parse_metadata_file
 from web import api, audit, auth, devidp, display, errors, portal, signatory, staff
 from web.auth import IDLE_TIMEOUT, end_idle_session, login_manager
 from web.roles import is_auditor, is_signatory, is_staff
+from web.uploads import size_text
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -90,12 +91,13 @@ def _identity_provider(saml: SamlSettings) -> tuple[IdentityProvider, Developmen
     return IdentityProvider.from_metadata(dev_idp.metadata()), dev_idp
 
 
-def _navigation() -> dict[str, bool]:
-    """Which parts of the portal the person may use, for the menu."""
+def _navigation() -> dict[str, Any]:
+    """Which parts of the portal the person may use, for the menu; the upload limit."""
     return {
         "shows_signatory": is_signatory(),
         "shows_staff": is_staff(),
         "shows_audit": is_auditor(),
+        "upload_limit": size_text(current_app.config["MAX_UPLOAD_BYTES"]),
     }
 
 

@@ -210,7 +210,6 @@ def declaration() -> Any:
         "signatory/declaration.html",
         declaration=ledger().declaration(cvr),
         error=error,
-        max_mib=current_app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024),
     ), (400 if error else 200)
 
 

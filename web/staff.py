@@ -15,7 +15,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -64,10 +63,6 @@ def _agreement(version_id: UUID) -> AgreementVersion:
 
 def _today() -> datetime.date:
     return datetime.datetime.now(datetime.UTC).date()
-
-
-def _max_mib() -> int:
-    return current_app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024)
 
 
 # The overview: what each customer lacks
@@ -214,7 +209,6 @@ def agreements() -> Any:
         agreements=versions,
         form=form,
         error=error,
-        max_mib=_max_mib(),
     ), (400 if error else 200)
 
 
@@ -425,7 +419,6 @@ def _declaration_page(
         sent_error=sent_error,
         form=form or {"sent_on": "", "reference": ""},
         latest=latest_sending_date().isoformat(),
-        max_mib=_max_mib(),
     ), (400 if countersign_error or sent_error else 200)
 
 
