@@ -68,7 +68,15 @@ import xmlsec
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
-from bench.common import Series, paired_ratio, parse_arguments, peak_rss_mib, summary_line, verdict
+from bench.common import (
+    Series,
+    filesystem_of,
+    paired_ratio,
+    parse_arguments,
+    peak_rss_mib,
+    summary_line,
+    verdict,
+)
 from ledger.demo import PERSONS_BY_KEY, DemoPerson
 from ledger.evidence.database import DatabaseURL
 from ledger.storage.once import UsedOnce
@@ -338,21 +346,6 @@ def sqlite_synchronous(database: Path) -> str:
     finally:
         connection.close()
     return {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(level, str(level))
-
-
-def filesystem_of(path: Path) -> str:
-    """The type of the filesystem holding `path` (from /proc/mounts), or '?'."""
-    try:
-        mounts = [line.split()[1:3] for line in Path("/proc/mounts").read_text().splitlines()]
-    except OSError:
-        return "?"
-    resolved = str(path.resolve())
-    best = max(
-        (m for m in mounts if resolved == m[0] or resolved.startswith(m[0].rstrip("/") + "/")),
-        key=lambda m: len(m[0]),
-        default=None,
-    )
-    return best[1] if best else "?"
 
 
 # The run

@@ -9,6 +9,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -76,3 +77,18 @@ def summary_line(
             "goals": goals,
         }
     )
+
+
+def filesystem_of(path: Path) -> str:
+    """The type of the filesystem holding `path` (from /proc/mounts), or '?'."""
+    try:
+        mounts = [line.split()[1:3] for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return "?"
+    resolved = str(path.resolve())
+    best = max(
+        (m for m in mounts if resolved == m[0] or resolved.startswith(m[0].rstrip("/") + "/")),
+        key=lambda m: len(m[0]),
+        default=None,
+    )
+    return best[1] if best else "?"

@@ -85,7 +85,15 @@ from eventsourcing.domain import Aggregate, event
 from flask import Flask, redirect, request
 from gunicorn.app.base import BaseApplication
 
-from bench.common import Series, paired_ratio, parse_arguments, peak_rss_mib, summary_line, verdict
+from bench.common import (
+    Series,
+    filesystem_of,
+    paired_ratio,
+    parse_arguments,
+    peak_rss_mib,
+    summary_line,
+    verdict,
+)
 
 PYTHON = Path(sys.executable)
 LEDGER = PYTHON.parent / "ledger"
@@ -533,21 +541,6 @@ def stored_event_bytes(database: Path, topic_end: str) -> tuple[int, int]:
             )
         ]
     return len(sizes), int(statistics.median(sizes)) if sizes else 0
-
-
-def filesystem_of(path: Path) -> str:
-    """The type of the filesystem holding `path` (from /proc/mounts), or '?'."""
-    try:
-        mounts = [line.split()[1:3] for line in Path("/proc/mounts").read_text().splitlines()]
-    except OSError:
-        return "?"
-    resolved = str(path.resolve())
-    best = max(
-        (m for m in mounts if resolved == m[0] or resolved.startswith(m[0].rstrip("/") + "/")),
-        key=lambda m: len(m[0]),
-        default=None,
-    )
-    return best[1] if best else "?"
 
 
 def percentile(values: list[float], p: int) -> float:
