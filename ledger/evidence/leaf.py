@@ -4,6 +4,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,24 @@ _MEMBERS = {
     "recorded_at": str,
     "kid": str,
 }
+
+# The fast path of `parse_leaf`: a leaf that is exactly the RFC 8785 encoding of printable
+# ASCII strings (nothing to escape), integers of at most 15 digits (below 2**53, no leading
+# zeros, no "-0"), `v` 1 and a 64-byte signature in 88 base64 characters. Such bytes are
+# their own canonical form, so matching them is the whole form check (about 4 us a leaf
+# against 17 us for parsing and re-encoding); anything else (escapes, non-ASCII, big
+# integers, other order or spacing) goes through the full parser, which names the reason.
+_STRING = rb'"([\x20\x21\x23-\x5b\x5d-\x7e]*)"'
+_INTEGER = rb"(0|-?[1-9][0-9]{0,14})"
+_CANONICAL_LEAF = re.compile(
+    (
+        rb'\{"kid":<S>,"originator_id":<S>,"originator_version":<I>,"payload_sha256":<S>,'
+        rb'"prev":<S>,"recorded_at":<S>,"seq":<I>,"sig":"(?P<sig>[A-Za-z0-9+/]{86}==)","topic":<S>,'
+        rb'"v":1\}'
+    )
+    .replace(b"<S>", _STRING)
+    .replace(b"<I>", _INTEGER)
+)
 
 
 class LeafError(ValueError):
@@ -104,13 +123,45 @@ class SignedLeaf:
     signature: bytes
 
 
+def _parse_canonical(leaf: bytes) -> SignedLeaf | None:
+    """`parse_leaf` for the common leaf that `_CANONICAL_LEAF` matches; None for any other."""
+    match = _CANONICAL_LEAF.fullmatch(leaf)
+    if match is None:
+        return None
+    kid, originator_id, version, digest, prev, recorded_at, seq, encoded, topic = match.groups()
+    signature = base64.b64decode(encoded)  # the pattern admits only the base64 alphabet
+    if base64.b64encode(signature) != encoded:  # padding bits set: not canonical
+        return None
+    # The signed message is the leaf without `,"sig":"<encoded>"`.
+    message = leaf[: match.start("sig") - len(_SIG_MEMBER)] + leaf[match.end("sig") + 1 :]
+    members = Leaf(
+        int(seq),
+        originator_id.decode("ascii"),
+        int(version),
+        topic.decode("ascii"),
+        digest.decode("ascii"),
+        prev.decode("ascii"),
+        recorded_at.decode("ascii"),
+        kid.decode("ascii"),
+    )
+    return SignedLeaf(members, message, signature)
+
+
 def parse_leaf(leaf: bytes) -> SignedLeaf:
     """Check a leaf's form and canonical encoding, without its signature.
 
-    The signed message is the leaf without its `sig` member. In the canonical form `sig`
-    sits between `seq` and `topic`, and `,"sig":"` cannot occur inside a JSON string
-    (quotes are escaped there), so cutting it out gives exactly the signed bytes.
+    A leaf exactly in canonical form with plain members takes the fast path (a precompiled
+    pattern); the rest is parsed in full. The signed message is the leaf without its `sig`
+    member. In the canonical form `sig` sits between `seq` and `topic`, and `,"sig":"`
+    cannot occur inside a JSON string (quotes are escaped there), so cutting it out gives
+    exactly the signed bytes.
     """
+    fast = _parse_canonical(leaf)
+    return fast if fast is not None else _parse_in_full(leaf)
+
+
+def _parse_in_full(leaf: bytes) -> SignedLeaf:
+    """`parse_leaf` for any bytes: parse them, then re-encode to see they are canonical."""
     start = leaf.find(_SIG_MEMBER)
     end = leaf.find(b'"', start + len(_SIG_MEMBER)) if start >= 0 else -1
     if end < 0 or not leaf.startswith(_AFTER_SIG, end + 1):

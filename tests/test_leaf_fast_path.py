@@ -1,0 +1,159 @@
+"""The fast path of `parse_leaf` (a precompiled pattern for the common canonical leaf) must
+decide exactly as the full parser does: accept only what it accepts, with the same members."""
+
+import json
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger.evidence.keys import SigningKey
+from ledger.evidence.leaf import (
+    LeafError,
+    _parse_canonical,
+    _parse_in_full,
+    check_signature,
+    parse_leaf,
+    sign_leaf,
+)
+
+KEY = SigningKey.generate("test.example/ledger")
+KEYS = {KEY.kid: KEY.verifier_key}
+
+# What the fast path takes: printable ASCII without quote or backslash, up to 15 digits.
+ledger_text = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters='"\\'), max_size=40
+)
+ledger_ints = st.integers(min_value=-(10**15) + 1, max_value=10**15 - 1)
+# What a leaf can carry besides: escapes, non-ASCII, integers up to 2**53.
+plain_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+any_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+small_ints = st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+
+
+@st.composite
+def signed_leaves(
+    draw: st.DrawFn,
+    text: st.SearchStrategy[str] = plain_text,
+    ints: st.SearchStrategy[int] = small_ints,
+) -> bytes:
+    return sign_leaf(
+        seq=draw(ints | st.integers(min_value=0, max_value=10**6)),
+        originator_id=draw(st.just(str(uuid.uuid4())) | text),
+        originator_version=draw(ints),
+        topic=draw(st.just("ledger.domain:Document.Approved") | text),
+        payload=draw(st.binary(max_size=16)),
+        prev=draw(st.just("0" * 64) | text),
+        recorded_at=draw(st.just("2026-11-29T07:15:02.123456Z") | text),
+        key=KEY,
+    )
+
+
+BIG_OR_ODD_NUMBERS = [
+    b"9007199254740991",
+    b"9007199254740992",
+    b"-9007199254740992",
+    b"10000000000000000000",
+    b"-0",
+    b"007",
+    b"1.0",
+    b"1e3",
+    b"true",
+    b'"1"',
+]
+
+
+@st.composite
+def mutated(draw: st.DrawFn, leaf: bytes) -> bytes:
+    """The leaf with one change that may or may not keep it acceptable."""
+    at = draw(st.integers(min_value=0, max_value=len(leaf)))
+    kind = draw(
+        st.sampled_from(
+            ["flip", "insert", "whitespace", "reorder", "escape", "non-ascii", "number", "cut"]
+        )
+    )
+    if kind == "flip" and at < len(leaf):
+        flipped = leaf[at] ^ draw(st.integers(min_value=1, max_value=255))
+        return leaf[:at] + bytes([flipped]) + leaf[at + 1 :]
+    if kind == "insert":
+        return leaf[:at] + bytes([draw(st.integers(0, 255))]) + leaf[at:]
+    if kind == "whitespace":
+        return leaf[:at] + draw(st.sampled_from([b" ", b"\n", b"\t", b"\r"])) + leaf[at:]
+    if kind == "reorder":
+        members = json.loads(leaf)
+        order = draw(st.permutations(list(members)))
+        return json.dumps(
+            {name: members[name] for name in order}, ensure_ascii=False, separators=(",", ":")
+        ).encode()
+    if kind == "escape" and at < len(leaf) and 0x20 <= leaf[at] < 0x7F:
+        return leaf[:at] + b"\\u%04x" % leaf[at] + leaf[at + 1 :]
+    if kind == "non-ascii":
+        return leaf[:at] + draw(any_text.filter(lambda t: not t.isascii())).encode() + leaf[at:]
+    if kind == "number":
+        name = draw(st.sampled_from([b'"seq":', b'"originator_version":', b'"v":']))
+        start = leaf.index(name) + len(name)
+        end = min(i for i in (leaf.find(b",", start), leaf.find(b"}", start)) if i >= 0)
+        return leaf[:start] + draw(st.sampled_from(BIG_OR_ODD_NUMBERS)) + leaf[end:]
+    if kind == "cut":
+        return leaf[:at]
+    return leaf
+
+
+def outcome(parse, leaf: bytes):
+    """What a parser makes of `leaf`: the signed leaf, or the refusal's reason and detail."""
+    try:
+        return parse(leaf)
+    except LeafError as error:
+        return error.reason, str(error)
+
+
+def assert_agree(leaf: bytes) -> None:
+    full = outcome(_parse_in_full, leaf)
+    fast = _parse_canonical(leaf)
+    assert fast is None or fast == full  # the fast path accepts only what the full one does
+    assert outcome(parse_leaf, leaf) == full
+
+
+@given(signed_leaves(ledger_text, ledger_ints))
+def test_the_fast_path_takes_the_leaves_the_ledger_writes(leaf):
+    fast = _parse_canonical(leaf)
+    assert fast is not None
+    assert fast == _parse_in_full(leaf)
+    check_signature(fast, KEYS)
+
+
+@given(signed_leaves(any_text))
+def test_the_fast_path_agrees_on_any_signed_leaf(leaf):
+    assert_agree(leaf)
+
+
+@given(st.data())
+def test_the_fast_path_agrees_on_mutated_leaves(data):
+    leaf = data.draw(signed_leaves(data.draw(st.sampled_from([ledger_text, plain_text, any_text]))))
+    assert_agree(data.draw(mutated(leaf)))
+
+
+@given(st.binary(max_size=600))
+def test_the_fast_path_agrees_on_any_bytes(leaf):
+    assert_agree(leaf)
+
+
+def test_the_fast_path_defers_on_signature_padding_bits():
+    leaf = sign_leaf(
+        seq=0,
+        originator_id=str(uuid.uuid4()),
+        originator_version=1,
+        topic="t",
+        payload=b"",
+        prev="0" * 64,
+        recorded_at="2026-11-29T07:15:02.123456Z",
+        key=KEY,
+    )
+    # The character before "==" carries 2 bits of the signature and 4 zero padding bits.
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    end = leaf.index(b'==","topic"')
+    odd_bits = alphabet.index(leaf[end - 1]) | 1
+    odd = leaf[: end - 1] + alphabet[odd_bits : odd_bits + 1] + leaf[end:]
+    assert _parse_canonical(odd) is None
+    assert outcome(parse_leaf, odd) == outcome(_parse_in_full, odd)
+    assert outcome(parse_leaf, odd)[0] == "non-canonical-leaf"
