@@ -83,7 +83,6 @@ from uuid import UUID, uuid5
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from flask import Flask, redirect, request
-from gunicorn.app.base import BaseApplication
 
 from bench.common import (
     Series,
@@ -94,6 +93,7 @@ from bench.common import (
     summary_line,
     verdict,
 )
+from web.serve import Gunicorn, gunicorn_options
 
 PYTHON = Path(sys.executable)
 LEDGER = PYTHON.parent / "ledger"
@@ -102,7 +102,6 @@ SERVE_PLAIN = "--serve-plain"  # internal: this file, run as the baseline's serv
 PERSONAS = ("aarhus", "odense", "koebenhavn")  # signatories of three distinct CVRs
 OPERATOR_CVR = "12345674"
 USER_AGENT = "bench/http.py"
-ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'  # as web/serve.py
 RECEIPT = re.compile(r"(?:http://[^/]+)?/kvitteringer/([0-9]+)")
 GOALS: dict[str, float | None] = {"approvals_vs_plain_flask": None}  # the issue set none
 
@@ -200,30 +199,10 @@ def create_plain_app(database: str) -> Flask:
     return app
 
 
-class PlainServer(BaseApplication):  # type: ignore[misc]
-    """The plain app under gunicorn with `ledger serve`'s options (web/serve.py)."""
-
-    def __init__(self, bind: str, database: str, workers: int) -> None:
-        self.options = {
-            "bind": bind,
-            "workers": workers,
-            "accesslog": "-",
-            "access_log_format": ACCESS_LOG_FORMAT,
-            "forwarded_allow_ips": "127.0.0.1",
-        }
-        self.database = database
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        return create_plain_app(self.database)  # in each worker, as `ledger serve` builds ours
-
-
 def serve_plain(bind: str, database: str, workers: str) -> None:
-    PlainServer(bind, database, int(workers)).run()
+    """The plain app under gunicorn with `ledger serve`'s options, built in each worker."""
+    options = gunicorn_options(bind=bind, workers=int(workers))
+    Gunicorn(lambda: create_plain_app(database), options).run()
 
 
 # Servers: started in their own process groups, stopped whatever happens

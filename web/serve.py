@@ -6,6 +6,7 @@ a clear message; each worker then builds its own app, with its own database conn
 """
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -16,9 +17,11 @@ from saml.settings import SamlSettings
 from web import create_app
 
 
-class _Portal(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-        self.settings = settings
+class Gunicorn(BaseApplication):  # type: ignore[misc]
+    """gunicorn running the WSGI app that `load` builds, once in each worker."""
+
+    def __init__(self, load: Callable[[], Any], options: dict[str, Any]) -> None:
+        self._load = load
         self.options = options
         super().__init__()
 
@@ -27,7 +30,19 @@ class _Portal(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return create_app(self.settings)
+        return self._load()
+
+
+def gunicorn_options(*, bind: str, workers: int) -> dict[str, Any]:
+    """The options `ledger serve` runs with (the benchmark's baseline server uses them too)."""
+    return {
+        "bind": bind,
+        "workers": workers,
+        "accesslog": "-",
+        # The access log holds no query strings: SAMLRequest and next= stay out of it.
+        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
+        "forwarded_allow_ips": "127.0.0.1",
+    }
 
 
 def serve(settings: Settings, *, bind: str, workers: int) -> int:
@@ -40,13 +55,5 @@ def serve(settings: Settings, *, bind: str, workers: int) -> int:
         for person in PERSONS:
             print(f"  {person.key:<13} {person.name}: {person.description}")
     sys.stdout.flush()
-    options = {
-        "bind": bind,
-        "workers": workers,
-        "accesslog": "-",
-        # The access log holds no query strings: SAMLRequest and next= stay out of it.
-        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
-        "forwarded_allow_ips": "127.0.0.1",
-    }
-    _Portal(settings, options).run()
+    Gunicorn(lambda: create_app(settings), gunicorn_options(bind=bind, workers=workers)).run()
     return 0

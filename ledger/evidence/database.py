@@ -63,12 +63,23 @@ class DatabaseURL:
             dbname=unquote(dbname),
         )
 
-    def connect(self) -> Any:
-        """A DB-API connection that reads what is committed (no write is ever made)."""
+    def connect(self, *, writable: bool = False) -> Any:
+        """A DB-API connection in autocommit mode (transactions are begun explicitly).
+
+        By default it is the verifier's, which only reads what is committed (on SQLite it
+        cannot write at all); the ledger's own side tables ask for a `writable` one, which on
+        SQLite may pass between threads, waits for the write lock and uses the write-ahead log.
+        """
         if self.is_sqlite:
             import sqlite3
 
             assert self.sqlite_path is not None
+            if writable:
+                connection = sqlite3.connect(
+                    self.sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
+                )
+                connection.execute("PRAGMA journal_mode=WAL")
+                return connection
             if not self.sqlite_path.exists():
                 raise FileNotFoundError(f"no database at {self.sqlite_path}")
             return sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True)

@@ -62,7 +62,7 @@ class OwnTables:
         with self._guard:
             connection = self._idle.pop() if self._idle else None
         if connection is None:
-            connection = self._connect()
+            connection = self.database.connect(writable=True)
             if not self._created:
                 self._create(connection)
         try:
@@ -96,25 +96,3 @@ class OwnTables:
             raise
         connection.execute("COMMIT")
         self._created = True
-
-    def _connect(self) -> Any:
-        db = self.database
-        if db.is_sqlite:
-            import sqlite3
-
-            assert db.sqlite_path is not None
-            connection = sqlite3.connect(
-                db.sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
-            return connection
-        import psycopg
-
-        return psycopg.connect(
-            host=db.host,
-            port=db.port,
-            user=db.user,
-            password=db.password,
-            dbname=db.dbname,
-            autocommit=True,
-        )

@@ -235,26 +235,28 @@ def case(reason: str, name: str) -> Callable[[Build], Build]:
 # elements side by side in the Response, what the Response holds.
 
 
-@case("assertion-count", "xsw1-signed-response-copied-into-its-own-signature")
-def xsw1(a: Attack) -> str:
+def _signed_response_with_forged_assertion(a: Attack) -> tuple[etree._Element, etree._Element]:
+    """XSW1/XSW2: a signed Response whose copy keeps the signed original (without its
+    signature), while the Response itself now carries a forged assertion and a new ID."""
     genuine = _reparsed(a.idp.sign(a.response()))
     original = copy.deepcopy(genuine)
     _remove(_signature(original))
     evil = genuine
     evil.set("ID", new_id())
     evil.replace(_find(evil, "saml:EncryptedAssertion"), a.encrypted(_forged(a.signed())))
+    return evil, original
+
+
+@case("assertion-count", "xsw1-signed-response-copied-into-its-own-signature")
+def xsw1(a: Attack) -> str:
+    evil, original = _signed_response_with_forged_assertion(a)
     _signature(evil).append(original)
     return a.post(evil)
 
 
 @case("assertion-count", "xsw2-signed-response-copied-before-its-detached-signature")
 def xsw2(a: Attack) -> str:
-    genuine = _reparsed(a.idp.sign(a.response()))
-    original = copy.deepcopy(genuine)
-    _remove(_signature(original))
-    evil = genuine
-    evil.set("ID", new_id())
-    evil.replace(_find(evil, "saml:EncryptedAssertion"), a.encrypted(_forged(a.signed())))
+    evil, original = _signed_response_with_forged_assertion(a)
     _signature(evil).addprevious(original)
     return a.post(evil)
 
