@@ -161,3 +161,74 @@ def test_a_kept_checkpoint_of_the_same_log_still_holds(ledger_env, tmp_path, cap
     keep_checkpoint(capsys, kept)
     assert main(["customer", "add", "--cvr", "64942212", "--name", "København"]) == 0
     assert verify_json(capsys, "--against", str(kept)) == (0, [])
+
+
+def delete_and_resign_from(db_path, keys_dir, seq: int) -> None:
+    """Delete event `seq` and re-sign every later leaf one place earlier, as a holder of
+    the key could; then rebuild the tree and checkpoints so the log agrees with itself."""
+    (key_file,) = keys_dir.glob("signing-*.pem")
+    key = SigningKey.read(key_file)
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute(
+            "SELECT l.seq, l.originator_id, l.originator_version, e.topic, e.state, l.leaf, "
+            "l.recorded_at FROM ledger_leaves l JOIN stored_events e ON "
+            "e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+            "ORDER BY l.seq"
+        ).fetchall()
+        _, oid, version, *_ = rows[seq]
+        db.execute(
+            "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = ?",
+            (oid, version),
+        )
+        db.execute("DELETE FROM ledger_leaves WHERE seq >= ?", (seq,))
+        prev = hashlib.sha256(rows[seq - 1][5]).hexdigest()
+        for number, (_, oid, version, topic, state, _, recorded_at) in enumerate(
+            rows[seq + 1 :], start=seq
+        ):
+            leaf = sign_leaf(
+                seq=number,
+                originator_id=str(__import__("uuid").UUID(oid)),
+                originator_version=version,
+                topic=topic,
+                payload=state,
+                prev=prev,
+                recorded_at=recorded_at,
+                key=key,
+            )
+            db.execute(
+                "INSERT INTO ledger_leaves (seq, originator_id, originator_version, leaf, "
+                "leaf_hash, recorded_at, next_kid) SELECT ?, ?, ?, ?, ?, ?, next_kid "
+                "FROM ledger_leaves WHERE seq = 0",
+                (number, oid, version, leaf, hashlib.sha256(leaf).digest(), recorded_at),
+            )
+            prev = hashlib.sha256(leaf).hexdigest()
+        db.execute("DELETE FROM ledger_tree")
+        db.execute("DELETE FROM ledger_checkpoints")
+
+
+def test_an_event_deleted_from_the_middle_and_re_signed_names_its_seq_against_a_kept_bundle(
+    ledger_env, tmp_path, capsys
+):
+    business(ledger_env)
+    kept_checkpoint = tmp_path / "kept-checkpoint"
+    keep_checkpoint(capsys, kept_checkpoint)
+    kept_bundle = tmp_path / "kept.zip"
+    assert main(["export", "--out", str(kept_bundle)]) == 0
+    delete_and_resign_from(ledger_env / "ledger.sqlite3", ledger_env / "keys", 2)
+    capsys.readouterr()
+    assert main(["checkpoint"]) == 0  # the rewriter signs fresh checkpoints
+    assert verify_json(capsys) == (0, []), "the log alone agrees with itself"
+    code, problems = verify_json(capsys, "--against", str(kept_checkpoint))
+    assert (code, problems) == (1, [("truncated", 4)])
+    code, problems = verify_json(capsys, "--against", str(kept_bundle))
+    assert (code, problems) == (1, [("rewritten-history", 2), ("truncated", 4)])
+
+
+def test_a_log_cut_short_but_otherwise_unchanged_is_only_truncated_against_a_kept_bundle(
+    ledger_env, tmp_path, capsys
+):
+    business(ledger_env)
+    kept_bundle = tmp_path / "kept.zip"
+    assert main(["export", "--out", str(kept_bundle)]) == 0
+    delete_newest(ledger_env / "ledger.sqlite3", 2, with_checkpoints=True)
+    assert verify_json(capsys, "--against", str(kept_bundle)) == (1, [("truncated", 3)])

@@ -418,6 +418,14 @@ def _check_checkpoints(
             f"stored checkpoints cover {largest} leaves; the log holds {builder.size}",
         )
     if kept_size is not None and kept_size > builder.size:
+        if first_rewritten is not None:
+            yield Problem(
+                "rewritten-history",
+                first_rewritten,
+                None,
+                None,
+                f"the leaves from seq {first_rewritten} on are not the ones in the bundle you kept",
+            )
         yield Problem(
             "truncated",
             builder.size,
