@@ -1,13 +1,15 @@
 """The Flask app: the only package that imports Flask; it wires `saml/` and `ledger/` together."""
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, g, request
 from flask_babel import Babel
 from flask_wtf import CSRFProtect
+from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger.application import LedgerApp
 from ledger.config import ConfigError, Settings
@@ -52,7 +54,10 @@ def create_app(
         APPROVAL_MAX_AUTH_AGE=datetime.timedelta(minutes=settings.approval_max_auth_age_minutes),
         BABEL_DEFAULT_LOCALE="da",
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
-        WTF_CSRF_SSL_STRICT=secure,
+        # `_protect_forms` checks the token, then that the POST came from our own pages.
+        # Flask-WTF's own HTTPS check needs a Referer, which Referrer-Policy may withhold.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_SSL_STRICT=False,
     )
     if config:
         app.config.update(config)
@@ -62,6 +67,7 @@ def create_app(
     app.extensions["saml_sp"] = ServiceProvider(saml, idp, UsedOnce(settings.database))
     login_manager.init_app(app)
     csrf.init_app(app)
+    app.before_request(_protect_forms(_origin(saml.base_url), origin_required=secure))
     babel.init_app(app, locale_selector=lambda: "da")
     errors.register(app)
     app.context_processor(_navigation)
@@ -81,6 +87,11 @@ def create_app(
     display.register(app)
     app.before_request(end_idle_session)
     app.after_request(_security_headers(idp, development=not secure))
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n
+        )
     return app
 
 
@@ -113,7 +124,9 @@ def _security_headers(idp: IdentityProvider, *, development: bool) -> Any:
         response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # Our own pages send our own URLs as Referer (the CSRF check's fallback when a
+        # browser sends no Origin); another site learns nothing from a link.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         if not development:
             response.headers.setdefault(
                 "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
@@ -123,9 +136,44 @@ def _security_headers(idp: IdentityProvider, *, development: bool) -> Any:
     return add
 
 
+def _protect_forms(origin: str, *, origin_required: bool) -> Callable[[], None]:
+    """Before each request: a POST (except the ACS) needs its CSRF token, and must come
+    from our own origin: `Origin` when the browser sends it, else the `Referer`; on https
+    one of the two must be there, as every browser sends for a form on our own pages."""
+
+    def protect() -> None:
+        if not current_app.config["WTF_CSRF_ENABLED"]:
+            return
+        csrf.protect(apply_exemptions=True)
+        if not g.get("csrf_valid"):  # not a POST, or the ACS
+            return
+        sent = request.headers.get("Origin")
+        if sent is None:
+            sent = request.headers.get("Referer")
+        if sent is None:
+            if origin_required:
+                raise CSRFError("The request names no origin (neither Origin nor Referer).")
+            return
+        if _origin(sent) != origin:
+            raise CSRFError("The request comes from another origin.")
+
+    return protect
+
+
 def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    """`scheme://host[:port]` as a browser writes an Origin header; "" if `url` has none."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    host = parts.hostname
+    if parts.scheme not in {"http", "https"} or not host:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
 def _secret_key(settings: Settings) -> bytes:
