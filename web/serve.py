@@ -33,15 +33,33 @@ class Gunicorn(BaseApplication):  # type: ignore[misc]
         return self._load()
 
 
+# Threads per worker process. A client that sends half a request holds one thread until it
+# finishes or goes (nginx in front buffers whole requests, so there none reach gunicorn);
+# fewer than the library's 15 pooled database connections, so no thread waits for one.
+THREADS = 12
+
+
 def gunicorn_options(*, bind: str, workers: int) -> dict[str, Any]:
     """The options `ledger serve` runs with (the benchmark's baseline server uses them too)."""
     return {
         "bind": bind,
         "workers": workers,
+        "worker_class": "gthread",
+        "threads": THREADS,
+        "timeout": 30,  # a worker whose main loop stops for this long is restarted
+        "graceful_timeout": 30,
+        "keepalive": 5,
         "accesslog": "-",
         # The access log holds no query strings: SAMLRequest and next= stay out of it.
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
-        "forwarded_allow_ips": "127.0.0.1",
+        # Forwarded headers count only through ProxyFix, as LEDGER_TRUSTED_PROXIES says
+        # (web/create_app); gunicorn itself trusts them from no one, not even a Unix socket.
+        "forwarded_allow_ips": "",
+        "secure_scheme_headers": {},
+        "forwarder_headers": "",
+        # gunicorn's control socket is one path per user ($HOME/.gunicorn/gunicorn.ctl) that
+        # a second instance on the host would take over; the portal needs none.
+        "control_socket_disable": True,
     }
 
 
