@@ -39,6 +39,7 @@ from ledger.identity import person_uuid as person_uuid_of
 from ledger.keyring import KeyRing, KeyRingError
 from ledger.storage import LogRecord
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
+from ledger.storage.sessions import ROLE_REVOKED, SessionLimits, Sessions
 
 _APPROVE_ATTEMPTS = 5
 _READ_AT_ONCE = 500  # seq numbers read in one query
@@ -123,7 +124,18 @@ class LedgerApp(Application[UUID]):
         except KeyRingError as error:
             raise KeyRingError(f"the ledger is not initialized: {error}") from error
         self.documents = DocumentStore(settings.documents_dir)
+        self.sessions = Sessions(
+            settings.database,
+            SessionLimits(
+                idle=timedelta(minutes=settings.session_idle_minutes),
+                lifetime=timedelta(hours=settings.session_max_hours),
+            ),
+        )
         super().__init__(env=settings.eventsourcing_env())
+
+    def close(self) -> None:
+        self.sessions.close()
+        super().close()
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)
@@ -478,11 +490,13 @@ class LedgerApp(Application[UUID]):
         return assignment
 
     def revoke_role(self, *, person_uuid: str, role: str, actor: Actor) -> RoleAssignment:
-        assignment = self._get(
-            role_assignment_id(normalized_person_uuid(person_uuid), role), "Rollen er ikke tildelt."
-        )
+        """Revoke a role and end every portal session of the person, on every host: what
+        they may do is then decided at their next login, with the roles they have left."""
+        person_uuid = normalized_person_uuid(person_uuid)
+        assignment = self._get(role_assignment_id(person_uuid, role), "Rollen er ikke tildelt.")
         assignment.revoke(actor=actor)
         self._save_new(assignment, "Rollen blev ændret imens; prøv igen.")
+        self.sessions.end_every_session_of(person_uuid, ROLE_REVOKED)
         return assignment
 
     def role_assignments(self) -> list[RoleAssignment]:

@@ -33,8 +33,11 @@ def client(app, operator, saml_settings):
 
 
 def log_in(client, person_uuid: str, cvr: str) -> None:
-    """What the SAML login leaves in the session (issue 4 makes it for real)."""
+    """What the SAML login leaves in the session (issue 4 makes it for real), with the
+    server's record of the session that every request checks."""
+    sessions = client.application.extensions["ledger"].sessions
     with client.session_transaction() as session:
+        session["sid"] = sessions.start(person_uuid)
         session["identity"] = {
             "person_uuid": person_uuid,
             "name": "Test",

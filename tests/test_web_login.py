@@ -9,7 +9,6 @@ import pytest
 from ledger.demo import PERSONS_BY_KEY
 from tests.conftest import saml_settings_in
 from web import create_app
-from web.auth import IDLE_TIMEOUT
 
 REFERENCE_METADATA = Path(__file__).parent / "saml" / "data" / "devtest4-idp-metadata.xml"
 
@@ -213,25 +212,3 @@ def test_with_nemlogin_metadata_logins_go_to_nemlogin_and_there_is_no_dev_idp(
     assert "https://test-devtest4-nemlog-in.dk" in page.headers["Content-Security-Policy"]
     metadata = client.get("/saml/metadata")
     assert b'entityID="https://portal.example.dk/saml/metadata"' in metadata.data
-
-
-def test_a_session_unused_for_the_idle_timeout_ends_whatever_the_browser_keeps(portal):
-    log_in(portal, "aarhus")
-    assert "Anne Andersen" in portal.get("/").text
-    with portal.session_transaction() as session:
-        session["seen"] -= int(IDLE_TIMEOUT.total_seconds()) + 1
-    assert "Log ind med MitID Erhverv" in portal.get("/").text
-    with portal.session_transaction() as session:
-        assert "identity" not in session
-
-
-def test_a_session_in_use_stays_and_one_left_right_after_login_ends_too(portal):
-    log_in(portal, "aarhus")
-    with portal.session_transaction() as session:
-        assert session["seen"] > 0  # marked at login, not only at the next request
-        session["seen"] -= int(IDLE_TIMEOUT.total_seconds()) - 60
-    assert "Anne Andersen" in portal.get("/").text
-    log_in(portal, "odense")
-    with portal.session_transaction() as session:
-        session["seen"] -= int(IDLE_TIMEOUT.total_seconds()) + 1
-    assert "Log ind med MitID Erhverv" in portal.get("/").text

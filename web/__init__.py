@@ -18,8 +18,8 @@ from ledger.storage.once import UsedOnce
 from saml.devidp import DevelopmentIdP
 from saml.settings import SamlSettings
 from saml.sp import IdentityProvider, ServiceProvider, parse_metadata_file
-from web import api, audit, auth, devidp, display, errors, portal, signatory, staff
-from web.auth import IDLE_TIMEOUT, end_idle_session, login_manager
+from web import api, audit, auth, caching, devidp, display, errors, portal, signatory, staff
+from web.auth import check_session, login_manager
 from web.roles import is_auditor, is_signatory, is_staff
 from web.uploads import size_text
 
@@ -46,7 +46,9 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure,
-        PERMANENT_SESSION_LIFETIME=IDLE_TIMEOUT,
+        # The browser forgets the cookie when the idle timeout has passed; the server's
+        # session record decides either way (web/auth.py: check_session).
+        PERMANENT_SESSION_LIFETIME=datetime.timedelta(minutes=settings.session_idle_minutes),
         # An upload may be max_upload_bytes; the form around it gets a little more.
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 64 * 1024,
         OPERATOR_CVR=operator_cvr,
@@ -85,7 +87,8 @@ def create_app(
         app.extensions["dev_idp"] = dev_idp
         app.register_blueprint(devidp.blueprint)
     display.register(app)
-    app.before_request(end_idle_session)
+    app.before_request(check_session)
+    caching.register(app)
     app.after_request(_security_headers(idp, development=not secure))
     if settings.trusted_proxies:
         n = settings.trusted_proxies

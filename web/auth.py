@@ -5,11 +5,14 @@ signed cookie of its own (the response arrives by a cross-site POST, which a Sam
 session cookie does not accompany), and ends at `/saml/acs`, which gives the browser a new
 session holding the verified identity. Roles come from the ledger's role events on each
 request. Every refused login is recorded in the ledger as `LoginRejected`.
+
+The session cookie is Flask's signed one, but whether it still lets anyone in is decided by
+the server: it carries a random session ID whose record (`ledger.storage.sessions`, in the
+database every process and host shares) every request with an identity checks, and which
+logout, single logout, the idle timeout, the absolute lifetime and a revoked role end.
 """
 
 import datetime
-import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +33,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ledger.application import LedgerApp
 from ledger.search import EventIndex
+from ledger.storage.sessions import LOGOUT, NEW_LOGIN, SINGLE_LOGOUT
 from saml.policy import Identity
 from saml.refusals import LoginRefused
 from saml.sp import ServiceProvider
@@ -40,7 +44,6 @@ blueprint = Blueprint("auth", __name__, url_prefix="/saml")
 PENDING_COOKIE = "saml_pending"
 PENDING_MAX_AGE = 15 * 60  # seconds a person has at NemLog-in before the request expires
 PENDING_LIMIT = 5  # logins started in other tabs that are still honoured
-IDLE_TIMEOUT = datetime.timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -109,18 +112,16 @@ def unauthorized() -> Any:
 # Sessions
 
 
-def end_idle_session() -> None:
-    """Before each request: a session unused for IDLE_TIMEOUT ends, whatever the browser
-    keeps; one in use is marked as used now."""
-    seen = session.get("seen")
-    if isinstance(seen, int) and time.time() - seen > IDLE_TIMEOUT.total_seconds():
+def check_session() -> None:
+    """Before each request with an identity: its session must be live in the server's
+    record (not ended, used within the idle timeout, younger than the lifetime), whatever
+    the browser keeps; else the browser's session is emptied and the person is logged out."""
+    if request.endpoint == "static" or "identity" not in session:
+        return
+    identity = session["identity"]
+    person_uuid = identity.get("person_uuid") if isinstance(identity, dict) else None
+    if ledger().sessions.check(session.get("sid"), person_uuid) is not None:
         session.clear()
-    if "identity" in session:
-        _mark_seen()
-
-
-def _mark_seen() -> None:
-    session["seen"] = int(time.time())
 
 
 # Logging in
@@ -212,8 +213,9 @@ def acs() -> Response | tuple[str, int]:
 def _start_session(identity: Identity) -> None:
     """A new session for this identity: nothing from before the login survives."""
     sha256 = ledger().documents.put(identity.assertion_xml)  # kept as evidence of the login
+    ledger().sessions.end(session.get("sid"), NEW_LOGIN)
     session.clear()
-    session["sid"] = secrets.token_urlsafe(16)
+    session["sid"] = ledger().sessions.start(identity.person_uuid)
     session["identity"] = {
         "person_uuid": identity.person_uuid,
         "name": identity.name,
@@ -228,7 +230,6 @@ def _start_session(identity: Identity) -> None:
         "idp": identity.idp,
     }
     session.permanent = True
-    _mark_seen()
     login_user(load_user(identity.person_uuid), fresh=True)
 
 
@@ -263,6 +264,7 @@ def logout() -> Response:
     """End our session, then NemLog-in's, with a signed LogoutRequest."""
     identity = session.get("identity") or {}
     name_id = identity.get("name_id")
+    ledger().sessions.end(session.get("sid"), LOGOUT)
     logout_user()
     session.clear()
     if not name_id:
@@ -289,6 +291,7 @@ def single_logout() -> Response:
     except LoginRefused as refused:
         current_app.logger.warning("single logout refused: %s", refused.detail)
         return render_template("logged_out.html", failed=True), 400
+    ledger().sessions.end(session.get("sid"), SINGLE_LOGOUT)
     logout_user()
     session.clear()
     if result.redirect_url:
