@@ -11,7 +11,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Transcoder, Transcoding
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import Environment, EnvType, get_topic
 
 from ledger.config import Settings
 from ledger.documents import DocumentStore
@@ -136,6 +136,15 @@ class LedgerApp(Application[UUID]):
     def close(self) -> None:
         self.sessions.close()
         super().close()
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """The library's settings from `Settings.eventsourcing_env` alone, never os.environ.
+
+        The library would merge os.environ in and, the application being named `ledger`,
+        prefer `LEDGER_SQLITE_DBNAME`, `LEDGER_POSTGRES_SCHEMA` and the like over ours: writes
+        could then go where `ledger verify` does not look.
+        """
+        return Environment(name, dict(env or {}))
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)
