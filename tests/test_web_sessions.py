@@ -366,3 +366,45 @@ def test_public_assets_and_checkpoints_may_be_cached(flask_app, app):
     for answer in answers.values():
         assert "no-store" not in answer.headers.get("Cache-Control", "")
         assert "Set-Cookie" not in answer.headers
+
+
+def test_a_logout_on_one_host_ends_the_session_on_every_other(
+    flask_app, portal, app, saml_settings
+):
+    """Two portals on one database, as two hosts behind a load balancer: each its own
+    ledger, connections and process state; only the database and the secret key shared."""
+    other_ledger = LedgerApp(app.settings)
+    try:
+        other_host = create_app(app.settings, saml=saml_settings, ledger=other_ledger)
+        log_in(portal, "aarhus")
+        copied = cookie_of(portal)
+        assert browser_with(other_host, copied).get("/historik").status_code == 200
+        log_out(portal)
+        assert sent_to_login(browser_with(other_host, copied).get("/historik"))
+    finally:
+        other_ledger.close()
+
+
+def test_staff_revoking_their_own_auditor_role_are_sent_to_log_in_again(portal, app, operator):
+    app.grant_role(
+        person_uuid=STAFF.person_uuid,
+        person_name=STAFF.name,
+        role="auditor",
+        cvrs=[],
+        actor=operator,
+    )
+    log_in(portal, "staff")
+    assert portal.get("/revision/").status_code == 200
+    revoked = portal.post(
+        "/drift/roller/fratag",
+        data={
+            "csrf_token": csrf_token(portal, "/drift/roller"),
+            "person_uuid": STAFF.person_uuid,
+            "role": "auditor",
+        },
+    )
+    assert revoked.status_code == 302
+    assert sent_to_login(portal.get("/drift/roller"))
+    log_in(portal, "staff")
+    assert portal.get("/drift/roller").status_code == 200
+    assert portal.get("/revision/").status_code == 403
