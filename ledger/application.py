@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError, Transcoder, Transcoding
 from eventsourcing.utils import Environment, EnvType, get_topic
 
 from ledger.config import Settings
-from ledger.documents import DocumentStore
+from ledger.documents import DocumentAltered, DocumentNotFound, DocumentStore
 from ledger.domain import (
     LOG_KEYS_ID,
     AgreementVersion,
@@ -101,6 +101,10 @@ class Entry:
                 continue
             facts[name] = asdict(value) if hasattr(value, "__dataclass_fields__") else value
         return facts
+
+
+class DocumentUnavailable(DomainError):
+    """A document a command rests on is missing, or no longer has the hash the log names."""
 
 
 def normalized_person_uuid(value: str) -> str:
@@ -330,6 +334,23 @@ class LedgerApp(Application[UUID]):
     def agreement_versions(self) -> list[AgreementVersion]:
         return [self.repository.get(oid) for oid in self._originators(AgreementVersion.Published)]
 
+    def agreement_document_problem(self, agreement: AgreementVersion) -> str | None:
+        """Why the agreement cannot be approved as its document stands (in Danish), or None
+        when the stored document has the hash that was published."""
+        try:
+            self.documents.check(agreement.document_sha256)
+        except DocumentAltered:
+            return (
+                "Aftalens dokument svarer ikke længere til den SHA-256-værdi, der blev "
+                "offentliggjort, og aftalen kan derfor ikke godkendes. Kontakt operatøren."
+            )
+        except DocumentNotFound:
+            return (
+                "Aftalens dokument findes ikke længere hos operatøren, og aftalen kan derfor "
+                "ikke godkendes. Kontakt operatøren."
+            )
+        return None
+
     def retire_agreement(self, version_id: UUID, *, actor: Actor) -> AgreementVersion:
         agreement = self.agreement_version(version_id)
         if agreement.retired:
@@ -357,12 +378,17 @@ class LedgerApp(Application[UUID]):
 
         Approving what is already approved records nothing and returns the approval as it
         is, so a double click or a second tab is not an error. Concurrent approvals race
-        on the aggregate's next version; the loser reads the winner's approval.
+        on the aggregate's next version; the loser reads the winner's approval. An agreement
+        whose stored document no longer has its published hash is never approved
+        (DocumentUnavailable).
         """
         customer = self.customer(cvr)
         agreement = self.agreement_version(version_id)
         if agreement.retired:
             raise DomainError("Denne version af aftalen er trukket tilbage og kan ikke godkendes.")
+        problem = self.agreement_document_problem(agreement)
+        if problem is not None:
+            raise DocumentUnavailable(problem)
         request = RequestFacts(
             ip=ip, user_agent=user_agent, document_sha256=agreement.document_sha256
         )

@@ -328,6 +328,7 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
             progress=progress,
             on_total=on_total,
             against=against,
+            documents=settings.documents_dir,
         )
     except Exception as error:
         raise CommandError(f"cannot read the log: {error}") from error

@@ -163,9 +163,14 @@ def signatory(key: str) -> Actor:
     )
 
 
-def _login(assertion_id: str) -> Authentication:
+def _login(app: LedgerApp, assertion_id: str) -> Authentication:
+    """A demo login, with a stand-in for the assertion kept as evidence (a real login keeps
+    the decrypted assertion NemLog-in signed)."""
+    stand_in = f'<demo-assertion ID="{assertion_id}">no NemLog-in login</demo-assertion>\n'
     return Authentication(
-        assertion_id=assertion_id, authn_instant="2026-11-29T08:00:00Z", assertion_sha256="0" * 64
+        assertion_id=assertion_id,
+        authn_instant="2026-11-29T08:00:00Z",
+        assertion_sha256=app.documents.put(stand_in.encode()),
     )
 
 
@@ -194,14 +199,14 @@ def seed(app: LedgerApp) -> bool:
         cvr="55133018",
         version_id=agreement.id,
         actor=aarhus,
-        authentication=_login("_demo-assertion-1"),
+        authentication=_login(app, "_demo-assertion-1"),
         **request,
     )
     app.approve(
         cvr="35209115",
         version_id=agreement.id,
         actor=odense_clerk,
-        authentication=_login("_demo-assertion-2"),
+        authentication=_login(app, "_demo-assertion-2"),
         **request,
     )
     app.reset_approval(
@@ -214,7 +219,7 @@ def seed(app: LedgerApp) -> bool:
         cvr="35209115",
         version_id=agreement.id,
         actor=odense_signatory,
-        authentication=_login("_demo-assertion-3"),
+        authentication=_login(app, "_demo-assertion-3"),
         **request,
     )
     app.hand_in_declaration(

@@ -1,13 +1,21 @@
-"""Documents (agreement PDFs, declarations) stored content-addressed by SHA-256."""
+"""Documents (agreement PDFs, declarations, kept login assertions) stored content-addressed
+by SHA-256; the layout and the check of a copy are the evidence format's
+(`ledger.evidence.documents`), which `ledger verify` uses too."""
 
 import hashlib
 import os
 import tempfile
 from pathlib import Path
 
+from ledger.evidence.documents import DOCUMENT_MISMATCH, document_path, document_problem
+
 
 class DocumentNotFound(LookupError):
-    pass
+    """No stored document has this hash."""
+
+
+class DocumentAltered(DocumentNotFound):
+    """The stored file is there, but its content no longer has the hash the log names."""
 
 
 class DocumentStore:
@@ -15,9 +23,10 @@ class DocumentStore:
         self.directory = directory
 
     def _path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
-            raise DocumentNotFound(sha256)
-        return self.directory / sha256[:2] / sha256
+        try:
+            return document_path(self.directory, sha256)
+        except ValueError:
+            raise DocumentNotFound(sha256) from None
 
     def put(self, content: bytes) -> str:
         """Store the bytes (once, atomically) and return their SHA-256 in hex."""
@@ -46,5 +55,14 @@ class DocumentStore:
         except FileNotFoundError:
             raise DocumentNotFound(sha256) from None
         if hashlib.sha256(content).hexdigest() != sha256:
-            raise DocumentNotFound(f"{sha256} (the stored file has been altered)")
+            raise DocumentAltered(f"{sha256} (the stored file has been altered)")
         return content
+
+    def check(self, sha256: str) -> None:
+        """Nothing when the stored copy hashes to `sha256`; DocumentNotFound when there is
+        none, DocumentAltered when its content has changed. Reads without keeping it."""
+        problem = document_problem(self.directory, sha256)
+        if problem is None:
+            return
+        reason, detail = problem
+        raise (DocumentAltered if reason == DOCUMENT_MISMATCH else DocumentNotFound)(detail)

@@ -1,5 +1,6 @@
 """Domain facts the tests share: valid CVRs, signatories, a login."""
 
+from ledger.application import LedgerApp
 from ledger.domain import Authentication
 from ledger.identity import Actor, NsisLevel
 
@@ -19,7 +20,11 @@ def signatory(
     )
 
 
-def login(assertion_id: str = "_assertion-1") -> Authentication:
+def login(app: LedgerApp, assertion_id: str = "_assertion-1") -> Authentication:
+    """A login whose assertion (a stand-in) `app` keeps, as the portal keeps a real one."""
+    assertion = f'<saml:Assertion ID="{assertion_id}">test</saml:Assertion>'.encode()
     return Authentication(
-        assertion_id=assertion_id, authn_instant="2026-11-29T08:00:00Z", assertion_sha256="ab" * 32
+        assertion_id=assertion_id,
+        authn_instant="2026-11-29T08:00:00Z",
+        assertion_sha256=app.documents.put(assertion),
     )

@@ -24,7 +24,7 @@ def client(app, operator, saml_settings):
             cvr=cvr,
             version_id=agreement.id,
             actor=signatory(cvr=cvr),
-            authentication=login(),
+            authentication=login(app),
             ip="192.0.2.1",
             user_agent="test",
         )

@@ -101,7 +101,7 @@ def build(app: LedgerApp, operator: Actor) -> Ledger:
             cvr=cvr,
             version_id=agreement.id,
             actor=signatory(cvr=cvr),
-            authentication=login(assertion_id),
+            authentication=login(app, assertion_id),
             ip="192.0.2.10",
             user_agent="Firefox",
         )

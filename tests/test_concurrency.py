@@ -46,7 +46,7 @@ def _approve(settings: Settings, version_id, writer: int, barrier=None) -> int:
             name=f"Signatory {writer}",
             person_uuid=f"urn:uuid:00000000-0000-4000-8000-{writer:012d}",
         ),
-        authentication=login(f"_assertion-{writer}"),
+        authentication=login(app, f"_assertion-{writer}"),
         ip="192.0.2.1",
         user_agent="test",
     )

@@ -49,7 +49,7 @@ def approve(app, agreement, actor=None, assertion="_a1", cvr=AARHUS):
         cvr=cvr,
         version_id=agreement.id,
         actor=actor or signatory(cvr=cvr),
-        authentication=login(assertion),
+        authentication=login(app, assertion),
         ip="192.0.2.10",
         user_agent="Firefox",
     )

@@ -72,7 +72,7 @@ def build_mix(app: LedgerApp, operator: Actor, seed: int = 2026) -> list[UUID]:
                     cvr=cvr,
                     version_id=agreement,
                     actor=rng.choice(SIGNATORIES[cvr]),
-                    authentication=login(f"_a{step}"),
+                    authentication=login(app, f"_a{step}"),
                     ip="127.0.0.1",
                     user_agent="test",
                 )

@@ -38,7 +38,7 @@ def business(data_dir) -> None:
         cvr=AARHUS,
         version_id=agreement.id,
         actor=signatory(),
-        authentication=login(),
+        authentication=login(app),
         ip="192.0.2.1",
         user_agent="test",
     )

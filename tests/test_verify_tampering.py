@@ -233,7 +233,7 @@ def _approve(app: Any, version_id: UUID, actor: Actor, assertion_id: str) -> Non
         cvr=actor.cvr,
         version_id=version_id,
         actor=actor,
-        authentication=login(assertion_id),
+        authentication=login(app, assertion_id),
         ip=APPROVER_IP.decode(),
         user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
     )
@@ -825,7 +825,10 @@ def test_cli_verify_exits_0_on_an_untouched_ledger(
 
     assert main(["verify"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == [f"checked {len(LAYOUT)} leaves and {len(LAYOUT)} events: all holds"]
+    documents = 5  # the agreement and the four approvals' login assertions
+    assert out == [
+        f"checked {len(LAYOUT)} leaves, {len(LAYOUT)} events and {documents} documents: all holds"
+    ]
 
 
 def test_cli_verify_exits_1_and_prints_each_problem_and_a_summary(
@@ -849,7 +852,7 @@ def test_cli_verify_exits_1_and_prints_each_problem_and_a_summary(
     )
     leaves = events = len(LAYOUT) - 1
     assert out[3] == (
-        f"checked {leaves} leaves and {events} events: "
+        f"checked {leaves} leaves, {events} events and 5 documents: "
         "3 problems (broken-chain 1, seq-gap 1, version-gap 1)"
     )
 

@@ -21,10 +21,11 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from ledger.application import Entry
-from ledger.documents import DocumentNotFound
+from ledger.application import DocumentUnavailable, Entry
+from ledger.documents import DocumentAltered, DocumentNotFound
 from ledger.domain import AgreementVersion, Approval, Authentication, DomainError
 from ledger.search import MAX_PAGE, Query
+from web.arguments import number_arg
 from web.auth import authenticated_within, event_index, ledger
 from web.roles import acting_person, is_auditor, is_staff, signatory_required
 from web.uploads import read_pdf, safe_name
@@ -83,7 +84,13 @@ def agreements() -> str:
 @blueprint.get("/aftaler/<uuid:version_id>")
 @signatory_required
 def agreement(version_id: UUID) -> str:
-    version = _agreement(version_id)
+    return _agreement_page(_agreement(version_id))
+
+
+def _agreement_page(version: AgreementVersion, document_problem: str | None = None) -> str:
+    """The agreement with Godkend, unless its stored document no longer has its hash."""
+    if document_problem is None:
+        document_problem = ledger().agreement_document_problem(version)
     approval = ledger().approval(current_user.cvr, version.id)
     receipt_seq = (
         ledger().seq_of(approval.id, approval.approved_version)
@@ -94,6 +101,7 @@ def agreement(version_id: UUID) -> str:
         "signatory/agreement.html",
         state=AgreementState(version, approval),
         receipt_seq=receipt_seq,
+        document_problem=document_problem,
         max_age_minutes=int(current_app.config["APPROVAL_MAX_AUTH_AGE"].total_seconds() // 60),
     )
 
@@ -127,6 +135,8 @@ def approve(version_id: UUID) -> Any:
             ip=request.remote_addr or "",
             user_agent=request.headers.get("User-Agent", "")[:500],
         )
+    except DocumentUnavailable as error:
+        return _agreement_page(version, str(error)), 409
     except DomainError as error:
         abort(400, str(error))
     seq = ledger().seq_of(approval.id, approval.approved_version)
@@ -220,26 +230,36 @@ def declaration() -> Any:
 @signatory_required
 def history() -> str:
     """Its own CVR's history, newest first, a page at a time (from the search index)."""
-    page_text = request.args.get("side", "1")
-    if not page_text.isdigit() or not 1 <= int(page_text) <= MAX_PAGE:
-        abort(400, "Sidetallet skal være et helt tal fra 1.")
-    found = event_index().search(
-        Query(cvr=current_user.cvr), page=int(page_text), page_size=HISTORY_PAGE
-    )
+    page = number_arg("side", "Sidetallet", default=1, lowest=1, highest=MAX_PAGE)
+    found = event_index().search(Query(cvr=current_user.cvr), page=page, page_size=HISTORY_PAGE)
     return render_template(
         "signatory/history.html", entries=found.entries, page=found.page, more=found.has_more
     )
 
 
 def send_document(sha256: str, name: str) -> Response:
-    """A stored document as a download, under its (cleaned) uploaded name."""
+    """A stored document as a download, under its (cleaned) uploaded name; a Danish page
+    when it is missing or no longer has the hash the log names."""
     try:
         content = ledger().documents.get(sha256)
+    except DocumentAltered:
+        return _document_unavailable(
+            "Det gemte dokument svarer ikke længere til den SHA-256-værdi, som loggen "
+            "angiver, og udleveres derfor ikke. Kontakt operatøren.",
+            409,
+        )
     except DocumentNotFound:
-        abort(404)
+        return _document_unavailable(
+            "Dokumentet findes ikke hos operatøren. Kontakt operatøren.", 404
+        )
     return send_file(
         io.BytesIO(content),
         mimetype="application/pdf",
         as_attachment=True,
         download_name=safe_name(name, default="dokument.pdf"),
     )
+
+
+def _document_unavailable(text: str, status: int) -> Response:
+    page = render_template("error.html", headline="Dokumentet kan ikke hentes", text=text)
+    return Response(page, status=status, mimetype="text/html")

@@ -5,7 +5,8 @@ The verifier trusts nothing but the verifier keys it is given. It streams the le
 `jobs`), and checks each leaf's form and signature, the `prev` chain, gap-free `seq`, the
 payload hash and topic against the stored event, and that leaf and event agree. SQL over
 the whole tables finds events without a leaf, duplicated leaves and gaps in the versions
-of an aggregate. Every problem is reported with its reason code; none stops the run.
+of an aggregate. Given the documents directory, every document a payload names must be
+there with its hash. Every problem is reported with its reason code; none stops the run.
 """
 
 import hashlib
@@ -13,11 +14,13 @@ import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from ledger.evidence import merkle
 from ledger.evidence.database import DatabaseURL
+from ledger.evidence.documents import document_problem, named_documents
 from ledger.evidence.keys import VerifierKey, parse_verifier_keys
 from ledger.evidence.leaf import GENESIS_PREV, LeafError, check_signature, parse_leaf
 from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
@@ -46,6 +49,7 @@ class Problem:
 class Report:
     leaves: int = 0
     events: int = 0
+    documents: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -59,13 +63,17 @@ class Report:
         counts = ", ".join(f"{reason} {n}" for reason, n in self.counts().items())
         n = len(self.problems)
         verdict = "all holds" if self.ok else f"{n} problem{'s' * (n != 1)} ({counts})"
-        return f"checked {self.leaves} leaves and {self.events} events: {verdict}"
+        checked = f"{self.leaves} leaves and {self.events} events"
+        if self.documents:
+            checked = f"{self.leaves} leaves, {self.events} events and {self.documents} documents"
+        return f"checked {checked}: {verdict}"
 
     def as_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "leaves": self.leaves,
             "events": self.events,
+            "documents": self.documents,
             "counts": self.counts(),
             "problems": [asdict(p) for p in self.problems],
         }
@@ -107,18 +115,36 @@ class _Reader:
 
 
 @dataclass
+class _Naming:
+    """The first event that names a document, and how many events name it."""
+
+    seq: int
+    originator_id: str
+    originator_version: int
+    member: str
+    events: int = 1
+
+
+@dataclass
 class _RangeResult:
     start: int
     leaves: int
     problems: list[Problem]
+    documents: dict[str, _Naming] = field(default_factory=dict)
 
 
 def _check_range(
-    reader: _Reader, keys: Mapping[str, VerifierKey], start: int, stop: int
+    reader: _Reader,
+    keys: Mapping[str, VerifierKey],
+    start: int,
+    stop: int,
+    with_documents: bool = False,
 ) -> _RangeResult:
-    """Check the leaves with `start <= seq < stop` and their events."""
+    """Check the leaves with `start <= seq < stop` and their events; `with_documents`
+    collects the documents their payloads name."""
     p = reader.p
     problems: list[Problem] = []
+    documents: dict[str, _Naming] = {}
     if start == 0:
         prev_hash, prev_seq = GENESIS_PREV, -1
     else:
@@ -153,13 +179,20 @@ def _check_range(
                 keys, seq, oid_text, version, leaf, recorded_at, prev_hash, event
             )
             problems.extend(Problem(r, seq, oid_text, version, d) for r, d in found)
+            if with_documents and event is not None and event[1] is not None:
+                for member, sha256 in named_documents(event[1]):
+                    naming = documents.get(sha256)
+                    if naming is None:
+                        documents[sha256] = _Naming(seq, oid_text, version, member)
+                    else:
+                        naming.events += 1
             count += 1
             prev_hash = leaf_hash.hex()
             prev_seq = seq
         if len(page) < PAGE_SIZE:
             break
         after = page[-1][0]
-    return _RangeResult(start, count, problems)
+    return _RangeResult(start, count, problems, documents)
 
 
 def _leaf_problems(
@@ -260,18 +293,25 @@ def _check_tables(reader: _Reader) -> Iterator[Problem]:
         )
 
 
-_worker: tuple[_Reader, dict[str, VerifierKey]] | None = None
+_worker: tuple[_Reader, dict[str, VerifierKey], Path | None] | None = None
 
 
-def _start_worker(url: str, key_lines: str) -> None:
+def _start_worker(url: str, key_lines: str, documents: Path | None) -> None:
     global _worker
-    _worker = (_Reader(DatabaseURL.parse(url)), parse_verifier_keys(key_lines))
+    _worker = (_Reader(DatabaseURL.parse(url)), parse_verifier_keys(key_lines), documents)
 
 
 def _work(bounds: tuple[int, int]) -> _RangeResult:
     assert _worker is not None
-    reader, keys = _worker
-    return _check_range(reader, keys, *bounds)
+    reader, keys, documents = _worker
+    return _check_range(reader, keys, *bounds, with_documents=documents is not None)
+
+
+def _work_on_document(sha256: str) -> tuple[str, tuple[str, str] | None]:
+    assert _worker is not None
+    directory = _worker[2]
+    assert directory is not None
+    return sha256, document_problem(directory, sha256)
 
 
 def verify_database(
@@ -282,13 +322,18 @@ def verify_database(
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
     against: KeptEvidence | None = None,
+    documents: Path | None = None,
 ) -> Report:
     """Check the whole stored log; `progress` hears how many leaves each step checked.
 
     `against` is a checkpoint (and, from a bundle, its leaves) that an auditor kept: the
     log must still hold exactly those leaves, so a truncated or rewritten history shows.
+    `documents` is the directory of the documents the payloads name (`documents/` in the
+    data directory): each must be there and hash to what the log says.
     """
     report = Report()
+    named: dict[str, _Naming] = {}
+    with_documents = documents is not None
     reader = _Reader(url)
     try:
         ((max_seq, leaf_count),) = reader.rows(f"SELECT MAX(seq), COUNT(*) FROM {LEAVES_TABLE}")
@@ -299,13 +344,21 @@ def verify_database(
         chunk = CHUNK_SIZE if jobs == 1 else max(1000, min(CHUNK_SIZE, (end + 1) // (jobs * 4) + 1))
         bounds = [(start, min(start + chunk, end + 1)) for start in range(0, end + 1, chunk)]
         if jobs == 1:
-            results: Iterator[_RangeResult] = (_check_range(reader, keys, *b) for b in bounds)
-            _collect(report, results, progress)
+            results: Iterator[_RangeResult] = (
+                _check_range(reader, keys, *b, with_documents=with_documents) for b in bounds
+            )
+            _collect(report, results, progress, named)
+            if documents is not None:
+                checked = ((sha256, document_problem(documents, sha256)) for sha256 in named)
+                report.problems.extend(_document_problems(report, named, checked))
         else:
             key_lines = "\n".join(key.line() for key in keys.values())
             context = multiprocessing.get_context("spawn")
-            with context.Pool(jobs, _start_worker, (url.url, key_lines)) as pool:
-                _collect(report, pool.imap(_work, bounds), progress)
+            with context.Pool(jobs, _start_worker, (url.url, key_lines, documents)) as pool:
+                _collect(report, pool.imap(_work, bounds), progress, named)
+                if documents is not None:
+                    checked = pool.imap(_work_on_document, list(named), chunksize=16)
+                    report.problems.extend(_document_problems(report, named, checked))
         report.problems.extend(_check_tables(reader))
         report.problems.extend(_check_checkpoints(reader, keys, against))
     finally:
@@ -436,10 +489,47 @@ def _check_checkpoints(
 
 
 def _collect(
-    report: Report, results: Iterator[_RangeResult], progress: Callable[[int], None] | None
+    report: Report,
+    results: Iterator[_RangeResult],
+    progress: Callable[[int], None] | None,
+    named: dict[str, _Naming],
 ) -> None:
     for result in results:
         report.leaves += result.leaves
         report.problems.extend(result.problems)
+        for sha256, naming in result.documents.items():  # ranges arrive in seq order
+            first = named.get(sha256)
+            if first is None:
+                named[sha256] = naming
+            else:
+                first.events += naming.events
         if progress:
             progress(result.leaves)
+
+
+def _document_problems(
+    report: Report,
+    named: Mapping[str, _Naming],
+    checked: Iterable[tuple[str, tuple[str, str] | None]],
+) -> Iterator[Problem]:
+    """A problem for each named document that is not there as the log names it, at the
+    first event that names it."""
+    found = []
+    for sha256, problem in checked:
+        report.documents += 1
+        if problem is None:
+            continue
+        naming = named[sha256]
+        reason, detail = problem
+        also = naming.events - 1
+        later = f"; {also} later event{'s' * (also != 1)} name it too" if also else ""
+        found.append(
+            Problem(
+                reason,
+                naming.seq,
+                naming.originator_id,
+                naming.originator_version,
+                f"{naming.member}: {detail}{later}",
+            )
+        )
+    yield from sorted(found, key=lambda p: (p.seq or 0, p.detail))
