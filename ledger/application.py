@@ -23,8 +23,10 @@ from ledger.domain import (
     Customer,
     Declaration,
     DomainError,
+    LoginRefusals,
     LoginRejection,
     LogKeys,
+    RefusalCount,
     RequestFacts,
     RoleAssignment,
     approval_id,
@@ -39,6 +41,7 @@ from ledger.identity import person_uuid as person_uuid_of
 from ledger.keyring import KeyRing, KeyRingError
 from ledger.storage import LogRecord
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
+from ledger.storage.login_counters import RefusalCounts
 from ledger.storage.sessions import ROLE_REVOKED, SessionLimits, Sessions
 
 _APPROVE_ATTEMPTS = 5
@@ -99,12 +102,21 @@ class Entry:
                 "originator_topic",
             ):
                 continue
-            facts[name] = asdict(value) if hasattr(value, "__dataclass_fields__") else value
+            facts[name] = _plain(value)
         return facts
 
 
 class DocumentUnavailable(DomainError):
     """A document a command rests on is missing, or no longer has the hash the log names."""
+
+
+def _plain(value: Any) -> Any:
+    """A value of an event as JSON-ready data: value objects (also in lists) as dicts."""
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def normalized_person_uuid(value: str) -> str:
@@ -135,9 +147,13 @@ class LedgerApp(Application[UUID]):
                 lifetime=timedelta(hours=settings.session_max_hours),
             ),
         )
+        self.refusal_counts = RefusalCounts(
+            settings.database, settings.login_refusal_interval_seconds
+        )
         super().__init__(env=settings.eventsourcing_env())
 
     def close(self) -> None:
+        self.refusal_counts.close()
         self.sessions.close()
         super().close()
 
@@ -155,6 +171,7 @@ class LedgerApp(Application[UUID]):
         transcoder.register(_dataclass_transcoding(Actor, "actor"))
         transcoder.register(_dataclass_transcoding(Authentication, "authentication"))
         transcoder.register(_dataclass_transcoding(RequestFacts, "request_facts"))
+        transcoder.register(_dataclass_transcoding(RefusalCount, "refusal_count"))
 
     def _get(self, aggregate_id: UUID, missing: str) -> Any:
         try:
@@ -557,7 +574,9 @@ class LedgerApp(Application[UUID]):
         person_uuid: str | None = None,
         cvr: str | None = None,
     ) -> LoginRejection:
-        rejection = LoginRejection(
+        """A login our policy refused after the assertion's signature verified: one event,
+        with the facts of that assertion (see `LoginRejection`)."""
+        rejection = LoginRejection.record(
             reason=reason,
             idp=idp,
             assertion_id=assertion_id,
@@ -567,6 +586,36 @@ class LedgerApp(Application[UUID]):
         )
         self.save(rejection)
         return rejection
+
+    def count_login_refusal(self, *, reason: str, network: str) -> list[LoginRefusals]:
+        """A refused login without a verified identity: counted, not recorded by itself.
+        The summaries of intervals that have closed meanwhile are written (and returned)."""
+        if self.refusal_counts.count(reason, network):
+            return self.summarize_login_refusals()
+        return []
+
+    def summarize_login_refusals(self, *, now: float | None = None) -> list[LoginRefusals]:
+        """One `LoginRefusalsCounted` event for every counting interval that has closed
+        (by `now`, seconds since the epoch; the clock by default).
+
+        Each is sealed first, so its counts are final; its event's ID is the interval's, so a
+        second process writing the same summary (or this one after a crash) writes nothing."""
+        written = []
+        for interval in self.refusal_counts.seal_closed(now=now):
+            summary = LoginRefusals.summarize(
+                interval_start=interval.started_at,
+                interval_end=interval.ended_at,
+                counts=interval.counts,
+                actor=Actor.system("login"),
+            )
+            try:
+                self.save(summary)
+            except IntegrityError:
+                pass  # another process wrote this interval's summary
+            else:
+                written.append(summary)
+            self.refusal_counts.forget(interval)
+        return written
 
     # Reading the log
 

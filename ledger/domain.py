@@ -6,8 +6,11 @@ aggregate the first time and continues it after that, so that every approval is 
 `Approved` fact whether or not it is the first.
 """
 
+import hashlib
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -19,6 +22,8 @@ from ledger.identity import APPROVAL_MINIMUM_LEVEL, Actor, validate_cvr
 NAMESPACE = uuid5(NAMESPACE_URL, "urn:approval-ledger")
 RESET_REASON_LENGTH = (10, 2000)
 ROLES = ("staff", "auditor")
+# An assertion ID recorded as it is: an xsd:ID (NCName) of at most 64 ASCII characters.
+_SHORT_ASSERTION_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 
 
 class DomainError(ValueError):
@@ -421,11 +426,46 @@ class RoleAssignment(Recurring):
         self.active = False
 
 
-class LoginRejection(Aggregate):
-    """A login the service provider refused, kept as a security event.
+def recorded_assertion_id(value: str) -> str:
+    """An assertion ID as the log keeps it: as it is when it is a short xsd:ID of ASCII
+    letters, digits and `_.-` (what IdPs send), else `sha256:` and the SHA-256 of its UTF-8,
+    so that no text of any length or character reaches the log, yet the ID can be matched."""
+    if _SHORT_ASSERTION_ID.fullmatch(value):
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"sha256:{digest}"
 
-    The person's UUID and CVR are kept only when the identity was a professional one.
+
+class LoginRejection(Aggregate):
+    """A login our policy refused (a private MitID, too low a level, no CVR, ...), although
+    the IdP's signature on the assertion verified: kept one by one, as a security event.
+
+    Every fact named in `verified` was read from that signed assertion; the person's UUID
+    and CVR are there only when the identity was a professional one. Refusals of responses
+    that did not verify are not recorded one by one: see `LoginRefusals`.
     """
+
+    @classmethod
+    def record(
+        cls,
+        *,
+        reason: str,
+        idp: str,
+        assertion_id: str | None,
+        person_uuid: str | None,
+        cvr: str | None,
+        actor: Actor,
+    ) -> "LoginRejection":
+        facts = {"assertion_id": assertion_id, "person_uuid": person_uuid, "cvr": cvr}
+        return cls(
+            reason=reason,
+            idp=idp,
+            assertion_id=recorded_assertion_id(assertion_id) if assertion_id else None,
+            person_uuid=person_uuid or None,
+            cvr=validate_cvr(cvr) if cvr else None,
+            actor=actor,
+            verified=[name for name, value in facts.items() if value],
+        )
 
     @event("LoginRejected")
     def __init__(
@@ -436,8 +476,76 @@ class LoginRejection(Aggregate):
         person_uuid: str | None,
         cvr: str | None,
         actor: Actor,
+        verified: list[str] | None = None,  # None in events recorded before it was kept
     ) -> None:
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class RefusalCount:
+    """How many logins were refused for one reason from one client network (`*`: from the
+    networks a summary leaves out)."""
+
+    reason: str
+    network: str
+    refusals: int
+
+
+def login_refusals_id(interval_start: str) -> UUID:
+    return uuid5(NAMESPACE, f"login-refusals/{interval_start}")
+
+
+class LoginRefusals(Aggregate):
+    """The refused logins of one interval that carried no verified identity (a bad signature,
+    an unsolicited or malformed response, ...), counted per reason and client network.
+
+    Nothing a client sent is kept: only our reason codes, the client networks the portal saw
+    (/24 for IPv4, /48 for IPv6) and the counts. The busiest `LISTED_MAX` networks are listed;
+    the rest are summed per reason in `left_out`, so that the event stays small however
+    many networks take part.
+    """
+
+    LISTED_MAX = 100
+
+    @staticmethod
+    def create_id(interval_start: str) -> UUID:
+        return login_refusals_id(interval_start)
+
+    @classmethod
+    def summarize(
+        cls,
+        *,
+        interval_start: datetime,
+        interval_end: datetime,
+        counts: Iterable[tuple[str, str, int]],
+        actor: Actor,
+    ) -> "LoginRefusals":
+        rows = sorted(counts, key=lambda row: (-row[2], row[0], row[1]))
+        left_out: dict[str, int] = {}
+        for reason, _network, refusals in rows[cls.LISTED_MAX :]:
+            left_out[reason] = left_out.get(reason, 0) + refusals
+        return cls(
+            interval_start=interval_start.isoformat(),
+            interval_end=interval_end.isoformat(),
+            counts=[RefusalCount(*row) for row in rows[: cls.LISTED_MAX]],
+            left_out=[RefusalCount(reason, "*", n) for reason, n in sorted(left_out.items())],
+            networks_left_out=len({row[1] for row in rows[cls.LISTED_MAX :]}),
+            refusals=sum(row[2] for row in rows),
+            actor=actor,
+        )
+
+    @event("LoginRefusalsCounted")
+    def __init__(
+        self,
+        interval_start: str,
+        interval_end: str,
+        counts: list[RefusalCount],
+        left_out: list[RefusalCount],
+        networks_left_out: int,
+        refusals: int,
+        actor: Actor,
+    ) -> None:
+        self.refusals = refusals
 
 
 class LogKeys(Aggregate):

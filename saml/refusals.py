@@ -39,12 +39,21 @@ _GENERAL_EXPLANATION = (
 )
 
 
+# Refusals of an assertion whose signature verified, by the rules of who may log in.
+POLICY_REASONS = frozenset(
+    {"loa-too-low", "private-identity", "missing-cvr", "spec-version", "identity-mismatch"}
+)
+
+
 @dataclass
 class LoginRefused(Exception):
     """A login the service provider will not accept.
 
-    `person_uuid` and `cvr` are filled in only when the assertion was verified and the
-    identity was a professional one; nothing is kept about a private person.
+    `assertion_id`, `person_uuid` and `cvr` are facts of an assertion whose IdP signature
+    verified, filled in only for the refusals our policy makes of such an assertion
+    (`is_policy`); `person_uuid` and `cvr` only when the identity was a professional one.
+    Nothing a client merely sent is carried: nothing is kept about a private person, and
+    nothing from a response that did not verify.
     """
 
     reason: str
@@ -70,5 +79,8 @@ class LoginRefused(Exception):
 
     @property
     def is_policy(self) -> bool:
-        """A verified login refused by our policy, rather than a response we could not trust."""
-        return self.reason in {"loa-too-low", "private-identity", "missing-cvr", "spec-version"}
+        """A verified login refused by our policy, rather than a response we could not trust.
+
+        Each needs a new assertion from the IdP (the replay cache has let it through), so
+        these are the refusals the ledger records one by one."""
+        return self.reason in POLICY_REASONS

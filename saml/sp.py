@@ -256,14 +256,14 @@ class ServiceProvider:
         request_id = self._check_envelope(root, pending)
         self._verify_response_signature(root)
         root, assertion = self._decrypt(root)
-        assertion_id = assertion.get("ID")
         _check_assertion_shape(root, assertion)
-        self._validate_with_library(root, request_id, assertion_id)
+        self._validate_with_library(root, request_id)
+        # From here on the assertion's signature has verified.
         facts = self._check_assertion(assertion, request_id)
-        if not self.once.first_use("saml-assertion", assertion_id, facts.expires_at):
-            raise LoginRefused("replayed", assertion_id=assertion_id)
+        if not self.once.first_use("saml-assertion", assertion.get("ID"), facts.expires_at):
+            raise LoginRefused("replayed")
         if not self.once.first_use("saml-request", request_id, facts.expires_at):
-            raise LoginRefused("request-reused", assertion_id=assertion_id)
+            raise LoginRefused("request-reused")
         return identity_from(
             assertion,
             idp=self.idp.entity_id,
@@ -373,22 +373,18 @@ class ServiceProvider:
 
     # Stage 3: python3-saml, then what it does not check
 
-    def _validate_with_library(
-        self, root: etree._Element, request_id: str, assertion_id: str | None
-    ) -> None:
+    def _validate_with_library(self, root: etree._Element, request_id: str) -> None:
         encoded = base64.b64encode(etree.tostring(root)).decode("ascii")
         response = OneLogin_Saml2_Response(self._login_settings, encoded)
         try:
             response.is_valid(self._acs_request, request_id=request_id, raise_exceptions=True)
         except OneLogin_Saml2_ValidationError as error:
             reason = _LIBRARY_REASONS.get(error.code, "invalid-response")
-            raise LoginRefused(reason, str(error)[:200], assertion_id=assertion_id) from None
+            raise LoginRefused(reason, str(error)[:200]) from None
 
     def _check_assertion(self, assertion: etree._Element, request_id: str) -> "_Checked":
-        assertion_id = assertion.get("ID")
-
         def refuse(reason: str, detail: str = "") -> LoginRefused:
-            return LoginRefused(reason, detail, assertion_id=assertion_id)
+            return LoginRefused(reason, detail)
 
         issuer = assertion.find(f"{{{v.SAML}}}Issuer")
         if issuer is None or issuer.text != self.idp.entity_id:
@@ -556,14 +552,14 @@ def _check_assertion_shape(root: etree._Element, assertion: etree._Element) -> N
         raise LoginRefused("assertion-count", f"{len(assertions)} assertions")
     ids = [element.get("ID") for element in root.iter() if element.get("ID") is not None]
     if len(ids) != len(set(ids)):
-        raise LoginRefused("duplicate-id", assertion_id=assertion_id)
+        raise LoginRefused("duplicate-id")
     if next(assertion.iter(etree.Comment, etree.ProcessingInstruction), None) is not None:
-        raise LoginRefused("comment-in-assertion", assertion_id=assertion_id)
+        raise LoginRefused("comment-in-assertion")
     signatures = list(assertion.iter(f"{{{v.DS}}}Signature"))
     if not signatures:
-        raise LoginRefused("unsigned-assertion", assertion_id=assertion_id)
+        raise LoginRefused("unsigned-assertion")
     if len(signatures) != 1 or signatures[0].getparent() is not assertion:
-        raise LoginRefused("bad-signature", "not one enveloped signature", assertion_id)
+        raise LoginRefused("bad-signature", "not one enveloped signature")
     _check_signature_algorithms(signatures[0], assertion_id)
 
 

@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ledger.application import LedgerApp
 from ledger.config import ConfigError, Settings
 from ledger.search import EventIndex
+from ledger.storage.login_counters import LoginRateLimit
 from ledger.storage.once import UsedOnce
 from saml.devidp import DevelopmentIdP
 from saml.settings import SamlSettings
@@ -67,6 +68,9 @@ def create_app(
     app.extensions["event_index"] = EventIndex(app.extensions["ledger"])
     idp, dev_idp = _identity_provider(saml)
     app.extensions["saml_sp"] = ServiceProvider(saml, idp, UsedOnce(settings.database))
+    app.extensions["login_rate_limit"] = LoginRateLimit(
+        settings.database, settings.login_rate_per_minute
+    )
     login_manager.init_app(app)
     csrf.init_app(app)
     app.before_request(_protect_forms(_origin(saml.base_url), origin_required=secure))

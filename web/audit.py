@@ -165,6 +165,13 @@ def _results(query: Query, page: int) -> dict[str, Any]:
     }
 
 
+@blueprint.before_request
+def summarize_refusals_first() -> None:
+    """An auditor reads the log with the refused logins of every closed interval in it."""
+    if current_user.is_authenticated and current_user.is_auditor:
+        ledger().summarize_login_refusals()
+
+
 @blueprint.get("/")
 @auditor_required
 def search() -> str:

@@ -4,7 +4,10 @@ A login starts at `/saml/login`, which remembers the AuthnRequest's ID in a shor
 signed cookie of its own (the response arrives by a cross-site POST, which a SameSite=Lax
 session cookie does not accompany), and ends at `/saml/acs`, which gives the browser a new
 session holding the verified identity. Roles come from the ledger's role events on each
-request. Every refused login is recorded in the ledger as `LoginRejected`.
+request. A login our policy refuses (its assertion verified) is recorded in the ledger as
+`LoginRejected`; every other refusal is only counted, per reason and client network, and
+summarized per interval (`LoginRefusalsCounted`). Both endpoints are rate limited per client
+network for every process and host (`ledger.storage.login_counters`).
 
 The session cookie is Flask's signed one, but whether it still lets anyone in is decided by
 the server: it carries a random session ID whose record (`ledger.storage.sessions`, in the
@@ -33,6 +36,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ledger.application import LedgerApp
 from ledger.search import EventIndex
+from ledger.storage.login_counters import LoginRateLimit, client_network
 from ledger.storage.sessions import LOGOUT, NEW_LOGIN, SINGLE_LOGOUT
 from saml.policy import Identity
 from saml.refusals import LoginRefused
@@ -178,6 +182,23 @@ def metadata() -> Response:
     return Response(service_provider().metadata(), mimetype="application/samlmetadata+xml")
 
 
+def login_rate_limit() -> LoginRateLimit:
+    return current_app.extensions["login_rate_limit"]
+
+
+@blueprint.before_request
+def limit_login_rate() -> tuple[str, int, dict[str, str]] | None:
+    """Before /saml/login and /saml/acs: a client network that has used up its requests this
+    minute gets 429 and a Danish page; nothing is recorded but the counter."""
+    if request.endpoint not in {"auth.login", "auth.acs"}:
+        return None
+    wait = login_rate_limit().admit(client_network(request.remote_addr))
+    if wait is None:
+        return None
+    page = render_template("too_many_logins.html", seconds=wait)
+    return page, 429, {"Retry-After": str(wait)}
+
+
 @blueprint.get("/login")
 def login() -> Response:
     """Send the browser to NemLog-in; `fresh=1` asks for a new authentication (ForceAuthn)."""
@@ -234,13 +255,20 @@ def _start_session(identity: Identity) -> None:
 
 
 def _refuse(refused: LoginRefused) -> tuple[str, int]:
-    ledger().record_login_rejected(
-        reason=refused.reason,
-        idp=service_provider().idp.entity_id,
-        assertion_id=refused.assertion_id,
-        person_uuid=refused.person_uuid,
-        cvr=refused.cvr,
-    )
+    """Our policy's refusal of a verified identity is recorded by itself; any other refusal
+    (nothing in it verified) is counted for its reason and the client's network."""
+    if refused.is_policy:
+        ledger().record_login_rejected(
+            reason=refused.reason,
+            idp=service_provider().idp.entity_id,
+            assertion_id=refused.assertion_id,
+            person_uuid=refused.person_uuid,
+            cvr=refused.cvr,
+        )
+    else:
+        ledger().count_login_refusal(
+            reason=refused.reason, network=client_network(request.remote_addr)
+        )
     current_app.logger.warning("login refused: %s", refused.reason)
     status = 403 if refused.is_policy else 400
     return render_template("login_refused.html", refused=refused), status

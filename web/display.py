@@ -20,6 +20,7 @@ EVENT_NAMES = {
     "RoleGranted": "Rolle tildelt",
     "RoleRevoked": "Rolle frataget",
     "LoginRejected": "Login afvist",
+    "LoginRefusalsCounted": "Afviste login talt",
 }
 MONTHS = [
     "januar",
