@@ -106,6 +106,13 @@ def test_a_cookie_copied_before_logout_cannot_approve_after_it(flask_app, portal
     thief = browser_with(flask_app, copied)
     refused = thief.post(f"{page}/godkend", data={"csrf_token": token})
     assert sent_to_login(refused)
+    assert refused.headers["Location"] == "/saml/login?next=/"  # no page named: the start
+    from_the_page = browser_with(flask_app, copied).post(
+        f"{page}/godkend",
+        data={"csrf_token": token},
+        headers={"Referer": f"http://127.0.0.1:5000{page}"},  # the portal's own origin
+    )
+    assert from_the_page.headers["Location"] == f"/saml/login?next={page}"  # not the POST's
     assert approvals(app, KOEBENHAVN) == []
     assert sent_to_login(browser_with(flask_app, copied).get("/aftaler"))
     [stored] = stored_sessions(app.settings)

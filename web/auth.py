@@ -18,6 +18,7 @@ logout, single logout, the idle timeout, the absolute lifetime and a revoked rol
 import datetime
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -110,7 +111,19 @@ def load_user(user_id: str) -> PortalUser | None:
 def unauthorized() -> Any:
     if request.path.startswith("/api/"):
         return jsonify(error="Du skal være logget ind."), 401
-    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return redirect(url_for("auth.login", next=_back_after_login()))
+
+
+def _back_after_login() -> str:
+    """Where a person sent to log in comes back to: the page asked for; for a form sent
+    after the session ended, the page the form was on (a form is never sent again). Only
+    a path of ours is followed (`login` checks), and a POST came from our own origin."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    referrer = urlsplit(request.referrer or "")
+    if not referrer.path:
+        return "/"
+    return referrer.path + (f"?{referrer.query}" if referrer.query else "")
 
 
 # Sessions

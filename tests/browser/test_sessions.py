@@ -2,7 +2,7 @@
 a fresh context after the session ended, as a thief who took them would, and let no one in."""
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import expect
 
@@ -72,7 +72,9 @@ def test_cookies_copied_before_logout_cannot_approve_after_it(page, portal, new_
     with stolen.expect_response(lambda answer: answer.request.method == "POST") as posted:
         stolen.get_by_role("button", name="Godkend").click()
     assert posted.value.status == 302
-    assert urlsplit(posted.value.headers["location"]).path == "/saml/login"
+    location = urlsplit(posted.value.headers["location"])
+    assert location.path == "/saml/login"
+    assert parse_qs(location.query)["next"] == [agreement_path]  # back to the page after login
     sent_to_login(stolen)
     assert portal.event_types(KOEBENHAVN).count("Approved") == 0
     assert ended_because(portal, PERSONS_BY_KEY["koebenhavn"].person_uuid) == ["logout"]
