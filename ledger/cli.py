@@ -335,7 +335,31 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    report.problems.extend(_index_problems(settings))
     return _print_report(report, args.json)
+
+
+def _index_problems(settings: Settings) -> list[Any]:
+    """How the search index differs from the log (it must not hide an event), as problems
+    of the report; a note on stderr when the index cannot be checked."""
+    from ledger.evidence.verify import Problem
+    from ledger.search import EventIndex
+
+    try:
+        app = _app(settings)
+    except CommandError as error:
+        print(f"note: the search index was not checked: {error}", file=sys.stderr)
+        return []
+    index = EventIndex(app)
+    try:
+        found = index.check()
+    except Exception as error:  # a log that no longer reads as events; reported above
+        print(f"note: the search index was not checked: {error}", file=sys.stderr)
+        return []
+    finally:
+        index.close()
+        app.close()
+    return [Problem(p.reason, p.seq, None, None, p.detail) for p in found]
 
 
 def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:

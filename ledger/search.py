@@ -7,6 +7,11 @@ can be dropped and rebuilt at any time, and is never evidence. A search only cho
 `seq` numbers; the events shown are read back from the log by `seq`, and an event whose
 own facts do not match the search is left out and its index row rewritten from the log.
 
+A deleted row must not hide an event: every catch-up counts the rows up to the highest
+`seq` indexed (the log is gap-free, so there must be that seq + 1 of them), and when rows
+are missing it finds them against the log's leaves and indexes those events again, with a
+warning in the log. `ledger verify` compares every row with the event it stands for.
+
 What is shown is checked as `ledger verify` checks a leaf (its form, signature, payload
 hash, and that it names the event it stands beside), and by an inclusion proof in the
 newest checkpoint. That check reads the portal's own database; an auditor's real check is
@@ -28,6 +33,7 @@ from ledger.evidence.database import DatabaseURL
 from ledger.evidence.keys import VerifierKey
 from ledger.evidence.leaf import LeafError, check_signature, parse_leaf, payload_sha256
 from ledger.evidence.note import NoteError, open_checkpoint
+from ledger.evidence.tables import LEAVES_TABLE
 from ledger.identity import InvalidPersonUUID, person_uuid, validate_cvr
 from ledger.storage.checkpoints import CheckpointStore
 from ledger.storage.tables_of_our_own import OwnTables
@@ -39,6 +45,7 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_PAGE = 1_000_000
 _BATCH = 500  # events indexed, or read back, per statement
+_CHECK_PAGE = 2000  # index rows read at once by `check`
 _COLUMNS = (
     "seq",
     "recorded_at",
@@ -213,7 +220,7 @@ class SearchPage:
     total: int
     page: int
     page_size: int
-    repaired: list[int]  # seq numbers whose index rows did not match the log and were rewritten
+    repaired: list[int]  # seq numbers whose index rows were missing or did not match the log
 
     @property
     def pages(self) -> int:
@@ -244,10 +251,13 @@ class EventIndex:
     # Keeping the index
 
     def refresh(self) -> int:
-        """Index the events logged since the last refresh; how many it read from the log
-        (another process may have indexed some of them first)."""
-        ((indexed,),) = self.tables.rows(f"SELECT MAX(seq) FROM {TABLE}")
-        indexed = -1 if indexed is None else indexed
+        """Index the events logged since the last refresh, and any whose rows are missing;
+        how many it read from the log (another process may have indexed some first)."""
+        return self._catch_up()[0]
+
+    def _catch_up(self) -> tuple[int, list[int]]:
+        """(events read from the log, the `seq` numbers of those whose rows were missing)."""
+        count, indexed = self._extent()
         last = self.app.recorder.last_leaf()  # type: ignore[attr-defined]
         last_seq = -1 if last is None else last.seq
         if indexed > last_seq:
@@ -256,7 +266,46 @@ class EventIndex:
             logger.warning("the search index reaches seq %d, the log %d", indexed, last_seq)
             with self.tables.transaction() as cursor:
                 cursor.execute(f"DELETE FROM {TABLE} WHERE seq > {self.p}", (last_seq,))
-            indexed = last_seq
+            count, indexed = self._extent()
+        refilled = self._fill_gaps(indexed) if count < indexed + 1 else []
+        return self._index_after(indexed) + len(refilled), refilled
+
+    def _extent(self) -> tuple[int, int]:
+        """How many rows the index has from seq 0 on, and the highest seq (-1: none)."""
+        ((count, indexed),) = self.tables.rows(
+            f"SELECT COUNT(*), MAX(seq) FROM {TABLE} WHERE seq >= 0"
+        )
+        return count, -1 if indexed is None else indexed
+
+    def _fill_gaps(self, indexed: int) -> list[int]:
+        """Index again the logged events up to `indexed` that have no row (rows were
+        deleted); their `seq` numbers."""
+        missing = [
+            row[0]
+            for row in self.tables.rows(
+                f"SELECT l.seq FROM {LEAVES_TABLE} l LEFT JOIN {TABLE} i ON i.seq = l.seq "
+                f"WHERE l.seq >= 0 AND l.seq <= {self.p} AND i.seq IS NULL ORDER BY l.seq",
+                (indexed,),
+            )
+        ]
+        refilled: list[int] = []
+        for start in range(0, len(missing), _BATCH):
+            rows = [IndexRow.of(e) for e in self.app.entries_at(missing[start : start + _BATCH])]
+            self._insert(rows)
+            refilled.extend(row.seq for row in rows)
+        if missing:
+            logger.warning(
+                "the search index lacked %d logged events up to seq %d (the first at seq %d); "
+                "indexed %d of them again from the log",
+                len(missing),
+                indexed,
+                missing[0],
+                len(refilled),
+            )
+        return refilled
+
+    def _index_after(self, indexed: int) -> int:
+        """Index the logged events after seq `indexed`; how many."""
         added = 0
         batch: list[IndexRow] = []
         for entry in self.app.log(after=indexed, page_size=_BATCH):
@@ -302,7 +351,7 @@ class EventIndex:
         """One page of the events matching `query`, newest first, with the total count."""
         if not 1 <= page <= MAX_PAGE or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page {page} of size {page_size} is out of range")
-        self.refresh()
+        _, refilled = self._catch_up()
         where, params = query.where(self.p)
         repaired: list[int] = []
         while True:
@@ -320,7 +369,7 @@ class EventIndex:
                 break
             self._repair(untrusted)
             repaired = untrusted
-        return SearchPage(entries[::-1], total, page, page_size, repaired)
+        return SearchPage(entries[::-1], total, page, page_size, sorted({*refilled, *repaired}))
 
     def matching(self, query: Query, *, newest_first: bool = True) -> Iterator[Entry]:
         """Every event matching `query`, read from the log a batch at a time."""
@@ -351,10 +400,102 @@ class EventIndex:
         untrusted = sorted(set(seqs) - {entry.seq for entry in trusted})
         return trusted, untrusted
 
+    # Checking the index
+
+    def check(self) -> list["IndexProblem"]:
+        """Every way the index differs from the log: a logged event without a row
+        (`index-gap`, which hides it from searches until the next catch-up repairs it), and
+        a row that is not what the event says or stands for no logged event
+        (`index-mismatch`). Reads through a connection of its own and changes nothing; an
+        index never made (no search yet) has nothing to differ."""
+        connection = self.database.connect()
+        try:
+            if not _table_exists(connection, self.database):
+                return []
+            cursor = connection.cursor()
+            cursor.execute(f"SELECT MAX(seq) FROM {TABLE}")
+            (indexed,) = cursor.fetchone()
+            rows = _stored_rows(connection, self.p)
+            problems: list[IndexProblem] = []
+            row = next(rows, None)
+            for entry in self.app.log(page_size=_BATCH):
+                if indexed is None or entry.seq > indexed:
+                    break  # logged after the last catch-up: the next search indexes it
+                while row is not None and row.seq < entry.seq:
+                    problems.append(IndexProblem.unlogged(row.seq))
+                    row = next(rows, None)
+                if row is None or row.seq != entry.seq:
+                    problems.append(
+                        IndexProblem(
+                            "index-gap",
+                            entry.seq,
+                            "the search index has no row for this event, which searches, "
+                            "the timeline and the CSV miss until the next search indexes it",
+                        )
+                    )
+                    continue
+                expected = IndexRow.of(entry)
+                if row != expected:
+                    differing = [c for c in _COLUMNS if getattr(row, c) != getattr(expected, c)]
+                    problems.append(
+                        IndexProblem(
+                            "index-mismatch",
+                            entry.seq,
+                            f"the row's {', '.join(differing)} differ from the event's",
+                        )
+                    )
+                row = next(rows, None)
+            while row is not None:
+                problems.append(IndexProblem.unlogged(row.seq))
+                row = next(rows, None)
+            return problems
+        finally:
+            connection.close()
+
     # The database
 
     def close(self) -> None:
         self.tables.close()
+
+
+@dataclass(frozen=True)
+class IndexProblem:
+    """A way the search index differs from the log, with `ledger verify`'s reason code."""
+
+    reason: str
+    seq: int
+    detail: str
+
+    @classmethod
+    def unlogged(cls, seq: int) -> "IndexProblem":
+        return cls("index-mismatch", seq, "an index row for a seq the log has no event at")
+
+
+def _table_exists(connection: Any, database: DatabaseURL) -> bool:
+    cursor = connection.cursor()
+    if database.is_sqlite:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,))
+    else:
+        cursor.execute("SELECT to_regclass(%s)", (TABLE,))
+        return cursor.fetchone()[0] is not None
+    return cursor.fetchone() is not None
+
+
+def _stored_rows(connection: Any, p: str) -> Iterator[IndexRow]:
+    """Every index row in seq order, a page at a time."""
+    after: int | None = None
+    while True:
+        cursor = connection.cursor()
+        condition = "" if after is None else f"WHERE seq > {p} "
+        cursor.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} {condition}ORDER BY seq LIMIT {p}",
+            (*([] if after is None else [after]), _CHECK_PAGE),
+        )
+        page = cursor.fetchall()
+        yield from (IndexRow(*row) for row in page)
+        if len(page) < _CHECK_PAGE:
+            return
+        after = page[-1][0]
 
 
 # Checking what is shown

@@ -1,0 +1,120 @@
+"""The search index cannot hide an event: a deleted index row is found by the next catch-up
+and indexed again from the log (search, timeline, CSV and the signatory's history still show
+the event), and `ledger verify` reports a row that is missing or differs from its event."""
+
+import csv
+import io
+import logging
+
+import pytest
+
+from ledger.demo import seed
+from ledger.search import TABLE, EventIndex, Query
+from tests.test_documents import verify_cli  # noqa: F401 (a fixture)
+from tests.test_search import tamper
+from tests.test_web_audit import shown
+from tests.test_web_login import log_in
+from web import create_app
+
+AARHUS = "55133018"
+
+
+@pytest.fixture
+def seeded(app):
+    seed(app)
+    return app
+
+
+@pytest.fixture
+def portal(app, saml_settings, seeded):
+    return create_app(app.settings, saml=saml_settings, ledger=app)
+
+
+@pytest.fixture
+def approved(app, seeded):
+    """The seq of Aarhus's approval, with the index caught up to the end of the log."""
+    index = EventIndex(app)
+    index.refresh()
+    index.close()
+    return next(e.seq for e in app.log() if e.event_type == "Approved" and e.cvr == AARHUS)
+
+
+def delete_row(app, seq: int) -> None:
+    tamper(app, f"DELETE FROM {TABLE} WHERE seq = ?", (seq,))
+    assert tamper(app, f"SELECT seq FROM {TABLE} WHERE seq = ?", (seq,)) == []
+
+
+def auditor_view(client, view: str) -> list[int]:
+    if view == "search":
+        return shown(client.get("/revision/", query_string={"cvr": AARHUS}))
+    if view == "timeline":
+        return shown(client.get(f"/revision/kunde/{AARHUS}"))
+    answer = client.get("/revision/eksport.csv", query_string={"cvr": AARHUS})
+    assert answer.status_code == 200
+    return [int(row["seq"]) for row in csv.DictReader(io.StringIO(answer.get_data(as_text=True)))]
+
+
+@pytest.mark.parametrize("view", ["search", "timeline", "csv"])
+def test_a_deleted_index_row_does_not_hide_the_event_from_the_auditor(
+    app, portal, approved, view, verify_cli, caplog
+):
+    client = portal.test_client()
+    log_in(client, "auditor")
+    delete_row(app, approved)
+    code, problems, _ = verify_cli()
+    assert (code, problems) == (1, [("index-gap", approved)])
+    with caplog.at_level(logging.WARNING, logger="ledger.search"):
+        assert approved in auditor_view(client, view)
+    assert "the search index lacked 1 logged events" in caplog.text
+    assert f"(the first at seq {approved})" in caplog.text
+    assert verify_cli()[:2] == (0, [])
+
+
+def test_a_deleted_index_row_does_not_hide_the_event_from_the_signatorys_history(
+    app, portal, approved, verify_cli
+):
+    client = portal.test_client()
+    log_in(client, "aarhus")
+    delete_row(app, approved)
+    assert verify_cli()[1] == [("index-gap", approved)]
+    page = client.get("/historik")
+    assert page.status_code == 200
+    assert "<td>0</td>" not in page.text  # seq 0 (the log's start) is no customer's
+    assert f"<td>{approved}</td>" in page.text
+    assert verify_cli()[:2] == (0, [])
+
+
+def test_the_search_says_which_events_it_indexed_again(app, approved):
+    index = EventIndex(app)
+    try:
+        delete_row(app, approved)
+        delete_row(app, 0)
+        found = index.search(Query(), page_size=500)
+        assert {approved, 0} <= {entry.seq for entry in found.entries}
+        assert found.repaired == [0, approved]
+        assert found.total == len(list(app.log()))
+        assert index.search(Query(), page_size=500).repaired == []
+    finally:
+        index.close()
+
+
+def test_verify_reports_an_index_row_that_differs_from_its_event_or_has_no_event(
+    app, approved, verify_cli
+):
+    tamper(app, f"UPDATE {TABLE} SET cvr = ? WHERE seq = ?", ("35209115", approved))
+    last = max(entry.seq for entry in app.log())
+    tamper(
+        app,
+        f"INSERT INTO {TABLE} (seq, recorded_at, event_type) VALUES (?, ?, ?)",
+        (-1, "2026-01-01T00:00:00.000000Z", "Approved"),
+    )
+    code, problems, report = verify_cli()
+    assert code == 1
+    assert problems == [("index-mismatch", -1), ("index-mismatch", approved)]
+    assert report["problems"][1]["detail"] == "the row's cvr differ from the event's"
+    assert last >= approved
+
+
+def test_events_logged_after_the_last_search_are_no_gap(app, approved, operator, verify_cli):
+    app.register_customer(cvr="29180008", name="Revisionsfirmaet", actor=operator)
+    assert verify_cli()[:2] == (0, [])
