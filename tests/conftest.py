@@ -8,6 +8,7 @@ variable is unset; in CI (CI=true) a missing server is a failure, not a skip.
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -49,6 +50,13 @@ def _require_postgres() -> DatabaseURL:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    with new_postgres_database() as url:
+        yield url
+
+
+@contextmanager
+def new_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database while the block runs (for fixtures of any scope)."""
     admin = _require_postgres()
     name = f"ledger_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin.url, autocommit=True) as connection:

@@ -26,6 +26,9 @@ from web.uploads import size_text
 
 csrf = CSRFProtect()
 babel = Babel()
+# An upload may be LEDGER_MAX_UPLOAD_BYTES; the form around it gets this much more. nginx's
+# client_max_body_size (deploy/nginx/approval-ledger.conf) is the sum.
+FORM_MARGIN_BYTES = 64 * 1024
 
 
 def create_app(
@@ -50,8 +53,7 @@ def create_app(
         # The browser forgets the cookie when the idle timeout has passed; the server's
         # session record decides either way (web/auth.py: check_session).
         PERMANENT_SESSION_LIFETIME=datetime.timedelta(minutes=settings.session_idle_minutes),
-        # An upload may be max_upload_bytes; the form around it gets a little more.
-        MAX_CONTENT_LENGTH=settings.max_upload_bytes + 64 * 1024,
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + FORM_MARGIN_BYTES,
         OPERATOR_CVR=operator_cvr,
         MAX_UPLOAD_BYTES=settings.max_upload_bytes,
         APPROVAL_MAX_AUTH_AGE=datetime.timedelta(minutes=settings.approval_max_auth_age_minutes),

@@ -9,20 +9,38 @@ cookie or session survives from one test to the next.
 Only SQLite: these tests check what a person sees and does in the browser, which does not
 depend on the database; the page and ledger tests run on PostgreSQL too.
 
+`https_portal` is the portal as deployed, for a module that makes it its `portal`: Debian's
+nginx with the site file of `deploy/` (TLS with a certificate made here, HTTP/2), started
+as a process of its own with its configuration, pid, logs and temporary files in tmp, in
+front of `ledger serve` on a Unix socket with LEDGER_TRUSTED_PROXIES=1; once on SQLite and
+once on PostgreSQL.
+
 Chromium is never downloaded (`playwright install` is not used): `.ci/run` installs Debian's
-package. Without /usr/bin/chromium the directory is skipped, except in CI (`CI` set), where
-that is a failure.
+package. Without /usr/bin/chromium (or /usr/sbin/nginx, for the https portal) the tests are
+skipped, except in CI (`CI` set), where that is a failure.
 """
 
+import datetime
+import ipaddress
 import os
+import signal
+import socket
+import ssl
+import subprocess
 import threading
+import time
 import weakref
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from ledger.application import LedgerApp
@@ -30,10 +48,13 @@ from ledger.config import Settings
 from ledger.demo import PERSONS_BY_KEY, seed
 from ledger.identity import Actor
 from ledger.setup import initialize
-from tests.conftest import saml_settings_in, settings_in
+from tests.conftest import new_postgres_database, saml_settings_in, settings_in
+from tests.served import free_port, ledger_serve, portal_environment
 from web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
+NGINX = Path("/usr/sbin/nginx")
+NGINX_SITE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "approval-ledger.conf"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",  # we run as root
@@ -52,12 +73,25 @@ _WITHOUT_JAVASCRIPT = weakref.WeakSet()
 
 
 @dataclass
+class Nginx:
+    """A running nginx: its https and plain http ports, and its files."""
+
+    port: int
+    http_port: int
+    directory: Path
+
+    def access_log(self) -> str:
+        return (self.directory / "access.log").read_text(encoding="utf-8")
+
+
+@dataclass
 class Portal:
-    """A running portal: its URL, data directory, settings and ledger."""
+    """A running portal: its URL, data directory, settings and ledger (and its nginx)."""
 
     url: str
     settings: Settings
     ledger: LedgerApp
+    nginx: Nginx | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -83,15 +117,19 @@ def _no_app(environ, start_response):  # until the app knows its own port
     return [b"starting\n"]
 
 
+def require_debian_program(path: Path, package: str) -> None:
+    """Skip without it; in CI, fail."""
+    if path.exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{path} is missing; .ci/run installs Debian's {package} package")
+    pytest.skip(f"this test needs Debian's {package} at {path} (apt-get install {package})")
+
+
 @pytest.fixture(scope="session")
 def browser():
     """One headless Debian Chromium for the whole run."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs Debian's chromium package")
-        pytest.skip(
-            f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
-        )
+    require_debian_program(CHROMIUM, "chromium")
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=TIMEOUT_MS)
@@ -125,12 +163,189 @@ def portal(browser, tmp_path_factory: pytest.TempPathFactory, saml_keys: Path) -
         ledger.close()
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def https_portal(
+    request: pytest.FixtureRequest,
+    browser,
+    tmp_path_factory: pytest.TempPathFactory,
+    saml_keys: Path,
+) -> Iterator[Portal]:
+    """The seeded portal as deployed: nginx over https in front of `ledger serve`."""
+    require_debian_program(NGINX, "nginx")
+    directory = tmp_path_factory.mktemp(f"https-portal-{request.param}")
+    with ExitStack() as stack:
+        database_url = None
+        if request.param == "postgres":
+            database_url = stack.enter_context(new_postgres_database())
+        settings = settings_in(directory / "var", database_url)
+        ledger = initialize(settings, Actor.cli_operator()).app
+        stack.callback(ledger.close)
+        assert seed(ledger)
+        port, http_port = free_port(), free_port()
+        url = f"https://127.0.0.1:{port}"
+        portal_socket = directory / "portal.sock"
+        env = portal_environment(
+            settings, saml_keys, LEDGER_SAML_BASE_URL=url, LEDGER_TRUSTED_PROXIES="1"
+        )
+        stack.enter_context(ledger_serve(env, f"unix:{portal_socket}", directory / "serve.log"))
+        nginx = stack.enter_context(
+            running_nginx(directory / "nginx", port, http_port, portal_socket)
+        )
+        yield Portal(url, settings, ledger, nginx)
+
+
+@contextmanager
+def running_nginx(directory: Path, port: int, http_port: int, upstream: Path) -> Iterator[Nginx]:
+    """Debian's nginx with deploy/'s site file, made to listen on loopback ports and to
+    reach `upstream`; everything it writes is in `directory`. Stopped gracefully after."""
+    directory.mkdir()
+    certificate, key = self_signed_certificate(directory)
+    site = nginx_site_for_test(
+        NGINX_SITE.read_text(encoding="utf-8"),
+        port=port,
+        http_port=http_port,
+        upstream=upstream,
+        certificate=certificate,
+        key=key,
+        logs=directory,
+    )
+    (directory / "site.conf").write_text(site, encoding="utf-8")
+    temp_paths = "\n".join(
+        f"    {kind}_temp_path {directory / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    user = "user root root;\n" if os.geteuid() == 0 else ""  # to reach the socket in tmp
+    (directory / "nginx.conf").write_text(
+        f"""{user}worker_processes 1;
+pid {directory / "nginx.pid"};
+error_log {directory / "error.log"} notice;
+daemon off;
+events {{
+    worker_connections 512;
+}}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+{temp_paths}
+    include {directory / "site.conf"};
+}}
+""",
+        encoding="utf-8",
+    )
+    command = [str(NGINX), "-p", str(directory), "-c", str(directory / "nginx.conf")]
+    command += ["-e", str(directory / "error.log")]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_tls(port, process)
+        yield Nginx(port, http_port, directory)
+    finally:
+        process.send_signal(signal.SIGQUIT)  # graceful: finish what is being answered
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def nginx_site_for_test(
+    site: str,
+    *,
+    port: int,
+    http_port: int,
+    upstream: Path,
+    certificate: Path,
+    key: Path,
+    logs: Path,
+) -> str:
+    """The deploy/ site file with its host name, ports, certificate, socket and log paths
+    replaced; each of them must be there exactly as often as expected."""
+    replacements = [
+        ("    listen [::]:443 ssl http2;\n", "", 1),
+        ("    listen [::]:80;\n", "", 1),
+        ("listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl http2;", 1),
+        ("listen 80;", f"listen 127.0.0.1:{http_port};", 1),
+        ("/etc/letsencrypt/live/portal.example.dk/fullchain.pem", str(certificate), 1),
+        ("/etc/letsencrypt/live/portal.example.dk/privkey.pem", str(key), 1),
+        ("server_name portal.example.dk;", "server_name 127.0.0.1;", 2),
+        ("server unix:/run/approval-ledger/portal.sock;", f"server unix:{upstream};", 1),
+        ("/var/log/nginx/approval-ledger.access.log", str(logs / "access.log"), 2),
+        ("/var/log/nginx/approval-ledger.error.log", str(logs / "error.log"), 1),
+    ]
+    for old, new, count in replacements:
+        assert site.count(old) == count, f"{NGINX_SITE} no longer has {old!r} {count} times"
+        site = site.replace(old, new)
+    assert "portal.example.dk" not in site
+    assert "/var/log/" not in site
+    return site
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1, valid for a day, and its key: PEM files in `directory`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    certificate_file, key_file = directory / "portal.crt", directory / "portal.key"
+    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_file.chmod(0o600)
+    return certificate_file, key_file
+
+
+def tls_to(port: int, alpn: tuple[str, ...] = ("http/1.1",)) -> ssl.SSLSocket:
+    """A TLS connection to 127.0.0.1:`port` that accepts the test's own certificate."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(list(alpn))
+    return context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+
+
+def _wait_for_tls(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"nginx stopped ({process.returncode}): {process.stderr.read()}")
+        try:
+            tls_to(port).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)  # polling for nginx to listen: there is nothing to wait on
+
+
 @pytest.fixture
 def new_context(browser, portal: Portal):
-    """Make browser contexts on the portal (JavaScript on unless asked); all closed after."""
+    """Make browser contexts on the portal (JavaScript on unless asked); all closed after.
+    On https they accept the test's self-signed certificate."""
     contexts = []
 
     def make(**options):
+        options.setdefault("ignore_https_errors", urlsplit(portal.url).scheme == "https")
         context = browser.new_context(base_url=portal.url, accept_downloads=True, **options)
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
