@@ -17,6 +17,7 @@ from ledger.config import Settings
 from ledger.documents import DocumentAltered, DocumentNotFound, DocumentStore
 from ledger.domain import (
     LOG_KEYS_ID,
+    USER_AGENT_MAX,
     AgreementVersion,
     Approval,
     Authentication,
@@ -30,8 +31,10 @@ from ledger.domain import (
     RequestFacts,
     RoleAssignment,
     approval_id,
+    checked_document_name,
     customer_id,
     declaration_id,
+    printable,
     role_assignment_id,
 )
 from ledger.evidence import merkle
@@ -328,21 +331,22 @@ class LedgerApp(Application[UUID]):
         document_name: str,
         actor: Actor,
     ) -> AgreementVersion:
-        title, version_label = title.strip(), version_label.strip()
-        if not title or not version_label:
-            raise DomainError("En aftale skal have en titel og en versionsbetegnelse.")
+        title, version_label = AgreementVersion.checked_title(title, version_label)
+        document_name = checked_document_name(document_name)
         if not document:
             raise DomainError("Aftalens dokument er tomt.")
-        sha256 = self.documents.put(document)
-        agreement = AgreementVersion(
-            title=title,
-            version_label=version_label,
-            document_sha256=sha256,
-            document_name=document_name,
-            document_size=len(document),
-            actor=actor,
-        )
-        self._save_new(agreement, f"{title} version {version_label} er allerede offentliggjort.")
+        with self.documents.storing(document) as sha256:  # nothing stays if refused
+            agreement = AgreementVersion(
+                title=title,
+                version_label=version_label,
+                document_sha256=sha256,
+                document_name=document_name,
+                document_size=len(document),
+                actor=actor,
+            )
+            self._save_new(
+                agreement, f"{title} version {version_label} er allerede offentliggjort."
+            )
         return agreement
 
     def agreement_version(self, version_id: UUID) -> AgreementVersion:
@@ -407,7 +411,9 @@ class LedgerApp(Application[UUID]):
         if problem is not None:
             raise DocumentUnavailable(problem)
         request = RequestFacts(
-            ip=ip, user_agent=user_agent, document_sha256=agreement.document_sha256
+            ip=ip,
+            user_agent=printable(user_agent, USER_AGENT_MAX),
+            document_sha256=agreement.document_sha256,
         )
         for _ in range(_APPROVE_ATTEMPTS):
             approval = self.approval(customer.cvr, version_id)
@@ -467,18 +473,20 @@ class LedgerApp(Application[UUID]):
             raise DomainError(f"Du kan kun aflevere erklæringen for CVR {actor.cvr}.")
         if not document:
             raise DomainError("Erklæringens dokument er tomt.")
-        sha256 = self.documents.put(document)
-        declaration = self.declaration(customer.cvr)
-        if declaration is None:
-            declaration = Declaration.hand_in_first(
-                cvr=customer.cvr,
-                document_sha256=sha256,
-                document_name=document_name,
-                actor=actor,
-            )
-        else:
-            declaration.hand_in(document_sha256=sha256, document_name=document_name, actor=actor)
-        self._save_new(declaration, "Erklæringen blev ændret imens; prøv igen.")
+        with self.documents.storing(document) as sha256:  # nothing stays if refused
+            declaration = self.declaration(customer.cvr)
+            if declaration is None:
+                declaration = Declaration.hand_in_first(
+                    cvr=customer.cvr,
+                    document_sha256=sha256,
+                    document_name=document_name,
+                    actor=actor,
+                )
+            else:
+                declaration.hand_in(
+                    document_sha256=sha256, document_name=document_name, actor=actor
+                )
+            self._save_new(declaration, "Erklæringen blev ændret imens; prøv igen.")
         return declaration
 
     def _declaration(self, cvr: str) -> Declaration:
@@ -493,9 +501,11 @@ class LedgerApp(Application[UUID]):
         declaration = self._declaration(cvr)
         if not document:
             raise DomainError("Det medunderskrevne dokument er tomt.")
-        sha256 = self.documents.put(document)
-        declaration.countersign(document_sha256=sha256, document_name=document_name, actor=actor)
-        self._save_new(declaration, "Erklæringen blev ændret imens; prøv igen.")
+        with self.documents.storing(document) as sha256:  # nothing stays if refused
+            declaration.countersign(
+                document_sha256=sha256, document_name=document_name, actor=actor
+            )
+            self._save_new(declaration, "Erklæringen blev ændret imens; prøv igen.")
         return declaration
 
     def record_declaration_sent(

@@ -99,21 +99,28 @@ def cmd_customer_list(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_document(name: str) -> tuple[Path, bytes]:
+def _read_document(name: str, settings: Settings) -> tuple[str, bytes]:
+    """The document's safe name and bytes, if it is a PDF within the portal's upload limit
+    (the same check as the portal's: a refusal exits 1)."""
+    from ledger.uploads import checked_pdf, safe_name
+
     path = Path(name)
+    limit = settings.max_upload_bytes
     try:
-        return path, path.read_bytes()
+        with path.open("rb") as file:
+            content = file.read(limit + 1)
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror}") from error
+    return safe_name(path.name, default="dokument.pdf"), checked_pdf(content, limit=limit)
 
 
 def cmd_agreement_publish(settings: Settings, args: argparse.Namespace) -> int:
-    path, document = _read_document(args.file)
+    document_name, document = _read_document(args.file, settings)
     agreement = _app(settings).publish_agreement(
         title=args.title,
         version_label=args.version,
         document=document,
-        document_name=path.name,
+        document_name=document_name,
         actor=Actor.cli_operator(),
     )
     print(f"published {agreement.title} version {agreement.version_label}")
@@ -159,9 +166,9 @@ def cmd_approval_reset(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_declaration_countersign(settings: Settings, args: argparse.Namespace) -> int:
-    path, document = _read_document(args.file)
+    document_name, document = _read_document(args.file, settings)
     _app(settings).countersign_declaration(
-        cvr=args.cvr, document=document, document_name=path.name, actor=Actor.cli_operator()
+        cvr=args.cvr, document=document, document_name=document_name, actor=Actor.cli_operator()
     )
     print(f"recorded the countersignature of CVR {args.cvr}'s declaration")
     return EXIT_OK

@@ -2,11 +2,15 @@
 by SHA-256; the layout and the check of a copy are the evidence format's
 (`ledger.evidence.documents`), which `ledger verify` uses too."""
 
+import fcntl
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from ledger.domain import DomainError
 from ledger.evidence.documents import DOCUMENT_MISMATCH, document_path, document_problem
 
 
@@ -18,9 +22,27 @@ class DocumentAltered(DocumentNotFound):
     """The stored file is there, but its content no longer has the hash the log names."""
 
 
+def make_private_directory(directory: Path) -> None:
+    """Create `directory` for its owner only (0700), as are the parents it creates; make it
+    so when it exists."""
+    for path in [directory, *(p for p in directory.parents if not p.exists())][::-1]:
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)
+
+
 class DocumentStore:
+    """Only documents the log names are kept: a command that records a document stores it
+    with `storing`, which puts the file in place before the event is saved (a saved event
+    never lacks its document, even after a crash) and removes it again when the command is
+    refused. A lock on the directory keeps a refusal from removing a file that another
+    command is saving at the same moment. Directories are 0700, files 0600."""
+
+    LOCK_FILE = ".lock"
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        if directory.exists():
+            os.chmod(directory, 0o700)
 
     def _path(self, sha256: str) -> Path:
         try:
@@ -28,24 +50,80 @@ class DocumentStore:
         except ValueError:
             raise DocumentNotFound(sha256) from None
 
-    def put(self, content: bytes) -> str:
-        """Store the bytes (once, atomically) and return their SHA-256 in hex."""
-        sha256 = hashlib.sha256(content).hexdigest()
-        path = self._path(sha256)
-        if path.exists():
-            return sha256
-        path.parent.mkdir(parents=True, exist_ok=True)
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        make_private_directory(self.directory)
+        descriptor = os.open(self.directory / self.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # which releases the lock
+
+    def _staged(self, content: bytes, path: Path) -> Path:
+        """The bytes in a temporary file (0600) beside `path`, on disk."""
+        make_private_directory(self.directory)
+        make_private_directory(path.parent)
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
         try:
             with os.fdopen(descriptor, "wb") as file:
                 file.write(content)
                 file.flush()
                 os.fsync(file.fileno())
-            os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        return Path(temporary)
+
+    @staticmethod
+    def _place(staged: Path, path: Path) -> bool:
+        """Move the staged file to `path` unless it is there already; whether it moved."""
+        if path.exists():
+            return False
+        os.replace(staged, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return True
+
+    def put(self, content: bytes) -> str:
+        """Store the bytes (once, atomically) and return their SHA-256 in hex."""
+        sha256 = hashlib.sha256(content).hexdigest()
+        path = self._path(sha256)
+        if path.exists():
+            return sha256
+        staged = self._staged(content, path)
+        try:
+            with self._locked():
+                self._place(staged, path)
+        finally:
+            staged.unlink(missing_ok=True)
         return sha256
+
+    @contextmanager
+    def storing(self, content: bytes) -> Iterator[str]:
+        """The document's SHA-256, with the document in place while the block runs.
+
+        When the block is refused (raises DomainError: nothing was saved), a file this call
+        put in place is removed again, so a refused command leaves nothing behind. Any other
+        exception leaves the file: the save may have committed before the error.
+        """
+        sha256 = hashlib.sha256(content).hexdigest()
+        path = self._path(sha256)
+        staged = self._staged(content, path)
+        try:
+            with self._locked():
+                placed = self._place(staged, path)
+                try:
+                    yield sha256
+                except DomainError:
+                    if placed:
+                        path.unlink(missing_ok=True)
+                    raise
+        finally:
+            staged.unlink(missing_ok=True)
 
     def get(self, sha256: str) -> bytes:
         """The bytes with this hash; a file whose content no longer matches is not returned."""

@@ -6,12 +6,14 @@ aggregate the first time and continues it after that, so that every approval is 
 `Approved` fact whether or not it is the first.
 """
 
+import dataclasses
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -20,14 +22,215 @@ from eventsourcing.utils import get_topic
 from ledger.identity import APPROVAL_MINIMUM_LEVEL, Actor, validate_cvr
 
 NAMESPACE = uuid5(NAMESPACE_URL, "urn:approval-ledger")
-RESET_REASON_LENGTH = (10, 2000)
 ROLES = ("staff", "auditor")
 # An assertion ID recorded as it is: an xsd:ID (NCName) of at most 64 ASCII characters.
 _SHORT_ASSERTION_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 
+# The longest text the ledger records, in characters, for each kind of text a person gives.
+CUSTOMER_NAME_MAX = 200
+PERSON_NAME_MAX = 200
+ORGANISATION_NAME_MAX = 200
+AGREEMENT_TITLE_MAX = 200
+VERSION_LABEL_MAX = 50
+DOCUMENT_NAME_MAX = 120
+AGENCY_REFERENCE_MAX = 100
+RESET_REASON_LENGTH = (10, 2000)
+USER_AGENT_MAX = 500
+AUDITOR_CVRS_MAX = 200  # CVRs one auditor may be limited to (Denmark has 98 municipalities)
+# The earliest date a declaration can have been sent to the Agency for Digital Government.
+EARLIEST_SENDING_DATE = date(2000, 1, 1)
+# The largest whole number a client may name (a seq, a tree size, a page): SQLite's and
+# PostgreSQL's BIGINT.
+LARGEST_NUMBER = 2**63 - 1
+NUMBER_DIGITS_MAX = len(str(LARGEST_NUMBER))
+
+# Line breaks and tabs are text only where several lines make sense (a reason).
+_MULTILINE_WHITESPACE = frozenset("\n\r\t")
+# Characters that reorder how text is shown (as in "Trojan Source"): refused everywhere.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Control characters, surrogates and line/paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
 
 class DomainError(ValueError):
     """A command the ledger refuses; the message tells a person what is wrong."""
+
+
+class DocumentRefused(DomainError):
+    """A document that is not what the ledger records: not a PDF, or too large."""
+
+
+def refused_character(text: str, *, multiline: bool = False) -> str | None:
+    """The first character the ledger does not record in a text, if there is one."""
+    for ch in text:
+        if multiline and ch in _MULTILINE_WHITESPACE:
+            continue
+        if ch in _BIDI_CONTROLS or unicodedata.category(ch) in _REFUSED_CATEGORIES:
+            return ch
+    return None
+
+
+def checked_text(
+    text: str, *, label: str, longest: int, shortest: int = 1, multiline: bool = False
+) -> str:
+    """`text` trimmed, or DomainError (in Danish, starting with `label`) when it is too short
+    or too long or holds a control character."""
+    if not isinstance(text, str):
+        raise DomainError(f"{label} skal være tekst.")
+    text = text.strip()
+    if not text and shortest:
+        raise DomainError(f"{label} mangler.")
+    if len(text) > longest:
+        raise DomainError(f"{label} må højst være {longest} tegn; den er {len(text)}.")
+    if len(text) < shortest:
+        raise DomainError(f"{label} skal være mindst {shortest} tegn.")
+    ch = refused_character(text, multiline=multiline)
+    if ch is not None:
+        raise DomainError(
+            f"{label} indeholder et tegn, der ikke kan bruges (U+{ord(ch):04X}); "
+            "skriv teksten uden kontroltegn."
+        )
+    return text
+
+
+def printable(text: str, longest: int) -> str:
+    """A fact the portal observed (a browser's User-Agent) as the ledger records it: without
+    the characters it refuses, cut to `longest`."""
+    kept = "".join(ch for ch in text if refused_character(ch) is None)
+    return kept.strip()[:longest]
+
+
+def whole_number(text: str, *, lowest: int = 0, highest: int = LARGEST_NUMBER) -> int:
+    """A number a client sent (ASCII digits only), or ValueError (in Danish)."""
+    if (
+        not isinstance(text, str)
+        or not 0 < len(text) <= NUMBER_DIGITS_MAX
+        or not text.isascii()
+        or not text.isdigit()
+    ):
+        raise ValueError("skal være et heltal skrevet med cifrene 0-9")
+    number = int(text)
+    if not lowest <= number <= highest:
+        raise ValueError(f"skal være et heltal fra {lowest} til {highest}")
+    return number
+
+
+def iso_date(text: str) -> date:
+    """A date a person or client wrote as `åååå-mm-dd` (ASCII digits), or ValueError."""
+    if (
+        not isinstance(text, str)
+        or len(text) != 10
+        or not text.isascii()
+        or not (text[:4] + text[5:7] + text[8:]).isdigit()
+        or text[4] + text[7] != "--"
+    ):
+        raise ValueError("Angiv datoen som åååå-mm-dd, fx 2026-11-29.")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            "Angiv datoen som åååå-mm-dd, fx 2026-11-29; den dato findes ikke."
+        ) from None
+
+
+class TextBound(NamedTuple):
+    """How long one text field of an event may be, and what it is called in Danish."""
+
+    label: str
+    longest: int
+    multiline: bool = False
+
+
+# Every text field of every event this module defines (and those of the value types inside
+# them, named `actor.name` and so on), bounded. A field not named here cannot be recorded.
+EVENT_TEXT_BOUNDS: dict[str, TextBound] = {
+    "cvr": TextBound("CVR-nummeret", 8),
+    "cvrs": TextBound("CVR-nummeret", 8),
+    "name": TextBound("Kundens navn", CUSTOMER_NAME_MAX),
+    "title": TextBound("Aftalens titel", AGREEMENT_TITLE_MAX),
+    "version_label": TextBound("Versionsbetegnelsen", VERSION_LABEL_MAX),
+    "document_sha256": TextBound("Dokumentets SHA-256", 64),
+    "document_name": TextBound("Dokumentets navn", DOCUMENT_NAME_MAX),
+    "reason": TextBound("Begrundelsen", RESET_REASON_LENGTH[1], multiline=True),
+    "reference": TextBound("Digitaliseringsstyrelsens reference", AGENCY_REFERENCE_MAX),
+    "sent_on": TextBound("Afsendelsesdatoen", 10),
+    "renewal_due": TextBound("Fornyelsesdatoen", 10),
+    "person_uuid": TextBound("Personens UUID", 36),
+    "person_name": TextBound("Personens navn", PERSON_NAME_MAX),
+    "role": TextBound("Rollen", 20),
+    "origin": TextBound("Loggens navn", 200),
+    "verifier_key": TextBound("Verifikationsnøglen", 500),
+    "previous_kid": TextBound("Den forrige nøgles id", 200),
+    "actor.kind": TextBound("Slags aktør", 20),
+    "actor.name": TextBound("Navnet på den, der handler,", PERSON_NAME_MAX),
+    "actor.person_uuid": TextBound("UUID for den, der handler,", 45),  # urn:uuid:<uuid>
+    "actor.cvr": TextBound("CVR-nummeret for den, der handler,", 8),
+    "actor.organisation": TextBound("Organisationen for den, der handler,", ORGANISATION_NAME_MAX),
+    "actor.loa": TextBound("Sikringsniveauet", 20),
+    "authentication.assertion_id": TextBound("Loginnets ID", 256),
+    "authentication.authn_instant": TextBound("Tidspunktet for login", 64),
+    "authentication.assertion_sha256": TextBound("Loginnets SHA-256", 64),
+    "request.ip": TextBound("IP-adressen", 64),
+    "request.user_agent": TextBound("Browserens navn", USER_AGENT_MAX),
+    "request.document_sha256": TextBound("Dokumentets SHA-256", 64),
+    # Refused logins: our reason codes, the configured IdP, verified or hashed IDs.
+    "idp": TextBound("IdP'ens entity ID", 500),
+    "assertion_id": TextBound("Assertionens ID", len("sha256:") + 64),
+    "verified": TextBound("Verificeret oplysning", 20),
+    "interval_start": TextBound("Intervallets start", 40),
+    "interval_end": TextBound("Intervallets slutning", 40),
+    "counts.reason": TextBound("Afvisningens årsag", 64),
+    "counts.network": TextBound("Klientnetværket", 64),
+    "left_out.reason": TextBound("Afvisningens årsag", 64),
+    "left_out.network": TextBound("Klientnetværket", 64),
+}
+# Set by the library on every event, never from what a person gives.
+_LIBRARY_FIELDS = frozenset(
+    {"originator_id", "originator_version", "originator_topic", "timestamp"}
+)
+
+
+def check_event_texts(fields: dict[str, Any]) -> None:
+    """DomainError unless every text in an event's fields is within EVENT_TEXT_BOUNDS."""
+    for name, value in fields.items():
+        if name not in _LIBRARY_FIELDS:
+            _check_value(name, value)
+
+
+def _check_value(path: str, value: Any) -> None:
+    if value is None or isinstance(value, (bool, int, UUID, date)):
+        return
+    if isinstance(value, str):
+        bound = EVENT_TEXT_BOUNDS.get(path)
+        if bound is None:
+            raise TypeError(f"the event field {path!r} has no length limit in EVENT_TEXT_BOUNDS")
+        if len(value) > bound.longest:
+            raise DomainError(f"{bound.label} må højst være {bound.longest} tegn.")
+        if refused_character(value, multiline=bound.multiline) is not None:
+            raise DomainError(f"{bound.label} indeholder et kontroltegn, der ikke kan bruges.")
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_value(path, item)
+        return
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            _check_value(f"{path}.{field.name}", getattr(value, field.name))
+        return
+    raise TypeError(f"the event field {path!r} holds a {type(value).__name__}")
+
+
+class Bounded(Aggregate):
+    """An aggregate whose events are checked against EVENT_TEXT_BOUNDS before they happen."""
+
+    @classmethod
+    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:
+        check_event_texts(kwargs)
+        return super()._create(event_class, id=id, **kwargs)
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        check_event_texts(kwargs)
+        super().trigger_event(event_class, **kwargs)
 
 
 def customer_id(cvr: str) -> UUID:
@@ -80,14 +283,14 @@ class OpensOrContinues(Aggregate.Created):
         return Aggregate.Event.mutate(self, aggregate)
 
 
-class Recurring(Aggregate):
+class Recurring(Bounded):
     """An aggregate opened by an `OpensOrContinues` event."""
 
     def _continue(self, event_class: type[OpensOrContinues], **kwargs: Any) -> None:
         self.trigger_event(event_class, originator_topic=get_topic(type(self)), **kwargs)
 
 
-class Customer(Aggregate):
+class Customer(Bounded):
     """A municipality that buys the service, known by its CVR number."""
 
     @staticmethod
@@ -101,13 +304,11 @@ class Customer(Aggregate):
 
     @classmethod
     def register(cls, cvr: str, name: str, actor: Actor) -> "Customer":
-        name = name.strip()
-        if not name:
-            raise DomainError("Kunden skal have et navn.")
+        name = checked_text(name, label="Kundens navn", longest=CUSTOMER_NAME_MAX)
         return cls(cvr=validate_cvr(cvr), name=name, actor=actor)
 
 
-class AgreementVersion(Aggregate):
+class AgreementVersion(Bounded):
     """One published version of an agreement; its document is kept by its SHA-256."""
 
     @staticmethod
@@ -135,14 +336,30 @@ class AgreementVersion(Aggregate):
     def retire(self, actor: Actor) -> None:
         self.retired = True
 
+    @staticmethod
+    def checked_title(title: str, version_label: str) -> tuple[str, str]:
+        """The title and version label, trimmed and within bounds, or DomainError."""
+        if not title.strip() or not version_label.strip():
+            raise DomainError("En aftale skal have en titel og en versionsbetegnelse.")
+        return (
+            checked_text(title, label="Aftalens titel", longest=AGREEMENT_TITLE_MAX),
+            checked_text(version_label, label="Versionsbetegnelsen", longest=VERSION_LABEL_MAX),
+        )
+
+
+def checked_document_name(name: str) -> str:
+    """An uploaded document's name as the ledger records it, or DomainError."""
+    return checked_text(name, label="Dokumentets navn", longest=DOCUMENT_NAME_MAX)
+
 
 def checked_reset_reason(reason: str) -> str:
     """The reason for resetting an approval, trimmed, or DomainError saying what it needs."""
-    reason = reason.strip()
     shortest, longest = RESET_REASON_LENGTH
-    if not shortest <= len(reason) <= longest:
+    if not shortest <= len(reason.strip()) <= longest:
         raise DomainError(f"En nulstilling kræver en begrundelse på {shortest} til {longest} tegn.")
-    return reason
+    return checked_text(
+        reason, label="Begrundelsen", shortest=shortest, longest=longest, multiline=True
+    )
 
 
 class Approval(Recurring):
@@ -292,7 +509,7 @@ class Declaration(Recurring):
             id=declaration_id(cvr),
             cvr=cvr,
             document_sha256=document_sha256,
-            document_name=document_name,
+            document_name=checked_document_name(document_name),
             actor=actor,
         )
 
@@ -306,7 +523,7 @@ class Declaration(Recurring):
             self.HandedIn,
             cvr=self.cvr,
             document_sha256=document_sha256,
-            document_name=document_name,
+            document_name=checked_document_name(document_name),
             actor=actor,
         )
 
@@ -316,7 +533,7 @@ class Declaration(Recurring):
         self._countersigned(
             cvr=self.cvr,
             document_sha256=document_sha256,
-            document_name=document_name,
+            document_name=checked_document_name(document_name),
             actor=actor,
         )
 
@@ -335,9 +552,17 @@ class Declaration(Recurring):
                 "Erklæringen skal være medunderskrevet, før den sendes til "
                 "Digitaliseringsstyrelsen."
             )
-        reference = reference.strip()
-        if not reference:
+        if sent_on < EARLIEST_SENDING_DATE:
+            raise DomainError(
+                f"Datoen for afsendelsen kan ikke ligge før {EARLIEST_SENDING_DATE.isoformat()}."
+            )
+        if not reference.strip():
             raise DomainError("Angiv Digitaliseringsstyrelsens reference.")
+        reference = checked_text(
+            reference,
+            label="Digitaliseringsstyrelsens reference",
+            longest=AGENCY_REFERENCE_MAX,
+        )
         self._sent_to_agency(
             cvr=self.cvr,
             sent_on=sent_on.isoformat(),
@@ -354,6 +579,10 @@ class Declaration(Recurring):
         self.sent_on = sent_on
         self.reference = reference
         self.renewal_due = renewal_due
+
+
+def checked_person_name(name: str) -> str:
+    return checked_text(name, label="Personens navn", longest=PERSON_NAME_MAX)
 
 
 class RoleAssignment(Recurring):
@@ -384,6 +613,8 @@ class RoleAssignment(Recurring):
             raise DomainError(f"Ukendt rolle {role!r}; rollerne er {', '.join(ROLES)}.")
         if cvrs and role != "auditor":
             raise DomainError("Kun en revisor kan begrænses til bestemte CVR-numre.")
+        if len(cvrs) > AUDITOR_CVRS_MAX:
+            raise DomainError(f"En revisor kan højst begrænses til {AUDITOR_CVRS_MAX} CVR-numre.")
         return sorted({validate_cvr(cvr) for cvr in cvrs})
 
     @classmethod
@@ -400,7 +631,7 @@ class RoleAssignment(Recurring):
             cls.RoleGranted,
             id=role_assignment_id(person_uuid, role),
             person_uuid=person_uuid,
-            person_name=person_name,
+            person_name=checked_person_name(person_name),
             role=role,
             cvrs=cls._checked(role, cvrs),
             actor=actor,
@@ -410,7 +641,7 @@ class RoleAssignment(Recurring):
         self._continue(
             self.RoleGranted,
             person_uuid=self.person_uuid,
-            person_name=person_name,
+            person_name=checked_person_name(person_name),
             role=self.role,
             cvrs=self._checked(self.role, cvrs),
             actor=actor,
@@ -436,7 +667,7 @@ def recorded_assertion_id(value: str) -> str:
     return f"sha256:{digest}"
 
 
-class LoginRejection(Aggregate):
+class LoginRejection(Bounded):
     """A login our policy refused (a private MitID, too low a level, no CVR, ...), although
     the IdP's signature on the assertion verified: kept one by one, as a security event.
 
@@ -495,7 +726,7 @@ def login_refusals_id(interval_start: str) -> UUID:
     return uuid5(NAMESPACE, f"login-refusals/{interval_start}")
 
 
-class LoginRefusals(Aggregate):
+class LoginRefusals(Bounded):
     """The refused logins of one interval that carried no verified identity (a bad signature,
     an unsolicited or malformed response, ...), counted per reason and client network.
 
@@ -548,7 +779,7 @@ class LoginRefusals(Aggregate):
         self.refusals = refusals
 
 
-class LogKeys(Aggregate):
+class LogKeys(Bounded):
     """The keys that sign the log: the first one, and each rotation, signed by the old key."""
 
     @staticmethod

@@ -17,7 +17,11 @@ def validate_cvr(value: str) -> str:
     """The CVR number as 8 digits, or InvalidCVR with a message a person can act on."""
     cvr = value.strip()
     if not re.fullmatch(r"[0-9]{8}", cvr):
-        raise InvalidCVR(f"Et CVR-nummer består af 8 cifre; {value!r} gør ikke.")
+        shown = value if len(value) <= 20 else value[:20] + "…"
+        raise InvalidCVR(f"Et CVR-nummer består af 8 cifre; {shown!r} gør ikke.")
+    if cvr.startswith("0"):
+        # The CVR register numbers from 10000000; 00000000 passes modulus 11 but names no one.
+        raise InvalidCVR(f"CVR-nummeret {cvr} er ikke gyldigt: et CVR-nummer begynder ikke med 0.")
     if sum(int(digit) * weight for digit, weight in zip(cvr, _CVR_WEIGHTS, strict=True)) % 11:
         raise InvalidCVR(f"CVR-nummeret {cvr} er ikke gyldigt: kontrolcifferet passer ikke.")
     return cvr

@@ -1,4 +1,8 @@
-"""Setting up a ledger: the data directory, the first signing key and the log's first event."""
+"""Setting up a ledger: the data directory, the first signing key and the log's first event.
+
+The data directory and what the ledger keeps in it are for the ledger's owner only:
+directories 0700, files 0600, whatever existed before and whatever the umask.
+"""
 
 import os
 import secrets
@@ -6,6 +10,7 @@ from dataclasses import dataclass
 
 from ledger.application import LedgerApp
 from ledger.config import Settings
+from ledger.documents import make_private_directory
 from ledger.identity import Actor
 from ledger.keyring import VERIFIER_KEYS_FILE, KeyRing
 
@@ -19,7 +24,7 @@ class Initialized:
 
 def initialize(settings: Settings, actor: Actor) -> Initialized:
     """Create what is missing and leave what exists; running it twice changes nothing."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private(settings)
     if not settings.secret_key_file.exists():
         descriptor = os.open(settings.secret_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as file:
@@ -31,3 +36,27 @@ def initialize(settings: Settings, actor: Actor) -> Initialized:
     app = LedgerApp(settings)
     started = app.start_log(actor) is not None
     return Initialized(app, created_key, started)
+
+
+# The directories beside the database that hold keys and documents (saml/ is made by
+# `ledger init` for the SAML keys; it is made private here when it exists).
+PRIVATE_DIRECTORIES = ("keys", "documents", "saml")
+
+
+def make_private(settings: Settings) -> None:
+    """The data directory, its keys/, documents/ (with every directory in it) and saml/
+    0700, and the secret key 0600: created so, or made so when they exist."""
+    make_private_directory(settings.data_dir)
+    for directory in (
+        settings.keys_dir,
+        settings.documents_dir,
+        *(settings.data_dir / name for name in PRIVATE_DIRECTORIES),
+    ):
+        if directory.exists():
+            os.chmod(directory, 0o700)
+    if settings.documents_dir.exists():
+        for shard in settings.documents_dir.iterdir():
+            if shard.is_dir() and not shard.is_symlink():
+                os.chmod(shard, 0o700)
+    if settings.secret_key_file.exists():
+        os.chmod(settings.secret_key_file, 0o600)

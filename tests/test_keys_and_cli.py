@@ -96,7 +96,7 @@ def test_an_operator_registers_publishes_grants_and_reads_history(ledger_env, tm
     assert main(["customer", "add", "--cvr", "12345678", "--name", "Ugyldig"]) == 1
     assert "kontrolcifferet" in capsys.readouterr().err
     document = tmp_path / "aftale.pdf"
-    document.write_bytes(b"%PDF-1.4 aftale")
+    document.write_bytes(PDF)
     assert (
         main(
             [

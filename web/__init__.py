@@ -20,6 +20,7 @@ from saml.devidp import DevelopmentIdP
 from saml.settings import SamlSettings
 from saml.sp import IdentityProvider, ServiceProvider, parse_metadata_file
 from web import api, audit, auth, caching, devidp, display, errors, portal, signatory, staff
+from web.arguments import WholeNumberConverter
 from web.auth import check_session, login_manager
 from web.roles import is_auditor, is_signatory, is_staff
 from web.uploads import size_text
@@ -43,6 +44,7 @@ def create_app(
     saml = saml or SamlSettings.from_env(settings.data_dir)
     operator_cvr = settings.require_operator_cvr()
     app = Flask(__name__)
+    app.url_map.converters["int"] = WholeNumberConverter  # strict, before any route
     secure = urlsplit(saml.base_url).scheme == "https"
     app.config.update(
         SECRET_KEY=_secret_key(settings),

@@ -2,11 +2,13 @@
 
 import base64
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, abort, jsonify
 from flask_login import current_user, login_required
 
 from ledger.domain import DomainError
+from web.arguments import number_arg
 from web.auth import ledger
+from web.roles import may_read_entry
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -20,10 +22,7 @@ def _b64(hashes: list[bytes]) -> list[str]:
 
 
 def _int_arg(name: str) -> int:
-    value = request.args.get(name, "")
-    if not value.isdigit():
-        abort(Response(f"{name} skal være et ikke-negativt heltal.\n", 400, mimetype="text/plain"))
-    return int(value)
+    return number_arg(name, name)
 
 
 @blueprint.get("/checkpoint")
@@ -55,7 +54,7 @@ def inclusion() -> Response:
     entry = next(ledger().log(after=seq - 1, page_size=1), None)
     if entry is None or entry.seq != seq:
         abort(404)
-    if not current_user.may_read_cvr(entry.cvr):
+    if not may_read_entry(entry):
         abort(403)
     try:
         proof = ledger().inclusion_proof(seq, size)

@@ -31,6 +31,7 @@ from ledger.domain import DomainError
 from ledger.export import HISTORY_HEADER, export_bundle, history_row
 from ledger.identity import InvalidCVR, validate_cvr
 from ledger.search import MAX_PAGE, CheckedEntry, Query, check_entries
+from web.arguments import date_arg, number_arg
 from web.auth import event_index, ledger
 from web.display import EVENT_NAMES
 from web.roles import auditor_required
@@ -83,13 +84,7 @@ def _scope() -> tuple[str, ...] | None:
 
 
 def _day(name: str, label: str) -> datetime.date | None:
-    text = request.args.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        return datetime.date.fromisoformat(text)
-    except ValueError:
-        abort(400, f"{label} skal være en dato som 2026-11-29; {text!r} er ikke.")
+    return date_arg(name, label)
 
 
 def _time_bound(day: datetime.date) -> str:
@@ -132,10 +127,7 @@ def _query(**fixed: str) -> Query:
 
 
 def _page() -> int:
-    text = request.args.get("side", "1").strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
-        abort(400, "Sidetallet skal være et helt tal fra 1 og op.")
-    return int(text)
+    return number_arg("side", "Sidetallet", default=1, lowest=1, highest=MAX_PAGE)
 
 
 # Pages

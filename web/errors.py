@@ -38,4 +38,6 @@ def register(app: Flask) -> None:
     @app.errorhandler(500)
     def server_error(error: Exception) -> Any:
         headline, text = MESSAGES[500]
+        if request.path.startswith("/api/"):
+            return jsonify(error=text), 500
         return render_template("error.html", headline=headline, text=text), 500

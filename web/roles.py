@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from flask import abort, current_app, g
 from flask_login import current_user, login_required
 
+from ledger.application import Entry
 from ledger.domain import DomainError
 from ledger.identity import Actor, NsisLevel
 from web.auth import ledger
@@ -62,6 +63,24 @@ def _requires(check: Callable[[], bool]) -> Callable[[View], View]:
 signatory_required = _requires(is_signatory)
 staff_required = _requires(is_staff)
 auditor_required = _requires(is_auditor)
+
+
+def may_read_entry(entry: Entry) -> bool:
+    """Whether the logged-in person may read one event of the log (its receipt, its proof).
+
+    Staff read every event, an auditor the events in their scope. Anyone else reads only
+    the events about their own CVR: the CVR the event itself names, never the actor's, for
+    an event made by staff names the operator's CVR as its actor's, and an employee of the
+    operator without a role must not read those.
+    """
+    if not current_user.is_authenticated:
+        return False
+    if is_staff():
+        return True
+    if is_auditor() and (not current_user.auditor_cvrs or entry.cvr in current_user.auditor_cvrs):
+        return True
+    about = getattr(entry.event, "cvr", None)
+    return about is not None and about == current_user.cvr
 
 
 def acting_person() -> Actor:

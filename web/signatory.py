@@ -27,7 +27,7 @@ from ledger.domain import AgreementVersion, Approval, Authentication, DomainErro
 from ledger.search import MAX_PAGE, Query
 from web.arguments import number_arg
 from web.auth import authenticated_within, event_index, ledger
-from web.roles import acting_person, is_auditor, is_staff, signatory_required
+from web.roles import acting_person, may_read_entry, signatory_required
 from web.uploads import read_pdf, safe_name
 
 blueprint = Blueprint("signatory", __name__)
@@ -150,15 +150,9 @@ def approve(version_id: UUID) -> Any:
 def _readable_entry(seq: int) -> Entry:
     """The event at `seq`, if the person may read it (404 rather than 403: no probing)."""
     entry = ledger().entry(seq)
-    if entry is None:
+    if entry is None or not may_read_entry(entry):
         abort(404)
-    if (
-        entry.cvr == current_user.cvr
-        or is_staff()
-        or (is_auditor() and current_user.may_read_cvr(entry.cvr))
-    ):
-        return entry
-    abort(404)
+    return entry
 
 
 @blueprint.get("/kvitteringer/<int:seq>")

@@ -34,6 +34,7 @@ from ledger.domain import (
     Declaration,
     DomainError,
     checked_reset_reason,
+    iso_date,
 )
 from ledger.identity import InvalidCVR
 from web.auth import ledger
@@ -467,9 +468,9 @@ def countersign(cvr: str) -> Any:
 
 def _sent_on(text: str) -> datetime.date:
     try:
-        return datetime.date.fromisoformat(text)
-    except ValueError:
-        raise DomainError(_("Angiv datoen som åååå-mm-dd, fx 2026-11-29.")) from None
+        return iso_date(text)
+    except ValueError as problem:
+        raise DomainError(str(problem)) from None
 
 
 @blueprint.post("/erklaeringer/<cvr>/sendt")

@@ -1,5 +1,7 @@
 """SQLite storage: the library's recorder, writing each event's leaf in its transaction."""
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -167,11 +169,28 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             return work(CheckpointStore(c, "?", str))
 
 
+def make_database_private(path: str) -> None:
+    """The database file, and its WAL and shared-memory files, for the owner only (0600).
+
+    The file is created 0600 before SQLite opens it; SQLite gives the WAL and -shm files it
+    creates later the database file's mode, whatever the umask. Existing files are made so.
+    """
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(descriptor)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", 0o600)
+
+
 class Factory(library.SQLiteFactory):
     """The library's factory with our recorder (the module must name only one factory)."""
 
     def __init__(self, env: Environment | EnvType | None):
-        super().__init__(env)
+        environment = env if isinstance(env, Environment) else Environment(env=env)
+        make_database_private(environment.get(self.SQLITE_DBNAME) or "")
+        super().__init__(environment)
         self.leaf_writer = LeafWriter.from_env(self.env)
 
     def application_recorder(self) -> SignedSQLiteApplicationRecorder:

@@ -1,0 +1,69 @@
+"""What a client puts in an address, read strictly: whole numbers of ASCII digits within
+what the database holds, dates as `åååå-mm-dd`. A value that cannot be used is a 400 with
+a Danish message (JSON under /api/), or a 404 for a path that names nothing."""
+
+import datetime
+from typing import Any
+
+from flask import abort, jsonify, request
+from werkzeug.routing import BaseConverter, ValidationError
+
+from ledger.domain import LARGEST_NUMBER, NUMBER_DIGITS_MAX, iso_date, whole_number
+
+
+class WholeNumberConverter(BaseConverter):
+    """`<int:...>` in every route: ASCII digits only (Werkzeug's own also takes other
+    scripts' digits), at most a BIGINT; anything else names no page (404)."""
+
+    regex = rf"[0-9]{{1,{NUMBER_DIGITS_MAX}}}"
+    weight = 50
+
+    def to_python(self, value: str) -> int:
+        try:
+            return whole_number(value)
+        except ValueError:
+            raise ValidationError() from None
+
+    def to_url(self, value: Any) -> str:
+        return str(int(value))
+
+
+def refuse(message: str) -> None:
+    """400 with `message`: as JSON under /api/, else the Danish error page."""
+    if request.path.startswith("/api/"):
+        response = jsonify(error=message)
+        response.status_code = 400
+        abort(response)
+    abort(400, message)
+
+
+def number_arg(
+    name: str,
+    label: str,
+    *,
+    default: int | None = None,
+    lowest: int = 0,
+    highest: int = LARGEST_NUMBER,
+) -> int:
+    """The query parameter `name` as a whole number from `lowest` to `highest`."""
+    text = request.args.get(name)
+    if text is None and default is not None:
+        return default
+    try:
+        return whole_number((text or "").strip(), lowest=lowest, highest=highest)
+    except ValueError as problem:
+        refuse(f"{label} {problem}.")
+        raise  # refuse() never returns
+
+
+def date_arg(name: str, label: str) -> datetime.date | None:
+    """The query parameter `name` as a date, or None when it is empty."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return iso_date(text)
+    except ValueError:
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        refuse(f"{label} skal være en dato som 2026-11-29 (åååå-mm-dd); {shown!r} er ikke.")
+        raise
