@@ -300,9 +300,14 @@ class DevelopmentIdP:
         *,
         data_algorithm: str = v.AES256_GCM,
         key_transport: str = v.RSA_OAEP,
+        key_digest: str | None = None,
         recipient_cert_pem: bytes | None = None,
     ) -> etree._Element:
-        """An EncryptedAssertion holding the assertion, for the SP's encryption certificate."""
+        """An EncryptedAssertion holding the assertion, for the SP's encryption certificate.
+
+        `key_digest` names the digest of `rsa-oaep-mgf1p` in a `DigestMethod` (left out, it is
+        SHA-1, as the .NET reference library sends it); xmlenc11 RSA-OAEP always names
+        SHA-256 and MGF1-SHA256."""
         wrapper = etree.Element(f"{{{v.SAML}}}EncryptedAssertion", nsmap={"saml": v.SAML})
         wrapper.append(assertion)
         template = xmlsec.template.encrypted_data_create(
@@ -327,6 +332,9 @@ class DevelopmentIdP:
             etree.SubElement(
                 method, f"{{{v.XENC11}}}MGF", Algorithm=v.MGF1_SHA256, nsmap={"xenc11": v.XENC11}
             )
+        elif key_transport == v.RSA_OAEP_MGF1P and key_digest is not None:
+            method = encrypted_key.find(f"{{{v.XENC}}}EncryptionMethod")
+            etree.SubElement(method, f"{{{v.DS}}}DigestMethod", Algorithm=key_digest)
         manager = xmlsec.KeysManager()
         manager.add_key(
             xmlsec.Key.from_memory(

@@ -13,6 +13,7 @@ _HEADLINE = {
     "in-response-to-mismatch": "Login-svaret hører ikke til et login fra denne browser",
     "idp-status": "Login blev afbrudt hos NemLog-in",
     "expired": "Login-svaret er udløbet",
+    "issued-too-long-ago": "Login-svaret er udløbet",
     "replayed": "Login-svaret er allerede brugt",
 }
 _EXPLANATION = {
@@ -31,6 +32,7 @@ _EXPLANATION = {
     ),
     "idp-status": "Start login igen, hvis du stadig vil logge ind.",
     "expired": "Der gik for lang tid, før svaret nåede frem. Start login igen.",
+    "issued-too-long-ago": "Der gik for lang tid, før svaret nåede frem. Start login igen.",
 }
 _GENERAL_HEADLINE = "Login kunne ikke gennemføres"
 _GENERAL_EXPLANATION = (

@@ -43,6 +43,11 @@ from saml.settings import SamlSettings
 from saml.xml import decode_posted, parse
 
 MINIMUM_LIBXMLSEC = (1, 3, 0)
+# An assertion is for the POST that follows its issue: it may be at most this old when it
+# arrives (beyond the clock skew; what OIOSAML.Java allows), and may name a validity of at
+# most an hour from its IssueInstant or NotBefore to its last NotOnOrAfter (README, Security).
+MAX_ISSUE_AGE = datetime.timedelta(minutes=5)
+MAX_ASSERTION_LIFETIME = datetime.timedelta(hours=1)
 
 _Error = OneLogin_Saml2_ValidationError
 _LIBRARY_REASONS = {
@@ -408,6 +413,13 @@ class ServiceProvider:
             raise refuse("wrong-recipient", data.get("Recipient") or "missing")
         if data.get("InResponseTo") != request_id:
             raise refuse("in-response-to-mismatch", "in the assertion")
+        name_id = assertion.find(f"{{{v.SAML}}}Subject/{{{v.SAML}}}NameID")
+        if name_id is None or name_id.get("Format") != v.NAMEID_PERSISTENT:
+            found = name_id.get("Format") if name_id is not None else None
+            raise refuse("nameid-format", (found or "missing")[:200])
+        qualifier = name_id.get("SPNameQualifier")
+        if qualifier is not None and qualifier != self.settings.sp_entity_id:
+            raise refuse("wrong-sp-name-qualifier", qualifier[:200])
         now = datetime.datetime.now(datetime.UTC)
         skew = datetime.timedelta(seconds=self.settings.clock_skew)
         conditions = assertion.find(f"{{{v.SAML}}}Conditions")
@@ -427,6 +439,14 @@ class ServiceProvider:
             raise refuse("not-yet-valid")
         if now - skew >= min(ends):
             raise refuse("expired")
+        issued = _instant(assertion.get("IssueInstant") or "")
+        if now + skew < issued:
+            raise refuse("not-yet-valid", "issued in the future")
+        if now - issued > MAX_ISSUE_AGE + skew:
+            raise refuse("issued-too-long-ago")
+        valid_from = min(issued, not_before) if not_before is not None else issued
+        if max(ends) - valid_from > MAX_ASSERTION_LIFETIME:
+            raise refuse("assertion-lifetime")
         return _Checked(expires_at=max(ends) + skew)
 
     # Logout
@@ -505,8 +525,13 @@ def _check_encryption_algorithms(encrypted: etree._Element) -> None:
     if transport not in v.ALLOWED_KEY_TRANSPORT:
         raise LoginRefused("weak-encryption", f"key transport {transport}")
     digest = key_method.find(f"{{{v.DS}}}DigestMethod")
-    if digest is not None and digest.get("Algorithm") not in v.ALLOWED_DIGESTS:
-        raise LoginRefused("weak-algorithm", f"key transport digest {digest.get('Algorithm')}")
+    named = digest.get("Algorithm") if digest is not None else None
+    # rsa-oaep-mgf1p is OAEP with SHA-1 unless it names another digest: naming that default
+    # (as the AES-256-CBC profile does) is the same algorithm as leaving it out. Every other
+    # SHA-1 is refused.
+    default_named = transport == v.RSA_OAEP_MGF1P and named == v.SHA1
+    if digest is not None and named not in v.ALLOWED_DIGESTS and not default_named:
+        raise LoginRefused("weak-algorithm", f"key transport digest {named}")
     if transport == v.RSA_OAEP:
         # xmlenc11 RSA-OAEP defaults to SHA-1 for both the digest and the mask function;
         # both must be named, and be SHA-2.

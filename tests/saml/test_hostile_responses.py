@@ -24,7 +24,7 @@ from ledger.demo import PERSONS_BY_KEY
 from ledger.identity import NsisLevel
 from saml import vocabulary as v
 from saml.credentials import ensure_key_pair
-from saml.devidp import DevelopmentIdP, encode, new_id
+from saml.devidp import DevelopmentIdP, encode, instant, new_id
 from saml.refusals import LoginRefused
 from saml.settings import SamlSettings
 from saml.sp import ServiceProvider
@@ -196,6 +196,31 @@ def test_the_unmodified_response_from_the_same_builder_is_accepted(attack):
 def test_aes_256_cbc_with_rsa_oaep_mgf1p_is_accepted(attack):
     encrypted = attack.encrypted(data_algorithm=v.AES256_CBC, key_transport=v.RSA_OAEP_MGF1P)
     assert attack.sp.accept(attack.post(attack.response(encrypted)), pending=attack.pending)
+
+
+@pytest.mark.parametrize("digest", [v.SHA1, v.SHA256], ids=["its-own-default-sha1", "sha256"])
+def test_rsa_oaep_mgf1p_naming_its_digest_is_accepted(attack, digest):
+    # rsa-oaep-mgf1p's digest is SHA-1 unless named; naming the default changes nothing.
+    encrypted = attack.encrypted(
+        data_algorithm=v.AES256_CBC, key_transport=v.RSA_OAEP_MGF1P, key_digest=digest
+    )
+    method = _find(encrypted, ".//xenc:EncryptedKey/xenc:EncryptionMethod/ds:DigestMethod")
+    assert method.get("Algorithm") == digest
+    assert attack.sp.accept(attack.post(attack.response(encrypted)), pending=attack.pending)
+
+
+def test_the_sp_name_qualifier_of_our_own_entity_id_is_accepted(attack):
+    posted = _signed_after(
+        attack, _set("saml:Subject/saml:NameID", "SPNameQualifier", attack.idp.sp_entity_id)
+    )
+    assert attack.sp.accept(posted, pending=attack.pending).cvr == "55133018"
+
+
+def test_an_assertion_issued_four_minutes_ago_and_valid_for_55_minutes_is_accepted(attack):
+    issued = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=4)
+    assertion = attack.signed(now=issued, lifetime=datetime.timedelta(minutes=55))
+    posted = attack.post(attack.response(attack.encrypted(assertion)))
+    assert attack.sp.accept(posted, pending=attack.pending).cvr == "55133018"
 
 
 def test_a_response_signed_as_well_as_its_assertion_is_accepted(attack):
@@ -460,6 +485,33 @@ def oaep_without_mgf(a: Attack) -> str:
     return a.post(a.response(encrypted))
 
 
+@case("weak-algorithm", "xmlenc11-rsa-oaep-with-a-sha1-digest")
+def oaep_sha1_digest(a: Attack) -> str:
+    encrypted = a.encrypted()
+    _find(encrypted, ".//xenc:EncryptedKey/xenc:EncryptionMethod/ds:DigestMethod").set(
+        "Algorithm", v.SHA1
+    )
+    return a.post(a.response(encrypted))
+
+
+@case("weak-algorithm", "xmlenc11-rsa-oaep-with-mgf1-sha1")
+def oaep_mgf1_sha1(a: Attack) -> str:
+    encrypted = a.encrypted()
+    _find(encrypted, ".//xenc:EncryptedKey/xenc:EncryptionMethod/xenc11:MGF").set(
+        "Algorithm", v.MGF1_SHA1
+    )
+    return a.post(a.response(encrypted))
+
+
+@case("weak-algorithm", "rsa-oaep-mgf1p-with-an-md5-digest")
+def mgf1p_md5_digest(a: Attack) -> str:
+    encrypted = a.encrypted(key_transport=v.RSA_OAEP_MGF1P, key_digest=v.SHA1)
+    _find(encrypted, ".//xenc:EncryptedKey/xenc:EncryptionMethod/ds:DigestMethod").set(
+        "Algorithm", "http://www.w3.org/2001/04/xmldsig-more#md5"
+    )
+    return a.post(a.response(encrypted))
+
+
 @case("forbidden-transform", "retrieval-method-in-the-encrypted-data")
 def retrieval_method(a: Attack) -> str:
     encrypted = a.encrypted()
@@ -702,6 +754,47 @@ def _sign_without_issuer(idp: DevelopmentIdP, element: etree._Element) -> etree.
     context.sign(signature)
     assert _signature_verifies(element, idp.cert_pem)
     return element
+
+
+@case("nameid-format", "transient-nameid")
+def transient_name_id(a: Attack) -> str:
+    transient = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+    return _signed_after(a, _set("saml:Subject/saml:NameID", "Format", transient))
+
+
+@case("nameid-format", "nameid-without-a-format")
+def name_id_without_format(a: Attack) -> str:
+    return _signed_after(a, _set("saml:Subject/saml:NameID", "Format", None))
+
+
+@case("wrong-sp-name-qualifier", "sp-name-qualifier-of-another-sp")
+def other_sp_name_qualifier(a: Attack) -> str:
+    other = "https://other-sp.example/metadata"
+    return _signed_after(a, _set("saml:Subject/saml:NameID", "SPNameQualifier", other))
+
+
+@case("assertion-lifetime", "valid-for-a-day")
+def valid_for_a_day(a: Attack) -> str:
+    return a.post(a.response(a.encrypted(a.signed(lifetime=datetime.timedelta(days=1)))))
+
+
+@case("assertion-lifetime", "valid-from-a-day-before-it-was-issued")
+def not_before_long_before_issue(a: Attack) -> str:
+    day_before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+    return _signed_after(a, _set("saml:Conditions", "NotBefore", instant(day_before)))
+
+
+@case("issued-too-long-ago", "issued-ten-minutes-ago-still-valid")
+def issued_long_ago(a: Attack) -> str:
+    issued = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=10)
+    assertion = a.signed(now=issued, lifetime=datetime.timedelta(minutes=15))
+    return a.post(a.response(a.encrypted(assertion)))
+
+
+@case("not-yet-valid", "issued-ten-minutes-from-now")
+def issued_in_the_future(a: Attack) -> str:
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=10)
+    return _signed_after(a, _set(".", "IssueInstant", instant(later)))
 
 
 @case("expired", "expired-an-hour-ago")
