@@ -369,6 +369,38 @@ def _index_problems(settings: Settings) -> list[Any]:
     return [Problem(p.reason, p.seq, None, None, p.detail) for p in found]
 
 
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    """A consistent copy of the serving ledger; on SQLite verified before it is called done."""
+    from ledger.backup import DOCUMENTS_DIR, KEYS_DIR, BackupError, backup
+    from ledger.keyring import VERIFIER_KEYS_FILE
+
+    try:
+        made = backup(settings, Path(args.out))
+    except BackupError as error:
+        raise CommandError(str(error)) from error
+    print(f"backup:         {made.directory}")
+    print(f"documents:      {made.documents} copied")
+    print("signing keys:   not copied; keep keys/signing-*.pem apart (see README.md, Backup)")
+    if not made.is_sqlite:
+        print(f"database:       pg_dump --format=custom in {made.database}")
+        print("restore it into a new database with pg_restore and run `ledger verify` on it")
+        return EXIT_OK
+    checkpoint = made.checkpoint_size
+    print(
+        f"database:       {made.database}, {made.leaves} leaves"
+        + (f" (newest checkpoint: size {checkpoint})" if checkpoint is not None else "")
+    )
+    report = verify_database(
+        made.database_url(),
+        _trusted_keys(made.directory / KEYS_DIR / VERIFIER_KEYS_FILE),
+        documents=made.directory / DOCUMENTS_DIR,
+    )
+    for problem in report.problems:
+        print(problem)
+    print(f"verify of the copy: {report.summary()}")
+    return EXIT_OK if report.ok else EXIT_PROBLEM
+
+
 def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
     """Rebuild the search index from the log (it is derived data; the log is the evidence)."""
     from ledger.search import EventIndex
@@ -576,6 +608,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     command(commands, "checkpoint", cmd_checkpoint, "print the newest signed checkpoint")
     command(commands, "reindex", cmd_reindex, "rebuild the auditors' search index from the log")
+    backup = command(
+        commands,
+        "backup",
+        cmd_backup,
+        "copy the serving ledger (database, documents, verifier keys) into a new directory; "
+        "an SQLite copy is verified",
+    )
+    backup.add_argument("--out", required=True, help="a new directory")
     export = command(
         commands,
         "export",

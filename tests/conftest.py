@@ -5,6 +5,7 @@ test gets a database of its own, dropped afterwards. Outside CI they are skipped
 variable is unset; in CI (CI=true) a missing server is a failure, not a skip.
 """
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from ledger.application import LedgerApp
+from ledger.cli import main
 from ledger.config import Settings
 from ledger.demo import OPERATOR_CVR
 from ledger.evidence.database import DatabaseURL
@@ -167,3 +169,20 @@ def start_login(sp: ServiceProvider, dev_idp: DevelopmentIdP, *, force_authn: bo
     """Send a real signed AuthnRequest to the development IdP; the request ID it read."""
     request = sp.login_request(force_authn=force_authn)
     return dev_idp.read_request(urlsplit(request.url).query).request_id
+
+
+@pytest.fixture
+def verify_cli(app, monkeypatch, capsys):
+    """`ledger verify --json [ARGS]` on the test's ledger: (exit code, [(reason, seq)], report)."""
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(app.settings.data_dir))
+    monkeypatch.setenv("LEDGER_DATABASE_URL", app.settings.database.url)
+    monkeypatch.setenv("LEDGER_ORIGIN", app.settings.origin)
+    monkeypatch.setenv("LEDGER_OPERATOR_CVR", app.settings.operator_cvr or "")
+
+    def run(*args: str):
+        capsys.readouterr()
+        code = main(["verify", "--json", *args])
+        report = json.loads(capsys.readouterr().out)
+        return code, [(p["reason"], p["seq"]) for p in report["problems"]], report
+
+    return run

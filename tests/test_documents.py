@@ -2,11 +2,8 @@
 verify` finds a missing or replaced one at the event that names it, and the portal never
 offers Godkend on an agreement whose stored document no longer has its published hash."""
 
-import json
-
 import pytest
 
-from ledger.cli import main
 from ledger.evidence.documents import document_path
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
 from tests.test_web_login import log_in
@@ -43,23 +40,6 @@ def business(app, operator):
         "assertion": authentication.assertion_sha256,
         "declaration": declaration.handed_in_sha256,
     }
-
-
-@pytest.fixture
-def verify_cli(app, monkeypatch, capsys):
-    """`ledger verify --json [ARGS]` on the test's ledger: (exit code, [(reason, seq)], report)."""
-    monkeypatch.setenv("LEDGER_DATA_DIR", str(app.settings.data_dir))
-    monkeypatch.setenv("LEDGER_DATABASE_URL", app.settings.database.url)
-    monkeypatch.setenv("LEDGER_ORIGIN", app.settings.origin)
-    monkeypatch.setenv("LEDGER_OPERATOR_CVR", app.settings.operator_cvr or "")
-
-    def run(*args: str):
-        capsys.readouterr()
-        code = main(["verify", "--json", *args])
-        report = json.loads(capsys.readouterr().out)
-        return code, [(p["reason"], p["seq"]) for p in report["problems"]], report
-
-    return run
 
 
 def stored(app, sha256):

@@ -10,7 +10,6 @@ import pytest
 
 from ledger.demo import seed
 from ledger.search import TABLE, EventIndex, Query
-from tests.test_documents import verify_cli  # noqa: F401 (a fixture)
 from tests.test_search import tamper
 from tests.test_web_audit import shown
 from tests.test_web_login import log_in
