@@ -180,6 +180,8 @@ def test_the_idle_timeout_is_kept_by_the_server_against_a_replayed_cookie(flask_
     [stored] = stored_sessions(app.settings)
     assert stored["last_seen_at"] >= stored["created_at"]
     move_back(app.settings, "last_seen_at", idle + 1)
+    proof = browser_with(flask_app, copied).get("/api/v1/proof/consistency?from=1&to=2")
+    assert (proof.status_code, proof.get_json()) == (401, {"error": "Du skal være logget ind."})
     assert sent_to_login(browser_with(flask_app, copied).get("/historik"))
     assert sent_to_login(portal.get("/historik"))
     assert [s["ended_because"] for s in stored_sessions(app.settings)] == ["idle"]
