@@ -117,3 +117,19 @@ def test_verify_reports_an_index_row_that_differs_from_its_event_or_has_no_event
 def test_events_logged_after_the_last_search_are_no_gap(app, approved, operator, verify_cli):
     app.register_customer(cvr="29180008", name="Revisionsfirmaet", actor=operator)
     assert verify_cli()[:2] == (0, [])
+
+
+def test_a_row_below_seq_0_cannot_stand_in_for_a_deleted_one(app, approved):
+    delete_row(app, approved)
+    tamper(
+        app,
+        f"INSERT INTO {TABLE} (seq, recorded_at, event_type, cvr) VALUES (?, ?, ?, ?)",
+        (-1, "2026-01-01T00:00:00.000000Z", "Approved", AARHUS),
+    )
+    index = EventIndex(app)
+    try:
+        found = index.search(Query(cvr=AARHUS), page_size=500)
+        assert approved in [entry.seq for entry in found.entries]
+        assert -1 not in [entry.seq for entry in found.entries]
+    finally:
+        index.close()
