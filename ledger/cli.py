@@ -32,6 +32,16 @@ def _app(settings: Settings) -> Any:
         raise CommandError(str(error)) from error
 
 
+def _whole_number(text: str) -> int:
+    """A number on the command line as the portal reads one: ASCII digits within a BIGINT."""
+    from ledger.domain import whole_number
+
+    try:
+        return whole_number(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} {error}") from None
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, (UUID, datetime, date)):
         return str(value)
@@ -627,7 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="a date or time (inclusive)")
     export.add_argument("--until", help="a date or time (exclusive)")
     receipt = command(commands, "receipt", cmd_receipt, "print the receipt of one event")
-    receipt.add_argument("--seq", type=int, required=True)
+    receipt.add_argument("--seq", type=_whole_number, required=True)
     receipt.add_argument("--out", help="write it to this file")
 
     key = commands.add_parser("key", help="signing keys")

@@ -175,6 +175,14 @@ def test_the_command_line_refuses_texts_out_of_bounds_with_exit_1(cli_env, capsy
     assert [c.cvr for c in cli_env.customers()] == [AARHUS]
 
 
+@pytest.mark.parametrize("seq", ["99999999999999999999", "٣", "-1", "²"])
+def test_the_command_line_reads_a_seq_strictly(cli_env, seq, capsys):
+    with pytest.raises(SystemExit) as usage:
+        main(["receipt", "--seq", seq])
+    assert usage.value.code == 2
+    assert "heltal" in capsys.readouterr().err
+
+
 # Texts: lengths and control characters
 
 

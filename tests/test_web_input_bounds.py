@@ -93,10 +93,10 @@ ROLES = ("anonymous", "aarhus", "staff", "auditor")
 
 
 @pytest.fixture
-def ledger_with_everything(sqlite_settings, operator):
+def ledger_with_everything(settings, operator):
     """Customers, an agreement approved by Aarhus, a declaration, and the staff and auditor
-    roles: every page has something to show."""
-    app = initialize(sqlite_settings, operator).app
+    roles: every page has something to show (on SQLite and on PostgreSQL)."""
+    app = initialize(settings, operator).app
     for cvr, name in CUSTOMERS.items():
         app.register_customer(cvr=cvr, name=name, actor=operator)
     agreement = app.publish_agreement(
@@ -253,6 +253,37 @@ def test_the_reported_500s_are_a_400_and_a_404(auditor_client):
     assert inclusion.get_json() == {"error": "seq skal være et heltal skrevet med cifrene 0-9."}
     assert auditor_client.get("/api/v1/proof/inclusion?seq=1&size=3").status_code == 200
     assert auditor_client.get("/kvitteringer/3").status_code == 200
+
+
+def test_numbers_at_the_bigint_limit_name_nothing(ledger_with_everything, saml_settings):
+    """The largest number a client may send reaches the database and finds nothing; one more
+    is no number (on SQLite and PostgreSQL alike)."""
+    app, _ = ledger_with_everything
+    largest, beyond = str(2**63 - 1), str(2**63)
+    auditor = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+    log_in(auditor, "auditor")
+    aarhus = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+    log_in(aarhus, "aarhus")
+    for number, status in ((largest, 404), (beyond, 404)):
+        for client in (auditor, aarhus):
+            assert client.get(f"/kvitteringer/{number}").status_code == status
+            assert client.get(f"/kvitteringer/{number}.json").status_code == status
+        checkpoint = auditor.get(f"/api/v1/checkpoint/{number}")
+        assert checkpoint.status_code == status
+        assert checkpoint.is_json
+    for query in (f"seq={largest}&size={largest}", f"seq=0&size={largest}"):
+        proof = auditor.get(f"/api/v1/proof/inclusion?{query}")
+        assert proof.status_code == 404
+        assert proof.is_json
+    proof = auditor.get(f"/api/v1/proof/consistency?from=0&to={largest}")
+    assert proof.status_code == 404
+    assert proof.is_json
+    refused = auditor.get(f"/api/v1/proof/consistency?from=0&to={beyond}")
+    assert refused.status_code == 400
+    assert refused.get_json() == {"error": "to skal være et heltal fra 0 til " + largest + "."}
+    assert auditor.get("/revision/?side=1000000").status_code == 200
+    assert auditor.get("/revision/?side=1000001").status_code == 400
+    assert aarhus.get("/historik?side=1000000").status_code == 200
 
 
 # Refused uploads through the portal store nothing
