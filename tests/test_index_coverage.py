@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from ledger.cli import main
 from ledger.demo import seed
 from ledger.search import TABLE, EventIndex, Query
 from tests.test_search import tamper
@@ -133,3 +134,19 @@ def test_a_row_below_seq_0_cannot_stand_in_for_a_deleted_one(app, approved):
         assert -1 not in [entry.seq for entry in found.entries]
     finally:
         index.close()
+
+
+def test_without_the_ledgers_keys_the_index_is_not_checked_and_that_is_said(
+    app, approved, verify_cli, monkeypatch, tmp_path, capsys
+):
+    """An auditor with only the verifier keys still checks the log and the documents."""
+    mine = tmp_path / "my-keys"
+    mine.write_bytes((app.settings.keys_dir / "verifier-keys").read_bytes())
+    verify_cli()  # points `ledger` at the ledger
+    monkeypatch.setenv("LEDGER_KEYS_DIR", str(tmp_path / "no-keys-here"))
+    delete_row(app, approved)
+    capsys.readouterr()
+    assert main(["verify", "--keys", str(mine)]) == 0
+    printed = capsys.readouterr()
+    assert printed.out.rstrip().endswith("all holds")
+    assert printed.err.startswith("note: the search index was not checked: ")
