@@ -2,6 +2,7 @@
 CSRF check of a POST's origin, which must work behind https with our Referrer-Policy."""
 
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 import pytest
 from flask import request
@@ -14,7 +15,7 @@ from tests.test_web_signatory import AARHUS, csrf_token
 from web import create_app
 
 BEHIND_NGINX = "https://127.0.0.1:8443"  # loopback, so the development IdP may answer
-CLIENT = "192.0.2.10"  # the address the portal's socket sees
+CLIENT = "127.0.0.7"  # the address the portal's socket sees (loopback: the dev IdP answers)
 agreement = test_web_signatory.agreement  # the fixture: customers and one agreement
 FORGED = {
     "X-Forwarded-For": "198.51.100.66",
@@ -172,3 +173,30 @@ def test_the_acs_takes_the_identity_providers_cross_site_post(https_portal, app)
     assert landed.headers["Location"] == "/"
     assert "Anne Andersen" in https_portal.get("/").text
     assert not [e for e in app.log() if e.event_type == "LoginRejected"]
+
+
+@pytest.mark.parametrize(
+    ("trusted_proxies", "headers", "answers"),
+    [
+        (0, {}, True),  # `ledger demo`: a browser on this machine
+        (1, {"X-Forwarded-For": "127.0.0.1"}, True),  # through nginx, from this machine
+        (1, {"X-Forwarded-For": "203.0.113.7"}, False),  # through nginx, from elsewhere
+        (0, {"X-Forwarded-For": "127.0.0.1"}, True),
+    ],
+)
+def test_the_development_idp_answers_only_a_browser_on_this_machine(
+    app, saml_settings, trusted_proxies, headers, answers
+):
+    settings = replace(app.settings, trusted_proxies=trusted_proxies)
+    client = _client(create_app(settings, saml=saml_settings, ledger=app))
+    query = urlsplit(client.get("/saml/login").headers["Location"]).query
+    for path in (f"/dev-idp/sso?{query}", "/dev-idp/metadata"):
+        assert client.get(path, headers=headers).status_code == (200 if answers else 404)
+
+
+def test_the_development_idp_does_not_answer_another_machine(app, saml_settings):
+    client = _client(create_app(app.settings, saml=saml_settings, ledger=app))
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.10"
+    query = urlsplit(client.get("/saml/login").headers["Location"]).query
+    # Its answer would name the loopback ACS URL, which the portal behind a proxy accepts.
+    assert client.get(f"/dev-idp/sso?{query}&persona=staff").status_code == 404

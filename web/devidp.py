@@ -1,6 +1,8 @@
 """The development IdP's pages, under `/dev-idp/`: registered only when LEDGER_DEV_IDP=1 on
 a loopback address. A person picks a persona on a page; a script adds `persona=<key>`."""
 
+import ipaddress
+
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from ledger.demo import PERSONS, PERSONS_BY_KEY
@@ -11,6 +13,18 @@ blueprint = Blueprint("dev_idp", __name__, url_prefix="/dev-idp")
 
 def _idp() -> DevelopmentIdP:
     return current_app.extensions["dev_idp"]
+
+
+@blueprint.before_request
+def only_for_this_machine() -> None:
+    """A browser elsewhere gets nothing: the base URL is loopback, but behind a proxy the
+    portal may be reachable from other machines, and the IdP's answers are good there too."""
+    try:
+        loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        abort(404)
 
 
 @blueprint.get("/metadata")
