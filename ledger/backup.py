@@ -63,20 +63,24 @@ def backup(settings: Settings, out: Path) -> Backup:
         raise BackupError(f"{out} exists already; choose a new path") from None
     except OSError as error:
         raise BackupError(f"cannot create {out}: {error.strerror}") from error
-    os.chmod(out, 0o700)
-    database = settings.database
-    if database.is_sqlite:
-        copy = out / SQLITE_COPY
-        _copy_sqlite(database, copy)
-        leaves, checkpoint = _copied_log(copy, out / CHECKPOINT_FILE)
-    else:
-        copy = out / POSTGRES_DUMP
-        _dump_postgres(database, copy)
-        leaves, checkpoint = None, None
-    documents = _copy_documents(settings.documents_dir, out / DOCUMENTS_DIR)
-    keys = out / KEYS_DIR
-    keys.mkdir(mode=0o700)
-    _copy_file(verifier_keys, keys / VERIFIER_KEYS_FILE)
+    try:
+        os.chmod(out, 0o700)
+        database = settings.database
+        if database.is_sqlite:
+            copy = out / SQLITE_COPY
+            _copy_sqlite(database, copy)
+            leaves, checkpoint = _copied_log(copy, out / CHECKPOINT_FILE)
+        else:
+            copy = out / POSTGRES_DUMP
+            _dump_postgres(database, copy)
+            leaves, checkpoint = None, None
+        documents = _copy_documents(settings.documents_dir, out / DOCUMENTS_DIR)
+        keys = out / KEYS_DIR
+        keys.mkdir(mode=0o700)
+        _copy_file(verifier_keys, keys / VERIFIER_KEYS_FILE)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)  # half a backup must not pass for one
+        raise
     return Backup(out, copy, leaves, checkpoint, documents)
 
 

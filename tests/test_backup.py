@@ -318,3 +318,33 @@ def test_a_postgres_backup_under_concurrent_writes_restores_with_pg_restore_and_
     capsys.readouterr()
     assert main(["verify"]) == 0, capsys.readouterr().out
     assert main(["verify", "--against", str(kept)]) == 0
+
+
+def test_a_backup_that_fails_leaves_no_directory_behind(
+    sqlite_settings, operator, tmp_path, point_at, capsys
+):
+    from ledger.setup import initialize
+
+    initialize(sqlite_settings, operator).app.close()
+    point_at(sqlite_settings)
+    sqlite_settings.database.sqlite_path.unlink()
+    assert main(["backup", "--out", str(tmp_path / "backup")]) == 2
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "backup").exists()
+
+
+@pytest.mark.postgres
+def test_a_postgres_backup_that_pg_dump_refuses_leaves_no_directory_behind(
+    postgres_settings, operator, tmp_path, point_at, capsys, monkeypatch
+):
+    from ledger.setup import initialize
+
+    initialize(postgres_settings, operator).app.close()
+    point_at(postgres_settings)
+    wrong = postgres_settings.database.url.replace("ledger_ci:ledger_ci@", "ledger_ci:wrong@")
+    monkeypatch.setenv("LEDGER_DATABASE_URL", wrong)
+    assert main(["backup", "--out", str(tmp_path / "backup")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("ledger: pg_dump failed: ")
+    assert "wrong" not in error
+    assert not (tmp_path / "backup").exists()
