@@ -13,7 +13,7 @@ from uuid import UUID
 from ledger.config import ConfigError, Settings
 from ledger.evidence.keys import KeyFormatError, parse_verifier_keys
 from ledger.evidence.verify import verify_database
-from ledger.identity import Actor, InvalidCVR
+from ledger.identity import Actor, InvalidCVR, parse_uuid
 
 EXIT_OK, EXIT_PROBLEM, EXIT_CANNOT_RUN = 0, 1, 2
 
@@ -151,7 +151,7 @@ def cmd_agreement_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def _agreement_id(text: str) -> UUID:
     try:
-        return UUID(text)
+        return parse_uuid(text)
     except ValueError:
         raise CommandError(
             f"{text!r} is not an agreement id (see `ledger agreement list`)"

@@ -31,6 +31,14 @@ class InvalidPersonUUID(ValueError):
     """A person identifier that is not a UUID."""
 
 
+def parse_uuid(text: str) -> UUID:
+    """A UUID a person or client wrote, in ASCII hex digits only (Python's UUID() also reads
+    other scripts' digits), or ValueError."""
+    if not text.isascii():
+        raise ValueError(f"{text[:60]!r} er ikke et UUID")
+    return UUID(text)
+
+
 def person_uuid(value: str) -> str:
     """A NemLog-in person UUID as the ledger keeps it: bare and lower case.
 
@@ -38,9 +46,10 @@ def person_uuid(value: str) -> str:
     """
     text = value.strip().lower().removeprefix("urn:uuid:")
     try:
-        return str(UUID(text))
+        return str(parse_uuid(text))
     except ValueError:
-        raise InvalidPersonUUID(f"{value!r} er ikke et UUID for en person.") from None
+        shown = value if len(value) <= 60 else value[:60] + "…"
+        raise InvalidPersonUUID(f"{shown!r} er ikke et UUID for en person.") from None
 
 
 class NsisLevel(IntEnum):

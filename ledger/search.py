@@ -22,7 +22,6 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
@@ -34,7 +33,7 @@ from ledger.evidence.keys import VerifierKey
 from ledger.evidence.leaf import LeafError, check_signature, parse_leaf, payload_sha256
 from ledger.evidence.note import NoteError, open_checkpoint
 from ledger.evidence.tables import LEAVES_TABLE
-from ledger.identity import InvalidPersonUUID, person_uuid, validate_cvr
+from ledger.identity import InvalidPersonUUID, parse_uuid, person_uuid, validate_cvr
 from ledger.storage.checkpoints import CheckpointStore
 from ledger.storage.tables_of_our_own import OwnTables
 
@@ -153,9 +152,10 @@ class Query:
         """A query of normalized facts; ValueError with a Danish message for a bad one."""
         if agreement:
             try:
-                agreement = str(UUID(agreement.strip()))
+                agreement = str(parse_uuid(agreement.strip()))
             except ValueError:
-                raise ValueError(f"{agreement!r} er ikke id'et på en aftaleversion.") from None
+                shown = agreement if len(agreement) <= 60 else agreement[:60] + "…"
+                raise ValueError(f"{shown!r} er ikke id'et på en aftaleversion.") from None
         return cls(
             cvr=validate_cvr(cvr) if cvr else None,
             agreement=agreement or None,

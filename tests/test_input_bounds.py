@@ -31,7 +31,15 @@ from ledger.domain import (
     RequestFacts,
     whole_number,
 )
-from ledger.identity import Actor, InvalidCVR, validate_cvr
+from ledger.identity import (
+    Actor,
+    InvalidCVR,
+    InvalidPersonUUID,
+    parse_uuid,
+    person_uuid,
+    validate_cvr,
+)
+from ledger.search import Query
 from ledger.setup import initialize
 from tests.conftest import settings_in
 from tests.fixtures import AARHUS, ODENSE, PDF, signatory
@@ -447,6 +455,27 @@ def test_iso_dates_parse():
     assert domain.iso_date("2026-11-29") == date(2026, 11, 29)
     with pytest.raises(ValueError, match="åååå-mm-dd"):
         domain.iso_date("2026-02-30")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["٠" * 32, "０" * 32, "2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e０a01", "zz", "x" * 10_000],
+)
+def test_uuids_are_ascii_hex_only(text):
+    """Python's UUID() reads an Arabic-Indic zero as 0: a person or agreement id does not."""
+    with pytest.raises(ValueError, match="UUID"):
+        parse_uuid(text)
+    with pytest.raises(InvalidPersonUUID) as refused:
+        person_uuid(text)
+    assert len(str(refused.value)) < 150
+    with pytest.raises(ValueError, match="aftaleversion"):
+        Query.checked(agreement=text)
+
+
+def test_uuids_parse_as_before():
+    bare = "2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0a01"
+    assert person_uuid(f"urn:uuid:{bare.upper()}") == bare
+    assert Query.checked(agreement=bare.replace("-", "")).agreement == bare
 
 
 # Files are private

@@ -51,6 +51,7 @@ HOSTILE = [
     "ffffffff-ffff-ffff-ffff-fffffffffffff",
     "urn:uuid:zzzz",
     "{" + "0" * 32 + "}",
+    "٠" * 32,  # Arabic-Indic zeros: Python's UUID() reads them as a UUID
     "2026-02-30",
     "9999-12-31",
     "0001-01-01",
