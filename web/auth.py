@@ -208,8 +208,20 @@ def limit_login_rate() -> tuple[str, int, dict[str, str]] | None:
     wait = login_rate_limit().admit(client_network(request.remote_addr))
     if wait is None:
         return None
-    page = render_template("too_many_logins.html", seconds=wait)
-    return page, 429, {"Retry-After": str(wait)}
+    return _too_many_logins_page(), 429, {"Retry-After": str(wait)}
+
+
+def _too_many_logins_page() -> str:
+    """The 429 page, rendered once for visitors without a session: a flood from one network
+    is answered at the cost of a read."""
+    if "identity" in session:
+        return render_template("too_many_logins.html")
+    page = current_app.extensions.get("too_many_logins_page")
+    if page is None:
+        page = current_app.extensions["too_many_logins_page"] = render_template(
+            "too_many_logins.html"
+        )
+    return page
 
 
 @blueprint.get("/login")

@@ -86,10 +86,19 @@ class LoginRateLimit:
     def admit(self, network: str, *, now: float | None = None) -> int | None:
         """None when this request is within the limit; else the seconds until it may ask again.
 
-        Every request is counted, admitted or not; windows that have ended are deleted."""
+        A network already at its limit is answered from a read, which waits for no writer (a
+        flood from one network costs the database no writes); otherwise the request is
+        counted, and windows that have ended are deleted."""
         now = time.time() if now is None else now
         window = int(now // RATE_WINDOW_SECONDS) * RATE_WINDOW_SECONDS
+        wait = max(1, math.ceil(window + RATE_WINDOW_SECONDS - now))
         p = self.tables.placeholder
+        used = self.tables.rows(
+            f"SELECT requests FROM {RATE_TABLE} WHERE network = {p} AND window_start = {p}",
+            (network, window),
+        )
+        if used and used[0][0] >= self.per_minute:
+            return wait
         with self.tables.transaction() as cursor:
             cursor.execute(f"DELETE FROM {RATE_TABLE} WHERE window_start < {p}", (window,))
             cursor.execute(
@@ -99,9 +108,7 @@ class LoginRateLimit:
                 (network, window),
             )
             (requests,) = cursor.fetchone()
-        if requests <= self.per_minute:
-            return None
-        return max(1, math.ceil(window + RATE_WINDOW_SECONDS - now))
+        return None if requests <= self.per_minute else wait
 
     def close(self) -> None:
         self.tables.close()
