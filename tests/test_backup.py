@@ -164,7 +164,7 @@ def restore(backup_dir: Path, keys_dir: Path, data_dir: Path) -> None:
 
 
 def test_a_backup_under_concurrent_writes_restores_verifies_and_holds_every_acknowledged_write(
-    sqlite_settings, operator, tmp_path, point_at, capsys
+    sqlite_settings, operator, tmp_path, point_at, capsys, monkeypatch
 ):
     from ledger.setup import initialize
 
@@ -189,6 +189,9 @@ def test_a_backup_under_concurrent_writes_restores_verifies_and_holds_every_ackn
     assert {mode(p) for p in (out / "documents").rglob("*") if p.is_file()} == {0o600}
     copy = DatabaseURL.parse(f"sqlite:///{out / 'ledger.sqlite3'}")
     assert_a_consistent_copy(sqlite_settings.database, copy, before)
+    point_at(sqlite_settings)
+    monkeypatch.setenv("LEDGER_DATABASE_URL", copy.url)
+    assert main(["verify", "--against", str(kept)]) == 0
 
     restored = settings_in(tmp_path / "restored")
     restore(out, sqlite_settings.keys_dir, restored.data_dir)
