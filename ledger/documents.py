@@ -2,6 +2,7 @@
 by SHA-256; the layout and the check of a copy are the evidence format's
 (`ledger.evidence.documents`), which `ledger verify` uses too."""
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -41,7 +42,7 @@ class DocumentStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        if directory.exists():
+        with contextlib.suppress(FileNotFoundError, PermissionError):  # not made, or not ours
             os.chmod(directory, 0o700)
 
     def _path(self, sha256: str) -> Path:

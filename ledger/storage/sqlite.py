@@ -177,10 +177,11 @@ def make_database_private(path: str) -> None:
     """
     if path == ":memory:" or path.startswith("file:"):
         return
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(descriptor)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for suffix in ("", "-wal", "-shm", "-journal"):
-        with contextlib.suppress(FileNotFoundError):
+        # Not found: not made yet. Not permitted: not ours, so not ours to make private.
+        with contextlib.suppress(FileNotFoundError, PermissionError):
             os.chmod(f"{path}{suffix}", 0o600)
 
 
