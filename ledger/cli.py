@@ -363,8 +363,9 @@ def _index_problems(settings: Settings) -> list[Any]:
     from ledger.search import EventIndex
 
     # Reading the index needs the ledger application (to read events as the index does);
-    # an auditor's read-only login or a log that no longer reads as events (reported
-    # above) leaves it unchecked, which is said, not a failure of the check of the log.
+    # without it (no keys directory, a login that cannot open it) or with a log that no
+    # longer reads as events (reported above) the index is left unchecked, which is said,
+    # not a failure of the check of the log.
     try:
         app = _app(settings)
     except Exception as error:
