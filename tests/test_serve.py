@@ -1,11 +1,18 @@
 """`ledger serve` as a process: slow clients do not block it, and instances on one host share
 no gunicorn control socket."""
 
+import re
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
 
+from ledger.demo import AGREEMENT_TITLE, seed
 from ledger.identity import Actor
 from ledger.setup import initialize
 from tests.conftest import settings_in
@@ -67,3 +74,55 @@ def test_two_instances_on_one_host_share_no_control_socket(data_dir, saml_keys, 
         for served in (one, other):
             assert "control socket" not in served.log().lower()
             assert "[ERROR]" not in served.log()
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _log_in_and_approve(base: str, agreement_id: str) -> str:
+    """One browser's way through the development IdP to Godkend: the receipt's address."""
+    cookies = urllib.request.HTTPCookieProcessor(CookieJar())
+    browser = urllib.request.build_opener(cookies)
+    by_hand = urllib.request.build_opener(cookies, _NoRedirects)
+    idp = _redirect(by_hand, f"{base}/saml/login?next=/aftaler/{agreement_id}")
+    page = browser.open(f"{idp}&persona=koebenhavn", timeout=30).read().decode()
+    answer = re.search(r'name="SAMLResponse" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"SAMLResponse": answer}).encode()
+    agreement = browser.open(f"{base}/saml/acs", data=form, timeout=30).read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', agreement).group(1)
+    form = urllib.parse.urlencode({"csrf_token": token}).encode()
+    return _redirect(by_hand, f"{base}/aftaler/{agreement_id}/godkend", form)
+
+
+def _redirect(opener, url: str, form: bytes | None = None) -> str:
+    """Where the answer to this request sends the browser (an opener that follows none)."""
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        opener.open(url, data=form, timeout=30)
+    assert answer.value.code == 302, answer.value.read()
+    return answer.value.headers["Location"]
+
+
+def test_threads_log_in_and_approve_at_once_and_one_approval_is_recorded(
+    settings, saml_keys, tmp_path
+):
+    """The threads of the gthread workers share each process's database connections."""
+    ledger = initialize(settings, Actor.cli_operator()).app
+    assert seed(ledger)
+    [agreement] = [a for a in ledger.agreement_versions() if a.title == AGREEMENT_TITLE]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = portal_environment(settings, saml_keys, LEDGER_SAML_BASE_URL=base)
+    try:
+        with ledger_serve(env, f"127.0.0.1:{port}", tmp_path / "serve.log") as served:
+            with ThreadPoolExecutor(max_workers=24) as pool:
+                receipts = set(
+                    pool.map(lambda _: _log_in_and_approve(base, agreement.id), range(24))
+                )
+            assert "Traceback" not in served.log()
+        [receipt] = receipts  # every one of them shows the same approval
+        approvals = [e for e in ledger.history(cvr="64942212") if e.event_type == "Approved"]
+        assert [f"/kvitteringer/{e.seq}" for e in approvals] == [receipt]
+    finally:
+        ledger.close()
