@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger import cli
 from ledger.demo import AGREEMENT_TITLE, seed
 from ledger.identity import Actor
 from ledger.setup import initialize
@@ -61,7 +62,9 @@ def test_half_sent_requests_do_not_keep_others_from_a_page(data_dir, saml_keys, 
 def test_two_instances_on_one_host_share_no_control_socket(data_dir, saml_keys, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    env = portal_environment(settings_in(data_dir), saml_keys, HOME=str(home))
+    env = portal_environment(
+        settings_in(data_dir), saml_keys, HOME=str(home), LEDGER_TRUSTED_PROXIES="1"
+    )
     env.pop("XDG_RUNTIME_DIR", None)
     first, second = f"unix:{tmp_path / 'first.sock'}", f"unix:{tmp_path / 'second.sock'}"
     with (
@@ -126,3 +129,12 @@ def test_threads_log_in_and_approve_at_once_and_one_approval_is_recorded(
         assert [f"/kvitteringer/{e.seq}" for e in approvals] == [receipt]
     finally:
         ledger.close()
+
+
+def test_on_a_unix_socket_the_proxy_in_front_must_be_trusted(data_dir, monkeypatch, capsys):
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("LEDGER_TRUSTED_PROXIES", raising=False)
+    status = cli.main(["serve", "--bind", f"unix:{data_dir / 'portal.sock'}"])
+    assert status == 2
+    assert capsys.readouterr().err.startswith("ledger: LEDGER_TRUSTED_PROXIES must be")
+    assert not (data_dir / "portal.sock").exists()

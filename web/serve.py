@@ -11,7 +11,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from ledger.config import Settings
+from ledger.config import ConfigError, Settings
 from ledger.demo import PERSONS
 from saml.settings import SamlSettings
 from web import create_app
@@ -64,6 +64,12 @@ def gunicorn_options(*, bind: str, workers: int) -> dict[str, Any]:
 
 
 def serve(settings: Settings, *, bind: str, workers: int) -> int:
+    if bind.startswith("unix:") and not settings.trusted_proxies:
+        raise ConfigError(
+            "LEDGER_TRUSTED_PROXIES must be the number of proxies in front of the portal (1 for "
+            "the nginx of deploy/): only a proxy reaches a Unix socket, and without trusting it "
+            "no approval would record the client's address"
+        )
     saml = SamlSettings.from_env(settings.data_dir)
     checked = create_app(settings, saml=saml)
     checked.extensions["ledger"].close()
