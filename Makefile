@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/proofs.py --quick
 	$(BIN)/python bench/acs.py --quick
 	$(BIN)/python bench/http.py --quick
+	$(BIN)/python bench/flood.py --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -22,9 +22,10 @@ responses back to back, in two kinds:
   response is decrypted, refused and counted: what a flood from many hosts costs.
 
 Ours: the portal as it is now. Baseline: the same portal, same load, without the flood. Each
-round, after one warm-up round, runs three batches of sequential Godkend by one logged-in
-signatory (`POST /aftaler/<version>/godkend` with session cookie and CSRF token, as
-bench/http.py sends it; a fresh (CVR, version) pair each): without the flood (A), with the
+round, after one warm-up round, runs three batches of sequential Godkend, one request at a time,
+by three logged-in signatories of three customers in turn (`POST /aftaler/<version>/godkend`
+with session cookie and CSRF token, as bench/http.py sends it; a fresh (CVR, version) pair
+each): without the flood (A), with the
 one-network flood (B), with the many-network flood (C), in the order A B C A B C ... The
 ratios are the medians over the rounds of p50 (and p99) without the flood divided by p50
 (p99) with it: 1.0 means the flood costs a signatory nothing (higher is better; the issue
@@ -331,21 +332,24 @@ def main(argv: list[str] | None = None) -> None:
     try:
         (port,) = free_ports(1)
         total = (sizes.rounds + 1) * len(KINDS) * sizes.approvals
-        portal = set_up_portal(workdir, port, total * len(PERSONAS))
+        portal = set_up_portal(workdir, port, total)
         env = portal.env | {
             "LEDGER_LOGIN_REFUSAL_INTERVAL_SECONDS": str(INTERVAL_SECONDS),
         }
         database = portal.data_dir / "ledger.sqlite3"
-        persona = PERSONAS[0]
-        cvr = portal.cvrs[persona]
-        pairs = [(cvr, version) for version in portal.versions][:total]
+        pairs = [
+            (portal.cvrs[persona], version) for version in portal.versions for persona in PERSONAS
+        ][:total]
         command = [str(LEDGER), "serve", "--bind", f"{HOST}:{port}", "--workers", "2"]
         with running("ours", command, env, port, workdir):
-            tab = Browser(port)
-            log_in(tab, persona, f"/aftaler/{portal.versions[0]}")
+            tabs = {}  # one signatory of each of three customers, one after another
+            for persona in PERSONAS:
+                tabs[portal.cvrs[persona]] = tab = Browser(port)
+                log_in(tab, persona, f"/aftaler/{portal.versions[0]}")
             forged = forged_responses(port, portal.data_dir, env, 4 * sizes.flood_threads)
 
             def send(pair: tuple[str, Any]) -> tuple[int, str]:
+                tab = tabs[pair[0]]
                 answer = tab.request(
                     "POST", f"/aftaler/{pair[1]}/godkend", {"csrf_token": tab.csrf_token}
                 )
@@ -367,7 +371,8 @@ def main(argv: list[str] | None = None) -> None:
                         )
                     if round_number > 0:  # round 0 warms up
                         batches.append(batch)
-            tab.close()
+            for tab in tabs.values():
+                tab.close()
         refused_total = sum(b.refusals_400 for b in batches)
         from ledger.application import LedgerApp
         from ledger.config import Settings
@@ -453,7 +458,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"flood: {sizes.flood_threads} threads posting encrypted responses with a broken IdP "
-        "signature to a pending login (bad-signature); Godkend: one signatory, "
+        "signature to a pending login (bad-signature); Godkend: sequential, "
         f"{sizes.approvals} sequential approvals per batch"
     )
     print(
