@@ -458,8 +458,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"flood: {sizes.flood_threads} threads posting encrypted responses with a broken IdP "
-        "signature to a pending login (bad-signature); Godkend: sequential, "
-        f"{sizes.approvals} sequential approvals per batch"
+        "signature to a pending login (bad-signature); Godkend: "
+        f"{sizes.approvals} per batch, one at a time, by three signatories in turn"
     )
     print(
         f"every refusal counted: {counted} in {len(summaries)} summaries (warm-up included), "
