@@ -84,6 +84,16 @@ def test_a_deleted_index_row_does_not_hide_the_event_from_the_signatorys_history
     assert verify_cli()[:2] == (0, [])
 
 
+def test_the_auditors_page_says_the_index_was_repaired(app, portal, approved):
+    client = portal.test_client()
+    log_in(client, "auditor")
+    delete_row(app, approved)
+    page = client.get("/revision/", query_string={"cvr": AARHUS})
+    assert approved in shown(page)
+    assert "Søgeindekset stemte ikke med loggen for 1 hændelser" in page.text
+    assert "Søgeindekset stemte ikke" not in client.get("/revision/").text
+
+
 def test_the_search_says_which_events_it_indexed_again(app, approved):
     index = EventIndex(app)
     try:
