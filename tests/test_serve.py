@@ -2,6 +2,7 @@
 no gunicorn control socket."""
 
 import re
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -138,3 +139,16 @@ def test_on_a_unix_socket_the_proxy_in_front_must_be_trusted(data_dir, monkeypat
     assert status == 2
     assert capsys.readouterr().err.startswith("ledger: LEDGER_TRUSTED_PROXIES must be")
     assert not (data_dir / "portal.sock").exists()
+
+
+def test_ledger_serve_tells_systemd_when_it_is_ready(data_dir, saml_keys, tmp_path):
+    """deploy/'s unit is Type=notify: gunicorn's master sends READY=1 on $NOTIFY_SOCKET."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        systemd.bind(str(tmp_path / "notify"))
+        systemd.settimeout(30)
+        port = free_port()
+        env = portal_environment(
+            settings_in(data_dir), saml_keys, NOTIFY_SOCKET=str(tmp_path / "notify")
+        )
+        with ledger_serve(env, f"127.0.0.1:{port}", tmp_path / "serve.log"):
+            assert systemd.recv(4096).decode().startswith("READY=1")
