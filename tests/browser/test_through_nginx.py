@@ -199,6 +199,54 @@ def test_a_signatory_approves_downloads_hands_in_and_logs_out_over_https(
     assert "?" not in log  # no query strings, no Referer
 
 
+def test_the_identity_providers_cross_site_post_logs_in_and_a_foreign_godkend_does_not(
+    new_context, portal
+):
+    """NemLog-in's answer arrives by a POST from its own site: the ACS takes it (the login's
+    cookie is SameSite=None); a form on another site posting Godkend records nothing."""
+    idp_site = "https://nemlog-in.test"
+    context = new_context()
+    page = context.new_page()
+    page.goto("/saml/login?next=/aftaler")
+    answer = page.request.get(f"{page.url}&persona=aarhus").text()
+    saml_response = re.search(r'name="SAMLResponse" value="([^"]+)"', answer).group(1)
+    context.route(
+        f"{idp_site}/**",
+        lambda route: route.fulfill(
+            content_type="text/html; charset=utf-8",
+            body=f'<!doctype html><html lang="da"><title>IdP</title><form method="post" '
+            f'action="{portal.url}/saml/acs"><input type="hidden" name="SAMLResponse" '
+            f'value="{saml_response}"><button>Fortsæt</button></form></html>',
+        ),
+    )
+    page.goto(f"{idp_site}/svar")
+    with page.expect_request(lambda sent: sent.url.endswith("/saml/acs")) as posted:
+        page.get_by_role("button", name="Fortsæt").click()
+    assert posted.value.headers["origin"] == idp_site
+    page.wait_for_url(f"{portal.url}/aftaler")
+    expect(page.locator("header")).to_contain_text(PERSONS_BY_KEY["aarhus"].name)
+
+    addendum = next(a for a in portal.ledger.agreement_versions() if a.title == AGREEMENT_TITLE)
+    page.goto(f"/aftaler/{addendum.id}")
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    before = len(portal.event_types())
+    context.route(
+        "https://elsewhere.test/**",
+        lambda route: route.fulfill(
+            content_type="text/html; charset=utf-8",
+            body=f'<!doctype html><html lang="da"><title>Andet sted</title><form method="post" '
+            f'action="{portal.url}/aftaler/{addendum.id}/godkend"><input type="hidden" '
+            f'name="csrf_token" value="{token}"><button>Godkend</button></form></html>',
+        ),
+    )
+    page.goto("https://elsewhere.test/")
+    with page.expect_response(lambda answer: answer.request.method == "POST") as refused:
+        page.get_by_role("button", name="Godkend").click()
+    assert refused.value.status == 400
+    expect(page.get_by_role("main")).to_contain_text("Formularen mangler sin sikkerhedsnøgle")
+    assert len(portal.event_types()) == before
+
+
 def test_staff_reset_an_approval_over_https(new_context, portal, shots):
     [agreement] = [a for a in portal.ledger.agreement_versions() if a.title == AGREEMENT_TITLE]
     assert portal.ledger.approval(AARHUS, agreement.id).is_approved
