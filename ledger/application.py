@@ -143,6 +143,10 @@ class LedgerApp(Application[UUID]):
         except KeyRingError as error:
             raise KeyRingError(f"the ledger is not initialized: {error}") from error
         self.documents = DocumentStore(settings.documents_dir)
+        if not settings.database.is_sqlite:
+            # One connection first: a wrong password or a host that does not answer stops
+            # here within seconds, with libpq's reason, before any pool starts retrying.
+            settings.database.connect().close()
         self.sessions = Sessions(
             settings.database,
             SessionLimits(

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.config import ConfigError, Settings
+from ledger.evidence.database import DatabaseUnavailable
 from ledger.evidence.keys import KeyFormatError, parse_verifier_keys
 from ledger.evidence.verify import verify_database
 from ledger.identity import Actor, InvalidCVR, parse_uuid
@@ -347,6 +348,8 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
             against=against,
             documents=settings.documents_dir,
         )
+    except DatabaseUnavailable:
+        raise
     except Exception as error:
         raise CommandError(f"cannot read the log: {error}") from error
     finally:
@@ -663,6 +666,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_PROBLEM
     except (CommandError, ConfigError, KeyRingError) as error:
         print(f"ledger: {error}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except DatabaseUnavailable as error:
+        print(f"ledger: LEDGER_DATABASE_URL {error}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     except BrokenPipeError:
         return EXIT_OK

@@ -34,6 +34,7 @@ from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
 from ledger.config import ConfigError
+from ledger.evidence.database import DatabaseUnavailable
 from saml import vocabulary as v
 from saml.credentials import load_certificate
 from saml.metadata import sp_metadata
@@ -251,8 +252,8 @@ class ServiceProvider:
         """
         try:
             return self._accept(posted, pending)
-        except LoginRefused:
-            raise
+        except (LoginRefused, DatabaseUnavailable):
+            raise  # the replay cache out of reach refuses nothing: the portal answers 503
         except Exception as error:  # any library failure is a refusal, never a 500
             raise LoginRefused("invalid-response", type(error).__name__) from error
 

@@ -2,9 +2,12 @@
 
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from eventsourcing.persistence import InterfaceError, OperationalError
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from ledger.evidence.database import DatabaseUnavailable
 
 MESSAGES = {
     400: ("Forkert forespørgsel", "Det sendte kunne ikke bruges. Gå tilbage og prøv igen."),
@@ -14,6 +17,12 @@ MESSAGES = {
     413: ("Filen er for stor", "Den uploadede fil er større end portalen tager imod."),
     500: ("Der skete en fejl", "Prøv igen om lidt. Fejlen er registreret."),
 }
+UNAVAILABLE = (
+    "Portalen kan ikke nå sin database lige nu",
+    "Prøv igen om et øjeblik. Har du lige godkendt eller afleveret noget, kan du bagefter se "
+    "på siden, om det blev registreret.",
+)
+RETRY_AFTER_SECONDS = 10
 CSRF_MESSAGE = (
     "Formularen mangler sin sikkerhedsnøgle eller er udløbet. Gå tilbage, genindlæs siden "
     "og prøv igen."
@@ -34,6 +43,22 @@ def register(app: Flask) -> None:
         if request.path.startswith("/api/"):
             return jsonify(error=text or headline), status
         return render_template("error.html", headline=headline, text=text), status
+
+    # The library's own errors, too: on SQLite a write lock not had within its timeout.
+    @app.errorhandler(DatabaseUnavailable)
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def database_unavailable(error: Exception) -> Any:
+        """503 with Retry-After, on a page that needs no database (not even for the menu)."""
+        current_app.logger.warning("database unavailable: %s", error)
+        headline, text = UNAVAILABLE
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if request.path.startswith("/api/"):
+            return jsonify(error=f"{headline}. Prøv igen om lidt."), 503, headers
+        # Rendered without the context processors: the menu's asks the database.
+        template = current_app.jinja_env.get_template("unavailable.html")
+        page = template.render(headline=headline, text=text, request=request)
+        return page, 503, headers
 
     @app.errorhandler(500)
     def server_error(error: Exception) -> Any:

@@ -6,9 +6,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+# How long a new PostgreSQL connection may take (libpq's connect_timeout, per address).
+CONNECT_TIMEOUT_SECONDS = 3
+
 
 class DatabaseURLError(ValueError):
     """A database URL that is not one of the two supported forms."""
+
+
+class DatabaseUnavailable(ConnectionError):
+    """The database cannot be reached or does not answer now; the message (one line, never
+    the password) says which database and why. What was being written may or may not have
+    been stored when `outcome_unknown`; otherwise it was not."""
+
+    def __init__(self, message: str, *, outcome_unknown: bool = False) -> None:
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown
 
 
 @dataclass(frozen=True)
@@ -85,14 +98,34 @@ class DatabaseURL:
             return sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True)
         import psycopg
 
-        return psycopg.connect(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=self.password,
-            dbname=self.dbname,
-            autocommit=True,
-        )
+        try:
+            return psycopg.connect(
+                host=self.host,
+                port=self.port,
+                user=self.user,
+                password=self.password,
+                dbname=self.dbname,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            )
+        except psycopg.OperationalError as error:
+            raise self.unavailable(error) from None
+
+    def unavailable(self, error: BaseException) -> DatabaseUnavailable:
+        return unavailable(redact(self.url), error, password=self.password)
+
+
+def unavailable(
+    where: str, error: BaseException, *, password: str = "", outcome_unknown: bool = False
+) -> DatabaseUnavailable:
+    """`error` as a DatabaseUnavailable naming the database `where`, on one line, without
+    the password (libpq does not print it; it is taken out all the same)."""
+    reason = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    if password:
+        reason = reason.replace(password, "***")
+    return DatabaseUnavailable(
+        f"{where}: {reason or type(error).__name__}", outcome_unknown=outcome_unknown
+    )
 
 
 def redact(url: str) -> str:

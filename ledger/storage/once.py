@@ -5,6 +5,7 @@ assertion, or a second response to one request, finds its token already used.
 """
 
 import datetime
+from typing import Any
 
 from ledger.evidence.database import DatabaseURL
 from ledger.storage.tables_of_our_own import OwnTables
@@ -30,7 +31,8 @@ class UsedOnce:
     def first_use(self, kind: str, token: str, expires_at: datetime.datetime) -> bool:
         now = int(datetime.datetime.now(datetime.UTC).timestamp())
         p = self.tables.placeholder
-        with self.tables.transaction() as cursor:
+
+        def use(cursor: Any) -> bool:
             cursor.execute(f"DELETE FROM {TABLE} WHERE expires_at < {p}", (now,))
             cursor.execute(
                 f"INSERT INTO {TABLE} (kind, token, expires_at) VALUES ({p}, {p}, {p}) "
@@ -38,6 +40,11 @@ class UsedOnce:
                 (kind, token, int(expires_at.timestamp()) + 1),
             )
             return cursor.rowcount == 1
+
+        # Run again if the connection broke before COMMIT. If it broke at COMMIT, whether
+        # the token was stored is unknown, and trying again could call our own use a replay:
+        # DatabaseUnavailable then, and the login is neither let in nor refused.
+        return self.tables.run(use)
 
     def close(self) -> None:
         self.tables.close()

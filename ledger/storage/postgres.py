@@ -2,6 +2,12 @@
 
 `POSTGRES_ENABLE_DB_FUNCTIONS` must stay off: the library's database function inserts
 without the table lock that keeps the chain linear across connections.
+
+The database may restart, or end connections, while the portal runs. A read whose connection
+broke is run again on a new connection (after the pool has thrown out the other connections
+that broke with it); a write whose connection broke is looked up before anything else: if
+its events are stored it has committed and is reported so, if not it is written again. What
+still cannot be done is `DatabaseUnavailable`, which the portal answers with 503.
 """
 
 from collections.abc import Callable, Sequence
@@ -10,17 +16,25 @@ from uuid import UUID
 
 import eventsourcing.postgres as library
 import psycopg
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresDatastore,
 )
 from eventsourcing.utils import Environment, EnvType
-from psycopg import Cursor
+from psycopg import Cursor, pq
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
+from psycopg_pool import PoolTimeout
 
+from ledger.evidence.database import CONNECT_TIMEOUT_SECONDS, DatabaseUnavailable, unavailable
 from ledger.evidence.tables import CHECKPOINTS_TABLE, EVENTS_TABLE, LEAVES_TABLE, TREE_TABLE
 from ledger.storage import (
     LastLeaf,
@@ -34,10 +48,40 @@ from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
 
 T = TypeVar("T")
 
+# The library's errors that a database out of reach may show as (it names psycopg's).
+_DATABASE_ERRORS = (OperationalError, InterfaceError, InternalError)
+
 # An arbitrary, fixed advisory lock key: "ledgertb" as a 64-bit integer.
 _CREATE_TABLES_LOCK = int.from_bytes(b"ledgertb", "big") >> 1
 # The same for the one checkpointer at a time: "ledgerck".
 _CHECKPOINT_LOCK = int.from_bytes(b"ledgerck", "big") >> 1
+# How often an operation whose connection broke is tried, each time on a new connection.
+_ATTEMPTS = 3
+# How long finding out whether a write committed may wait for a writer still committing.
+_OUTCOME_LOCK_TIMEOUT = "10s"
+
+
+def _broken(error: Exception) -> bool:
+    """Whether the library's error means that the connection broke or the server is
+    restarting (or a transaction lost a deadlock or serialization race), so that the same
+    operation may succeed on a new connection. A pool timeout does not: the pool has waited
+    for a connection already, and the database is down."""
+    cause = error.__cause__
+    if isinstance(cause, PoolTimeout) or not isinstance(cause, psycopg.Error):
+        return False
+    if isinstance(cause, psycopg.InterfaceError):
+        return True
+    if cause.pgconn is not None and cause.pgconn.status == pq.ConnStatus.BAD:
+        return True
+    state = cause.sqlstate or ""
+    if not state:
+        return isinstance(cause, psycopg.OperationalError)
+    return state.startswith(("08", "57P", "40")) or state == "25P03"
+
+
+def _unreachable(error: Exception) -> bool:
+    """Whether the error means the database cannot be reached or does not answer in time."""
+    return _broken(error) or isinstance(error, (OperationalError, InterfaceError))
 
 
 class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
@@ -86,6 +130,123 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
             "INSERT INTO {0} VALUES (%s, %s, %s, %s, %s, %s, %s)"
         ).format(leaves)
 
+    def _again(self, operation: Callable[[], T]) -> T:
+        """Run a read (or an idempotent write) again when its connection broke."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return operation()
+            except _DATABASE_ERRORS as error:
+                if attempt < _ATTEMPTS and _broken(error):
+                    self._discard_broken_connections()
+                    continue
+                if _unreachable(error):
+                    raise self._unavailable(error) from error
+                raise
+        raise AssertionError("unreachable")
+
+    def _discard_broken_connections(self) -> None:
+        # The others idle in the pool most likely broke with this one (a restart ends every
+        # connection): each is tested once now, instead of failing one request each later.
+        self.datastore.pool.check()
+
+    def _unavailable(
+        self, error: Exception, *, outcome_unknown: bool = False
+    ) -> DatabaseUnavailable:
+        kwargs = self.datastore.pool.kwargs
+        assert isinstance(kwargs, dict)
+        where = (
+            f"postgresql://{kwargs['user']}@{kwargs['host']}:{kwargs['port']}/{kwargs['dbname']}"
+        )
+        return unavailable(
+            where,
+            error.__cause__ or error,
+            password=kwargs["password"],
+            outcome_unknown=outcome_unknown,
+        )
+
+    # The library's reads, run again like ours (its own retry waits 0.2 s up to ten times,
+    # each time on another connection of the pool, which may have broken too).
+
+    def select_events(self, *args: Any, **kwargs: Any) -> Any:
+        select = PostgresApplicationRecorder.select_events.__wrapped__  # type: ignore[attr-defined]
+        return self._again(lambda: select(self, *args, **kwargs))
+
+    def select_notifications(self, *args: Any, **kwargs: Any) -> Any:
+        select = PostgresApplicationRecorder.select_notifications.__wrapped__  # type: ignore[attr-defined]
+        return self._again(lambda: select(self, *args, **kwargs))
+
+    def max_notification_id(self) -> int | None:
+        select = PostgresApplicationRecorder.max_notification_id.__wrapped__  # type: ignore[attr-defined]
+        return self._again(lambda: select(self))
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Write the events and their leaves in one transaction; when the connection breaks,
+        find out whether that transaction committed before writing again.
+
+        Answers as the library does: the notification IDs, or IntegrityError when another
+        writer stored one of these aggregate versions first.
+        """
+        insert = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return insert(self, stored_events, **kwargs)
+            except _DATABASE_ERRORS as error:
+                if not _unreachable(error):
+                    raise
+                if isinstance(error.__cause__, PoolTimeout):
+                    raise self._unavailable(error) from error  # nothing was sent
+                self._discard_broken_connections()
+                stored = self._stored_notification_ids(stored_events, error)
+                if stored is not None:
+                    return stored
+                if attempt == _ATTEMPTS or not _broken(error):
+                    raise self._unavailable(error) from error
+        raise AssertionError("unreachable")
+
+    def _stored_notification_ids(
+        self, stored_events: Sequence[StoredEvent], failure: Exception
+    ) -> list[int] | None:
+        """The notification IDs of these events if a transaction stored them, None if none is
+        stored; IntegrityError if another writer's events hold their places.
+
+        The events table is locked in SHARE mode first, which waits for the EXCLUSIVE lock
+        of a writer that is still committing, so the answer is final.
+        """
+
+        def look() -> list[Any]:
+            with self.datastore.transaction(commit=False) as curs:
+                curs.execute(SQL("SET LOCAL lock_timeout = {0}").format(_OUTCOME_LOCK_TIMEOUT))
+                curs.execute(SQL("LOCK TABLE {0} IN SHARE MODE").format(self.events_ref))
+                curs.execute(
+                    SQL(
+                        "SELECT originator_id, originator_version, state, notification_id "
+                        "FROM {0} WHERE (originator_id, originator_version) IN "
+                        "(SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
+                    ).format(self.events_ref),
+                    (
+                        [UUID(str(e.originator_id)) for e in stored_events],
+                        [e.originator_version for e in stored_events],
+                    ),
+                )
+                return curs.fetchall()
+
+        try:
+            rows = self._again(look)
+        except DatabaseUnavailable as lookup_failure:
+            raise self._unavailable(failure, outcome_unknown=True) from lookup_failure
+        if not rows:
+            return None
+        found = {(UUID(str(r["originator_id"])), r["originator_version"]): r for r in rows}
+        ids = []
+        for event in stored_events:
+            row = found.get((UUID(str(event.originator_id)), event.originator_version))
+            if row is None or bytes(row["state"]) != event.state:
+                raise IntegrityError("another writer stored these aggregate versions first")
+            ids.append(row["notification_id"])
+        return ids
+
     def _table(self, name: str) -> SQL:
         return SQL("{0}.{1}").format(Identifier(self.datastore.schema), Identifier(name))
 
@@ -93,38 +254,52 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
         return f'"{self.datastore.schema}"."{name}"'
 
     def seq_of(self, originator_id: UUID, version: int) -> int:
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(
-                SQL(
-                    "SELECT seq FROM {0} WHERE originator_id = %s AND originator_version = %s"
-                ).format(self.leaves_ref),
-                (originator_id, version),
-            )
-            row = curs.fetchone()
+        def look() -> DictRow | None:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(
+                    SQL(
+                        "SELECT seq FROM {0} WHERE originator_id = %s AND originator_version = %s"
+                    ).format(self.leaves_ref),
+                    (originator_id, version),
+                )
+                return curs.fetchone()
+
+        row = self._again(look)
         if row is None:
             raise LookupError(f"no leaf for {originator_id} v{version}")
         return row["seq"]
 
     def advance_checkpoint(self) -> StoredCheckpoint | None:
-        """Extend the tree and sign a checkpoint over the leaves no checkpoint covers yet."""
+        """Extend the tree and sign a checkpoint over the leaves no checkpoint covers yet.
+
+        Run again when its connection broke: extending is idempotent (it starts from what
+        the tree holds, under the checkpointer's lock)."""
         if not self.read_tree(CheckpointStore.is_behind):
             return None
-        with (
-            self.datastore.transaction(commit=True) as curs,
-            curs.connection.cursor(row_factory=tuple_row) as c,
-        ):
-            c.execute("SELECT pg_advisory_xact_lock(%s)", (_CHECKPOINT_LOCK,))
-            # Derived data, committed without waiting for the disk (see checkpoints.py).
-            c.execute("SET LOCAL synchronous_commit = off")
-            return CheckpointStore(c, "%s", self._qualified).extend(self.leaf_writer.keyring)
+
+        def extend() -> StoredCheckpoint | None:
+            with (
+                self.datastore.transaction(commit=True) as curs,
+                curs.connection.cursor(row_factory=tuple_row) as c,
+            ):
+                c.execute("SELECT pg_advisory_xact_lock(%s)", (_CHECKPOINT_LOCK,))
+                # Derived data, committed without waiting for the disk (see checkpoints.py).
+                c.execute("SET LOCAL synchronous_commit = off")
+                return CheckpointStore(c, "%s", self._qualified).extend(self.leaf_writer.keyring)
+
+        return self._again(extend)
 
     def read_tree(self, work: Callable[[CheckpointStore], T]) -> T:
-        """Run `work` on the tree and checkpoints in one transaction."""
-        with (
-            self.datastore.transaction(commit=False) as curs,
-            curs.connection.cursor(row_factory=tuple_row) as c,
-        ):
-            return work(CheckpointStore(c, "%s", self._qualified))
+        """Run `work` on the tree and checkpoints in one transaction (only reads)."""
+
+        def read() -> T:
+            with (
+                self.datastore.transaction(commit=False) as curs,
+                curs.connection.cursor(row_factory=tuple_row) as c,
+            ):
+                return work(CheckpointStore(c, "%s", self._qualified))
+
+        return self._again(read)
 
     def create_table(self) -> None:
         """Create the tables once, even when several processes start at the same moment.
@@ -133,12 +308,16 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
         (it can fail on the catalog's unique index), so creation is serialized by an
         advisory lock held on a connection of its own.
         """
-        with self.datastore.get_connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_TABLES_LOCK,))
-            try:
-                super().create_table()
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (_CREATE_TABLES_LOCK,))
+
+        def create() -> None:
+            with self.datastore.get_connection() as conn:
+                conn.execute("SELECT pg_advisory_lock(%s)", (_CREATE_TABLES_LOCK,))
+                try:
+                    super(SignedPostgresApplicationRecorder, self).create_table()
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (_CREATE_TABLES_LOCK,))
+
+        self._again(create)
 
     def _insert_stored_events(
         self,
@@ -174,9 +353,12 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
         return LastLeaf(row["seq"], bytes(row["leaf_hash"]), row["next_kid"]) if row else None
 
     def last_leaf(self) -> LastLeaf | None:
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self.select_last_leaf_statement)
-            return self._as_last_leaf(curs.fetchone())
+        def look() -> LastLeaf | None:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(self.select_last_leaf_statement)
+                return self._as_last_leaf(curs.fetchone())
+
+        return self._again(look)
 
     def select_log(
         self,
@@ -186,28 +368,38 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
         since: str | None = None,
         until: str | None = None,
     ) -> list[LogRecord]:
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            statement = select_log_statement(
-                self.events_ref.as_string(conn),
-                self.leaves_ref.as_string(conn),
-                "%s",
-                since=since is not None,
-                until=until is not None,
-            )
-            params = [after, *(t for t in (since, until) if t is not None), limit]
-            curs.execute(statement.encode(), params)
-            return [self._log_record(row) for row in curs.fetchall()]
+        def read() -> list[LogRecord]:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                statement = select_log_statement(
+                    self.events_ref.as_string(conn),
+                    self.leaves_ref.as_string(conn),
+                    "%s",
+                    since=since is not None,
+                    until=until is not None,
+                )
+                params = [after, *(t for t in (since, until) if t is not None), limit]
+                curs.execute(statement.encode(), params)
+                return [self._log_record(row) for row in curs.fetchall()]
+
+        return self._again(read)
 
     def select_log_at(self, seqs: Sequence[int]) -> list[LogRecord]:
         """The events at the given `seq` numbers (those that exist), in `seq` order."""
         if not seqs:
             return []
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            statement = select_log_at_statement(
-                self.events_ref.as_string(conn), self.leaves_ref.as_string(conn), "%s", len(seqs)
-            )
-            curs.execute(statement.encode(), list(seqs))
-            return [self._log_record(row) for row in curs.fetchall()]
+
+        def read() -> list[LogRecord]:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                statement = select_log_at_statement(
+                    self.events_ref.as_string(conn),
+                    self.leaves_ref.as_string(conn),
+                    "%s",
+                    len(seqs),
+                )
+                curs.execute(statement.encode(), list(seqs))
+                return [self._log_record(row) for row in curs.fetchall()]
+
+        return self._again(read)
 
     @staticmethod
     def _log_record(row: DictRow) -> LogRecord:
@@ -235,6 +427,11 @@ class Factory(library.PostgresFactory):
                 "the table lock that keeps the signed chain linear"
             )
         self.leaf_writer = LeafWriter.from_env(self.env)
+        # The pool makes its connections in the background; without a timeout, one to a
+        # host that does not answer would wait for as long as TCP does.
+        pool_kwargs = self.datastore.pool.kwargs
+        assert isinstance(pool_kwargs, dict)
+        pool_kwargs["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
 
     def application_recorder(self) -> SignedPostgresApplicationRecorder:
         recorder = SignedPostgresApplicationRecorder(self.datastore, self.leaf_writer)
