@@ -9,9 +9,11 @@ import contextlib
 import datetime
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -444,6 +446,109 @@ def _log_in_once(client, persona: str):
         return page
     posted = re.search(r'name="SAMLResponse" value="([^"]+)"', page.text).group(1)
     return client.post("/saml/acs", data={"SAMLResponse": posted})
+
+
+# A real restart, of a PostgreSQL server of the test's own
+
+
+@dataclass
+class OwnServer:
+    """A PostgreSQL cluster made for one test (initdb), which the test may restart."""
+
+    directory: Path
+    binaries: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://ledger@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        data, log = str(self.directory / "data"), str(self.directory / "log")
+        pg_ctl = [*_as_postgres(), str(self.binaries / "pg_ctl"), "-D", data, "-l", log]
+        subprocess.run([*pg_ctl, "-o", options, "-w", *args], check=True, capture_output=True)
+
+    def start(self) -> None:
+        self._ctl("start")
+
+    def restart(self) -> None:
+        self._ctl("-m", "fast", "restart")
+
+    def stop(self) -> None:
+        self._ctl("-m", "fast", "stop")
+
+
+def _as_postgres() -> list[str]:
+    """PostgreSQL refuses to run as root: as root, its commands run as the postgres user."""
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+@pytest.fixture
+def own_server() -> Iterator[OwnServer]:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        pytest.skip("no PostgreSQL server binaries to make a cluster of the test's own")
+    # Not under pytest's tmp_path: the postgres user must be able to reach it.
+    directory = Path(tempfile.mkdtemp(prefix="ledger-postgres-"))
+    try:
+        if os.geteuid() == 0:
+            os.chown(directory, *_postgres_ids())
+        binaries = found[-1].parent
+        initdb = [*_as_postgres(), str(binaries / "initdb"), "-D", str(directory / "data")]
+        options = ["-A", "trust", "-U", "ledger", "--no-sync", "-E", "UTF8"]
+        subprocess.run([*initdb, *options], check=True, capture_output=True)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = OwnServer(directory, binaries, port)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _postgres_ids() -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam("postgres")
+    return entry.pw_uid, entry.pw_gid
+
+
+def test_after_a_restart_of_postgresql_the_portal_recovers_on_the_next_request(
+    tmp_path, own_server, operator, saml_settings
+):
+    app = initialize(portal_settings(tmp_path / "var", own_server.url), operator).app
+    try:
+        seed(app)
+        portal = create_app(app.settings, saml=saml_settings, ledger=app)
+        signatory, auditor = portal.test_client(), portal.test_client()
+        assert log_in(signatory, "koebenhavn").status_code == 302
+        assert log_in(auditor, "auditor").status_code == 302
+        assert signatory.get("/api/v1/checkpoint").status_code == 200
+
+        own_server.restart()
+        assert signatory.get("/api/v1/checkpoint").status_code == 200
+        assert auditor.get("/revision/").status_code == 200
+        assert log_in(portal.test_client(), "aarhus").status_code == 302
+        own_server.restart()
+        done = _approve(signatory, _agreement(app).id)
+        assert done.status_code == 302
+        seq = int(done.headers["Location"].rsplit("/", 1)[1])
+        assert app.entry(seq).event_type == "Approved"
+
+        own_server.stop()
+        assert signatory.get("/aftaler").status_code == 503
+        assert signatory.get("/api/v1/checkpoint").status_code == 503
+        own_server.start()
+        assert signatory.get("/aftaler").status_code == 200
+        assert rejections(app) == []
+        _verified(app)
+    finally:
+        app.close()
 
 
 # A wrong password, a server that does not answer: one line, within seconds
