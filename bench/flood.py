@@ -81,6 +81,7 @@ from bench.http import (
     set_up_portal,
     verify_ledger,
 )
+from web.serve import gunicorn_options
 
 # The issue set no figure (it measured a flood tripling a signatory's latency, 0.33, and
 # 275 log events a second): no goals.
@@ -450,9 +451,11 @@ def main(argv: list[str] | None = None) -> None:
     if counted < refused_total:
         raise RuntimeError(f"refusals lost: {refused_total} answered 400, {counted} counted")
 
+    serving = gunicorn_options(bind=f"{HOST}:0", workers=2)
     print(
         f"flood{' --quick' if args.quick else ''}: Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores; `ledger serve` (2 workers) on SQLite, rate limit 60 per "
+        f"{os.cpu_count()} cores; `ledger serve` (2 {serving['worker_class']} workers, "
+        f"{serving.get('threads', 1)} threads each) on SQLite, rate limit 60 per "
         f"client network and minute, refusals counted per {INTERVAL_SECONDS} s; "
         f"{sizes.rounds} rounds after a warm-up, medians"
     )
