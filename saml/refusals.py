@@ -45,6 +45,46 @@ _GENERAL_EXPLANATION = (
 POLICY_REASONS = frozenset(
     {"loa-too-low", "private-identity", "missing-cvr", "spec-version", "identity-mismatch"}
 )
+# Refusals of a response that could not be trusted or was not for us: nothing in it is
+# recorded but the reason (README.md, "Logging in through NemLog-in", lists them all).
+RESPONSE_REASONS = frozenset(
+    {
+        "oversize",
+        "malformed-base64",
+        "malformed-xml",
+        "dtd-forbidden",
+        "not-a-response",
+        "unsolicited",
+        "in-response-to-mismatch",
+        "request-reused",
+        "replayed",
+        "wrong-destination",
+        "wrong-issuer",
+        "wrong-audience",
+        "wrong-recipient",
+        "wrong-subject-confirmation",
+        "nameid-format",
+        "wrong-sp-name-qualifier",
+        "idp-status",
+        "unencrypted-assertion",
+        "assertion-count",
+        "weak-encryption",
+        "weak-algorithm",
+        "forbidden-transform",
+        "decryption-failed",
+        "duplicate-id",
+        "comment-in-assertion",
+        "unsigned-assertion",
+        "bad-signature",
+        "schema-invalid",
+        "expired",
+        "not-yet-valid",
+        "issued-too-long-ago",
+        "assertion-lifetime",
+        "invalid-response",
+    }
+)
+REASONS = POLICY_REASONS | RESPONSE_REASONS
 
 
 @dataclass
