@@ -187,3 +187,14 @@ def test_the_auditor_sees_which_facts_of_a_refusal_were_verified(portal, app):
     assert "Afviste login talt" in counted.text
     assert 'malformed-base64</span> fra <span class="hash">192.0.2.0/24</span>: 1' in counted.text
     assert "Intet fra svarene er gemt" in counted.text
+
+
+def test_a_signatory_reads_its_own_refused_login_with_the_verified_facts_named(portal, app):
+    portal.post("/saml/acs", data={"SAMLResponse": saml_response_for(portal, "low")})
+    app.register_customer(cvr=PERSONS_BY_KEY["aarhus"].cvr, name="Aarhus Kommune",
+                          actor=Actor.cli_operator())  # fmt: skip
+    log_in(portal, "aarhus")
+    page = portal.get("/historik")
+    assert page.status_code == 200
+    assert "Login afvist" in page.text
+    assert "verified</span>: assertion_id, person_uuid, cvr" in page.text
