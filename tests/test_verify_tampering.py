@@ -922,7 +922,9 @@ def test_cli_verify_exits_2_when_the_postgres_database_does_not_exist(
     assert main(["verify"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "cannot read the log" in captured.err
+    assert captured.err.startswith("ledger: LEDGER_DATABASE_URL postgresql://")
+    assert "does not exist" in captured.err
+    assert len(captured.err.splitlines()) == 1
 
 
 def test_cli_verify_exits_2_when_the_keys_file_does_not_exist(
