@@ -422,6 +422,7 @@ def test_approvals_and_logins_while_the_server_keeps_ending_connections(
         load.guard.notify_all()
     killer.join()
 
+    print(f"statuses {dict(load.statuses)}, {len(ended)} rounds ended {sum(ended)} connections")
     assert load.failures == []
     assert len(ended) >= 10
     assert sum(ended) > 0

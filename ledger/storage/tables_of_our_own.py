@@ -240,5 +240,6 @@ def _ended_by_server(connection: Any) -> bool:
     to say on an idle connection but why it ends it, so this one is dead (or dying)."""
     if connection.closed or connection.broken:
         return True
-    readable, _, _ = select.select([connection.fileno()], [], [], 0)
-    return bool(readable)
+    poller = select.poll()  # not select.select, which fails for descriptors past 1023
+    poller.register(connection.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
