@@ -464,11 +464,11 @@ class OwnServer:
     def url(self) -> str:
         return f"postgresql://ledger@127.0.0.1:{self.port}/postgres"
 
-    def _ctl(self, *args: str) -> None:
+    def _ctl(self, *args: str, check: bool = True) -> None:
         options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
         data, log = str(self.directory / "data"), str(self.directory / "log")
         pg_ctl = [*_as_postgres(), str(self.binaries / "pg_ctl"), "-D", data, "-l", log]
-        subprocess.run([*pg_ctl, "-o", options, "-w", *args], check=True, capture_output=True)
+        subprocess.run([*pg_ctl, "-o", options, "-w", *args], check=check, capture_output=True)
 
     def start(self) -> None:
         self._ctl("start")
@@ -507,7 +507,7 @@ def own_server() -> Iterator[OwnServer]:
         try:
             yield server
         finally:
-            server.stop()
+            server._ctl("-m", "immediate", "stop", check=False)  # whatever state the test left
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
