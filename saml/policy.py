@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from ledger.domain import ORGANISATION_NAME_MAX, PERSON_NAME_MAX, refused_character
 from ledger.identity import (
     APPROVAL_MINIMUM_LEVEL,
     InvalidCVR,
@@ -101,13 +102,24 @@ def identity_from(
     name = one(v.FULL_NAME) or " ".join(
         part for part in (one(v.FIRST_NAME), one(v.LAST_NAME)) if part
     )
+    organisation = one(v.ORG_NAME) or ""
+    for label, text, longest in (
+        ("name", name, PERSON_NAME_MAX),
+        ("organisation", organisation, ORGANISATION_NAME_MAX),
+    ):
+        # The ledger records these with every approval; one it cannot record is refused
+        # here, at login, instead of when the person clicks Godkend.
+        if label == "name" and not text.strip():
+            raise refuse("unusable-identity", "no name", cvr)
+        if len(text.strip()) > longest or refused_character(text) is not None:
+            raise refuse("unusable-identity", f"the {label} cannot be recorded", cvr)
     represented = tuple(value for value in attributes.get(v.AUTHORIZED_TO_REPRESENT, []) if value)
     return Identity(
         person_uuid=person_uuid,
         name=name,
         email=one(v.EMAIL),
         cvr=cvr,
-        organisation=one(v.ORG_NAME) or "",
+        organisation=organisation,
         loa=loa,
         authorized_to_represent=represented,
         name_id=name_id,

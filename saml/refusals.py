@@ -15,6 +15,7 @@ _HEADLINE = {
     "expired": "Login-svaret er udløbet",
     "issued-too-long-ago": "Login-svaret er udløbet",
     "replayed": "Login-svaret er allerede brugt",
+    "unusable-identity": "Dit navn eller din organisations navn kan ikke bruges",
 }
 _EXPLANATION = {
     "loa-too-low": (
@@ -30,6 +31,11 @@ _EXPLANATION = {
         "Dit login indeholdt ikke et gyldigt CVR-nummer for din organisation. Log ind igen "
         "med den erhvervsidentitet (MitID Erhverv), der hører til din kommune."
     ),
+    "unusable-identity": (
+        "NemLog-in sendte et navn eller et organisationsnavn, som mangler, er for langt "
+        "eller indeholder tegn, portalen ikke kan gemme. Bed din organisations MitID "
+        "Erhverv-administrator rette oplysningerne, og log ind igen."
+    ),
     "idp-status": "Start login igen, hvis du stadig vil logge ind.",
     "expired": "Der gik for lang tid, før svaret nåede frem. Start login igen.",
     "issued-too-long-ago": "Der gik for lang tid, før svaret nåede frem. Start login igen.",
@@ -43,7 +49,14 @@ _GENERAL_EXPLANATION = (
 
 # Refusals of an assertion whose signature verified, by the rules of who may log in.
 POLICY_REASONS = frozenset(
-    {"loa-too-low", "private-identity", "missing-cvr", "spec-version", "identity-mismatch"}
+    {
+        "loa-too-low",
+        "private-identity",
+        "missing-cvr",
+        "spec-version",
+        "identity-mismatch",
+        "unusable-identity",
+    }
 )
 # Refusals of a response that could not be trusted or was not for us: nothing in it is
 # recorded but the reason (README.md, "Logging in through NemLog-in", lists them all).

@@ -856,6 +856,31 @@ def name_id_mismatch(a: Attack) -> str:
     return _signed_after(a, change)
 
 
+@case("unusable-identity", "a-name-longer-than-the-ledger-records")
+def name_too_long(a: Attack) -> str:
+    def change(assertion: etree._Element) -> None:
+        _attribute_value(assertion, v.FULL_NAME).text = "Anne " * 60
+
+    return _signed_after(a, change)
+
+
+@case("unusable-identity", "an-organisation-name-with-a-bidi-override")
+def organisation_with_bidi_override(a: Attack) -> str:
+    def change(assertion: etree._Element) -> None:
+        _attribute_value(assertion, v.ORG_NAME).text = "Aarhus \u202eenummoK"
+
+    return _signed_after(a, change)
+
+
+@case("unusable-identity", "no-name")
+def no_name(a: Attack) -> str:
+    def change(assertion: etree._Element) -> None:
+        for name in (v.FULL_NAME, v.FIRST_NAME, v.LAST_NAME):
+            _remove(_attribute_value(assertion, name).getparent())
+
+    return _signed_after(a, change)
+
+
 # Input that is not a well-formed response at all
 
 
