@@ -33,7 +33,7 @@ from ledger.identity import InvalidCVR, validate_cvr
 from ledger.search import MAX_PAGE, CheckedEntry, Query, check_entries
 from web.arguments import date_arg, number_arg
 from web.auth import event_index, ledger
-from web.display import EVENT_NAMES
+from web.display import EVENT_NAMES, start_of_danish_day
 from web.roles import auditor_required
 
 blueprint = Blueprint("audit", __name__, url_prefix="/revision")
@@ -87,11 +87,6 @@ def _day(name: str, label: str) -> datetime.date | None:
     return date_arg(name, label)
 
 
-def _time_bound(day: datetime.date) -> str:
-    """The first moment of a day in UTC, written as leaves write time."""
-    return f"{day.isoformat()}T00:00:00.000000Z"
-
-
 def _filters() -> dict[str, str]:
     """The filters as given, for links to other pages and to the exports."""
     return {name: value for name in FILTERS if (value := request.args.get(name, "").strip())}
@@ -104,7 +99,7 @@ def _query(**fixed: str) -> Query:
     if since and last and last < since:
         abort(400, "Til-datoen ligger før fra-datoen.")
     try:
-        until = _time_bound(last + datetime.timedelta(days=1)) if last else None
+        until = start_of_danish_day(last + datetime.timedelta(days=1)) if last else None
     except OverflowError:
         abort(400, "Til-datoen ligger for langt ude i fremtiden.")
     if args["type"] and args["type"] not in EVENT_NAMES:
@@ -115,7 +110,7 @@ def _query(**fixed: str) -> Query:
             agreement=args["aftale"],
             person=args["person"],
             event_type=args["type"],
-            since=_time_bound(since) if since else None,
+            since=start_of_danish_day(since) if since else None,
             until=until,
             scope=_scope(),
         )

@@ -1,6 +1,7 @@
 """How the portal shows facts to people: Danish names for events, times and levels."""
 
 import datetime
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 
@@ -22,6 +23,8 @@ EVENT_NAMES = {
     "LoginRejected": "Login afvist",
     "LoginRefusalsCounted": "Afviste login talt",
 }
+# The time people in Denmark read (CET/CEST); the log itself keeps UTC.
+DANISH_TIME = ZoneInfo("Europe/Copenhagen")
 MONTHS = [
     "januar",
     "februar",
@@ -39,7 +42,8 @@ MONTHS = [
 
 
 def when(value: object) -> str:
-    """A moment as people in Denmark read it, in UTC (the log's own clock)."""
+    """A moment as people in Denmark read it, in Danish local time (a moment without a
+    time zone is taken as UTC, the log's own clock)."""
     if isinstance(value, datetime.datetime):
         moment = value
     else:
@@ -47,9 +51,16 @@ def when(value: object) -> str:
             moment = datetime.datetime.fromisoformat(str(value))
         except ValueError:
             return str(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(datetime.UTC)
-    return f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year} kl. {moment:%H:%M:%S} UTC"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    moment = moment.astimezone(DANISH_TIME)
+    return f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year} kl. {moment:%H.%M.%S}"
+
+
+def start_of_danish_day(day: datetime.date) -> str:
+    """The first moment of a day in Denmark, written as leaves write time (UTC)."""
+    midnight = datetime.datetime.combine(day, datetime.time(), DANISH_TIME)
+    return midnight.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def register(app: Flask) -> None:

@@ -1,0 +1,24 @@
+"""Times people read are Danish local time; the log's own clock stays UTC."""
+
+import datetime
+
+from web.display import start_of_danish_day, when
+
+
+def test_a_winter_moment_is_shown_an_hour_after_utc():
+    assert when("2026-12-01T08:07:05.123456+00:00") == "1. december 2026 kl. 09.07.05"
+
+
+def test_a_summer_moment_is_shown_two_hours_after_utc():
+    assert when(datetime.datetime(2026, 6, 30, 22, 30, tzinfo=datetime.UTC)) == (
+        "1. juli 2026 kl. 00.30.00"
+    )
+
+
+def test_a_moment_without_a_time_zone_is_taken_as_utc():
+    assert when("2026-12-01T23:30:00") == "2. december 2026 kl. 00.30.00"
+
+
+def test_a_danish_day_starts_at_its_local_midnight_written_in_utc():
+    assert start_of_danish_day(datetime.date(2026, 12, 1)) == "2026-11-30T23:00:00.000000Z"
+    assert start_of_danish_day(datetime.date(2026, 7, 1)) == "2026-06-30T22:00:00.000000Z"
