@@ -8,6 +8,7 @@ Screenshots of the pages at 1280 and 320 px are written to the test's tmp direct
 
 import http.client
 import re
+import ssl
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -292,3 +293,35 @@ def test_an_auditor_exports_a_bundle_that_verifies_over_https(
     capsys.readouterr()
     assert cli.main(["verify", "--bundle", str(bundle), "--keys", str(portal.verifier_keys)]) == 0
     assert capsys.readouterr().out.strip().endswith("all holds")
+
+
+def test_a_flood_of_logins_from_one_address_is_turned_away_by_nginx_in_danish(portal):
+    """Last in this module: it uses up this address's logins for a while."""
+    unverified = ssl.create_default_context()
+    unverified.check_hostname = False
+    unverified.verify_mode = ssl.CERT_NONE
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", portal.nginx.port, timeout=10, context=unverified
+    )
+    statuses = []
+    try:
+        for _ in range(60):  # one kept-alive connection: as fast as one client can send
+            connection.request(
+                "POST",
+                "/saml/acs",
+                body="SAMLResponse=AA%3D",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            answer = connection.getresponse()
+            body = answer.read().decode("utf-8")
+            statuses.append(answer.status)
+            if answer.status == 429:
+                assert "For mange forsøg" in body
+                assert answer.getheader("Retry-After") == "10"
+    finally:
+        connection.close()
+    # nginx lets a burst of 20 through (refused by the portal as malformed), then 5 a
+    # second. The portal's own limit (60 a minute per network) is not reached: every 429
+    # here is nginx's.
+    assert statuses[:20] == [400] * 20
+    assert statuses.count(429) >= 20
