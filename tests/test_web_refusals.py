@@ -197,4 +197,4 @@ def test_a_signatory_reads_its_own_refused_login_with_the_verified_facts_named(p
     page = portal.get("/historik")
     assert page.status_code == 200
     assert "Login afvist" in page.text
-    assert "verified</span>: assertion_id, person_uuid, cvr" in page.text
+    assert "<dt>Verificeret</dt><dd>Assertion-ID, Personens UUID, CVR</dd>" in page.text

@@ -220,3 +220,17 @@ def test_an_upload_over_the_limit_is_refused_with_a_danish_page_and_nothing_reco
     assert refused.status_code == 400
     assert "Filen er større end 2 kB" in refused.text
     assert [e.event_type for e in app.history(cvr=AARHUS)].count("HandedIn") == 0
+
+
+def test_the_history_reads_as_danish_facts_not_as_python_values(portal, agreement):
+    log_in(portal, "odense")
+    approve(portal, agreement)
+    history = portal.get("/historik").text
+    assert "{'" not in history  # no dict repr
+    assert "'}" not in history
+    for name in ("agreement_version_id", "authentication", "assertion_id", "user_agent"):
+        assert f">{name}<" not in history
+    assert "Login (NemLog-in)" in history
+    assert "IP-adresse" in history
+    assert "Driftsaftale, version 2026.1" in history  # the agreement by name, not its UUID
+    assert str(agreement.id) not in history

@@ -128,7 +128,7 @@ def _page() -> int:
 # Pages
 
 
-def _agreements() -> dict[str, str]:
+def agreement_names() -> dict[str, str]:
     """Every agreement version's id and how people name it."""
     names = {}
     for version in ledger().agreement_versions():
@@ -146,7 +146,7 @@ def _results(query: Query, page: int) -> dict[str, Any]:
         "checkpoint_problem": CHECKPOINT_PROBLEMS.get(
             checked.checkpoint_problem or "", checked.checkpoint_problem
         ),
-        "agreements": _agreements(),
+        "agreements": agreement_names(),
         "status_text": status_text,
         "coverage_text": coverage_text,
     }

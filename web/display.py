@@ -23,6 +23,40 @@ EVENT_NAMES = {
     "LoginRejected": "Login afvist",
     "LoginRefusalsCounted": "Afviste login talt",
 }
+# What a person reads for an event's facts (the signatory's history); a name not here is
+# shown as it is in the log.
+FACT_NAMES = {
+    "agreement_version_id": "Aftale",
+    "title": "Titel",
+    "version_label": "Version",
+    "name": "Navn",
+    "document_name": "Dokumentets navn",
+    "document_sha256": "Dokumentets SHA-256",
+    "document_size": "Dokumentets størrelse (byte)",
+    "authentication": "Login (NemLog-in)",
+    "assertion_id": "Assertion-ID",
+    "authn_instant": "Logget ind",
+    "assertion_sha256": "Assertionens SHA-256",
+    "request": "Anmodning",
+    "ip": "IP-adresse",
+    "user_agent": "Browser",
+    "reason": "Begrundelse",
+    "invalidates_version": "Nulstiller godkendelse nr.",
+    "sent_on": "Sendt den",
+    "reference": "Digitaliseringsstyrelsens reference",
+    "renewal_due": "Skal fornyes senest",
+    "person_uuid": "Personens UUID",
+    "person_name": "Personens navn",
+    "role": "Rolle",
+    "cvr": "CVR",
+    "cvrs": "CVR-numre",
+    "idp": "IdP",
+    "verified": "Verificeret",
+    "interval_start": "Fra",
+    "interval_end": "Til",
+}
+# Facts that are moments, shown in Danish time like every other time on the pages.
+MOMENT_FACTS = frozenset({"authn_instant", "interval_start", "interval_end"})
 # The time people in Denmark read (CET/CEST); the log itself keeps UTC.
 DANISH_TIME = ZoneInfo("Europe/Copenhagen")
 MONTHS = [
@@ -66,4 +100,6 @@ def start_of_danish_day(day: datetime.date) -> str:
 def register(app: Flask) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(lambda name: EVENT_NAMES.get(name, name), "event_da")
+    app.add_template_filter(lambda name: FACT_NAMES.get(name, name), "fact_da")
+    app.add_template_global(MOMENT_FACTS, "moment_facts")
     app.add_template_filter(lambda label: NsisLevel.parse(label).danish, "nsis_da")

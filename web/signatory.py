@@ -26,6 +26,7 @@ from ledger.documents import DocumentAltered, DocumentNotFound
 from ledger.domain import AgreementVersion, Approval, Authentication, DomainError
 from ledger.search import MAX_PAGE, Query
 from web.arguments import number_arg
+from web.audit import agreement_names
 from web.auth import authenticated_within, event_index, ledger
 from web.roles import acting_person, may_read_entry, signatory_required
 from web.uploads import read_pdf, safe_name
@@ -227,7 +228,11 @@ def history() -> str:
     page = number_arg("side", "Sidetallet", default=1, lowest=1, highest=MAX_PAGE)
     found = event_index().search(Query(cvr=current_user.cvr), page=page, page_size=HISTORY_PAGE)
     return render_template(
-        "signatory/history.html", entries=found.entries, page=found.page, more=found.has_more
+        "signatory/history.html",
+        entries=found.entries,
+        page=found.page,
+        more=found.has_more,
+        agreements=agreement_names(),
     )
 
 
