@@ -22,6 +22,7 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ledger.evidence.database import DatabaseURL
 from ledger.storage.tables_of_our_own import OwnTables
@@ -99,7 +100,8 @@ class LoginRateLimit:
         )
         if used and used[0][0] >= self.per_minute:
             return wait
-        with self.tables.transaction() as cursor:
+
+        def add(cursor: Any) -> int:
             cursor.execute(f"DELETE FROM {RATE_TABLE} WHERE window_start < {p}", (window,))
             cursor.execute(
                 f"INSERT INTO {RATE_TABLE} (network, window_start, requests) "
@@ -108,6 +110,9 @@ class LoginRateLimit:
                 (network, window),
             )
             (requests,) = cursor.fetchone()
+            return int(requests)
+
+        requests = self.tables.run(add)
         return None if requests <= self.per_minute else wait
 
     def close(self) -> None:

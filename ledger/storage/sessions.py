@@ -12,6 +12,7 @@ import datetime
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from ledger.evidence.database import DatabaseURL
 from ledger.storage.tables_of_our_own import OwnTables
@@ -77,7 +78,8 @@ class Sessions:
         session_id = secrets.token_urlsafe(32)
         now = _now()
         p = self.tables.placeholder
-        with self.tables.transaction() as cursor:
+
+        def insert(cursor: Any) -> None:
             cursor.execute(
                 f"DELETE FROM {TABLE} WHERE ended_at < {p} OR last_seen_at < {p} "
                 f"OR created_at < {p}",
@@ -92,6 +94,8 @@ class Sessions:
                 f"VALUES ({p}, {p}, {p}, {p})",
                 (session_hash(session_id), person_uuid, now, now),
             )
+
+        self.tables.run(insert)
         return session_id
 
     def check(self, session_id: object, person_uuid: object) -> str | None:
@@ -147,13 +151,16 @@ class Sessions:
 
     def _end(self, condition: str, params: tuple[object, ...], reason: str, now: int = 0) -> int:
         p = self.tables.placeholder
-        with self.tables.transaction() as cursor:
+
+        def update(cursor: Any) -> int:
             cursor.execute(
                 f"UPDATE {TABLE} SET ended_at = {p}, ended_because = {p} "
                 f"WHERE {condition} AND ended_at IS NULL",
                 (now or _now(), reason, *params),
             )
-            return cursor.rowcount
+            return int(cursor.rowcount)
+
+        return self.tables.run(update)
 
     @property
     def _idle_seconds(self) -> int:
