@@ -2,7 +2,7 @@
 
 import datetime
 
-from web.display import start_of_danish_day, when
+from web.display import day, start_of_danish_day, when
 
 
 def test_a_winter_moment_is_shown_an_hour_after_utc():
@@ -22,3 +22,9 @@ def test_a_moment_without_a_time_zone_is_taken_as_utc():
 def test_a_danish_day_starts_at_its_local_midnight_written_in_utc():
     assert start_of_danish_day(datetime.date(2026, 12, 1)) == "2026-11-30T23:00:00.000000Z"
     assert start_of_danish_day(datetime.date(2026, 7, 1)) == "2026-06-30T22:00:00.000000Z"
+
+
+def test_a_day_is_written_as_danes_write_it():
+    assert day("2027-03-02") == "2. marts 2027"
+    assert day(datetime.date(2026, 12, 24)) == "24. december 2026"
+    assert day("not a day") == "not a day"

@@ -99,7 +99,7 @@ def test_the_overview_shows_what_each_customer_lacks(portal, app, agreement):
     assert "Afventer godkendelse" in rows[ODENSE]
     assert "Godkendelse af Driftsaftale, version 2026.1" in rows[ODENSE]
     assert "Leverandørens medunderskrift af erklæringen" in rows[ODENSE]
-    assert "fristen 2021-01-15 er overskredet" in rows[KOEBENHAVN]
+    assert "fristen 15. januar 2021 er overskredet" in rows[KOEBENHAVN]
     assert "3 af 3 kunder mangler noget." in page.text
 
 
@@ -391,8 +391,8 @@ def test_the_declaration_is_countersigned_and_its_sending_recorded_and_shown(por
     )
     assert done.status_code == 302
     shown = portal.get(page).text
-    assert "sendt til Digitaliseringsstyrelsen den 2026-03-02 (reference DIGST-7)" in shown
-    assert "fornyes senest 2027-03-02" in shown
+    assert "sendt til Digitaliseringsstyrelsen den 2. marts 2026 (reference DIGST-7)" in shown
+    assert "fornyes senest 2. marts 2027" in shown
     steps = [
         e for e in app.history(cvr=AARHUS) if e.event_type in ("Countersigned", "SentToAgency")
     ]

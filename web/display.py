@@ -91,6 +91,18 @@ def when(value: object) -> str:
     return f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year} kl. {moment:%H.%M.%S}"
 
 
+def day(value: object) -> str:
+    """A calendar day as people in Denmark write it: 2. marts 2027."""
+    if isinstance(value, datetime.date):
+        date = value
+    else:
+        try:
+            date = datetime.date.fromisoformat(str(value))
+        except ValueError:
+            return str(value)
+    return f"{date.day}. {MONTHS[date.month - 1]} {date.year}"
+
+
 def start_of_danish_day(day: datetime.date) -> str:
     """The first moment of a day in Denmark, written as leaves write time (UTC)."""
     midnight = datetime.datetime.combine(day, datetime.time(), DANISH_TIME)
@@ -99,6 +111,7 @@ def start_of_danish_day(day: datetime.date) -> str:
 
 def register(app: Flask) -> None:
     app.add_template_filter(when, "when")
+    app.add_template_filter(day, "day")
     app.add_template_filter(lambda name: EVENT_NAMES.get(name, name), "event_da")
     app.add_template_filter(lambda name: FACT_NAMES.get(name, name), "fact_da")
     app.add_template_global(MOMENT_FACTS, "moment_facts")
