@@ -14,9 +14,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
-# Serves the portal on http://127.0.0.1:5000 with the development IdP (never NemLog-in).
+# Serves the portal on http://127.0.0.1:$(PORT) with the development IdP (never NemLog-in);
+# `make demo PORT=5001` when 5000 is taken.
+PORT ?= 5000
 demo: $(STAMP)
-	LEDGER_DATA_DIR=$${LEDGER_DATA_DIR:-./var} LEDGER_DEV_IDP=1 $(BIN)/ledger demo
+	LEDGER_DATA_DIR=$${LEDGER_DATA_DIR:-./var} LEDGER_DEV_IDP=1 \
+	LEDGER_SAML_BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/ledger demo --bind 127.0.0.1:$(PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
