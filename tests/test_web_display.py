@@ -28,3 +28,7 @@ def test_a_day_is_written_as_danes_write_it():
     assert day("2027-03-02") == "2. marts 2027"
     assert day(datetime.date(2026, 12, 24)) == "24. december 2026"
     assert day("not a day") == "not a day"
+
+
+def test_the_first_day_there_is_starts_at_its_first_moment():
+    assert start_of_danish_day(datetime.date(1, 1, 1)) == "0001-01-01T00:00:00.000000Z"

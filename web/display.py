@@ -106,7 +106,11 @@ def day(value: object) -> str:
 def start_of_danish_day(day: datetime.date) -> str:
     """The first moment of a day in Denmark, written as leaves write time (UTC)."""
     midnight = datetime.datetime.combine(day, datetime.time(), DANISH_TIME)
-    return midnight.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        midnight = midnight.astimezone(datetime.UTC)
+    except OverflowError:  # 1 January of year 1: the first moment there is
+        midnight = datetime.datetime.combine(day, datetime.time(), datetime.UTC)
+    return f"{midnight.year:04d}-{midnight:%m-%dT%H:%M:%S.%f}Z"
 
 
 def register(app: Flask) -> None:
