@@ -6,6 +6,7 @@ from ledger.domain import DOCUMENT_NAME_MAX, DocumentRefused
 PDF_HEADER = b"%PDF-"
 PDF_TRAILER = b"%%EOF"
 PDF_TRAILER_WITHIN = 2048  # bytes from the end within which a PDF's last %%EOF must be
+EXTENSION_MAX = 10  # a longer "extension" is no extension, and is cut like the rest
 
 
 def checked_pdf(content: bytes, *, limit: int) -> bytes:
@@ -21,6 +22,10 @@ def safe_name(name: str, *, default: str) -> str:
     """A file name without paths or characters that need quoting, at most DOCUMENT_NAME_MAX."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = "".join(ch for ch in base if ch.isalnum() or ch in "._- ").strip(". ")
+    if len(cleaned) > DOCUMENT_NAME_MAX:
+        stem, dot, extension = cleaned.rpartition(".")
+        if dot and stem and len(extension) <= EXTENSION_MAX:  # cut the name, keep ".pdf"
+            return stem[: DOCUMENT_NAME_MAX - len(dot + extension)] + dot + extension
     return cleaned[:DOCUMENT_NAME_MAX] or default
 
 
