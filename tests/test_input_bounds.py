@@ -442,6 +442,13 @@ def test_whole_numbers_parse_within_their_bounds():
         whole_number("11", lowest=1, highest=10)
 
 
+def test_a_number_of_too_many_digits_is_refused_for_its_size_not_its_digits():
+    with pytest.raises(ValueError, match="fra 1 til 1000000"):
+        whole_number("9" * 20, lowest=1, highest=1_000_000)
+    with pytest.raises(ValueError, match="fra 0 til 9223372036854775807"):
+        whole_number("9" * 20)
+
+
 @pytest.mark.parametrize(
     "text",
     ["2026-11-29x", "20261129", "2026-W48-1", "２０２６-11-29", "2026-11-29T00:00", "0000-01-01"],
