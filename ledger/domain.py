@@ -384,6 +384,8 @@ class Approval(Recurring):
             aggregate.approved_by = None
             aggregate.approved_at = None
             aggregate.last_reset_reason = self.reason
+            aggregate.last_reset_invalidates = self.invalidates_version
+            aggregate.last_reset_by = self.actor
 
     def __init__(self, cvr: str, agreement_version_id: UUID) -> None:
         self.cvr = cvr
@@ -392,10 +394,23 @@ class Approval(Recurring):
         self.approved_by: Actor | None = None
         self.approved_at: Any = None
         self.last_reset_reason: str | None = None
+        self.last_reset_invalidates: int | None = None
+        self.last_reset_by: Actor | None = None
 
     @property
     def is_approved(self) -> bool:
         return self.approved_version is not None
+
+    def was_just_reset(self, *, invalidated_version: int, reason: str, actor: Actor) -> bool:
+        """Whether the last thing that happened is this reset by this person: a confirmation
+        sent twice (a double click) is the same reset, not a second one."""
+        return (
+            not self.is_approved
+            and self.last_reset_invalidates == invalidated_version
+            and self.last_reset_reason == reason
+            and self.last_reset_by is not None
+            and self.last_reset_by.person_uuid == actor.person_uuid
+        )
 
     @staticmethod
     def check_approver(cvr: str, actor: Actor) -> None:

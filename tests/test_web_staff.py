@@ -254,6 +254,25 @@ def test_a_reset_with_a_reason_and_confirmation_lets_the_signatory_approve_again
     assert app.approval(AARHUS, agreement.id).is_approved
 
 
+def test_a_confirmed_reset_sent_twice_shows_its_success_and_records_one_reset(
+    portal, app, agreement
+):
+    """A double click on Bekræft nulstilling: the browser shows the second answer, which must
+    be the first one's success, not "no approval to reset"."""
+    reason = "Anne Andersen er ikke tegningsberettiget for kommunen."
+    form = {"reason": reason, "approved_version": "1", "confirmed": "1"}
+    first = post(portal, reset_path(agreement), form)
+    second = post(portal, reset_path(agreement), form)
+    assert first.status_code == second.status_code == 302
+    assert second.headers["Location"] == first.headers["Location"]
+    assert "er nulstillet" in portal.get(second.headers["Location"]).text
+    assert event_types(app, AARHUS).count("ApprovalReset") == 1
+    other = post(portal, reset_path(agreement), form | {"reason": reason + " Igen."})
+    assert other.status_code == 400  # another reason is not the same click
+    assert "Der er ingen gældende godkendelse at nulstille" in other.text
+    assert event_types(app, AARHUS).count("ApprovalReset") == 1
+
+
 def test_an_empty_or_short_reason_is_refused_and_nothing_is_recorded(portal, app, agreement):
     for reason in ("", "   ", "for kort"):
         for confirmed in ("", "1"):

@@ -366,6 +366,8 @@ def reset_approval(cvr: str, version_id: UUID) -> Any:
     reason = request.form.get("reason", "").strip()
     if request.form.get("edit") == "1":
         return page(reason=reason)
+    if request.form.get("confirmed") == "1" and _reset_already(approval, reason):
+        return _reset_done(agreement, customer)  # the same confirmation again: a double click
     if not approval.is_approved:
         return page(error=_("Der er ingen gældende godkendelse at nulstille."))
     problem = _reason_problem(reason)
@@ -388,7 +390,27 @@ def reset_approval(cvr: str, version_id: UUID) -> Any:
             approved_version=approval.approved_version,
         )
     except DomainError as refused:
+        # Two clicks at once: the other one's reset may be this very one.
+        again = ledger().approval(customer.cvr, agreement.id)
+        if again is not None and _reset_already(again, reason):
+            return _reset_done(agreement, customer)
         return page(reason=reason, error=str(refused))
+    return _reset_done(agreement, customer)
+
+
+def _reset_already(approval: Approval, reason: str) -> bool:
+    """Whether the confirmation posted is the reset that happened last (by this person, of
+    the approval version the form names, with its reason)."""
+    try:
+        invalidated = int(request.form.get("approved_version", ""))
+    except ValueError:
+        return False
+    return approval.was_just_reset(
+        invalidated_version=invalidated, reason=reason, actor=acting_person()
+    )
+
+
+def _reset_done(agreement: AgreementVersion, customer: Customer) -> Response:
     flash(
         _(
             "Godkendelsen af %(title)s version %(version)s for %(name)s er nulstillet. "
