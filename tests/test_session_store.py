@@ -79,3 +79,18 @@ def test_rows_are_deleted_a_day_after_their_session_ended_or_expired(sessions, s
     live = sessions.start(ANNE)
     assert [row[0] for row in rows(settings)] == [ANNE]
     assert sessions.check(live, ANNE) is None
+
+
+def test_with_a_one_minute_idle_timeout_a_session_in_use_stays_live(settings):
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    short = Sessions(
+        settings.database, SessionLimits(datetime.timedelta(minutes=1), LIMITS.lifetime)
+    )
+    try:
+        session_id = short.start(ANNE)
+        move_back(settings, 58)  # used 58 s after the login: that use is written
+        assert short.check(session_id, ANNE) is None
+        move_back(settings, 58)  # and used again 58 s later
+        assert short.check(session_id, ANNE) is None
+    finally:
+        short.close()

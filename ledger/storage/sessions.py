@@ -40,9 +40,10 @@ LIFETIME = "lifetime"
 # Why a request's session is not live, besides the above: no such session for this person.
 UNKNOWN = "unknown"
 
-# A session's last use is written at most this often: the idle timeout is then counted from
-# a moment at most this long before the last request (a session may end that much early,
-# never late), and a page's many requests do not each write.
+# A session's last use is written at most this often, and at most every tenth of the idle
+# timeout: the idle timeout is then counted from a moment at most that long before the last
+# request (a session may end that much early, never late), and a page's many requests do
+# not each write.
 TOUCH_EVERY = 60
 # How long a row is kept after its session ended or expired, for an operator asking why
 # someone was logged out; then it is deleted, at the next login.
@@ -126,7 +127,7 @@ class Sessions:
         if over is not None:
             self._end(f"session_hash = {p}", (hashed,), over, now)
             return over
-        if now - last_seen_at >= TOUCH_EVERY:
+        if now - last_seen_at >= min(TOUCH_EVERY, self._idle_seconds // 10):
             with self.tables.connected() as connection:
                 connection.execute(
                     f"UPDATE {TABLE} SET last_seen_at = {p} "
