@@ -328,6 +328,9 @@ def test_while_the_database_is_down_the_portal_answers_503_and_records_no_refusa
         assert "database" in api.json["error"]
         login = client.post("/saml/acs", data={"SAMLResponse": posted})
         assert login.status_code == 503
+        assert "Log ind igen om et øjeblik" in login.text  # not about approvals or uploads
+        assert "godkendt" not in login.text
+        assert 'href="/saml/login"' in login.text
     finally:
         proxy.up()
     assert client.get("/api/v1/checkpoint").status_code == 200

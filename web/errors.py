@@ -17,11 +17,13 @@ MESSAGES = {
     413: ("Filen er for stor", "Den uploadede fil er større end portalen tager imod."),
     500: ("Der skete en fejl", "Prøv igen om lidt. Fejlen er registreret."),
 }
-UNAVAILABLE = (
-    "Portalen kan ikke nå sin database lige nu",
+UNAVAILABLE = "Portalen kan ikke nå sin database lige nu"
+UNAVAILABLE_AFTER_A_FORM = (
     "Prøv igen om et øjeblik. Har du lige godkendt eller afleveret noget, kan du bagefter se "
-    "på siden, om det blev registreret.",
+    "på siden, om det blev registreret."
 )
+UNAVAILABLE_AT_LOGIN = "Log ind igen om et øjeblik. Du er ikke logget ind endnu."
+UNAVAILABLE_OTHERWISE = "Prøv igen om et øjeblik."
 RETRY_AFTER_SECONDS = 10
 CSRF_MESSAGE = (
     "Formularen mangler sin sikkerhedsnøgle eller er udløbet. Gå tilbage, genindlæs siden "
@@ -51,13 +53,19 @@ def register(app: Flask) -> None:
     def database_unavailable(error: Exception) -> Any:
         """503 with Retry-After, on a page that needs no database (not even for the menu)."""
         current_app.logger.warning("database unavailable: %s", error)
-        headline, text = UNAVAILABLE
+        headline = UNAVAILABLE
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         if request.path.startswith("/api/"):
             return jsonify(error=f"{headline}. Prøv igen om lidt."), 503, headers
+        if request.path.startswith("/saml/"):
+            text, again = UNAVAILABLE_AT_LOGIN, "/saml/login"
+        elif request.method == "POST":
+            text, again = UNAVAILABLE_AFTER_A_FORM, "/"
+        else:
+            text, again = UNAVAILABLE_OTHERWISE, request.full_path.rstrip("?")
         # Rendered without the context processors: the menu's asks the database.
         template = current_app.jinja_env.get_template("unavailable.html")
-        page = template.render(headline=headline, text=text, request=request)
+        page = template.render(headline=headline, text=text, again=again, request=request)
         return page, 503, headers
 
     @app.errorhandler(500)
