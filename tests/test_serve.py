@@ -3,6 +3,7 @@ no gunicorn control socket."""
 
 import re
 import socket
+import stat
 import time
 import urllib.error
 import urllib.parse
@@ -21,6 +22,8 @@ from tests.conftest import settings_in
 from tests.served import free_port, ledger_serve, portal_environment
 
 SLOW_CLIENTS = 8  # four times the two that blocked the portal's two sync workers
+# 24 logins at once on a shared 2-core machine: a request may wait long for its turn.
+REQUEST_TIMEOUT = 90
 
 
 @pytest.fixture
@@ -91,10 +94,10 @@ def _log_in_and_approve(base: str, agreement_id: str) -> str:
     browser = urllib.request.build_opener(cookies)
     by_hand = urllib.request.build_opener(cookies, _NoRedirects)
     idp = _redirect(by_hand, f"{base}/saml/login?next=/aftaler/{agreement_id}")
-    page = browser.open(f"{idp}&persona=koebenhavn", timeout=30).read().decode()
+    page = browser.open(f"{idp}&persona=koebenhavn", timeout=REQUEST_TIMEOUT).read().decode()
     answer = re.search(r'name="SAMLResponse" value="([^"]+)"', page).group(1)
     form = urllib.parse.urlencode({"SAMLResponse": answer}).encode()
-    agreement = browser.open(f"{base}/saml/acs", data=form, timeout=30).read().decode()
+    agreement = browser.open(f"{base}/saml/acs", data=form, timeout=REQUEST_TIMEOUT).read().decode()
     token = re.search(r'name="csrf_token" value="([^"]+)"', agreement).group(1)
     form = urllib.parse.urlencode({"csrf_token": token}).encode()
     return _redirect(by_hand, f"{base}/aftaler/{agreement_id}/godkend", form)
@@ -103,7 +106,7 @@ def _log_in_and_approve(base: str, agreement_id: str) -> str:
 def _redirect(opener, url: str, form: bytes | None = None) -> str:
     """Where the answer to this request sends the browser (an opener that follows none)."""
     with pytest.raises(urllib.error.HTTPError) as answer:
-        opener.open(url, data=form, timeout=30)
+        opener.open(url, data=form, timeout=REQUEST_TIMEOUT)
     assert answer.value.code == 302, answer.value.read()
     return answer.value.headers["Location"]
 
@@ -152,3 +155,37 @@ def test_ledger_serve_tells_systemd_when_it_is_ready(data_dir, saml_keys, tmp_pa
         )
         with ledger_serve(env, f"127.0.0.1:{port}", tmp_path / "serve.log"):
             assert systemd.recv(4096).decode().startswith("READY=1")
+
+
+def test_the_portals_unix_socket_is_for_its_owner_and_group_only(data_dir, saml_keys, tmp_path):
+    """nginx reaches the socket through the service's group (deploy/: www-data is in it);
+    anyone else on the host, who could pose as the trusted proxy, cannot connect."""
+    env = portal_environment(settings_in(data_dir), saml_keys, LEDGER_TRUSTED_PROXIES="1")
+    portal_socket = tmp_path / "portal.sock"
+    with ledger_serve(env, f"unix:{portal_socket}", tmp_path / "serve.log") as served:
+        assert served.get("/")[0] == 200
+        assert stat.S_ISSOCK(portal_socket.stat().st_mode)
+        assert stat.S_IMODE(portal_socket.stat().st_mode) == 0o660
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0:8080", "[::]:8080", "192.0.2.10:8080", "portal"])
+def test_a_trusted_proxy_in_front_of_a_public_address_stops_the_start(
+    data_dir, monkeypatch, capsys, bind
+):
+    """Whoever reaches gunicorn directly would be "the proxy": its X-Forwarded-For would be
+    the address recorded in an approval."""
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("LEDGER_TRUSTED_PROXIES", "1")
+    status = cli.main(["serve", "--bind", bind])
+    assert status == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("ledger: LEDGER_TRUSTED_PROXIES=1 with --bind ")
+    assert bind in line
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_trusted_proxy_may_reach_the_portal_on_loopback(data_dir, saml_keys, tmp_path, host):
+    port = free_port()
+    env = portal_environment(settings_in(data_dir), saml_keys, LEDGER_TRUSTED_PROXIES="1")
+    with ledger_serve(env, f"{host}:{port}", tmp_path / "serve.log") as served:
+        assert served.get("/")[0] == 200
