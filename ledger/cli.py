@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -49,19 +50,47 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def _time_bound(text: str | None) -> str | None:
-    """A `--since`/`--until` value (a date or an RFC 3339 time) as a leaf's time string."""
+# An RFC 3339 time with its offset (`Z`, `-00:00` or `±hh:mm`), in ASCII digits.
+_RFC3339_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _time_bound(text: str | None, option: str) -> str | None:
+    """A `--since`/`--until` value as a leaf's time string: a bare date `åååå-mm-dd` is a
+    Danish day (`--until` includes the whole day), a full RFC 3339 time with its offset is
+    that moment; anything else is refused, in Danish, naming the option."""
     if text is None:
         return None
+    from ledger.danish_time import end_of_danish_day, start_of_danish_day
+    from ledger.domain import DomainError, iso_date
     from ledger.evidence.leaf import rfc3339
 
+    shown = text if len(text) <= 40 else text[:40] + "…"
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        try:
+            day = iso_date(text)
+        except ValueError as error:
+            raise DomainError(f"{option}: {error}") from None
+        return end_of_danish_day(day) if option == "--until" else start_of_danish_day(day)
+    if not _RFC3339_TIME.fullmatch(text):
+        raise DomainError(
+            f"{option} skal være en dansk dag som 2026-11-29 (åååå-mm-dd) eller et tidspunkt "
+            f"med tidszone som 2026-11-29T08:15:00+01:00; {shown!r} er ingen af delene."
+        )
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
     except ValueError:
-        raise CommandError(f"{text!r} is not a date (2026-11-29) or a time") from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()
-    return rfc3339(moment)
+        raise DomainError(
+            f"{option}: {shown!r} findes ikke som tidspunkt (åååå-mm-ddTtt:mm:ss+tt:mm)."
+        ) from None
+    try:
+        return rfc3339(moment)
+    except (OverflowError, ValueError):
+        raise DomainError(
+            f"{option}: {shown!r} ligger uden for år 1 til 9999 i UTC, loggens tid."
+        ) from None
 
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
@@ -228,10 +257,8 @@ def _describe(facts: dict[str, Any]) -> str:
 
 
 def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
-    app = _app(settings)
-    entries = app.history(
-        cvr=args.cvr, since=_time_bound(args.since), until=_time_bound(args.until)
-    )
+    since, until = _time_bound(args.since, "--since"), _time_bound(args.until, "--until")
+    entries = _app(settings).history(cvr=args.cvr, since=since, until=until)
     for entry in entries:
         if args.json:
             record = {
@@ -439,16 +466,11 @@ def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     from ledger.export import export_bundle
 
+    since, until = _time_bound(args.since, "--since"), _time_bound(args.until, "--until")
     out = Path(args.out)
     if out.exists():
         raise CommandError(f"{out} exists already; choose a new path")
-    exported = export_bundle(
-        _app(settings),
-        out,
-        cvr=args.cvr,
-        since=_time_bound(args.since),
-        until=_time_bound(args.until),
-    )
+    exported = export_bundle(_app(settings), out, cvr=args.cvr, since=since, until=until)
     kind = "subset" if exported.subset else "full"
     print(
         f"wrote a {kind} bundle of {exported.entries} entries for checkpoint size "
@@ -503,6 +525,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from web.serve import serve
 
     return serve(settings, bind=args.bind, workers=args.workers)
+
+
+SINCE_HELP = "from this Danish day (YYYY-MM-DD) or RFC 3339 time with offset, inclusive"
+UNTIL_HELP = "to and including this Danish day (YYYY-MM-DD), or before this RFC 3339 time"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -598,8 +624,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     history = command(commands, "history", cmd_history, "print the history, oldest first")
     history.add_argument("--cvr")
-    history.add_argument("--since", help="a date or time (inclusive)")
-    history.add_argument("--until", help="a date or time (exclusive)")
+    history.add_argument("--since", help=SINCE_HELP)
+    history.add_argument("--until", help=UNTIL_HELP)
     history.add_argument("--json", action="store_true", help="one JSON object per line")
 
     verify = command(
@@ -641,8 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--out", required=True, help="a new directory, or FILE.zip")
     export.add_argument("--cvr")
-    export.add_argument("--since", help="a date or time (inclusive)")
-    export.add_argument("--until", help="a date or time (exclusive)")
+    export.add_argument("--since", help=SINCE_HELP)
+    export.add_argument("--until", help=UNTIL_HELP)
     receipt = command(commands, "receipt", cmd_receipt, "print the receipt of one event")
     receipt.add_argument("--seq", type=_whole_number, required=True)
     receipt.add_argument("--out", help="write it to this file")

@@ -2,7 +2,8 @@
 
 import datetime
 
-from web.display import day, start_of_danish_day, when
+from ledger.danish_time import start_of_danish_day
+from web.display import day, when
 
 
 def test_a_winter_moment_is_shown_an_hour_after_utc():

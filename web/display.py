@@ -1,10 +1,10 @@
 """How the portal shows facts to people: Danish names for events, times and levels."""
 
 import datetime
-from zoneinfo import ZoneInfo
 
 from flask import Flask
 
+from ledger.danish_time import DANISH_TIME
 from ledger.identity import NsisLevel
 
 EVENT_NAMES = {
@@ -57,8 +57,6 @@ FACT_NAMES = {
 }
 # Facts that are moments, shown in Danish time like every other time on the pages.
 MOMENT_FACTS = frozenset({"authn_instant", "interval_start", "interval_end"})
-# The time people in Denmark read (CET/CEST); the log itself keeps UTC.
-DANISH_TIME = ZoneInfo("Europe/Copenhagen")
 MONTHS = [
     "januar",
     "februar",
@@ -101,16 +99,6 @@ def day(value: object) -> str:
         except ValueError:
             return str(value)
     return f"{date.day}. {MONTHS[date.month - 1]} {date.year}"
-
-
-def start_of_danish_day(day: datetime.date) -> str:
-    """The first moment of a day in Denmark, written as leaves write time (UTC)."""
-    midnight = datetime.datetime.combine(day, datetime.time(), DANISH_TIME)
-    try:
-        midnight = midnight.astimezone(datetime.UTC)
-    except OverflowError:  # 1 January of year 1: the first moment there is
-        midnight = datetime.datetime.combine(day, datetime.time(), datetime.UTC)
-    return f"{midnight.year:04d}-{midnight:%m-%dT%H:%M:%S.%f}Z"
 
 
 def register(app: Flask) -> None:

@@ -57,8 +57,10 @@ class LeafError(ValueError):
 
 
 def rfc3339(moment: datetime) -> str:
-    """`2026-11-29T07:15:02.123456Z`: UTC with microseconds, as leaves record time."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """`2026-11-29T07:15:02.123456Z`: UTC with microseconds, as leaves record time (a
+    four-digit year also before 1000; OverflowError outside years 1 to 9999 in UTC)."""
+    moment = moment.astimezone(UTC)
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S.%f}Z"
 
 
 def chain_hash(leaf: bytes) -> bytes:
