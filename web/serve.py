@@ -5,6 +5,7 @@ an expired IdP certificate, the development IdP on a public address) stops the s
 a clear message; each worker then builds its own app, with its own database connections.
 """
 
+import ipaddress
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,19 @@ class Gunicorn(BaseApplication):  # type: ignore[misc]
 # fewer than the library's 15 pooled database connections, so no thread waits for one.
 THREADS = 12
 
+# The longest request line and header line gunicorn takes (its maximum). nginx in front
+# refuses anything longer than its own `large_client_header_buffers` (4k, deploy/nginx) with
+# a Danish page first, and its request lines to the portal are no longer than the client's
+# plus a few bytes (HTTP/2's pseudo-headers made into one), so none reaches this limit and
+# gunicorn's English "Request Line is too large".
+REQUEST_LINE_LIMIT = 8190
+HEADER_LINE_LIMIT = 8190
+
+# The Unix socket is rw for the service's user and group (0660): deploy/ puts nginx's
+# www-data in the group; anyone else on the host, who could pose as the trusted proxy,
+# cannot connect.
+SOCKET_UMASK = 0o117
+
 
 def gunicorn_options(*, bind: str, workers: int) -> dict[str, Any]:
     """The options `ledger serve` runs with (the benchmark's baseline server uses them too)."""
@@ -49,6 +63,9 @@ def gunicorn_options(*, bind: str, workers: int) -> dict[str, Any]:
         "timeout": 30,  # a worker whose main loop stops for this long is restarted
         "graceful_timeout": 30,
         "keepalive": 5,
+        "limit_request_line": REQUEST_LINE_LIMIT,
+        "limit_request_field_size": HEADER_LINE_LIMIT,
+        "umask": SOCKET_UMASK,
         "accesslog": "-",
         # The access log holds no query strings: SAMLRequest and next= stay out of it.
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
@@ -63,12 +80,31 @@ def gunicorn_options(*, bind: str, workers: int) -> dict[str, Any]:
     }
 
 
+def is_loopback(bind: str) -> bool:
+    """Whether gunicorn's `bind` ("HOST:PORT", "[V6]:PORT", "HOST") is a loopback address,
+    which only this host reaches. A host name other than localhost is not known to be."""
+    host = bind.rsplit("]", 1)[0].lstrip("[") if bind.startswith("[") else bind.split(":")[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def serve(settings: Settings, *, bind: str, workers: int) -> int:
     if bind.startswith("unix:") and not settings.trusted_proxies:
         raise ConfigError(
             "LEDGER_TRUSTED_PROXIES must be the number of proxies in front of the portal (1 for "
             "the nginx of deploy/): only a proxy reaches a Unix socket, and without trusting it "
             "no approval would record the client's address"
+        )
+    if settings.trusted_proxies and not bind.startswith("unix:") and not is_loopback(bind):
+        raise ConfigError(
+            f"LEDGER_TRUSTED_PROXIES={settings.trusted_proxies} with --bind {bind}: anyone who "
+            "reaches that address would be trusted as the proxy and could choose the client "
+            "address an approval records; the proxy must reach the portal on a Unix socket or "
+            "a loopback address (a proxy on another host is not supported)"
         )
     saml = SamlSettings.from_env(settings.data_dir)
     checked = create_app(settings, saml=saml)
