@@ -20,8 +20,18 @@ from ledger import cli
 from ledger.config import Settings
 from ledger.demo import AGREEMENT_TITLE, AGREEMENT_VERSION, PERSONS_BY_KEY, demo_pdf
 from ledger.evidence.bundle import Receipt
-from tests.browser.conftest import NGINX_SITE, Portal, choose_persona, log_in_as, path_of, tls_to
+from tests.browser.conftest import (
+    NGINX_SITE,
+    Portal,
+    choose_persona,
+    log_in_as,
+    path_of,
+    running_nginx,
+    tls_to,
+)
+from tests.served import free_port
 from web import FORM_MARGIN_BYTES
+from web.serve import gunicorn_options
 
 KOEBENHAVN = "64942212"  # the one demo municipality that has not approved yet
 AARHUS = "55133018"  # approved in the demo data
@@ -293,6 +303,94 @@ def test_an_auditor_exports_a_bundle_that_verifies_over_https(
     capsys.readouterr()
     assert cli.main(["verify", "--bundle", str(bundle), "--keys", str(portal.verifier_keys)]) == 0
     assert capsys.readouterr().out.strip().endswith("all holds")
+
+
+def ask_nginx(port: int, request: bytes) -> str:
+    """`request` as sent over TLS, and nginx's whole answer (it closes the connection)."""
+    with tls_to(port) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer.decode("utf-8", "replace")
+
+
+def assert_danish_page(answer: str, status: int, heading: str) -> None:
+    assert answer.startswith(f"HTTP/1.1 {status} "), answer[:200]
+    head, body = answer.split("\r\n\r\n", 1)
+    assert "content-type: text/html; charset=utf-8" in head.lower()
+    assert '<html lang="da">' in body
+    assert f"<h1>{heading}</h1>" in body
+    assert "nginx" not in body.lower()
+
+
+def test_nginx_and_gunicorn_limits_agree_and_a_too_long_address_gets_a_danish_page(portal):
+    site = NGINX_SITE.read_text(encoding="utf-8")
+    [buffer] = re.findall(r"large_client_header_buffers \d+ (\d+)k;", site)
+    options = gunicorn_options(bind="unix:portal.sock", workers=1)
+    # nginx refuses first: what it passes on is within gunicorn's limits, also an HTTP/2
+    # path made into a request line (nginx counts its Huffman code: 8 characters in 5 bytes).
+    assert int(buffer) * 1024 * 8 // 5 + 100 <= options["limit_request_line"]
+    assert int(buffer) * 1024 <= options["limit_request_field_size"]
+
+    longest = int(buffer) * 1024 - len("GET / HTTP/1.1\r\n")
+    answer = ask_nginx(
+        portal.nginx.port,
+        f"GET /{'a' * longest} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode(),
+    )
+    # Through to the portal: its own Danish 404 passes nginx unchanged, with its headers.
+    assert answer.startswith("HTTP/1.1 404 "), answer[:200]
+    assert f"strict-transport-security: {HSTS}".lower() in answer.lower()
+
+    for length in (longest + 1, 5000, 9000, 20000):
+        answer = ask_nginx(
+            portal.nginx.port,
+            f"GET /historik?side={'1' * length} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode(),
+        )
+        assert_danish_page(answer, 414, "Adressen er for lang")
+
+
+def test_over_http2_an_address_longer_than_nginxs_buffer_reaches_the_portal(page, portal):
+    """5000 digits are 3125 bytes in HPACK's Huffman code, which is what nginx counts: the
+    request reaches the portal, and its redirect to the login (with the address in next=)
+    fits nginx's buffer for the portal's headers (it answered 502)."""
+    page.goto(f"/historik?side={'1' * 5000}")
+    assert urlsplit(page.url).path == "/dev-idp/sso"
+
+
+def test_nginx_refuses_a_nul_in_the_path_too_large_headers_and_trace_in_danish(portal):
+    nul = ask_nginx(portal.nginx.port, b"GET /%00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert_danish_page(nul, 400, "Forespørgslen kunne ikke læses")
+
+    cookie = "x=" + "a" * 5000
+    too_large = ask_nginx(
+        portal.nginx.port,
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n".encode(),
+    )
+    assert_danish_page(too_large, 400, "Forespørgslen kunne ikke læses")
+
+    trace = ask_nginx(
+        portal.nginx.port,
+        b"TRACE / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    assert_danish_page(trace, 405, "Forespørgslen er ikke tilladt")
+
+    nginx_own = ask_nginx(
+        portal.nginx.port,
+        b"GET /_nginx/400 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    assert_danish_page(nginx_own, 404, "Siden findes ikke")
+
+
+def test_with_the_portal_stopped_nginx_answers_in_danish(portal, tmp_path):
+    stopped = tmp_path / "stopped.sock"  # what is left when `ledger serve` is not running
+    stopped.touch()
+    port, http_port = free_port(), free_port()
+    with running_nginx(tmp_path / "nginx", port, http_port, stopped) as nginx:
+        answer = ask_nginx(
+            nginx.port, b"GET /aftaler HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+    assert_danish_page(answer, 502, "Portalen svarer ikke lige nu")
 
 
 def test_a_flood_of_logins_from_one_address_is_turned_away_by_nginx_in_danish(portal):
