@@ -1,7 +1,8 @@
 """Domain facts the tests share: valid CVRs, signatories, a login."""
 
 from ledger.application import LedgerApp
-from ledger.domain import Authentication
+from ledger.demo import demo_pdf
+from ledger.domain import AgreementVersion, Authentication
 from ledger.identity import Actor, NsisLevel
 
 AARHUS = "55133018"
@@ -28,3 +29,23 @@ def login(app: LedgerApp, assertion_id: str = "_assertion-1") -> Authentication:
         authn_instant="2026-11-29T08:00:00Z",
         assertion_sha256=app.documents.put(assertion),
     )
+
+
+def approved_agreement(app: LedgerApp, *, publisher: Actor, approver: Actor) -> AgreementVersion:
+    """Driftsaftale 2026.1, published by `publisher` and approved by `approver` (of Aarhus)."""
+    agreement = app.publish_agreement(
+        title="Driftsaftale",
+        version_label="2026.1",
+        document=demo_pdf("Driftsaftale", "2026.1"),
+        document_name="driftsaftale.pdf",
+        actor=publisher,
+    )
+    app.approve(
+        cvr=AARHUS,
+        version_id=agreement.id,
+        actor=approver,
+        authentication=login(app, "_a1"),
+        ip="127.0.0.1",
+        user_agent="test",
+    )
+    return agreement

@@ -15,8 +15,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from ledger.demo import CUSTOMERS, OPERATOR_CVR, PERSONS_BY_KEY, demo_pdf, signatory
-from ledger.domain import Authentication
 from ledger.setup import initialize
+from tests.fixtures import approved_agreement
 from tests.test_web_login import log_in
 from web import create_app
 
@@ -100,23 +100,7 @@ def ledger_with_everything(settings, operator):
     app = initialize(settings, operator).app
     for cvr, name in CUSTOMERS.items():
         app.register_customer(cvr=cvr, name=name, actor=operator)
-    agreement = app.publish_agreement(
-        title="Driftsaftale",
-        version_label="2026.1",
-        document=demo_pdf("Driftsaftale", "2026.1"),
-        document_name="driftsaftale.pdf",
-        actor=operator,
-    )
-    app.approve(
-        cvr=AARHUS,
-        version_id=agreement.id,
-        actor=signatory("aarhus"),
-        authentication=Authentication(
-            "_a1", "2026-11-29T08:00:00Z", app.documents.put(b"<Assertion/>")
-        ),
-        ip="127.0.0.1",
-        user_agent="test",
-    )
+    agreement = approved_agreement(app, publisher=operator, approver=signatory("aarhus"))
     app.hand_in_declaration(
         cvr=AARHUS, document=demo_pdf("E", "1"), document_name="e.pdf", actor=signatory("aarhus")
     )
@@ -344,23 +328,7 @@ def staff_made(app, operator):
         app.register_customer(cvr=cvr, name=name, actor=operator)
     staff = signatory("staff")
     assert staff.cvr == OPERATOR_CVR
-    agreement = app.publish_agreement(
-        title="Driftsaftale",
-        version_label="2026.1",
-        document=demo_pdf("Driftsaftale", "2026.1"),
-        document_name="driftsaftale.pdf",
-        actor=staff,
-    )
-    app.approve(
-        cvr=AARHUS,
-        version_id=agreement.id,
-        actor=signatory("aarhus"),
-        authentication=Authentication(
-            "_a1", "2026-11-29T08:00:00Z", app.documents.put(b"<Assertion/>")
-        ),
-        ip="127.0.0.1",
-        user_agent="test",
-    )
+    agreement = approved_agreement(app, publisher=staff, approver=signatory("aarhus"))
     app.reset_approval(
         cvr=AARHUS, version_id=agreement.id, reason="Kunden bad om det i en mail", actor=staff
     )

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ledger.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
-from ledger.domain import Authentication
+from tests.fixtures import approved_agreement
 from tests.test_web_login import log_in
 from tests.test_web_signatory import approve
 from web import create_app
@@ -22,21 +22,7 @@ def agreement(app, operator):
     """Three customers, one agreement version, Aarhus's approval of it, and the staff role."""
     for cvr, name in CUSTOMERS.items():
         app.register_customer(cvr=cvr, name=name, actor=operator)
-    version = app.publish_agreement(
-        title="Driftsaftale",
-        version_label="2026.1",
-        document=demo_pdf("Driftsaftale", "2026.1"),
-        document_name="driftsaftale.pdf",
-        actor=operator,
-    )
-    app.approve(
-        cvr=AARHUS,
-        version_id=version.id,
-        actor=signatory("aarhus"),
-        authentication=Authentication("_a1", "2026-11-29T08:00:00Z", "0" * 64),
-        ip="127.0.0.1",
-        user_agent="test",
-    )
+    version = approved_agreement(app, publisher=operator, approver=signatory("aarhus"))
     staff = PERSONS_BY_KEY["staff"]
     app.grant_role(
         person_uuid=staff.person_uuid,
