@@ -53,7 +53,7 @@ class DocumentStore:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        make_private_directory(self.directory)
+        """The store's lock; `_staged` has made the directory (private) already."""
         descriptor = os.open(self.directory / self.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
@@ -91,17 +91,8 @@ class DocumentStore:
 
     def put(self, content: bytes) -> str:
         """Store the bytes (once, atomically) and return their SHA-256 in hex."""
-        sha256 = hashlib.sha256(content).hexdigest()
-        path = self._path(sha256)
-        if path.exists():
+        with self.storing(content) as sha256:
             return sha256
-        staged = self._staged(content, path)
-        try:
-            with self._locked():
-                self._place(staged, path)
-        finally:
-            staged.unlink(missing_ok=True)
-        return sha256
 
     @contextmanager
     def storing(self, content: bytes) -> Iterator[str]:

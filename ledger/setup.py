@@ -38,9 +38,10 @@ def initialize(settings: Settings, actor: Actor) -> Initialized:
     return Initialized(app, created_key, started)
 
 
-# The directories beside the database that hold keys and documents (saml/ is made by
-# `ledger init` for the SAML keys; it is made private here when it exists).
-PRIVATE_DIRECTORIES = ("keys", "documents", "saml")
+# The directories beside the database besides `settings.documents_dir`: keys/ (where
+# LEDGER_KEYS_DIR does not point elsewhere) and saml/ (made by `ledger init` for the SAML
+# keys; made private here when it exists).
+PRIVATE_DIRECTORIES = ("keys", "saml")
 
 
 def make_private(settings: Settings) -> None:

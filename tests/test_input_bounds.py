@@ -42,15 +42,9 @@ from ledger.identity import (
 from ledger.search import Query
 from ledger.setup import initialize
 from tests.conftest import settings_in
-from tests.fixtures import AARHUS, ODENSE, PDF, signatory
+from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
 
 STAFF_UUID = "urn:uuid:00000000-0000-4000-8000-0000000000aa"
-
-
-def _login(app) -> Authentication:
-    return Authentication(
-        "_assertion-1", "2026-11-29T08:00:00Z", app.documents.put(b"<Assertion ID='_a'/>")
-    )
 
 
 def stored_documents(app) -> set[str]:
@@ -265,7 +259,7 @@ def _commands(app, operator) -> dict[str, typing.Callable[[str], object]]:
             cvr=AARHUS,
             version_id=agreement.id,
             actor=signatory(),
-            authentication=_login(app),
+            authentication=login(app),
             ip="192.0.2.1",
             user_agent="test",
         )
@@ -305,7 +299,7 @@ def test_a_user_agent_is_recorded_without_control_characters_and_cut(app, operat
         cvr=AARHUS,
         version_id=agreement.id,
         actor=signatory(),
-        authentication=_login(app),
+        authentication=login(app),
         ip="192.0.2.1",
         user_agent="Evil\x00\x1b[2J\u202eBrowser" + "x" * 1000,
     )

@@ -4,6 +4,7 @@ signing key. Stored checkpoints and the checkpoint (or bundle) an auditor kept r
 import hashlib
 import json
 import sqlite3
+import uuid
 
 import pytest
 
@@ -97,18 +98,41 @@ def test_deleting_the_newest_events_and_their_checkpoints_is_reported_against_a_
     assert problems == [("truncated", 3)]
 
 
+def _signing_key(keys_dir) -> SigningKey:
+    (key_file,) = keys_dir.glob("signing-*.pem")
+    return SigningKey.read(key_file)
+
+
+def _leaves_and_events(db) -> list[tuple]:
+    """(seq, originator_id, version, topic, state, leaf, recorded_at), in seq order."""
+    return db.execute(
+        "SELECT l.seq, l.originator_id, l.originator_version, e.topic, e.state, l.leaf, "
+        "l.recorded_at FROM ledger_leaves l JOIN stored_events e ON "
+        "e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+        "ORDER BY l.seq"
+    ).fetchall()
+
+
+def _resigned(number, oid, version, topic, state, prev, recorded_at, key) -> bytes:
+    """The leaf a holder of the key signs for this event at place `number`."""
+    return sign_leaf(
+        seq=number,
+        originator_id=str(uuid.UUID(oid)),
+        originator_version=version,
+        topic=topic,
+        payload=state,
+        prev=prev,
+        recorded_at=recorded_at,
+        key=key,
+    )
+
+
 def rewrite_from(db_path, keys_dir, seq: int) -> None:
     """Rewrite event `seq` and re-sign every leaf from it on, as a holder of the key
     could; then rebuild the tree and checkpoints so the log agrees with itself."""
-    (key_file,) = keys_dir.glob("signing-*.pem")
-    key = SigningKey.read(key_file)
+    key = _signing_key(keys_dir)
     with sqlite3.connect(db_path) as db:
-        rows = db.execute(
-            "SELECT l.seq, l.originator_id, l.originator_version, e.topic, e.state, l.leaf, "
-            "l.recorded_at FROM ledger_leaves l JOIN stored_events e ON "
-            "e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
-            "ORDER BY l.seq"
-        ).fetchall()
+        rows = _leaves_and_events(db)
         prev = hashlib.sha256(rows[seq - 1][5]).hexdigest()
         for number, oid, version, topic, state, _, recorded_at in rows[seq:]:
             if number == seq:
@@ -118,16 +142,7 @@ def rewrite_from(db_path, keys_dir, seq: int) -> None:
                     "originator_version = ?",
                     (state, oid, version),
                 )
-            leaf = sign_leaf(
-                seq=number,
-                originator_id=str(__import__("uuid").UUID(oid)),
-                originator_version=version,
-                topic=topic,
-                payload=state,
-                prev=prev,
-                recorded_at=recorded_at,
-                key=key,
-            )
+            leaf = _resigned(number, oid, version, topic, state, prev, recorded_at, key)
             db.execute(
                 "UPDATE ledger_leaves SET leaf = ?, leaf_hash = ? WHERE seq = ?",
                 (leaf, hashlib.sha256(leaf).digest(), number),
@@ -166,15 +181,9 @@ def test_a_kept_checkpoint_of_the_same_log_still_holds(ledger_env, tmp_path, cap
 def delete_and_resign_from(db_path, keys_dir, seq: int) -> None:
     """Delete event `seq` and re-sign every later leaf one place earlier, as a holder of
     the key could; then rebuild the tree and checkpoints so the log agrees with itself."""
-    (key_file,) = keys_dir.glob("signing-*.pem")
-    key = SigningKey.read(key_file)
+    key = _signing_key(keys_dir)
     with sqlite3.connect(db_path) as db:
-        rows = db.execute(
-            "SELECT l.seq, l.originator_id, l.originator_version, e.topic, e.state, l.leaf, "
-            "l.recorded_at FROM ledger_leaves l JOIN stored_events e ON "
-            "e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
-            "ORDER BY l.seq"
-        ).fetchall()
+        rows = _leaves_and_events(db)
         _, oid, version, *_ = rows[seq]
         db.execute(
             "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = ?",
@@ -185,16 +194,7 @@ def delete_and_resign_from(db_path, keys_dir, seq: int) -> None:
         for number, (_, oid, version, topic, state, _, recorded_at) in enumerate(
             rows[seq + 1 :], start=seq
         ):
-            leaf = sign_leaf(
-                seq=number,
-                originator_id=str(__import__("uuid").UUID(oid)),
-                originator_version=version,
-                topic=topic,
-                payload=state,
-                prev=prev,
-                recorded_at=recorded_at,
-                key=key,
-            )
+            leaf = _resigned(number, oid, version, topic, state, prev, recorded_at, key)
             db.execute(
                 "INSERT INTO ledger_leaves (seq, originator_id, originator_version, leaf, "
                 "leaf_hash, recorded_at, next_kid) SELECT ?, ?, ?, ?, ?, ?, next_kid "

@@ -21,10 +21,6 @@ def _b64(hashes: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode("ascii") for h in hashes]
 
 
-def _int_arg(name: str) -> int:
-    return number_arg(name, name)
-
-
 @blueprint.get("/checkpoint")
 def latest_checkpoint() -> Response:
     checkpoint = ledger().read_tree(lambda tree: tree.latest())
@@ -50,7 +46,7 @@ def keys() -> Response:
 @blueprint.get("/proof/inclusion")
 @login_required
 def inclusion() -> Response:
-    seq, size = _int_arg("seq"), _int_arg("size")
+    seq, size = number_arg("seq", "seq"), number_arg("size", "size")
     entry = next(ledger().log(after=seq - 1, page_size=1), None)
     if entry is None or entry.seq != seq:
         abort(404)
@@ -68,7 +64,7 @@ def inclusion() -> Response:
 @blueprint.get("/proof/consistency")
 @login_required
 def consistency() -> Response:
-    old, new = _int_arg("from"), _int_arg("to")
+    old, new = number_arg("from", "from"), number_arg("to", "to")
     if not (current_user.is_auditor or current_user.cvr):
         abort(403)
     try:

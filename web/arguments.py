@@ -5,7 +5,7 @@ a Danish message (JSON under /api/), or a 404 for a path that names nothing."""
 import datetime
 from typing import Any
 
-from flask import abort, jsonify, request
+from flask import abort, request
 from werkzeug.routing import BaseConverter, ValidationError
 
 from ledger.domain import LARGEST_NUMBER, NUMBER_DIGITS_MAX, iso_date, whole_number
@@ -28,15 +28,6 @@ class WholeNumberConverter(BaseConverter):
         return str(int(value))
 
 
-def refuse(message: str) -> None:
-    """400 with `message`: as JSON under /api/, else the Danish error page."""
-    if request.path.startswith("/api/"):
-        response = jsonify(error=message)
-        response.status_code = 400
-        abort(response)
-    abort(400, message)
-
-
 def number_arg(
     name: str,
     label: str,
@@ -52,8 +43,7 @@ def number_arg(
     try:
         return whole_number((text or "").strip(), lowest=lowest, highest=highest)
     except ValueError as problem:
-        refuse(f"{label} {problem}.")
-        raise  # refuse() never returns
+        abort(400, f"{label} {problem}.")  # JSON under /api/: web/errors.py
 
 
 def date_arg(name: str, label: str) -> datetime.date | None:
@@ -65,5 +55,4 @@ def date_arg(name: str, label: str) -> datetime.date | None:
         return iso_date(text)
     except ValueError:
         shown = text if len(text) <= 40 else text[:40] + "…"
-        refuse(f"{label} skal være en dato som 2026-11-29 (åååå-mm-dd); {shown!r} er ikke.")
-        raise
+        abort(400, f"{label} skal være en dato som 2026-11-29 (åååå-mm-dd); {shown!r} er ikke.")

@@ -84,10 +84,6 @@ def _scope() -> tuple[str, ...] | None:
     return tuple(current_user.auditor_cvrs) or None
 
 
-def _day(name: str, label: str) -> datetime.date | None:
-    return date_arg(name, label)
-
-
 def _filters() -> dict[str, str]:
     """The filters as given, for links to other pages and to the exports."""
     return {name: value for name in FILTERS if (value := request.args.get(name, "").strip())}
@@ -96,7 +92,7 @@ def _filters() -> dict[str, str]:
 def _query(**fixed: str) -> Query:
     """The auditor's search, checked: 400 with a Danish message for what cannot be used."""
     args = {name: request.args.get(name, "").strip() for name in FILTERS} | fixed
-    since, last = _day("fra", "Fra-datoen"), _day("til", "Til-datoen")
+    since, last = date_arg("fra", "Fra-datoen"), date_arg("til", "Til-datoen")
     if since and last and last < since:
         abort(400, "Til-datoen ligger før fra-datoen.")
     try:

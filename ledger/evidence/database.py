@@ -111,8 +111,12 @@ class DatabaseURL:
         except psycopg.OperationalError as error:
             raise self.unavailable(error) from None
 
-    def unavailable(self, error: BaseException) -> DatabaseUnavailable:
-        return unavailable(redact(self.url), error, password=self.password)
+    def unavailable(
+        self, error: BaseException, *, outcome_unknown: bool = False
+    ) -> DatabaseUnavailable:
+        return unavailable(
+            redact(self.url), error, password=self.password, outcome_unknown=outcome_unknown
+        )
 
 
 def unavailable(

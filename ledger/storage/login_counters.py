@@ -147,7 +147,8 @@ class RefusalCounts:
     def count(self, reason: str, network: str, *, now: float | None = None) -> bool:
         """Add one refusal to the open interval; whether some interval has closed since."""
         p = self.tables.placeholder
-        with self.tables.transaction() as cursor:
+
+        def add(cursor: Any) -> bool:
             if self._postgres:
                 cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", (_SEAL_LOCK,))
             moment = time.time() if now is None else now
@@ -169,15 +170,16 @@ class RefusalCounts:
             )
             return cursor.fetchone() is not None
 
+        return self.tables.run(add)
+
     def seal_closed(self, *, now: float | None = None) -> list[CountedInterval]:
         """Seal every interval that has ended; every sealed interval still held here, oldest
         first (also those sealed before by a process that did not get to write them)."""
         p = self.tables.placeholder
-        with self.tables.transaction(write=False) as cursor:
-            cursor.execute(f"SELECT 1 FROM {COUNT_TABLE} LIMIT 1")
-            if cursor.fetchone() is None:
-                return []
-        with self.tables.transaction() as cursor:
+        if not self.tables.rows(f"SELECT 1 FROM {COUNT_TABLE} LIMIT 1"):
+            return []
+
+        def seal(cursor: Any) -> list[Any]:
             if self._postgres:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_SEAL_LOCK,))
             moment = int(time.time() if now is None else now)
@@ -194,14 +196,16 @@ class RefusalCounts:
                 "ON c.interval_start = s.interval_start "
                 "ORDER BY s.interval_start, c.reason, c.network"
             )
-            rows = cursor.fetchall()
-        return list(_intervals(rows))
+            return list(cursor.fetchall())
+
+        return list(_intervals(self.tables.run(seal)))
 
     def forget(self, interval: CountedInterval) -> None:
         """The interval's counts, once they are in the log. The newest seal stays, so that a
         late count goes after it."""
         p = self.tables.placeholder
-        with self.tables.transaction() as cursor:
+
+        def delete(cursor: Any) -> None:
             cursor.execute(
                 f"DELETE FROM {COUNT_TABLE} WHERE interval_start = {p}", (interval.start,)
             )
@@ -210,6 +214,8 @@ class RefusalCounts:
                 f"NOT IN (SELECT interval_start FROM {COUNT_TABLE})",
                 (interval.start,),
             )
+
+        self.tables.run(delete)
 
     def pending(self) -> int:
         """Refusals counted and not yet in the log."""

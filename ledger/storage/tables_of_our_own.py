@@ -203,9 +203,7 @@ class OwnTables:
         import psycopg
 
         if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
-            failure = self.database.unavailable(error)
-            failure.outcome_unknown = outcome_unknown
-            return failure
+            return self.database.unavailable(error, outcome_unknown=outcome_unknown)
         return None
 
     def _create(self, connection: Any) -> None:
