@@ -77,12 +77,12 @@ from bench.common import (
     summary_line,
     verdict,
 )
-from ledger.demo import PERSONS_BY_KEY, DemoPerson
+from development.demo import PERSONS_BY_KEY, DemoPerson
+from development.idp import DevelopmentIdP, encode
 from ledger.evidence.database import DatabaseURL
 from ledger.storage.once import UsedOnce
 from saml import vocabulary as v
 from saml.credentials import ensure_sp_credentials
-from saml.devidp import DevelopmentIdP, encode
 from saml.settings import SamlSettings
 from saml.sp import IdentityProvider, ServiceProvider
 

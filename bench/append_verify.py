@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
+from approval_ledger.initialize import initialize
 from bench.common import (
     Series,
     paired_ratio,
@@ -66,7 +67,6 @@ from ledger.evidence.tables import CHECKPOINTS_TABLE, EVENTS_TABLE, LEAVES_TABLE
 from ledger.evidence.verify import verify_database
 from ledger.identity import Actor
 from ledger.keyring import KeyRing
-from ledger.setup import initialize
 
 # Characters of the note: its stored event is about 920 bytes, the size of an `Approved`.
 NOTE_CHARS = 790

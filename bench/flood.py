@@ -68,6 +68,7 @@ from urllib.parse import urlencode, urlsplit
 
 from lxml import etree
 
+from approval_ledger.serve import gunicorn_options
 from bench.common import parse_arguments, peak_rss_mib, summary_line, verdict
 from bench.http import (
     HOST,
@@ -81,7 +82,6 @@ from bench.http import (
     set_up_portal,
     verify_ledger,
 )
-from web.serve import gunicorn_options
 
 # The issue set no figure (it measured a flood tripling a signatory's latency, 0.33, and
 # 275 log events a second): no goals.
@@ -121,9 +121,9 @@ class Forged:
 def forged_responses(port: int, data_dir: Path, env: dict[str, str], count: int) -> Forged:
     """Start a login from 127.0.0.1 and build `count` responses to it whose IdP signature
     no longer verifies, encrypted to the SP."""
-    from ledger.demo import PERSONS_BY_KEY
+    from development.demo import PERSONS_BY_KEY
+    from development.idp import DevelopmentIdP, encode
     from saml import vocabulary as v
-    from saml.devidp import DevelopmentIdP, encode
     from saml.settings import SamlSettings
 
     browser = Browser(port)

@@ -84,6 +84,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from flask import Flask, redirect, request
 
+from approval_ledger.serve import Gunicorn, gunicorn_options
 from bench.common import (
     Series,
     filesystem_of,
@@ -93,7 +94,6 @@ from bench.common import (
     summary_line,
     verdict,
 )
-from web.serve import Gunicorn, gunicorn_options
 
 PYTHON = Path(sys.executable)
 LEDGER = PYTHON.parent / "ledger"
@@ -476,9 +476,9 @@ def portal_env(data_dir: Path, port: int) -> dict[str, str]:
 
 def set_up_portal(workdir: Path, port: int, approvals: int) -> Portal:
     """`ledger init`, the three customers and one agreement version per three approvals."""
+    from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
     from ledger.application import LedgerApp
     from ledger.config import Settings
-    from ledger.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
     from ledger.identity import Actor
 
     data_dir = workdir / "portal"

@@ -19,16 +19,16 @@ import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from approval_ledger.cli import main
+from approval_ledger.initialize import initialize
+from development.demo import OPERATOR_CVR
+from development.idp import DevelopmentIdP
 from ledger.application import LedgerApp
-from ledger.cli import main
 from ledger.config import Settings
-from ledger.demo import OPERATOR_CVR
 from ledger.evidence.database import DatabaseURL
 from ledger.identity import Actor
-from ledger.setup import initialize
 from ledger.storage.once import UsedOnce
 from saml.credentials import ensure_sp_credentials
-from saml.devidp import DevelopmentIdP
 from saml.settings import SamlSettings
 from saml.sp import IdentityProvider, ServiceProvider
 

@@ -1,7 +1,7 @@
 """Domain facts the tests share: valid CVRs, signatories, a login."""
 
+from development.demo import demo_pdf
 from ledger.application import LedgerApp
-from ledger.demo import demo_pdf
 from ledger.domain import AgreementVersion, Authentication
 from ledger.identity import Actor, NsisLevel
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from approval_ledger.cli import main
 from ledger.application import LedgerApp
-from ledger.cli import main
 from ledger.config import Settings
 from ledger.evidence.database import DatabaseURL
 from ledger.identity import Actor
@@ -166,7 +166,7 @@ def restore(backup_dir: Path, keys_dir: Path, data_dir: Path) -> None:
 def test_a_backup_under_concurrent_writes_restores_verifies_and_holds_every_acknowledged_write(
     sqlite_settings, operator, tmp_path, point_at, capsys, monkeypatch
 ):
-    from ledger.setup import initialize
+    from approval_ledger.initialize import initialize
 
     app = initialize(sqlite_settings, operator).app
     out, kept = tmp_path / "backup", tmp_path / "kept-checkpoint"
@@ -214,7 +214,7 @@ def test_a_backup_under_concurrent_writes_restores_verifies_and_holds_every_ackn
 
 
 def test_a_backup_never_overwrites(sqlite_settings, operator, tmp_path, point_at, capsys):
-    from ledger.setup import initialize
+    from approval_ledger.initialize import initialize
 
     initialize(sqlite_settings, operator).app.close()
     point_at(sqlite_settings)
@@ -229,7 +229,7 @@ def test_a_plain_copy_of_a_live_sqlite_file_can_verify_yet_be_short(
 ):
     """What `cp ledger.sqlite3` gives while the portal serves: the file without the events
     still in the write-ahead log. A short log is a valid log; a kept checkpoint shows it."""
-    from ledger.setup import initialize
+    from approval_ledger.initialize import initialize
 
     app = initialize(sqlite_settings, operator).app
     database = sqlite_settings.database.sqlite_path
@@ -288,7 +288,7 @@ def restored_database() -> str:
 def test_a_postgres_backup_under_concurrent_writes_restores_with_pg_restore_and_verifies(
     postgres_settings, operator, tmp_path, point_at, capsys, restored_database
 ):
-    from ledger.setup import initialize
+    from approval_ledger.initialize import initialize
 
     app = initialize(postgres_settings, operator).app
     out, kept = tmp_path / "backup", tmp_path / "kept-checkpoint"
@@ -326,7 +326,7 @@ def test_a_postgres_backup_under_concurrent_writes_restores_with_pg_restore_and_
 def test_a_backup_that_fails_leaves_no_directory_behind(
     sqlite_settings, operator, tmp_path, point_at, capsys
 ):
-    from ledger.setup import initialize
+    from approval_ledger.initialize import initialize
 
     initialize(sqlite_settings, operator).app.close()
     point_at(sqlite_settings)
@@ -340,7 +340,7 @@ def test_a_backup_that_fails_leaves_no_directory_behind(
 def test_a_postgres_backup_that_pg_dump_refuses_leaves_no_directory_behind(
     postgres_settings, operator, tmp_path, point_at, capsys, monkeypatch
 ):
-    from ledger.setup import initialize
+    from approval_ledger.initialize import initialize
 
     initialize(postgres_settings, operator).app.close()
     point_at(postgres_settings)

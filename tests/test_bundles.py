@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from approval_ledger.initialize import initialize
 from ledger.application import LedgerApp
 from ledger.domain import DomainError
 from ledger.evidence import merkle
@@ -34,7 +35,6 @@ from ledger.evidence.keys import SigningKey, VerifierKey
 from ledger.evidence.note import Checkpoint, open_checkpoint, sign_note
 from ledger.export import export_bundle
 from ledger.identity import Actor
-from ledger.setup import initialize
 from tests.conftest import settings_in
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
 from tests.test_merkle_and_notes import independent_open, mth, path

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.cli import main
+from approval_ledger.cli import main
 from ledger.danish_time import DANISH_TIME, end_of_danish_day, start_of_danish_day
 from tests.fixtures import AARHUS
 
@@ -151,7 +151,7 @@ def test_the_command_itself_prints_no_traceback(ledger_env):
         ["export", "--out", str(ledger_env.parent / "x.zip"), "--until", "garbage"],
     ):
         done = subprocess.run(
-            [sys.executable, "-m", "ledger", *options],
+            [sys.executable, "-m", "approval_ledger", *options],
             capture_output=True,
             text=True,
             env=os.environ | {"TZ": "UTC"},

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger.cli import EXIT_CANNOT_RUN, main
+from approval_ledger.cli import EXIT_CANNOT_RUN, main
+from approval_ledger.initialize import initialize
 from ledger.config import KNOWN_VARIABLES, ConfigError, Settings
 from ledger.evidence.verify import verify_database
 from ledger.keyring import KeyRing
-from ledger.setup import initialize
 from tests.fixtures import AARHUS
 
 ROOT = Path(__file__).resolve().parent.parent

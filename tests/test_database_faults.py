@@ -25,13 +25,13 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
+from approval_ledger.initialize import initialize
+from development.demo import AGREEMENT_TITLE, OPERATOR_CVR, demo_pdf, seed
 from ledger.config import Settings
-from ledger.demo import AGREEMENT_TITLE, OPERATOR_CVR, demo_pdf, seed
 from ledger.evidence.database import DatabaseUnavailable, DatabaseURL
 from ledger.evidence.verify import verify_database
 from ledger.identity import Actor
 from ledger.keyring import KeyRing
-from ledger.setup import initialize
 from ledger.storage.once import UsedOnce
 from tests.conftest import POSTGRES_URL
 from tests.test_web_login import log_in, rejections, saml_response_for
@@ -563,7 +563,7 @@ def initialized(tmp_path, postgres_url):
     """A data directory with keys, set up against the test database."""
     env = _cli_env(tmp_path / "var", postgres_url)
     subprocess.run(
-        [sys.executable, "-m", "ledger", "init"], env=env, check=True, capture_output=True
+        [sys.executable, "-m", "approval_ledger", "init"], env=env, check=True, capture_output=True
     )
     return tmp_path / "var"
 
@@ -589,7 +589,7 @@ def _refusals(
     for command in COMMANDS:
         started = time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-m", "ledger", *command],
+            [sys.executable, "-m", "approval_ledger", *command],
             env=_cli_env(data_dir, url),
             capture_output=True,
             text=True,

@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from ledger.cli import main
-from ledger.demo import seed
+from approval_ledger.cli import main
+from development.demo import seed
 from ledger.search import TABLE, EventIndex, Query
 from tests.test_search import tamper
 from tests.test_web_audit import shown

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from approval_ledger.cli import main
+from approval_ledger.initialize import initialize
 from ledger import domain
-from ledger.cli import main
 from ledger.domain import (
     AGENCY_REFERENCE_MAX,
     AGREEMENT_TITLE_MAX,
@@ -40,7 +41,6 @@ from ledger.identity import (
     validate_cvr,
 )
 from ledger.search import Query
-from ledger.setup import initialize
 from tests.conftest import settings_in
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
 

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from ledger.cli import main
+from approval_ledger.cli import main
 from ledger.config import ConfigError, Settings
 from ledger.evidence.keys import parse_verifier_keys
 from ledger.evidence.leaf import open_leaf

@@ -11,8 +11,8 @@ from uuid import UUID
 import pytest
 from eventsourcing.application import Application
 
+from development.demo import OPERATOR_CVR
 from ledger.application import Entry, LedgerApp
-from ledger.demo import OPERATOR_CVR
 from ledger.domain import AgreementVersion, Customer, DomainError
 from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
 from ledger.evidence.database import DatabaseURL

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger import cli
-from ledger.demo import AGREEMENT_TITLE, seed
+from approval_ledger import cli
+from approval_ledger.initialize import initialize
+from development.demo import AGREEMENT_TITLE, seed
 from ledger.identity import Actor
-from ledger.setup import initialize
 from tests.conftest import settings_in
 from tests.served import free_port, ledger_serve, portal_environment
 

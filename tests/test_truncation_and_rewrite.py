@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
+from approval_ledger.cli import main
 from ledger.application import LedgerApp
-from ledger.cli import main
 from ledger.evidence.keys import SigningKey
 from ledger.evidence.leaf import sign_leaf
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory

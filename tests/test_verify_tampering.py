@@ -22,7 +22,8 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from ledger.cli import main
+from approval_ledger.cli import main
+from approval_ledger.initialize import initialize
 from ledger.config import Settings
 from ledger.domain import LoginRejection, approval_id
 from ledger.evidence.canonical import canonical_json
@@ -32,7 +33,6 @@ from ledger.evidence.leaf import chain_hash, payload_sha256, rfc3339, sign_leaf
 from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE
 from ledger.evidence.verify import Report, verify_database
 from ledger.identity import Actor
-from ledger.setup import initialize
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
 
 # The ledger every case starts from, one event type per seq.

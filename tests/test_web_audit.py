@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger import cli
-from ledger.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, seed
+from approval_ledger import cli
+from development.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, seed
 from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
 from ledger.identity import Actor, person_uuid
 from tests.test_search import stored_id, tamper

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from ledger.demo import CUSTOMERS, OPERATOR_CVR, PERSONS_BY_KEY, demo_pdf, signatory
-from ledger.setup import initialize
+from approval_ledger.initialize import initialize
+from development.demo import CUSTOMERS, OPERATOR_CVR, PERSONS_BY_KEY, demo_pdf, signatory
 from tests.fixtures import approved_agreement
 from tests.test_web_login import log_in
 from web import create_app

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from ledger.demo import PERSONS_BY_KEY
+from development.demo import PERSONS_BY_KEY
 from tests.conftest import saml_settings_in
 from web import create_app
 

@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 import pytest
 from lxml import etree
 
-from ledger.demo import PERSONS_BY_KEY
+from development.demo import PERSONS_BY_KEY
+from development.idp import DevelopmentIdP, encode
 from ledger.domain import Bounded, LoginRejection
 from ledger.identity import Actor
 from saml import vocabulary as v
-from saml.devidp import DevelopmentIdP, encode
 from tests.test_web_login import log_in, rejections, saml_response_for
 from web import create_app
 

@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ledger import cli
+from approval_ledger import cli
+from development.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, seed
 from ledger.application import LedgerApp
 from ledger.config import ConfigError, Settings
-from ledger.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, seed
 from ledger.storage.sessions import TABLE
 from tests.test_web_login import log_in
 from web import create_app

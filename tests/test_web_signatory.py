@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from ledger.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
+from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
 from ledger.evidence.bundle import Receipt, verify_receipt
 from tests.test_web_login import log_in
 from web import create_app

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from ledger.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
+from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
 from tests.fixtures import approved_agreement
 from tests.test_web_login import log_in
 from tests.test_web_signatory import approve

@@ -11,15 +11,16 @@ from flask_wtf import CSRFProtect
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from development import idp_pages
+from development.idp import DevelopmentIdP
 from ledger.application import LedgerApp
 from ledger.config import ConfigError, Settings
 from ledger.search import EventIndex
 from ledger.storage.login_counters import LoginRateLimit
 from ledger.storage.once import UsedOnce
-from saml.devidp import DevelopmentIdP
 from saml.settings import SamlSettings
 from saml.sp import IdentityProvider, ServiceProvider, parse_metadata_file
-from web import api, audit, auth, caching, devidp, display, errors, portal, signatory, staff
+from web import api, audit, auth, caching, display, errors, portal, signatory, staff
 from web.arguments import WholeNumberConverter
 from web.auth import check_session, login_manager
 from web.roles import is_auditor, is_signatory, is_staff
@@ -93,7 +94,7 @@ def create_app(
         app.register_blueprint(blueprint)
     if dev_idp is not None:
         app.extensions["dev_idp"] = dev_idp
-        app.register_blueprint(devidp.blueprint)
+        app.register_blueprint(idp_pages.blueprint)
     display.register(app)
     app.before_request(check_session)
     caching.register(app)

@@ -1,7 +1,7 @@
 """Browser tests: Playwright drives Debian's Chromium (/usr/bin/chromium) against a real portal.
 
 Each test module gets a portal of its own: a data directory in tmp, `ledger init`, the demo
-data of `ledger.demo.seed`, and `create_app` served by werkzeug on a free loopback port in a
+data of `development.demo.seed`, and `create_app` served by werkzeug on a free loopback port in a
 background thread, with the development IdP on the same origin (the SAML base URL is that
 port, so the IdP's and the ACS URLs match). Each test gets a fresh browser context, so no
 cookie or session survives from one test to the next.
@@ -43,11 +43,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from approval_ledger.initialize import initialize
+from development.demo import PERSONS_BY_KEY, seed
 from ledger.application import LedgerApp
 from ledger.config import Settings
-from ledger.demo import PERSONS_BY_KEY, seed
 from ledger.identity import Actor
-from ledger.setup import initialize
 from tests.conftest import new_postgres_database, saml_settings_in, settings_in
 from tests.served import free_port, ledger_serve, portal_environment
 from web import create_app

@@ -3,8 +3,8 @@
 
 from playwright.sync_api import expect
 
-from ledger import cli
-from ledger.demo import AGREEMENT_TITLE, AGREEMENT_VERSION
+from approval_ledger import cli
+from development.demo import AGREEMENT_TITLE, AGREEMENT_VERSION
 from tests.browser.conftest import axe_check, log_in_as, path_of
 
 ODENSE = "35209115"  # the demo data: Bo Berg approved, staff reset it, Clara Christensen approved

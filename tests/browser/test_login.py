@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from ledger.demo import PERSONS_BY_KEY
+from development.demo import PERSONS_BY_KEY
 from tests.browser.conftest import axe_check, choose_persona, path_of
 
 PROFESSIONAL_IDENTITY_NEEDED = "Du skal logge ind med din erhvervsidentitet (MitID Erhverv)"

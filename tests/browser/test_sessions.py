@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import expect
 
-from ledger.demo import AGREEMENT_TITLE, PERSONS_BY_KEY
+from development.demo import AGREEMENT_TITLE, PERSONS_BY_KEY
 from ledger.storage.sessions import TABLE
 from tests.browser.conftest import log_in_as, path_of
 

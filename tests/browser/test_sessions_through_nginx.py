@@ -5,7 +5,7 @@ whichever worker answers a replayed cookie, the session has ended for it."""
 import pytest
 from playwright.sync_api import expect
 
-from ledger.demo import PERSONS_BY_KEY
+from development.demo import PERSONS_BY_KEY
 from tests.browser.conftest import Portal, log_in_as
 from tests.browser.test_sessions import (
     ended_because,

@@ -4,8 +4,8 @@ import re
 
 from playwright.sync_api import expect
 
-from ledger import cli
-from ledger.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, demo_pdf
+from approval_ledger import cli
+from development.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, demo_pdf
 from ledger.evidence.bundle import Receipt
 from ledger.identity import Actor
 from tests.browser.conftest import axe_check, log_in_as, path_of

@@ -4,7 +4,7 @@ import re
 
 from playwright.sync_api import expect
 
-from ledger.demo import AGREEMENT_TITLE, CUSTOMERS
+from development.demo import AGREEMENT_TITLE, CUSTOMERS
 from tests.browser.conftest import axe_check, log_in_as, path_of
 
 AARHUS = "55133018"

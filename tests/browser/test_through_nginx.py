@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from ledger import cli
+from approval_ledger import cli
+from approval_ledger.serve import gunicorn_options
+from development.demo import AGREEMENT_TITLE, AGREEMENT_VERSION, PERSONS_BY_KEY, demo_pdf
 from ledger.config import Settings
-from ledger.demo import AGREEMENT_TITLE, AGREEMENT_VERSION, PERSONS_BY_KEY, demo_pdf
 from ledger.evidence.bundle import Receipt
 from tests.browser.conftest import (
     NGINX_SITE,
@@ -31,7 +32,6 @@ from tests.browser.conftest import (
 )
 from tests.served import free_port
 from web import FORM_MARGIN_BYTES
-from web.serve import gunicorn_options
 
 KOEBENHAVN = "64942212"  # the one demo municipality that has not approved yet
 AARHUS = "55133018"  # approved in the demo data

@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ledger.demo import AGREEMENT_TITLE, PERSONS_BY_KEY
+from development.demo import AGREEMENT_TITLE, PERSONS_BY_KEY
 from tests.browser.conftest import axe_check, path_of
 
 KOEBENHAVN = "64942212"

@@ -6,9 +6,9 @@ import pytest
 import xmlsec
 from lxml import etree
 
-from ledger.demo import PERSONS_BY_KEY
+from development.demo import PERSONS_BY_KEY
+from development.idp import encode
 from saml import vocabulary as v
-from saml.devidp import encode
 from tests.conftest import start_login
 
 

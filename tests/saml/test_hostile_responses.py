@@ -20,11 +20,11 @@ import pytest
 import xmlsec
 from lxml import etree
 
-from ledger.demo import PERSONS_BY_KEY
+from development.demo import PERSONS_BY_KEY
+from development.idp import DevelopmentIdP, encode, instant, new_id
 from ledger.identity import NsisLevel
 from saml import vocabulary as v
 from saml.credentials import ensure_key_pair
-from saml.devidp import DevelopmentIdP, encode, instant, new_id
 from saml.refusals import LoginRefused
 from saml.settings import SamlSettings
 from saml.sp import ServiceProvider

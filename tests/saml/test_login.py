@@ -2,7 +2,7 @@
 
 import pytest
 
-from ledger.demo import PERSONS_BY_KEY
+from development.demo import PERSONS_BY_KEY
 from ledger.identity import NsisLevel
 from saml.refusals import LoginRefused
 from tests.conftest import start_login

@@ -5,10 +5,10 @@ import ipaddress
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from ledger.demo import PERSONS, PERSONS_BY_KEY
-from saml.devidp import DevelopmentIdP, DevIdpError
+from development.demo import PERSONS, PERSONS_BY_KEY
+from development.idp import DevelopmentIdP, DevIdpError
 
-blueprint = Blueprint("dev_idp", __name__, url_prefix="/dev-idp")
+blueprint = Blueprint("dev_idp", __name__, url_prefix="/dev-idp", template_folder="templates")
 
 
 def _idp() -> DevelopmentIdP:

@@ -94,7 +94,7 @@ def _time_bound(text: str | None, option: str) -> str | None:
 
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
-    from ledger.setup import initialize
+    from approval_ledger.initialize import initialize
 
     result = initialize(settings, Actor.cli_operator())
     key = result.app.keyring.verifier_keys()
@@ -498,8 +498,8 @@ def cmd_key_rotate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from ledger.demo import OPERATOR_CVR, seed
-    from ledger.setup import initialize
+    from approval_ledger.initialize import initialize
+    from development.demo import OPERATOR_CVR, seed
 
     if settings.operator_cvr is None:
         settings = replace(settings, operator_cvr=OPERATOR_CVR)
@@ -522,7 +522,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """The portal under gunicorn; the configuration is checked before any worker starts."""
-    from web.serve import serve
+    from approval_ledger.serve import serve
 
     return serve(settings, bind=args.bind, workers=args.workers)
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
-from ledger.demo import DemoPerson
+from development.demo import DemoPerson
 from saml import vocabulary as v
 from saml.credentials import certificate_body, ensure_sp_credentials
 from saml.refusals import LoginRefused

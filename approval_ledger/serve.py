@@ -12,8 +12,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from development.demo import PERSONS
 from ledger.config import ConfigError, Settings
-from ledger.demo import PERSONS
 from saml.settings import SamlSettings
 from web import create_app
 
