@@ -103,7 +103,16 @@ def ledger_serve(
     env: dict[str, str], bind: str, output: Path, workers: int = 2
 ) -> Iterator[Served]:
     """`ledger serve --bind BIND` until it answers `/`; stopped (SIGTERM) afterwards."""
-    command = [sys.executable, "-m", "approval_ledger", "serve", "--bind", bind, "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "approval_ledger",
+        "serve",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+    ]
     with output.open("wb") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
     served = Served(bind, process, output)

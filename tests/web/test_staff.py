@@ -9,8 +9,8 @@ import pytest
 
 from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
 from tests.fixtures import approved_agreement
-from tests.test_web_login import log_in
-from tests.test_web_signatory import approve
+from tests.web.test_login import log_in
+from tests.web.test_signatory import approve
 from web import create_app
 
 AARHUS, KOEBENHAVN, ODENSE = "55133018", "64942212", "35209115"

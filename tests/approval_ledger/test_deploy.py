@@ -14,7 +14,7 @@ import pytest
 from ledger.config import KNOWN_VARIABLES, Settings
 from web import FORM_MARGIN_BYTES
 
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNIT = DEPLOY / "systemd" / "approval-ledger.service"
 SITE = DEPLOY / "nginx" / "approval-ledger.conf"
 ENVIRONMENT = DEPLOY / "portal.env.example"

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from approval_ledger.initialize import initialize
 from development.demo import CUSTOMERS, OPERATOR_CVR, PERSONS_BY_KEY, demo_pdf, signatory
 from tests.fixtures import approved_agreement
-from tests.test_web_login import log_in
+from tests.web.test_login import log_in
 from web import create_app
 
 AARHUS, ODENSE = "55133018", "35209115"

@@ -15,8 +15,8 @@ from approval_ledger import cli
 from development.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, seed
 from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
 from ledger.identity import Actor, person_uuid
-from tests.test_search import stored_id, tamper
-from tests.test_web_login import log_in
+from tests.ledger.test_search import stored_id, tamper
+from tests.web.test_login import log_in
 from web import create_app
 
 AARHUS = "55133018"

@@ -34,12 +34,12 @@ from ledger.identity import Actor
 from ledger.keyring import KeyRing
 from ledger.storage.once import UsedOnce
 from tests.conftest import POSTGRES_URL
-from tests.test_web_login import log_in, rejections, saml_response_for
+from tests.web.test_login import log_in, rejections, saml_response_for
 from web import create_app
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 AARHUS = "55133018"
 EVENTS_INSERT = re.compile(rb'INSERT INTO "[^"]+"\."stored_events"')
 

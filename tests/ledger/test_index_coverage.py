@@ -11,9 +11,9 @@ import pytest
 from approval_ledger.cli import main
 from development.demo import seed
 from ledger.search import TABLE, EventIndex, Query
-from tests.test_search import tamper
-from tests.test_web_audit import shown
-from tests.test_web_login import log_in
+from tests.ledger.test_search import tamper
+from tests.web.test_audit import shown
+from tests.web.test_login import log_in
 from web import create_app
 
 AARHUS = "55133018"

@@ -6,8 +6,8 @@ import pytest
 
 from ledger.evidence.documents import document_path
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
-from tests.test_web_login import log_in
-from tests.test_web_signatory import approve, csrf_token
+from tests.web.test_login import log_in
+from tests.web.test_signatory import approve, csrf_token
 from web import create_app
 
 

@@ -13,7 +13,7 @@ from ledger.evidence.verify import verify_database
 from ledger.keyring import KeyRing
 from tests.fixtures import AARHUS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_an_unknown_ledger_variable_stops_the_start_naming_it(tmp_path):

@@ -2,8 +2,8 @@
 
 The ledger is built through the application on SQLite and PostgreSQL. What the ledger
 signs is checked with the independent RFC 6962 tree and C2SP note verifier of
-`tests/test_merkle_and_notes.py`; the bundles are then changed the way someone handling
-them could change them, and each change must fail with exactly the reasons stated.
+`tests/ledger/evidence/test_merkle_and_notes.py`; the bundles are then changed the way someone
+handling them could change them, and each change must fail with exactly the reasons stated.
 """
 
 import base64
@@ -37,7 +37,7 @@ from ledger.export import export_bundle
 from ledger.identity import Actor
 from tests.conftest import settings_in
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
-from tests.test_merkle_and_notes import independent_open, mth, path
+from tests.ledger.evidence.test_merkle_and_notes import independent_open, mth, path
 
 ORIGIN = "test.example/ledger"  # as tests/conftest.py configures every ledger
 LAYOUT = (

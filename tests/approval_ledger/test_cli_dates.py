@@ -155,7 +155,7 @@ def test_the_command_itself_prints_no_traceback(ledger_env):
             capture_output=True,
             text=True,
             env=os.environ | {"TZ": "UTC"},
-            cwd=Path(__file__).parent.parent,
+            cwd=Path(__file__).parents[2],
             timeout=60,
         )
         assert done.returncode == 1

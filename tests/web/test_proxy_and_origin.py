@@ -8,15 +8,15 @@ import pytest
 from flask import request
 
 from ledger.config import ConfigError, Settings
-from tests import test_web_signatory
 from tests.conftest import saml_settings_in, settings_in
-from tests.test_web_login import saml_response_for
-from tests.test_web_signatory import AARHUS, csrf_token
+from tests.web import test_signatory
+from tests.web.test_login import saml_response_for
+from tests.web.test_signatory import AARHUS, csrf_token
 from web import create_app
 
 BEHIND_NGINX = "https://127.0.0.1:8443"  # loopback, so the development IdP may answer
 CLIENT = "127.0.0.7"  # the address the portal's socket sees (loopback: the dev IdP answers)
-agreement = test_web_signatory.agreement  # the fixture: customers and one agreement
+agreement = test_signatory.agreement  # the fixture: customers and one agreement
 FORGED = {
     "X-Forwarded-For": "198.51.100.66",
     "X-Forwarded-Proto": "https",
@@ -38,7 +38,7 @@ def _client(flask_app):
 
 
 def log_in(client, persona: str, **headers: str):
-    """As tests/test_web_login.py's, with headers on the POST to the ACS."""
+    """As tests/web/test_login.py's, with headers on the POST to the ACS."""
     posted = {"SAMLResponse": saml_response_for(client, persona)}
     return client.post("/saml/acs", data=posted, headers=headers)
 

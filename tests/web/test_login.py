@@ -11,7 +11,7 @@ from development.demo import PERSONS_BY_KEY
 from tests.conftest import saml_settings_in
 from web import create_app
 
-REFERENCE_METADATA = Path(__file__).parent / "saml" / "data" / "devtest4-idp-metadata.xml"
+REFERENCE_METADATA = Path(__file__).parents[1] / "saml" / "data" / "devtest4-idp-metadata.xml"
 
 
 @pytest.fixture

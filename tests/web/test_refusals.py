@@ -18,7 +18,7 @@ from development.idp import DevelopmentIdP, encode
 from ledger.domain import Bounded, LoginRejection
 from ledger.identity import Actor
 from saml import vocabulary as v
-from tests.test_web_login import log_in, rejections, saml_response_for
+from tests.web.test_login import log_in, rejections, saml_response_for
 from web import create_app
 
 # Assertion IDs near what the response limit allows (the ID stands twice in it, on the

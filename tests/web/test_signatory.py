@@ -10,7 +10,7 @@ import pytest
 
 from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
 from ledger.evidence.bundle import Receipt, verify_receipt
-from tests.test_web_login import log_in
+from tests.web.test_login import log_in
 from web import create_app
 
 AARHUS = "55133018"

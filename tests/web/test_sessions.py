@@ -16,7 +16,7 @@ from development.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, seed
 from ledger.application import LedgerApp
 from ledger.config import ConfigError, Settings
 from ledger.storage.sessions import TABLE
-from tests.test_web_login import log_in
+from tests.web.test_login import log_in
 from web import create_app
 
 AUDITOR = PERSONS_BY_KEY["auditor"]
