@@ -1,4 +1,4 @@
-"""The start page; the signatory, staff and auditor pages build on it (issue 5)."""
+"""The start page; the signatory, staff and auditor pages build on it."""
 
 from flask import Blueprint, render_template
 
