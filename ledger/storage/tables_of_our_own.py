@@ -46,21 +46,30 @@ class OwnTables:
 
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
         """The rows a read returns; run again on a new connection if its connection broke."""
+
+        def read(connection: Any) -> list[Any]:
+            cursor = connection.cursor()
+            cursor.execute(statement, tuple(params))
+            return list(cursor.fetchall())
+
+        connection, found = self._on_a_working_connection(read)
+        self._give_back(connection)
+        return found
+
+    def _on_a_working_connection(self, first: Callable[[Any], T]) -> tuple[Any, T]:
+        """A connection on which `first(connection)` succeeded, and what it returned. A
+        connection found broken is replaced and `first` run again on the new one: it must
+        be a read or a BEGIN, so nothing was done on the broken one."""
         for attempt in range(1, _ATTEMPTS + 1):
             connection = self._take()
             try:
-                cursor = connection.cursor()
-                cursor.execute(statement, tuple(params))
-                found = list(cursor.fetchall())
+                return connection, first(connection)
             except Exception as error:
                 failure = self._failed(connection, error)
                 if failure is None:
                     raise
                 if attempt == _ATTEMPTS:
                     raise failure from error
-                continue
-            self._give_back(connection)
-            return found
         raise AssertionError("unreachable")
 
     def run(self, work: Callable[[Any], T], *, write: bool = True) -> T:
@@ -89,17 +98,7 @@ class OwnTables:
             begin = "BEGIN IMMEDIATE" if write else "BEGIN"
         else:
             begin = "BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ"
-        for attempt in range(1, _ATTEMPTS + 1):
-            connection = self._take()
-            try:
-                connection.execute(begin)
-                break
-            except Exception as error:
-                failure = self._failed(connection, error)
-                if failure is None:
-                    raise
-                if attempt == _ATTEMPTS:
-                    raise failure from error
+        connection, _ = self._on_a_working_connection(lambda c: c.execute(begin))
         try:
             cursor = connection.cursor()
             try:
