@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 Node = tuple[int, int]
 NodeReader = Callable[[Iterable[Node]], dict[Node, bytes]]
 
+HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
@@ -50,19 +51,24 @@ def _peaks(start: int, end: int) -> list[Node]:
 
 class _Plan:
     """Runs an algorithm once, recording the ranges it asks for; then reads their complete
-    subtrees together and folds each range's hash from them."""
+    subtrees together and folds each range's hash from them.
+
+    The algorithm asks `mth(start, end)` for each MTH(D[start:end]) it needs and gets a
+    handle, the range's number, which it returns in the place of the hash; the handles
+    become hashes once every range is known and one read has fetched them all.
+    """
 
     def __init__(self, read: NodeReader) -> None:
         self.read = read
 
-    def run(self, algorithm: Callable[[Callable[[int, int], bytes]], object]) -> object:
+    def run(self, algorithm: Callable[[Callable[[int, int], int]], list[int]]) -> list[bytes]:
         ranges: list[list[Node]] = []
 
         def record(start: int, end: int) -> int:
             ranges.append(_peaks(start, end))
             return len(ranges) - 1
 
-        result = algorithm(record)  # type: ignore[arg-type]
+        handles = algorithm(record)
         wanted = {node for peaks in ranges for node in peaks}
         stored = self.read(sorted(wanted))
         missing = wanted - stored.keys()
@@ -74,16 +80,14 @@ class _Plan:
             for node in reversed(peaks[:-1]):
                 h = node_hash(stored[node], h)
             hashes.append(h)
-        if isinstance(result, list):
-            return [hashes[i] for i in result]
-        return hashes[result]  # type: ignore[index]
+        return [hashes[handle] for handle in handles]
 
 
 def root(size: int, read: NodeReader) -> bytes:
     """MTH of the first `size` leaves."""
     if size == 0:
         return EMPTY_ROOT
-    return _Plan(read).run(lambda mth: mth(0, size))  # type: ignore[return-value]
+    return _Plan(read).run(lambda mth: [mth(0, size)])[0]
 
 
 def inclusion_proof(index: int, size: int, read: NodeReader) -> list[bytes]:
@@ -91,8 +95,8 @@ def inclusion_proof(index: int, size: int, read: NodeReader) -> list[bytes]:
     if not 0 <= index < size:
         raise ValueError(f"leaf {index} is not in a tree of size {size}")
 
-    def path(mth: Callable[[int, int], bytes]) -> list[bytes]:
-        proof: list[bytes] = []
+    def path(mth: Callable[[int, int], int]) -> list[int]:
+        proof: list[int] = []
         start, end, m = 0, size, index
         while end - start > 1:
             k = _split(end - start)
@@ -104,7 +108,7 @@ def inclusion_proof(index: int, size: int, read: NodeReader) -> list[bytes]:
                 start, m = start + k, m - k
         return proof[::-1]
 
-    return _Plan(read).run(path)  # type: ignore[return-value]
+    return _Plan(read).run(path)
 
 
 def consistency_proof(old_size: int, new_size: int, read: NodeReader) -> list[bytes]:
@@ -114,8 +118,8 @@ def consistency_proof(old_size: int, new_size: int, read: NodeReader) -> list[by
     if old_size in (0, new_size):
         return []
 
-    def subproof(mth: Callable[[int, int], bytes]) -> list[bytes]:
-        proof: list[bytes] = []
+    def subproof(mth: Callable[[int, int], int]) -> list[int]:
+        proof: list[int] = []
         start, end, m, whole = 0, new_size, old_size, True
         while m != end - start:
             k = _split(end - start)
@@ -129,15 +133,23 @@ def consistency_proof(old_size: int, new_size: int, read: NodeReader) -> list[by
             proof.append(mth(start, end))
         return proof[::-1]
 
-    return _Plan(read).run(subproof)  # type: ignore[return-value]
+    return _Plan(read).run(subproof)
 
 
-def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
-    """The root that `proof` implies for `leaf` at `index` (RFC 9162 section 2.1.3.2)."""
+def root_from_inclusion_proof(
+    index: int, size: int, hashed_leaf: bytes, proof: Sequence[bytes]
+) -> bytes:
+    """The root that `proof` implies for the leaf hash at `index` (RFC 9162 section 2.1.3.2).
+
+    A leaf hash of another length than SHA-256's is refused: in a tree of one leaf the
+    proof is empty and the leaf hash is the root, so any bytes would prove themselves.
+    """
     if not 0 <= index < size:
         raise ProofError(f"leaf {index} is not in a tree of size {size}")
+    if len(hashed_leaf) != HASH_SIZE:
+        raise ProofError(f"a leaf hash has {HASH_SIZE} bytes, not {len(hashed_leaf)}")
     fn, sn = index, size - 1
-    r = leaf_hash(leaf)
+    r = hashed_leaf
     for p in proof:
         if sn == 0:
             raise ProofError("the inclusion proof is too long")
@@ -153,26 +165,34 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[byte
     return r
 
 
+def verify_inclusion_of_hash(
+    index: int, size: int, hashed_leaf: bytes, proof: Sequence[bytes], expected_root: bytes
+) -> None:
+    """The leaf whose hash is `hashed_leaf` is at `index` in the tree of `size` leaves."""
+    if root_from_inclusion_proof(index, size, hashed_leaf, proof) != expected_root:
+        raise ProofError(f"leaf {index} is not included in the tree of size {size}")
+
+
 def verify_inclusion(
     index: int, size: int, leaf: bytes, proof: Sequence[bytes], expected_root: bytes
 ) -> None:
-    if root_from_inclusion(index, size, leaf, proof) != expected_root:
-        raise ProofError(f"leaf {index} is not included in the tree of size {size}")
+    """`leaf` (its bytes) is at `index` in the tree of `size` leaves."""
+    verify_inclusion_of_hash(index, size, leaf_hash(leaf), proof, expected_root)
 
 
 def verify_consistency(
     old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> None:
-    """RFC 9162 section 2.1.4.2: the tree of `new_size` extends the one of `old_size`."""
-    if not 0 <= old_size <= new_size:
-        raise ProofError(f"size {new_size} cannot extend size {old_size}")
+    """RFC 9162 section 2.1.4.2: the tree of `new_size` extends the one of `old_size`.
+
+    The old size must be at least 1: every tree extends the empty one, so a proof from
+    size 0 proves nothing, and a verifier that accepted one would accept any new root.
+    """
+    if not 0 < old_size <= new_size:
+        raise ProofError(f"no consistency proof from size {old_size} to size {new_size}")
     if old_size == new_size:
         if proof or old_root != new_root:
             raise ProofError("equal sizes need an empty proof and equal roots")
-        return
-    if old_size == 0:
-        if proof:
-            raise ProofError("the empty tree needs an empty proof")
         return
     if not proof:
         raise ProofError("the consistency proof is empty")

@@ -433,12 +433,14 @@ def test_a_consistency_proof_of_the_wrong_length_is_refused_as_too_short_or_too_
         merkle.verify_consistency(old, new, old_root, new_root, [*consistency, new_root])
 
 
-def test_the_empty_tree_and_equal_sizes_need_empty_proofs():
+def test_no_proof_from_the_empty_tree_holds_and_equal_sizes_need_empty_proofs():
     root = true_root(5)
-    merkle.verify_consistency(0, 5, merkle.EMPTY_ROOT, root, [])
     merkle.verify_consistency(5, 5, root, root, [])
-    with pytest.raises(merkle.ProofError):
-        merkle.verify_consistency(0, 5, merkle.EMPTY_ROOT, root, [root])
+    for proof in ([], [root]):
+        with pytest.raises(merkle.ProofError, match="from size 0"):
+            merkle.verify_consistency(0, 5, merkle.EMPTY_ROOT, root, proof)
+    with pytest.raises(merkle.ProofError, match="from size 0"):
+        merkle.verify_consistency(0, 0, merkle.EMPTY_ROOT, merkle.EMPTY_ROOT, [])
     with pytest.raises(merkle.ProofError):
         merkle.verify_consistency(5, 5, root, root, [root])
     with pytest.raises(merkle.ProofError):
