@@ -142,16 +142,14 @@ def cmd_customer_list(settings: Settings, args: argparse.Namespace) -> int:
 def _read_document(name: str, settings: Settings) -> tuple[str, bytes]:
     """The document's safe name and bytes, if it is a PDF within the portal's upload limit
     (the same check as the portal's: a refusal exits 1)."""
-    from ledger.uploads import checked_pdf, safe_name
+    from ledger.uploads import read_pdf
 
     path = Path(name)
-    limit = settings.max_upload_bytes
     try:
         with path.open("rb") as file:
-            content = file.read(limit + 1)
+            return read_pdf(file, path.name, limit=settings.max_upload_bytes)
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror}") from error
-    return safe_name(path.name, default="dokument.pdf"), checked_pdf(content, limit=limit)
 
 
 def cmd_agreement_publish(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,12 +1,20 @@
 """What the ledger takes as an uploaded document: a PDF within the size limit, under a safe
 name. The one check, for the portal's forms and the command line alike."""
 
+from typing import BinaryIO
+
 from ledger.domain import DOCUMENT_NAME_MAX, DocumentRefused
 
 PDF_HEADER = b"%PDF-"
 PDF_TRAILER = b"%%EOF"
 PDF_TRAILER_WITHIN = 2048  # bytes from the end within which a PDF's last %%EOF must be
 EXTENSION_MAX = 10  # a longer "extension" is no extension, and is cut like the rest
+
+
+def read_pdf(file: BinaryIO, name: str, *, limit: int) -> tuple[str, bytes]:
+    """The document's safe name and bytes, if it is a PDF of at most `limit` bytes; no more
+    than one byte past the limit is read."""
+    return safe_name(name, default="dokument.pdf"), checked_pdf(file.read(limit + 1), limit=limit)
 
 
 def checked_pdf(content: bytes, *, limit: int) -> bytes:

@@ -6,8 +6,9 @@ portal refuses."""
 from flask import current_app
 from werkzeug.datastructures import FileStorage
 
+from ledger import uploads
 from ledger.domain import DocumentRefused
-from ledger.uploads import checked_pdf, safe_name, size_text
+from ledger.uploads import safe_name, size_text
 
 __all__ = ["read_pdf", "safe_name", "size_text"]
 
@@ -16,6 +17,6 @@ def read_pdf(upload: FileStorage | None) -> tuple[str, bytes]:
     """The file's safe name and its bytes, if it is a PDF within the size limit."""
     if upload is None or not upload.filename:
         raise DocumentRefused("Vælg en PDF-fil at uploade.")
-    limit = current_app.config["MAX_UPLOAD_BYTES"]
-    content = checked_pdf(upload.stream.read(limit + 1), limit=limit)
-    return safe_name(upload.filename, default="dokument.pdf"), content
+    return uploads.read_pdf(
+        upload.stream, upload.filename, limit=current_app.config["MAX_UPLOAD_BYTES"]
+    )
