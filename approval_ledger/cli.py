@@ -66,8 +66,9 @@ def _time_bound(text: str | None, option: str) -> str | None:
     from ledger.danish_time import end_of_danish_day, start_of_danish_day
     from ledger.domain import DomainError, iso_date
     from ledger.evidence.leaf import rfc3339
+    from ledger.messages import quoted
 
-    shown = text if len(text) <= 40 else text[:40] + "…"
+    shown = quoted(text, 40)
     if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         try:
             day = iso_date(text)
@@ -77,19 +78,19 @@ def _time_bound(text: str | None, option: str) -> str | None:
     if not _RFC3339_TIME.fullmatch(text):
         raise DomainError(
             f"{option} skal være en dansk dag som 2026-11-29 (åååå-mm-dd) eller et tidspunkt "
-            f"med tidszone som 2026-11-29T08:15:00+01:00; {shown!r} er ingen af delene."
+            f"med tidszone som 2026-11-29T08:15:00+01:00; {shown} er ingen af delene."
         )
     try:
         moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
     except ValueError:
         raise DomainError(
-            f"{option}: {shown!r} findes ikke som tidspunkt (åååå-mm-ddTtt:mm:ss+tt:mm)."
+            f"{option}: {shown} findes ikke som tidspunkt (åååå-mm-ddTtt:mm:ss+tt:mm)."
         ) from None
     try:
         return rfc3339(moment)
     except (OverflowError, ValueError):
         raise DomainError(
-            f"{option}: {shown!r} ligger uden for år 1 til 9999 i UTC, loggens tid."
+            f"{option}: {shown} ligger uden for år 1 til 9999 i UTC, loggens tid."
         ) from None
 
 
@@ -454,7 +455,7 @@ def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
-    checkpoint = _app(settings).checkpoint()
+    checkpoint = _app(settings).signed_log.checkpoint()
     if checkpoint is None:
         raise CommandError("the log is empty; run `ledger init`")
     sys.stdout.write(checkpoint.note)
@@ -478,7 +479,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
-    receipt = _app(settings).receipt(args.seq)
+    receipt = _app(settings).signed_log.receipt(args.seq)
     text = receipt.to_json()
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
@@ -489,7 +490,7 @@ def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_key_rotate(settings: Settings, args: argparse.Namespace) -> int:
-    kid = _app(settings).rotate_signing_key(Actor.cli_operator())
+    kid = _app(settings).signed_log.rotate_signing_key(Actor.cli_operator())
     print(f"the log now signs with key {kid}; the rotation is recorded, signed by the old key")
     print("new verifier keys file:", settings.keys_dir / "verifier-keys")
     return EXIT_OK

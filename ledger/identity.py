@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from uuid import UUID
 
+from ledger.messages import quoted
+
 _CVR_WEIGHTS = (2, 7, 6, 5, 4, 3, 2, 1)
 
 
@@ -17,8 +19,7 @@ def validate_cvr(value: str) -> str:
     """The CVR number as 8 digits, or InvalidCVR with a message a person can act on."""
     cvr = value.strip()
     if not re.fullmatch(r"[0-9]{8}", cvr):
-        shown = value if len(value) <= 20 else value[:20] + "…"
-        raise InvalidCVR(f"Et CVR-nummer består af 8 cifre; {shown!r} gør ikke.")
+        raise InvalidCVR(f"Et CVR-nummer består af 8 cifre; {quoted(value, 20)} gør ikke.")
     if cvr.startswith("0"):
         # The CVR register numbers from 10000000; 00000000 passes modulus 11 but names no one.
         raise InvalidCVR(f"CVR-nummeret {cvr} er ikke gyldigt: et CVR-nummer begynder ikke med 0.")
@@ -48,8 +49,7 @@ def person_uuid(value: str) -> str:
     try:
         return str(parse_uuid(text))
     except ValueError:
-        shown = value if len(value) <= 60 else value[:60] + "…"
-        raise InvalidPersonUUID(f"{shown!r} er ikke et UUID for en person.") from None
+        raise InvalidPersonUUID(f"{quoted(value, 60)} er ikke et UUID for en person.") from None
 
 
 class NsisLevel(IntEnum):

@@ -25,7 +25,7 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from ledger.application import Entry, LedgerApp
+from ledger.application import LedgerApp
 from ledger.domain import AgreementVersion
 from ledger.evidence import merkle
 from ledger.evidence.database import DatabaseURL
@@ -34,6 +34,8 @@ from ledger.evidence.leaf import LeafError, check_signature, parse_leaf, payload
 from ledger.evidence.note import NoteError, open_checkpoint
 from ledger.evidence.tables import LEAVES_TABLE
 from ledger.identity import InvalidPersonUUID, parse_uuid, person_uuid, validate_cvr
+from ledger.messages import quoted
+from ledger.signed_log import Entry
 from ledger.storage.checkpoints import CheckpointStore
 from ledger.storage.tables_of_our_own import OwnTables
 
@@ -154,8 +156,9 @@ class Query:
             try:
                 agreement = str(parse_uuid(agreement.strip()))
             except ValueError:
-                shown = agreement if len(agreement) <= 60 else agreement[:60] + "…"
-                raise ValueError(f"{shown!r} er ikke id'et på en aftaleversion.") from None
+                raise ValueError(
+                    f"{quoted(agreement, 60)} er ikke id'et på en aftaleversion."
+                ) from None
         return cls(
             cvr=validate_cvr(cvr) if cvr else None,
             agreement=agreement or None,
@@ -258,7 +261,7 @@ class EventIndex:
     def _catch_up(self) -> tuple[int, list[int]]:
         """(events read from the log, the `seq` numbers of those whose rows were missing)."""
         count, indexed = self._extent()
-        last = self.app.recorder.last_leaf()  # type: ignore[attr-defined]
+        last = self.app.signed_log.last_leaf()
         last_seq = -1 if last is None else last.seq
         if indexed > last_seq:
             # The index is ahead of the log it was derived from (the log was replaced or
@@ -299,7 +302,10 @@ class EventIndex:
         ]
         refilled: list[int] = []
         for start in range(0, len(missing), _BATCH):
-            rows = [IndexRow.of(e) for e in self.app.entries_at(missing[start : start + _BATCH])]
+            rows = [
+                IndexRow.of(e)
+                for e in self.app.signed_log.entries_at(missing[start : start + _BATCH])
+            ]
             self._insert(rows)
             refilled.extend(row.seq for row in rows)
         if missing:
@@ -317,7 +323,7 @@ class EventIndex:
         """Index the logged events after seq `indexed`; how many."""
         added = 0
         batch: list[IndexRow] = []
-        for entry in self.app.log(after=indexed, page_size=_BATCH):
+        for entry in self.app.signed_log.entries(after=indexed, page_size=_BATCH):
             batch.append(IndexRow.of(entry))
             if len(batch) == _BATCH:
                 added += self._insert(batch)
@@ -347,7 +353,7 @@ class EventIndex:
     def _repair(self, seqs: Sequence[int]) -> None:
         """Rewrite the index rows of these `seq` numbers from the log (or drop them)."""
         logger.warning("search index rows disagreed with the log at seq %s", list(seqs))
-        rows = [IndexRow.of(entry) for entry in self.app.entries_at(seqs)]
+        rows = [IndexRow.of(entry) for entry in self.app.signed_log.entries_at(seqs)]
         places = ", ".join([self.p] * len(seqs))
         with self.tables.transaction() as cursor:
             cursor.execute(f"DELETE FROM {TABLE} WHERE seq IN ({places})", list(seqs))
@@ -404,7 +410,7 @@ class EventIndex:
     def _read_back(self, query: Query, seqs: Sequence[int]) -> tuple[list[Entry], list[int]]:
         """The chosen events from the log, oldest first, and the `seq` numbers whose event
         does not match the query (the index row was wrong, or there is no such event)."""
-        found = {entry.seq: entry for entry in self.app.entries_at(seqs)}
+        found = {entry.seq: entry for entry in self.app.signed_log.entries_at(seqs)}
         trusted = [entry for entry in found.values() if query.matches(IndexRow.of(entry))]
         untrusted = sorted(set(seqs) - {entry.seq for entry in trusted})
         return trusted, untrusted
@@ -427,7 +433,7 @@ class EventIndex:
             rows = _stored_rows(connection, self.p)
             problems: list[IndexProblem] = []
             row = next(rows, None)
-            for entry in self.app.log(page_size=_BATCH):
+            for entry in self.app.signed_log.entries(page_size=_BATCH):
                 if indexed is None or entry.seq > indexed:
                     break  # logged after the last catch-up: the next search indexes it
                 while row is not None and row.seq < entry.seq:
@@ -589,4 +595,4 @@ def check_entries(app: LedgerApp, entries: Sequence[Entry]) -> CheckedEntries:
             checked.append(CheckedEntry(entry, tuple(problems), covered_by))
         return CheckedEntries(checked, size, problem)
 
-    return app.read_tree(check)
+    return app.signed_log.read_tree(check)

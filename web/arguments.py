@@ -9,6 +9,7 @@ from flask import abort, request
 from werkzeug.routing import BaseConverter, ValidationError
 
 from ledger.domain import LARGEST_NUMBER, NUMBER_DIGITS_MAX, iso_date, whole_number
+from ledger.messages import quoted
 
 
 class WholeNumberConverter(BaseConverter):
@@ -54,5 +55,7 @@ def date_arg(name: str, label: str) -> datetime.date | None:
     try:
         return iso_date(text)
     except ValueError:
-        shown = text if len(text) <= 40 else text[:40] + "…"
-        abort(400, f"{label} skal være en dato som 2026-11-29 (åååå-mm-dd); {shown!r} er ikke.")
+        abort(
+            400,
+            f"{label} skal være en dato som 2026-11-29 (åååå-mm-dd); {quoted(text, 40)} er ikke.",
+        )
