@@ -2,11 +2,15 @@
 
 A note is a text ending in a newline, an empty line, and signature lines
 `— <key name> <base64(4-byte key hash || signature)>`. Verifiers ignore signature lines
-from keys they do not know; a note verifies when at least one known key signed it.
+from keys they do not know; a note verifies when at least one known key signed it. A note
+is UTF-8 without ASCII control characters (U+0000 to U+001F) other than newline, as the
+C2SP text and Go's `golang.org/x/mod/sumdb/note` require, so that what a person reads is
+what was signed (no carriage return, tab or escape sequence hides or rewrites a line).
 """
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -14,6 +18,7 @@ from ledger.evidence.keys import SigningKey, VerifierKey
 
 EM_DASH = "\u2014"
 MAX_NOTE_SIZE = 1 << 20
+_CONTROL_CHARACTER = re.compile("[\x00-\x09\x0b-\x1f]")
 
 
 class NoteError(ValueError):
@@ -24,11 +29,23 @@ class NoteError(ValueError):
         self.reason = reason
 
 
+def _utf8(text: str) -> bytes:
+    """The UTF-8 bytes of a note or its text; ValueError for what the format cannot carry."""
+    try:
+        message = text.encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate
+        raise ValueError(f"a note is UTF-8 text: {error}") from error
+    control = _CONTROL_CHARACTER.search(text)
+    if control is not None:
+        raise ValueError(f"a note holds no control character but newline: {control[0]!r}")
+    return message
+
+
 def sign_note(text: str, keys: Iterable[SigningKey]) -> str:
     """The signed note: `text` (ending in a newline), an empty line, one line per key."""
     if not text.endswith("\n") or "\n\n" in text:
         raise ValueError("a note's text ends in a newline and has no empty line")
-    message = text.encode("utf-8")
+    message = _utf8(text)
     lines = []
     for key in keys:
         blob = key.verifier_key.key_hash + key.sign(message)
@@ -42,9 +59,21 @@ class OpenedNote:
     verified_by: tuple[str, ...]
 
 
-def open_note(note: str, keys: Mapping[str, VerifierKey]) -> OpenedNote:
-    """The note's text, once a known key's signature on it holds."""
-    if len(note.encode("utf-8")) > MAX_NOTE_SIZE:
+def open_note(note: str | bytes, keys: Mapping[str, VerifierKey]) -> OpenedNote:
+    """The note's text, once a known key's signature on it holds; `note` as text, or as
+    the bytes it was stored or sent as."""
+    if len(note) > MAX_NOTE_SIZE:  # in UTF-8 a text has at least as many bytes as characters
+        raise NoteError("malformed-note", "the note is too large")
+    if isinstance(note, bytes):
+        try:
+            note = note.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise NoteError("malformed-note", f"the note is not UTF-8: {error}") from error
+    try:
+        size = len(_utf8(note))
+    except ValueError as error:
+        raise NoteError("malformed-note", str(error)) from error
+    if size > MAX_NOTE_SIZE:
         raise NoteError("malformed-note", "the note is too large")
     text, separator, signatures = note.rpartition("\n\n")
     if not separator or not signatures.endswith("\n"):
@@ -111,7 +140,7 @@ class Checkpoint:
 
 
 def open_checkpoint(
-    note: str, keys: Mapping[str, VerifierKey], origin: str | None = None
+    note: str | bytes, keys: Mapping[str, VerifierKey], origin: str | None = None
 ) -> Checkpoint:
     """A checkpoint whose note a known key signed, for the expected origin."""
     checkpoint = Checkpoint.parse(open_note(note, keys).text)

@@ -616,6 +616,71 @@ def test_sign_note_refuses_a_text_the_format_cannot_carry(text):
         sign_note(text, [go_key()])
 
 
+def signed_as_is(text: str, key: SigningKey) -> str:
+    """`text` with a valid signature by `key`, whatever the text holds (no checks)."""
+    blob = key.verifier_key.key_hash + key.sign(text.encode("utf-8"))
+    return f"{text}\n{EM_DASH} {key.name} {base64.b64encode(blob).decode()}\n"
+
+
+CONTROL_CHARACTERS = ["\x00", "\x07", "\t", "\r", "\x1b", "\x1f"]
+
+
+@pytest.mark.parametrize("character", CONTROL_CHARACTERS, ids=repr)
+def test_a_signed_note_with_a_control_character_in_its_text_fails_with_malformed_note(
+    character,
+):
+    """C2SP signed-note: no ASCII control character but newline, even where signed."""
+    note = signed_as_is(checkpoint_text().replace("\n", character + "\n", 1), go_key())
+    with pytest.raises(NoteError, match="control character") as failure:
+        open_note(note, keys_of(go_key()))
+    assert failure.value.reason == "malformed-note"
+
+
+@pytest.mark.parametrize("character", CONTROL_CHARACTERS, ids=repr)
+def test_a_control_character_in_a_signature_line_fails_with_malformed_note(character):
+    note = GO_TEXT + "\n" + SIGNATURE_LINE.replace(" ", character + " ", 1)
+    with pytest.raises(NoteError, match="control character") as failure:
+        open_note(note, keys_of(go_key()))
+    assert failure.value.reason == "malformed-note"
+
+
+@pytest.mark.parametrize("character", ["\x7f", "\x85", "\u2028"], ids=repr)
+def test_characters_above_the_ascii_controls_are_text_as_in_go(character):
+    """The rule is U+0000 to U+001F but newline, as Go's note.Open checks it."""
+    text = checkpoint_text().replace("\n", character + "\n", 1)
+    assert open_note(signed_as_is(text, go_key()), keys_of(go_key())).text == text
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        GO_NOTE.encode().replace(b"If you", b"If \xff you"),
+        GO_NOTE.encode().replace(EM_DASH.encode(), EM_DASH.encode()[:2]),
+        GO_NOTE.replace("If you", "If \ud800 you"),
+    ],
+    ids=["invalid byte", "cut em dash", "lone surrogate"],
+)
+def test_a_note_that_is_not_utf_8_fails_with_malformed_note(note):
+    with pytest.raises(NoteError, match="UTF-8") as failure:
+        open_note(note, keys_of(go_key()))
+    assert failure.value.reason == "malformed-note"
+
+
+def test_open_note_reads_the_bytes_of_a_note_as_utf_8():
+    assert open_note(GO_NOTE.encode(), keys_of(go_key())).text == GO_TEXT
+
+
+@pytest.mark.parametrize("character", CONTROL_CHARACTERS, ids=repr)
+def test_sign_note_refuses_a_text_with_a_control_character(character):
+    with pytest.raises(ValueError, match="control character"):
+        sign_note(checkpoint_text().replace("\n", character + "\n", 1), [go_key()])
+
+
+def test_sign_note_refuses_a_text_that_is_not_utf_8():
+    with pytest.raises(ValueError, match="UTF-8"):
+        sign_note("If \ud800 you\n", [go_key()])
+
+
 # Checkpoints
 
 
