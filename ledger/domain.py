@@ -19,7 +19,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
-from ledger.identity import APPROVAL_MINIMUM_LEVEL, Actor, validate_cvr
+from ledger.identity import APPROVAL_MINIMUM_LEVEL, Actor, InvalidPersonUUID, validate_cvr
+from ledger.identity import person_uuid as bare_person_uuid
 
 NAMESPACE = uuid5(NAMESPACE_URL, "urn:approval-ledger")
 ROLES = ("staff", "auditor")
@@ -330,6 +331,11 @@ class AgreementVersion(Bounded):
     @event("Retired")
     def retire(self, actor: Actor) -> None:
         self.retired = True
+
+    def check_approvable(self) -> None:
+        """DomainError when customers may no longer approve this version: it is retired."""
+        if self.retired:
+            raise DomainError("Denne version af aftalen er trukket tilbage og kan ikke godkendes.")
 
     @staticmethod
     def checked_title(title: str, version_label: str) -> tuple[str, str]:
@@ -657,14 +663,33 @@ class RoleAssignment(Recurring):
             actor=actor,
         )
 
+    def revocable_by(self, actor: Actor) -> bool:
+        """Whether `actor` may take this role away: anyone but a staff member their own staff
+        role, so that no one shuts themselves out of the staff pages with one click; a
+        colleague (or the operator at the command line) does it."""
+        return not (self.role == "staff" and _same_person(actor, self.person_uuid))
+
     def revoke(self, *, actor: Actor) -> None:
         if not self.active:
             raise DomainError("Rollen er ikke tildelt.")
+        if not self.revocable_by(actor):
+            raise DomainError("Du kan ikke fratage dig selv driftsrollen; bed en kollega om det.")
         self._revoked(person_uuid=self.person_uuid, role=self.role, actor=actor)
 
     @event("RoleRevoked")
     def _revoked(self, person_uuid: str, role: str, actor: Actor) -> None:
         self.active = False
+
+
+def _same_person(actor: Actor, person: str) -> bool:
+    """Whether `actor` is the person with this (bare, lower-case) UUID, whichever way the
+    actor's UUID was written."""
+    if actor.person_uuid is None:
+        return False
+    try:
+        return bare_person_uuid(actor.person_uuid) == person
+    except InvalidPersonUUID:
+        return False
 
 
 def recorded_assertion_id(value: str) -> str:
