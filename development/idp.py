@@ -279,6 +279,7 @@ class DevelopmentIdP:
             element, xmlsec.constants.TransformExclC14N, _SIGNATURE_TRANSFORMS[signature_method]
         )
         issuer = element.find(f"{{{v.SAML}}}Issuer")
+        assert issuer is not None, "the elements this IdP signs all begin with an Issuer"
         issuer.addnext(signature)
         reference = xmlsec.template.add_reference(
             signature, _DIGEST_TRANSFORMS[digest], uri=f"#{element.get('ID')}"
@@ -325,15 +326,15 @@ class DevelopmentIdP:
         )
         encrypted_key = xmlsec.template.add_encrypted_key(key_info, transport)
         xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
+        method = encrypted_key.find(f"{{{v.XENC}}}EncryptionMethod")
+        assert method is not None, "xmlsec's template names the key transport"
         if key_transport == v.RSA_OAEP:
-            method = encrypted_key.find(f"{{{v.XENC}}}EncryptionMethod")
             method.set("Algorithm", v.RSA_OAEP)
             etree.SubElement(method, f"{{{v.DS}}}DigestMethod", Algorithm=v.SHA256)
             etree.SubElement(
                 method, f"{{{v.XENC11}}}MGF", Algorithm=v.MGF1_SHA256, nsmap={"xenc11": v.XENC11}
             )
         elif key_transport == v.RSA_OAEP_MGF1P and key_digest is not None:
-            method = encrypted_key.find(f"{{{v.XENC}}}EncryptionMethod")
             etree.SubElement(method, f"{{{v.DS}}}DigestMethod", Algorithm=key_digest)
         manager = xmlsec.KeysManager()
         manager.add_key(

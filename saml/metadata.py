@@ -56,13 +56,13 @@ def sp_metadata(settings: SamlSettings, *, signing_cert: str, encryption_cert: s
         isDefault="true",
     )
     service = md(descriptor, "AttributeConsumingService", index="0", isDefault="true")
-    name = etree.SubElement(service, f"{{{v.MD}}}ServiceName", {XML_LANG: "da"})
-    name.text = "Godkendelse af driftsaftale"
-    for name, required in v.REQUESTED_ATTRIBUTES:
+    service_name = etree.SubElement(service, f"{{{v.MD}}}ServiceName", {XML_LANG: "da"})
+    service_name.text = "Godkendelse af driftsaftale"
+    for attribute, required in v.REQUESTED_ATTRIBUTES:
         md(
             service,
             "RequestedAttribute",
-            Name=name,
+            Name=attribute,
             NameFormat=v.ATTRNAME_URI,
             isRequired="true" if required else "false",
         )

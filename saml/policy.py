@@ -52,7 +52,7 @@ def attributes_of(assertion: etree._Element) -> dict[str, list[str]]:
         if attribute.get("NameFormat", v.ATTRNAME_URI) != v.ATTRNAME_URI:
             continue
         values.setdefault(attribute.get("Name", ""), []).extend(
-            "".join(value.itertext()).strip()
+            "".join(text for text in value.itertext() if isinstance(text, str)).strip()
             for value in attribute.iterfind(f"{{{v.SAML}}}AttributeValue")
         )
     return values

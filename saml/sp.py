@@ -41,7 +41,7 @@ from saml.metadata import sp_metadata
 from saml.policy import Identity, identity_from
 from saml.refusals import LoginRefused
 from saml.settings import SamlSettings
-from saml.xml import decode_posted, parse
+from saml.xml import checked, decode_posted, parse
 
 MINIMUM_LIBXMLSEC = (1, 3, 0)
 # An assertion is for the POST that follows its issue: it may be at most this old when it
@@ -151,7 +151,8 @@ class LogoutResult:
 
 def check_libxmlsec() -> None:
     """NemLog-in's key transport (xmlenc11 RSA-OAEP) needs libxmlsec1 1.3.0 or newer."""
-    version = tuple(xmlsec.get_libxmlsec_version())
+    # The function exists since xmlsec 1.3.9; the package's own stubs do not name it yet.
+    version = tuple(xmlsec.get_libxmlsec_version())  # type: ignore[attr-defined]
     if version < MINIMUM_LIBXMLSEC:
         found = ".".join(map(str, version))
         raise ConfigError(
@@ -224,7 +225,7 @@ class ServiceProvider:
             base | {"security": security | {"wantMessagesSigned": True}}
         )
         acs = urlsplit(settings.acs_url)
-        self._acs_request = {
+        self._acs_request: dict[str, Any] = {
             "https": "on" if acs.scheme == "https" else "off",
             "http_host": acs.netloc,
             "script_name": acs.path,
@@ -262,11 +263,11 @@ class ServiceProvider:
         request_id = self._check_envelope(root, pending)
         self._verify_response_signature(root)
         root, assertion = self._decrypt(root)
-        _check_assertion_shape(root, assertion)
+        assertion_id = _check_assertion_shape(root, assertion)
         self._validate_with_library(root, request_id)
         # From here on the assertion's signature has verified.
         facts = self._check_assertion(assertion, request_id)
-        if not self.once.first_use("saml-assertion", assertion.get("ID"), facts.expires_at):
+        if not self.once.first_use("saml-assertion", assertion_id, facts.expires_at):
             raise LoginRefused("replayed")
         if not self.once.first_use("saml-request", request_id, facts.expires_at):
             raise LoginRefused("request-reused")
@@ -319,7 +320,7 @@ class ServiceProvider:
             raise LoginRefused("duplicate-id")
         document = parse(etree.tostring(root))  # xmlsec marks the IDs on a copy
         xmlsec.tree.add_ids(document, ["ID"])
-        signature = document.find(f"{{{v.DS}}}Signature")
+        signature = checked(document.find(f"{{{v.DS}}}Signature"), "Signature")
         for body in self.idp.signing_certs:
             context = xmlsec.SignatureContext()
             context.key = xmlsec.Key.from_memory(
@@ -355,8 +356,8 @@ class ServiceProvider:
         verify. The Response's own signature, verified over the encrypted form before
         decryption, is left out: it cannot verify over the plaintext.
         """
-        encrypted = root.find(f"{{{v.SAML}}}EncryptedAssertion")
-        data = encrypted.find(f"{{{v.XENC}}}EncryptedData")
+        encrypted = checked(root.find(f"{{{v.SAML}}}EncryptedAssertion"), "EncryptedAssertion")
+        data = checked(encrypted.find(f"{{{v.XENC}}}EncryptedData"), "EncryptedData")
         try:
             assertion = xmlsec.EncryptionContext(self._keys_manager()).decrypt(data)
         except xmlsec.Error:
@@ -375,7 +376,7 @@ class ServiceProvider:
         if text.count(placeholder) != 1:
             raise LoginRefused("assertion-count", "the decrypted assertion cannot be placed")
         decrypted = parse(text.replace(placeholder, plaintext))
-        return decrypted, decrypted.find(f"{{{v.SAML}}}Assertion")
+        return decrypted, checked(decrypted.find(f"{{{v.SAML}}}Assertion"), "Assertion")
 
     # Stage 3: python3-saml, then what it does not check
 
@@ -523,7 +524,7 @@ def _check_encryption_algorithms(encrypted: etree._Element) -> None:
         raise LoginRefused("weak-encryption", f"{len(keys)} encrypted keys")
     key_method = keys[0].find(f"{{{v.XENC}}}EncryptionMethod")
     transport = key_method.get("Algorithm") if key_method is not None else None
-    if transport not in v.ALLOWED_KEY_TRANSPORT:
+    if key_method is None or transport not in v.ALLOWED_KEY_TRANSPORT:
         raise LoginRefused("weak-encryption", f"key transport {transport}")
     digest = key_method.find(f"{{{v.DS}}}DigestMethod")
     named = digest.get("Algorithm") if digest is not None else None
@@ -568,11 +569,13 @@ def _check_signature_algorithms(signature: etree._Element, signed_id: str | None
         raise LoginRefused("forbidden-transform", "XPath, XSLT or RetrievalMethod")
 
 
-def _check_assertion_shape(root: etree._Element, assertion: etree._Element) -> None:
-    """One assertion, directly in the Response, signed by one enveloped signature of its own,
-    with no comments and no duplicate IDs anywhere: what the signature wrapping attacks need
-    is refused before python3-saml looks for the signed element."""
+def _check_assertion_shape(root: etree._Element, assertion: etree._Element) -> str:
+    """One assertion with an ID, directly in the Response, signed by one enveloped signature
+    of its own, with no comments and no duplicate IDs anywhere: what the signature wrapping
+    attacks need is refused before python3-saml looks for the signed element. Its ID."""
     assertion_id = assertion.get("ID")
+    if assertion_id is None:
+        raise LoginRefused("schema-invalid", "an assertion without ID")
     assertions = root.findall(f".//{{{v.SAML}}}Assertion")
     if len(assertions) != 1 or assertion.getparent() is not root:
         raise LoginRefused("assertion-count", f"{len(assertions)} assertions")
@@ -587,6 +590,7 @@ def _check_assertion_shape(root: etree._Element, assertion: etree._Element) -> N
     if len(signatures) != 1 or signatures[0].getparent() is not assertion:
         raise LoginRefused("bad-signature", "not one enveloped signature")
     _check_signature_algorithms(signatures[0], assertion_id)
+    return assertion_id
 
 
 def parse_metadata_file(path: Any) -> IdentityProvider:

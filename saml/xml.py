@@ -29,6 +29,14 @@ def decode_posted(value: str, limit: int) -> bytes:
         raise LoginRefused("malformed-base64") from None
 
 
+def checked(element: etree._Element | None, what: str) -> etree._Element:
+    """An element that an earlier check of the document (the envelope's shape, the
+    algorithms) found: should it be missing after all, the login is refused, never a 500."""
+    if element is None:
+        raise LoginRefused("schema-invalid", f"no {what}")
+    return element
+
+
 def parse(data: bytes) -> etree._Element:
     """The document element, refusing anything with a document type declaration."""
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
@@ -40,7 +48,7 @@ def parse(data: bytes) -> etree._Element:
             raise LoginRefused("dtd-forbidden") from None
         raise LoginRefused("malformed-xml", str(error)[:200]) from None
     info = root.getroottree().docinfo
-    if info.doctype or info.internalDTD is not None:
+    if getattr(info, "doctype", None) or info.internalDTD is not None:
         raise LoginRefused("dtd-forbidden")
     return root
 
