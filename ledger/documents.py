@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ledger.domain import DomainError
-from ledger.evidence.documents import DOCUMENT_MISMATCH, document_path, document_problem
+from ledger.evidence.documents import document_path, document_problem
+from ledger.evidence.reasons import Reason
 
 
 class DocumentNotFound(LookupError):
@@ -135,4 +136,4 @@ class DocumentStore:
         if problem is None:
             return
         reason, detail = problem
-        raise (DocumentAltered if reason == DOCUMENT_MISMATCH else DocumentNotFound)(detail)
+        raise (DocumentAltered if reason == Reason.DOCUMENT_MISMATCH else DocumentNotFound)(detail)

@@ -30,8 +30,9 @@ from ledger.domain import AgreementVersion
 from ledger.evidence import merkle
 from ledger.evidence.database import DatabaseURL
 from ledger.evidence.keys import VerifierKey
-from ledger.evidence.leaf import LeafError, check_signature, parse_leaf, payload_sha256
+from ledger.evidence.leaf import EventFacts, check_leaf
 from ledger.evidence.note import NoteError, open_checkpoint
+from ledger.evidence.reasons import Reason
 from ledger.evidence.tables import LEAVES_TABLE
 from ledger.identity import InvalidPersonUUID, parse_uuid, person_uuid, validate_cvr
 from ledger.messages import quoted
@@ -442,7 +443,7 @@ class EventIndex:
                 if row is None or row.seq != entry.seq:
                     problems.append(
                         IndexProblem(
-                            "index-gap",
+                            Reason.INDEX_GAP,
                             entry.seq,
                             "the search index has no row for this event, which searches, "
                             "the timeline and the CSV miss until the next search indexes it",
@@ -454,7 +455,7 @@ class EventIndex:
                     differing = [c for c in _COLUMNS if getattr(row, c) != getattr(expected, c)]
                     problems.append(
                         IndexProblem(
-                            "index-mismatch",
+                            Reason.INDEX_MISMATCH,
                             entry.seq,
                             f"the row's {', '.join(differing)} differ from the event's",
                         )
@@ -477,13 +478,13 @@ class EventIndex:
 class IndexProblem:
     """A way the search index differs from the log, with `ledger verify`'s reason code."""
 
-    reason: str
+    reason: Reason
     seq: int
     detail: str
 
     @classmethod
     def unlogged(cls, seq: int) -> "IndexProblem":
-        return cls("index-mismatch", seq, "an index row for a seq the log has no event at")
+        return cls(Reason.INDEX_MISMATCH, seq, "an index row for a seq the log has no event at")
 
 
 def _table_exists(connection: Any, database: DatabaseURL) -> bool:
@@ -521,7 +522,7 @@ class CheckedEntry:
     """An event with the result of checking its leaf and its inclusion in a checkpoint."""
 
     entry: Entry
-    problems: tuple[str, ...]  # reason codes as `ledger verify` names them; empty: it holds
+    problems: tuple[Reason, ...]  # reason codes as `ledger verify` names them; empty: it holds
     covered_by: int | None  # the size of the newest checkpoint proved to include it
 
     @property
@@ -536,34 +537,19 @@ class CheckedEntries:
     checkpoint_problem: str | None
 
 
-def leaf_problems(entry: Entry, keys: Mapping[str, VerifierKey]) -> list[str]:
+def leaf_problems(entry: Entry, keys: Mapping[str, VerifierKey]) -> list[Reason]:
     """How one event's leaf fails the evidence format, as `ledger verify` checks a leaf
     (all but the chain to the previous leaf, which needs that leaf)."""
-    try:
-        signed = parse_leaf(entry.leaf)
-    except LeafError as error:
-        return [error.reason]
-    problems = []
-    try:
-        check_signature(signed, keys)
-    except LeafError as error:
-        problems.append(error.reason)
-    leaf = signed.leaf
     event = entry.event
-    if leaf.seq != entry.seq:
-        problems.append("seq-mismatch")
-    if (leaf.originator_id, leaf.originator_version) != (
-        str(event.originator_id),
-        event.originator_version,
-    ):
-        problems.append("leaf-mismatch")
-    if leaf.payload_sha256 != payload_sha256(entry.payload):
-        problems.append("payload-mismatch")
-    if leaf.topic != get_topic(type(event)):
-        problems.append("topic-mismatch")
-    if leaf.recorded_at != entry.recorded_at:
-        problems.append("recorded-at-mismatch")
-    return problems
+    facts = EventFacts(
+        seq=entry.seq,
+        originator_id=str(event.originator_id),
+        originator_version=event.originator_version,
+        topic=get_topic(type(event)),
+        payload=entry.payload,
+        recorded_at=entry.recorded_at,
+    )
+    return [reason for reason, _ in check_leaf(entry.leaf, keys, facts)[1]]
 
 
 def check_entries(app: LedgerApp, entries: Sequence[Entry]) -> CheckedEntries:
@@ -589,7 +575,7 @@ def check_entries(app: LedgerApp, entries: Sequence[Entry]) -> CheckedEntries:
                     proof = merkle.inclusion_proof(entry.seq, size, tree.read_nodes)
                     merkle.verify_inclusion(entry.seq, size, entry.leaf, proof, root)
                 except (merkle.ProofError, LookupError):
-                    problems.append("bad-inclusion-proof")
+                    problems.append(Reason.BAD_INCLUSION_PROOF)
                 else:
                     covered_by = size
             checked.append(CheckedEntry(entry, tuple(problems), covered_by))

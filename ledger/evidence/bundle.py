@@ -7,7 +7,6 @@ one) and the verifier keys the auditor trusts. Every problem is reported with th
 
 import base64
 import binascii
-import hashlib
 import json
 import shutil
 import zipfile
@@ -20,12 +19,16 @@ from ledger.evidence import merkle
 from ledger.evidence.keys import KeyFormatError, VerifierKey, parse_verifier_keys
 from ledger.evidence.leaf import (
     GENESIS_PREV,
+    EventFacts,
     LeafError,
     SignedLeaf,
+    chain_hash,
     check_signature,
+    event_mismatches,
     parse_leaf,
 )
 from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
+from ledger.evidence.reasons import Reason, reason
 
 CHECKPOINT_FILE = "checkpoint"
 KEYS_FILE = "keys"
@@ -39,14 +42,14 @@ RECEIPT_VERSION = 1
 class BundleError(ValueError):
     """A bundle or receipt that cannot be checked at all (missing file, unreadable JSON)."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
 
 
 @dataclass(frozen=True)
 class Finding:
-    reason: str
+    reason: Reason
     where: str
     detail: str
 
@@ -86,7 +89,7 @@ class BundleReport:
             "problems": [vars(p) for p in self.problems],
         }
 
-    def add(self, reason: str, where: str, detail: str) -> None:
+    def add(self, reason: Reason, where: str, detail: str) -> None:
         self.problems.append(Finding(reason, where, detail))
 
 
@@ -140,7 +143,7 @@ class Receipt:
             )
         except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as error:
             raise BundleError(
-                "malformed-receipt", f"the receipt is not readable: {error}"
+                Reason.MALFORMED_RECEIPT, f"the receipt is not readable: {error}"
             ) from error
 
 
@@ -161,8 +164,8 @@ def verify_receipt(
     _check_entry(report, where, signed, keys, checkpoint)
     if receipt.payload is not None:
         report.payloads = 1
-        if hashlib.sha256(receipt.payload).hexdigest() != signed.leaf.payload_sha256:
-            report.add("payload-mismatch", where, "the payload does not hash to the leaf's")
+        for problem, detail in event_mismatches(signed.leaf, EventFacts(payload=receipt.payload)):
+            report.add(problem, where, detail)
     if checkpoint is not None:
         _check_inclusion(
             report, where, signed.leaf.seq, receipt.leaf, receipt.inclusion, checkpoint
@@ -234,9 +237,9 @@ class _Bundle:
             try:
                 self._zip = zipfile.ZipFile(path)
             except zipfile.BadZipFile as error:
-                raise BundleError("malformed-bundle", f"{path} is not a zip file") from error
+                raise BundleError(Reason.MALFORMED_BUNDLE, f"{path} is not a zip file") from error
         elif not path.is_dir():
-            raise BundleError("malformed-bundle", f"{path} is neither a directory nor a zip")
+            raise BundleError(Reason.MALFORMED_BUNDLE, f"{path} is neither a directory nor a zip")
 
     def has(self, name: str) -> bool:
         if self._zip is not None:
@@ -245,11 +248,11 @@ class _Bundle:
 
     def text(self, name: str, limit: int = MAX_LINE) -> str:
         if not self.has(name):
-            raise BundleError("missing-file", f"the bundle has no {name}")
+            raise BundleError(Reason.MISSING_FILE, f"the bundle has no {name}")
         with self._binary(name) as file:
             data = file.read(limit + 1)
         if len(data) > limit:
-            raise BundleError("malformed-bundle", f"{name} is larger than {limit} bytes")
+            raise BundleError(Reason.MALFORMED_BUNDLE, f"{name} is larger than {limit} bytes")
         return data.decode("utf-8")
 
     def _binary(self, name: str) -> IO[bytes]:
@@ -263,7 +266,9 @@ class _Bundle:
         with self._binary(name) as file:
             while line := file.readline(MAX_LINE + 1):
                 if not line.endswith(b"\n"):
-                    raise BundleError("malformed-bundle", f"{name} has a line too long or unended")
+                    raise BundleError(
+                        Reason.MALFORMED_BUNDLE, f"{name} has a line too long or unended"
+                    )
                 yield line[:-1]
 
 
@@ -276,7 +281,7 @@ def _keys_of(lines: Iterable[str], report: BundleReport) -> dict[str, VerifierKe
     try:
         return parse_verifier_keys("\n".join(lines))
     except KeyFormatError as error:
-        report.add("malformed-keys", "keys", str(error))
+        report.add(Reason.MALFORMED_KEYS, "keys", str(error))
         return {}
 
 
@@ -286,12 +291,12 @@ def _open_checkpoint(
     try:
         checkpoint = open_checkpoint(note, keys)
     except NoteError as error:
-        report.add(error.reason, "checkpoint", str(error))
+        report.add(reason(error.reason), "checkpoint", str(error))
         return None
     origins = {key.name for key in keys.values()}
     if checkpoint.origin not in origins:
         report.add(
-            "wrong-origin", "checkpoint", f"the checkpoint is from log {checkpoint.origin!r}"
+            Reason.WRONG_ORIGIN, "checkpoint", f"the checkpoint is from log {checkpoint.origin!r}"
         )
         return None
     report.checkpoint = checkpoint
@@ -309,7 +314,7 @@ def _check_inclusion(
     try:
         merkle.verify_inclusion(seq, checkpoint.size, leaf, proof, checkpoint.root)
     except merkle.ProofError as error:
-        report.add("bad-inclusion-proof", where, str(error))
+        report.add(Reason.BAD_INCLUSION_PROOF, where, str(error))
 
 
 def verify_bundle(
@@ -334,7 +339,7 @@ def verify_bundle(
     for line_number, leaf in enumerate(bundle.lines(ENTRIES_FILE), start=1):
         report.entries += 1
         where = f"entry {line_number}"
-        leaf_digest = hashlib.sha256(leaf).hexdigest()
+        leaf_digest = chain_hash(leaf).hex()
         builder.append_hash(merkle.leaf_hash(leaf))
         try:
             signed = parse_leaf(leaf)
@@ -343,54 +348,65 @@ def verify_bundle(
             signed = None
         seq = signed.leaf.seq if signed else None
         if signed is not None:
-            where = f"entry {line_number} (seq {seq})"
+            members = signed.leaf
+            where = f"entry {line_number} (seq {members.seq})"
             _check_entry(report, where, signed, keys if signatures else None, checkpoint)
             expected_seq = line_number - 1
-            if not report.subset and seq != expected_seq:
+            if not report.subset and members.seq != expected_seq:
                 report.add(
-                    "seq-mismatch", where, f"line {line_number} must hold seq {expected_seq}"
+                    Reason.SEQ_MISMATCH, where, f"line {line_number} must hold seq {expected_seq}"
                 )
-            if report.subset and previous is not None and seq <= previous[0]:
-                report.add("out-of-order", where, f"seq {seq} follows seq {previous[0]}")
+            if report.subset and previous is not None and members.seq <= previous[0]:
+                report.add(
+                    Reason.OUT_OF_ORDER, where, f"seq {members.seq} follows seq {previous[0]}"
+                )
             # In a full bundle each line chains onto the line before it; in a subset only
             # entries with consecutive seq numbers can be chained.
-            follows = previous is not None and (not report.subset or seq == previous[0] + 1)
-            if line_number == 1 and not report.subset and signed.leaf.prev != GENESIS_PREV:
-                report.add("broken-chain", where, "the first leaf's prev is not zeros")
-            if follows and signed.leaf.prev != previous[1]:
-                report.add("broken-chain", where, "prev is not the hash of the previous leaf")
+            if line_number == 1 and not report.subset and members.prev != GENESIS_PREV:
+                report.add(Reason.BROKEN_CHAIN, where, "the first leaf's prev is not zeros")
+            if (
+                previous is not None
+                and (not report.subset or members.seq == previous[0] + 1)
+                and members.prev != previous[1]
+            ):
+                report.add(Reason.BROKEN_CHAIN, where, "prev is not the hash of the previous leaf")
         if proofs is not None:
             _check_proof_line(report, where, next(proofs, None), seq, leaf, checkpoint)
         while pending_payload is not None and seq is not None and pending_payload[0] < seq:
             report.add(
-                "orphan-payload", f"payload of seq {pending_payload[0]}", "no entry has this seq"
+                Reason.ORPHAN_PAYLOAD,
+                f"payload of seq {pending_payload[0]}",
+                "no entry has this seq",
             )
             pending_payload = next(payloads, None)
         if pending_payload is not None and seq is not None and pending_payload[0] == seq:
             report.payloads += 1
             assert signed is not None
-            if hashlib.sha256(pending_payload[1]).hexdigest() != signed.leaf.payload_sha256:
-                report.add("payload-mismatch", where, "the payload does not hash to the leaf's")
+            facts = EventFacts(payload=pending_payload[1])
+            for problem, detail in event_mismatches(signed.leaf, facts):
+                report.add(problem, where, detail)
             pending_payload = next(payloads, None)
         if seq is not None:
             previous = (seq, leaf_digest)
     if proofs is not None and next(proofs, None) is not None:
-        report.add("orphan-proof", PROOFS_FILE, "more proofs than entries")
+        report.add(Reason.ORPHAN_PROOF, PROOFS_FILE, "more proofs than entries")
     while pending_payload is not None:
         report.add(
-            "orphan-payload", f"payload of seq {pending_payload[0]}", "no entry has this seq"
+            Reason.ORPHAN_PAYLOAD, f"payload of seq {pending_payload[0]}", "no entry has this seq"
         )
         pending_payload = next(payloads, None)
     if checkpoint is not None and not report.subset:
         if builder.size != checkpoint.size:
             report.add(
-                "size-mismatch",
+                Reason.SIZE_MISMATCH,
                 ENTRIES_FILE,
                 f"{builder.size} entries, the checkpoint covers {checkpoint.size}",
             )
         if builder.root() != checkpoint.root:
             report.add(
-                "root-mismatch", ENTRIES_FILE, "the entries do not hash to the checkpoint's root"
+                Reason.ROOT_MISMATCH,
+                ENTRIES_FILE,
+                "the entries do not hash to the checkpoint's root",
             )
     return report
 
@@ -412,7 +428,7 @@ def _check_entry(
     key = keys.get(signed.leaf.kid) if keys is not None else None
     if key is not None and checkpoint is not None and key.name != checkpoint.origin:
         report.add(
-            "wrong-origin",
+            Reason.WRONG_ORIGIN,
             where,
             f"the leaf is signed for log {key.name!r}, the checkpoint is of {checkpoint.origin!r}",
         )
@@ -427,16 +443,16 @@ def _check_proof_line(
     checkpoint: Checkpoint | None,
 ) -> None:
     if line is None:
-        report.add("missing-proof", where, "proofs.jsonl has no line for this entry")
+        report.add(Reason.MISSING_PROOF, where, "proofs.jsonl has no line for this entry")
         return
     try:
         document = json.loads(line)
         proof_seq, proof = document["seq"], _unb64(document["inclusion"])
     except (ValueError, KeyError, TypeError, binascii.Error) as error:
-        report.add("malformed-proof", where, f"the proof line is not readable: {error}")
+        report.add(Reason.MALFORMED_PROOF, where, f"the proof line is not readable: {error}")
         return
     if seq is not None and proof_seq != seq:
-        report.add("proof-mismatch", where, f"the proof is for seq {proof_seq}")
+        report.add(Reason.PROOF_MISMATCH, where, f"the proof is for seq {proof_seq}")
     elif seq is not None and checkpoint is not None:
         _check_inclusion(report, where, seq, leaf, proof, checkpoint)
 
@@ -450,10 +466,10 @@ def _payload_lines(bundle: _Bundle, report: BundleReport) -> Iterator[tuple[int,
             if not isinstance(seq, int):
                 raise TypeError("seq is not a number")
         except (ValueError, KeyError, TypeError, binascii.Error) as error:
-            report.add("malformed-payload", f"payload line {number}", str(error))
+            report.add(Reason.MALFORMED_PAYLOAD, f"payload line {number}", str(error))
             continue
         if seq <= last:
-            report.add("out-of-order", f"payload line {number}", f"seq {seq} follows {last}")
+            report.add(Reason.OUT_OF_ORDER, f"payload line {number}", f"seq {seq} follows {last}")
             continue
         last = seq
         yield seq, payload

@@ -22,7 +22,8 @@ def _is_plain(value: Any) -> bool:
     if kind is str or kind is bool or value is None:
         return True
     if kind is int:
-        return -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT
+        number: int = value
+        return -_MAX_EXACT_INT <= number <= _MAX_EXACT_INT
     if kind is dict:
         for key, item in value.items():
             if type(key) is not str or not key.isascii():

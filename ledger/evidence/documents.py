@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ledger.evidence.reasons import Reason
+
 DOCUMENT_MEMBERS = frozenset({"document_sha256", "assertion_sha256"})
-DOCUMENT_MISSING = "document-missing"
-DOCUMENT_MISMATCH = "document-mismatch"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MENTION = b'_sha256"'  # a payload without it names no document
 _READ_AT_ONCE = 1 << 20
@@ -58,22 +58,22 @@ def _members(value: Any) -> Iterator[tuple[str, str]]:
             yield from _members(item)
 
 
-def document_problem(directory: Path, sha256: str) -> tuple[str, str] | None:
+def document_problem(directory: Path, sha256: str) -> tuple[Reason, str] | None:
     """(reason, detail) when the document with this hash is not there as the log names it;
     None when its copy hashes to it. The file is read a megabyte at a time."""
     try:
         path = document_path(directory, sha256)
     except ValueError as error:
-        return DOCUMENT_MISSING, str(error)
+        return Reason.DOCUMENT_MISSING, str(error)
     digest = hashlib.sha256()
     try:
         with path.open("rb") as file:
             while chunk := file.read(_READ_AT_ONCE):
                 digest.update(chunk)
     except FileNotFoundError:
-        return DOCUMENT_MISSING, f"no file {sha256[:2]}/{sha256} under {directory}"
+        return Reason.DOCUMENT_MISSING, f"no file {sha256[:2]}/{sha256} under {directory}"
     except OSError as error:
-        return DOCUMENT_MISSING, f"{sha256[:2]}/{sha256} cannot be read: {error.strerror}"
+        return Reason.DOCUMENT_MISSING, f"{sha256[:2]}/{sha256} cannot be read: {error.strerror}"
     if digest.hexdigest() != sha256:
-        return DOCUMENT_MISMATCH, f"{sha256[:2]}/{sha256} now hashes to {digest.hexdigest()}"
+        return Reason.DOCUMENT_MISMATCH, f"{sha256[:2]}/{sha256} now hashes to {digest.hexdigest()}"
     return None

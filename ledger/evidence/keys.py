@@ -8,7 +8,7 @@ digits, is the `kid` of every leaf the key signs.
 import base64
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -42,6 +42,8 @@ class VerifierKey:
 
     name: str
     public_key: bytes
+    # The loaded key, made once from `public_key` (which alone is compared and shown).
+    _public: Ed25519PublicKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not _valid_key_name(self.name):
@@ -60,7 +62,7 @@ class VerifierKey:
 
     def verify(self, signature: bytes, message: bytes) -> bool:
         try:
-            self._public.verify(signature, message)  # type: ignore[attr-defined]
+            self._public.verify(signature, message)
         except InvalidSignature:
             return False
         return True

@@ -12,6 +12,7 @@ from typing import Any
 
 from ledger.evidence.canonical import canonical_json
 from ledger.evidence.keys import SigningKey, VerifierKey
+from ledger.evidence.reasons import Reason
 
 FORMAT_VERSION = 1
 GENESIS_PREV = "0" * 64
@@ -51,7 +52,7 @@ _CANONICAL_LEAF = re.compile(
 class LeafError(ValueError):
     """A leaf that cannot be trusted, with the verifier's reason code."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
 
@@ -69,6 +70,7 @@ def chain_hash(leaf: bytes) -> bytes:
 
 
 def payload_sha256(payload: bytes) -> str:
+    """What a leaf names its payload by: the lowercase hex SHA-256 of its exact bytes."""
     return hashlib.sha256(payload).hexdigest()
 
 
@@ -167,32 +169,34 @@ def _parse_in_full(leaf: bytes) -> SignedLeaf:
     start = leaf.find(_SIG_MEMBER)
     end = leaf.find(b'"', start + len(_SIG_MEMBER)) if start >= 0 else -1
     if end < 0 or not leaf.startswith(_AFTER_SIG, end + 1):
-        raise LeafError("malformed-leaf", "the leaf has no signature in its place")
+        raise LeafError(Reason.MALFORMED_LEAF, "the leaf has no signature in its place")
     message = leaf[:start] + leaf[end + 1 :]
     try:
         members = json.loads(message)
     except (ValueError, UnicodeDecodeError) as error:
-        raise LeafError("malformed-leaf", f"the leaf is not JSON: {error}") from error
+        raise LeafError(Reason.MALFORMED_LEAF, f"the leaf is not JSON: {error}") from error
     if not isinstance(members, dict) or members.keys() != _MEMBERS.keys():
-        raise LeafError("malformed-leaf", "the leaf does not have the v1 members")
+        raise LeafError(Reason.MALFORMED_LEAF, "the leaf does not have the v1 members")
     for name, kind in _MEMBERS.items():
         if type(members[name]) is not kind:
-            raise LeafError("malformed-leaf", f"member {name} is not of type {kind.__name__}")
+            raise LeafError(Reason.MALFORMED_LEAF, f"member {name} is not of type {kind.__name__}")
     if members["v"] != FORMAT_VERSION:
-        raise LeafError("unknown-version", f"leaf format version {members['v']} is unknown")
+        raise LeafError(Reason.UNKNOWN_VERSION, f"leaf format version {members['v']} is unknown")
     try:
         canonical = canonical_json(members)
     except ValueError as error:  # an integer past 2**53, a lone surrogate
-        raise LeafError("non-canonical-leaf", f"the leaf has no RFC 8785 form: {error}") from error
+        raise LeafError(
+            Reason.NON_CANONICAL_LEAF, f"the leaf has no RFC 8785 form: {error}"
+        ) from error
     if canonical != message:
-        raise LeafError("non-canonical-leaf", "the leaf is not in RFC 8785 form")
+        raise LeafError(Reason.NON_CANONICAL_LEAF, "the leaf is not in RFC 8785 form")
     encoded = leaf[start + len(_SIG_MEMBER) : end]
     try:
         signature = base64.b64decode(encoded, validate=True)
     except binascii.Error as error:
-        raise LeafError("malformed-leaf", "the signature is not base64") from error
+        raise LeafError(Reason.MALFORMED_LEAF, "the signature is not base64") from error
     if base64.b64encode(signature) != encoded:
-        raise LeafError("non-canonical-leaf", "the signature is not in standard base64")
+        raise LeafError(Reason.NON_CANONICAL_LEAF, "the signature is not in standard base64")
     del members["v"]
     return SignedLeaf(Leaf(**members), message, signature)
 
@@ -200,9 +204,9 @@ def _parse_in_full(leaf: bytes) -> SignedLeaf:
 def check_signature(signed: SignedLeaf, keys: Mapping[str, VerifierKey]) -> None:
     key = keys.get(signed.leaf.kid)
     if key is None:
-        raise LeafError("unknown-key", f"no verifier key has key hash {signed.leaf.kid}")
+        raise LeafError(Reason.UNKNOWN_KEY, f"no verifier key has key hash {signed.leaf.kid}")
     if not key.verify(signed.signature, signed.message):
-        raise LeafError("bad-signature", f"the signature does not verify with key {key.kid}")
+        raise LeafError(Reason.BAD_SIGNATURE, f"the signature does not verify with key {key.kid}")
 
 
 def open_leaf(leaf: bytes, keys: Mapping[str, VerifierKey]) -> Leaf:
@@ -210,3 +214,52 @@ def open_leaf(leaf: bytes, keys: Mapping[str, VerifierKey]) -> Leaf:
     signed = parse_leaf(leaf)
     check_signature(signed, keys)
     return signed.leaf
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What the checker knows of the event a leaf stands for: the stored row, a bundle's
+    payload line, a receipt. None is not known there, and is not compared."""
+
+    seq: int | None = None
+    originator_id: str | None = None
+    originator_version: int | None = None
+    topic: str | None = None
+    payload: bytes | None = None
+    recorded_at: str | None = None
+
+
+def event_mismatches(leaf: Leaf, event: EventFacts) -> list[tuple[Reason, str]]:
+    """(reason, detail) for each known fact of the event that the leaf does not name: the
+    one comparison of a leaf with its event, for `ledger verify`, bundles, receipts and the
+    portal's own check of what it shows."""
+    found: list[tuple[Reason, str]] = []
+    if event.seq is not None and leaf.seq != event.seq:
+        found.append((Reason.SEQ_MISMATCH, f"the leaf says seq {leaf.seq}"))
+    names = (leaf.originator_id, leaf.originator_version)
+    if event.originator_id is not None and names != (event.originator_id, event.originator_version):
+        found.append((Reason.LEAF_MISMATCH, f"the leaf names {names[0]} v{names[1]}"))
+    if event.recorded_at is not None and leaf.recorded_at != event.recorded_at:
+        found.append((Reason.RECORDED_AT_MISMATCH, f"the leaf says {leaf.recorded_at}"))
+    if event.payload is not None and payload_sha256(event.payload) != leaf.payload_sha256:
+        found.append((Reason.PAYLOAD_MISMATCH, "the payload does not hash to the leaf's"))
+    if event.topic is not None and leaf.topic != event.topic:
+        found.append((Reason.TOPIC_MISMATCH, f"the event's topic is {event.topic!r}"))
+    return found
+
+
+def check_leaf(
+    leaf: bytes, keys: Mapping[str, VerifierKey], event: EventFacts
+) -> tuple[Leaf | None, list[tuple[Reason, str]]]:
+    """A stored leaf checked in full against its event: form, signature, and every fact of
+    the event; its members (None when its form fails) and each reason it does not hold."""
+    try:
+        signed = parse_leaf(leaf)
+    except LeafError as error:
+        return None, [(error.reason, str(error))]
+    found: list[tuple[Reason, str]] = []
+    try:
+        check_signature(signed, keys)
+    except LeafError as error:
+        found.append((error.reason, str(error)))
+    return signed.leaf, found + event_mismatches(signed.leaf, event)

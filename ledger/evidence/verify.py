@@ -9,7 +9,6 @@ of an aggregate. Given the documents directory, every document a payload names m
 there with its hash. Every problem is reported with its reason code; none stops the run.
 """
 
-import hashlib
 import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -22,8 +21,9 @@ from ledger.evidence import merkle
 from ledger.evidence.database import DatabaseURL
 from ledger.evidence.documents import document_problem, named_documents
 from ledger.evidence.keys import VerifierKey, parse_verifier_keys
-from ledger.evidence.leaf import GENESIS_PREV, LeafError, check_signature, parse_leaf
+from ledger.evidence.leaf import GENESIS_PREV, EventFacts, chain_hash, check_leaf
 from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
+from ledger.evidence.reasons import STORED_CHECKPOINT, Reason
 from ledger.evidence.tables import CHECKPOINTS_TABLE, EVENTS_TABLE, LEAVES_TABLE
 
 PAGE_SIZE = 2000
@@ -32,7 +32,7 @@ CHUNK_SIZE = 20000
 
 @dataclass(frozen=True)
 class Problem:
-    reason: str
+    reason: Reason
     seq: int | None
     originator_id: str | None
     originator_version: int | None
@@ -152,7 +152,7 @@ def _check_range(
             f"SELECT seq, leaf FROM {LEAVES_TABLE} WHERE seq < {p} ORDER BY seq DESC LIMIT 1",
             (start,),
         )
-        prev_hash = hashlib.sha256(bytes(before[0][1])).hexdigest() if before else GENESIS_PREV
+        prev_hash = chain_hash(bytes(before[0][1])).hex() if before else GENESIS_PREV
         prev_seq = before[0][0] if before else -1
     count = 0
     after = start - 1
@@ -169,11 +169,13 @@ def _check_range(
             leaf = bytes(leaf)
             found = []
             if seq != prev_seq + 1:
-                found.append(("seq-gap", f"no leaf has seq {prev_seq + 1} to {seq - 1}"))
+                found.append((Reason.SEQ_GAP, f"no leaf has seq {prev_seq + 1} to {seq - 1}"))
             oid_text = _uuid_text(oid)
-            leaf_hash = hashlib.sha256(leaf).digest()
+            leaf_hash = chain_hash(leaf)
             if stored_hash is None or bytes(stored_hash) != leaf_hash:
-                found.append(("leaf-hash-mismatch", "the stored leaf_hash is not the leaf's hash"))
+                found.append(
+                    (Reason.LEAF_HASH_MISMATCH, "the stored leaf_hash is not the leaf's hash")
+                )
             event = (topic, None if state is None else bytes(state)) if has_event else None
             found += _leaf_problems(
                 keys, seq, oid_text, version, leaf, recorded_at, prev_hash, event
@@ -204,42 +206,19 @@ def _leaf_problems(
     recorded_at: str,
     prev_hash: str,
     event: tuple[str, bytes | None] | None,
-) -> list[tuple[str, str]]:
+) -> list[tuple[Reason, str]]:
     """(reason, detail) for each way one stored leaf and its event fail the format."""
     found = []
     if event is None:
-        found.append(("orphan-leaf", "no stored event has this leaf's id and version"))
-    try:
-        signed = parse_leaf(leaf)
-    except LeafError as error:
-        return [*found, (error.reason, str(error))]
-    try:
-        check_signature(signed, keys)
-    except LeafError as error:
-        found.append((error.reason, str(error)))
-    members = signed.leaf
-    if members.seq != seq:
-        found.append(("seq-mismatch", f"the leaf says seq {members.seq}"))
-    if members.originator_id != originator_id or members.originator_version != originator_version:
-        found.append(
-            (
-                "leaf-mismatch",
-                f"the leaf names {members.originator_id} v{members.originator_version}",
-            )
-        )
-    if members.prev != prev_hash:
-        found.append(("broken-chain", "prev is not the hash of the previous leaf"))
-    if members.recorded_at != recorded_at:
-        found.append(("recorded-at-mismatch", f"the leaf says {members.recorded_at}"))
-    if event is not None:
-        topic, payload = event
-        if payload is None:
-            found.append(("payload-mismatch", "the event has no stored payload"))
-        elif hashlib.sha256(payload).hexdigest() != members.payload_sha256:
-            found.append(("payload-mismatch", "the stored payload does not hash to the leaf's"))
-        if topic != members.topic:
-            found.append(("topic-mismatch", f"the event's topic is {topic!r}"))
-    return found
+        found.append((Reason.ORPHAN_LEAF, "no stored event has this leaf's id and version"))
+    topic, payload = event if event is not None else (None, None)
+    facts = EventFacts(seq, originator_id, originator_version, topic, payload, recorded_at)
+    members, mismatches = check_leaf(leaf, keys, facts)
+    if members is not None and members.prev != prev_hash:
+        found.append((Reason.BROKEN_CHAIN, "prev is not the hash of the previous leaf"))
+    if members is not None and event is not None and payload is None:
+        found.append((Reason.PAYLOAD_MISMATCH, "the event has no stored payload"))
+    return found + mismatches
 
 
 def _check_tables(reader: _Reader) -> Iterator[Problem]:
@@ -249,7 +228,7 @@ def _check_tables(reader: _Reader) -> Iterator[Problem]:
         "WHERE seq < 0 ORDER BY seq"
     ):
         yield Problem(
-            "seq-out-of-range",
+            Reason.SEQ_OUT_OF_RANGE,
             seq,
             _uuid_text(oid),
             version,
@@ -261,7 +240,7 @@ def _check_tables(reader: _Reader) -> Iterator[Problem]:
         "AND e.originator_version = l.originator_version WHERE l.seq IS NULL "
         "ORDER BY e.originator_id, e.originator_version"
     ):
-        yield Problem("missing-leaf", None, _uuid_text(oid), version, "the event has no leaf")
+        yield Problem(Reason.MISSING_LEAF, None, _uuid_text(oid), version, "the event has no leaf")
     for seq, oid, version in reader.rows(
         f"SELECT l.seq, l.originator_id, l.originator_version FROM {LEAVES_TABLE} l JOIN "
         f"(SELECT originator_id, originator_version, MIN(seq) AS first FROM {LEAVES_TABLE} "
@@ -270,7 +249,7 @@ def _check_tables(reader: _Reader) -> Iterator[Problem]:
         "WHERE l.seq > d.first ORDER BY l.seq"
     ):
         yield Problem(
-            "duplicate-leaf",
+            Reason.DUPLICATE_LEAF,
             seq,
             _uuid_text(oid),
             version,
@@ -285,7 +264,7 @@ def _check_tables(reader: _Reader) -> Iterator[Problem]:
     ):
         after = previous if previous is not None else 0
         yield Problem(
-            "version-gap",
+            Reason.VERSION_GAP,
             None,
             _uuid_text(oid),
             version,
@@ -307,7 +286,7 @@ def _work(bounds: tuple[int, int]) -> _RangeResult:
     return _check_range(reader, keys, *bounds, with_documents=documents is not None)
 
 
-def _work_on_document(sha256: str) -> tuple[str, tuple[str, str] | None]:
+def _work_on_document(sha256: str) -> tuple[str, tuple[Reason, str] | None]:
     assert _worker is not None
     directory = _worker[2]
     assert directory is not None
@@ -349,7 +328,9 @@ def verify_database(
             )
             _collect(report, results, progress, named)
             if documents is not None:
-                checked = ((sha256, document_problem(documents, sha256)) for sha256 in named)
+                checked: Iterable[tuple[str, tuple[Reason, str] | None]] = (
+                    (sha256, document_problem(documents, sha256)) for sha256 in named
+                )
                 report.problems.extend(_document_problems(report, named, checked))
         else:
             key_lines = "\n".join(key.line() for key in keys.values())
@@ -394,7 +375,7 @@ def _check_checkpoints(
             checkpoint = open_checkpoint(note, keys)
             if checkpoint.size != size:
                 yield Problem(
-                    "checkpoint-mismatch",
+                    Reason.CHECKPOINT_MISMATCH,
                     None,
                     None,
                     None,
@@ -402,7 +383,7 @@ def _check_checkpoints(
                 )
         except NoteError as error:
             yield Problem(
-                f"checkpoint-{error.reason}",
+                STORED_CHECKPOINT[error.reason],
                 None,
                 None,
                 None,
@@ -447,14 +428,14 @@ def _check_checkpoints(
                 detail = f"the first {kept_size} leaves no longer hash to the checkpoint you kept"
                 if first_rewritten is not None:
                     detail += f"; the first changed leaf is seq {first_rewritten}"
-                yield Problem("rewritten-history", first_rewritten, None, None, detail)
+                yield Problem(Reason.REWRITTEN_HISTORY, first_rewritten, None, None, detail)
         if len(page) < PAGE_SIZE:
             break
         after = page[-1][0]
     if mismatches:
         later = f" (and {mismatches - 1} later ones)" if mismatches > 1 else ""
         yield Problem(
-            "checkpoint-root-mismatch",
+            Reason.CHECKPOINT_ROOT_MISMATCH,
             None,
             None,
             None,
@@ -464,7 +445,7 @@ def _check_checkpoints(
     ((largest,),) = reader.rows(f"SELECT MAX(size) FROM {CHECKPOINTS_TABLE}")
     if largest is not None and largest > builder.size and not gap:
         yield Problem(
-            "truncated",
+            Reason.TRUNCATED,
             builder.size,
             None,
             None,
@@ -473,14 +454,14 @@ def _check_checkpoints(
     if kept_size is not None and kept_size > builder.size:
         if first_rewritten is not None:
             yield Problem(
-                "rewritten-history",
+                Reason.REWRITTEN_HISTORY,
                 first_rewritten,
                 None,
                 None,
                 f"the leaves from seq {first_rewritten} on are not the ones in the bundle you kept",
             )
         yield Problem(
-            "truncated",
+            Reason.TRUNCATED,
             builder.size,
             None,
             None,
@@ -510,7 +491,7 @@ def _collect(
 def _document_problems(
     report: Report,
     named: Mapping[str, _Naming],
-    checked: Iterable[tuple[str, tuple[str, str] | None]],
+    checked: Iterable[tuple[str, tuple[Reason, str] | None]],
 ) -> Iterator[Problem]:
     """A problem for each named document that is not there as the log names it, at the
     first event that names it."""
