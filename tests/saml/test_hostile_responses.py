@@ -936,8 +936,11 @@ def _exslt_writing(marker: Path) -> etree._Element:
     ],
 )
 def test_a_transform_in_the_signed_reference_is_refused_before_signature_processing(
-    attack, monkeypatch, tmp_path, algorithm
+    attack, tmp_path, algorithm
 ):
+    """The transform is added after the IdP signed, so the signature no longer verifies:
+    had any signature been processed first (xmlsec's, and with it python3-saml's), the
+    refusal would be `bad-signature`, as it is with the transform check taken out."""
     marker = tmp_path / "transform-ran"
     assertion = attack.signed()
     transforms = _find(assertion, "ds:Signature/ds:SignedInfo/ds:Reference/ds:Transforms")
@@ -948,15 +951,10 @@ def test_a_transform_in_the_signed_reference_is_refused_before_signature_process
         # The classic: a filter leaving the attributes out of the digest.
         xpath = etree.SubElement(transform, f"{{{v.DS}}}XPath", nsmap={"saml": v.SAML})
         xpath.text = "not(ancestor-or-self::saml:AttributeStatement)"
-    libraries_called = []
-    monkeypatch.setattr(
-        attack.sp, "_validate_with_library", lambda *args: libraries_called.append(args)
-    )
 
     refusal = attack.refusal(attack.post(attack.response(attack.encrypted(assertion))))
 
     assert refusal.reason == "forbidden-transform"
-    assert libraries_called == []
     assert not marker.exists()
 
 
