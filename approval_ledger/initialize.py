@@ -34,7 +34,7 @@ def initialize(settings: Settings, actor: Actor) -> Initialized:
     if created_key:
         keyring.create(settings.origin)
     app = LedgerApp(settings)
-    started = app.start_log(actor) is not None
+    started = app.signed_log.start(actor) is not None
     return Initialized(app, created_key, started)
 
 

@@ -382,8 +382,12 @@ def main(argv: list[str] | None = None) -> None:
         app = LedgerApp(settings)
         try:
             app.summarize_login_refusals(now=time.time() + 10 * INTERVAL_SECONDS)
-            summaries = [e.facts() for e in app.log() if e.event_type == "LoginRefusalsCounted"]
-            rejected = [e for e in app.log() if e.event_type == "LoginRejected"]
+            summaries = [
+                e.facts()
+                for e in app.signed_log.entries()
+                if e.event_type == "LoginRefusalsCounted"
+            ]
+            rejected = [e for e in app.signed_log.entries() if e.event_type == "LoginRejected"]
         finally:
             app.close()
         counted = sum(s["refusals"] for s in summaries)

@@ -2,21 +2,19 @@
 
 import calendar
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Transcoder, Transcoding
 from eventsourcing.utils import Environment, EnvType, get_topic
 
 from ledger.config import Settings
 from ledger.documents import DocumentAltered, DocumentNotFound, DocumentStore
 from ledger.domain import (
-    LOG_KEYS_ID,
     USER_AGENT_MAX,
     AgreementVersion,
     Approval,
@@ -26,7 +24,6 @@ from ledger.domain import (
     DomainError,
     LoginRefusals,
     LoginRejection,
-    LogKeys,
     RefusalCount,
     RequestFacts,
     RoleAssignment,
@@ -37,18 +34,15 @@ from ledger.domain import (
     printable,
     role_assignment_id,
 )
-from ledger.evidence import merkle
-from ledger.evidence.bundle import Receipt
 from ledger.identity import Actor, InvalidPersonUUID, validate_cvr
 from ledger.identity import person_uuid as person_uuid_of
 from ledger.keyring import KeyRing, KeyRingError
-from ledger.storage import LogRecord
-from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
+from ledger.signed_log import Entry, SignedLog
 from ledger.storage.login_counters import RefusalCounts
+from ledger.storage.recorder import SignedLogRecorder
 from ledger.storage.sessions import ROLE_REVOKED, SessionLimits, Sessions
 
 _APPROVE_ATTEMPTS = 5
-_READ_AT_ONCE = 500  # seq numbers read in one query
 logger = logging.getLogger(__name__)
 
 
@@ -68,58 +62,8 @@ def _dataclass_transcoding(cls: type, name: str) -> Transcoding:
     return DataclassAsDict()
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One event in the history, with its place in the signed log."""
-
-    seq: int
-    recorded_at: str
-    event: DomainEventProtocol[UUID]
-    leaf: bytes
-    payload: bytes
-
-    @property
-    def event_type(self) -> str:
-        return type(self.event).__qualname__.rsplit(".", 1)[-1]
-
-    @property
-    def aggregate_type(self) -> str:
-        return type(self.event).__qualname__.split(".", 1)[0]
-
-    @property
-    def cvr(self) -> str | None:
-        return getattr(self.event, "cvr", None) or getattr(self.actor, "cvr", None)
-
-    @property
-    def actor(self) -> Actor | None:
-        return getattr(self.event, "actor", None)
-
-    def facts(self) -> dict[str, Any]:
-        """The event's own attributes, as JSON-ready values."""
-        facts = {}
-        for name, value in vars(self.event).items():
-            if name in (
-                "originator_id",
-                "originator_version",
-                "timestamp",
-                "originator_topic",
-            ):
-                continue
-            facts[name] = _plain(value)
-        return facts
-
-
 class DocumentUnavailable(DomainError):
     """A document a command rests on is missing, or no longer has the hash the log names."""
-
-
-def _plain(value: Any) -> Any:
-    """A value of an event as JSON-ready data: value objects (also in lists) as dicts."""
-    if hasattr(value, "__dataclass_fields__"):
-        return asdict(value)
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
 
 
 def normalized_person_uuid(value: str) -> str:
@@ -130,7 +74,8 @@ def normalized_person_uuid(value: str) -> str:
 
 
 class LedgerApp(Application[UUID]):
-    """The approval ledger. Every save writes signed leaves in the same transaction."""
+    """The approval ledger's business commands. Every save writes signed leaves in the same
+    transaction; `signed_log` checkpoints, proves and reads them."""
 
     name = "ledger"
     env: ClassVar[dict[str, str]] = {}
@@ -158,6 +103,19 @@ class LedgerApp(Application[UUID]):
             settings.database, settings.login_refusal_interval_seconds
         )
         super().__init__(env=settings.eventsourcing_env())
+        if not isinstance(self.recorder, SignedLogRecorder):
+            raise TypeError(
+                f"{type(self.recorder).__name__} writes no signed leaves: the persistence "
+                "module must be ledger.storage.sqlite or ledger.storage.postgres"
+            )
+        self.signed_log = SignedLog(
+            recorder=self.recorder,
+            mapper=self.mapper,
+            repository=self.repository,
+            save=self.save,
+            keyring=self.keyring,
+            origin=settings.origin,
+        )
 
     def close(self) -> None:
         self.refusal_counts.close()
@@ -198,44 +156,6 @@ class LedgerApp(Application[UUID]):
         except IntegrityError:
             raise DomainError(exists) from None
 
-    # The log and its keys
-
-    def start_log(self, actor: Actor) -> LogKeys | None:
-        """Record the first key as the log's first event; nothing when already started."""
-        if self._find(LOG_KEYS_ID) is not None:
-            return None
-        key = self.keyring.first_signing_key()
-        log_keys = LogKeys(origin=key.name, verifier_key=key.verifier_key.line(), actor=actor)
-        try:
-            self.save(log_keys)
-        except IntegrityError:
-            return None
-        return log_keys
-
-    def signing_kid(self) -> str:
-        last = self.recorder.last_leaf()  # type: ignore[attr-defined]
-        return last.next_kid if last else self.keyring.first_signing_key().kid
-
-    def rotate_signing_key(self, actor: Actor) -> str:
-        """A new signing key; the rotation is recorded in a leaf signed by the old key."""
-        log_keys: LogKeys = self._get(LOG_KEYS_ID, "Loggen er ikke startet; kør `ledger init`.")
-        previous_kid = self.signing_kid()
-        new_key = self.keyring.create(self.settings.origin)
-        log_keys.rotate(
-            previous_kid=previous_kid,
-            verifier_key=new_key.verifier_key.line(),
-            actor=actor,
-        )
-        try:
-            self.save(log_keys, rotate_to=new_key.kid)
-        except BaseException:
-            self.keyring.retire(new_key.kid)
-            raise
-        self.keyring.retire(previous_kid)
-        return new_key.kid
-
-    # Checkpoints and proofs
-
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """Save, then make a checkpoint covering what was saved.
 
@@ -244,73 +164,10 @@ class LedgerApp(Application[UUID]):
         """
         recordings = super().save(*objs, **kwargs)
         try:
-            self.recorder.advance_checkpoint()  # type: ignore[attr-defined]
+            self.signed_log.advance_checkpoint()
         except Exception:
             logger.exception("no checkpoint after a committed write; the next one covers it")
         return recordings
-
-    def checkpoint(self) -> StoredCheckpoint | None:
-        """The newest checkpoint, made first when leaves are not yet covered."""
-        self.recorder.advance_checkpoint()  # type: ignore[attr-defined]
-        return self.read_tree(lambda tree: tree.latest())
-
-    def read_tree(self, work: Callable[[CheckpointStore], Any]) -> Any:
-        return self.recorder.read_tree(work)  # type: ignore[attr-defined]
-
-    def stored_checkpoint(self, size: int) -> StoredCheckpoint | None:
-        return self.read_tree(lambda tree: tree.at(size))
-
-    def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
-        """The RFC 9162 inclusion proof of leaf `seq` in the checkpointed tree of `size`."""
-
-        def prove(tree: CheckpointStore) -> list[bytes]:
-            if tree.at(size) is None:
-                raise DomainError(f"Der er ingen checkpoint med størrelse {size}.")
-            if not 0 <= seq < size:
-                raise DomainError(f"Hændelse {seq} er ikke i et træ med størrelse {size}.")
-            return merkle.inclusion_proof(seq, size, tree.read_nodes)
-
-        return self.read_tree(prove)
-
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        """The RFC 9162 proof that checkpoint `new_size` extends checkpoint `old_size`."""
-
-        def prove(tree: CheckpointStore) -> list[bytes]:
-            # The old checkpoint is the one the asker kept; the new one must be stored,
-            # which means every complete subtree within it is.
-            if tree.at(new_size) is None:
-                raise DomainError(f"Der er ingen checkpoint med størrelse {new_size}.")
-            if not 0 <= old_size <= new_size:
-                raise DomainError("Den gamle størrelse skal være mindre end den nye.")
-            return merkle.consistency_proof(old_size, new_size, tree.read_nodes)
-
-        return self.read_tree(prove)
-
-    def seq_of(self, originator_id: UUID, version: int) -> int:
-        """The place in the log of an aggregate's event."""
-        return self.recorder.seq_of(originator_id, version)  # type: ignore[attr-defined]
-
-    def receipt(self, seq: int) -> Receipt:
-        """Everything that proves event `seq` on its own (EVIDENCE-FORMAT.md section 5)."""
-        self.recorder.advance_checkpoint()  # type: ignore[attr-defined]
-        records = self.recorder.select_log(after=seq - 1, limit=1)  # type: ignore[attr-defined]
-        if seq < 0 or not records or records[0].seq != seq:
-            raise DomainError(f"Hændelse {seq} findes ikke.")
-        record = records[0]
-
-        def prove(tree: CheckpointStore) -> Receipt:
-            checkpoint = tree.latest()
-            if checkpoint is None or checkpoint.size <= seq:
-                raise DomainError("Hændelsen er endnu ikke dækket af en checkpoint; prøv igen.")
-            return Receipt(
-                leaf=record.leaf,
-                payload=record.stored_event.state,
-                checkpoint=checkpoint.note,
-                inclusion=merkle.inclusion_proof(seq, checkpoint.size, tree.read_nodes),
-                keys=[key.line() for key in self.keyring.verifier_keys().values()],
-            )
-
-        return self.read_tree(prove)
 
     # Customers and agreements
 
@@ -631,50 +488,7 @@ class LedgerApp(Application[UUID]):
             self.refusal_counts.forget(interval)
         return written
 
-    # Reading the log
-
-    def log(
-        self,
-        *,
-        after: int = -1,
-        since: str | None = None,
-        until: str | None = None,
-        page_size: int = 500,
-    ) -> Iterator[Entry]:
-        """Every event with its `seq`, oldest first, read a page at a time."""
-        while True:
-            records: list[LogRecord] = self.recorder.select_log(  # type: ignore[attr-defined]
-                after=after, limit=page_size, since=since, until=until
-            )
-            yield from map(self._entry, records)
-            if len(records) < page_size:
-                return
-            after = records[-1].seq
-
-    def entry(self, seq: int) -> Entry | None:
-        """The event at `seq` in the log, if there is one."""
-        if seq < 0:
-            return None
-        return next((e for e in self.log(after=seq - 1, page_size=1) if e.seq == seq), None)
-
-    def entries_at(self, seqs: Iterable[int]) -> list[Entry]:
-        """The events at these `seq` numbers, oldest first; a `seq` not in the log is left out."""
-        wanted = sorted(set(seqs))
-        entries: list[Entry] = []
-        for start in range(0, len(wanted), _READ_AT_ONCE):
-            chunk = wanted[start : start + _READ_AT_ONCE]
-            records = self.recorder.select_log_at(chunk)  # type: ignore[attr-defined]
-            entries.extend(map(self._entry, records))
-        return entries
-
-    def _entry(self, record: LogRecord) -> Entry:
-        return Entry(
-            record.seq,
-            record.recorded_at,
-            self.mapper.to_domain_event(record.stored_event),
-            record.leaf,
-            record.stored_event.state,
-        )
+    # Reading the history
 
     def history(
         self,
@@ -685,7 +499,7 @@ class LedgerApp(Application[UUID]):
     ) -> Iterator[Entry]:
         if cvr is not None:
             cvr = validate_cvr(cvr)
-        for entry in self.log(since=since, until=until):
+        for entry in self.signed_log.entries(since=since, until=until):
             if cvr is None or entry.cvr == cvr:
                 yield entry
 

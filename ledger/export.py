@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ledger.application import Entry, LedgerApp
+from ledger.application import LedgerApp
 from ledger.domain import DomainError
 from ledger.evidence import merkle
 from ledger.evidence.bundle import CHECKPOINT_FILE, KEYS_FILE, PROOFS_FILE, BundleWriter
+from ledger.signed_log import Entry
 from ledger.storage.checkpoints import CheckpointStore
 
 HISTORY_CSV = "history.csv"
@@ -55,7 +56,7 @@ def export_bundle(
     """
     if entries is not None and (cvr is not None or since is not None or until is not None):
         raise ValueError("give either the chosen entries or cvr/since/until, not both")
-    checkpoint = app.checkpoint()
+    checkpoint = app.signed_log.checkpoint()
     if checkpoint is None:
         raise DomainError("Loggen er tom; der er intet at eksportere.")
     subset = entries is not None or cvr is not None or since is not None or until is not None
@@ -91,7 +92,7 @@ def export_bundle(
         writer.write(
             KEYS_FILE, "# verifier keys of the log\n" + "".join(f"{key.line()}\n" for key in keys)
         )
-        count = app.read_tree(write_entries)
+        count = app.signed_log.read_tree(write_entries)
     finally:
         writer.close()
     return Exported(out, checkpoint.size, count, subset)

@@ -23,7 +23,7 @@ def _b64(hashes: list[bytes]) -> list[str]:
 
 @blueprint.get("/checkpoint")
 def latest_checkpoint() -> Response:
-    checkpoint = ledger().read_tree(lambda tree: tree.latest())
+    checkpoint = ledger().signed_log.read_tree(lambda tree: tree.latest())
     if checkpoint is None:
         abort(404)
     return _text(checkpoint.note)
@@ -31,7 +31,7 @@ def latest_checkpoint() -> Response:
 
 @blueprint.get("/checkpoint/<int:size>")
 def stored_checkpoint(size: int) -> Response:
-    checkpoint = ledger().stored_checkpoint(size)
+    checkpoint = ledger().signed_log.stored_checkpoint(size)
     if checkpoint is None:
         abort(404)
     return _text(checkpoint.note)
@@ -47,17 +47,20 @@ def keys() -> Response:
 @login_required
 def inclusion() -> Response:
     seq, size = number_arg("seq", "seq"), number_arg("size", "size")
-    entry = next(ledger().log(after=seq - 1, page_size=1), None)
+    entry = next(ledger().signed_log.entries(after=seq - 1, page_size=1), None)
     if entry is None or entry.seq != seq:
         abort(404)
     if not may_read_entry(entry):
         abort(403)
     try:
-        proof = ledger().inclusion_proof(seq, size)
+        proof = ledger().signed_log.inclusion_proof(seq, size)
     except DomainError as error:
         return jsonify(error=str(error)), 404
     return jsonify(
-        seq=seq, size=size, inclusion=_b64(proof), checkpoint=ledger().stored_checkpoint(size).note
+        seq=seq,
+        size=size,
+        inclusion=_b64(proof),
+        checkpoint=ledger().signed_log.stored_checkpoint(size).note,
     )
 
 
@@ -68,7 +71,7 @@ def consistency() -> Response:
     if not (current_user.is_auditor or current_user.cvr):
         abort(403)
     try:
-        proof = ledger().consistency_proof(old, new)
+        proof = ledger().signed_log.consistency_proof(old, new)
     except DomainError as error:
         return jsonify(error=str(error)), 404
     return jsonify(**{"from": old, "to": new, "consistency": _b64(proof)})

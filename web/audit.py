@@ -26,12 +26,12 @@ from flask import (
 )
 from flask_login import current_user
 
-from ledger.application import Entry
 from ledger.danish_time import start_of_danish_day
 from ledger.domain import DomainError
 from ledger.export import HISTORY_HEADER, export_bundle, history_row
 from ledger.identity import InvalidCVR, validate_cvr
 from ledger.search import MAX_PAGE, CheckedEntry, Query, check_entries
+from ledger.signed_log import Entry
 from web.arguments import date_arg, number_arg
 from web.auth import event_index, ledger
 from web.display import EVENT_NAMES

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 from flask import abort, current_app, g
 from flask_login import current_user, login_required
 
-from ledger.application import Entry
 from ledger.domain import DomainError
 from ledger.identity import Actor, NsisLevel
+from ledger.signed_log import Entry
 from web.auth import ledger
 
 View = TypeVar("View", bound=Callable[..., Any])

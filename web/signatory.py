@@ -21,10 +21,11 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from ledger.application import DocumentUnavailable, Entry
+from ledger.application import DocumentUnavailable
 from ledger.documents import DocumentAltered, DocumentNotFound
 from ledger.domain import AgreementVersion, Approval, Authentication, DomainError
 from ledger.search import MAX_PAGE, Query
+from ledger.signed_log import Entry
 from web.arguments import number_arg
 from web.audit import agreement_names
 from web.auth import authenticated_within, event_index, ledger
@@ -94,7 +95,7 @@ def _agreement_page(version: AgreementVersion, document_problem: str | None = No
         document_problem = ledger().agreement_document_problem(version)
     approval = ledger().approval(current_user.cvr, version.id)
     receipt_seq = (
-        ledger().seq_of(approval.id, approval.approved_version)
+        ledger().signed_log.seq_of(approval.id, approval.approved_version)
         if approval is not None and approval.approved_version is not None
         else None
     )
@@ -140,7 +141,7 @@ def approve(version_id: UUID) -> Any:
         return _agreement_page(version, str(error)), 409
     except DomainError as error:
         abort(400, str(error))
-    seq = ledger().seq_of(approval.id, approval.approved_version)
+    seq = ledger().signed_log.seq_of(approval.id, approval.approved_version)
     # Post/redirect/get: a reload, a second click or a second tab shows the same receipt.
     return redirect(url_for("signatory.receipt", seq=seq))
 
@@ -150,7 +151,7 @@ def approve(version_id: UUID) -> Any:
 
 def _readable_entry(seq: int) -> Entry:
     """The event at `seq`, if the person may read it (404 rather than 403: no probing)."""
-    entry = ledger().entry(seq)
+    entry = ledger().signed_log.entry(seq)
     if entry is None or not may_read_entry(entry):
         abort(404)
     return entry
@@ -161,7 +162,7 @@ def _readable_entry(seq: int) -> Entry:
 def receipt(seq: int) -> str:
     entry = _readable_entry(seq)
     try:
-        proof = ledger().receipt(seq)
+        proof = ledger().signed_log.receipt(seq)
     except DomainError as error:
         abort(503, str(error))
     agreement = None
@@ -182,7 +183,7 @@ def receipt(seq: int) -> str:
 def receipt_json(seq: int) -> Response:
     _readable_entry(seq)
     try:
-        proof = ledger().receipt(seq)
+        proof = ledger().signed_log.receipt(seq)
     except DomainError as error:
         abort(503, str(error))
     return Response(
@@ -209,7 +210,7 @@ def declaration() -> Any:
         except DomainError as problem:
             error = str(problem)
         else:
-            seq = ledger().seq_of(handed_in.id, handed_in.version)
+            seq = ledger().signed_log.seq_of(handed_in.id, handed_in.version)
             return redirect(url_for("signatory.receipt", seq=seq))
     return render_template(
         "signatory/declaration.html",

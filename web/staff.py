@@ -353,7 +353,7 @@ def reset_approval(cvr: str, version_id: UUID) -> Any:
             reason=reason,
             error=error,
             receipt_seq=(
-                ledger().seq_of(approval.id, approval.approved_version)
+                ledger().signed_log.seq_of(approval.id, approval.approved_version)
                 if approval.approved_version is not None
                 else None
             ),

@@ -45,6 +45,7 @@ from ledger.storage import (
     select_log_statement,
 )
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
+from ledger.storage.recorder import SignedLogRecorder
 
 T = TypeVar("T")
 
@@ -84,7 +85,7 @@ def _unreachable(error: Exception) -> bool:
     return _broken(error) or isinstance(error, (OperationalError, InterfaceError))
 
 
-class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
+class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRecorder):
     def __init__(self, datastore: PostgresDatastore, leaf_writer: LeafWriter) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
         self.leaf_writer = leaf_writer
@@ -168,15 +169,15 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
     # each time on another connection of the pool, which may have broken too).
 
     def select_events(self, *args: Any, **kwargs: Any) -> Any:
-        select = PostgresApplicationRecorder.select_events.__wrapped__  # type: ignore[attr-defined]
+        select = PostgresApplicationRecorder.select_events.__wrapped__
         return self._again(lambda: select(self, *args, **kwargs))
 
     def select_notifications(self, *args: Any, **kwargs: Any) -> Any:
-        select = PostgresApplicationRecorder.select_notifications.__wrapped__  # type: ignore[attr-defined]
+        select = PostgresApplicationRecorder.select_notifications.__wrapped__
         return self._again(lambda: select(self, *args, **kwargs))
 
     def max_notification_id(self) -> int | None:
-        select = PostgresApplicationRecorder.max_notification_id.__wrapped__  # type: ignore[attr-defined]
+        select = PostgresApplicationRecorder.max_notification_id.__wrapped__
         return self._again(lambda: select(self))
 
     def insert_events(
@@ -188,7 +189,7 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder):
         Answers as the library does: the notification IDs, or IntegrityError when another
         writer stored one of these aggregate versions first.
         """
-        insert = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
+        insert = PostgresApplicationRecorder.insert_events.__wrapped__
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 return insert(self, stored_events, **kwargs)

@@ -26,11 +26,12 @@ from ledger.storage import (
     select_log_statement,
 )
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
+from ledger.storage.recorder import SignedLogRecorder
 
 T = TypeVar("T")
 
 
-class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecorder):
     def __init__(self, datastore: SQLiteDatastore, leaf_writer: LeafWriter) -> None:
         self.leaf_writer = leaf_writer
         super().__init__(datastore, EVENTS_TABLE)

@@ -57,7 +57,7 @@ def test_writes_go_where_verify_reads_whatever_the_environment_holds(
     app = initialize(settings, operator).app
     try:
         app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
-        written = [entry.event_type for entry in app.log()]
+        written = [entry.event_type for entry in app.signed_log.entries()]
     finally:
         app.close()
     assert written == ["LogStarted", "Registered"]

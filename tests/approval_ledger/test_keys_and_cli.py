@@ -15,17 +15,17 @@ from tests.fixtures import AARHUS, PDF
 
 
 def test_rotation_is_signed_by_the_old_key_and_later_leaves_by_the_new(app, operator):
-    old_kid = app.signing_kid()
-    new_kid = app.rotate_signing_key(operator)
+    old_kid = app.signed_log.signing_kid()
+    new_kid = app.signed_log.rotate_signing_key(operator)
     app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
     keys = app.keyring.verifier_keys()
     assert set(keys) == {old_kid, new_kid}
     leaves = [
         (e.event_type, open_leaf(r.leaf, keys).kid)
-        for e, r in zip(app.log(), app.recorder.select_log(), strict=True)
+        for e, r in zip(app.signed_log.entries(), app.recorder.select_log(), strict=True)
     ]
     assert leaves == [("LogStarted", old_kid), ("KeyRotated", old_kid), ("Registered", new_kid)]
-    rotated = next(e for e in app.log() if e.event_type == "KeyRotated").facts()
+    rotated = next(e for e in app.signed_log.entries() if e.event_type == "KeyRotated").facts()
     assert rotated["previous_kid"] == old_kid
     assert rotated["verifier_key"] == keys[new_kid].line()
     assert not (app.settings.keys_dir / f"signing-{old_kid}.pem").exists()
@@ -37,7 +37,7 @@ def test_another_process_signs_with_the_rotated_key(app, operator):
 
     other = LedgerApp(app.settings)
     other.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
-    new_kid = app.rotate_signing_key(operator)
+    new_kid = app.signed_log.rotate_signing_key(operator)
     other.grant_role(
         person_uuid="urn:uuid:00000000-0000-4000-8000-00000000000f",
         person_name="X",

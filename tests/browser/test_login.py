@@ -21,7 +21,9 @@ def test_a_private_mitid_and_level_low_are_refused_in_danish(
     page, portal, persona, headline, reason
 ):
     def rejections():
-        return [e.event for e in portal.ledger.log() if e.event_type == "LoginRejected"]
+        return [
+            e.event for e in portal.ledger.signed_log.entries() if e.event_type == "LoginRejected"
+        ]
 
     before = len(rejections())
     with page.expect_response(lambda answer: answer.url.endswith("/saml/acs")) as acs:

@@ -49,7 +49,7 @@ def test_a_signatory_approves_and_downloads_a_receipt_that_verifies_offline(
     expect(page.get_by_role("heading", level=1)).to_have_text("Kvittering")
     expect(page.get_by_role("main")).to_contain_text("Frederik Friis, Københavns Kommune")
     axe_check(page)
-    entry = portal.ledger.entry(seq)
+    entry = portal.ledger.signed_log.entry(seq)
     assert entry.event_type == "Approved"
     assert entry.cvr == KOEBENHAVN
     assert entry.event.actor.person_uuid == PERSONS_BY_KEY["koebenhavn"].person_uuid

@@ -166,7 +166,7 @@ def test_a_signatory_approves_downloads_hands_in_and_logs_out_over_https(
     page.get_by_role("button", name="Godkend").click()
     page.wait_for_url(re.compile(r"/kvitteringer/\d+$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Kvittering")
-    approved = portal.ledger.entry(int(page.url.rsplit("/", 1)[1]))
+    approved = portal.ledger.signed_log.entry(int(page.url.rsplit("/", 1)[1]))
     assert approved.event_type == "Approved"
     assert approved.cvr == KOEBENHAVN
     assert approved.event.request.ip == "127.0.0.1"  # the browser, as nginx saw it
@@ -192,7 +192,7 @@ def test_a_signatory_approves_downloads_hands_in_and_logs_out_over_https(
     )
     page.get_by_role("button", name="Aflever erklæringen").click()
     page.wait_for_url(re.compile(r"/kvitteringer/\d+$"))
-    handed_in = portal.ledger.entry(int(page.url.rsplit("/", 1)[1]))
+    handed_in = portal.ledger.signed_log.entry(int(page.url.rsplit("/", 1)[1]))
     assert handed_in.event_type == "HandedIn"
     assert handed_in.cvr == KOEBENHAVN
 

@@ -34,7 +34,7 @@ def test_a_signatory_logs_in_approves_and_logs_out_without_javascript(page, port
     assert re.fullmatch(r"/kvitteringer/\d+", path_of(page))
     expect(page.get_by_role("heading", level=1)).to_have_text("Kvittering")
     seq = int(path_of(page).rsplit("/", 1)[1])
-    assert portal.ledger.entry(seq).event_type == "Approved"
+    assert portal.ledger.signed_log.entry(seq).event_type == "Approved"
     assert portal.event_types(KOEBENHAVN).count("Approved") == 1
     with page.expect_download() as downloading:
         page.get_by_role("link", name="Hent kvittering (JSON)").click()

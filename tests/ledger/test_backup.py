@@ -66,7 +66,7 @@ class Writers:
                         cvrs=[],
                         actor=operator,
                     )
-                seq = app.seq_of(written.id, written.version)
+                seq = app.signed_log.seq_of(written.id, written.version)
                 with self.changed:
                     self.acknowledged.append((seq, written.id, written.version))
                     self.changed.notify_all()

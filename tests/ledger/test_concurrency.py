@@ -59,7 +59,7 @@ def _assert_linear_log(app: LedgerApp, expected_events: int) -> None:
     report = verify_database(app.settings.database, app.keyring.verifier_keys())
     assert report.ok, report.problems[:5]
     assert report.leaves == report.events == expected_events
-    assert [e.seq for e in app.log()] == list(range(expected_events))
+    assert [e.seq for e in app.signed_log.entries()] == list(range(expected_events))
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_concurrent_approvals_from_threads_leave_exactly_one_approved(app, agree
             pool.map(lambda w: _approve(app.settings, agreement.id, w, barrier), range(WRITERS))
         )
     assert versions == [1] * WRITERS
-    approved = [e for e in app.log() if e.event_type == "Approved"]
+    approved = [e for e in app.signed_log.entries() if e.event_type == "Approved"]
     assert len(approved) == 1
     _assert_linear_log(app, 4)
 
@@ -105,5 +105,5 @@ def test_concurrent_approvals_from_processes_leave_exactly_one_approved(app, agr
             _approve, [(app.settings, agreement.id, w, barrier) for w in range(WRITERS)]
         )
     assert versions == [1] * WRITERS
-    assert len([e for e in app.log() if e.event_type == "Approved"]) == 1
+    assert len([e for e in app.signed_log.entries() if e.event_type == "Approved"]) == 1
     _assert_linear_log(app, 4)

@@ -34,9 +34,9 @@ def business(app, operator):
     )
     return {
         "agreement": agreement,
-        "published": app.seq_of(agreement.id, 1),
-        "approved": app.seq_of(approval.id, approval.approved_version),
-        "handed_in": app.seq_of(declaration.id, declaration.version),
+        "published": app.signed_log.seq_of(agreement.id, 1),
+        "approved": app.signed_log.seq_of(approval.id, approval.approved_version),
+        "handed_in": app.signed_log.seq_of(declaration.id, declaration.version),
         "assertion": authentication.assertion_sha256,
         "declaration": declaration.handed_in_sha256,
     }
@@ -106,7 +106,9 @@ def odense_agreement(business):
 
 
 def approvals_of(app, cvr):
-    return [e for e in app.log() if e.event_type == "Approved" and e.event.cvr == cvr]
+    return [
+        e for e in app.signed_log.entries() if e.event_type == "Approved" and e.event.cvr == cvr
+    ]
 
 
 def test_an_agreement_whose_document_was_replaced_is_not_offered_for_approval(

@@ -36,7 +36,9 @@ def approved(app, seeded):
     index = EventIndex(app)
     index.refresh()
     index.close()
-    return next(e.seq for e in app.log() if e.event_type == "Approved" and e.cvr == AARHUS)
+    return next(
+        e.seq for e in app.signed_log.entries() if e.event_type == "Approved" and e.cvr == AARHUS
+    )
 
 
 def delete_row(app, seq: int) -> None:
@@ -102,7 +104,7 @@ def test_the_search_says_which_events_it_indexed_again(app, approved):
         found = index.search(Query(), page_size=500)
         assert {approved, 0} <= {entry.seq for entry in found.entries}
         assert found.repaired == [0, approved]
-        assert found.total == len(list(app.log()))
+        assert found.total == len(list(app.signed_log.entries()))
         assert index.search(Query(), page_size=500).repaired == []
     finally:
         index.close()
@@ -112,7 +114,7 @@ def test_verify_reports_an_index_row_that_differs_from_its_event_or_has_no_event
     app, approved, verify_cli
 ):
     tamper(app, f"UPDATE {TABLE} SET cvr = ? WHERE seq = ?", ("35209115", approved))
-    last = max(entry.seq for entry in app.log())
+    last = max(entry.seq for entry in app.signed_log.entries())
     tamper(
         app,
         f"INSERT INTO {TABLE} (seq, recorded_at, event_type) VALUES (?, ?, ?)",

@@ -216,9 +216,9 @@ def test_each_text_has_a_maximum_length(app, operator, customers, command, longe
     run = _commands(app, operator)[command]
     with pytest.raises(DomainError, match=message):
         run("x" * (longest + 1))
-    assert not any("x" * longest in str(entry.facts()) for entry in app.log())
+    assert not any("x" * longest in str(entry.facts()) for entry in app.signed_log.entries())
     run("x" * longest)
-    assert any("x" * longest in str(entry.facts()) for entry in app.log())
+    assert any("x" * longest in str(entry.facts()) for entry in app.signed_log.entries())
 
 
 @pytest.mark.parametrize("command", ["customer", "title", "version", "document_name", "reference"])
@@ -235,7 +235,7 @@ def test_a_reason_may_have_lines_but_no_other_control_characters(app, operator, 
         with pytest.raises(DomainError, match="tegn, der ikke kan bruges"):
             run(f"Kunden bad om det{bad} i en mail")
     run("Kunden bad om det.\nSe mailen af 29. november.\tSag 12.")
-    reset = next(e for e in app.log() if e.event_type == "ApprovalReset")
+    reset = next(e for e in app.signed_log.entries() if e.event_type == "ApprovalReset")
     assert reset.event.reason == "Kunden bad om det.\nSe mailen af 29. november.\tSag 12."
 
 
@@ -303,7 +303,9 @@ def test_a_user_agent_is_recorded_without_control_characters_and_cut(app, operat
         ip="192.0.2.1",
         user_agent="Evil\x00\x1b[2J\u202eBrowser" + "x" * 1000,
     )
-    recorded = next(e for e in app.log() if e.event_type == "Approved").event.request.user_agent
+    recorded = next(
+        e for e in app.signed_log.entries() if e.event_type == "Approved"
+    ).event.request.user_agent
     assert recorded.startswith("Evil[2JBrowser")
     assert len(recorded) == USER_AGENT_MAX
 

@@ -56,7 +56,7 @@ def approve(app, agreement, actor=None, assertion="_a1", cvr=AARHUS):
 
 
 def events_of(app, event_type):
-    return [entry for entry in app.log() if entry.event_type == event_type]
+    return [entry for entry in app.signed_log.entries() if entry.event_type == event_type]
 
 
 def test_registering_a_customer_twice_is_refused(app, operator):
@@ -233,7 +233,7 @@ def test_every_event_has_exactly_one_leaf_and_the_log_verifies(app, agreement, o
     app.reset_approval(
         cvr=AARHUS, version_id=agreement.id, reason="Forkert underskriver", actor=operator
     )
-    entries = list(app.log())
+    entries = list(app.signed_log.entries())
     assert [e.seq for e in entries] == list(range(len(entries)))
     report = verify_database(app.settings.database, app.keyring.verifier_keys())
     assert report.ok, report.problems
@@ -250,7 +250,7 @@ def test_a_write_that_cannot_be_signed_stores_nothing(app, operator):
     from ledger.application import LedgerApp
     from ledger.keyring import KeyRingError
 
-    kid = app.signing_kid()
+    kid = app.signed_log.signing_kid()
     key_file = app.settings.keys_dir / f"signing-{kid}.pem"
     key_file.rename(key_file.with_suffix(".away"))
     fresh = LedgerApp(app.settings)

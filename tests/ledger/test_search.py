@@ -12,13 +12,14 @@ import pytest
 from eventsourcing.application import Application
 
 from development.demo import OPERATOR_CVR
-from ledger.application import Entry, LedgerApp
+from ledger.application import LedgerApp
 from ledger.domain import AgreementVersion, Customer, DomainError
 from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
 from ledger.evidence.database import DatabaseURL
 from ledger.export import export_bundle
 from ledger.identity import Actor, NsisLevel, person_uuid
 from ledger.search import TABLE, EventIndex, Query, check_entries
+from ledger.signed_log import Entry
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
 
 KOEBENHAVN = "64942212"
@@ -141,7 +142,7 @@ def brute_force(app: LedgerApp, query: Query) -> list[int]:
             and (query.until is None or entry.recorded_at < query.until)
         )
 
-    return [entry.seq for entry in app.log() if matches(entry)][::-1]
+    return [entry.seq for entry in app.signed_log.entries() if matches(entry)][::-1]
 
 
 @pytest.fixture
@@ -158,9 +159,12 @@ def mixed(app, operator) -> list[UUID]:
 
 def random_queries(app: LedgerApp, agreements: list[UUID], count: int) -> list[Query]:
     rng = random.Random(11)
-    times = sorted(entry.recorded_at for entry in app.log())
+    times = sorted(entry.recorded_at for entry in app.signed_log.entries())
     people = [person(n) for n in (10, 11, 20, 21, 30, 31, 90)] + OUTSIDERS
-    event_types = [*sorted({entry.event_type for entry in app.log()}), "Countersigned"]
+    event_types = [
+        *sorted({entry.event_type for entry in app.signed_log.entries()}),
+        "Countersigned",
+    ]
     queries = []
     for _ in range(count):
 
@@ -195,7 +199,7 @@ def test_every_search_finds_what_a_scan_of_the_whole_log_finds(app, index, mixed
         assert [entry.seq for entry in index.matching(query, newest_first=False)] == expected[::-1]
         found_something += bool(expected)
     assert found_something > 50  # the queries are not all empty
-    assert len(brute_force(app, Query())) == len(list(app.log()))
+    assert len(brute_force(app, Query())) == len(list(app.signed_log.entries()))
 
 
 def test_each_filter_alone_finds_its_events(app, index, mixed):
@@ -212,7 +216,7 @@ def test_each_filter_alone_finds_its_events(app, index, mixed):
         ),
     }
     for query, wanted in cases.items():
-        expected = [e.seq for e in app.log() if wanted(e)][::-1]
+        expected = [e.seq for e in app.signed_log.entries() if wanted(e)][::-1]
         assert expected, query
         assert [e.seq for e in index.matching(query)] == expected
     # The urn:uuid: form a person's UUID arrived in finds the same events.
@@ -241,11 +245,12 @@ def test_pages_are_newest_first_and_together_hold_every_match(app, index, mixed)
 
 def test_a_limited_scope_hides_other_cvrs_and_events_without_a_cvr(app, index, mixed):
     everything = [e.seq for e in index.matching(Query())]
-    assert everything == [e.seq for e in app.log()][::-1]
+    assert everything == [e.seq for e in app.signed_log.entries()][::-1]
     limited = list(index.matching(Query(scope=frozenset({AARHUS}))))
     assert limited
     assert {e.cvr for e in limited} == {AARHUS}
-    assert any(e.cvr is None for e in app.log())  # LogStarted, refusals, CLI role grants
+    # LogStarted, refusals, CLI role grants
+    assert any(e.cvr is None for e in app.signed_log.entries())
     assert list(index.matching(Query(scope=frozenset()))) == []
     assert list(index.matching(Query(cvr=ODENSE, scope=frozenset({AARHUS})))) == []
 
@@ -279,7 +284,7 @@ def test_two_processes_refreshing_at_once_leave_one_row_per_event(app, mixed):
     try:
         assert errors == []
         rows = tamper(app, f"SELECT seq FROM {TABLE} ORDER BY seq")
-        assert [row[0] for row in rows] == [e.seq for e in app.log()]
+        assert [row[0] for row in rows] == [e.seq for e in app.signed_log.entries()]
     finally:
         for index in indexes:
             index.close()
@@ -329,7 +334,9 @@ def stored_id(app: LedgerApp, entry: Entry) -> object:
 
 
 def test_an_index_row_pointing_at_another_event_is_not_trusted(app, index, mixed):
-    odense = next(e for e in app.log() if e.cvr == ODENSE and e.event_type == "Approved")
+    odense = next(
+        e for e in app.signed_log.entries() if e.cvr == ODENSE and e.event_type == "Approved"
+    )
     expected = brute_force(app, Query(cvr=AARHUS))
     index.refresh()
     tamper(app, f"UPDATE {TABLE} SET cvr = ? WHERE seq = ?", (AARHUS, odense.seq))
@@ -352,7 +359,7 @@ def test_an_index_row_pointing_at_another_event_is_not_trusted(app, index, mixed
 
 def test_rows_beyond_the_log_are_forgotten_and_a_rebuild_restores_the_index(app, index, mixed):
     index.refresh()
-    last = max(e.seq for e in app.log())
+    last = max(e.seq for e in app.signed_log.entries())
     tamper(
         app,
         f"INSERT INTO {TABLE} (seq, recorded_at, event_type, cvr) VALUES (?, ?, ?, ?)",
@@ -370,7 +377,7 @@ def test_rows_beyond_the_log_are_forgotten_and_a_rebuild_restores_the_index(app,
 def test_shown_events_are_verified_and_proved_in_the_newest_checkpoint(app, index, mixed):
     page = index.search(Query(cvr=AARHUS), page_size=500)
     checked = check_entries(app, page.entries)
-    size = app.read_tree(lambda tree: tree.latest()).size
+    size = app.signed_log.read_tree(lambda tree: tree.latest()).size
     assert checked.checkpoint_size == size
     assert checked.checkpoint_problem is None
     assert [c.entry.seq for c in checked.entries] == [e.seq for e in page.entries]
@@ -378,7 +385,7 @@ def test_shown_events_are_verified_and_proved_in_the_newest_checkpoint(app, inde
 
 
 def test_a_tampered_event_or_leaf_shows_its_problem(app, index, mixed):
-    approved = [e for e in app.log() if e.event_type == "Approved"]
+    approved = [e for e in app.signed_log.entries() if e.event_type == "Approved"]
     payload_changed, time_changed = approved[0], approved[1]
     # The stored payload gains a space: the event still reads, its hash no longer holds.
     tamper(
@@ -395,7 +402,7 @@ def test_a_tampered_event_or_leaf_shows_its_problem(app, index, mixed):
         "UPDATE ledger_leaves SET recorded_at = ? WHERE seq = ?",
         ("2020-01-01T00:00:00.000000Z", time_changed.seq),
     )
-    entries = app.entries_at([payload_changed.seq, time_changed.seq, 0])
+    entries = app.signed_log.entries_at([payload_changed.seq, time_changed.seq, 0])
     checked = {c.entry.seq: c for c in check_entries(app, entries).entries}
     assert checked[payload_changed.seq].problems == ("payload-mismatch",)
     assert checked[time_changed.seq].problems == ("recorded-at-mismatch",)
@@ -403,14 +410,14 @@ def test_a_tampered_event_or_leaf_shows_its_problem(app, index, mixed):
 
 
 def test_an_event_after_the_newest_checkpoint_is_verified_but_not_yet_proved(app, operator, index):
-    size = app.read_tree(lambda tree: tree.latest()).size
+    size = app.signed_log.read_tree(lambda tree: tree.latest()).size
     # The library's save, without the checkpoint that the ledger's own save makes after it.
     Application.save(app, Customer.register(AARHUS, "Aarhus", operator))
-    checked = check_entries(app, list(app.log())).entries
+    checked = check_entries(app, list(app.signed_log.entries())).entries
     assert [c.covered_by for c in checked] == [size] * size + [None]
     assert all(c.verified for c in checked)
-    app.checkpoint()
-    assert check_entries(app, list(app.log())).entries[-1].covered_by == size + 1
+    app.signed_log.checkpoint()
+    assert check_entries(app, list(app.signed_log.entries())).entries[-1].covered_by == size + 1
 
 
 # Bundles of chosen events
@@ -444,7 +451,7 @@ def test_a_bundle_of_nothing_is_an_empty_subset_that_verifies(app, tmp_path: Pat
 
 
 def test_chosen_events_must_come_in_seq_order_and_not_with_other_filters(app, tmp_path: Path):
-    entries = list(app.log())
+    entries = list(app.signed_log.entries())
     with pytest.raises(ValueError, match="not both"):
         export_bundle(app, tmp_path / "both", cvr=AARHUS, entries=entries)
     with pytest.raises(ValueError, match="seq order"):

@@ -73,7 +73,7 @@ def test_a_signatory_gets_proofs_of_its_own_events_only(client, app):
     assert own.status_code == 200
     body = own.get_json()
     checkpoint = open_checkpoint(body["checkpoint"], app.keyring.verifier_keys())
-    leaf = next(e for e in app.log() if e.seq == 4).leaf
+    leaf = next(e for e in app.signed_log.entries() if e.seq == 4).leaf
     merkle.verify_inclusion(
         4, 6, leaf, [base64.b64decode(h) for h in body["inclusion"]], checkpoint.root
     )
@@ -86,8 +86,8 @@ def test_an_auditor_gets_inclusion_and_consistency_proofs(client, app, operator)
     assert client.get("/api/v1/proof/inclusion?seq=5&size=6").status_code == 200
     body = client.get("/api/v1/proof/consistency?from=3&to=6").get_json()
     keys = app.keyring.verifier_keys()
-    old = open_checkpoint(app.stored_checkpoint(3).note, keys)
-    new = open_checkpoint(app.stored_checkpoint(6).note, keys)
+    old = open_checkpoint(app.signed_log.stored_checkpoint(3).note, keys)
+    new = open_checkpoint(app.signed_log.stored_checkpoint(6).note, keys)
     merkle.verify_consistency(
         3, 6, old.root, new.root, [base64.b64decode(h) for h in body["consistency"]]
     )

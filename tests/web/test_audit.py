@@ -57,7 +57,7 @@ def shown(page) -> list[int]:
 
 
 def newest_first(app, keep=lambda entry: True) -> list[int]:
-    return [entry.seq for entry in app.log() if keep(entry)][::-1]
+    return [entry.seq for entry in app.signed_log.entries() if keep(entry)][::-1]
 
 
 def agreement_id(app) -> str:
@@ -67,7 +67,7 @@ def agreement_id(app) -> str:
 def test_the_auditor_sees_every_event_newest_first_each_verified(auditor, app):
     page = auditor.get("/revision/")
     assert shown(page) == newest_first(app)
-    size = app.read_tree(lambda tree: tree.latest()).size
+    size = app.signed_log.read_tree(lambda tree: tree.latest()).size
     assert page.text.count("Verificeret") == len(shown(page))
     assert page.text.count(f"Med i checkpoint af størrelse {size}") == len(shown(page))
     assert "Erklæring afleveret" in page.text  # event types in Danish
@@ -79,7 +79,7 @@ def test_the_auditor_sees_every_event_newest_first_each_verified(auditor, app):
 def test_each_filter_finds_exactly_its_events(auditor, app):
     agreement = agreement_id(app)
     clerk, low = PERSONS_BY_KEY["odense-clerk"].person_uuid, PERSONS_BY_KEY["low"].person_uuid
-    times = [entry.recorded_at for entry in app.log()]
+    times = [entry.recorded_at for entry in app.signed_log.entries()]
     first, last = (datetime.date.fromisoformat(t[:10]) for t in (times[0], times[-1]))
     day = datetime.timedelta(days=1)
     cases = [
@@ -113,7 +113,7 @@ def test_each_filter_finds_exactly_its_events(auditor, app):
         if not expected:
             assert "Ingen hændelser passer til søgningen." in page.text
         else:
-            assert len(expected) < len(list(app.log())) or "fra" in query
+            assert len(expected) < len(list(app.signed_log.entries())) or "fra" in query
 
 
 def test_the_form_keeps_the_search_and_offers_danish_event_names(auditor, app):
@@ -185,7 +185,7 @@ def test_the_bundle_of_a_search_verifies_and_holds_exactly_its_events(
     auditor, app, tmp_path, monkeypatch
 ):
     path = fetch_bundle(auditor, tmp_path, "odense.zip", cvr=ODENSE, type="Approved")
-    chosen = [e for e in app.log() if e.cvr == ODENSE and e.event_type == "Approved"]
+    chosen = [e for e in app.signed_log.entries() if e.cvr == ODENSE and e.event_type == "Approved"]
     report = verify_bundle(path, app.keyring.verifier_keys())
     assert report.ok, report.problems
     assert report.subset
@@ -200,7 +200,7 @@ def test_the_bundle_of_a_search_verifies_and_holds_exactly_its_events(
     report = verify_bundle(everything, app.keyring.verifier_keys())
     assert report.ok, report.problems
     assert not report.subset  # nothing filtered out: the full log, its root checked too
-    assert report.entries == len(list(app.log()))
+    assert report.entries == len(list(app.signed_log.entries()))
 
 
 def test_an_auditor_limited_to_one_cvr_sees_and_exports_only_it(portal, app, tmp_path):
@@ -276,7 +276,7 @@ def test_bad_input_is_a_400_with_a_danish_message(auditor):
 
 
 def test_a_tampered_event_shows_what_is_wrong(auditor, app):
-    entry = next(e for e in app.log() if e.event_type == "HandedIn")
+    entry = next(e for e in app.signed_log.entries() if e.event_type == "HandedIn")
     tamper(
         app,
         "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = ?",

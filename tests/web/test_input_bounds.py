@@ -332,7 +332,7 @@ def staff_made(app, operator):
     app.reset_approval(
         cvr=AARHUS, version_id=agreement.id, reason="Kunden bad om det i en mail", actor=staff
     )
-    seqs = {entry.event_type: entry.seq for entry in app.log()}
+    seqs = {entry.event_type: entry.seq for entry in app.signed_log.entries()}
     return seqs["Published"], seqs["ApprovalReset"]
 
 
@@ -357,7 +357,7 @@ def test_a_receipt_of_a_staff_made_event_is_for_staff_and_auditors_in_scope(
     app, operator, saml_settings, staff_made
 ):
     published, reset = staff_made
-    assert app.entry(published).cvr == OPERATOR_CVR  # the actor's CVR: no customer's
+    assert app.signed_log.entry(published).cvr == OPERATOR_CVR  # the actor's CVR: no customer's
 
     def readable(client, seq: int) -> tuple[int, int, int]:
         return (

@@ -39,7 +39,11 @@ def log_in(client, persona: str, next_path: str = "/"):
 
 
 def rejections(app) -> list[dict]:
-    return [entry.event.__dict__ for entry in app.log() if entry.event_type == "LoginRejected"]
+    return [
+        entry.event.__dict__
+        for entry in app.signed_log.entries()
+        if entry.event_type == "LoginRejected"
+    ]
 
 
 def counted_refusals(app) -> list[str]:
@@ -48,7 +52,7 @@ def counted_refusals(app) -> list[str]:
     app.summarize_login_refusals(now=time.time() + app.settings.login_refusal_interval_seconds)
     return [
         count["reason"]
-        for entry in app.log()
+        for entry in app.signed_log.entries()
         if entry.event_type == "LoginRefusalsCounted"
         for count in entry.facts()["counts"]
         for _ in range(count["refusals"])

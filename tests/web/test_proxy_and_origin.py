@@ -149,12 +149,12 @@ def test_behind_https_a_post_from_another_origin_gets_the_danish_csrf_page(
     https_portal, app, agreement, headers
 ):
     log_in(https_portal, "aarhus")
-    before = len(list(app.log()))
+    before = len(list(app.signed_log.entries()))
     refused = _approve(https_portal, agreement, **headers)
     assert refused.status_code == 400
     assert "Formularen mangler sin sikkerhedsnøgle" in refused.text
     assert app.approval(AARHUS, agreement.id) is None
-    assert len(list(app.log())) == before
+    assert len(list(app.signed_log.entries())) == before
 
 
 def test_on_loopback_http_a_foreign_origin_is_refused_and_none_is_accepted(
@@ -172,7 +172,7 @@ def test_the_acs_takes_the_identity_providers_cross_site_post(https_portal, app)
     assert landed.status_code == 302
     assert landed.headers["Location"] == "/"
     assert "Anne Andersen" in https_portal.get("/").text
-    assert not [e for e in app.log() if e.event_type == "LoginRejected"]
+    assert not [e for e in app.signed_log.entries() if e.event_type == "LoginRejected"]
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,7 @@ def broken_signature_with_id(client, assertion_id: str) -> str:
 
 
 def stored_payloads(app) -> list[bytes]:
-    return [entry.payload for entry in app.log()]
+    return [entry.payload for entry in app.signed_log.entries()]
 
 
 @pytest.mark.parametrize("kind", HOSTILE_IDS)
@@ -105,11 +105,14 @@ def test_refusals_without_a_verified_identity_are_counted_per_reason_and_network
     ]:
         portal.environ_base["REMOTE_ADDR"] = address
         assert portal.post("/saml/acs", data={"SAMLResponse": posted}).status_code == 400
-    assert [e.event_type for e in app.log()][-1] != "LoginRefusalsCounted"  # still counting
+    last = list(app.signed_log.entries())[-1]
+    assert last.event_type != "LoginRefusalsCounted"  # still counting
 
     app.summarize_login_refusals(now=time.time() + app.settings.login_refusal_interval_seconds)
 
-    (summary,) = [e.facts() for e in app.log() if e.event_type == "LoginRefusalsCounted"]
+    (summary,) = [
+        e.facts() for e in app.signed_log.entries() if e.event_type == "LoginRefusalsCounted"
+    ]
     assert summary["counts"] == [
         {"reason": "malformed-base64", "network": "192.0.2.0/24", "refusals": 2},
         {"reason": "malformed-xml", "network": "2001:db8:7::/48", "refusals": 1},
@@ -128,7 +131,7 @@ def test_a_network_over_the_rate_limit_gets_429_in_danish_on_every_portal(app, s
     assert first.get("/saml/login").status_code == 302
     assert second.post("/saml/acs", data={"SAMLResponse": "PGZvbz4="}).status_code == 400
     assert first.get("/saml/login").status_code == 302
-    events, pending = len(list(app.log())), app.refusal_counts.pending()
+    events, pending = len(list(app.signed_log.entries())), app.refusal_counts.pending()
 
     for answer in [
         second.get("/saml/login"),
@@ -139,7 +142,7 @@ def test_a_network_over_the_rate_limit_gets_429_in_danish_on_every_portal(app, s
         assert "For mange login-forsøg" in answer.text
         assert "højst et minut" in answer.text
         assert '<html lang="da">' in answer.text
-    assert (len(list(app.log())), app.refusal_counts.pending()) == (events, pending)
+    assert (len(list(app.signed_log.entries())), app.refusal_counts.pending()) == (events, pending)
 
     second.environ_base["REMOTE_ADDR"] = "198.51.100.4"  # another network
     assert second.get("/saml/login").status_code == 302

@@ -365,7 +365,7 @@ def test_login_pages_and_refusals_are_not_stored(portal):
 
 def test_public_assets_and_checkpoints_may_be_cached(flask_app, app):
     anonymous = flask_app.test_client()
-    app.checkpoint()
+    app.signed_log.checkpoint()
     answers = {
         "style": anonymous.get("/static/style.css"),
         "checkpoint": anonymous.get("/api/v1/checkpoint"),

@@ -75,7 +75,7 @@ def test_godkend_records_the_approval_and_shows_a_receipt_that_verifies_offline(
     assert "Kvittering" in receipt_page.text
     assert "Anne Andersen" in receipt_page.text
     seq = int(done.headers["Location"].rsplit("/", 1)[1])
-    entry = app.entry(seq)
+    entry = app.signed_log.entry(seq)
     assert entry.event_type == "Approved"
     assert entry.event.actor.person_uuid == PERSONS_BY_KEY["aarhus"].person_uuid
     assert entry.event.authentication.assertion_sha256 in receipt_page.text
@@ -161,7 +161,7 @@ def test_handing_in_the_declaration_gives_a_receipt_and_a_non_pdf_is_refused(por
     )
     assert done.status_code == 302
     seq = int(done.headers["Location"].rsplit("/", 1)[1])
-    assert app.entry(seq).event_type == "HandedIn"
+    assert app.signed_log.entry(seq).event_type == "HandedIn"
     assert "venter på leverandørens medunderskrift" in portal.get("/erklaering").text
 
 

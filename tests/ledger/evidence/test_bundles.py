@@ -70,7 +70,7 @@ class Ledger:
         return self.app.keyring.verifier_keys()
 
     def leaves(self) -> list[bytes]:
-        return [entry.leaf for entry in self.app.log()]
+        return [entry.leaf for entry in self.app.signed_log.entries()]
 
 
 def build(app: LedgerApp, operator: Actor) -> Ledger:
@@ -78,11 +78,11 @@ def build(app: LedgerApp, operator: Actor) -> Ledger:
     after_each_write: list[tuple[int, bool]] = []
 
     def wrote() -> None:
-        count = sum(1 for _ in app.log())
-        after_each_write.append((count, app.stored_checkpoint(count) is not None))
+        count = sum(1 for _ in app.signed_log.entries())
+        after_each_write.append((count, app.signed_log.stored_checkpoint(count) is not None))
 
     wrote()
-    first_kid = app.signing_kid()
+    first_kid = app.signed_log.signing_kid()
     app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
     wrote()
     app.register_customer(cvr=ODENSE, name="Odense Kommune", actor=operator)
@@ -113,11 +113,11 @@ def build(app: LedgerApp, operator: Actor) -> Ledger:
         cvr=AARHUS, version_id=agreement.id, reason="Godkendt uden fuldmagt", actor=operator
     )
     wrote()
-    rotated_kid = app.rotate_signing_key(operator)
+    rotated_kid = app.signed_log.rotate_signing_key(operator)
     wrote()
     approve(AARHUS, "_aarhus-2")
     approve(ODENSE, "_odense-1")
-    assert tuple(entry.event_type for entry in app.log()) == LAYOUT
+    assert tuple(entry.event_type for entry in app.signed_log.entries()) == LAYOUT
     return Ledger(app, first_kid, rotated_kid, after_each_write)
 
 
@@ -158,17 +158,17 @@ def test_every_write_leaves_a_checkpoint_covering_it(ledger):
     counts = [count for count, _ in ledger.after_each_write]
     assert counts == [1, 2, 3, 4, 5, 5, 6, 7, 8, 9]  # the double click wrote nothing
     assert all(stored for _, stored in ledger.after_each_write)
-    checkpoint = ledger.app.checkpoint()
-    assert checkpoint.size == SIZE == sum(1 for _ in ledger.app.log())
-    assert ledger.app.stored_checkpoint(SIZE + 1) is None
+    checkpoint = ledger.app.signed_log.checkpoint()
+    assert checkpoint.size == SIZE == sum(1 for _ in ledger.app.signed_log.entries())
+    assert ledger.app.signed_log.stored_checkpoint(SIZE + 1) is None
 
 
 def test_each_checkpoint_is_signed_by_the_key_of_its_last_leaf_and_holds_the_rfc_root(ledger):
     leaves, keys = ledger.leaves(), ledger.keys
-    assert [entry.seq for entry in ledger.app.log()] == list(range(SIZE))
+    assert [entry.seq for entry in ledger.app.signed_log.entries()] == list(range(SIZE))
     assert set(keys) == {ledger.first_kid, ledger.rotated_kid}
     for size in range(1, SIZE + 1):
-        stored = ledger.app.stored_checkpoint(size)
+        stored = ledger.app.signed_log.stored_checkpoint(size)
         checkpoint = open_checkpoint(stored.note, keys, origin=ORIGIN)
         assert (checkpoint.size, checkpoint.root) == (size, stored.root)
         assert checkpoint.root == mth(leaves[:size])
@@ -180,9 +180,9 @@ def test_each_checkpoint_is_signed_by_the_key_of_its_last_leaf_and_holds_the_rfc
 def test_inclusion_proofs_verify_against_the_root_of_every_stored_checkpoint(ledger):
     leaves, keys = ledger.leaves(), ledger.keys
     for size in range(1, SIZE + 1):
-        root = open_checkpoint(ledger.app.stored_checkpoint(size).note, keys).root
+        root = open_checkpoint(ledger.app.signed_log.stored_checkpoint(size).note, keys).root
         for seq in range(size):
-            proof = ledger.app.inclusion_proof(seq, size)
+            proof = ledger.app.signed_log.inclusion_proof(seq, size)
             assert proof == path(seq, leaves[:size])
             merkle.verify_inclusion(seq, size, leaves[seq], proof, root)
 
@@ -190,22 +190,22 @@ def test_inclusion_proofs_verify_against_the_root_of_every_stored_checkpoint(led
 def test_consistency_proofs_verify_between_every_pair_of_stored_checkpoints(ledger):
     keys = ledger.keys
     roots = {
-        size: open_checkpoint(ledger.app.stored_checkpoint(size).note, keys).root
+        size: open_checkpoint(ledger.app.signed_log.stored_checkpoint(size).note, keys).root
         for size in range(1, SIZE + 1)
     }
     for new in range(1, SIZE + 1):
         for old in range(1, new + 1):
-            proof = ledger.app.consistency_proof(old, new)
+            proof = ledger.app.signed_log.consistency_proof(old, new)
             merkle.verify_consistency(old, new, roots[old], roots[new], proof)
 
 
 def test_proofs_are_refused_for_a_size_no_checkpoint_has(ledger):
     with pytest.raises(DomainError, match="ingen checkpoint"):
-        ledger.app.inclusion_proof(0, SIZE + 1)
+        ledger.app.signed_log.inclusion_proof(0, SIZE + 1)
     with pytest.raises(DomainError, match="ingen checkpoint"):
-        ledger.app.consistency_proof(1, SIZE + 1)
+        ledger.app.signed_log.consistency_proof(1, SIZE + 1)
     with pytest.raises(DomainError, match="ikke i et træ"):
-        ledger.app.inclusion_proof(SIZE, SIZE)
+        ledger.app.signed_log.inclusion_proof(SIZE, SIZE)
 
 
 # Receipts
@@ -213,8 +213,8 @@ def test_proofs_are_refused_for_a_size_no_checkpoint_has(ledger):
 
 def test_a_receipt_of_every_event_verifies_after_a_json_round_trip(ledger):
     keys = ledger.keys
-    for entry in ledger.app.log():
-        receipt = ledger.app.receipt(entry.seq)
+    for entry in ledger.app.signed_log.entries():
+        receipt = ledger.app.signed_log.receipt(entry.seq)
         assert (receipt.leaf, receipt.payload) == (entry.leaf, entry.payload)
         again = Receipt.from_json(receipt.to_json())
         assert again == receipt
@@ -241,12 +241,12 @@ def flip_first_bit(data: bytes) -> bytes:
 
 
 def current_key(ledger: Ledger) -> SigningKey:
-    return ledger.app.keyring.signing_key(ledger.app.signing_kid())
+    return ledger.app.keyring.signing_key(ledger.app.signed_log.signing_kid())
 
 
 def foreign_origin_note(ledger: Ledger) -> str:
     """The log's own root, signed with the log's own key, but under another origin."""
-    checkpoint = ledger.app.checkpoint()
+    checkpoint = ledger.app.signed_log.checkpoint()
     text = Checkpoint("other.example/ledger", checkpoint.size, checkpoint.root).text()
     return sign_note(text, [current_key(ledger)])
 
@@ -264,7 +264,9 @@ RECEIPT_TAMPERS: dict[str, tuple[ReceiptTamper, set[tuple[str, str]]]] = {
     ),
     "another event's leaf and payload": (
         lambda r, ledger, __: replace(
-            r, leaf=ledger.app.receipt(5).leaf, payload=ledger.app.receipt(5).payload
+            r,
+            leaf=ledger.app.signed_log.receipt(5).leaf,
+            payload=ledger.app.signed_log.receipt(5).payload,
         ),
         {("bad-inclusion-proof", "seq 5")},
     ),
@@ -277,11 +279,11 @@ RECEIPT_TAMPERS: dict[str, tuple[ReceiptTamper, set[tuple[str, str]]]] = {
         {("bad-inclusion-proof", "seq 4")},
     ),
     "another event's proof": (
-        lambda r, ledger, __: replace(r, inclusion=ledger.app.receipt(5).inclusion),
+        lambda r, ledger, __: replace(r, inclusion=ledger.app.signed_log.receipt(5).inclusion),
         {("bad-inclusion-proof", "seq 4")},
     ),
     "checkpoint of another ledger": (
-        lambda r, _, other: replace(r, checkpoint=other.checkpoint().note),
+        lambda r, _, other: replace(r, checkpoint=other.signed_log.checkpoint().note),
         {("unknown-key", "checkpoint")},
     ),
     "checkpoint under another origin": (
@@ -289,7 +291,9 @@ RECEIPT_TAMPERS: dict[str, tuple[ReceiptTamper, set[tuple[str, str]]]] = {
         {("wrong-origin", "checkpoint")},
     ),
     "checkpoint too small to hold the event": (
-        lambda r, ledger, __: replace(r, checkpoint=ledger.app.stored_checkpoint(4).note),
+        lambda r, ledger, __: replace(
+            r, checkpoint=ledger.app.signed_log.stored_checkpoint(4).note
+        ),
         {("bad-inclusion-proof", "seq 4")},
     ),
 }
@@ -299,7 +303,7 @@ RECEIPT_TAMPERS: dict[str, tuple[ReceiptTamper, set[tuple[str, str]]]] = {
     ("tamper", "expected"), RECEIPT_TAMPERS.values(), ids=RECEIPT_TAMPERS.keys()
 )
 def test_a_tampered_receipt_fails_with_its_reason(sqlite_ledger, other_ledger, tamper, expected):
-    receipt = Receipt.from_json(sqlite_ledger.app.receipt(RECEIPT_SEQ).to_json())
+    receipt = Receipt.from_json(sqlite_ledger.app.signed_log.receipt(RECEIPT_SEQ).to_json())
     assert verify_receipt(receipt, sqlite_ledger.keys).ok
     report = verify_receipt(tamper(receipt, sqlite_ledger, other_ledger), sqlite_ledger.keys)
     assert reasons(report) == expected
@@ -311,7 +315,7 @@ def forged_tree_around(leaf: bytes, seq: int) -> list[bytes]:
 
 
 def test_a_receipt_proved_by_another_trusted_logs_checkpoint_fails(sqlite_ledger):
-    receipt = sqlite_ledger.app.receipt(RECEIPT_SEQ)
+    receipt = sqlite_ledger.app.signed_log.receipt(RECEIPT_SEQ)
     other = SigningKey.generate("other.example/ledger")
     leaves = forged_tree_around(receipt.leaf, RECEIPT_SEQ)
     note = sign_note(Checkpoint(other.name, len(leaves), mth(leaves)).text(), [other])
@@ -426,7 +430,7 @@ Tamper = Callable[[BundleFiles, Context], None]
 
 
 def other_ledgers_checkpoint(files: BundleFiles, context: Context) -> None:
-    files.write(CHECKPOINT_FILE, context.other.checkpoint().note.encode())
+    files.write(CHECKPOINT_FILE, context.other.signed_log.checkpoint().note.encode())
 
 
 def foreign_origin_checkpoint(files: BundleFiles, context: Context) -> None:
@@ -434,7 +438,9 @@ def foreign_origin_checkpoint(files: BundleFiles, context: Context) -> None:
 
 
 def earlier_checkpoint(files: BundleFiles, context: Context) -> None:
-    files.write(CHECKPOINT_FILE, context.ledger.app.stored_checkpoint(SIZE - 2).note.encode())
+    files.write(
+        CHECKPOINT_FILE, context.ledger.app.signed_log.stored_checkpoint(SIZE - 2).note.encode()
+    )
 
 
 def entry(line: int, seq: int) -> str:

@@ -243,7 +243,7 @@ def build_ledger(settings: Settings, operator: Actor, *, login_rejections: int =
     """The ledger of LAYOUT, then `login_rejections` more events saved in one transaction."""
     app = initialize(settings, operator).app
     try:
-        first_kid = app.signing_kid()
+        first_kid = app.signed_log.signing_kid()
         app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
         app.register_customer(cvr=ODENSE, name="Odense Kommune", actor=operator)
         agreement = app.publish_agreement(
@@ -276,7 +276,7 @@ def build_ledger(settings: Settings, operator: Actor, *, login_rejections: int =
             cvrs=[],
             actor=operator,
         )
-        rotated_kid = app.rotate_signing_key(operator)
+        rotated_kid = app.signed_log.rotate_signing_key(operator)
         app.grant_role(
             person_uuid="urn:uuid:00000000-0000-4000-8000-0000000000bb",
             person_name="Rasmus Revisor",
@@ -306,7 +306,9 @@ def build_ledger(settings: Settings, operator: Actor, *, login_rejections: int =
                     for n in range(login_rejections)
                 )
             )
-        assert tuple(entry.event_type for entry in app.log())[: len(LAYOUT)] == LAYOUT
+        assert (
+            tuple(entry.event_type for entry in app.signed_log.entries())[: len(LAYOUT)] == LAYOUT
+        )
         keys = app.keyring.verifier_keys()
     finally:
         app.close()

@@ -231,14 +231,14 @@ def _approve(client, version_id):
 
 
 def test_a_write_whose_commit_answer_was_lost_is_reported_as_committed_once(ledger, proxy):
-    before = sum(1 for _ in ledger.log())
+    before = sum(1 for _ in ledger.signed_log.entries())
     proxy.cut_after_commit()
     customer = ledger.register_customer(
         cvr="29189846", name="Vejle Kommune", actor=Actor.cli_operator()
     )
     assert proxy.cuts == 1
     assert customer.cvr == "29189846"
-    added = [entry.event_type for entry in ledger.log()][before:]
+    added = [entry.event_type for entry in ledger.signed_log.entries()][before:]
     assert added == ["Registered"]
     _verified(ledger)
 
@@ -254,7 +254,7 @@ def test_godkend_whose_commit_answer_was_lost_shows_the_receipt_of_that_approval
     assert proxy.cuts == 1
     assert done.status_code == 302, done.text
     seq = int(done.headers["Location"].rsplit("/", 1)[1])
-    entry = ledger.entry(seq)
+    entry = ledger.signed_log.entry(seq)
     assert (entry.event_type, entry.cvr) == ("Approved", "64942212")
     approvals = [e for e in ledger.history(cvr="64942212") if e.event_type == "Approved"]
     assert [e.seq for e in approvals] == [seq]
@@ -263,11 +263,11 @@ def test_godkend_whose_commit_answer_was_lost_shows_the_receipt_of_that_approval
 
 
 def test_a_write_cut_off_before_its_commit_is_written_again(ledger, proxy):
-    before = sum(1 for _ in ledger.log())
+    before = sum(1 for _ in ledger.signed_log.entries())
     proxy.cut_before_commit()
     ledger.register_customer(cvr="29189846", name="Vejle Kommune", actor=Actor.cli_operator())
     assert proxy.cuts == 1
-    assert [entry.event_type for entry in ledger.log()][before:] == ["Registered"]
+    assert [entry.event_type for entry in ledger.signed_log.entries()][before:] == ["Registered"]
     _verified(ledger)
 
 
@@ -433,7 +433,7 @@ def test_approvals_and_logins_while_the_server_keeps_ending_connections(
     assert load.statuses[503] * 10 < load.done, load.statuses
     assert len(load.approved) == 30
     assert len(set(load.approved)) == 30
-    approvals = {e.seq for e in ledger.log() if e.event_type == "Approved"}
+    approvals = {e.seq for e in ledger.signed_log.entries() if e.event_type == "Approved"}
     assert set(load.approved) <= approvals
     assert rejections(ledger) == []
     _verified(ledger)
@@ -542,7 +542,7 @@ def test_after_a_restart_of_postgresql_the_portal_recovers_on_the_next_request(
         done = _approve(signatory, _agreement(app).id)
         assert done.status_code == 302
         seq = int(done.headers["Location"].rsplit("/", 1)[1])
-        assert app.entry(seq).event_type == "Approved"
+        assert app.signed_log.entry(seq).event_type == "Approved"
 
         own_server.stop()
         assert signatory.get("/aftaler").status_code == 503

@@ -21,7 +21,7 @@ START = 1_800_000_000 // (INTERVAL * RATE_WINDOW_SECONDS) * INTERVAL * RATE_WIND
 
 
 def summaries(app: LedgerApp) -> list[dict]:
-    return [e.facts() for e in app.log() if e.event_type == "LoginRefusalsCounted"]
+    return [e.facts() for e in app.signed_log.entries() if e.event_type == "LoginRefusalsCounted"]
 
 
 def counted(app: LedgerApp) -> dict[tuple[str, str], int]:

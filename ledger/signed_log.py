@@ -1,0 +1,268 @@
+"""The signed log of the ledger's events: its keys, checkpoints, proofs and receipts.
+
+What an auditor relies on reads here, apart from the business commands of `LedgerApp`.
+Every leaf is written by the recorder in its event's transaction; this service signs the
+checkpoints over them, proves events in them, rotates the key that signs them, and reads
+the events back in log order.
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Repository
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, Mapper
+
+from ledger.domain import LOG_KEYS_ID, DomainError, LogKeys
+from ledger.evidence import merkle
+from ledger.evidence.bundle import Receipt
+from ledger.identity import Actor
+from ledger.keyring import KeyRing
+from ledger.storage import LastLeaf, LogRecord
+from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
+from ledger.storage.recorder import SignedLogRecorder
+
+T = TypeVar("T")
+
+_READ_AT_ONCE = 500  # seq numbers read in one query
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event in the history, with its place in the signed log."""
+
+    seq: int
+    recorded_at: str
+    event: DomainEventProtocol[UUID]
+    leaf: bytes
+    payload: bytes
+
+    @property
+    def event_type(self) -> str:
+        return type(self.event).__qualname__.rsplit(".", 1)[-1]
+
+    @property
+    def aggregate_type(self) -> str:
+        return type(self.event).__qualname__.split(".", 1)[0]
+
+    @property
+    def cvr(self) -> str | None:
+        return getattr(self.event, "cvr", None) or getattr(self.actor, "cvr", None)
+
+    @property
+    def actor(self) -> Actor | None:
+        return getattr(self.event, "actor", None)
+
+    def facts(self) -> dict[str, Any]:
+        """The event's own attributes, as JSON-ready values."""
+        facts = {}
+        for name, value in vars(self.event).items():
+            if name in (
+                "originator_id",
+                "originator_version",
+                "timestamp",
+                "originator_topic",
+            ):
+                continue
+            facts[name] = _plain(value)
+        return facts
+
+
+def _plain(value: Any) -> Any:
+    """A value of an event as JSON-ready data: value objects (also in lists) as dicts."""
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+class SignedLog:
+    """The log's keys, checkpoints, proofs and receipts, and its events in `seq` order.
+
+    The key events (`LogStarted`, `KeyRotated`) are saved through the application's `save`,
+    so that the application stays the only place that saves and they are checkpointed like
+    any other event.
+    """
+
+    def __init__(
+        self,
+        *,
+        recorder: SignedLogRecorder,
+        mapper: Mapper[UUID],
+        repository: Repository[UUID],
+        save: Callable[..., object],
+        keyring: KeyRing,
+        origin: str,
+    ) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self.repository = repository
+        self.save = save
+        self.keyring = keyring
+        self.origin = origin
+
+    # The log and its keys
+
+    def start(self, actor: Actor) -> LogKeys | None:
+        """Record the first key as the log's first event; nothing when already started."""
+        if self._log_keys() is not None:
+            return None
+        key = self.keyring.first_signing_key()
+        log_keys = LogKeys(origin=key.name, verifier_key=key.verifier_key.line(), actor=actor)
+        try:
+            self.save(log_keys)
+        except IntegrityError:
+            return None
+        return log_keys
+
+    def last_leaf(self) -> LastLeaf | None:
+        """The log's last leaf, None while the log is empty."""
+        return self.recorder.last_leaf()
+
+    def signing_kid(self) -> str:
+        last = self.recorder.last_leaf()
+        return last.next_kid if last else self.keyring.first_signing_key().kid
+
+    def rotate_signing_key(self, actor: Actor) -> str:
+        """A new signing key; the rotation is recorded in a leaf signed by the old key."""
+        log_keys = self._log_keys()
+        if log_keys is None:
+            raise DomainError("Loggen er ikke startet; kør `ledger init`.")
+        previous_kid = self.signing_kid()
+        new_key = self.keyring.create(self.origin)
+        log_keys.rotate(
+            previous_kid=previous_kid,
+            verifier_key=new_key.verifier_key.line(),
+            actor=actor,
+        )
+        try:
+            self.save(log_keys, rotate_to=new_key.kid)
+        except BaseException:
+            self.keyring.retire(new_key.kid)
+            raise
+        self.keyring.retire(previous_kid)
+        return new_key.kid
+
+    def _log_keys(self) -> LogKeys | None:
+        try:
+            log_keys: LogKeys = self.repository.get(LOG_KEYS_ID)
+        except AggregateNotFoundError:
+            return None
+        return log_keys
+
+    # Checkpoints and proofs
+
+    def advance_checkpoint(self) -> StoredCheckpoint | None:
+        """Sign a checkpoint over the leaves no checkpoint covers yet; None when all are."""
+        return self.recorder.advance_checkpoint()
+
+    def checkpoint(self) -> StoredCheckpoint | None:
+        """The newest checkpoint, made first when leaves are not yet covered."""
+        self.recorder.advance_checkpoint()
+        return self.read_tree(lambda tree: tree.latest())
+
+    def read_tree(self, work: Callable[[CheckpointStore], T]) -> T:
+        """Run `work` on the tree and checkpoints as one consistent snapshot."""
+        return self.recorder.read_tree(work)
+
+    def stored_checkpoint(self, size: int) -> StoredCheckpoint | None:
+        return self.read_tree(lambda tree: tree.at(size))
+
+    def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
+        """The RFC 9162 inclusion proof of leaf `seq` in the checkpointed tree of `size`."""
+
+        def prove(tree: CheckpointStore) -> list[bytes]:
+            if tree.at(size) is None:
+                raise DomainError(f"Der er ingen checkpoint med størrelse {size}.")
+            if not 0 <= seq < size:
+                raise DomainError(f"Hændelse {seq} er ikke i et træ med størrelse {size}.")
+            return merkle.inclusion_proof(seq, size, tree.read_nodes)
+
+        return self.read_tree(prove)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """The RFC 9162 proof that checkpoint `new_size` extends checkpoint `old_size`."""
+
+        def prove(tree: CheckpointStore) -> list[bytes]:
+            # The old checkpoint is the one the asker kept; the new one must be stored,
+            # which means every complete subtree within it is.
+            if tree.at(new_size) is None:
+                raise DomainError(f"Der er ingen checkpoint med størrelse {new_size}.")
+            if not 0 <= old_size <= new_size:
+                raise DomainError("Den gamle størrelse skal være mindre end den nye.")
+            return merkle.consistency_proof(old_size, new_size, tree.read_nodes)
+
+        return self.read_tree(prove)
+
+    def seq_of(self, originator_id: UUID, version: int) -> int:
+        """The place in the log of an aggregate's event."""
+        return self.recorder.seq_of(originator_id, version)
+
+    def receipt(self, seq: int) -> Receipt:
+        """Everything that proves event `seq` on its own (EVIDENCE-FORMAT.md section 5)."""
+        self.recorder.advance_checkpoint()
+        records = self.recorder.select_log(after=seq - 1, limit=1)
+        if seq < 0 or not records or records[0].seq != seq:
+            raise DomainError(f"Hændelse {seq} findes ikke.")
+        record = records[0]
+
+        def prove(tree: CheckpointStore) -> Receipt:
+            checkpoint = tree.latest()
+            if checkpoint is None or checkpoint.size <= seq:
+                raise DomainError("Hændelsen er endnu ikke dækket af en checkpoint; prøv igen.")
+            return Receipt(
+                leaf=record.leaf,
+                payload=record.stored_event.state,
+                checkpoint=checkpoint.note,
+                inclusion=merkle.inclusion_proof(seq, checkpoint.size, tree.read_nodes),
+                keys=[key.line() for key in self.keyring.verifier_keys().values()],
+            )
+
+        return self.read_tree(prove)
+
+    # Reading the log
+
+    def entries(
+        self,
+        *,
+        after: int = -1,
+        since: str | None = None,
+        until: str | None = None,
+        page_size: int = 500,
+    ) -> Iterator[Entry]:
+        """Every event with its `seq`, oldest first, read a page at a time."""
+        while True:
+            records = self.recorder.select_log(
+                after=after, limit=page_size, since=since, until=until
+            )
+            yield from map(self._entry, records)
+            if len(records) < page_size:
+                return
+            after = records[-1].seq
+
+    def entry(self, seq: int) -> Entry | None:
+        """The event at `seq` in the log, if there is one."""
+        if seq < 0:
+            return None
+        return next((e for e in self.entries(after=seq - 1, page_size=1) if e.seq == seq), None)
+
+    def entries_at(self, seqs: Iterable[int]) -> list[Entry]:
+        """The events at these `seq` numbers, oldest first; a `seq` not in the log is left out."""
+        wanted = sorted(set(seqs))
+        entries: list[Entry] = []
+        for start in range(0, len(wanted), _READ_AT_ONCE):
+            chunk = wanted[start : start + _READ_AT_ONCE]
+            entries.extend(map(self._entry, self.recorder.select_log_at(chunk)))
+        return entries
+
+    def _entry(self, record: LogRecord) -> Entry:
+        return Entry(
+            record.seq,
+            record.recorded_at,
+            self.mapper.to_domain_event(record.stored_event),
+            record.leaf,
+            record.stored_event.state,
+        )
