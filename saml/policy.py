@@ -17,7 +17,7 @@ from ledger.identity import (
 )
 from ledger.identity import person_uuid as normalized_uuid
 from saml import vocabulary as v
-from saml.refusals import LoginRefused
+from saml.refusals import LoginRefused, Refusal
 
 
 @dataclass(frozen=True)
@@ -73,32 +73,32 @@ def identity_from(
     name_id = (name_id_element.text or "").strip() if name_id_element is not None else ""
     professional_uuid = one(v.PROFESSIONAL_UUID)
     if not name_id.startswith(v.PROFESSIONAL_NAMEID_PREFIX) or professional_uuid is None:
-        raise LoginRefused("private-identity", assertion_id=assertion_id)
+        raise LoginRefused(Refusal.PRIVATE_IDENTITY, assertion_id=assertion_id)
     try:
         person_uuid = normalized_uuid(professional_uuid)
     except InvalidPersonUUID:
-        raise LoginRefused("private-identity", "not a UUID", assertion_id) from None
+        raise LoginRefused(Refusal.PRIVATE_IDENTITY, "not a UUID", assertion_id) from None
     if name_id.removeprefix(v.PROFESSIONAL_NAMEID_PREFIX).lower() != person_uuid:
-        raise LoginRefused("identity-mismatch", "NameID and UUID differ", assertion_id)
+        raise LoginRefused(Refusal.IDENTITY_MISMATCH, "NameID and UUID differ", assertion_id)
 
-    def refuse(reason: str, detail: str = "", cvr: str | None = None) -> LoginRefused:
+    def refuse(reason: Refusal, detail: str = "", cvr: str | None = None) -> LoginRefused:
         return LoginRefused(reason, detail, assertion_id, person_uuid, cvr)
 
     if one(v.SPEC_VERSION) != v.OIOSAML_3:
-        raise refuse("spec-version", one(v.SPEC_VERSION) or "missing")
+        raise refuse(Refusal.SPEC_VERSION, one(v.SPEC_VERSION) or "missing")
     try:
         cvr = validate_cvr(one(v.CVR) or "")
     except InvalidCVR as error:
-        raise refuse("missing-cvr", str(error)) from None
+        raise refuse(Refusal.MISSING_CVR, str(error)) from None
     try:
         loa = NsisLevel.parse(one(v.LOA) or "")
     except ValueError:
-        raise refuse("loa-too-low", one(v.LOA) or "missing", cvr) from None
+        raise refuse(Refusal.LOA_TOO_LOW, one(v.LOA) or "missing", cvr) from None
     if loa < APPROVAL_MINIMUM_LEVEL:
-        raise refuse("loa-too-low", loa.label, cvr)
+        raise refuse(Refusal.LOA_TOO_LOW, loa.label, cvr)
     statement = assertion.find(f"{{{v.SAML}}}AuthnStatement")
     if statement is None or not statement.get("AuthnInstant"):
-        raise refuse("schema-invalid", "no AuthnStatement", cvr)
+        raise refuse(Refusal.SCHEMA_INVALID, "no AuthnStatement", cvr)
     name = one(v.FULL_NAME) or " ".join(
         part for part in (one(v.FIRST_NAME), one(v.LAST_NAME)) if part
     )
@@ -110,9 +110,9 @@ def identity_from(
         # The ledger records these with every approval; one it cannot record is refused
         # here, at login, instead of when the person clicks Godkend.
         if label == "name" and not text.strip():
-            raise refuse("unusable-identity", "no name", cvr)
+            raise refuse(Refusal.UNUSABLE_IDENTITY, "no name", cvr)
         if len(text.strip()) > longest or refused_character(text) is not None:
-            raise refuse("unusable-identity", f"the {label} cannot be recorded", cvr)
+            raise refuse(Refusal.UNUSABLE_IDENTITY, f"the {label} cannot be recorded", cvr)
     represented = tuple(value for value in attributes.get(v.AUTHORIZED_TO_REPRESENT, []) if value)
     return Identity(
         person_uuid=person_uuid,

@@ -39,7 +39,7 @@ from saml import vocabulary as v
 from saml.credentials import load_certificate
 from saml.metadata import sp_metadata
 from saml.policy import Identity, identity_from
-from saml.refusals import LoginRefused
+from saml.refusals import LoginRefused, Refusal
 from saml.settings import SamlSettings
 from saml.xml import checked, decode_posted, parse
 
@@ -52,35 +52,35 @@ MAX_ASSERTION_LIFETIME = datetime.timedelta(hours=1)
 
 _Error = OneLogin_Saml2_ValidationError
 _LIBRARY_REASONS = {
-    _Error.INVALID_SIGNATURE: "bad-signature",
-    _Error.NO_SIGNED_ASSERTION: "unsigned-assertion",
-    _Error.NO_SIGNATURE_FOUND: "unsigned-assertion",
-    _Error.WRONG_NUMBER_OF_SIGNATURES: "bad-signature",
-    _Error.WRONG_NUMBER_OF_SIGNATURES_IN_ASSERTION: "bad-signature",
-    _Error.WRONG_NUMBER_OF_SIGNATURES_IN_RESPONSE: "bad-signature",
-    _Error.WRONG_SIGNED_ELEMENT: "bad-signature",
-    _Error.ID_NOT_FOUND_IN_SIGNED_ELEMENT: "bad-signature",
-    _Error.DUPLICATED_ID_IN_SIGNED_ELEMENTS: "bad-signature",
-    _Error.INVALID_SIGNED_ELEMENT: "bad-signature",
-    _Error.DUPLICATED_REFERENCE_IN_SIGNED_ELEMENTS: "bad-signature",
-    _Error.UNEXPECTED_SIGNED_ELEMENTS: "bad-signature",
-    _Error.ASSERTION_EXPIRED: "expired",
-    _Error.RESPONSE_EXPIRED: "expired",
-    _Error.SESSION_EXPIRED: "expired",
-    _Error.ASSERTION_TOO_EARLY: "not-yet-valid",
-    _Error.WRONG_AUDIENCE: "wrong-audience",
-    _Error.WRONG_DESTINATION: "wrong-destination",
-    _Error.EMPTY_DESTINATION: "wrong-destination",
-    _Error.WRONG_ISSUER: "wrong-issuer",
-    _Error.ISSUER_MULTIPLE_IN_RESPONSE: "wrong-issuer",
-    _Error.ISSUER_NOT_FOUND_IN_ASSERTION: "wrong-issuer",
-    _Error.WRONG_INRESPONSETO: "in-response-to-mismatch",
-    _Error.WRONG_SUBJECTCONFIRMATION: "wrong-subject-confirmation",
-    _Error.DEPRECATED_SIGNATURE_METHOD: "weak-algorithm",
-    _Error.DEPRECATED_DIGEST_METHOD: "weak-algorithm",
-    _Error.INVALID_XML_FORMAT: "schema-invalid",
-    _Error.STATUS_CODE_IS_NOT_SUCCESS: "idp-status",
-    _Error.WRONG_NUMBER_OF_ASSERTIONS: "assertion-count",
+    _Error.INVALID_SIGNATURE: Refusal.BAD_SIGNATURE,
+    _Error.NO_SIGNED_ASSERTION: Refusal.UNSIGNED_ASSERTION,
+    _Error.NO_SIGNATURE_FOUND: Refusal.UNSIGNED_ASSERTION,
+    _Error.WRONG_NUMBER_OF_SIGNATURES: Refusal.BAD_SIGNATURE,
+    _Error.WRONG_NUMBER_OF_SIGNATURES_IN_ASSERTION: Refusal.BAD_SIGNATURE,
+    _Error.WRONG_NUMBER_OF_SIGNATURES_IN_RESPONSE: Refusal.BAD_SIGNATURE,
+    _Error.WRONG_SIGNED_ELEMENT: Refusal.BAD_SIGNATURE,
+    _Error.ID_NOT_FOUND_IN_SIGNED_ELEMENT: Refusal.BAD_SIGNATURE,
+    _Error.DUPLICATED_ID_IN_SIGNED_ELEMENTS: Refusal.BAD_SIGNATURE,
+    _Error.INVALID_SIGNED_ELEMENT: Refusal.BAD_SIGNATURE,
+    _Error.DUPLICATED_REFERENCE_IN_SIGNED_ELEMENTS: Refusal.BAD_SIGNATURE,
+    _Error.UNEXPECTED_SIGNED_ELEMENTS: Refusal.BAD_SIGNATURE,
+    _Error.ASSERTION_EXPIRED: Refusal.EXPIRED,
+    _Error.RESPONSE_EXPIRED: Refusal.EXPIRED,
+    _Error.SESSION_EXPIRED: Refusal.EXPIRED,
+    _Error.ASSERTION_TOO_EARLY: Refusal.NOT_YET_VALID,
+    _Error.WRONG_AUDIENCE: Refusal.WRONG_AUDIENCE,
+    _Error.WRONG_DESTINATION: Refusal.WRONG_DESTINATION,
+    _Error.EMPTY_DESTINATION: Refusal.WRONG_DESTINATION,
+    _Error.WRONG_ISSUER: Refusal.WRONG_ISSUER,
+    _Error.ISSUER_MULTIPLE_IN_RESPONSE: Refusal.WRONG_ISSUER,
+    _Error.ISSUER_NOT_FOUND_IN_ASSERTION: Refusal.WRONG_ISSUER,
+    _Error.WRONG_INRESPONSETO: Refusal.IN_RESPONSE_TO_MISMATCH,
+    _Error.WRONG_SUBJECTCONFIRMATION: Refusal.WRONG_SUBJECT_CONFIRMATION,
+    _Error.DEPRECATED_SIGNATURE_METHOD: Refusal.WEAK_ALGORITHM,
+    _Error.DEPRECATED_DIGEST_METHOD: Refusal.WEAK_ALGORITHM,
+    _Error.INVALID_XML_FORMAT: Refusal.SCHEMA_INVALID,
+    _Error.STATUS_CODE_IS_NOT_SUCCESS: Refusal.IDP_STATUS,
+    _Error.WRONG_NUMBER_OF_ASSERTIONS: Refusal.ASSERTION_COUNT,
 }
 
 
@@ -256,7 +256,7 @@ class ServiceProvider:
         except (LoginRefused, DatabaseUnavailable):
             raise  # the replay cache out of reach refuses nothing: the portal answers 503
         except Exception as error:  # any library failure is a refusal, never a 500
-            raise LoginRefused("invalid-response", type(error).__name__) from error
+            raise LoginRefused(Refusal.INVALID_RESPONSE, type(error).__name__) from error
 
     def _accept(self, posted: str, pending: Collection[str]) -> Identity:
         root = parse(decode_posted(posted, self.settings.max_response_chars))
@@ -268,9 +268,9 @@ class ServiceProvider:
         # From here on the assertion's signature has verified.
         facts = self._check_assertion(assertion, request_id)
         if not self.once.first_use("saml-assertion", assertion_id, facts.expires_at):
-            raise LoginRefused("replayed")
+            raise LoginRefused(Refusal.REPLAYED)
         if not self.once.first_use("saml-request", request_id, facts.expires_at):
-            raise LoginRefused("request-reused")
+            raise LoginRefused(Refusal.REQUEST_REUSED)
         return identity_from(
             assertion,
             idp=self.idp.entity_id,
@@ -282,26 +282,28 @@ class ServiceProvider:
 
     def _check_envelope(self, root: etree._Element, pending: Collection[str]) -> str:
         if root.tag != f"{{{v.SAMLP}}}Response" or root.get("Version") != "2.0":
-            raise LoginRefused("not-a-response")
+            raise LoginRefused(Refusal.NOT_A_RESPONSE)
         in_response_to = root.get("InResponseTo")
         if not in_response_to:
-            raise LoginRefused("unsolicited")
+            raise LoginRefused(Refusal.UNSOLICITED)
         if in_response_to not in pending:
-            raise LoginRefused("in-response-to-mismatch")
+            raise LoginRefused(Refusal.IN_RESPONSE_TO_MISMATCH)
         destination = root.get("Destination")
         if destination != self.settings.acs_url:
-            raise LoginRefused("wrong-destination", destination or "missing")
+            raise LoginRefused(Refusal.WRONG_DESTINATION, destination or "missing")
         issuers = root.findall(f"{{{v.SAML}}}Issuer")
         if len(issuers) > 1 or (issuers and issuers[0].text != self.idp.entity_id):
-            raise LoginRefused("wrong-issuer")
+            raise LoginRefused(Refusal.WRONG_ISSUER)
         status = root.find(f"{{{v.SAMLP}}}Status/{{{v.SAMLP}}}StatusCode")
         if status is None or status.get("Value") != v.STATUS_SUCCESS:
-            raise LoginRefused("idp-status", status.get("Value", "") if status is not None else "")
+            raise LoginRefused(
+                Refusal.IDP_STATUS, status.get("Value", "") if status is not None else ""
+            )
         if root.find(f".//{{{v.SAML}}}Assertion") is not None:
-            raise LoginRefused("unencrypted-assertion")
+            raise LoginRefused(Refusal.UNENCRYPTED_ASSERTION)
         encrypted = root.findall(f".//{{{v.SAML}}}EncryptedAssertion")
         if len(encrypted) != 1 or encrypted[0].getparent() is not root:
-            raise LoginRefused("assertion-count", f"{len(encrypted)} encrypted assertions")
+            raise LoginRefused(Refusal.ASSERTION_COUNT, f"{len(encrypted)} encrypted assertions")
         for signature in root.findall(f"{{{v.DS}}}Signature"):
             _check_signature_algorithms(signature, root.get("ID"))
         _check_encryption_algorithms(encrypted[0])
@@ -314,10 +316,10 @@ class ServiceProvider:
         if not signatures:
             return
         if len(signatures) != 1:
-            raise LoginRefused("bad-signature", "more than one Response signature")
+            raise LoginRefused(Refusal.BAD_SIGNATURE, "more than one Response signature")
         ids = [element.get("ID") for element in root.iter() if element.get("ID") is not None]
         if len(ids) != len(set(ids)):
-            raise LoginRefused("duplicate-id")
+            raise LoginRefused(Refusal.DUPLICATE_ID)
         document = parse(etree.tostring(root))  # xmlsec marks the IDs on a copy
         xmlsec.tree.add_ids(document, ["ID"])
         signature = checked(document.find(f"{{{v.DS}}}Signature"), "Signature")
@@ -333,7 +335,7 @@ class ServiceProvider:
             except xmlsec.Error:
                 continue
             return
-        raise LoginRefused("bad-signature", "the Response signature does not verify")
+        raise LoginRefused(Refusal.BAD_SIGNATURE, "the Response signature does not verify")
 
     def _keys_manager(self) -> xmlsec.KeysManager:
         """One keys manager per thread: making one loads the system's CA certificates
@@ -361,11 +363,11 @@ class ServiceProvider:
         try:
             assertion = xmlsec.EncryptionContext(self._keys_manager()).decrypt(data)
         except xmlsec.Error:
-            raise LoginRefused("decryption-failed") from None
+            raise LoginRefused(Refusal.DECRYPTION_FAILED) from None
         if not isinstance(assertion, etree._Element) or assertion.tag != f"{{{v.SAML}}}Assertion":
-            raise LoginRefused("assertion-count", "the encrypted data is not one assertion")
+            raise LoginRefused(Refusal.ASSERTION_COUNT, "the encrypted data is not one assertion")
         if len(encrypted) != 1:
-            raise LoginRefused("assertion-count", "more than the assertion was encrypted")
+            raise LoginRefused(Refusal.ASSERTION_COUNT, "more than the assertion was encrypted")
         plaintext = etree.tostring(assertion, with_tail=False)
         marker = etree.Comment(secrets.token_hex(16))
         root.replace(encrypted, marker)
@@ -374,7 +376,7 @@ class ServiceProvider:
         text = etree.tostring(root)
         placeholder = etree.tostring(marker, with_tail=False)
         if text.count(placeholder) != 1:
-            raise LoginRefused("assertion-count", "the decrypted assertion cannot be placed")
+            raise LoginRefused(Refusal.ASSERTION_COUNT, "the decrypted assertion cannot be placed")
         decrypted = parse(text.replace(placeholder, plaintext))
         return decrypted, checked(decrypted.find(f"{{{v.SAML}}}Assertion"), "Assertion")
 
@@ -386,16 +388,16 @@ class ServiceProvider:
         try:
             response.is_valid(self._acs_request, request_id=request_id, raise_exceptions=True)
         except OneLogin_Saml2_ValidationError as error:
-            reason = _LIBRARY_REASONS.get(error.code, "invalid-response")
+            reason = _LIBRARY_REASONS.get(error.code, Refusal.INVALID_RESPONSE)
             raise LoginRefused(reason, str(error)[:200]) from None
 
     def _check_assertion(self, assertion: etree._Element, request_id: str) -> "_Checked":
-        def refuse(reason: str, detail: str = "") -> LoginRefused:
+        def refuse(reason: Refusal, detail: str = "") -> LoginRefused:
             return LoginRefused(reason, detail)
 
         issuer = assertion.find(f"{{{v.SAML}}}Issuer")
         if issuer is None or issuer.text != self.idp.entity_id:
-            raise refuse("wrong-issuer")
+            raise refuse(Refusal.WRONG_ISSUER)
         audiences = [
             element.text
             for element in assertion.iterfind(
@@ -403,25 +405,25 @@ class ServiceProvider:
             )
         ]
         if self.settings.sp_entity_id not in audiences:
-            raise refuse("wrong-audience", ", ".join(a or "" for a in audiences) or "missing")
+            raise refuse(Refusal.WRONG_AUDIENCE, ", ".join(a or "" for a in audiences) or "missing")
         confirmations = assertion.findall(
             f"{{{v.SAML}}}Subject/{{{v.SAML}}}SubjectConfirmation[@Method='{v.BEARER}']"
             f"/{{{v.SAML}}}SubjectConfirmationData"
         )
         if len(confirmations) != 1:
-            raise refuse("wrong-subject-confirmation")
+            raise refuse(Refusal.WRONG_SUBJECT_CONFIRMATION)
         data = confirmations[0]
         if data.get("Recipient") != self.settings.acs_url:
-            raise refuse("wrong-recipient", data.get("Recipient") or "missing")
+            raise refuse(Refusal.WRONG_RECIPIENT, data.get("Recipient") or "missing")
         if data.get("InResponseTo") != request_id:
-            raise refuse("in-response-to-mismatch", "in the assertion")
+            raise refuse(Refusal.IN_RESPONSE_TO_MISMATCH, "in the assertion")
         name_id = assertion.find(f"{{{v.SAML}}}Subject/{{{v.SAML}}}NameID")
         if name_id is None or name_id.get("Format") != v.NAMEID_PERSISTENT:
             found = name_id.get("Format") if name_id is not None else None
-            raise refuse("nameid-format", (found or "missing")[:200])
+            raise refuse(Refusal.NAMEID_FORMAT, (found or "missing")[:200])
         qualifier = name_id.get("SPNameQualifier")
         if qualifier is not None and qualifier != self.settings.sp_entity_id:
-            raise refuse("wrong-sp-name-qualifier", qualifier[:200])
+            raise refuse(Refusal.WRONG_SP_NAME_QUALIFIER, qualifier[:200])
         now = datetime.datetime.now(datetime.UTC)
         skew = datetime.timedelta(seconds=self.settings.clock_skew)
         conditions = assertion.find(f"{{{v.SAML}}}Conditions")
@@ -436,19 +438,19 @@ class ServiceProvider:
             if value
         ]
         if not ends:
-            raise refuse("expired", "no NotOnOrAfter")
+            raise refuse(Refusal.EXPIRED, "no NotOnOrAfter")
         if not_before is not None and now + skew < not_before:
-            raise refuse("not-yet-valid")
+            raise refuse(Refusal.NOT_YET_VALID)
         if now - skew >= min(ends):
-            raise refuse("expired")
+            raise refuse(Refusal.EXPIRED)
         issued = _instant(assertion.get("IssueInstant") or "")
         if now + skew < issued:
-            raise refuse("not-yet-valid", "issued in the future")
+            raise refuse(Refusal.NOT_YET_VALID, "issued in the future")
         if now - issued > MAX_ISSUE_AGE + skew:
-            raise refuse("issued-too-long-ago")
+            raise refuse(Refusal.ISSUED_TOO_LONG_AGO)
         valid_from = min(issued, not_before) if not_before is not None else issued
         if max(ends) - valid_from > MAX_ASSERTION_LIFETIME:
-            raise refuse("assertion-lifetime")
+            raise refuse(Refusal.ASSERTION_LIFETIME)
         return _Checked(expires_at=max(ends) + skew)
 
     # Logout
@@ -489,9 +491,9 @@ class ServiceProvider:
                 keep_local_session=True, request_id=pending, delete_session_cb=None
             )
         except Exception as error:
-            raise LoginRefused("invalid-logout", type(error).__name__) from error
+            raise LoginRefused(Refusal.INVALID_LOGOUT, type(error).__name__) from error
         if auth.get_errors():
-            raise LoginRefused("invalid-logout", auth.get_last_error_reason() or "")
+            raise LoginRefused(Refusal.INVALID_LOGOUT, auth.get_last_error_reason() or "")
         return LogoutResult(redirect_url=redirect, ends_session=True)
 
 
@@ -504,7 +506,7 @@ def _instant(value: str) -> datetime.datetime:
     try:
         moment = datetime.datetime.fromisoformat(value)
     except ValueError:
-        raise LoginRefused("schema-invalid", f"not a time: {value[:40]!r}") from None
+        raise LoginRefused(Refusal.SCHEMA_INVALID, f"not a time: {value[:40]!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
     return moment
@@ -513,19 +515,19 @@ def _instant(value: str) -> datetime.datetime:
 def _check_encryption_algorithms(encrypted: etree._Element) -> None:
     datas = encrypted.findall(f"{{{v.XENC}}}EncryptedData")
     if len(datas) != 1:
-        raise LoginRefused("assertion-count", "not one EncryptedData")
+        raise LoginRefused(Refusal.ASSERTION_COUNT, "not one EncryptedData")
     data = datas[0]
     method = data.find(f"{{{v.XENC}}}EncryptionMethod")
     algorithm = method.get("Algorithm") if method is not None else None
     if algorithm not in v.ALLOWED_DATA_ENCRYPTION:
-        raise LoginRefused("weak-encryption", f"data encryption {algorithm}")
+        raise LoginRefused(Refusal.WEAK_ENCRYPTION, f"data encryption {algorithm}")
     keys = encrypted.findall(f".//{{{v.XENC}}}EncryptedKey")
     if len(keys) != 1:
-        raise LoginRefused("weak-encryption", f"{len(keys)} encrypted keys")
+        raise LoginRefused(Refusal.WEAK_ENCRYPTION, f"{len(keys)} encrypted keys")
     key_method = keys[0].find(f"{{{v.XENC}}}EncryptionMethod")
     transport = key_method.get("Algorithm") if key_method is not None else None
     if key_method is None or transport not in v.ALLOWED_KEY_TRANSPORT:
-        raise LoginRefused("weak-encryption", f"key transport {transport}")
+        raise LoginRefused(Refusal.WEAK_ENCRYPTION, f"key transport {transport}")
     digest = key_method.find(f"{{{v.DS}}}DigestMethod")
     named = digest.get("Algorithm") if digest is not None else None
     # rsa-oaep-mgf1p is OAEP with SHA-1 unless it names another digest: naming that default
@@ -533,40 +535,44 @@ def _check_encryption_algorithms(encrypted: etree._Element) -> None:
     # SHA-1 is refused.
     default_named = transport == v.RSA_OAEP_MGF1P and named == v.SHA1
     if digest is not None and named not in v.ALLOWED_DIGESTS and not default_named:
-        raise LoginRefused("weak-algorithm", f"key transport digest {named}")
+        raise LoginRefused(Refusal.WEAK_ALGORITHM, f"key transport digest {named}")
     if transport == v.RSA_OAEP:
         # xmlenc11 RSA-OAEP defaults to SHA-1 for both the digest and the mask function;
         # both must be named, and be SHA-2.
         mgf = key_method.find(f"{{{v.XENC11}}}MGF")
         if digest is None or mgf is None or mgf.get("Algorithm") not in v.ALLOWED_MGF:
-            raise LoginRefused("weak-algorithm", "RSA-OAEP without SHA-2 digest and MGF")
+            raise LoginRefused(Refusal.WEAK_ALGORITHM, "RSA-OAEP without SHA-2 digest and MGF")
     unexpected = next(encrypted.iter(f"{{{v.DS}}}RetrievalMethod", f"{{{v.DS}}}Transform"), None)
     if unexpected is not None:
-        raise LoginRefused("forbidden-transform", unexpected.get("Algorithm") or unexpected.tag)
+        raise LoginRefused(
+            Refusal.FORBIDDEN_TRANSFORM, unexpected.get("Algorithm") or unexpected.tag
+        )
 
 
 def _check_signature_algorithms(signature: etree._Element, signed_id: str | None) -> None:
     signed_info = signature.find(f"{{{v.DS}}}SignedInfo")
     if signed_info is None:
-        raise LoginRefused("bad-signature", "no SignedInfo")
+        raise LoginRefused(Refusal.BAD_SIGNATURE, "no SignedInfo")
     c14n = signed_info.find(f"{{{v.DS}}}CanonicalizationMethod")
     if c14n is None or c14n.get("Algorithm") != v.EXC_C14N:
-        raise LoginRefused("forbidden-transform", "canonicalization")
+        raise LoginRefused(Refusal.FORBIDDEN_TRANSFORM, "canonicalization")
     method = signed_info.find(f"{{{v.DS}}}SignatureMethod")
     algorithm = method.get("Algorithm") if method is not None else None
     if algorithm not in v.ALLOWED_SIGNATURE_METHODS:
-        raise LoginRefused("weak-algorithm", f"signature method {algorithm}")
+        raise LoginRefused(Refusal.WEAK_ALGORITHM, f"signature method {algorithm}")
     references = signed_info.findall(f"{{{v.DS}}}Reference")
     if len(references) != 1 or not signed_id or references[0].get("URI") != f"#{signed_id}":
-        raise LoginRefused("bad-signature", "the signature does not cover exactly its element")
+        raise LoginRefused(
+            Refusal.BAD_SIGNATURE, "the signature does not cover exactly its element"
+        )
     for transform in references[0].iterfind(f"{{{v.DS}}}Transforms/{{{v.DS}}}Transform"):
         if transform.get("Algorithm") not in v.ALLOWED_TRANSFORMS or len(transform):
-            raise LoginRefused("forbidden-transform", transform.get("Algorithm") or "")
+            raise LoginRefused(Refusal.FORBIDDEN_TRANSFORM, transform.get("Algorithm") or "")
     digest = references[0].find(f"{{{v.DS}}}DigestMethod")
     if digest is None or digest.get("Algorithm") not in v.ALLOWED_DIGESTS:
-        raise LoginRefused("weak-algorithm", "digest")
+        raise LoginRefused(Refusal.WEAK_ALGORITHM, "digest")
     if next(signature.iter(f"{{{v.DS}}}RetrievalMethod", "{*}XPath", "{*}XSLT"), None) is not None:
-        raise LoginRefused("forbidden-transform", "XPath, XSLT or RetrievalMethod")
+        raise LoginRefused(Refusal.FORBIDDEN_TRANSFORM, "XPath, XSLT or RetrievalMethod")
 
 
 def _check_assertion_shape(root: etree._Element, assertion: etree._Element) -> str:
@@ -575,20 +581,20 @@ def _check_assertion_shape(root: etree._Element, assertion: etree._Element) -> s
     attacks need is refused before python3-saml looks for the signed element. Its ID."""
     assertion_id = assertion.get("ID")
     if assertion_id is None:
-        raise LoginRefused("schema-invalid", "an assertion without ID")
+        raise LoginRefused(Refusal.SCHEMA_INVALID, "an assertion without ID")
     assertions = root.findall(f".//{{{v.SAML}}}Assertion")
     if len(assertions) != 1 or assertion.getparent() is not root:
-        raise LoginRefused("assertion-count", f"{len(assertions)} assertions")
+        raise LoginRefused(Refusal.ASSERTION_COUNT, f"{len(assertions)} assertions")
     ids = [element.get("ID") for element in root.iter() if element.get("ID") is not None]
     if len(ids) != len(set(ids)):
-        raise LoginRefused("duplicate-id")
+        raise LoginRefused(Refusal.DUPLICATE_ID)
     if next(assertion.iter(etree.Comment, etree.ProcessingInstruction), None) is not None:
-        raise LoginRefused("comment-in-assertion")
+        raise LoginRefused(Refusal.COMMENT_IN_ASSERTION)
     signatures = list(assertion.iter(f"{{{v.DS}}}Signature"))
     if not signatures:
-        raise LoginRefused("unsigned-assertion")
+        raise LoginRefused(Refusal.UNSIGNED_ASSERTION)
     if len(signatures) != 1 or signatures[0].getparent() is not assertion:
-        raise LoginRefused("bad-signature", "not one enveloped signature")
+        raise LoginRefused(Refusal.BAD_SIGNATURE, "not one enveloped signature")
     _check_signature_algorithms(signatures[0], assertion_id)
     return assertion_id
 
