@@ -266,8 +266,7 @@ class LedgerApp(Application[UUID]):
         """
         customer = self.customer(cvr)
         agreement = self.agreement_version(version_id)
-        if agreement.retired:
-            raise DomainError("Denne version af aftalen er trukket tilbage og kan ikke godkendes.")
+        agreement.check_approvable()
         problem = self.agreement_document_problem(agreement)
         if problem is not None:
             raise DocumentUnavailable(problem)

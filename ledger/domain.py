@@ -664,9 +664,9 @@ class RoleAssignment(Recurring):
         )
 
     def revocable_by(self, actor: Actor) -> bool:
-        """Whether `actor` may take this role away: anyone but a staff member their own staff
-        role, so that no one shuts themselves out of the staff pages with one click; a
-        colleague (or the operator at the command line) does it."""
+        """Whether `actor` may take this role away. No one takes away their own staff role,
+        so that no one shuts themselves out of the staff pages with one click; a colleague
+        (or the operator at the command line) does it."""
         return not (self.role == "staff" and _same_person(actor, self.person_uuid))
 
     def revoke(self, *, actor: Actor) -> None:

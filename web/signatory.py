@@ -3,7 +3,6 @@ its own history."""
 
 import hashlib
 import io
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -23,7 +22,8 @@ from flask_login import current_user, login_required
 
 from ledger.application import DocumentUnavailable
 from ledger.documents import DocumentAltered, DocumentNotFound
-from ledger.domain import AgreementVersion, Approval, Authentication, DomainError
+from ledger.domain import AgreementVersion, Authentication, DomainError
+from ledger.read_models import AgreementState, agreement_states
 from ledger.search import MAX_PAGE, Query
 from ledger.signed_log import Entry
 from web.arguments import number_arg
@@ -37,36 +37,6 @@ blueprint = Blueprint("signatory", __name__)
 HISTORY_PAGE = 50
 
 
-@dataclass(frozen=True)
-class AgreementState:
-    """An agreement version as one customer sees it."""
-
-    agreement: AgreementVersion
-    approval: Approval | None
-
-    @property
-    def approved(self) -> bool:
-        return self.approval is not None and self.approval.is_approved
-
-    @property
-    def reset_reason(self) -> str | None:
-        if self.approval is None or self.approved:
-            return None
-        return self.approval.last_reset_reason
-
-
-def agreement_states(cvr: str) -> list[AgreementState]:
-    """The agreement versions that concern a customer: every current one, and any retired
-    one it approved."""
-    states = []
-    for agreement in ledger().agreement_versions():
-        approval = ledger().approval(cvr, agreement.id)
-        if agreement.retired and approval is None:
-            continue
-        states.append(AgreementState(agreement, approval))
-    return sorted(states, key=lambda s: (s.agreement.retired, s.agreement.title))
-
-
 def _agreement(version_id: UUID) -> AgreementVersion:
     try:
         return ledger().agreement_version(version_id)
@@ -78,9 +48,8 @@ def _agreement(version_id: UUID) -> AgreementVersion:
 @signatory_required
 def agreements() -> str:
     customer = ledger().customer(current_user.cvr)
-    return render_template(
-        "signatory/agreements.html", customer=customer, states=agreement_states(customer.cvr)
-    )
+    states = agreement_states(ledger(), customer.cvr)
+    return render_template("signatory/agreements.html", customer=customer, states=states)
 
 
 @blueprint.get("/aftaler/<uuid:version_id>")

@@ -1,14 +1,15 @@
 """Operator staff: customers, agreement versions, roles, approval resets, declaration steps.
 
-Every change goes through the ledger with the logged-in person as its actor. A form with a
-problem comes back with the problem in Danish and status 400; a change that succeeds
-redirects (post/redirect/get) with a message, so a reload never records it twice.
+Every change goes through the ledger with the logged-in person as its actor, and every form
+runs it through `carry_out`: a form with a problem comes back with the problem in Danish and
+status 400; a change that succeeds redirects (post/redirect/get) with a message, so a reload
+never records it twice.
 """
 
 import datetime
 import re
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 from uuid import UUID
 
 from flask import (
@@ -21,11 +22,11 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
-from flask_login import current_user
 
-from ledger.application import latest_sending_date, normalized_person_uuid
+from ledger.application import latest_sending_date
 from ledger.domain import (
     RESET_REASON_LENGTH,
     AgreementVersion,
@@ -36,7 +37,8 @@ from ledger.domain import (
     checked_reset_reason,
     iso_date,
 )
-from ledger.identity import InvalidCVR
+from ledger.identity import InvalidCVR, InvalidPersonUUID
+from ledger.read_models import current_agreements, customer_statuses
 from web.auth import ledger
 from web.roles import acting_person, staff_required
 from web.signatory import send_document
@@ -44,8 +46,41 @@ from web.uploads import read_pdf
 
 blueprint = Blueprint("staff", __name__, url_prefix="/drift")
 
-# What the ledger refuses with a message a person can act on.
-REFUSED = (DomainError, InvalidCVR)
+# What the ledger refuses with a message a person can act on: every form answers it alike.
+REFUSED = (DomainError, InvalidCVR, InvalidPersonUUID)
+Outcome = TypeVar("Outcome")
+
+
+def carry_out(
+    command: Callable[[], Outcome],
+    *,
+    done: str | Callable[[Outcome], str],
+    then: str,
+    refused: Callable[[str], str],
+) -> ResponseReturnValue:
+    """Run a form's command: done, flash `done` (or what it says of the outcome) and redirect
+    to `then`; refused, the form's page again from `refused` with the ledger's reason."""
+    try:
+        outcome = command()
+    except REFUSED as problem:
+        return refused_page(refused(str(problem)))
+    return succeeded(done(outcome) if callable(done) else done, then)
+
+
+def succeeded(message: str, then: str) -> ResponseReturnValue:
+    """Post/redirect/get with the message: a reload shows the page, it records nothing."""
+    flash(message, "success")
+    return redirect(then)
+
+
+def refused_page(page: str) -> ResponseReturnValue:
+    """A form's page shown again with what was wrong in it: 400, for nothing was recorded."""
+    return page, 400
+
+
+def _form(*names: str) -> dict[str, str]:
+    """The form's fields as typed, trimmed ("" for one not sent, as on a GET)."""
+    return {name: request.form.get(name, "").strip() for name in names}
 
 
 def _customer(cvr: str) -> Customer:
@@ -58,7 +93,7 @@ def _customer(cvr: str) -> Customer:
 def _agreement(version_id: UUID) -> AgreementVersion:
     try:
         return ledger().agreement_version(version_id)
-    except DomainError:
+    except REFUSED:
         abort(404)
 
 
@@ -69,68 +104,11 @@ def _today() -> datetime.date:
 # The overview: what each customer lacks
 
 
-@dataclass(frozen=True)
-class CustomerStatus:
-    """One customer as staff follow it up: its approvals of the current agreement versions
-    and where its joint management declaration stands."""
-
-    customer: Customer
-    approvals: list[tuple[AgreementVersion, Approval | None]]
-    declaration: Declaration | None
-    today: datetime.date
-
-    @property
-    def unapproved(self) -> list[AgreementVersion]:
-        return [
-            agreement
-            for agreement, approval in self.approvals
-            if approval is None or not approval.is_approved
-        ]
-
-    @property
-    def renewal_overdue(self) -> bool:
-        declaration = self.declaration
-        return (
-            declaration is not None
-            and declaration.status == Declaration.SENT
-            and declaration.renewal_due is not None
-            and datetime.date.fromisoformat(declaration.renewal_due) < self.today
-        )
-
-    @property
-    def complete(self) -> bool:
-        return (
-            not self.unapproved
-            and self.declaration is not None
-            and self.declaration.status == Declaration.SENT
-            and not self.renewal_overdue
-        )
-
-
-def current_agreements() -> list[AgreementVersion]:
-    current = [a for a in ledger().agreement_versions() if not a.retired]
-    return sorted(current, key=lambda a: (a.title, a.version_label))
-
-
-def customer_statuses(current: list[AgreementVersion]) -> list[CustomerStatus]:
-    today = _today()
-    statuses = [
-        CustomerStatus(
-            customer=customer,
-            approvals=[(a, ledger().approval(customer.cvr, a.id)) for a in current],
-            declaration=ledger().declaration(customer.cvr),
-            today=today,
-        )
-        for customer in ledger().customers()
-    ]
-    return sorted(statuses, key=lambda s: s.customer.name)
-
-
 @blueprint.get("/")
 @staff_required
 def overview() -> str:
-    current = current_agreements()
-    statuses = customer_statuses(current)
+    current = current_agreements(ledger().agreement_versions())
+    statuses = customer_statuses(ledger(), current, today=_today())
     return render_template(
         "staff/overview.html",
         statuses=statuses,
@@ -144,31 +122,27 @@ def overview() -> str:
 
 @blueprint.route("/kunder", methods=["GET", "POST"])
 @staff_required
-def customers() -> Any:
-    error = None
-    form = {"cvr": "", "name": ""}
-    if request.method == "POST":
-        form = {key: request.form.get(key, "").strip() for key in form}
-        try:
-            customer = ledger().register_customer(
-                cvr=form["cvr"], name=form["name"], actor=acting_person()
-            )
-        except REFUSED as problem:
-            error = str(problem)
-        else:
-            flash(
-                _(
-                    "%(name)s (CVR %(cvr)s) er registreret som kunde.",
-                    name=customer.name,
-                    cvr=customer.cvr,
-                ),
-                "success",
-            )
-            return redirect(url_for("staff.customers"))
-    registered = sorted(ledger().customers(), key=lambda c: c.name)
-    return render_template("staff/customers.html", customers=registered, form=form, error=error), (
-        400 if error else 200
+def customers() -> ResponseReturnValue:
+    form = _form("cvr", "name")
+    if request.method == "GET":
+        return _customers_page(form)
+    return carry_out(
+        lambda: ledger().register_customer(
+            cvr=form["cvr"], name=form["name"], actor=acting_person()
+        ),
+        done=lambda customer: _(
+            "%(name)s (CVR %(cvr)s) er registreret som kunde.",
+            name=customer.name,
+            cvr=customer.cvr,
+        ),
+        then=url_for("staff.customers"),
+        refused=lambda error: _customers_page(form, error),
     )
+
+
+def _customers_page(form: dict[str, str], error: str | None = None) -> str:
+    registered = sorted(ledger().customers(), key=lambda c: c.name)
+    return render_template("staff/customers.html", customers=registered, form=form, error=error)
 
 
 # Agreement versions
@@ -176,41 +150,38 @@ def customers() -> Any:
 
 @blueprint.route("/aftaler", methods=["GET", "POST"])
 @staff_required
-def agreements() -> Any:
-    error = None
-    form = {"title": "", "version_label": ""}
-    if request.method == "POST":
-        form = {key: request.form.get(key, "").strip() for key in form}
-        try:
-            name, content = read_pdf(request.files.get("document"))
-            agreement = ledger().publish_agreement(
-                title=form["title"],
-                version_label=form["version_label"],
-                document=content,
-                document_name=name,
-                actor=acting_person(),
-            )
-        except DomainError as problem:
-            error = str(problem)
-        else:
-            flash(
-                _(
-                    "%(title)s version %(version)s er offentliggjort.",
-                    title=agreement.title,
-                    version=agreement.version_label,
-                ),
-                "success",
-            )
-            return redirect(url_for("staff.agreements"))
+def agreements() -> ResponseReturnValue:
+    form = _form("title", "version_label")
+    if request.method == "GET":
+        return _agreements_page(form)
+
+    def publish() -> AgreementVersion:
+        name, content = read_pdf(request.files.get("document"))
+        return ledger().publish_agreement(
+            title=form["title"],
+            version_label=form["version_label"],
+            document=content,
+            document_name=name,
+            actor=acting_person(),
+        )
+
+    return carry_out(
+        publish,
+        done=lambda agreement: _(
+            "%(title)s version %(version)s er offentliggjort.",
+            title=agreement.title,
+            version=agreement.version_label,
+        ),
+        then=url_for("staff.agreements"),
+        refused=lambda error: _agreements_page(form, error),
+    )
+
+
+def _agreements_page(form: dict[str, str], error: str | None = None) -> str:
     versions = sorted(
         ledger().agreement_versions(), key=lambda a: (a.retired, a.title, a.version_label)
     )
-    return render_template(
-        "staff/agreements.html",
-        agreements=versions,
-        form=form,
-        error=error,
-    ), (400 if error else 200)
+    return render_template("staff/agreements.html", agreements=versions, form=form, error=error)
 
 
 @blueprint.get("/aftaler/<uuid:version_id>/dokument")
@@ -222,69 +193,61 @@ def agreement_document(version_id: UUID) -> Response:
 
 @blueprint.route("/aftaler/<uuid:version_id>/tilbagetraek", methods=["GET", "POST"])
 @staff_required
-def retire_agreement(version_id: UUID) -> Any:
+def retire_agreement(version_id: UUID) -> ResponseReturnValue:
     """Retiring asks first: the page says what it does, the button does it."""
     agreement = _agreement(version_id)
-    error = None
-    if request.method == "POST":
-        try:
-            ledger().retire_agreement(agreement.id, actor=acting_person())
-        except DomainError as problem:
-            error = str(problem)
-        else:
-            flash(
-                _(
-                    "%(title)s version %(version)s er trukket tilbage.",
-                    title=agreement.title,
-                    version=agreement.version_label,
-                ),
-                "success",
-            )
-            return redirect(url_for("staff.agreements"))
-    return render_template("staff/retire.html", agreement=agreement, error=error), (
-        400 if error else 200
+
+    def page(error: str | None = None) -> str:
+        return render_template("staff/retire.html", agreement=agreement, error=error)
+
+    if request.method == "GET":
+        return page()
+    return carry_out(
+        lambda: ledger().retire_agreement(agreement.id, actor=acting_person()),
+        done=_(
+            "%(title)s version %(version)s er trukket tilbage.",
+            title=agreement.title,
+            version=agreement.version_label,
+        ),
+        then=url_for("staff.agreements"),
+        refused=page,
     )
 
 
 # Roles
 
 ROLE_NAMES = {"staff": lazy_gettext("Drift"), "auditor": lazy_gettext("Revisor")}
-NO_GRANT = {"person_uuid": "", "person_name": "", "role": "", "cvrs": ""}
+GRANT_FIELDS = ("person_uuid", "person_name", "role", "cvrs")
+NO_GRANT = dict.fromkeys(GRANT_FIELDS, "")
 
 
 @blueprint.route("/roller", methods=["GET", "POST"])
 @staff_required
-def roles() -> Any:
-    error = None
-    form = NO_GRANT
-    if request.method == "POST":
-        form = {key: request.form.get(key, "").strip() for key in NO_GRANT}
-        try:
-            assignment = ledger().grant_role(
-                person_uuid=form["person_uuid"],
-                person_name=form["person_name"],
-                role=form["role"],
-                cvrs=[cvr for cvr in re.split(r"[\s,;]+", form["cvrs"]) if cvr],
-                actor=acting_person(),
-            )
-        except REFUSED as problem:
-            error = str(problem)
-        else:
-            flash(
-                _(
-                    "%(name)s har fået rollen %(role)s.",
-                    name=assignment.person_name,
-                    role=ROLE_NAMES[assignment.role],
-                ),
-                "success",
-            )
-            return redirect(url_for("staff.roles"))
-    return _roles_page(form=form, error=error)
+def roles() -> ResponseReturnValue:
+    form = _form(*GRANT_FIELDS)
+    if request.method == "GET":
+        return _roles_page(form=form)
+    return carry_out(
+        lambda: ledger().grant_role(
+            person_uuid=form["person_uuid"],
+            person_name=form["person_name"],
+            role=form["role"],
+            cvrs=[cvr for cvr in re.split(r"[\s,;]+", form["cvrs"]) if cvr],
+            actor=acting_person(),
+        ),
+        done=lambda assignment: _(
+            "%(name)s har fået rollen %(role)s.",
+            name=assignment.person_name,
+            role=ROLE_NAMES[assignment.role],
+        ),
+        then=url_for("staff.roles"),
+        refused=lambda error: _roles_page(form=form, error=error),
+    )
 
 
 def _roles_page(
     *, form: dict[str, str], error: str | None = None, revoke_error: str | None = None
-) -> Any:
+) -> str:
     active = [a for a in ledger().role_assignments() if a.active]
     active.sort(key=lambda a: (a.role, a.person_name))
     return render_template(
@@ -294,31 +257,28 @@ def _roles_page(
         form=form,
         error=error,
         revoke_error=revoke_error,
-    ), (400 if error or revoke_error else 200)
+        actor=acting_person(),
+    )
 
 
 @blueprint.post("/roller/fratag")
 @staff_required
-def revoke_role() -> Any:
-    role = request.form.get("role", "")
-    try:
-        person_uuid = normalized_person_uuid(request.form.get("person_uuid", ""))
-        if role == "staff" and person_uuid == current_user.person_uuid:
-            raise DomainError(
-                _("Du kan ikke fratage dig selv driftsrollen; bed en kollega om det.")
-            )
-        assignment = ledger().revoke_role(person_uuid=person_uuid, role=role, actor=acting_person())
-    except DomainError as problem:
-        return _roles_page(form=NO_GRANT, revoke_error=str(problem))
-    flash(
-        _(
+def revoke_role() -> ResponseReturnValue:
+    """The ledger refuses a staff member their own staff role (`RoleAssignment.revocable_by`)."""
+    return carry_out(
+        lambda: ledger().revoke_role(
+            person_uuid=request.form.get("person_uuid", ""),
+            role=request.form.get("role", ""),
+            actor=acting_person(),
+        ),
+        done=lambda assignment: _(
             "%(name)s har ikke længere rollen %(role)s.",
             name=assignment.person_name,
             role=ROLE_NAMES[assignment.role],
         ),
-        "success",
+        then=url_for("staff.roles"),
+        refused=lambda error: _roles_page(form=NO_GRANT, revoke_error=error),
     )
-    return redirect(url_for("staff.roles"))
 
 
 # Resetting an approval
@@ -327,14 +287,14 @@ def revoke_role() -> Any:
 def _reason_problem(reason: str) -> str | None:
     try:
         checked_reset_reason(reason)
-    except DomainError as problem:
+    except REFUSED as problem:
         return str(problem)
     return None
 
 
 @blueprint.route("/godkendelser/<cvr>/<uuid:version_id>/nulstil", methods=["GET", "POST"])
 @staff_required
-def reset_approval(cvr: str, version_id: UUID) -> Any:
+def reset_approval(cvr: str, version_id: UUID) -> ResponseReturnValue:
     """Pick, give a reason, confirm: the first POST shows what will be recorded, the second
     (with `confirmed`) records it."""
     customer = _customer(cvr)
@@ -343,7 +303,7 @@ def reset_approval(cvr: str, version_id: UUID) -> Any:
     if approval is None:
         abort(404)
 
-    def page(*, confirming: bool = False, reason: str = "", error: str | None = None) -> Any:
+    def page(*, confirming: bool = False, reason: str = "", error: str | None = None) -> str:
         return render_template(
             "staff/reset.html",
             customer=customer,
@@ -359,43 +319,61 @@ def reset_approval(cvr: str, version_id: UUID) -> Any:
             ),
             shortest=RESET_REASON_LENGTH[0],
             longest=RESET_REASON_LENGTH[1],
-        ), (400 if error else 200)
+        )
 
     if request.method == "GET":
         return page()
     reason = request.form.get("reason", "").strip()
     if request.form.get("edit") == "1":
         return page(reason=reason)
-    if request.form.get("confirmed") == "1" and _reset_already(approval, reason):
-        return _reset_done(agreement, customer)  # the same confirmation again: a double click
+    confirmed = request.form.get("confirmed") == "1"
+    done = _(
+        "Godkendelsen af %(title)s version %(version)s for %(name)s er nulstillet. "
+        "Kunden kan nu godkende igen.",
+        title=agreement.title,
+        version=agreement.version_label,
+        name=customer.name,
+    )
+    if confirmed and _reset_already(approval, reason):
+        # The same confirmation again (a double click): the first one's success.
+        return succeeded(done, url_for("staff.overview"))
     if not approval.is_approved:
-        return page(error=_("Der er ingen gældende godkendelse at nulstille."))
+        return refused_page(page(error=_("Der er ingen gældende godkendelse at nulstille.")))
     problem = _reason_problem(reason)
     if problem:
-        return page(reason=reason, error=problem)
+        return refused_page(page(reason=reason, error=problem))
     # The approval shown is the one reset: not a newer one given while staff read the page.
     if request.form.get("approved_version") != str(approval.approved_version):
-        return page(
-            reason=reason,
-            error=_("Godkendelsen er ændret, siden du så den. Se den igen, før du nulstiller."),
+        return refused_page(
+            page(
+                reason=reason,
+                error=_("Godkendelsen er ændret, siden du så den. Se den igen, før du nulstiller."),
+            )
         )
-    if request.form.get("confirmed") != "1":
+    if not confirmed:
         return page(confirming=True, reason=reason)
-    try:
-        ledger().reset_approval(
-            cvr=customer.cvr,
-            version_id=agreement.id,
-            reason=reason,
-            actor=acting_person(),
-            approved_version=approval.approved_version,
-        )
-    except DomainError as refused:
-        # Two clicks at once: the other one's reset may be this very one.
-        again = ledger().approval(customer.cvr, agreement.id)
-        if again is not None and _reset_already(again, reason):
-            return _reset_done(agreement, customer)
-        return page(reason=reason, error=str(refused))
-    return _reset_done(agreement, customer)
+
+    def reset() -> None:
+        try:
+            ledger().reset_approval(
+                cvr=customer.cvr,
+                version_id=agreement.id,
+                reason=reason,
+                actor=acting_person(),
+                approved_version=approval.approved_version,
+            )
+        except REFUSED:
+            # Two clicks at once: the other one's reset may be this very one.
+            again = ledger().approval(customer.cvr, agreement.id)
+            if again is None or not _reset_already(again, reason):
+                raise
+
+    return carry_out(
+        reset,
+        done=done,
+        then=url_for("staff.overview"),
+        refused=lambda error: page(reason=reason, error=error),
+    )
 
 
 def _reset_already(approval: Approval, reason: str) -> bool:
@@ -410,20 +388,6 @@ def _reset_already(approval: Approval, reason: str) -> bool:
     )
 
 
-def _reset_done(agreement: AgreementVersion, customer: Customer) -> Response:
-    flash(
-        _(
-            "Godkendelsen af %(title)s version %(version)s for %(name)s er nulstillet. "
-            "Kunden kan nu godkende igen.",
-            title=agreement.title,
-            version=agreement.version_label,
-            name=customer.name,
-        ),
-        "success",
-    )
-    return redirect(url_for("staff.overview"))
-
-
 # The joint management declaration
 
 
@@ -433,7 +397,7 @@ def _declaration_page(
     countersign_error: str | None = None,
     sent_error: str | None = None,
     form: dict[str, str] | None = None,
-) -> Any:
+) -> str:
     return render_template(
         "staff/declaration.html",
         customer=customer,
@@ -442,12 +406,12 @@ def _declaration_page(
         sent_error=sent_error,
         form=form or {"sent_on": "", "reference": ""},
         latest=latest_sending_date().isoformat(),
-    ), (400 if countersign_error or sent_error else 200)
+    )
 
 
 @blueprint.get("/erklaeringer/<cvr>")
 @staff_required
-def declaration(cvr: str) -> Any:
+def declaration(cvr: str) -> str:
     return _declaration_page(_customer(cvr))
 
 
@@ -475,17 +439,21 @@ def countersigned_document(cvr: str) -> Response:
 
 @blueprint.post("/erklaeringer/<cvr>/medunderskriv")
 @staff_required
-def countersign(cvr: str) -> Any:
+def countersign(cvr: str) -> ResponseReturnValue:
     customer = _customer(cvr)
-    try:
+
+    def countersign_declaration() -> Declaration:
         name, content = read_pdf(request.files.get("document"))
-        ledger().countersign_declaration(
+        return ledger().countersign_declaration(
             cvr=customer.cvr, document=content, document_name=name, actor=acting_person()
         )
-    except DomainError as problem:
-        return _declaration_page(customer, countersign_error=str(problem))
-    flash(_("Leverandørens medunderskrift er registreret."), "success")
-    return redirect(url_for("staff.declaration", cvr=customer.cvr))
+
+    return carry_out(
+        countersign_declaration,
+        done=_("Leverandørens medunderskrift er registreret."),
+        then=url_for("staff.declaration", cvr=customer.cvr),
+        refused=lambda error: _declaration_page(customer, countersign_error=error),
+    )
 
 
 def _sent_on(text: str) -> datetime.date:
@@ -497,17 +465,17 @@ def _sent_on(text: str) -> datetime.date:
 
 @blueprint.post("/erklaeringer/<cvr>/sendt")
 @staff_required
-def record_sent(cvr: str) -> Any:
+def record_sent(cvr: str) -> ResponseReturnValue:
     customer = _customer(cvr)
-    form = {key: request.form.get(key, "").strip() for key in ("sent_on", "reference")}
-    try:
-        ledger().record_declaration_sent(
+    form = _form("sent_on", "reference")
+    return carry_out(
+        lambda: ledger().record_declaration_sent(
             cvr=customer.cvr,
             sent_on=_sent_on(form["sent_on"]),
             reference=form["reference"],
             actor=acting_person(),
-        )
-    except DomainError as problem:
-        return _declaration_page(customer, sent_error=str(problem), form=form)
-    flash(_("Afsendelsen til Digitaliseringsstyrelsen er registreret."), "success")
-    return redirect(url_for("staff.declaration", cvr=customer.cvr))
+        ),
+        done=_("Afsendelsen til Digitaliseringsstyrelsen er registreret."),
+        then=url_for("staff.declaration", cvr=customer.cvr),
+        refused=lambda error: _declaration_page(customer, sent_error=error, form=form),
+    )

@@ -206,6 +206,20 @@ def test_roles_are_granted_limited_and_revoked(app, operator):
     assert granted == ["test-operator", "test-operator"]
 
 
+def test_the_ledger_refuses_a_staff_member_their_own_staff_role_and_a_colleague_revokes_it(
+    app, operator
+):
+    person = "00000000-0000-4000-8000-0000000000d1"
+    app.grant_role(person_uuid=person, person_name="Dorte", role="staff", cvrs=[], actor=operator)
+    themselves = signatory(name="Dorte", person_uuid=f"urn:uuid:{person}")
+    with pytest.raises(DomainError, match="Du kan ikke fratage dig selv driftsrollen"):
+        app.revoke_role(person_uuid=person.upper(), role="staff", actor=themselves)
+    assert events_of(app, "RoleRevoked") == []
+    colleague = signatory(name="Kollega")
+    app.revoke_role(person_uuid=person, role="staff", actor=colleague)
+    assert app.roles_of(person) == []
+
+
 def test_a_refused_login_is_a_security_event(app):
     app.record_login_rejected(
         reason="private-identity", idp="https://idp.example", assertion_id="_x1"
