@@ -1,4 +1,4 @@
-"""Evidence bundles and receipts (EVIDENCE-FORMAT.md sections 4 and 5), written and checked.
+"""Evidence bundles and receipts (docs/evidence-format.md sections 4 and 5), written and checked.
 
 Checking needs no database and no network: only the bundle (a directory or a `.zip` of
 one) and the verifier keys the auditor trusts. Every problem is reported with the line or

@@ -1,4 +1,4 @@
-"""Ed25519 keys in the C2SP signed-note conventions (EVIDENCE-FORMAT.md section 3).
+"""Ed25519 keys in the C2SP signed-note conventions (docs/evidence-format.md section 3).
 
 A verifier key is written `<name>+<8 hex key hash>+<base64(0x01 || public key)>`; the key
 hash is the first 4 bytes of SHA-256(name || 0x0A || 0x01 || public key) and, as 8 hex

@@ -1,4 +1,4 @@
-"""Leaves (EVIDENCE-FORMAT.md section 1): one signed, chained JSON line per stored event."""
+"""Leaves (docs/evidence-format.md section 1): one signed, chained JSON line per stored event."""
 
 import base64
 import binascii
