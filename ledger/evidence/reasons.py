@@ -1,7 +1,7 @@
 """The reason codes of the evidence checks: every way a leaf, a stored row, a checkpoint, a
 bundle or a receipt can fail, each with what it means.
 
-The values are the contract (docs/evidence-format.md section 8): `ledger verify` prints
+The values are the contract (docs/evidence-format.md section 7): `ledger verify` prints
 them, its `--json` output carries them, and an auditor's own tool may compare against them,
 so a value never changes once released. A member is its value wherever a string is expected
 (`Reason.BAD_SIGNATURE == "bad-signature"`, and it is written as that in JSON).
