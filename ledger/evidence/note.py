@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ledger.evidence.keys import SigningKey, VerifierKey
+from ledger.evidence.reasons import Reason
 
 EM_DASH = "\u2014"
 MAX_NOTE_SIZE = 1 << 20
@@ -24,7 +25,7 @@ _CONTROL_CHARACTER = re.compile("[\x00-\x09\x0b-\x1f]")
 class NoteError(ValueError):
     """A note that is malformed or carries no signature by a known key."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
 
@@ -63,21 +64,21 @@ def open_note(note: str | bytes, keys: Mapping[str, VerifierKey]) -> OpenedNote:
     """The note's text, once a known key's signature on it holds; `note` as text, or as
     the bytes it was stored or sent as."""
     if len(note) > MAX_NOTE_SIZE:  # in UTF-8 a text has at least as many bytes as characters
-        raise NoteError("malformed-note", "the note is too large")
+        raise NoteError(Reason.MALFORMED_NOTE, "the note is too large")
     if isinstance(note, bytes):
         try:
             note = note.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise NoteError("malformed-note", f"the note is not UTF-8: {error}") from error
+            raise NoteError(Reason.MALFORMED_NOTE, f"the note is not UTF-8: {error}") from error
     try:
         size = len(_utf8(note))
     except ValueError as error:
-        raise NoteError("malformed-note", str(error)) from error
+        raise NoteError(Reason.MALFORMED_NOTE, str(error)) from error
     if size > MAX_NOTE_SIZE:
-        raise NoteError("malformed-note", "the note is too large")
+        raise NoteError(Reason.MALFORMED_NOTE, "the note is too large")
     text, separator, signatures = note.rpartition("\n\n")
     if not separator or not signatures.endswith("\n"):
-        raise NoteError("malformed-note", "the note has no signature block")
+        raise NoteError(Reason.MALFORMED_NOTE, "the note has no signature block")
     text += "\n"
     message = text.encode("utf-8")
     verified = []
@@ -85,21 +86,21 @@ def open_note(note: str | bytes, keys: Mapping[str, VerifierKey]) -> OpenedNote:
         prefix, _, rest = line.partition(" ")
         name, _, encoded = rest.partition(" ")
         if prefix != EM_DASH or not name or not encoded or " " in encoded:
-            raise NoteError("malformed-note", f"not a signature line: {line!r}")
+            raise NoteError(Reason.MALFORMED_NOTE, f"not a signature line: {line!r}")
         try:
             blob = base64.b64decode(encoded, validate=True)
         except binascii.Error as error:
-            raise NoteError("malformed-note", "a signature is not base64") from error
+            raise NoteError(Reason.MALFORMED_NOTE, "a signature is not base64") from error
         if len(blob) < 5:
-            raise NoteError("malformed-note", "a signature is too short")
+            raise NoteError(Reason.MALFORMED_NOTE, "a signature is too short")
         key = keys.get(blob[:4].hex())
         if key is None or key.name != name:
             continue
         if not key.verify(blob[4:], message):
-            raise NoteError("bad-signature", f"the signature of key {key.kid} does not verify")
+            raise NoteError(Reason.BAD_SIGNATURE, f"the signature of key {key.kid} does not verify")
         verified.append(key.kid)
     if not verified:
-        raise NoteError("unknown-key", "no known key signed the note")
+        raise NoteError(Reason.UNKNOWN_KEY, "no known key signed the note")
     return OpenedNote(text, tuple(verified))
 
 
@@ -125,17 +126,17 @@ class Checkpoint:
     def parse(cls, text: str) -> "Checkpoint":
         lines = text.split("\n")
         if len(lines) < 4 or lines[-1] != "":
-            raise NoteError("malformed-checkpoint", "a checkpoint has origin, size and root")
+            raise NoteError(Reason.MALFORMED_CHECKPOINT, "a checkpoint has origin, size and root")
         origin, size_text, root_text, *extensions = lines[:-1]
         is_number = size_text.isascii() and size_text.isdigit() and len(size_text) <= 20
         if not is_number or (size_text != "0" and size_text.startswith("0")):
-            raise NoteError("malformed-checkpoint", f"tree size {size_text!r} is not a number")
+            raise NoteError(Reason.MALFORMED_CHECKPOINT, f"tree size {size_text!r} is not a number")
         try:
             root = base64.b64decode(root_text, validate=True)
         except binascii.Error as error:
-            raise NoteError("malformed-checkpoint", "the root is not base64") from error
+            raise NoteError(Reason.MALFORMED_CHECKPOINT, "the root is not base64") from error
         if len(root) != 32:
-            raise NoteError("malformed-checkpoint", "the root is not 32 bytes")
+            raise NoteError(Reason.MALFORMED_CHECKPOINT, "the root is not 32 bytes")
         return cls(origin, int(size_text), root, tuple(extensions))
 
 
@@ -146,6 +147,6 @@ def open_checkpoint(
     checkpoint = Checkpoint.parse(open_note(note, keys).text)
     if origin is not None and checkpoint.origin != origin:
         raise NoteError(
-            "wrong-origin", f"the checkpoint is from log {checkpoint.origin!r}, not {origin!r}"
+            Reason.WRONG_ORIGIN, f"the checkpoint is from log {checkpoint.origin!r}, not {origin!r}"
         )
     return checkpoint
