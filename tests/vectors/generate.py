@@ -28,6 +28,7 @@ from ledger.evidence.canonical import canonical_json
 from ledger.evidence.keys import SigningKey
 from ledger.evidence.leaf import GENESIS_PREV, chain_hash, sign_leaf
 from ledger.evidence.note import EM_DASH, Checkpoint, sign_note
+from ledger.evidence.reasons import Reason
 
 HERE = Path(__file__).parent
 # The directories this script writes; it owns every file in them.
@@ -37,7 +38,7 @@ OTHER_ORIGIN = "other.example/ledger"
 TRUSTED_KEYS = "keys/trusted.keys"
 
 Files = dict[str, bytes]
-Finding = tuple[str, str]  # (reason code, where our verifier reports it; "" for none)
+Finding = tuple[Reason, str]  # (reason, where our verifier reports it; "" for none)
 
 
 def vector_key(label: str, name: str) -> SigningKey:
@@ -250,7 +251,7 @@ def reasons(findings: list[Finding]) -> bytes:
 # Leaves
 
 
-def _leaf_cases() -> tuple[dict[str, bytes], dict[str, tuple[bytes, list[str]]]]:
+def _leaf_cases() -> tuple[dict[str, bytes], dict[str, tuple[bytes, list[Reason]]]]:
     approved = LEAVES[4]
     start = approved.index(b'"sig":"') + len(b'"sig":"')
     flipped = (
@@ -263,45 +264,45 @@ def _leaf_cases() -> tuple[dict[str, bytes], dict[str, tuple[bytes, list[str]]]]
     members = json.loads(approved)
     good = {"log-started": LEAVES[0], "approved": approved, "signed-by-the-rotated-key": LEAVES[7]}
     bad = {
-        "flipped-signature": (flipped, ["bad-signature"]),
+        "flipped-signature": (flipped, [Reason.BAD_SIGNATURE]),
         "edited-recorded-at": (
             canonical_json({**members, "recorded_at": recorded_at(3)}),
-            ["bad-signature"],
+            [Reason.BAD_SIGNATURE],
         ),
         "kid-of-the-other-trusted-key": (
             canonical_json({**members, "kid": ROTATED.kid}),
-            ["bad-signature"],
+            [Reason.BAD_SIGNATURE],
         ),
-        "signed-by-an-unknown-key": (make_leaf(4, members["prev"], FOREIGN), ["unknown-key"]),
-        "space-inserted": (b"{ " + approved[1:], ["non-canonical-leaf"]),
+        "signed-by-an-unknown-key": (make_leaf(4, members["prev"], FOREIGN), [Reason.UNKNOWN_KEY]),
+        "space-inserted": (b"{ " + approved[1:], [Reason.NON_CANONICAL_LEAF]),
         "version-first": (
             b'{"v":1,' + approved[1:].replace(b',"v":1}', b"}"),
-            ["non-canonical-leaf"],
+            [Reason.NON_CANONICAL_LEAF],
         ),
         "escaped-character": (
             approved.replace(b'"topic":"ledger', b'"topic":"\\u006cedger'),
-            ["non-canonical-leaf"],
+            [Reason.NON_CANONICAL_LEAF],
         ),
         "signature-padding-bits-set": (
             approved[: sig_end - 3] + padded + approved[sig_end - 2 :],
-            ["non-canonical-leaf"],
+            [Reason.NON_CANONICAL_LEAF],
         ),
         "integer-beyond-2-to-the-53": (
             approved.replace(b'"seq":4,', b'"seq":9007199254740993,'),
-            ["non-canonical-leaf"],
+            [Reason.NON_CANONICAL_LEAF],
         ),
         "lone-surrogate": (
             approved.replace(b'"topic":"', b'"topic":"\\ud800'),
-            ["non-canonical-leaf"],
+            [Reason.NON_CANONICAL_LEAF],
         ),
-        "version-2": (approved.replace(b'"v":1}', b'"v":2}'), ["unknown-version"]),
-        "truncated": (approved[:-1], ["malformed-leaf"]),
-        "sig-renamed": (approved.replace(b',"sig":"', b',"signature":"'), ["malformed-leaf"]),
-        "extra-member": (approved.replace(b'"v":1}', b'"v":1,"w":0}'), ["malformed-leaf"]),
-        "seq-as-a-string": (approved.replace(b'"seq":4,', b'"seq":"4",'), ["malformed-leaf"]),
+        "version-2": (approved.replace(b'"v":1}', b'"v":2}'), [Reason.UNKNOWN_VERSION]),
+        "truncated": (approved[:-1], [Reason.MALFORMED_LEAF]),
+        "sig-renamed": (approved.replace(b',"sig":"', b',"signature":"'), [Reason.MALFORMED_LEAF]),
+        "extra-member": (approved.replace(b'"v":1}', b'"v":1,"w":0}'), [Reason.MALFORMED_LEAF]),
+        "seq-as-a-string": (approved.replace(b'"seq":4,', b'"seq":"4",'), [Reason.MALFORMED_LEAF]),
         "not-utf-8": (
             approved.replace(b"Approval.Approved", b"Approval.\xffpproved"),
-            ["malformed-leaf"],
+            [Reason.MALFORMED_LEAF],
         ),
     }
     assert padded != last
@@ -311,7 +312,7 @@ def _leaf_cases() -> tuple[dict[str, bytes], dict[str, tuple[bytes, list[str]]]]
 # Notes: checkpoints, opened for the origin test.example/ledger
 
 
-def _note_cases() -> tuple[dict[str, str | bytes], dict[str, tuple[str | bytes, list[str]]]]:
+def _note_cases() -> tuple[dict[str, str | bytes], dict[str, tuple[str | bytes, list[Reason]]]]:
     note = checkpoint()
     text = Checkpoint(ORIGIN, SIZE, TREE.root(SIZE)).text()
     root_line = b64(TREE.root(SIZE))
@@ -326,54 +327,60 @@ def _note_cases() -> tuple[dict[str, str | bytes], dict[str, tuple[str | bytes, 
         "checkpoint-signed-by-both-log-keys": signed_as_is(text, FIRST, ROTATED),
         "checkpoint-with-a-delete-character": signed_as_is(text + "\x7f\n", ROTATED),
     }
-    bad: dict[str, tuple[str | bytes, list[str]]] = {
-        "changed-size": (note.replace(f"\n{SIZE}\n", f"\n{SIZE + 1}\n"), ["bad-signature"]),
-        "changed-root": (note.replace(root_line, b64(TREE.root(SIZE - 1))), ["bad-signature"]),
-        "signed-by-an-unknown-key": (signed_as_is(text, FOREIGN), ["unknown-key"]),
+    bad: dict[str, tuple[str | bytes, list[Reason]]] = {
+        "changed-size": (note.replace(f"\n{SIZE}\n", f"\n{SIZE + 1}\n"), [Reason.BAD_SIGNATURE]),
+        "changed-root": (note.replace(root_line, b64(TREE.root(SIZE - 1))), [Reason.BAD_SIGNATURE]),
+        "signed-by-an-unknown-key": (signed_as_is(text, FOREIGN), [Reason.UNKNOWN_KEY]),
         "known-key-hash-under-another-name": (
             text + "\n" + signature_line(ROTATED, text, OTHER_ORIGIN),
-            ["unknown-key"],
+            [Reason.UNKNOWN_KEY],
         ),
         "another-origin": (
             sign_note(Checkpoint(OTHER_ORIGIN, SIZE, TREE.root(SIZE)).text(), [ROTATED]),
-            ["wrong-origin"],
+            [Reason.WRONG_ORIGIN],
         ),
-        "no-signature-block": (text, ["malformed-note"]),
-        "hyphen-for-the-em-dash": (note.replace(EM_DASH, "-"), ["malformed-note"]),
-        "signature-not-base64": (note.replace(signature.split()[-1], "x08go!"), ["malformed-note"]),
+        "no-signature-block": (text, [Reason.MALFORMED_NOTE]),
+        "hyphen-for-the-em-dash": (note.replace(EM_DASH, "-"), [Reason.MALFORMED_NOTE]),
+        "signature-not-base64": (
+            note.replace(signature.split()[-1], "x08go!"),
+            [Reason.MALFORMED_NOTE],
+        ),
         "signature-shorter-than-a-key-hash": (
             text + f"\n{EM_DASH} {ORIGIN} AAAA\n",
-            ["malformed-note"],
+            [Reason.MALFORMED_NOTE],
         ),
         "carriage-return-in-the-text": (
             signed_as_is(text.replace("\n", "\r\n", 1), ROTATED),
-            ["malformed-note"],
+            [Reason.MALFORMED_NOTE],
         ),
-        "tab-in-the-text": (signed_as_is(text + "extension\tline\n", ROTATED), ["malformed-note"]),
-        "escape-in-the-text": (signed_as_is(text + "\x1b[2K\n", ROTATED), ["malformed-note"]),
+        "tab-in-the-text": (
+            signed_as_is(text + "extension\tline\n", ROTATED),
+            [Reason.MALFORMED_NOTE],
+        ),
+        "escape-in-the-text": (signed_as_is(text + "\x1b[2K\n", ROTATED), [Reason.MALFORMED_NOTE]),
         "carriage-return-in-a-signature-line": (
             note.replace(signature, signature.replace("\n", "\r\n")),
-            ["malformed-note"],
+            [Reason.MALFORMED_NOTE],
         ),
         "not-utf-8": (
             note.encode().replace(ORIGIN.encode(), b"test.example/l\xffdger", 1),
-            ["malformed-note"],
+            [Reason.MALFORMED_NOTE],
         ),
         "size-not-an-ascii-number": (
             signed_as_is(text.replace(f"\n{SIZE}\n", "\n\u00b9\n"), ROTATED),
-            ["malformed-checkpoint"],
+            [Reason.MALFORMED_CHECKPOINT],
         ),
         "size-with-a-leading-zero": (
             signed_as_is(text.replace(f"\n{SIZE}\n", f"\n0{SIZE}\n"), ROTATED),
-            ["malformed-checkpoint"],
+            [Reason.MALFORMED_CHECKPOINT],
         ),
         "root-of-31-bytes": (
             signed_as_is(text.replace(root_line, b64(TREE.root(SIZE)[:31])), ROTATED),
-            ["malformed-checkpoint"],
+            [Reason.MALFORMED_CHECKPOINT],
         ),
         "no-root-line": (
             signed_as_is(f"{ORIGIN}\n{SIZE}\n", ROTATED),
-            ["malformed-checkpoint"],
+            [Reason.MALFORMED_CHECKPOINT],
         ),
     }
     return good, bad
@@ -435,63 +442,63 @@ def _receipt_cases() -> tuple[Files, dict[str, tuple[bytes, list[Finding], bytes
     bad: dict[str, tuple[bytes, list[Finding], bytes | None]] = {
         "changed-payload": (
             receipt_json(4, payload_bytes=payload(4) + b" "),
-            [("payload-mismatch", "seq 4")],
+            [(Reason.PAYLOAD_MISMATCH, "seq 4")],
             None,
         ),
         "changed-leaf": (
             receipt_json(4, leaf=bump_recorded_at(LEAVES[4])),
-            [("bad-signature", "seq 4"), ("bad-inclusion-proof", "seq 4")],
+            [(Reason.BAD_SIGNATURE, "seq 4"), (Reason.BAD_INCLUSION_PROOF, "seq 4")],
             None,
         ),
         "another-events-leaf-and-payload": (
             receipt_json(4, leaf=LEAVES[5], payload_bytes=payload(5)),
-            [("bad-inclusion-proof", "seq 5")],
+            [(Reason.BAD_INCLUSION_PROOF, "seq 5")],
             None,
         ),
         "flipped-proof-hash": (
             receipt_json(4, inclusion=[flip_first_bit(proof[0]), *proof[1:]]),
-            [("bad-inclusion-proof", "seq 4")],
+            [(Reason.BAD_INCLUSION_PROOF, "seq 4")],
             None,
         ),
         "shortened-proof": (
             receipt_json(4, inclusion=proof[:-1]),
-            [("bad-inclusion-proof", "seq 4")],
+            [(Reason.BAD_INCLUSION_PROOF, "seq 4")],
             None,
         ),
         "another-events-proof": (
             receipt_json(4, inclusion=TREE.inclusion(5)),
-            [("bad-inclusion-proof", "seq 4")],
+            [(Reason.BAD_INCLUSION_PROOF, "seq 4")],
             None,
         ),
         "checkpoint-signed-by-an-unknown-key": (
             receipt_json(4, note=checkpoint(key=FOREIGN)),
-            [("unknown-key", "checkpoint")],
+            [(Reason.UNKNOWN_KEY, "checkpoint")],
             None,
         ),
         "checkpoint-under-another-origin": (
             receipt_json(4, note=checkpoint(origin=OTHER_ORIGIN, key=ROTATED)),
-            [("wrong-origin", "checkpoint")],
+            [(Reason.WRONG_ORIGIN, "checkpoint")],
             None,
         ),
         "checkpoint-too-small-to-hold-the-event": (
             receipt_json(4, note=checkpoint(4)),
-            [("bad-inclusion-proof", "seq 4")],
+            [(Reason.BAD_INCLUSION_PROOF, "seq 4")],
             None,
         ),
         "proved-by-another-trusted-logs-checkpoint": (
             receipt_json(4, note=forged_note, inclusion=forged.inclusion(4, 5)),
-            [("wrong-origin", "seq 4")],
+            [(Reason.WRONG_ORIGIN, "seq 4")],
             keys_file(FIRST, ROTATED, OTHER),
         ),
-        "not-json": (b'{"v": 1, "leaf": \n', [("malformed-receipt", "receipt")], None),
+        "not-json": (b'{"v": 1, "leaf": \n', [(Reason.MALFORMED_RECEIPT, "receipt")], None),
         "version-2": (
             receipt_json(4).replace(b'"v": 1', b'"v": 2'),
-            [("malformed-receipt", "receipt")],
+            [(Reason.MALFORMED_RECEIPT, "receipt")],
             None,
         ),
         "proof-hash-not-base64": (
             receipt_json(4).replace(b64(proof[0]).encode(), b"not base64!"),
-            [("malformed-receipt", "receipt")],
+            [(Reason.MALFORMED_RECEIPT, "receipt")],
             None,
         ),
     }
@@ -600,158 +607,164 @@ def _bundle_cases() -> tuple[
         "full-changed-entry": (
             changed(full, "entries.jsonl", at(4, bump_recorded_at)),
             [
-                ("bad-signature", entry(5, 4)),
-                ("broken-chain", entry(6, 5)),
-                ("root-mismatch", "entries.jsonl"),
+                (Reason.BAD_SIGNATURE, entry(5, 4)),
+                (Reason.BROKEN_CHAIN, entry(6, 5)),
+                (Reason.ROOT_MISMATCH, "entries.jsonl"),
             ],
             None,
         ),
         "full-missing-entry": (
             changed(full, "entries.jsonl", without(4)),
             [
-                *(("seq-mismatch", entry(line, line)) for line in range(5, SIZE)),
-                ("broken-chain", entry(5, 5)),  # line 5 now holds seq 5, whose prev names seq 4
-                ("orphan-payload", "payload of seq 4"),
-                ("size-mismatch", "entries.jsonl"),
-                ("root-mismatch", "entries.jsonl"),
+                *((Reason.SEQ_MISMATCH, entry(line, line)) for line in range(5, SIZE)),
+                (
+                    Reason.BROKEN_CHAIN,
+                    entry(5, 5),
+                ),  # line 5 now holds seq 5, whose prev names seq 4
+                (Reason.ORPHAN_PAYLOAD, "payload of seq 4"),
+                (Reason.SIZE_MISMATCH, "entries.jsonl"),
+                (Reason.ROOT_MISMATCH, "entries.jsonl"),
             ],
             None,
         ),
         "full-reordered-pair-of-entries": (
             changed(full, "entries.jsonl", swapped(4, 5)),
             [
-                ("seq-mismatch", entry(5, 5)),
-                ("seq-mismatch", entry(6, 4)),
-                ("broken-chain", entry(5, 5)),
-                ("broken-chain", entry(6, 4)),
-                ("broken-chain", entry(7, 6)),
-                ("orphan-payload", "payload of seq 4"),  # passed by when seq 5 comes first
-                ("root-mismatch", "entries.jsonl"),
+                (Reason.SEQ_MISMATCH, entry(5, 5)),
+                (Reason.SEQ_MISMATCH, entry(6, 4)),
+                (Reason.BROKEN_CHAIN, entry(5, 5)),
+                (Reason.BROKEN_CHAIN, entry(6, 4)),
+                (Reason.BROKEN_CHAIN, entry(7, 6)),
+                (Reason.ORPHAN_PAYLOAD, "payload of seq 4"),  # passed by when seq 5 comes first
+                (Reason.ROOT_MISMATCH, "entries.jsonl"),
             ],
             None,
         ),
         "full-changed-payload": (
             changed(full, "payloads.jsonl", at(4, _changed_payload)),
-            [("payload-mismatch", entry(5, 4))],
+            [(Reason.PAYLOAD_MISMATCH, entry(5, 4))],
             None,
         ),
         "full-checkpoint-signed-by-an-unknown-key": (
             with_checkpoint(full, checkpoint(key=FOREIGN)),
-            [("unknown-key", "checkpoint")],
+            [(Reason.UNKNOWN_KEY, "checkpoint")],
             None,
         ),
         "full-checkpoint-under-another-origin": (
             with_checkpoint(full, checkpoint(origin=OTHER_ORIGIN, key=ROTATED)),
-            [("wrong-origin", "checkpoint")],
+            [(Reason.WRONG_ORIGIN, "checkpoint")],
             None,
         ),
         "full-checkpoint-of-an-earlier-size": (
             with_checkpoint(full, checkpoint(SIZE - 2)),
-            [("size-mismatch", "entries.jsonl"), ("root-mismatch", "entries.jsonl")],
+            [(Reason.SIZE_MISMATCH, "entries.jsonl"), (Reason.ROOT_MISMATCH, "entries.jsonl")],
             None,
         ),
         "full-first-leaf-not-chained-to-zeros": (
             changed(full, "entries.jsonl", at(0, lambda _: make_leaf(0, "1" * 64))),
             [
-                ("broken-chain", entry(1, 0)),
-                ("broken-chain", entry(2, 1)),
-                ("root-mismatch", "entries.jsonl"),
+                (Reason.BROKEN_CHAIN, entry(1, 0)),
+                (Reason.BROKEN_CHAIN, entry(2, 1)),
+                (Reason.ROOT_MISMATCH, "entries.jsonl"),
             ],
             None,
         ),
         "full-payloads-out-of-order": (
             changed(full, "payloads.jsonl", swapped(4, 5)),
-            [("out-of-order", "payload line 6")],
+            [(Reason.OUT_OF_ORDER, "payload line 6")],
             None,
         ),
         "full-malformed-payload-line": (
             changed(full, "payloads.jsonl", at(4, lambda _: b'{"seq":4}')),
-            [("malformed-payload", "payload line 5")],
+            [(Reason.MALFORMED_PAYLOAD, "payload line 5")],
             None,
         ),
         "full-entries-without-a-final-newline": (
             {**full, "entries.jsonl": b"\n".join(LEAVES)},
-            [("malformed-bundle", "bundle")],
+            [(Reason.MALFORMED_BUNDLE, "bundle")],
             None,
         ),
         "full-without-a-checkpoint": (
             {name: lines for name, lines in full.items() if name != "checkpoint"},
-            [("missing-file", "bundle")],
+            [(Reason.MISSING_FILE, "bundle")],
             None,
         ),
         # Subset bundle for Aarhus: lines 1-4 hold seqs 1, 4, 5, 7; the changes are at seq 4.
         "subset-changed-entry": (
             changed(subset, "entries.jsonl", at(1, bump_recorded_at)),
             [
-                ("bad-signature", entry(2, 4)),
-                ("bad-inclusion-proof", entry(2, 4)),
-                ("broken-chain", entry(3, 5)),
+                (Reason.BAD_SIGNATURE, entry(2, 4)),
+                (Reason.BAD_INCLUSION_PROOF, entry(2, 4)),
+                (Reason.BROKEN_CHAIN, entry(3, 5)),
             ],
             None,
         ),
         "subset-missing-entry": (
             changed(subset, "entries.jsonl", without(1)),
             [
-                ("proof-mismatch", entry(2, 5)),
-                ("proof-mismatch", entry(3, 7)),
-                ("orphan-proof", "proofs.jsonl"),
-                ("orphan-payload", "payload of seq 4"),
+                (Reason.PROOF_MISMATCH, entry(2, 5)),
+                (Reason.PROOF_MISMATCH, entry(3, 7)),
+                (Reason.ORPHAN_PROOF, "proofs.jsonl"),
+                (Reason.ORPHAN_PAYLOAD, "payload of seq 4"),
             ],
             None,
         ),
         "subset-reordered-pair-of-entries": (
             changed(subset, "entries.jsonl", swapped(1, 2)),
             [
-                ("proof-mismatch", entry(2, 5)),
-                ("out-of-order", entry(3, 4)),
-                ("proof-mismatch", entry(3, 4)),
-                ("orphan-payload", "payload of seq 4"),
+                (Reason.PROOF_MISMATCH, entry(2, 5)),
+                (Reason.OUT_OF_ORDER, entry(3, 4)),
+                (Reason.PROOF_MISMATCH, entry(3, 4)),
+                (Reason.ORPHAN_PAYLOAD, "payload of seq 4"),
             ],
             None,
         ),
         "subset-reordered-pair-of-entries-with-their-proofs": (
             changed(changed(subset, "entries.jsonl", swapped(1, 2)), "proofs.jsonl", swapped(1, 2)),
-            [("out-of-order", entry(3, 4)), ("orphan-payload", "payload of seq 4")],
+            [(Reason.OUT_OF_ORDER, entry(3, 4)), (Reason.ORPHAN_PAYLOAD, "payload of seq 4")],
             None,
         ),
         "subset-wrong-proof": (
             changed(subset, "proofs.jsonl", at(1, _flipped_proof)),
-            [("bad-inclusion-proof", entry(2, 4))],
+            [(Reason.BAD_INCLUSION_PROOF, entry(2, 4))],
             None,
         ),
         "subset-proof-of-another-entry": (
             changed(subset, "proofs.jsonl", at(1, lambda _: _proof_line(4, TREE.inclusion(5)))),
-            [("bad-inclusion-proof", entry(2, 4))],
+            [(Reason.BAD_INCLUSION_PROOF, entry(2, 4))],
             None,
         ),
         "subset-changed-payload": (
             changed(subset, "payloads.jsonl", at(1, _changed_payload)),
-            [("payload-mismatch", entry(2, 4))],
+            [(Reason.PAYLOAD_MISMATCH, entry(2, 4))],
             None,
         ),
         "subset-checkpoint-signed-by-an-unknown-key": (
             with_checkpoint(subset, checkpoint(key=FOREIGN)),
-            [("unknown-key", "checkpoint")],
+            [(Reason.UNKNOWN_KEY, "checkpoint")],
             None,
         ),
         "subset-checkpoint-under-another-origin": (
             with_checkpoint(subset, checkpoint(origin=OTHER_ORIGIN, key=ROTATED)),
-            [("wrong-origin", "checkpoint")],
+            [(Reason.WRONG_ORIGIN, "checkpoint")],
             None,
         ),
         "subset-checkpoint-of-an-earlier-size": (
             with_checkpoint(subset, checkpoint(SIZE - 2)),
-            [("bad-inclusion-proof", entry(line, seq)) for line, seq in enumerate(AARHUS_SEQS, 1)],
+            [
+                (Reason.BAD_INCLUSION_PROOF, entry(line, seq))
+                for line, seq in enumerate(AARHUS_SEQS, 1)
+            ],
             None,
         ),
         "subset-malformed-proof-line": (
             changed(subset, "proofs.jsonl", at(1, lambda _: b'{"seq":4,"inclusion":"AAAA"}')),
-            [("malformed-proof", entry(2, 4))],
+            [(Reason.MALFORMED_PROOF, entry(2, 4))],
             None,
         ),
         "subset-missing-proof-line": (
             changed(subset, "proofs.jsonl", without(3)),
-            [("missing-proof", entry(4, 7))],
+            [(Reason.MISSING_PROOF, entry(4, 7))],
             None,
         ),
         "subset-proved-by-another-trusted-logs-checkpoint": (
@@ -761,7 +774,7 @@ def _bundle_cases() -> tuple[
                     _proof_line(seq, other_log.inclusion(seq, other_size)) for seq in AARHUS_SEQS
                 ],
             },
-            [("wrong-origin", entry(line, seq)) for line, seq in enumerate(AARHUS_SEQS, 1)],
+            [(Reason.WRONG_ORIGIN, entry(line, seq)) for line, seq in enumerate(AARHUS_SEQS, 1)],
             keys_file(FIRST, ROTATED, OTHER),
         ),
     }

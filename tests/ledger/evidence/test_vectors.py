@@ -15,6 +15,7 @@ from ledger.evidence.bundle import BundleError, Receipt, verify_bundle, verify_r
 from ledger.evidence.keys import SigningKey, VerifierKey, parse_verifier_keys
 from ledger.evidence.leaf import LeafError, open_leaf
 from ledger.evidence.note import NoteError, open_checkpoint
+from ledger.evidence.reasons import Reason, reason
 from tests.vectors import generate
 
 VECTORS = Path(generate.__file__).parent
@@ -111,6 +112,45 @@ def test_every_bad_vector_names_its_reasons_and_no_good_one_has_any():
     assert bundles == {path.stem for path in (VECTORS / "bundles" / "bad").glob("*.reasons")}
     for path in (VECTORS / "leaves").rglob("*.reasons"):
         assert path.read_text().strip(), path
+
+
+# Every code that a check without a database can report, except malformed-keys: the
+# vectors are checked with trusted keys, never with a bundle's or receipt's own keys file.
+OFFLINE_REASONS = {
+    Reason.MALFORMED_LEAF,
+    Reason.NON_CANONICAL_LEAF,
+    Reason.UNKNOWN_VERSION,
+    Reason.BAD_SIGNATURE,
+    Reason.UNKNOWN_KEY,
+    Reason.BROKEN_CHAIN,
+    Reason.SEQ_MISMATCH,
+    Reason.OUT_OF_ORDER,
+    Reason.PAYLOAD_MISMATCH,
+    Reason.MALFORMED_PAYLOAD,
+    Reason.ORPHAN_PAYLOAD,
+    Reason.MALFORMED_NOTE,
+    Reason.MALFORMED_CHECKPOINT,
+    Reason.WRONG_ORIGIN,
+    Reason.ROOT_MISMATCH,
+    Reason.SIZE_MISMATCH,
+    Reason.BAD_INCLUSION_PROOF,
+    Reason.MALFORMED_PROOF,
+    Reason.MISSING_PROOF,
+    Reason.ORPHAN_PROOF,
+    Reason.PROOF_MISMATCH,
+    Reason.MISSING_FILE,
+    Reason.MALFORMED_BUNDLE,
+    Reason.MALFORMED_RECEIPT,
+}
+
+
+def test_the_reasons_are_codes_of_the_format_and_cover_every_offline_one():
+    named = [
+        line.split(" ", 1)[0]
+        for path in sorted(VECTORS.glob("*/bad/*.reasons"))
+        for line in path.read_text().splitlines()
+    ]
+    assert {reason(code) for code in named} == OFFLINE_REASONS
 
 
 def test_the_vectors_are_many_and_cover_every_kind():
