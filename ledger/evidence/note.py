@@ -1,4 +1,4 @@
-"""C2SP signed notes and tlog checkpoints (EVIDENCE-FORMAT.md section 3).
+"""C2SP signed notes and tlog checkpoints (docs/evidence-format.md section 3).
 
 A note is a text ending in a newline, an empty line, and signature lines
 `— <key name> <base64(4-byte key hash || signature)>`. Verifiers ignore signature lines

@@ -6,7 +6,7 @@ what this writes. Everything is derived from fixed seeds: the test keys (Ed25519
 deterministically), the events, their times and ids. The reasons a bad vector must fail
 with are written here by hand, from the evidence format, never by running a verifier.
 
-The vectors are made by this file from the format (docs/EVIDENCE-FORMAT.md), not by the
+The vectors are made by this file from the format (docs/evidence-format.md), not by the
 ledger's writers, so that the ledger's bundle and receipt writers are not checked against
 themselves; only the leaf encoding (`sign_leaf`), the note signature (`sign_note`) and
 the Merkle proofs are the library's, and those are pinned by independent implementations
@@ -399,7 +399,7 @@ def receipt_json(
     inclusion: list[bytes] | None = None,
     keys: list[SigningKey] | None = None,
 ) -> bytes:
-    """A receipt (EVIDENCE-FORMAT.md section 5) of `seq`, with any member replaced."""
+    """A receipt (docs/evidence-format.md section 5) of `seq`, with any member replaced."""
     document = {
         "v": 1,
         "leaf": (leaf or LEAVES[seq]).decode("utf-8"),
