@@ -202,7 +202,7 @@ class SignedLog:
         return self.recorder.seq_of(originator_id, version)
 
     def receipt(self, seq: int) -> Receipt:
-        """Everything that proves event `seq` on its own (EVIDENCE-FORMAT.md section 5)."""
+        """Everything that proves event `seq` on its own (docs/evidence-format.md section 5)."""
         self.recorder.advance_checkpoint()
         records = self.recorder.select_log(after=seq - 1, limit=1)
         if seq < 0 or not records or records[0].seq != seq:

@@ -28,6 +28,7 @@ from flask_login import current_user
 
 from ledger.danish_time import start_of_danish_day
 from ledger.domain import DomainError
+from ledger.evidence.reasons import Reason
 from ledger.export import HISTORY_HEADER, export_bundle, history_row
 from ledger.identity import InvalidCVR, validate_cvr
 from ledger.search import MAX_PAGE, CheckedEntry, Query, check_entries
@@ -44,22 +45,22 @@ CHECK_BATCH = 500
 # The form's fields, as they appear in the address.
 FILTERS = ("cvr", "aftale", "person", "type", "fra", "til")
 PROBLEMS = {
-    "bad-signature": "Signaturen passer ikke til bladet",
-    "unknown-key": "Bladet er signeret med en ukendt nøgle",
-    "malformed-leaf": "Bladet kan ikke læses",
-    "non-canonical-leaf": "Bladet er ikke i kanonisk form",
-    "unknown-version": "Bladet har en ukendt formatversion",
-    "seq-mismatch": "Bladet angiver en anden plads i loggen",
-    "leaf-mismatch": "Bladet hører til en anden hændelse",
-    "payload-mismatch": "Hændelsens indhold passer ikke til bladets hash",
-    "topic-mismatch": "Hændelsestypen passer ikke til bladet",
-    "recorded-at-mismatch": "Tidspunktet passer ikke til bladet",
-    "bad-inclusion-proof": "Beviset for optagelse i checkpointet holder ikke",
+    Reason.BAD_SIGNATURE: "Signaturen passer ikke til bladet",
+    Reason.UNKNOWN_KEY: "Bladet er signeret med en ukendt nøgle",
+    Reason.MALFORMED_LEAF: "Bladet kan ikke læses",
+    Reason.NON_CANONICAL_LEAF: "Bladet er ikke i kanonisk form",
+    Reason.UNKNOWN_VERSION: "Bladet har en ukendt formatversion",
+    Reason.SEQ_MISMATCH: "Bladet angiver en anden plads i loggen",
+    Reason.LEAF_MISMATCH: "Bladet hører til en anden hændelse",
+    Reason.PAYLOAD_MISMATCH: "Hændelsens indhold passer ikke til bladets hash",
+    Reason.TOPIC_MISMATCH: "Hændelsestypen passer ikke til bladet",
+    Reason.RECORDED_AT_MISMATCH: "Tidspunktet passer ikke til bladet",
+    Reason.BAD_INCLUSION_PROOF: "Beviset for optagelse i checkpointet holder ikke",
 }
 CHECKPOINT_PROBLEMS = {
-    "bad-signature": "Det nyeste checkpoint har en signatur, der ikke passer",
-    "unknown-key": "Det nyeste checkpoint er ikke signeret med en kendt nøgle",
-    "wrong-origin": "Det nyeste checkpoint er fra en anden log",
+    Reason.BAD_SIGNATURE: "Det nyeste checkpoint har en signatur, der ikke passer",
+    Reason.UNKNOWN_KEY: "Det nyeste checkpoint er ikke signeret med en kendt nøgle",
+    Reason.WRONG_ORIGIN: "Det nyeste checkpoint er fra en anden log",
 }
 
 
@@ -241,7 +242,7 @@ def export_csv() -> Response:
 @blueprint.get("/eksport.zip")
 @auditor_required
 def export_zip() -> Response:
-    """An evidence bundle (EVIDENCE-FORMAT.md section 4) of exactly the matched events: a
+    """An evidence bundle (docs/evidence-format.md section 4) of exactly the matched events: a
     subset with inclusion proofs, or the full log when nothing is filtered out."""
     query = _query()
     directory = Path(tempfile.mkdtemp(prefix="bevispakke-"))
