@@ -26,6 +26,20 @@ class LedgerReads(Protocol):
     def declaration(self, cvr: str) -> Declaration | None: ...
 
 
+class EventPlaces(Protocol):
+    """Where an aggregate's events are in the signed log (`SignedLog` answers it)."""
+
+    def seq_of(self, originator_id: UUID, version: int) -> int: ...
+
+
+def receipt_seq(log: EventPlaces, approval: Approval | None) -> int | None:
+    """Where the approval in force was recorded in the log, which is its receipt; None when
+    the agreement version is not approved."""
+    if approval is None or approval.approved_version is None:
+        return None
+    return log.seq_of(approval.id, approval.approved_version)
+
+
 def renewal_overdue(declaration: Declaration | None, today: datetime.date) -> bool:
     """Whether a declaration sent to the Agency for Digital Government should have been
     renewed before `today`."""

@@ -23,7 +23,7 @@ from flask_login import current_user, login_required
 from ledger.application import DocumentUnavailable
 from ledger.documents import DocumentAltered, DocumentNotFound
 from ledger.domain import AgreementVersion, Authentication, DomainError
-from ledger.read_models import AgreementState, agreement_states
+from ledger.read_models import AgreementState, agreement_states, receipt_seq
 from ledger.search import MAX_PAGE, Query
 from ledger.signed_log import Entry
 from web.arguments import number_arg
@@ -63,15 +63,10 @@ def _agreement_page(version: AgreementVersion, document_problem: str | None = No
     if document_problem is None:
         document_problem = ledger().agreement_document_problem(version)
     approval = ledger().approval(current_user.cvr, version.id)
-    receipt_seq = (
-        ledger().signed_log.seq_of(approval.id, approval.approved_version)
-        if approval is not None and approval.approved_version is not None
-        else None
-    )
     return render_template(
         "signatory/agreement.html",
         state=AgreementState(version, approval),
-        receipt_seq=receipt_seq,
+        receipt_seq=receipt_seq(ledger().signed_log, approval),
         document_problem=document_problem,
         max_age_minutes=int(current_app.config["APPROVAL_MAX_AUTH_AGE"].total_seconds() // 60),
     )

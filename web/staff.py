@@ -38,7 +38,7 @@ from ledger.domain import (
     iso_date,
 )
 from ledger.identity import InvalidCVR, InvalidPersonUUID
-from ledger.read_models import current_agreements, customer_statuses
+from ledger.read_models import current_agreements, customer_statuses, receipt_seq
 from web.auth import ledger
 from web.roles import acting_person, staff_required
 from web.signatory import send_document
@@ -312,11 +312,7 @@ def reset_approval(cvr: str, version_id: UUID) -> ResponseReturnValue:
             confirming=confirming,
             reason=reason,
             error=error,
-            receipt_seq=(
-                ledger().signed_log.seq_of(approval.id, approval.approved_version)
-                if approval.approved_version is not None
-                else None
-            ),
+            receipt_seq=receipt_seq(ledger().signed_log, approval),
             shortest=RESET_REASON_LENGTH[0],
             longest=RESET_REASON_LENGTH[1],
         )

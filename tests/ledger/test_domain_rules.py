@@ -22,6 +22,7 @@ from ledger.read_models import (
     agreement_states,
     current_agreements,
     customer_statuses,
+    receipt_seq,
 )
 from tests.fixtures import AARHUS, ODENSE, signatory
 
@@ -374,3 +375,25 @@ def test_the_overview_reads_every_customer_by_name_against_the_current_versions(
     assert [state.agreement for state in states] == [newer, current, retired]
     assert [state.approved for state in states] == [False, False, True]
     assert [s.agreement for s in agreement_states(ledger, AARHUS)] == [newer, current]
+
+
+class Places:
+    """Where events are in the log (`ledger.read_models.EventPlaces`), from a dict."""
+
+    def __init__(self, seqs):
+        self.seqs = seqs
+
+    def seq_of(self, originator_id, version):
+        return self.seqs[originator_id, version]
+
+
+def test_the_receipt_of_an_approval_is_where_the_approval_in_force_was_recorded():
+    approval = approved(agreement())
+    log = Places({(approval.id, 1): 7, (approval.id, 3): 9})
+    assert receipt_seq(log, approval) == 7
+    approval.reset(reason=REASON, actor=OPERATOR)
+    assert receipt_seq(log, approval) is None
+    facts = RequestFacts(ip="192.0.2.1", user_agent="test", document_sha256="a" * 64)
+    approval.approve_again(actor=signatory(), authentication=LOGIN, request=facts)
+    assert receipt_seq(log, approval) == 9
+    assert receipt_seq(log, None) is None
