@@ -4,7 +4,6 @@ by SHA-256; the layout and the check of a copy are the evidence format's
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ledger.domain import DomainError
-from ledger.evidence.documents import document_path, document_problem
+from ledger.evidence.documents import document_path, document_problem, document_sha256
 from ledger.evidence.reasons import Reason
 
 
@@ -103,7 +102,7 @@ class DocumentStore:
         put in place is removed again, so a refused command leaves nothing behind. Any other
         exception leaves the file: the save may have committed before the error.
         """
-        sha256 = hashlib.sha256(content).hexdigest()
+        sha256 = document_sha256(content)
         path = self._path(sha256)
         staged = self._staged(content, path)
         try:
@@ -125,7 +124,7 @@ class DocumentStore:
             content = path.read_bytes()
         except FileNotFoundError:
             raise DocumentNotFound(sha256) from None
-        if hashlib.sha256(content).hexdigest() != sha256:
+        if document_sha256(content) != sha256:
             raise DocumentAltered(f"{sha256} (the stored file has been altered)")
         return content
 

@@ -25,6 +25,12 @@ def is_sha256(text: str) -> bool:
     return _SHA256.fullmatch(text) is not None
 
 
+def document_sha256(content: bytes) -> str:
+    """What a payload names a document by, and the name of its stored copy: the lowercase
+    hex SHA-256 of its bytes."""
+    return hashlib.sha256(content).hexdigest()
+
+
 def document_path(directory: Path, sha256: str) -> Path:
     """Where the copy of the document with this hash lives; ValueError for a non-hash."""
     if not is_sha256(sha256):
