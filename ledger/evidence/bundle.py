@@ -28,7 +28,7 @@ from ledger.evidence.leaf import (
     parse_leaf,
 )
 from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
-from ledger.evidence.reasons import Reason, reason
+from ledger.evidence.reasons import Reason
 
 CHECKPOINT_FILE = "checkpoint"
 KEYS_FILE = "keys"
@@ -291,7 +291,7 @@ def _open_checkpoint(
     try:
         checkpoint = open_checkpoint(note, keys)
     except NoteError as error:
-        report.add(reason(error.reason), "checkpoint", str(error))
+        report.add(error.reason, "checkpoint", str(error))
         return None
     origins = {key.name for key in keys.values()}
     if checkpoint.origin not in origins:

@@ -177,7 +177,7 @@ class Reason(StrEnum):
 _BY_CODE = {member.value: member for member in Reason}
 
 # The reason a stored checkpoint is reported under, for each way `open_checkpoint` fails it.
-STORED_CHECKPOINT: dict[str, Reason] = {
+STORED_CHECKPOINT = {
     Reason.MALFORMED_NOTE: Reason.CHECKPOINT_MALFORMED_NOTE,
     Reason.MALFORMED_CHECKPOINT: Reason.CHECKPOINT_MALFORMED_CHECKPOINT,
     Reason.BAD_SIGNATURE: Reason.CHECKPOINT_BAD_SIGNATURE,
@@ -187,7 +187,7 @@ STORED_CHECKPOINT: dict[str, Reason] = {
 
 def reason(code: str) -> Reason:
     """The member whose value is `code` (KeyError for a code that is none), for codes that
-    arrive as text."""
+    arrive as text: a test vector's expected findings, an auditor's saved report."""
     return _BY_CODE[code]
 
 
