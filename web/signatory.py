@@ -1,7 +1,6 @@
 """The signatory's pages: the agreements for its CVR, Godkend, receipts, the declaration and
 its own history."""
 
-import hashlib
 import io
 from typing import Any
 from uuid import UUID
@@ -23,6 +22,7 @@ from flask_login import current_user, login_required
 from ledger.application import DocumentUnavailable
 from ledger.documents import DocumentAltered, DocumentNotFound
 from ledger.domain import AgreementVersion, Authentication, DomainError
+from ledger.evidence.merkle import leaf_hash
 from ledger.read_models import AgreementState, agreement_states, receipt_seq
 from ledger.search import MAX_PAGE, Query
 from ledger.signed_log import Entry
@@ -137,7 +137,7 @@ def receipt(seq: int) -> str:
         "signatory/receipt.html",
         entry=entry,
         agreement=agreement,
-        leaf_hash=hashlib.sha256(b"\x00" + entry.leaf).hexdigest(),
+        leaf_hash=leaf_hash(entry.leaf).hex(),
         checkpoint=proof.checkpoint,
     )
 
