@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from approval_ledger.bootstrap import Configuration, read_configuration
 from ledger.config import ConfigError, Settings
 from ledger.evidence.database import DatabaseUnavailable
 from ledger.evidence.keys import KeyFormatError, parse_verifier_keys
@@ -94,9 +95,10 @@ def _time_bound(text: str | None, option: str) -> str | None:
         ) from None
 
 
-def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_init(configuration: Configuration, args: argparse.Namespace) -> int:
     from approval_ledger.initialize import initialize
 
+    settings = configuration.settings
     result = initialize(settings, Actor.cli_operator())
     key = result.app.keyring.verifier_keys()
     print(f"data directory: {settings.data_dir}")
@@ -108,19 +110,18 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     print("verifier keys (give these to auditors):")
     for verifier in key.values():
         print(f"  {verifier.line()}")
-    _init_saml(settings)
+    _init_saml(configuration)
     return EXIT_OK
 
 
-def _init_saml(settings: Settings) -> None:
+def _init_saml(configuration: Configuration) -> None:
     """The SAML service provider's keys (and the development IdP's, when it is enabled).
 
     The CLI is an entry point, so it may reach into `saml/`; the ledger itself never does.
     """
     from saml.credentials import ensure_sp_credentials
-    from saml.settings import SamlSettings
 
-    saml = SamlSettings.from_env(settings.data_dir, require_idp=False)
+    saml = configuration.saml(require_idp=False)
     created = ensure_sp_credentials(saml)
     print(f"SAML keys:      {'created' if created else 'exist'} ({saml.signing_key.parent})")
     print(f"SP metadata:    {saml.sp_entity_id} (upload it to NemLog-in)")
@@ -496,14 +497,16 @@ def cmd_key_rotate(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_demo(configuration: Configuration, args: argparse.Namespace) -> int:
     from approval_ledger.initialize import initialize
     from development.demo import OPERATOR_CVR, seed
 
+    settings = configuration.settings
     if settings.operator_cvr is None:
         settings = replace(settings, operator_cvr=OPERATOR_CVR)
+        configuration = replace(configuration, settings=settings)
     app = initialize(settings, Actor.cli_operator()).app
-    _init_saml(settings)
+    _init_saml(configuration)
     seeded = seed(app)
     app.close()
     print("seeded the demo data" if seeded else "the demo data was already there")
@@ -516,14 +519,14 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     )
     if status or not args.serve:
         return status
-    return cmd_serve(settings, args)
+    return cmd_serve(configuration, args)
 
 
-def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_serve(configuration: Configuration, args: argparse.Namespace) -> int:
     """The portal under gunicorn; the configuration is checked before any worker starts."""
     from approval_ledger.serve import serve
 
-    return serve(settings, bind=args.bind, workers=args.workers)
+    return serve(configuration, bind=args.bind, workers=args.workers)
 
 
 SINCE_HELP = "from this Danish day (YYYY-MM-DD) or RFC 3339 time with offset, inclusive"
@@ -538,19 +541,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(parent: Any, name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:
+    def command(
+        parent: Any, name: str, handler: Any, help_text: str, *, with_saml: bool = False
+    ) -> argparse.ArgumentParser:
+        """`with_saml`: the handler is given the whole `Configuration`, not only `Settings`."""
         sub = parent.add_parser(name, help=help_text, description=help_text)
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=handler, with_saml=with_saml)
         return sub
 
-    command(commands, "init", cmd_init, "create the data directory, signing key and log")
+    command(
+        commands,
+        "init",
+        cmd_init,
+        "create the data directory, signing key and log",
+        with_saml=True,
+    )
     demo = command(
-        commands, "demo", cmd_demo, "initialize, seed demo data, verify, serve the portal"
+        commands,
+        "demo",
+        cmd_demo,
+        "initialize, seed demo data, verify, serve the portal",
+        with_saml=True,
     )
     demo.add_argument(
         "--no-serve", dest="serve", action="store_false", help="stop after seeding and verifying"
     )
-    serve = command(commands, "serve", cmd_serve, "serve the portal with gunicorn")
+    serve = command(commands, "serve", cmd_serve, "serve the portal with gunicorn", with_saml=True)
     for parser_ in (demo, serve):
         parser_.add_argument("--bind", default="127.0.0.1:5000", help="address:port to listen on")
         parser_.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
@@ -678,15 +694,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _refusals() -> tuple[type[Exception], ...]:
+    """What the ledger refuses (exit 1). An `except` evaluates this only when something was
+    raised: `ledger.domain` loads the event store, which `verify --bundle` does without."""
     from ledger.domain import DomainError
+
+    return (DomainError, InvalidCVR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     from ledger.keyring import KeyRingError
 
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
-        return args.handler(settings, args)
-    except (DomainError, InvalidCVR) as error:
+        configuration = read_configuration()  # the one read of the environment
+        return args.handler(configuration if args.with_saml else configuration.settings, args)
+    except _refusals() as error:
         print(f"ledger: refused: {error}", file=sys.stderr)
         return EXIT_PROBLEM
     except (CommandError, ConfigError, KeyRingError) as error:

@@ -1,8 +1,10 @@
 """`ledger serve`: the portal under gunicorn.
 
-The app is built once in the master process so that a configuration error (a missing key,
-an expired IdP certificate, the development IdP on a public address) stops the start with
-a clear message; each worker then builds its own app, with its own database connections.
+The environment was read once, before (`approval_ledger.bootstrap`). The app is built once
+in the master process so that a configuration error (a missing key, an expired IdP
+certificate, the development IdP on a public address) stops the start with a clear
+message; each worker then builds its own app from the same settings, with its own
+database connections, and closes them as it exits.
 """
 
 import ipaddress
@@ -12,10 +14,9 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from approval_ledger.bootstrap import Configuration, build_app
 from development.demo import PERSONS
-from ledger.config import ConfigError, Settings
-from saml.settings import SamlSettings
-from web import create_app
+from ledger.config import ConfigError
 
 
 class Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -92,7 +93,20 @@ def is_loopback(bind: str) -> bool:
         return False
 
 
-def serve(settings: Settings, *, bind: str, workers: int) -> int:
+def close_services(server: Any, worker: Any) -> None:
+    """gunicorn's `worker_exit` hook, in the worker process: the worker closes the services
+    its app was given. (gunicorn calls it in the master too, for a worker that had gone,
+    whose app was never loaded there.)"""
+    app = getattr(worker, "wsgi", None)
+    if app is not None:
+        app.extensions["services"].close()
+
+
+def serve(configuration: Configuration, *, bind: str, workers: int) -> int:
+    """Check the address and the configuration, then serve until stopped. The SAML settings
+    are read here, after the address checks, from the configuration read at start; the
+    workers are built from the same settings and read no environment."""
+    settings = configuration.settings
     if bind.startswith("unix:") and not settings.trusted_proxies:
         raise ConfigError(
             "LEDGER_TRUSTED_PROXIES must be the number of proxies in front of the portal (1 for "
@@ -106,14 +120,14 @@ def serve(settings: Settings, *, bind: str, workers: int) -> int:
             "address an approval records; the proxy must reach the portal on a Unix socket or "
             "a loopback address (a proxy on another host is not supported)"
         )
-    saml = SamlSettings.from_env(settings.data_dir)
-    checked = create_app(settings, saml=saml)
-    checked.extensions["ledger"].close()
+    saml = configuration.saml()
+    build_app(settings, saml).extensions["services"].close()
     print(f"portal:         {saml.base_url}/ (listening on {bind})")
     if saml.dev_idp:
         print("development IdP: log in as one of these personas (not NemLog-in):")
         for person in PERSONS:
             print(f"  {person.key:<13} {person.name}: {person.description}")
     sys.stdout.flush()
-    Gunicorn(lambda: create_app(settings), gunicorn_options(bind=bind, workers=workers)).run()
+    options = gunicorn_options(bind=bind, workers=workers) | {"worker_exit": close_services}
+    Gunicorn(lambda: build_app(settings, saml), options).run()
     return 0

@@ -1,14 +1,23 @@
-"""The development IdP's pages, under `/dev-idp/`: registered only when LEDGER_DEV_IDP=1 on
-a loopback address. A person picks a persona on a page; a script adds `persona=<key>`."""
+"""The development IdP's pages, under `/dev-idp/`: added to the portal by the composition
+root (`approval_ledger.bootstrap`) only when the development IdP is the portal's IdP, which
+`SamlSettings` allows only with LEDGER_DEV_IDP=1 on a loopback address. A person picks a
+persona on a page; a script adds `persona=<key>`."""
 
 import ipaddress
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
 
 from development.demo import PERSONS, PERSONS_BY_KEY
 from development.idp import DevelopmentIdP, DevIdpError
 
 blueprint = Blueprint("dev_idp", __name__, url_prefix="/dev-idp", template_folder="templates")
+
+
+def register(app: Flask, idp: DevelopmentIdP) -> None:
+    """The pages of `idp` in `app`, which `web` itself never adds: the portal knows nothing
+    of the development IdP but its metadata, as it knows nothing more of NemLog-in."""
+    app.extensions["dev_idp"] = idp
+    app.register_blueprint(blueprint)
 
 
 def _idp() -> DevelopmentIdP:

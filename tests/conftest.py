@@ -8,7 +8,7 @@ variable is unset; in CI (CI=true) a missing server is a failure, not a skip.
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -16,9 +16,11 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from flask import Flask
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from approval_ledger.bootstrap import build_app
 from approval_ledger.cli import main
 from approval_ledger.initialize import initialize
 from development.demo import OPERATOR_CVR
@@ -31,6 +33,7 @@ from ledger.storage.once import UsedOnce
 from saml.credentials import ensure_sp_credentials
 from saml.settings import SamlSettings
 from saml.sp import IdentityProvider, ServiceProvider
+from web.services import Services
 
 POSTGRES_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "")
 
@@ -163,6 +166,33 @@ def sp(
     return ServiceProvider(
         saml_settings, IdentityProvider.from_metadata(dev_idp.metadata()), used_once
     )
+
+
+@pytest.fixture
+def make_portal(saml_settings: SamlSettings) -> Iterator[Callable[..., Flask]]:
+    """`make_portal(ledger)`: the portal as the composition root builds it, around a ledger
+    the test opened and wrote to, on the test's SAML settings unless `saml` is given and on
+    the ledger's settings unless `settings` is; `config` goes to `create_app`. What it
+    built is closed after the test (the ledger again by its own fixture, which is harmless).
+    """
+    built: list[Services] = []
+
+    def make(
+        ledger: LedgerApp,
+        *,
+        settings: Settings | None = None,
+        saml: SamlSettings | None = None,
+        config: dict[str, object] | None = None,
+    ) -> Flask:
+        portal = build_app(
+            settings or ledger.settings, saml or saml_settings, ledger=ledger, config=config
+        )
+        built.append(portal.extensions["services"])
+        return portal
+
+    yield make
+    for services in built:
+        services.close()
 
 
 def start_login(sp: ServiceProvider, dev_idp: DevelopmentIdP, *, force_authn: bool = False) -> str:

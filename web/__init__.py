@@ -11,19 +11,13 @@ from flask_wtf import CSRFProtect
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from development import idp_pages
-from development.idp import DevelopmentIdP
-from ledger.application import LedgerApp
 from ledger.config import ConfigError, Settings
-from ledger.search import EventIndex
-from ledger.storage.login_counters import LoginRateLimit
-from ledger.storage.once import UsedOnce
-from saml.settings import SamlSettings
-from saml.sp import IdentityProvider, ServiceProvider, parse_metadata_file
+from saml.sp import IdentityProvider
 from web import api, audit, auth, caching, display, errors, portal, signatory, staff
 from web.arguments import WholeNumberConverter
 from web.auth import check_session, login_manager
 from web.roles import is_auditor, is_signatory, is_staff
+from web.services import Services
 from web.uploads import size_text
 
 csrf = CSRFProtect()
@@ -33,16 +27,17 @@ babel = Babel()
 FORM_MARGIN_BYTES = 64 * 1024
 
 
-def create_app(
-    settings: Settings | None = None,
-    *,
-    saml: SamlSettings | None = None,
-    ledger: LedgerApp | None = None,
-    config: Mapping[str, Any] | None = None,
-) -> Flask:
-    """An app for these settings; nothing happens at import time."""
-    settings = settings or Settings.from_env()
-    saml = saml or SamlSettings.from_env(settings.data_dir)
+def create_app(services: Services, *, config: Mapping[str, Any] | None = None) -> Flask:
+    """The portal over these services; nothing happens at import time.
+
+    It reads no environment and opens nothing: the composition root
+    (`approval_ledger.bootstrap`) read the settings and built the services, and adds the
+    development IdP's pages when that is the IdP. Flask has no moment at which an app
+    ends, so the app does not close the services either: whoever built them closes them
+    when the app is done (`ledger serve`'s workers as they exit, a test after it), with
+    `services.close()`; the app keeps them as `app.extensions["services"]`.
+    """
+    settings, saml = services.settings, services.saml
     operator_cvr = settings.require_operator_cvr()
     app = Flask(__name__)
     app.url_map.converters["int"] = WholeNumberConverter  # strict, before any route
@@ -69,13 +64,11 @@ def create_app(
     )
     if config:
         app.config.update(config)
-    app.extensions["ledger"] = ledger or LedgerApp(settings)
-    app.extensions["event_index"] = EventIndex(app.extensions["ledger"])
-    idp, dev_idp = _identity_provider(saml)
-    app.extensions["saml_sp"] = ServiceProvider(saml, idp, UsedOnce(settings.database))
-    app.extensions["login_rate_limit"] = LoginRateLimit(
-        settings.database, settings.login_rate_per_minute
-    )
+    app.extensions["services"] = services
+    app.extensions["ledger"] = services.ledger
+    app.extensions["event_index"] = services.event_index
+    app.extensions["saml_sp"] = services.service_provider
+    app.extensions["login_rate_limit"] = services.login_rate_limit
     login_manager.init_app(app)
     csrf.init_app(app)
     app.before_request(_protect_forms(_origin(saml.base_url), origin_required=secure))
@@ -92,26 +85,16 @@ def create_app(
         api.blueprint,
     ):
         app.register_blueprint(blueprint)
-    if dev_idp is not None:
-        app.extensions["dev_idp"] = dev_idp
-        app.register_blueprint(idp_pages.blueprint)
     display.register(app)
     app.before_request(check_session)
     caching.register(app)
-    app.after_request(_security_headers(idp, development=not secure))
+    app.after_request(_security_headers(services.service_provider.idp, development=not secure))
     if settings.trusted_proxies:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n
         )
     return app
-
-
-def _identity_provider(saml: SamlSettings) -> tuple[IdentityProvider, DevelopmentIdP | None]:
-    if saml.idp_metadata is not None:
-        return parse_metadata_file(saml.idp_metadata), None
-    dev_idp = DevelopmentIdP.from_settings(saml)
-    return IdentityProvider.from_metadata(dev_idp.metadata()), dev_idp
 
 
 def _navigation() -> dict[str, Any]:

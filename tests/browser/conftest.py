@@ -1,10 +1,10 @@
 """Browser tests: Playwright drives Debian's Chromium (/usr/bin/chromium) against a real portal.
 
 Each test module gets a portal of its own: a data directory in tmp, `ledger init`, the demo
-data of `development.demo.seed`, and `create_app` served by werkzeug on a free loopback port in a
-background thread, with the development IdP on the same origin (the SAML base URL is that
-port, so the IdP's and the ACS URLs match). Each test gets a fresh browser context, so no
-cookie or session survives from one test to the next.
+data of `development.demo.seed`, and the app of `approval_ledger.bootstrap.build_app` served
+by werkzeug on a free loopback port in a background thread, with the development IdP on the
+same origin (the SAML base URL is that port, so the IdP's and the ACS URLs match). Each test
+gets a fresh browser context, so no cookie or session survives from one test to the next.
 
 Only SQLite: these tests check what a person sees and does in the browser, which does not
 depend on the database; the page and ledger tests run on PostgreSQL too.
@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from approval_ledger.bootstrap import build_app
 from approval_ledger.initialize import initialize
 from development.demo import PERSONS_BY_KEY, seed
 from ledger.application import LedgerApp
@@ -50,7 +51,6 @@ from ledger.config import Settings
 from ledger.identity import Actor
 from tests.conftest import new_postgres_database, saml_settings_in, settings_in
 from tests.served import free_port, ledger_serve, portal_environment
-from web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 NGINX = Path("/usr/sbin/nginx")
@@ -151,7 +151,7 @@ def portal(browser, tmp_path_factory: pytest.TempPathFactory, saml_keys: Path) -
     )
     url = f"http://127.0.0.1:{server.server_port}"
     saml = saml_settings_in(data_dir, saml_keys, LEDGER_SAML_BASE_URL=url)
-    server.app = create_app(settings, saml=saml, ledger=ledger)
+    server.app = build_app(settings, saml, ledger=ledger)
     thread = threading.Thread(target=server.serve_forever, name="portal", daemon=True)
     thread.start()
     try:
@@ -160,7 +160,7 @@ def portal(browser, tmp_path_factory: pytest.TempPathFactory, saml_keys: Path) -
         server.shutdown()
         thread.join()
         server.server_close()
-        ledger.close()
+        server.app.extensions["services"].close()
 
 
 @pytest.fixture(

@@ -8,7 +8,6 @@ from ledger.evidence.documents import document_path
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
 from tests.web.test_login import log_in
 from tests.web.test_signatory import approve, csrf_token
-from web import create_app
 
 
 @pytest.fixture
@@ -95,8 +94,8 @@ def test_the_document_check_reads_the_data_directory_it_is_given(
 
 
 @pytest.fixture
-def portal(app, saml_settings, business):
-    return create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+def portal(app, make_portal, business):
+    return make_portal(app).test_client()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from ledger.search import TABLE, EventIndex, Query
 from tests.ledger.test_search import tamper
 from tests.web.test_audit import shown
 from tests.web.test_login import log_in
-from web import create_app
 
 AARHUS = "55133018"
 
@@ -26,8 +25,8 @@ def seeded(app):
 
 
 @pytest.fixture
-def portal(app, saml_settings, seeded):
-    return create_app(app.settings, saml=saml_settings, ledger=app)
+def portal(app, make_portal, seeded):
+    return make_portal(app)
 
 
 @pytest.fixture

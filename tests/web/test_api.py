@@ -7,13 +7,12 @@ import pytest
 from ledger.evidence import merkle
 from ledger.evidence.note import open_checkpoint
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
-from web import create_app
 
 AUDITOR = "urn:uuid:00000000-0000-4000-8000-0000000000a1"
 
 
 @pytest.fixture
-def client(app, operator, saml_settings):
+def client(app, operator, make_portal):
     app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
     app.register_customer(cvr=ODENSE, name="Odense Kommune", actor=operator)
     agreement = app.publish_agreement(
@@ -28,7 +27,7 @@ def client(app, operator, saml_settings):
             ip="192.0.2.1",
             user_agent="test",
         )
-    flask_app = create_app(app.settings, saml=saml_settings, ledger=app, config={"TESTING": True})
+    flask_app = make_portal(app, config={"TESTING": True})
     return flask_app.test_client()
 
 

@@ -17,7 +17,6 @@ from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
 from ledger.identity import Actor, person_uuid
 from tests.ledger.test_search import stored_id, tamper
 from tests.web.test_login import log_in
-from web import create_app
 
 AARHUS = "55133018"
 ODENSE = "35209115"
@@ -40,8 +39,8 @@ def seeded(app):
 
 
 @pytest.fixture
-def portal(app, saml_settings, seeded):
-    return create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+def portal(app, make_portal, seeded):
+    return make_portal(app).test_client()
 
 
 @pytest.fixture

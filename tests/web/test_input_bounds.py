@@ -18,7 +18,6 @@ from approval_ledger.initialize import initialize
 from development.demo import CUSTOMERS, OPERATOR_CVR, PERSONS_BY_KEY, demo_pdf, signatory
 from tests.fixtures import approved_agreement
 from tests.web.test_login import log_in
-from web import create_app
 
 AARHUS, ODENSE = "55133018", "35209115"
 
@@ -142,10 +141,10 @@ def _token(client) -> str:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_no_hostile_value_anywhere_is_a_500_and_api_errors_are_json(
-    ledger_with_everything, saml_settings, role
+    ledger_with_everything, make_portal, role
 ):
     app, agreement = ledger_with_everything
-    flask_app = create_app(app.settings, saml=saml_settings, ledger=app)
+    flask_app = make_portal(app)
     client = flask_app.test_client()
     if role != "anonymous":
         assert log_in(client, role).status_code == 302
@@ -217,9 +216,9 @@ def test_any_text_in_a_proof_request_is_no_500_and_json(auditor_client, name, va
 
 
 @pytest.fixture
-def auditor_client(ledger_with_everything, saml_settings):
+def auditor_client(ledger_with_everything, make_portal):
     app, _ = ledger_with_everything
-    client = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+    client = make_portal(app).test_client()
     assert log_in(client, "auditor").status_code == 302
     return client
 
@@ -240,14 +239,14 @@ def test_the_reported_500s_are_a_400_and_a_404(auditor_client):
     assert auditor_client.get("/kvitteringer/3").status_code == 200
 
 
-def test_numbers_at_the_bigint_limit_name_nothing(ledger_with_everything, saml_settings):
+def test_numbers_at_the_bigint_limit_name_nothing(ledger_with_everything, make_portal):
     """The largest number a client may send reaches the database and finds nothing; one more
     is no number (on SQLite and PostgreSQL alike)."""
     app, _ = ledger_with_everything
     largest, beyond = str(2**63 - 1), str(2**63)
-    auditor = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+    auditor = make_portal(app).test_client()
     log_in(auditor, "auditor")
-    aarhus = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+    aarhus = make_portal(app).test_client()
     log_in(aarhus, "aarhus")
     for number, status in ((largest, 404), (beyond, 404)):
         for client in (auditor, aarhus):
@@ -278,11 +277,11 @@ def _documents(app) -> set[str]:
     return {p.name for p in app.settings.documents_dir.rglob("*") if p.is_file()} - {".lock"}
 
 
-def test_refused_uploads_in_the_portal_leave_no_file(ledger_with_everything, saml_settings):
+def test_refused_uploads_in_the_portal_leave_no_file(ledger_with_everything, make_portal):
     app, _ = ledger_with_everything
-    staff = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+    staff = make_portal(app).test_client()
     log_in(staff, "staff")
-    aarhus = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+    aarhus = make_portal(app).test_client()
     log_in(aarhus, "aarhus")
     before = _documents(app)
     big = demo_pdf("Driftsaftale", "other") + b"%" + b"x" * 1_000_000 + b"\n%%EOF\n"
@@ -336,8 +335,8 @@ def staff_made(app, operator):
     return seqs["Published"], seqs["ApprovalReset"]
 
 
-def _reader(app, saml_settings, persona: str):
-    client = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+def _reader(app, make_portal, persona: str):
+    client = make_portal(app).test_client()
     assert log_in(client, persona).status_code == 302
     return client
 
@@ -354,7 +353,7 @@ def _grant(app, operator, key: str, role: str, cvrs: list[str]) -> None:
 
 
 def test_a_receipt_of_a_staff_made_event_is_for_staff_and_auditors_in_scope(
-    app, operator, saml_settings, staff_made
+    app, operator, make_portal, staff_made
 ):
     published, reset = staff_made
     assert app.signed_log.entry(published).cvr == OPERATOR_CVR  # the actor's CVR: no customer's
@@ -367,21 +366,21 @@ def test_a_receipt_of_a_staff_made_event_is_for_staff_and_auditors_in_scope(
         )
 
     # An employee of the operator without a role, logged in with the operator's CVR.
-    employee = _reader(app, saml_settings, "staff")
+    employee = _reader(app, make_portal, "staff")
     assert readable(employee, published) == (404, 404, 403)
     assert readable(employee, reset) == (404, 404, 403)
     # The customer reads the reset of its own approval, not the operator's publishing.
-    aarhus = _reader(app, saml_settings, "aarhus")
+    aarhus = _reader(app, make_portal, "aarhus")
     assert readable(aarhus, reset) == (200, 200, 200)
     assert readable(aarhus, published) == (404, 404, 403)
     # An auditor limited to Odense reads neither; an unlimited auditor and staff read both.
     _grant(app, operator, "auditor", "auditor", [ODENSE])
-    limited = _reader(app, saml_settings, "auditor")
+    limited = _reader(app, make_portal, "auditor")
     assert readable(limited, published) == (404, 404, 403)
     assert readable(limited, reset) == (404, 404, 403)
     _grant(app, operator, "auditor", "auditor", [])
     assert readable(limited, published) == (200, 200, 200)
     _grant(app, operator, "staff", "staff", [])
-    staff = _reader(app, saml_settings, "staff")
+    staff = _reader(app, make_portal, "staff")
     assert readable(staff, published) == (200, 200, 200)
     assert readable(staff, reset) == (200, 200, 200)

@@ -9,14 +9,13 @@ import pytest
 
 from development.demo import PERSONS_BY_KEY
 from tests.conftest import saml_settings_in
-from web import create_app
 
 REFERENCE_METADATA = Path(__file__).parents[1] / "saml" / "data" / "devtest4-idp-metadata.xml"
 
 
 @pytest.fixture
-def portal(app, saml_settings):
-    flask_app = create_app(app.settings, saml=saml_settings, ledger=app)
+def portal(app, make_portal):
+    flask_app = make_portal(app)
     return flask_app.test_client()
 
 
@@ -112,9 +111,9 @@ def test_private_mitid_and_level_low_are_refused_in_danish_and_recorded(
         assert (recorded["person_uuid"], recorded["cvr"]) == (None, None)
 
 
-def test_a_response_posted_from_another_browser_is_refused(portal, app, saml_settings):
+def test_a_response_posted_from_another_browser_is_refused(portal, app, make_portal):
     response = saml_response_for(portal, "aarhus")
-    other = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+    other = make_portal(app).test_client()
     refused = other.post("/saml/acs", data={"SAMLResponse": response})
     assert refused.status_code == 400
     assert "hører ikke til et login fra denne browser" in refused.text
@@ -210,7 +209,7 @@ def test_pages_carry_strict_security_headers(portal):
 
 
 def test_with_nemlogin_metadata_logins_go_to_nemlogin_and_there_is_no_dev_idp(
-    app, tmp_path, saml_keys
+    app, tmp_path, saml_keys, make_portal
 ):
     settings = saml_settings_in(
         tmp_path / "var",
@@ -219,7 +218,7 @@ def test_with_nemlogin_metadata_logins_go_to_nemlogin_and_there_is_no_dev_idp(
         LEDGER_SAML_IDP_METADATA=str(REFERENCE_METADATA),
         LEDGER_SAML_BASE_URL="https://portal.example.dk",
     )
-    client = create_app(app.settings, saml=settings, ledger=app).test_client()
+    client = make_portal(app, saml=settings).test_client()
     started = client.get("/saml/login", base_url="https://portal.example.dk")
     assert started.headers["Location"].startswith(
         "https://test-devtest4-nemlog-in.dk/idp/saml/3.0/"

@@ -12,7 +12,6 @@ from tests.conftest import saml_settings_in, settings_in
 from tests.web import test_signatory
 from tests.web.test_login import saml_response_for
 from tests.web.test_signatory import AARHUS, csrf_token
-from web import create_app
 
 BEHIND_NGINX = "https://127.0.0.1:8443"  # loopback, so the development IdP may answer
 CLIENT = "127.0.0.7"  # the address the portal's socket sees (loopback: the dev IdP answers)
@@ -51,14 +50,11 @@ def _approve(client, agreement, **headers: str):
 
 
 @pytest.fixture
-def https_portal(app, saml_keys, tmp_path, agreement):
+def https_portal(app, saml_keys, tmp_path, agreement, make_portal):
     """The portal configured for https://127.0.0.1:8443, the test client speaking https."""
     saml = saml_settings_in(app.settings.data_dir, saml_keys, LEDGER_SAML_BASE_URL=BEHIND_NGINX)
-    flask_app = create_app(
-        app.settings,
-        saml=saml,
-        ledger=app,
-        config={"PREFERRED_URL_SCHEME": "https", "SERVER_NAME": "127.0.0.1:8443"},
+    flask_app = make_portal(
+        app, saml=saml, config={"PREFERRED_URL_SCHEME": "https", "SERVER_NAME": "127.0.0.1:8443"}
     )
     return _client(flask_app)
 
@@ -73,9 +69,9 @@ def test_trusted_proxies_is_a_small_whole_number_and_zero_by_default(tmp_path):
 
 
 def test_without_trusted_proxies_forged_forwarded_headers_change_nothing(
-    app, saml_settings, agreement
+    app, make_portal, agreement
 ):
-    client = _client(create_app(app.settings, saml=saml_settings, ledger=app))
+    client = _client(make_portal(app))
     seen = client.get("/test/where", headers=FORGED).json
     assert seen == {"ip": CLIENT, "scheme": "http", "host": "localhost"}
 
@@ -87,10 +83,10 @@ def test_without_trusted_proxies_forged_forwarded_headers_change_nothing(
 
 
 def test_with_one_trusted_proxy_its_forwarded_headers_name_the_client_and_https(
-    app, saml_settings, agreement
+    app, make_portal, agreement
 ):
     behind_one = replace(app.settings, trusted_proxies=1)
-    client = _client(create_app(behind_one, saml=saml_settings, ledger=app))
+    client = _client(make_portal(app, settings=behind_one))
     # The proxy appends the address it saw to whatever the client sent: only the last counts.
     forwarded = {
         "X-Forwarded-For": "198.51.100.66, 203.0.113.7",
@@ -158,9 +154,9 @@ def test_behind_https_a_post_from_another_origin_gets_the_danish_csrf_page(
 
 
 def test_on_loopback_http_a_foreign_origin_is_refused_and_none_is_accepted(
-    app, saml_settings, agreement
+    app, make_portal, agreement
 ):
-    client = _client(create_app(app.settings, saml=saml_settings, ledger=app))
+    client = _client(make_portal(app))
     log_in(client, "aarhus")
     assert _approve(client, agreement, Origin="http://evil.example").status_code == 400
     assert app.approval(AARHUS, agreement.id) is None
@@ -185,17 +181,17 @@ def test_the_acs_takes_the_identity_providers_cross_site_post(https_portal, app)
     ],
 )
 def test_the_development_idp_answers_only_a_browser_on_this_machine(
-    app, saml_settings, trusted_proxies, headers, answers
+    app, make_portal, trusted_proxies, headers, answers
 ):
     settings = replace(app.settings, trusted_proxies=trusted_proxies)
-    client = _client(create_app(settings, saml=saml_settings, ledger=app))
+    client = _client(make_portal(app, settings=settings))
     query = urlsplit(client.get("/saml/login").headers["Location"]).query
     for path in (f"/dev-idp/sso?{query}", "/dev-idp/metadata"):
         assert client.get(path, headers=headers).status_code == (200 if answers else 404)
 
 
-def test_the_development_idp_does_not_answer_another_machine(app, saml_settings):
-    client = _client(create_app(app.settings, saml=saml_settings, ledger=app))
+def test_the_development_idp_does_not_answer_another_machine(app, make_portal):
+    client = _client(make_portal(app))
     client.environ_base["REMOTE_ADDR"] = "192.0.2.10"
     query = urlsplit(client.get("/saml/login").headers["Location"]).query
     # Its answer would name the loopback ACS URL, which the portal behind a proxy accepts.

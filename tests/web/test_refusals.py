@@ -19,7 +19,6 @@ from ledger.domain import Bounded, LoginRejection
 from ledger.identity import Actor
 from saml import vocabulary as v
 from tests.web.test_login import log_in, rejections, saml_response_for
-from web import create_app
 
 # Assertion IDs near what the response limit allows (the ID stands twice in it, on the
 # assertion and in its signature's reference: about 55 kB each). One with line breaks, tabs
@@ -32,8 +31,8 @@ HOSTILE_IDS = {
 
 
 @pytest.fixture
-def portal(app, saml_settings):
-    flask_app = create_app(app.settings, saml=saml_settings, ledger=app)
+def portal(app, make_portal):
+    flask_app = make_portal(app)
     return flask_app.test_client()
 
 
@@ -119,13 +118,13 @@ def test_refusals_without_a_verified_identity_are_counted_per_reason_and_network
     ]
 
 
-def rate_limited_portal(app, saml_settings, per_minute: int):
+def rate_limited_portal(app, make_portal, per_minute: int):
     settings = dataclasses.replace(app.settings, login_rate_per_minute=per_minute)
-    return create_app(settings, saml=saml_settings, ledger=app).test_client()
+    return make_portal(app, settings=settings).test_client()
 
 
-def test_a_network_over_the_rate_limit_gets_429_in_danish_on_every_portal(app, saml_settings):
-    first, second = (rate_limited_portal(app, saml_settings, 3) for _ in range(2))
+def test_a_network_over_the_rate_limit_gets_429_in_danish_on_every_portal(app, make_portal):
+    first, second = (rate_limited_portal(app, make_portal, 3) for _ in range(2))
     for client in (first, second):
         client.environ_base["REMOTE_ADDR"] = "192.0.2.10"
     assert first.get("/saml/login").status_code == 302

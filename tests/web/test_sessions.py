@@ -17,7 +17,6 @@ from ledger.application import LedgerApp
 from ledger.config import ConfigError, Settings
 from ledger.storage.sessions import TABLE
 from tests.web.test_login import log_in
-from web import create_app
 
 AUDITOR = PERSONS_BY_KEY["auditor"]
 STAFF = PERSONS_BY_KEY["staff"]
@@ -25,10 +24,10 @@ KOEBENHAVN = "64942212"
 
 
 @pytest.fixture
-def flask_app(app, saml_settings):
+def flask_app(app, make_portal):
     """The demo's history (Københavns Kommune has not approved yet) behind a portal."""
     seed(app)
-    return create_app(app.settings, saml=saml_settings, ledger=app)
+    return make_portal(app)
 
 
 @pytest.fixture
@@ -256,7 +255,7 @@ def test_the_cli_revoking_a_staff_role_ends_that_persons_session(
     assert [s["ended_because"] for s in stored_sessions(app.settings)] == ["role-revoked"]
 
 
-def test_a_shorter_idle_timeout_is_a_setting(app, saml_settings, tmp_path):
+def test_a_shorter_idle_timeout_is_a_setting(app, make_portal, tmp_path):
     seed(app)
     settings = Settings.from_env(
         {
@@ -271,7 +270,7 @@ def test_a_shorter_idle_timeout_is_a_setting(app, saml_settings, tmp_path):
     assert (settings.session_idle_minutes, settings.session_max_hours) == (5, 1)
     ledger = LedgerApp(settings)
     try:
-        flask_app = create_app(settings, saml=saml_settings, ledger=ledger)
+        flask_app = make_portal(ledger)
         assert flask_app.permanent_session_lifetime.total_seconds() == 5 * 60
         client = flask_app.test_client()
         log_in(client, "aarhus")
@@ -377,14 +376,12 @@ def test_public_assets_and_checkpoints_may_be_cached(flask_app, app):
         assert "Set-Cookie" not in answer.headers
 
 
-def test_a_logout_on_one_host_ends_the_session_on_every_other(
-    flask_app, portal, app, saml_settings
-):
+def test_a_logout_on_one_host_ends_the_session_on_every_other(flask_app, portal, app, make_portal):
     """Two portals on one database, as two hosts behind a load balancer: each its own
     ledger, connections and process state; only the database and the secret key shared."""
     other_ledger = LedgerApp(app.settings)
     try:
-        other_host = create_app(app.settings, saml=saml_settings, ledger=other_ledger)
+        other_host = make_portal(other_ledger)
         log_in(portal, "aarhus")
         copied = cookie_of(portal)
         assert browser_with(other_host, copied).get("/historik").status_code == 200

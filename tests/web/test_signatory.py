@@ -11,7 +11,6 @@ import pytest
 from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
 from ledger.evidence.bundle import Receipt, verify_receipt
 from tests.web.test_login import log_in
-from web import create_app
 
 AARHUS = "55133018"
 
@@ -30,8 +29,8 @@ def agreement(app, operator):
 
 
 @pytest.fixture
-def portal(app, saml_settings, agreement):
-    return create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+def portal(app, make_portal, agreement):
+    return make_portal(app).test_client()
 
 
 def csrf_token(client, path: str) -> str:
@@ -95,9 +94,9 @@ def test_a_second_click_returns_the_first_receipt(portal, app, agreement):
 
 
 def test_two_signatories_of_one_cvr_clicking_at_once_leave_one_approval(
-    app, saml_settings, agreement
+    app, make_portal, agreement
 ):
-    flask_app = create_app(app.settings, saml=saml_settings, ledger=app)
+    flask_app = make_portal(app)
     clients = [flask_app.test_client() for _ in range(2)]
     for client, persona in zip(clients, ("odense", "odense-clerk"), strict=True):
         log_in(client, persona)
@@ -197,10 +196,10 @@ def test_an_unknown_agreement_is_404(portal):
 
 
 def test_an_upload_over_the_limit_is_refused_with_a_danish_page_and_nothing_recorded(
-    app, saml_settings, agreement
+    app, make_portal, agreement
 ):
     small = replace(app.settings, max_upload_bytes=2048)
-    client = create_app(small, saml=saml_settings, ledger=app).test_client()
+    client = make_portal(app, settings=small).test_client()
     log_in(client, "aarhus")
     token = csrf_token(client, "/erklaering")
     big = demo_pdf("Erklaering", "1") + b"%" + b"x" * 200_000 + b"\n%%EOF\n"

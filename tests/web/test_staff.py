@@ -11,7 +11,6 @@ from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
 from tests.fixtures import approved_agreement
 from tests.web.test_login import log_in
 from tests.web.test_signatory import approve
-from web import create_app
 
 AARHUS, KOEBENHAVN, ODENSE = "55133018", "64942212", "35209115"
 AUDITOR = PERSONS_BY_KEY["auditor"]
@@ -35,8 +34,8 @@ def agreement(app, operator):
 
 
 @pytest.fixture
-def portal(app, saml_settings, agreement):
-    client = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+def portal(app, make_portal, agreement):
+    client = make_portal(app).test_client()
     log_in(client, "staff")
     return client
 
@@ -289,7 +288,7 @@ def test_a_reset_confirmed_for_an_approval_that_changed_meanwhile_is_refused(
 
 @pytest.mark.parametrize("persona", ["aarhus", "odense", "auditor"])
 def test_only_staff_logged_in_for_the_operators_cvr_may_use_the_staff_pages(
-    app, saml_settings, agreement, operator, persona
+    app, make_portal, agreement, operator, persona
 ):
     """A signatory, an auditor and a staff-role holder logged in for a municipality's CVR
     (here Aarhus's signatory) are all refused."""
@@ -302,7 +301,7 @@ def test_only_staff_logged_in_for_the_operators_cvr_may_use_the_staff_pages(
             cvrs=[],
             actor=operator,
         )
-    client = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+    client = make_portal(app).test_client()
     log_in(client, persona)
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").text).group(1)
     for path in ("/drift/", "/drift/kunder", "/drift/roller", reset_path(agreement)):
@@ -327,8 +326,8 @@ def test_only_staff_logged_in_for_the_operators_cvr_may_use_the_staff_pages(
     assert len(app.customers()) == 3
 
 
-def test_the_staff_pages_ask_a_visitor_to_log_in(app, saml_settings, agreement):
-    client = create_app(app.settings, saml=saml_settings, ledger=app).test_client()
+def test_the_staff_pages_ask_a_visitor_to_log_in(app, make_portal, agreement):
+    client = make_portal(app).test_client()
     answer = client.get("/drift/kunder")
     assert answer.status_code == 302
     assert answer.headers["Location"].startswith("/saml/login?next=/drift/kunder")

@@ -35,7 +35,6 @@ from ledger.keyring import KeyRing
 from ledger.storage.once import UsedOnce
 from tests.conftest import POSTGRES_URL
 from tests.web.test_login import log_in, rejections, saml_response_for
-from web import create_app
 
 pytestmark = pytest.mark.postgres
 
@@ -205,8 +204,8 @@ def ledger(tmp_path, postgres_url, proxy, operator):
 
 
 @pytest.fixture
-def flask_app(ledger, saml_settings):
-    return create_app(ledger.settings, saml=saml_settings, ledger=ledger)
+def flask_app(ledger, make_portal):
+    return make_portal(ledger)
 
 
 def _verified(app) -> None:
@@ -523,12 +522,12 @@ def _postgres_ids() -> tuple[int, int]:
 
 
 def test_after_a_restart_of_postgresql_the_portal_recovers_on_the_next_request(
-    tmp_path, own_server, operator, saml_settings
+    tmp_path, own_server, operator, make_portal
 ):
     app = initialize(portal_settings(tmp_path / "var", own_server.url), operator).app
     try:
         seed(app)
-        portal = create_app(app.settings, saml=saml_settings, ledger=app)
+        portal = make_portal(app)
         signatory, auditor = portal.test_client(), portal.test_client()
         assert log_in(signatory, "koebenhavn").status_code == 302
         assert log_in(auditor, "auditor").status_code == 302
