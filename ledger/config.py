@@ -7,9 +7,13 @@ from pathlib import Path
 
 from ledger.evidence.database import DatabaseURL, DatabaseURLError
 from ledger.identity import InvalidCVR, validate_cvr
-from ledger.storage import KEYS_DIR_SETTING
 
 DEFAULT_ORIGIN = "localhost/approval-ledger"
+
+# The setting of `eventsourcing_env` that tells the recorder (ledger/storage) where the
+# signing keys are. Its home is here, beside the settings: importing the storage layer for it
+# would load the event store into every command, `ledger verify --bundle` too.
+KEYS_DIR_SETTING = "LEDGER_KEYS_DIR"
 
 # Every LEDGER_* variable anything here reads. Any other stops the start with its name: a
 # misspelt setting would otherwise be ignored without a word. Add a new setting here.

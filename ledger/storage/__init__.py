@@ -14,10 +14,9 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import Environment
 
+from ledger.config import KEYS_DIR_SETTING
 from ledger.evidence.leaf import GENESIS_PREV, chain_hash, rfc3339, sign_leaf
 from ledger.keyring import KeyRing
-
-KEYS_DIR_SETTING = "LEDGER_KEYS_DIR"
 
 
 class LogWriteError(RuntimeError):
