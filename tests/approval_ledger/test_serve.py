@@ -192,3 +192,21 @@ def test_a_trusted_proxy_may_reach_the_portal_on_loopback(data_dir, saml_keys, t
     env = portal_environment(settings_in(data_dir), saml_keys, LEDGER_TRUSTED_PROXIES="1")
     with ledger_serve(env, f"{host}:{port}", tmp_path / "serve.log") as served:
         assert served.get("/")[0] == 200
+
+
+def test_each_worker_builds_its_own_services_and_closes_them_as_it_exits(
+    data_dir, saml_keys, tmp_path
+):
+    """The master checks the configuration with an app it closes again; each worker's app is
+    its own, closed by gunicorn's worker_exit hook (an exception there would be logged)."""
+    port = free_port()
+    env = portal_environment(
+        settings_in(data_dir), saml_keys, LEDGER_SAML_BASE_URL=f"http://127.0.0.1:{port}"
+    )
+    with ledger_serve(env, f"127.0.0.1:{port}", tmp_path / "serve.log", workers=2) as served:
+        assert served.get("/")[0] == 200
+    log = served.log()
+    assert log.count("Booting worker") == 2
+    assert log.count("Worker exiting") == 2
+    assert "Exception during worker exit" not in log
+    assert "Traceback" not in log
