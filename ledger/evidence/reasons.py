@@ -24,8 +24,8 @@ class Reason(StrEnum):
     # A leaf on its own.
     MALFORMED_LEAF = (
         "malformed-leaf",
-        "a leaf that is not JSON, lacks a v1 member or has another, or whose signature is "
-        "not base64",
+        "a leaf that is not a JSON object of exactly the v1 members and their types, or "
+        "whose signature is missing or not base64",
     )
     NON_CANONICAL_LEAF = (
         "non-canonical-leaf",
@@ -38,7 +38,7 @@ class Reason(StrEnum):
     )
     UNKNOWN_KEY = (
         "unknown-key",
-        "a leaf whose `kid`, or a checkpoint none of whose signatures, names a trusted key",
+        "a leaf whose `kid` names no trusted key, or a checkpoint no trusted key signed",
     )
     # The order of the leaves.
     BROKEN_CHAIN = (
@@ -95,7 +95,10 @@ class Reason(StrEnum):
         "a checkpoint of another log than the keys name, or a leaf signed for another log "
         "than the checkpoint's",
     )
-    MALFORMED_KEYS = "malformed-keys", "a verifier key that is not a key line of the format"
+    MALFORMED_KEYS = (
+        "malformed-keys",
+        "a verifier key line that does not follow the format, or whose key hash is not its key's",
+    )
     ROOT_MISMATCH = (
         "root-mismatch",
         "the entries of a full bundle do not hash to its checkpoint's root",
