@@ -1,14 +1,17 @@
-"""The public transparency API over a real ledger, on SQLite and PostgreSQL."""
+"""The public transparency API over a real ledger, on SQLite and PostgreSQL; who may fetch
+proofs, logged in through the development IdP as in the other web tests."""
 
 import base64
 
 import pytest
 
+from development.demo import PERSONS_BY_KEY
 from ledger.evidence import merkle
 from ledger.evidence.note import open_checkpoint
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
+from tests.web.test_login import log_in
 
-AUDITOR = "urn:uuid:00000000-0000-4000-8000-0000000000a1"
+AUDITOR = PERSONS_BY_KEY["auditor"]
 
 
 @pytest.fixture
@@ -31,23 +34,6 @@ def client(app, operator, make_portal):
     return flask_app.test_client()
 
 
-def log_in(client, person_uuid: str, cvr: str) -> None:
-    """What the SAML login leaves in the session (issue 4 makes it for real), with the
-    server's record of the session that every request checks."""
-    sessions = client.application.extensions["ledger"].sessions
-    with client.session_transaction() as session:
-        session["sid"] = sessions.start(person_uuid)
-        session["identity"] = {
-            "person_uuid": person_uuid,
-            "name": "Test",
-            "cvr": cvr,
-            "organisation": "Test",
-            "loa": "Substantial",
-        }
-        session["_user_id"] = person_uuid
-        session["_fresh"] = True
-
-
 def test_anyone_reads_the_signed_checkpoint_and_the_keys(client, app):
     response = client.get("/api/v1/checkpoint")
     assert response.status_code == 200
@@ -67,7 +53,7 @@ def test_proofs_need_a_login(client):
 
 
 def test_a_signatory_gets_proofs_of_its_own_events_only(client, app):
-    log_in(client, "urn:uuid:00000000-0000-4000-8000-000000000001", AARHUS)
+    log_in(client, "aarhus")
     own = client.get("/api/v1/proof/inclusion?seq=4&size=6")
     assert own.status_code == 200
     body = own.get_json()
@@ -80,8 +66,14 @@ def test_a_signatory_gets_proofs_of_its_own_events_only(client, app):
 
 
 def test_an_auditor_gets_inclusion_and_consistency_proofs(client, app, operator):
-    app.grant_role(person_uuid=AUDITOR, person_name="Erik", role="auditor", cvrs=[], actor=operator)
-    log_in(client, AUDITOR, "12345674")
+    app.grant_role(
+        person_uuid=AUDITOR.person_uuid,
+        person_name=AUDITOR.name,
+        role="auditor",
+        cvrs=[],
+        actor=operator,
+    )
+    log_in(client, "auditor")
     assert client.get("/api/v1/proof/inclusion?seq=5&size=6").status_code == 200
     body = client.get("/api/v1/proof/consistency?from=3&to=6").get_json()
     keys = app.keyring.verifier_keys()
@@ -94,22 +86,26 @@ def test_an_auditor_gets_inclusion_and_consistency_proofs(client, app, operator)
 
 def test_an_auditor_limited_to_a_cvr_gets_no_proofs_of_others(client, app, operator):
     app.grant_role(
-        person_uuid=AUDITOR, person_name="Erik", role="auditor", cvrs=[ODENSE], actor=operator
+        person_uuid=AUDITOR.person_uuid,
+        person_name=AUDITOR.name,
+        role="auditor",
+        cvrs=[ODENSE],
+        actor=operator,
     )
-    log_in(client, AUDITOR, "12345674")
+    log_in(client, "auditor")
     assert client.get("/api/v1/proof/inclusion?seq=5&size=6").status_code == 200
     assert client.get("/api/v1/proof/inclusion?seq=4&size=6").status_code == 403
 
 
 @pytest.mark.parametrize("query", ["seq=x&size=6", "seq=-1&size=6", "size=6", "seq=4&size=abc"])
 def test_bad_proof_parameters_are_a_400_with_a_message(client, query):
-    log_in(client, "urn:uuid:00000000-0000-4000-8000-000000000001", AARHUS)
+    log_in(client, "aarhus")
     response = client.get(f"/api/v1/proof/inclusion?{query}")
     assert response.status_code == 400
     assert "heltal" in response.get_data(as_text=True)
 
 
 def test_a_proof_for_a_size_without_checkpoint_is_a_404(client):
-    log_in(client, "urn:uuid:00000000-0000-4000-8000-000000000001", AARHUS)
+    log_in(client, "aarhus")
     assert client.get("/api/v1/proof/inclusion?seq=4&size=99").status_code == 404
     assert client.get("/api/v1/proof/inclusion?seq=40&size=6").status_code == 404

@@ -414,3 +414,55 @@ def test_what_does_not_exist_is_404(portal, agreement):
     assert portal.get(f"/drift/godkendelser/{AARHUS}/{other}/nulstil").status_code == 404
     assert portal.get(f"/drift/aftaler/{other}/tilbagetraek").status_code == 404
     assert portal.get(f"/drift/aftaler/{other}/dokument").status_code == 404
+
+
+def test_every_staff_form_answers_a_refusal_alike(portal, app, agreement, operator):
+    """One helper runs each form's command: whichever form and whichever refusal of the
+    ledger (a DomainError, a CVR or a person UUID that is not one), the answer is the form's
+    own page with the reason in Danish, status 400, and nothing is recorded."""
+    app.retire_agreement(agreement.id, actor=operator)
+    declaration = f"/drift/erklaeringer/{ODENSE}"
+    grant = {"person_uuid": AUDITOR.person_uuid, "person_name": AUDITOR.name, "cvrs": ""}
+
+    def pdf() -> dict:
+        return {"document": (io.BytesIO(demo_pdf("Driftsaftale", "2026.1")), "aftale.pdf")}
+
+    cases = [
+        ("/drift/kunder", {"cvr": AARHUS, "name": "Aarhus"}, None, "er allerede registreret"),
+        ("/drift/kunder", {"cvr": "00000000", "name": "Ingen"}, None, "begynder ikke med 0"),
+        (
+            "/drift/aftaler",
+            {"title": "Driftsaftale", "version_label": "2026.1", **pdf()},
+            None,
+            "er allerede offentliggjort",
+        ),
+        (f"/drift/aftaler/{agreement.id}/tilbagetraek", {}, None, "allerede trukket tilbage"),
+        ("/drift/roller", grant | {"role": "chef"}, None, "Ukendt rolle"),
+        ("/drift/roller", grant | {"role": "auditor", "cvrs": "0"}, None, "består af 8 cifre"),
+        (
+            "/drift/roller/fratag",
+            {"person_uuid": AUDITOR.person_uuid, "role": "auditor"},
+            "/drift/roller",
+            "Rollen er ikke tildelt",
+        ),
+        (
+            "/drift/roller/fratag",
+            {"person_uuid": "nobody", "role": "auditor"},
+            "/drift/roller",
+            "er ikke et UUID for en person",
+        ),
+        (
+            f"{declaration}/sendt",
+            {"sent_on": "2026-03-02", "reference": "DIGST-7"},
+            declaration,
+            "har ikke afleveret en erklæring",
+        ),
+        (f"{declaration}/medunderskriv", pdf(), declaration, "har ikke afleveret en erklæring"),
+    ]
+    recorded = len(event_types(app))
+    for path, data, page, reason in cases:
+        refused = post(portal, path, data, page=page, content_type="multipart/form-data")
+        assert refused.status_code == 400, path
+        assert reason in refused.text, path
+        assert 'class="notice error" role="alert"' in refused.text, path
+    assert len(event_types(app)) == recorded
