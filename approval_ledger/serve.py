@@ -19,7 +19,7 @@ from development.demo import PERSONS
 from ledger.config import ConfigError
 
 
-class Gunicorn(BaseApplication):  # type: ignore[misc]
+class Gunicorn(BaseApplication):
     """gunicorn running the WSGI app that `load` builds, once in each worker."""
 
     def __init__(self, load: Callable[[], Any], options: dict[str, Any]) -> None:

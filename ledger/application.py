@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Transcoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 from eventsourcing.utils import Environment, EnvType, get_topic
 
 from ledger.config import Settings
@@ -131,7 +131,7 @@ class LedgerApp(Application[UUID]):
         """
         return Environment(name, dict(env or {}))
 
-    def register_transcodings(self, transcoder: Transcoder) -> None:
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(_dataclass_transcoding(Actor, "actor"))
         transcoder.register(_dataclass_transcoding(Authentication, "authentication"))

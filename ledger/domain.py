@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -289,6 +289,8 @@ class Recurring(Bounded):
 class Customer(Bounded):
     """A municipality that buys the service, known by its CVR number."""
 
+    Registered: ClassVar[type[Aggregate.Created]]  # made by @event below, named for mypy
+
     @staticmethod
     def create_id(cvr: str) -> UUID:
         return customer_id(cvr)
@@ -306,6 +308,8 @@ class Customer(Bounded):
 
 class AgreementVersion(Bounded):
     """One published version of an agreement; its document is kept by its SHA-256."""
+
+    Published: ClassVar[type[Aggregate.Created]]  # made by @event below, named for mypy
 
     @staticmethod
     def create_id(title: str, version_label: str) -> UUID:

@@ -1,7 +1,7 @@
 """What the ledger takes as an uploaded document: a PDF within the size limit, under a safe
 name. The one check, for the portal's forms and the command line alike."""
 
-from typing import BinaryIO
+from typing import IO
 
 from ledger.domain import DOCUMENT_NAME_MAX, DocumentRefused
 
@@ -11,7 +11,7 @@ PDF_TRAILER_WITHIN = 2048  # bytes from the end within which a PDF's last %%EOF 
 EXTENSION_MAX = 10  # a longer "extension" is no extension, and is cut like the rest
 
 
-def read_pdf(file: BinaryIO, name: str, *, limit: int) -> tuple[str, bytes]:
+def read_pdf(file: IO[bytes], name: str, *, limit: int) -> tuple[str, bytes]:
     """The document's safe name and bytes, if it is a PDF of at most `limit` bytes; no more
     than one byte past the limit is read."""
     return safe_name(name, default="dokument.pdf"), checked_pdf(file.read(limit + 1), limit=limit)

@@ -57,7 +57,7 @@ PROBLEMS = {
     Reason.RECORDED_AT_MISMATCH: "Tidspunktet passer ikke til bladet",
     Reason.BAD_INCLUSION_PROOF: "Beviset for optagelse i checkpointet holder ikke",
 }
-CHECKPOINT_PROBLEMS = {
+CHECKPOINT_PROBLEMS: dict[str, str] = {
     Reason.BAD_SIGNATURE: "Det nyeste checkpoint har en signatur, der ikke passer",
     Reason.UNKNOWN_KEY: "Det nyeste checkpoint er ikke signeret med en kendt nøgle",
     Reason.WRONG_ORIGIN: "Det nyeste checkpoint er fra en anden log",

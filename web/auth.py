@@ -34,6 +34,7 @@ from flask import (
 )
 from flask_login import LoginManager, UserMixin, login_user, logout_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.wrappers import Response as AnyResponse
 
 from ledger.application import LedgerApp
 from ledger.search import EventIndex
@@ -161,7 +162,9 @@ class PendingLogins:
     """The AuthnRequests this browser has sent and not used: ID -> where to go after."""
 
     def __init__(self) -> None:
-        self._serializer = URLSafeTimedSerializer(current_app.secret_key, salt="saml-pending")
+        self._serializer = URLSafeTimedSerializer(
+            current_app.config["SECRET_KEY"], salt="saml-pending"
+        )
 
     def read(self) -> dict[str, str]:
         value = request.cookies.get(PENDING_COOKIE)
@@ -173,7 +176,7 @@ class PendingLogins:
             return {}
         return pending if isinstance(pending, dict) else {}
 
-    def write(self, response: Response, pending: dict[str, str]) -> None:
+    def write(self, response: AnyResponse, pending: dict[str, str]) -> None:
         if not pending:
             response.delete_cookie(PENDING_COOKIE, path="/saml/")
             return
@@ -225,7 +228,7 @@ def _too_many_logins_page() -> str:
 
 
 @blueprint.get("/login")
-def login() -> Response:
+def login() -> AnyResponse:
     """Send the browser to NemLog-in; `fresh=1` asks for a new authentication (ForceAuthn)."""
     target = local_path(request.args.get("next"))
     outgoing = service_provider().login_request(force_authn=request.args.get("fresh") == "1")
@@ -239,7 +242,7 @@ def login() -> Response:
 
 
 @blueprint.post("/acs")
-def acs() -> Response | tuple[str, int]:
+def acs() -> AnyResponse | tuple[str, int]:
     """The POSTed SAMLResponse: a new session for a verified identity, or a Danish refusal."""
     pending_logins = PendingLogins()
     pending = pending_logins.read()
@@ -313,7 +316,7 @@ def authenticated_within(limit: datetime.timedelta) -> bool:
 
 
 @blueprint.post("/logout")
-def logout() -> Response:
+def logout() -> AnyResponse:
     """End our session, then NemLog-in's, with a signed LogoutRequest."""
     identity = session.get("identity") or {}
     name_id = identity.get("name_id")
@@ -330,7 +333,7 @@ def logout() -> Response:
 
 
 @blueprint.get("/slo")
-def single_logout() -> Response:
+def single_logout() -> AnyResponse | str | tuple[str, int]:
     """NemLog-in's signed answer to our LogoutRequest, or its own LogoutRequest."""
     if "SAMLResponse" not in request.args and "SAMLRequest" not in request.args:
         abort(400)

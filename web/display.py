@@ -106,5 +106,5 @@ def register(app: Flask) -> None:
     app.add_template_filter(day, "day")
     app.add_template_filter(lambda name: EVENT_NAMES.get(name, name), "event_da")
     app.add_template_filter(lambda name: FACT_NAMES.get(name, name), "fact_da")
-    app.add_template_global(MOMENT_FACTS, "moment_facts")
+    app.jinja_env.globals["moment_facts"] = MOMENT_FACTS
     app.add_template_filter(lambda label: NsisLevel.parse(label).danish, "nsis_da")

@@ -105,6 +105,7 @@ def approve(version_id: UUID) -> Any:
         return _agreement_page(version, str(error)), 409
     except DomainError as error:
         abort(400, str(error))
+    assert approval.approved_version is not None, "approve returns the approval in force"
     seq = ledger().signed_log.seq_of(approval.id, approval.approved_version)
     # Post/redirect/get: a reload, a second click or a second tab shows the same receipt.
     return redirect(url_for("signatory.receipt", seq=seq))

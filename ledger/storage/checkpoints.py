@@ -115,7 +115,7 @@ class CheckpointStore:
         """
         latest = self.latest()
         size = latest.size if latest else 0
-        start, next_kid = size, None
+        start, next_kid = size, ""  # then the kid the last leaf read names
         while True:
             rows = self._rows(
                 f"SELECT seq, leaf, next_kid FROM {self.leaves} WHERE seq >= {self.p} "

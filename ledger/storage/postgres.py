@@ -31,7 +31,7 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import Environment, EnvType
 from psycopg import Cursor, pq
 from psycopg.rows import DictRow, tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 from psycopg_pool import PoolTimeout
 
 from ledger.evidence.database import CONNECT_TIMEOUT_SECONDS, DatabaseUnavailable, unavailable
@@ -248,7 +248,7 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
             ids.append(row["notification_id"])
         return ids
 
-    def _table(self, name: str) -> SQL:
+    def _table(self, name: str) -> Composed:
         return SQL("{0}.{1}").format(Identifier(self.datastore.schema), Identifier(name))
 
     def _qualified(self, name: str) -> str:
