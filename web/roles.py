@@ -7,7 +7,7 @@ the auditor role, perhaps limited to some CVRs. Roles come from the ledger's rol
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 from flask import abort, current_app, g
 from flask_login import current_user, login_required
@@ -17,7 +17,8 @@ from ledger.identity import Actor, NsisLevel
 from ledger.signed_log import Entry
 from web.auth import ledger
 
-View = TypeVar("View", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def is_signatory() -> bool:
@@ -46,16 +47,16 @@ def is_auditor() -> bool:
     return current_user.is_authenticated and current_user.is_auditor
 
 
-def _requires(check: Callable[[], bool]) -> Callable[[View], View]:
-    def decorator(view: View) -> View:
+def _requires(check: Callable[[], bool]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    def decorator(view: Callable[P, R]) -> Callable[P, R]:
         @wraps(view)
         @login_required
-        def guarded(*args: Any, **kwargs: Any) -> Any:
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
             if not check():
                 abort(403)
             return view(*args, **kwargs)
 
-        return guarded  # type: ignore[return-value]
+        return guarded
 
     return decorator
 
