@@ -4,7 +4,7 @@ import calendar
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcodin
 from eventsourcing.utils import Environment, EnvType, get_topic
 
 from ledger.config import Settings
+from ledger.danish_time import danish_today
 from ledger.documents import DocumentAltered, DocumentNotFound, DocumentStore
 from ledger.domain import (
     USER_AGENT_MAX,
@@ -238,7 +239,10 @@ class LedgerApp(Application[UUID]):
         if agreement.retired:
             raise DomainError("Den version af aftalen er allerede trukket tilbage.")
         agreement.retire(actor=actor)
-        self.save(agreement)
+        try:
+            self.save(agreement)
+        except IntegrityError:  # retired (or changed) by someone else since it was read
+            raise DomainError("Den version af aftalen er allerede trukket tilbage.") from None
         return agreement
 
     # Approvals
@@ -517,9 +521,8 @@ class LedgerApp(Application[UUID]):
 
 
 def latest_sending_date() -> date:
-    """The latest date a declaration can have been sent on: today in Denmark, which is at
-    most a day past UTC's today."""
-    return datetime.now(UTC).date() + timedelta(days=1)
+    """The latest date a declaration can have been sent on: today in Denmark."""
+    return danish_today()
 
 
 def add_months(day: date, months: int) -> date:

@@ -9,6 +9,11 @@ from ledger.evidence.leaf import rfc3339
 DANISH_TIME = ZoneInfo("Europe/Copenhagen")
 
 
+def danish_today() -> datetime.date:
+    """Today's date in Denmark: the day a due date or a sending date is compared with."""
+    return datetime.datetime.now(DANISH_TIME).date()
+
+
 def start_of_danish_day(day: datetime.date) -> str:
     """The first moment of a day in Denmark, written as leaves write time (UTC)."""
     midnight = datetime.datetime.combine(day, datetime.time(), DANISH_TIME)

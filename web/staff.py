@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
 from ledger.application import latest_sending_date
+from ledger.danish_time import danish_today
 from ledger.domain import (
     RESET_REASON_LENGTH,
     AgreementVersion,
@@ -97,10 +98,6 @@ def _agreement(version_id: UUID) -> AgreementVersion:
         abort(404)
 
 
-def _today() -> datetime.date:
-    return datetime.datetime.now(datetime.UTC).date()
-
-
 # The overview: what each customer lacks
 
 
@@ -108,7 +105,7 @@ def _today() -> datetime.date:
 @staff_required
 def overview() -> str:
     current = current_agreements(ledger().agreement_versions())
-    statuses = customer_statuses(ledger(), current, today=_today())
+    statuses = customer_statuses(ledger(), current, today=danish_today())
     return render_template(
         "staff/overview.html",
         statuses=statuses,

@@ -12,6 +12,7 @@ import pytest
 
 from ledger.application import LedgerApp
 from ledger.config import Settings
+from ledger.domain import DomainError
 from ledger.evidence.verify import verify_database
 from ledger.identity import Actor
 from tests.fixtures import AARHUS, PDF, login, signatory
@@ -107,3 +108,27 @@ def test_concurrent_approvals_from_processes_leave_exactly_one_approved(app, agr
     assert versions == [1] * WRITERS
     assert len([e for e in app.signed_log.entries() if e.event_type == "Approved"]) == 1
     _assert_linear_log(app, 4)
+
+
+def _retire(settings: Settings, version_id, writer: int, barrier) -> str:
+    app = LedgerApp(settings)
+    barrier.wait()
+    try:
+        app.retire_agreement(version_id, actor=Actor(Actor.OPERATOR, f"w{writer}"))
+        return "retired"
+    except DomainError as refused:
+        return str(refused)
+    finally:
+        app.close()
+
+
+def test_concurrent_retirements_leave_one_and_refuse_the_rest_in_danish(app, agreement):
+    barrier = Barrier(WRITERS, timeout=60)
+    with ThreadPoolExecutor(WRITERS) as pool:
+        outcomes = list(
+            pool.map(lambda w: _retire(app.settings, agreement.id, w, barrier), range(WRITERS))
+        )
+    assert outcomes.count("retired") == 1
+    assert set(outcomes) - {"retired"} <= {"Den version af aftalen er allerede trukket tilbage."}
+    retired = [e for e in app.signed_log.entries() if e.event_type == "Retired"]
+    assert len(retired) == 1
