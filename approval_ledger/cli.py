@@ -286,6 +286,8 @@ def _trusted_keys(path: Path) -> dict[str, Any]:
         keys = parse_verifier_keys(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise CommandError(f"cannot read verifier keys from {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise CommandError(f"{path}: the verifier keys are not UTF-8: {error}") from error
     except KeyFormatError as error:
         raise CommandError(f"{path}: {error}") from error
     if not keys:
@@ -304,7 +306,16 @@ def _print_report(report: Any, as_json: bool) -> int:
 
 
 def _verify_offline(args: argparse.Namespace) -> int:
-    from ledger.evidence.bundle import BundleError, Receipt, verify_bundle, verify_receipt
+    """A bundle or receipt that cannot be read at all (not a zip, not JSON, a file missing)
+    fails with its reason like any other problem of the evidence (exit 1); only evidence
+    that is not there, or the auditor's own keys file, stops the command (exit 2)."""
+    from ledger.evidence.bundle import (
+        BundleError,
+        BundleReport,
+        Receipt,
+        verify_bundle,
+        verify_receipt,
+    )
 
     trusted = _trusted_keys(Path(args.keys)) if args.keys else None
     if trusted is None:
@@ -312,17 +323,21 @@ def _verify_offline(args: argparse.Namespace) -> int:
             "note: trusting the verifier keys inside the evidence; pin your own with --keys",
             file=sys.stderr,
         )
+    path = Path(args.bundle or args.receipt)
+    if not path.exists():
+        raise CommandError(f"cannot read {path}: no such file or directory")
     try:
         if args.bundle:
-            report = verify_bundle(Path(args.bundle), trusted)
+            report = verify_bundle(path, trusted)
         else:
             try:
-                text = Path(args.receipt).read_text(encoding="utf-8")
+                data = path.read_bytes()
             except OSError as error:
-                raise CommandError(f"cannot read {args.receipt}: {error.strerror}") from error
-            report = verify_receipt(Receipt.from_json(text), trusted)
+                raise CommandError(f"cannot read {path}: {error.strerror}") from error
+            report = verify_receipt(Receipt.from_json(data), trusted)
     except BundleError as error:
-        raise CommandError(f"{error.reason}: {error}") from error
+        report = BundleReport(subset=not args.bundle)
+        report.add(error.reason, "bundle" if args.bundle else "receipt", str(error))
     return _print_report(report, args.json)
 
 
@@ -335,9 +350,9 @@ def _kept_evidence(path: Path, keys: dict[str, Any]) -> Any:
     try:
         if path.is_dir() or path.suffix == ".zip":
             bundle = open_bundle(path)
-            checkpoint = open_checkpoint(bundle.text(CHECKPOINT_FILE), keys)
+            checkpoint = open_checkpoint(bundle.data(CHECKPOINT_FILE), keys)
             return KeptEvidence(checkpoint, bundle.lines(ENTRIES_FILE))
-        return KeptEvidence(open_checkpoint(path.read_text(encoding="utf-8"), keys))
+        return KeptEvidence(open_checkpoint(path.read_bytes(), keys))
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror}") from error
     except (NoteError, BundleError) as error:

@@ -97,8 +97,12 @@ def _b64(items: Iterable[bytes]) -> list[str]:
     return [base64.b64encode(item).decode("ascii") for item in items]
 
 
+def _strings(items: Any) -> bool:
+    return isinstance(items, list) and all(isinstance(item, str) for item in items)
+
+
 def _unb64(items: Any) -> list[bytes]:
-    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+    if not _strings(items):
         raise ValueError("expected a list of base64 strings")
     return [base64.b64decode(item, validate=True) for item in items]
 
@@ -128,12 +132,17 @@ class Receipt:
         return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> "Receipt":
+    def from_json(cls, text: str | bytes) -> "Receipt":
+        """The receipt of a JSON text, or of its bytes, which must be UTF-8 (RFC 8259)."""
         try:
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
             document = json.loads(text)
             if not isinstance(document, dict) or document.get("v") != RECEIPT_VERSION:
                 raise ValueError(f"not a version {RECEIPT_VERSION} receipt")
             payload = document["payload"]
+            if not isinstance(document["checkpoint"], str) or not _strings(document["keys"]):
+                raise ValueError("the checkpoint is a text and the keys a list of texts")
             return cls(
                 leaf=document["leaf"].encode("utf-8"),
                 payload=None if payload is None else base64.b64decode(payload, validate=True),
@@ -246,14 +255,16 @@ class _Bundle:
             return name in self._zip.namelist()
         return (self.path / name).is_file()
 
-    def text(self, name: str, limit: int = MAX_LINE) -> str:
+    def data(self, name: str, limit: int = MAX_LINE) -> bytes:
+        """The bytes of the file `name`, as they are: whoever reads them as text decides
+        what bytes that are not UTF-8 mean (a checkpoint's are `malformed-note`)."""
         if not self.has(name):
             raise BundleError(Reason.MISSING_FILE, f"the bundle has no {name}")
         with self._binary(name) as file:
             data = file.read(limit + 1)
         if len(data) > limit:
             raise BundleError(Reason.MALFORMED_BUNDLE, f"{name} is larger than {limit} bytes")
-        return data.decode("utf-8")
+        return data
 
     def _binary(self, name: str) -> IO[bytes]:
         if self._zip is not None:
@@ -277,16 +288,20 @@ def open_bundle(path: Path) -> _Bundle:
     return _Bundle(path)
 
 
-def _keys_of(lines: Iterable[str], report: BundleReport) -> dict[str, VerifierKey]:
+def _keys_of(lines: Iterable[str] | bytes, report: BundleReport) -> dict[str, VerifierKey]:
+    """The verifier keys of a receipt's lines or of a bundle's `keys` file (its bytes)."""
     try:
-        return parse_verifier_keys("\n".join(lines))
+        text = lines.decode("utf-8") if isinstance(lines, bytes) else "\n".join(lines)
+        return parse_verifier_keys(text)
+    except UnicodeDecodeError as error:
+        report.add(Reason.MALFORMED_KEYS, "keys", f"the keys are not UTF-8: {error}")
     except KeyFormatError as error:
         report.add(Reason.MALFORMED_KEYS, "keys", str(error))
-        return {}
+    return {}
 
 
 def _open_checkpoint(
-    note: str, keys: Mapping[str, VerifierKey], report: BundleReport
+    note: str | bytes, keys: Mapping[str, VerifierKey], report: BundleReport
 ) -> Checkpoint | None:
     try:
         checkpoint = open_checkpoint(note, keys)
@@ -328,8 +343,8 @@ def verify_bundle(
     """
     bundle = open_bundle(path)
     report = BundleReport()
-    keys = trusted if trusted is not None else _keys_of(bundle.text(KEYS_FILE).splitlines(), report)
-    checkpoint = _open_checkpoint(bundle.text(CHECKPOINT_FILE), keys, report)
+    keys = trusted if trusted is not None else _keys_of(bundle.data(KEYS_FILE), report)
+    checkpoint = _open_checkpoint(bundle.data(CHECKPOINT_FILE), keys, report)
     report.subset = bundle.has(PROOFS_FILE)
     proofs = bundle.lines(PROOFS_FILE) if report.subset else None
     payloads = _payload_lines(bundle, report)

@@ -411,6 +411,13 @@ def receipt_json(
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()
 
 
+def edited_receipt(seq: int, **members: object) -> bytes:
+    """The receipt of `seq` with members set to any JSON value, of a type or not."""
+    document = json.loads(receipt_json(seq))
+    document.update(members)
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()
+
+
 def flip_first_bit(data: bytes) -> bytes:
     return bytes([data[0] ^ 0x80]) + data[1:]
 
@@ -501,6 +508,28 @@ def _receipt_cases() -> tuple[Files, dict[str, tuple[bytes, list[Finding], bytes
             [(Reason.MALFORMED_RECEIPT, "receipt")],
             None,
         ),
+        "not-utf-8": (
+            not_utf_8(receipt_json(4), b"Approval"),
+            [(Reason.MALFORMED_RECEIPT, "receipt")],
+            None,
+        ),
+        "checkpoint-not-a-text": (
+            edited_receipt(4, checkpoint=SIZE),
+            [(Reason.MALFORMED_RECEIPT, "receipt")],
+            None,
+        ),
+        "keys-not-texts": (
+            edited_receipt(4, keys=[1]),
+            [(Reason.MALFORMED_RECEIPT, "receipt")],
+            None,
+        ),
+        "checkpoint-with-a-lone-surrogate": (
+            receipt_json(4).replace(
+                f'"checkpoint": "{ORIGIN}'.encode(), f'"checkpoint": "{ORIGIN}\\ud800'.encode()
+            ),
+            [(Reason.MALFORMED_NOTE, "checkpoint")],
+            None,
+        ),
     }
     return good, bad
 
@@ -580,6 +609,13 @@ def _flipped_proof(line: bytes) -> bytes:
     document = json.loads(line)
     proof = [base64.b64decode(h) for h in document["inclusion"]]
     return _proof_line(document["seq"], [flip_first_bit(proof[0]), *proof[1:]])
+
+
+def not_utf_8(data: bytes, word: bytes) -> bytes:
+    """`data` with the second byte of the first `word` in it replaced by 0xFF, which UTF-8
+    never holds."""
+    at = data.index(word) + 1
+    return data[:at] + b"\xff" + data[at + 1 :]
 
 
 def entry(line: int, seq: int) -> str:
@@ -689,6 +725,28 @@ def _bundle_cases() -> tuple[
             [(Reason.MISSING_FILE, "bundle")],
             None,
         ),
+        # A file that is not UTF-8 is reported as what it holds, and the check goes on.
+        "full-checkpoint-not-utf-8": (
+            {**full, "checkpoint": not_utf_8(checkpoint().encode(), ORIGIN.encode())},
+            [(Reason.MALFORMED_NOTE, "checkpoint")],
+            None,
+        ),
+        "full-entry-not-utf-8": (
+            changed(full, "entries.jsonl", at(4, lambda leaf: not_utf_8(leaf, b"Approval"))),
+            [
+                (Reason.MALFORMED_LEAF, "entry 5"),
+                # seq 5 chains onto a leaf that is not there to read
+                (Reason.BROKEN_CHAIN, entry(6, 5)),
+                (Reason.ORPHAN_PAYLOAD, "payload of seq 4"),
+                (Reason.ROOT_MISMATCH, "entries.jsonl"),
+            ],
+            None,
+        ),
+        "full-payload-line-not-utf-8": (
+            changed(full, "payloads.jsonl", at(4, lambda line: not_utf_8(line, b"payload"))),
+            [(Reason.MALFORMED_PAYLOAD, "payload line 5")],
+            None,
+        ),
         # Subset bundle for Aarhus: lines 1-4 hold seqs 1, 4, 5, 7; the changes are at seq 4.
         "subset-changed-entry": (
             changed(subset, "entries.jsonl", at(1, bump_recorded_at)),
@@ -765,6 +823,11 @@ def _bundle_cases() -> tuple[
         "subset-missing-proof-line": (
             changed(subset, "proofs.jsonl", without(3)),
             [(Reason.MISSING_PROOF, entry(4, 7))],
+            None,
+        ),
+        "subset-proof-line-not-utf-8": (
+            changed(subset, "proofs.jsonl", at(1, lambda line: not_utf_8(line, b"inclusion"))),
+            [(Reason.MALFORMED_PROOF, entry(2, 4))],
             None,
         ),
         "subset-proved-by-another-trusted-logs-checkpoint": (

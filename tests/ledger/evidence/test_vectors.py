@@ -68,7 +68,7 @@ def note_findings(vector: Path) -> list[str]:
 
 def receipt_findings(vector: Path) -> list[str]:
     try:
-        receipt = Receipt.from_json(vector.read_text(encoding="utf-8"))
+        receipt = Receipt.from_json(vector.read_bytes())
     except BundleError as error:
         return lines([(error.reason, "receipt")])
     report = verify_receipt(receipt, trusted_for(vector))
