@@ -232,3 +232,15 @@ def test_a_log_cut_short_but_otherwise_unchanged_is_only_truncated_against_a_kep
     assert main(["export", "--out", str(kept_bundle)]) == 0
     delete_newest(ledger_env / "ledger.sqlite3", 2, with_checkpoints=True)
     assert verify_json(capsys, "--against", str(kept_bundle)) == (1, [("truncated", 3)])
+
+
+def test_a_kept_checkpoint_that_is_not_utf_8_stops_the_check_with_its_reason(
+    ledger_env, capsys, tmp_path
+):
+    business(ledger_env)
+    kept = tmp_path / "kept"
+    keep_checkpoint(capsys, kept)
+    kept.write_bytes(b"\xff" + kept.read_bytes())
+    capsys.readouterr()
+    assert main(["verify", "--against", str(kept)]) == 2
+    assert capsys.readouterr().err.startswith(f"ledger: {kept}: malformed-note: ")
