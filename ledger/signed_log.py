@@ -27,6 +27,10 @@ from ledger.storage.recorder import SignedLogRecorder
 T = TypeVar("T")
 
 _READ_AT_ONCE = 500  # seq numbers read in one query
+NO_PROOF_FROM_THE_EMPTY_TREE = (
+    "Der findes intet konsistensbevis fra det tomme træ (størrelse 0), for ethvert træ "
+    "udvider det; den gamle størrelse skal være mindst 1."
+)
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,13 @@ class SignedLog:
         return self.read_tree(prove)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        """The RFC 9162 proof that checkpoint `new_size` extends checkpoint `old_size`."""
+        """The RFC 9162 proof that checkpoint `new_size` extends checkpoint `old_size`.
+
+        None from the empty tree: every tree extends it, so the empty proof RFC 9162 would
+        leave for it proves nothing, and `merkle.verify_consistency` refuses it.
+        """
+        if old_size == 0:
+            raise DomainError(NO_PROOF_FROM_THE_EMPTY_TREE)
 
         def prove(tree: CheckpointStore) -> list[bytes]:
             # The old checkpoint is the one the asker kept; the new one must be stored,

@@ -11,6 +11,10 @@ from web.auth import ledger
 from web.roles import may_read_entry
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+FROM_THE_EMPTY_TREE = (
+    "from skal være mindst 1: der findes intet konsistensbevis fra det tomme træ "
+    "(størrelse 0), for ethvert træ udvider det."
+)
 
 
 def _text(body: str) -> Response:
@@ -66,6 +70,8 @@ def inclusion() -> Response | tuple[Response, int]:
 @login_required
 def consistency() -> Response | tuple[Response, int]:
     old, new = number_arg("from", "from"), number_arg("to", "to")
+    if old == 0:  # a proof from the empty tree proves nothing (RFC 9162 defines none)
+        abort(400, FROM_THE_EMPTY_TREE)  # JSON under /api/: web/errors.py
     if not (current_user.is_auditor or current_user.cvr):
         abort(403)
     try:

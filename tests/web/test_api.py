@@ -12,6 +12,10 @@ from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
 from tests.web.test_login import log_in
 
 AUDITOR = PERSONS_BY_KEY["auditor"]
+FROM_THE_EMPTY_TREE = (
+    "from skal være mindst 1: der findes intet konsistensbevis fra det tomme træ "
+    "(størrelse 0), for ethvert træ udvider det."
+)
 
 
 @pytest.fixture
@@ -82,6 +86,24 @@ def test_an_auditor_gets_inclusion_and_consistency_proofs(client, app, operator)
     merkle.verify_consistency(
         3, 6, old.root, new.root, [base64.b64decode(h) for h in body["consistency"]]
     )
+
+
+def test_a_consistency_proof_from_the_empty_tree_is_a_400_with_a_message(client, app, operator):
+    """RFC 9162 defines no consistency proof from size 0 and our verifier refuses an empty
+    one: every tree extends the empty tree, so such a proof would prove nothing."""
+    app.grant_role(
+        person_uuid=AUDITOR.person_uuid,
+        person_name=AUDITOR.name,
+        role="auditor",
+        cvrs=[],
+        actor=operator,
+    )
+    log_in(client, "auditor")
+    for query in ("from=0&to=6", "from=0&to=0", "from=0&to=99"):
+        response = client.get(f"/api/v1/proof/consistency?{query}")
+        assert response.status_code == 400, query
+        assert response.get_json() == {"error": FROM_THE_EMPTY_TREE}, query
+    assert client.get("/api/v1/proof/consistency?from=1&to=6").status_code == 200
 
 
 def test_an_auditor_limited_to_a_cvr_gets_no_proofs_of_others(client, app, operator):

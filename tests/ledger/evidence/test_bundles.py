@@ -208,6 +208,14 @@ def test_proofs_are_refused_for_a_size_no_checkpoint_has(ledger):
         ledger.app.signed_log.inclusion_proof(SIZE, SIZE)
 
 
+def test_no_consistency_proof_is_given_from_the_empty_tree(ledger):
+    """Every tree extends the empty one, so a proof from size 0 would prove nothing; RFC 9162
+    defines none, and `merkle.verify_consistency` refuses one."""
+    for new in (0, 1, SIZE, SIZE + 1):
+        with pytest.raises(DomainError, match="intet konsistensbevis fra det tomme træ"):
+            ledger.app.signed_log.consistency_proof(0, new)
+
+
 # Receipts
 
 
