@@ -707,15 +707,14 @@ def _lone_surrogate_in_topic(leaf: bytes) -> bytes:
 def test_leaf_that_cannot_be_canonical_is_reported_and_the_run_goes_on(
     sqlite_ledger: Ledger, damage: Callable[[bytes], bytes]
 ) -> None:
+    """The leaf is JSON of the v1 members but has no RFC 8785 form: `non-canonical-leaf`,
+    exactly as its leaf vector in tests/vectors requires, since the database check reads a
+    stored leaf's bytes with the same `parse_leaf` as a leaf file."""
     original = sqlite_ledger.store.leaf(STAFF_GRANTED).leaf
     sqlite_ledger.store.set_leaf(STAFF_GRANTED, damage(original))
 
-    report = sqlite_ledger.verify()
-    at_leaf = [p.reason for p in report.problems if p.seq == STAFF_GRANTED]
-    assert len(at_leaf) == 1
-    assert at_leaf[0] in {"malformed-leaf", "non-canonical-leaf"}
-    assert found(report) == pairs(
-        (at_leaf[0], STAFF_GRANTED),
+    assert found(sqlite_ledger.verify()) == pairs(
+        ("non-canonical-leaf", STAFF_GRANTED),
         ("broken-chain", STAFF_GRANTED + 1),
         ("checkpoint-root-mismatch", None),
     )
