@@ -470,6 +470,45 @@ def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Append a file of domain commands (JSON lines, see README.md) in batches, each batch in
+    one transaction; a refused line stops the import with nothing of its batch written."""
+    from ledger.bulk import Imported, import_events
+    from ledger.search import EventIndex
+
+    path = Path(args.file)
+    if args.batch < 1:
+        raise CommandError("--batch must be at least 1")
+    app = _app(settings)
+
+    def progress(done: Imported) -> None:
+        print(f"through line {done.last_line}: {done.events} events in {done.batches} batches")
+
+    try:
+        with path.open(encoding="utf-8", newline="") as lines:
+            imported = import_events(
+                app,
+                lines,
+                actor=Actor.cli_operator(),
+                batch_size=args.batch,
+                from_line=args.from_line,
+                on_batch=progress if args.progress else None,
+            )
+        print(f"imported {imported.events} events from {imported.lines} lines of {path}")
+        index = EventIndex(app)
+        try:
+            print(f"search index caught up over {index.refresh()} events")
+        finally:
+            index.close()
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise CommandError(f"{path} is not UTF-8 (byte {error.start})") from error
+    finally:
+        app.close()
+    return EXIT_OK
+
+
 def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
     checkpoint = _app(settings).signed_log.checkpoint()
     if checkpoint is None:
@@ -679,6 +718,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--against", help="a checkpoint file or bundle kept earlier: the log must still extend it"
     )
 
+    import_ = command(
+        commands,
+        "import",
+        cmd_import,
+        "append a file of domain commands (JSON lines) in batches, for migrations",
+    )
+    import_.add_argument("file", help="one JSON command per line (see README.md)")
+    import_.add_argument(
+        "--batch", type=_whole_number, default=1000, help="events per transaction (1000)"
+    )
+    import_.add_argument(
+        "--from-line", type=_whole_number, default=1, help="skip the lines before this one"
+    )
+    import_.add_argument("--progress", action="store_true", help="a line after each batch")
     command(commands, "checkpoint", cmd_checkpoint, "print the newest signed checkpoint")
     command(commands, "reindex", cmd_reindex, "rebuild the auditors' search index from the log")
     backup = command(
