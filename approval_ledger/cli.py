@@ -135,8 +135,21 @@ def cmd_customer_add(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _listing(settings: Settings, lists: Any) -> Any:
+    """`lists(app)` with the search index made for the application, so that its lists of
+    customers and agreement versions come from the projection, not a scan of the log."""
+    from ledger.search import EventIndex
+
+    app = _app(settings)
+    index = EventIndex(app)
+    try:
+        return lists(app)
+    finally:
+        index.close()
+
+
 def cmd_customer_list(settings: Settings, args: argparse.Namespace) -> int:
-    for customer in _app(settings).customers():
+    for customer in _listing(settings, lambda app: app.customers()):
         print(f"{customer.cvr}  {customer.name}")
     return EXIT_OK
 
@@ -170,7 +183,7 @@ def cmd_agreement_publish(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_agreement_list(settings: Settings, args: argparse.Namespace) -> int:
-    for agreement in _app(settings).agreement_versions():
+    for agreement in _listing(settings, lambda app: app.agreement_versions()):
         state = "retired" if agreement.retired else "current"
         print(
             f"{agreement.id}  {agreement.title} {agreement.version_label}  {state}  "
@@ -461,7 +474,8 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
-    """Rebuild the search index from the log (it is derived data; the log is the evidence)."""
+    """Rebuild the search index and the aggregate projection from the log (they are derived
+    data; the log is the evidence)."""
     from ledger.search import EventIndex
 
     index = EventIndex(_app(settings))
@@ -733,7 +747,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_.add_argument("--progress", action="store_true", help="a line after each batch")
     command(commands, "checkpoint", cmd_checkpoint, "print the newest signed checkpoint")
-    command(commands, "reindex", cmd_reindex, "rebuild the auditors' search index from the log")
+    command(
+        commands,
+        "reindex",
+        cmd_reindex,
+        "rebuild the auditors' search index and the aggregate projection from the log",
+    )
     backup = command(
         commands,
         "backup",

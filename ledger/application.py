@@ -5,7 +5,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import date, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -67,6 +67,13 @@ class DocumentUnavailable(DomainError):
     """A document a command rests on is missing, or no longer has the hash the log names."""
 
 
+class Projection(Protocol):
+    """Which aggregates of a kind exist, from a projection of the log kept beside it
+    (`ledger.search.EventIndex`), so that listing them does not read the log by topic."""
+
+    def ids_of(self, aggregate: type) -> list[UUID]: ...
+
+
 def normalized_person_uuid(value: str) -> str:
     try:
         return person_uuid_of(value)
@@ -80,6 +87,9 @@ class LedgerApp(Application[UUID]):
 
     name = "ledger"
     env: ClassVar[dict[str, str]] = {}
+    # Set by the search index made for this application; without one (`ledger init`, a
+    # test of the domain) the lists are read from the log by topic.
+    projection: Projection | None = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -182,7 +192,7 @@ class LedgerApp(Application[UUID]):
         return self._get(customer_id(cvr), f"CVR {cvr} er ikke registreret som kunde.")
 
     def customers(self) -> list[Customer]:
-        return [self.repository.get(oid) for oid in self._originators(Customer.Registered)]
+        return self._listed(Customer, Customer.Registered)
 
     def publish_agreement(
         self,
@@ -215,7 +225,7 @@ class LedgerApp(Application[UUID]):
         return self._get(version_id, "Den version af aftalen findes ikke.")
 
     def agreement_versions(self) -> list[AgreementVersion]:
-        return [self.repository.get(oid) for oid in self._originators(AgreementVersion.Published)]
+        return self._listed(AgreementVersion, AgreementVersion.Published)
 
     def agreement_document_problem(self, agreement: AgreementVersion) -> str | None:
         """Why the agreement cannot be approved as its document stands (in Danish), or None
@@ -427,7 +437,7 @@ class LedgerApp(Application[UUID]):
 
     def role_assignments(self) -> list[RoleAssignment]:
         """Every person's role assignment, active or revoked, in the order first granted."""
-        return [self.repository.get(oid) for oid in self._originators(RoleAssignment.RoleGranted)]
+        return self._listed(RoleAssignment, RoleAssignment.RoleGranted)
 
     def roles_of(self, person_uuid: str) -> list[RoleAssignment]:
         try:
@@ -505,6 +515,16 @@ class LedgerApp(Application[UUID]):
         for entry in self.signed_log.entries(since=since, until=until):
             if cvr is None or entry.cvr == cvr:
                 yield entry
+
+    def _listed(self, kind: type, created: type) -> list[Any]:
+        """Every aggregate of a kind, in the order first recorded, each read by its id.
+
+        The ids come from the projection when there is one; an id it names that is no
+        aggregate of the kind (a tampered row, which `ledger verify` reports) is left out."""
+        if self.projection is None:
+            return [self.repository.get(oid) for oid in self._originators(created)]
+        found = (self._find(oid) for oid in self.projection.ids_of(kind))
+        return [aggregate for aggregate in found if isinstance(aggregate, kind)]
 
     def _originators(self, created: type) -> list[UUID]:
         topic = get_topic(created)

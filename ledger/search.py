@@ -12,6 +12,14 @@ A deleted row must not hide an event: every catch-up counts the rows up to the h
 are missing it finds them against the log's leaves and indexes those events again, with a
 warning in the log. `ledger verify` compares every row with the event it stands for.
 
+Beside it, in the same transactions, the aggregate projection (`ledger_aggregate_events`):
+one row per event of a customer, an agreement version, a role assignment or a declaration,
+naming its aggregate. It lists those aggregates (the staff pages, `/aftaler`, the agreement
+names of the audit pages) without reading the log by topic: the list of ids comes from it,
+the aggregates themselves are read from the event store by id. It is kept as the index is:
+the same catch-up writes both, a row missing beside an index row of its event type is
+derived again from the log, a rebuild redoes both, and `ledger verify` compares every row.
+
 What is shown is checked as `ledger verify` checks a leaf (its form, signature, payload
 hash, and that it names the event it stands beside), and by an inclusion proof in the
 newest checkpoint. That check reads the portal's own database; an auditor's real check is
@@ -22,11 +30,12 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
 from ledger.application import LedgerApp
-from ledger.domain import AgreementVersion
+from ledger.domain import AgreementVersion, Customer, Declaration, RoleAssignment
 from ledger.evidence import merkle
 from ledger.evidence.database import DatabaseURL
 from ledger.evidence.keys import VerifierKey
@@ -73,6 +82,36 @@ _CREATE_INDEXES = (
         for column in _INDEXED
     ),
     f"CREATE INDEX IF NOT EXISTS {TABLE}_recorded_at ON {TABLE} (recorded_at)",
+)
+# The aggregate projection: which aggregates of these kinds exist, and their events' places.
+PROJECTION = "ledger_aggregate_events"
+PROJECTED: dict[type, str] = {
+    Customer: "customer",
+    AgreementVersion: "agreement_version",
+    RoleAssignment: "role_assignment",
+    Declaration: "declaration",
+}
+_KINDS = {aggregate.__name__: kind for aggregate, kind in PROJECTED.items()}
+# The event types of those aggregates as the index names them (no other aggregate uses them).
+PROJECTED_EVENT_TYPES = (
+    "Registered",
+    "Published",
+    "Retired",
+    "RoleGranted",
+    "RoleRevoked",
+    "HandedIn",
+    "Countersigned",
+    "SentToAgency",
+)
+_PROJECTION_COLUMNS = ("seq", "kind", "originator_id", "originator_version")
+_CREATE_PROJECTION = {
+    "sqlite": f"CREATE TABLE IF NOT EXISTS {PROJECTION} (seq INTEGER PRIMARY KEY, "
+    "kind TEXT NOT NULL, originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL)",
+    "postgresql": f"CREATE TABLE IF NOT EXISTS {PROJECTION} (seq bigint PRIMARY KEY, "
+    "kind text NOT NULL, originator_id text NOT NULL, originator_version bigint NOT NULL)",
+}
+_CREATE_PROJECTION_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS {PROJECTION}_kind ON {PROJECTION} (kind, originator_version, seq)"
 )
 # An arbitrary, fixed advisory lock key for creating the table: "ledgerix".
 _CREATE_LOCK = int.from_bytes(b"ledgerix", "big") >> 1
@@ -125,6 +164,28 @@ class IndexRow:
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, column) for column in _COLUMNS)
+
+
+@dataclass(frozen=True)
+class ProjectionRow:
+    """An event of a projected aggregate: which aggregate, of which kind, at which version."""
+
+    seq: int
+    kind: str
+    originator_id: str
+    originator_version: int
+
+    @classmethod
+    def of(cls, entry: Entry) -> "ProjectionRow | None":
+        """The row derived from an event in the log; None for an event of another aggregate."""
+        kind = _KINDS.get(entry.aggregate_type)
+        if kind is None:
+            return None
+        event = entry.event
+        return cls(entry.seq, kind, str(event.originator_id), event.originator_version)
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, column) for column in _PROJECTION_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -248,9 +309,19 @@ class EventIndex:
         self.app = app
         self.database: DatabaseURL = app.settings.database
         self.tables = OwnTables(
-            self.database, (_CREATE[self.database.scheme], *_CREATE_INDEXES), _CREATE_LOCK
+            self.database,
+            (
+                _CREATE[self.database.scheme],
+                *_CREATE_INDEXES,
+                _CREATE_PROJECTION[self.database.scheme],
+                _CREATE_PROJECTION_INDEX,
+            ),
+            _CREATE_LOCK,
         )
         self.p = self.tables.placeholder
+        # The application lists its customers, agreement versions and role assignments
+        # through the projection kept here (it sits below the index and cannot make one).
+        app.projection = self
 
     # Keeping the index
 
@@ -259,9 +330,12 @@ class EventIndex:
         how many it read from the log (another process may have indexed some first)."""
         return self._catch_up()[0]
 
-    def _catch_up(self) -> tuple[int, list[int]]:
-        """(events read from the log, the `seq` numbers of those whose rows were missing)."""
-        count, indexed = self._extent()
+    def _catch_up(self, *, count_rows: bool = True) -> tuple[int, list[int]]:
+        """(events read from the log, the `seq` numbers of those whose rows were missing).
+
+        Without `count_rows` the index's rows are not counted (the one step that grows with
+        the log): what was logged since is indexed, and the projection's gaps repaired."""
+        count, indexed = self._extent() if count_rows else (None, self._highest())
         last = self.app.signed_log.last_leaf()
         last_seq = -1 if last is None else last.seq
         if indexed > last_seq:
@@ -269,10 +343,49 @@ class EventIndex:
             # cut short, which `ledger verify` reports): forget what the log no longer has.
             logger.warning("the search index reaches seq %d, the log %d", indexed, last_seq)
             with self.tables.transaction() as cursor:
-                cursor.execute(f"DELETE FROM {TABLE} WHERE seq > {self.p}", (last_seq,))
-            count, indexed = self._extent()
-        refilled = self._fill_gaps(indexed) if count < indexed + 1 else []
-        return self._index_after(indexed) + len(refilled), refilled
+                for table in (TABLE, PROJECTION):
+                    cursor.execute(f"DELETE FROM {table} WHERE seq > {self.p}", (last_seq,))
+            count, indexed = self._extent() if count_rows else (None, self._highest())
+        refilled = self._fill_gaps(indexed) if count is not None and count < indexed + 1 else []
+        added = self._index_after(indexed)
+        self._fill_projection_gaps()
+        return added + len(refilled), refilled
+
+    def _highest(self) -> int:
+        """The highest seq indexed (-1: none), from the primary key."""
+        ((indexed,),) = self.tables.rows(f"SELECT MAX(seq) FROM {TABLE}")
+        return -1 if indexed is None else indexed
+
+    def _fill_projection_gaps(self) -> None:
+        """Derive again from the log the projection rows missing beside index rows of the
+        projected event types (rows deleted, or a projection newer than the index). Reads
+        only those event types' index rows and the projection: both small."""
+        types = ", ".join([self.p] * len(PROJECTED_EVENT_TYPES))
+        missing = [
+            row[0]
+            for row in self.tables.rows(
+                f"SELECT i.seq FROM {TABLE} i LEFT JOIN {PROJECTION} a ON a.seq = i.seq "
+                f"WHERE i.event_type IN ({types}) AND a.seq IS NULL ORDER BY i.seq",
+                PROJECTED_EVENT_TYPES,
+            )
+        ]
+        if not missing:
+            return
+        rows = [
+            row
+            for entry in self.app.signed_log.entries_at(missing)
+            if (row := ProjectionRow.of(entry)) is not None
+        ]
+        if rows:
+            with self.tables.transaction() as cursor:
+                self._insert_projection_rows(cursor, rows)
+        logger.warning(
+            "the aggregate projection lacked %d events of its kinds (the first at seq %d); "
+            "derived %d of them again from the log",
+            len(missing),
+            missing[0],
+            len(rows),
+        )
 
     def _extent(self) -> tuple[int, int]:
         """How many rows the index has from seq 0 on, and the highest seq (-1: none).
@@ -303,12 +416,9 @@ class EventIndex:
         ]
         refilled: list[int] = []
         for start in range(0, len(missing), _BATCH):
-            rows = [
-                IndexRow.of(e)
-                for e in self.app.signed_log.entries_at(missing[start : start + _BATCH])
-            ]
-            self._insert(rows)
-            refilled.extend(row.seq for row in rows)
+            entries = self.app.signed_log.entries_at(missing[start : start + _BATCH])
+            self._insert(entries)
+            refilled.extend(entry.seq for entry in entries)
         if missing:
             logger.warning(
                 "the search index lacked %d logged events up to seq %d (the first at seq %d); "
@@ -323,30 +433,45 @@ class EventIndex:
     def _index_after(self, indexed: int) -> int:
         """Index the logged events after seq `indexed`; how many."""
         added = 0
-        batch: list[IndexRow] = []
+        batch: list[Entry] = []
         for entry in self.app.signed_log.entries(after=indexed, page_size=_BATCH):
-            batch.append(IndexRow.of(entry))
+            batch.append(entry)
             if len(batch) == _BATCH:
                 added += self._insert(batch)
                 batch = []
         return added + self._insert(batch)
 
     def rebuild(self) -> int:
-        """Drop every row and index the whole log again (searches meanwhile find less)."""
+        """Drop every row of the index and the projection and derive both again from the
+        whole log (searches and lists meanwhile find less)."""
         with self.tables.transaction() as cursor:
             cursor.execute(f"DELETE FROM {TABLE}")
+            cursor.execute(f"DELETE FROM {PROJECTION}")
         return self.refresh()
 
-    def _insert(self, rows: Sequence[IndexRow]) -> int:
-        if rows:
+    def _insert(self, entries: Sequence[Entry]) -> int:
+        if entries:
             with self.tables.transaction() as cursor:
-                self._insert_rows(cursor, rows)
-        return len(rows)
+                self._insert_rows(cursor, entries)
+        return len(entries)
 
-    def _insert_rows(self, cursor: Any, rows: Sequence[IndexRow]) -> None:
+    def _insert_rows(self, cursor: Any, entries: Sequence[Entry]) -> None:
+        """The index rows of these events and, in the same transaction, their projection
+        rows: the two are derived and kept together."""
         places = ", ".join([self.p] * len(_COLUMNS))
         cursor.executemany(
             f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({places}) "
+            "ON CONFLICT (seq) DO NOTHING",
+            [IndexRow.of(entry).values() for entry in entries],
+        )
+        projected = [row for entry in entries if (row := ProjectionRow.of(entry)) is not None]
+        if projected:
+            self._insert_projection_rows(cursor, projected)
+
+    def _insert_projection_rows(self, cursor: Any, rows: Sequence[ProjectionRow]) -> None:
+        places = ", ".join([self.p] * len(_PROJECTION_COLUMNS))
+        cursor.executemany(
+            f"INSERT INTO {PROJECTION} ({', '.join(_PROJECTION_COLUMNS)}) VALUES ({places}) "
             "ON CONFLICT (seq) DO NOTHING",
             [row.values() for row in rows],
         )
@@ -354,12 +479,27 @@ class EventIndex:
     def _repair(self, seqs: Sequence[int]) -> None:
         """Rewrite the index rows of these `seq` numbers from the log (or drop them)."""
         logger.warning("search index rows disagreed with the log at seq %s", list(seqs))
-        rows = [IndexRow.of(entry) for entry in self.app.signed_log.entries_at(seqs)]
+        entries = self.app.signed_log.entries_at(seqs)
         places = ", ".join([self.p] * len(seqs))
         with self.tables.transaction() as cursor:
-            cursor.execute(f"DELETE FROM {TABLE} WHERE seq IN ({places})", list(seqs))
-            if rows:
-                self._insert_rows(cursor, rows)
+            for table in (TABLE, PROJECTION):
+                cursor.execute(f"DELETE FROM {table} WHERE seq IN ({places})", list(seqs))
+            if entries:
+                self._insert_rows(cursor, entries)
+
+    # The aggregate projection
+
+    def ids_of(self, aggregate: type) -> list[UUID]:
+        """The ids of every aggregate of this projected kind, in the order each was first
+        recorded. Catches up first without counting the index, so it reads what was logged
+        since and the projection's own few rows, never the whole log or index."""
+        self._catch_up(count_rows=False)
+        rows = self.tables.rows(
+            f"SELECT originator_id FROM {PROJECTION} WHERE kind = {self.p} "
+            "AND originator_version = 1 ORDER BY seq",
+            (PROJECTED[aggregate],),
+        )
+        return list(dict.fromkeys(UUID(row[0]) for row in rows))
 
     # Searching
 
@@ -419,27 +559,54 @@ class EventIndex:
     # Checking the index
 
     def check(self) -> list["IndexProblem"]:
-        """Every way the index differs from the log: a logged event without a row
-        (`index-gap`, which hides it from searches until the next catch-up repairs it), and
-        a row that is not what the event says or stands for no logged event
-        (`index-mismatch`). Reads through a connection of its own and changes nothing; an
-        index never made (no search yet) has nothing to differ."""
+        """Every way the index or the projection differs from the log: a logged event
+        without its row (`index-gap`, which hides it from searches, or its aggregate from
+        the lists, until the next catch-up repairs it), and a row that is not what the event
+        says or stands for no logged event (`index-mismatch`). Reads through a connection of
+        its own and changes nothing; an index never made (no search yet) has nothing to
+        differ."""
         connection = self.database.connect()
         try:
-            if not _table_exists(connection, self.database):
+            if not _table_exists(connection, self.database, TABLE):
                 return []
             cursor = connection.cursor()
             cursor.execute(f"SELECT MAX(seq) FROM {TABLE}")
             (indexed,) = cursor.fetchone()
-            rows = _stored_rows(connection, self.p)
+            rows = _stored_rows(connection, self.p, TABLE, _COLUMNS, IndexRow)
+            projected = (
+                _stored_rows(connection, self.p, PROJECTION, _PROJECTION_COLUMNS, ProjectionRow)
+                if _table_exists(connection, self.database, PROJECTION)
+                else iter(())
+            )
             problems: list[IndexProblem] = []
             row = next(rows, None)
+            aggregate = next(projected, None)
             for entry in self.app.signed_log.entries(page_size=_BATCH):
                 if indexed is None or entry.seq > indexed:
                     break  # logged after the last catch-up: the next search indexes it
                 while row is not None and row.seq < entry.seq:
                     problems.append(IndexProblem.unlogged(row.seq))
                     row = next(rows, None)
+                while aggregate is not None and aggregate.seq < entry.seq:
+                    problems.append(
+                        IndexProblem.unlogged(aggregate.seq, f"an {PROJECTION_NAME} row")
+                    )
+                    aggregate = next(projected, None)
+                expected_aggregate = ProjectionRow.of(entry)
+                if aggregate is not None and aggregate.seq == entry.seq:
+                    if aggregate != expected_aggregate:
+                        problems.append(_mismatch(entry.seq, aggregate, expected_aggregate))
+                    aggregate = next(projected, None)
+                elif expected_aggregate is not None:
+                    problems.append(
+                        IndexProblem(
+                            Reason.INDEX_GAP,
+                            entry.seq,
+                            f"the {PROJECTION_NAME} has no row for this event, so its "
+                            f"{expected_aggregate.kind} is missing from the lists until the "
+                            "next catch-up derives it again",
+                        )
+                    )
                 if row is None or row.seq != entry.seq:
                     problems.append(
                         IndexProblem(
@@ -464,6 +631,9 @@ class EventIndex:
             while row is not None:
                 problems.append(IndexProblem.unlogged(row.seq))
                 row = next(rows, None)
+            while aggregate is not None:
+                problems.append(IndexProblem.unlogged(aggregate.seq, f"an {PROJECTION_NAME} row"))
+                aggregate = next(projected, None)
             return problems
         finally:
             connection.close()
@@ -471,6 +641,8 @@ class EventIndex:
     # The database
 
     def close(self) -> None:
+        if self.app.projection is self:
+            self.app.projection = None
         self.tables.close()
 
 
@@ -483,32 +655,46 @@ class IndexProblem:
     detail: str
 
     @classmethod
-    def unlogged(cls, seq: int) -> "IndexProblem":
-        return cls(Reason.INDEX_MISMATCH, seq, "an index row for a seq the log has no event at")
+    def unlogged(cls, seq: int, row: str = "an index row") -> "IndexProblem":
+        return cls(Reason.INDEX_MISMATCH, seq, f"{row} for a seq the log has no event at")
 
 
-def _table_exists(connection: Any, database: DatabaseURL) -> bool:
+PROJECTION_NAME = "aggregate projection"
+
+
+def _mismatch(seq: int, row: ProjectionRow, expected: ProjectionRow | None) -> IndexProblem:
+    if expected is None:
+        detail = f"an {PROJECTION_NAME} row for an event of no projected aggregate"
+    else:
+        differing = [c for c in _PROJECTION_COLUMNS if getattr(row, c) != getattr(expected, c)]
+        detail = f"the {PROJECTION_NAME} row's {', '.join(differing)} differ from the event's"
+    return IndexProblem(Reason.INDEX_MISMATCH, seq, detail)
+
+
+def _table_exists(connection: Any, database: DatabaseURL, table: str) -> bool:
     cursor = connection.cursor()
     if database.is_sqlite:
-        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,))
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
     else:
-        cursor.execute("SELECT to_regclass(%s)", (TABLE,))
+        cursor.execute("SELECT to_regclass(%s)", (table,))
         return cursor.fetchone()[0] is not None
     return cursor.fetchone() is not None
 
 
-def _stored_rows(connection: Any, p: str) -> Iterator[IndexRow]:
-    """Every index row in seq order, a page at a time."""
+def _stored_rows(
+    connection: Any, p: str, table: str, columns: Sequence[str], row_type: Any
+) -> Iterator[Any]:
+    """Every row of the index or the projection in seq order, a page at a time."""
     after: int | None = None
     while True:
         cursor = connection.cursor()
         condition = "" if after is None else f"WHERE seq > {p} "
         cursor.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} {condition}ORDER BY seq LIMIT {p}",
+            f"SELECT {', '.join(columns)} FROM {table} {condition}ORDER BY seq LIMIT {p}",
             (*([] if after is None else [after]), _CHECK_PAGE),
         )
         page = cursor.fetchall()
-        yield from (IndexRow(*row) for row in page)
+        yield from (row_type(*row) for row in page)
         if len(page) < _CHECK_PAGE:
             return
         after = page[-1][0]
