@@ -538,7 +538,20 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise CommandError(f"{out} exists already; choose a new path")
-    exported = export_bundle(_app(settings), out, cvr=args.cvr, since=since, until=until)
+    app = _app(settings)
+    if args.cvr is None and since is None and until is None:
+        exported = export_bundle(app, out)
+    else:
+        # Chosen through the search index, so that only the chosen events are read from
+        # the log (the same events, in the same order, as a scan of it would choose).
+        from ledger.search import EventIndex, Query
+
+        index = EventIndex(app)
+        try:
+            query = Query.checked(cvr=args.cvr, since=since, until=until)
+            exported = export_bundle(app, out, entries=index.matching(query, newest_first=False))
+        finally:
+            index.close()
     kind = "subset" if exported.subset else "full"
     print(
         f"wrote a {kind} bundle of {exported.entries} entries for checkpoint size "
