@@ -63,6 +63,7 @@ class BundleReport:
     entries: int = 0
     payloads: int = 0
     subset: bool = False
+    receipt: bool = False  # the report of one receipt, not of a bundle
     problems: list[Finding] = field(default_factory=list)
 
     @property
@@ -70,10 +71,12 @@ class BundleReport:
         return not self.problems
 
     def summary(self) -> str:
-        kind = "subset" if self.subset else "full"
         size = self.checkpoint.size if self.checkpoint else "?"
         n = len(self.problems)
         verdict = "all holds" if self.ok else f"{n} problem{'s' * (n != 1)}"
+        if self.receipt:
+            return f"receipt, checkpoint size {size}: {verdict}"
+        kind = "subset" if self.subset else "full"
         return (
             f"{kind} bundle, checkpoint size {size}: {self.entries} entries, "
             f"{self.payloads} payloads, {self.entries - self.payloads} redacted: {verdict}"
@@ -160,7 +163,7 @@ def verify_receipt(
     receipt: Receipt, trusted: Mapping[str, VerifierKey] | None = None
 ) -> BundleReport:
     """Check a receipt with the keys the auditor trusts (else the keys it carries)."""
-    report = BundleReport(subset=True)
+    report = BundleReport(subset=True, receipt=True)
     keys = trusted if trusted is not None else _keys_of(receipt.keys, report)
     checkpoint = _open_checkpoint(receipt.checkpoint, keys, report)
     report.entries = 1

@@ -129,3 +129,11 @@ def test_trusted_keys_that_are_not_utf_8_are_refused_without_a_traceback(tmp_pat
     assert done.returncode == 2
     assert done.stderr.startswith(f"ledger: {keys}: ")
     assert "Traceback" not in done.stderr
+
+
+def test_a_receipt_is_reported_as_a_receipt_not_as_a_bundle():
+    receipt = sorted((VECTORS / "receipts" / "good").glob("*.json"))[0]
+    done = _verify_offline("--receipt", str(receipt), "--keys", str(TRUSTED))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith("receipt, checkpoint size ")
+    assert done.stdout.splitlines()[-1].endswith(": all holds")
