@@ -561,7 +561,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
-    receipt = _app(settings).signed_log.receipt(args.seq)
+    receipt = _app(settings).signed_log.receipt(args.seq, args.size)
     text = receipt.to_json()
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
@@ -786,6 +786,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--until", help=UNTIL_HELP)
     receipt = command(commands, "receipt", cmd_receipt, "print the receipt of one event")
     receipt.add_argument("--seq", type=_whole_number, required=True)
+    receipt.add_argument(
+        "--size",
+        type=_whole_number,
+        help="in the stored checkpoint of this size (default: the first that covers the event, "
+        "the same every time)",
+    )
     receipt.add_argument("--out", help="write it to this file")
 
     key = commands.add_parser("key", help="signing keys")

@@ -93,10 +93,26 @@ def is_loopback(bind: str) -> bool:
         return False
 
 
+def start_checkpointer(worker: Any) -> None:
+    """gunicorn's `post_worker_init` hook, in the worker process once its app is built: the
+    worker's checkpointer starts, over the worker's own ledger (why one in every worker and
+    none in the master: `ledger.checkpointer`)."""
+    from ledger.checkpointer import Checkpointer
+
+    services = worker.wsgi.extensions["services"]
+    worker.checkpointer = Checkpointer.for_log(
+        services.signed_log, services.settings.checkpoint_interval
+    ).start()
+
+
 def close_services(server: Any, worker: Any) -> None:
-    """gunicorn's `worker_exit` hook, in the worker process: the worker closes the services
-    its app was given. (gunicorn calls it in the master too, for a worker that had gone,
-    whose app was never loaded there.)"""
+    """gunicorn's `worker_exit` hook, in the worker process: the worker stops its
+    checkpointer (after the checkpoint it is making, if any), then closes the services its
+    app was given. (gunicorn calls it in the master too, for a worker that had gone, whose
+    app was never loaded there.)"""
+    checkpointer = getattr(worker, "checkpointer", None)
+    if checkpointer is not None:
+        checkpointer.stop()
     app = getattr(worker, "wsgi", None)
     if app is not None:
         app.extensions["services"].close()
@@ -128,6 +144,9 @@ def serve(configuration: Configuration, *, bind: str, workers: int) -> int:
         for person in PERSONS:
             print(f"  {person.key:<13} {person.name}: {person.description}")
     sys.stdout.flush()
-    options = gunicorn_options(bind=bind, workers=workers) | {"worker_exit": close_services}
+    options = gunicorn_options(bind=bind, workers=workers) | {
+        "post_worker_init": start_checkpointer,
+        "worker_exit": close_services,
+    }
     Gunicorn(lambda: build_app(settings, saml), options).run()
     return 0

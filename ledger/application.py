@@ -1,7 +1,6 @@
 """The ledger application: commands in the business's words; the only place that saves."""
 
 import calendar
-import logging
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import date, timedelta
@@ -44,7 +43,6 @@ from ledger.storage.recorder import SignedLogRecorder
 from ledger.storage.sessions import ROLE_REVOKED, SessionLimits, Sessions
 
 _APPROVE_ATTEMPTS = 5
-logger = logging.getLogger(__name__)
 
 
 def _dataclass_transcoding(cls: type, name: str) -> Transcoding:
@@ -83,7 +81,9 @@ def normalized_person_uuid(value: str) -> str:
 
 class LedgerApp(Application[UUID]):
     """The approval ledger's business commands. Every save writes signed leaves in the same
-    transaction; `signed_log` checkpoints, proves and reads them."""
+    transaction and makes no checkpoint, so that a write waits for nothing but its commit;
+    `signed_log` checkpoints (on demand, and `ledger.checkpointer` at a cadence under
+    `ledger serve`), proves and reads them."""
 
     name = "ledger"
     env: ClassVar[dict[str, str]] = {}
@@ -166,19 +166,6 @@ class LedgerApp(Application[UUID]):
             self.save(aggregate)
         except IntegrityError:
             raise DomainError(exists) from None
-
-    def save(self, *objs: Any, **kwargs: Any) -> Any:
-        """Save, then make a checkpoint covering what was saved.
-
-        The write has committed when the checkpoint is made; if the checkpoint fails it is
-        logged, and the next write or `ledger checkpoint` covers these leaves too.
-        """
-        recordings = super().save(*objs, **kwargs)
-        try:
-            self.signed_log.advance_checkpoint()
-        except Exception:
-            logger.exception("no checkpoint after a committed write; the next one covers it")
-        return recordings
 
     # Customers and agreements
 

@@ -33,6 +33,7 @@ KNOWN_VARIABLES = frozenset(
         "LEDGER_SESSION_MAX_HOURS",
         "LEDGER_LOGIN_RATE_PER_MINUTE",
         "LEDGER_LOGIN_REFUSAL_INTERVAL_SECONDS",
+        "LEDGER_CHECKPOINT_INTERVAL",
         # saml/settings.py (SamlSettings)
         "LEDGER_SAML_BASE_URL",
         "LEDGER_SAML_IDP_METADATA",
@@ -74,6 +75,8 @@ class Settings:
     login_rate_per_minute: int = 60
     # How long refused logins without a verified identity are counted before their summary.
     login_refusal_interval_seconds: int = 60
+    # Within how many seconds `ledger serve` covers a committed leaf by a signed checkpoint.
+    checkpoint_interval: float = 1.0
 
     @property
     def documents_dir(self) -> Path:
@@ -128,6 +131,7 @@ class Settings:
             login_refusal_interval_seconds=_whole(
                 env, "LEDGER_LOGIN_REFUSAL_INTERVAL_SECONDS", 60, 1, 3600
             ),
+            checkpoint_interval=_seconds(env, "LEDGER_CHECKPOINT_INTERVAL", 1.0, 0.1, 60.0),
         )
 
     def require_operator_cvr(self) -> str:
@@ -189,6 +193,18 @@ def _session_limits(env: Mapping[str, str]) -> dict[str, int]:
             "LEDGER_SESSION_IDLE_MINUTES cannot be longer than LEDGER_SESSION_MAX_HOURS"
         )
     return {"session_idle_minutes": idle, "session_max_hours": most}
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    """A number of seconds, whole or decimal (`0.5`), from `low` to `high`."""
+    text = env.get(name) or str(default)
+    try:
+        value = float(text) if text.isascii() and text.replace(".", "", 1).isdigit() else None
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise ConfigError(f"{name} must be a number of seconds from {low:g} to {high:g}")
+    return value
 
 
 def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -6,6 +6,7 @@ checkpoints over them, proves events in them, rotates the key that signs them, a
 the events back in log order.
 """
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
 from ledger.storage.recorder import SignedLogRecorder
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 _READ_AT_ONCE = 500  # seq numbers read in one query
 NO_PROOF_FROM_THE_EMPTY_TREE = (
@@ -163,6 +165,15 @@ class SignedLog:
         """Sign a checkpoint over the leaves no checkpoint covers yet; None when all are."""
         return self.recorder.advance_checkpoint()
 
+    def _advance_on_demand(self) -> None:
+        """A checkpoint for an asker the cadence has not yet served. If it cannot be made,
+        the asker is told what is not covered (as a DomainError) rather than why: the kind
+        of failure is logged, without anything of an event."""
+        try:
+            self.recorder.advance_checkpoint()
+        except Exception as error:
+            logger.warning("no checkpoint made on demand (%s)", type(error).__name__)
+
     def checkpoint(self) -> StoredCheckpoint | None:
         """The newest checkpoint, made first when leaves are not yet covered."""
         self.recorder.advance_checkpoint()
@@ -176,7 +187,12 @@ class SignedLog:
         return self.read_tree(lambda tree: tree.at(size))
 
     def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
-        """The RFC 9162 inclusion proof of leaf `seq` in the checkpointed tree of `size`."""
+        """The RFC 9162 inclusion proof of leaf `seq` in the checkpointed tree of `size`.
+
+        A size no checkpoint has yet is made one at once when the log holds exactly that
+        many leaves (the asker has seen a leaf before the cadence covered it)."""
+        if self.stored_checkpoint(size) is None:
+            self._advance_on_demand()
 
         def prove(tree: CheckpointStore) -> list[bytes]:
             if tree.at(size) is None:
@@ -211,17 +227,27 @@ class SignedLog:
         """The place in the log of an aggregate's event."""
         return self.recorder.seq_of(originator_id, version)
 
-    def receipt(self, seq: int) -> Receipt:
-        """Everything that proves event `seq` on its own (docs/evidence-format.md section 5)."""
-        self.recorder.advance_checkpoint()
+    def receipt(self, seq: int, size: int | None = None) -> Receipt:
+        """Everything that proves event `seq` on its own (docs/evidence-format.md section 5).
+
+        The same every time it is asked for: its checkpoint is the first stored one that
+        covers the event (made at once if none does yet), so a receipt downloaded twice is
+        the same receipt. `size` asks for it in a later stored checkpoint instead, one the
+        holder has seen (`GET /api/v1/checkpoint`) and wants the event proved in."""
         records = self.recorder.select_log(after=seq - 1, limit=1)
         if seq < 0 or not records or records[0].seq != seq:
             raise DomainError(f"Hændelse {seq} findes ikke.")
         record = records[0]
+        if size is not None and size <= seq:
+            raise DomainError(f"Hændelse {seq} er ikke i et træ med størrelse {size}.")
+        if self.read_tree(lambda tree: tree.covering(seq + 1)) is None:
+            self._advance_on_demand()
 
         def prove(tree: CheckpointStore) -> Receipt:
-            checkpoint = tree.latest()
-            if checkpoint is None or checkpoint.size <= seq:
+            checkpoint = tree.covering(seq + 1) if size is None else tree.at(size)
+            if checkpoint is None and size is not None:
+                raise DomainError(f"Der er ingen checkpoint med størrelse {size}.")
+            if checkpoint is None:
                 raise DomainError("Hændelsen er endnu ikke dækket af en checkpoint; prøv igen.")
             return Receipt(
                 leaf=record.leaf,

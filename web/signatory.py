@@ -22,6 +22,7 @@ from flask_login import current_user, login_required
 from ledger.application import DocumentUnavailable
 from ledger.documents import DocumentAltered, DocumentNotFound
 from ledger.domain import AgreementVersion, Authentication, DomainError
+from ledger.evidence.bundle import Receipt
 from ledger.evidence.merkle import leaf_hash
 from ledger.read_models import AgreementState, agreement_states, receipt_seq
 from ledger.search import MAX_PAGE, Query
@@ -126,10 +127,7 @@ def _readable_entry(seq: int) -> Entry:
 @login_required
 def receipt(seq: int) -> str:
     entry = _readable_entry(seq)
-    try:
-        proof = ledger().signed_log.receipt(seq)
-    except DomainError as error:
-        abort(503, str(error))
+    proof = _receipt(seq)
     agreement = None
     agreement_id = getattr(entry.event, "agreement_version_id", None)
     if agreement_id is not None:
@@ -140,6 +138,7 @@ def receipt(seq: int) -> str:
         agreement=agreement,
         leaf_hash=leaf_hash(entry.leaf).hex(),
         checkpoint=proof.checkpoint,
+        size=_asked_size(),
     )
 
 
@@ -147,15 +146,29 @@ def receipt(seq: int) -> str:
 @login_required
 def receipt_json(seq: int) -> Response:
     _readable_entry(seq)
-    try:
-        proof = ledger().signed_log.receipt(seq)
-    except DomainError as error:
-        abort(503, str(error))
+    proof = _receipt(seq)
     return Response(
         proof.to_json(),
         mimetype="application/json",
         headers={"Content-Disposition": f'attachment; filename="kvittering-{seq}.json"'},
     )
+
+
+def _receipt(seq: int) -> Receipt:
+    """The event's receipt: in the first checkpoint that covers it, the same on every
+    download, or in the later stored checkpoint `?size=N` names (404 when there is none)."""
+    size = _asked_size()
+    try:
+        return ledger().signed_log.receipt(seq, size)
+    except DomainError as error:
+        abort(404 if size is not None else 503, str(error))
+
+
+def _asked_size() -> int | None:
+    """The size of the stored checkpoint a receipt is asked for in (`?size=N`), if any."""
+    if request.args.get("size") is None:
+        return None
+    return number_arg("size", "Størrelsen", lowest=1)
 
 
 # The joint management declaration

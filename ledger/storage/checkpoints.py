@@ -3,13 +3,14 @@
 The tree is stored as the hashes of its complete subtrees (`level`, `idx`), written once
 when the subtree fills, so roots and proofs of any size read O(log n) rows. A checkpoint is
 made by extending the tree over the leaves written since the last one and signing the new
-root with the log's current key; writers call it after they commit, so concurrent writes
-share one checkpoint.
+root with the log's current key; the checkpointer (`ledger.checkpointer`) calls it at a
+cadence, and a receipt, a proof or the newest checkpoint asked for sooner calls it at once,
+so every write since the last one shares one checkpoint.
 
 Tree hashes and checkpoints are derived from the leaves, so their transactions commit
 without waiting for the disk (SQLite `synchronous = NORMAL` in WAL mode, PostgreSQL
 `synchronous_commit = off`): a crash can lose the newest checkpoint, never a leaf, and the
-next write makes it again over the same leaves. The leaves commit durably, as the events do.
+next checkpoint is made again over the same leaves. The leaves commit durably, as the events do.
 """
 
 from collections.abc import Callable, Iterable

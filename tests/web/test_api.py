@@ -20,11 +20,17 @@ FROM_THE_EMPTY_TREE = (
 
 @pytest.fixture
 def client(app, operator, make_portal):
+    """Six events, with a checkpoint asked for after each (sizes 1 to 6), as a receipt or
+    the cadence would make them."""
+    app.signed_log.checkpoint()
     app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
+    app.signed_log.checkpoint()
     app.register_customer(cvr=ODENSE, name="Odense Kommune", actor=operator)
+    app.signed_log.checkpoint()
     agreement = app.publish_agreement(
         title="Driftsaftale", version_label="1", document=PDF, document_name="d.pdf", actor=operator
     )
+    app.signed_log.checkpoint()
     for cvr in (AARHUS, ODENSE):
         app.approve(
             cvr=cvr,
@@ -34,6 +40,7 @@ def client(app, operator, make_portal):
             ip="192.0.2.1",
             user_agent="test",
         )
+        app.signed_log.checkpoint()
     flask_app = make_portal(app, config={"TESTING": True})
     return flask_app.test_client()
 

@@ -64,9 +64,9 @@ def agreement_id(app) -> str:
 
 
 def test_the_auditor_sees_every_event_newest_first_each_verified(auditor, app):
+    size = app.signed_log.checkpoint().size  # asked for, as the cadence soon makes one
     page = auditor.get("/revision/")
     assert shown(page) == newest_first(app)
-    size = app.signed_log.read_tree(lambda tree: tree.latest()).size
     assert page.text.count("Verificeret") == len(shown(page))
     assert page.text.count(f"Med i checkpoint af størrelse {size}") == len(shown(page))
     assert "Erklæring afleveret" in page.text  # event types in Danish

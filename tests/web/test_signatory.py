@@ -85,6 +85,28 @@ def test_godkend_records_the_approval_and_shows_a_receipt_that_verifies_offline(
     assert "Godkendt" in portal.get("/aftaler").text
 
 
+def test_a_receipt_names_the_same_checkpoint_on_every_download_and_a_newer_when_asked(
+    portal, app, operator, agreement
+):
+    log_in(portal, "aarhus")
+    seq = int(approve(portal, agreement).headers["Location"].rsplit("/", 1)[1])
+    first = portal.get(f"/kvitteringer/{seq}.json")
+    assert first.status_code == 200
+    app.register_customer(cvr="20000007", name="Endnu en kommune", actor=operator)
+    newest = app.signed_log.checkpoint()
+    again = portal.get(f"/kvitteringer/{seq}.json")
+    assert again.text == first.text
+    assert Receipt.from_json(first.text).checkpoint in portal.get(f"/kvitteringer/{seq}").text
+    newer = portal.get(f"/kvitteringer/{seq}.json?size={newest.size}")
+    assert Receipt.from_json(newer.text).checkpoint == newest.note
+    assert verify_receipt(Receipt.from_json(newer.text), app.keyring.verifier_keys()).ok
+    page = portal.get(f"/kvitteringer/{seq}?size={newest.size}")
+    assert newest.note in page.text
+    assert f"/kvitteringer/{seq}.json?size={newest.size}" in page.text
+    assert portal.get(f"/kvitteringer/{seq}.json?size={newest.size + 1}").status_code == 404
+    assert portal.get(f"/kvitteringer/{seq}.json?size=x").status_code == 400
+
+
 def test_a_second_click_returns_the_first_receipt(portal, app, agreement):
     log_in(portal, "aarhus")
     first = approve(portal, agreement)

@@ -309,6 +309,7 @@ def build_ledger(settings: Settings, operator: Actor, *, login_rejections: int =
         assert (
             tuple(entry.event_type for entry in app.signed_log.entries())[: len(LAYOUT)] == LAYOUT
         )
+        app.signed_log.checkpoint()  # over the whole log, as `ledger serve` soon makes one
         keys = app.keyring.verifier_keys()
     finally:
         app.close()
