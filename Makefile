@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/acs.py --quick
 	$(BIN)/python bench/http.py --quick
 	$(BIN)/python bench/flood.py --quick
+	$(BIN)/python bench/scale.py --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

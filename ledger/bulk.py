@@ -16,6 +16,7 @@ grant is recorded again, as the same command one by one would be, so a run that 
 continued from the line after its last committed batch (`from_line`), not from the start.
 """
 
+import functools
 import ipaddress
 import json
 import re
@@ -192,6 +193,17 @@ def _list(value: Any, name: str) -> list[Any]:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
+def _recorded_network(text: str) -> str | None:
+    """The network as the portal records one (/24 for IPv4, /48 for IPv6), else None.
+    Remembered: a history names the same networks again and again, and parsing is slow."""
+    try:
+        network = ipaddress.ip_network(text)
+    except ValueError:
+        return None
+    return str(network) if network.prefixlen == (24 if network.version == 4 else 48) else None
+
+
 def _refusal_count(item: Any) -> tuple[str, str, int]:
     """One (reason, network, refusals) of a summary: a reason code, a client network as the
     portal records them (/24 for IPv4, /48 for IPv6), and a positive whole number."""
@@ -200,16 +212,13 @@ def _refusal_count(item: Any) -> tuple[str, str, int]:
     reason, network, refusals = item["reason"], item["network"], item["refusals"]
     if not isinstance(reason, str) or not _REASON_CODE.fullmatch(reason):
         raise DomainError("En afvisnings årsag skal være en kode af små bogstaver og tal.")
-    try:
-        parsed = ipaddress.ip_network(network) if isinstance(network, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.prefixlen != (24 if parsed.version == 4 else 48):
+    recorded = _recorded_network(network) if isinstance(network, str) else None
+    if recorded is None:
         raise DomainError("Klientnetværket skal være et /24-net (IPv4) eller /48-net (IPv6).")
     if isinstance(refusals, bool) or not isinstance(refusals, int):
         raise DomainError("Antallet af afvisninger skal være et helt tal.")
     try:
-        return reason, str(parsed), whole_number(str(refusals), lowest=1)
+        return reason, recorded, whole_number(str(refusals), lowest=1)
     except ValueError:
         raise DomainError("Antallet af afvisninger skal være et helt tal fra 1.") from None
 

@@ -63,6 +63,8 @@ class DocumentRefused(DomainError):
 
 def refused_character(text: str, *, multiline: bool = False) -> str | None:
     """The first character the ledger does not record in a text, if there is one."""
+    if text.isascii() and text.isprintable():  # none of them refused: skip the lookups
+        return None
     for ch in text:
         if multiline and ch in _MULTILINE_WHITESPACE:
             continue
