@@ -1,13 +1,20 @@
 """Signed appends and database verification, each next to its honest baseline.
 
 Appends: our ledger application (`LedgerApp`: its recorder signs and chains a leaf per event
-in the event's transaction, and its `save` then signs a checkpoint over the new leaves)
-against a plain `eventsourcing` application on `eventsourcing.sqlite`, both on an SQLite
-file in one temporary directory, saving the same minimal aggregate with the same payload:
-once one event per transaction, once 100 new aggregates per `save(...)` call. Aggregates
-are built before the clock starts, so the timed part is `save` alone. A third side, a plain
-`Application` on our signed recorder (`settings.eventsourcing_env()`, no checkpoint), shows
-how much of the difference is the leaves and how much the checkpoint.
+in the event's transaction; its `save` makes no checkpoint, `ledger serve`'s checkpointer
+does, at a cadence) against a plain `eventsourcing` application on `eventsourcing.sqlite`,
+both on an SQLite file in one temporary directory, saving the same minimal aggregate with
+the same payload: once one event per transaction, once 100 new aggregates per `save(...)`
+call. Aggregates are built before the clock starts, so the timed part is `save` alone. A
+third side, a plain `Application` on our signed recorder (`settings.eventsourcing_env()`),
+shows how much of the difference is the leaves and how much the application around them.
+
+Checkpoint lag: one writer saves one event at a time, at random moments (exponential gaps,
+about 50 a second), while a `Checkpointer` runs at the default `LEDGER_CHECKPOINT_INTERVAL`
+as under `ledger serve`; each event's lag is from its commit (its `save` returned) to the
+commit of the first checkpoint covering it. The baseline is the interval itself, the promise:
+`checkpoint_interval_over_lag_p99` is the interval over the 99th percentile of the lags
+(goal 1.0: every write covered within the interval).
 
 Verification: `verify_database` over a ledger of bench events saved 100 per `save` through
 `LedgerApp`, with `jobs=1` and `jobs=2`, against raw `cryptography` Ed25519 verification of
@@ -29,16 +36,19 @@ from pathlib import Path
 # the standard library's http; the repository goes there instead (common is bench.common).
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+import bisect
 import dataclasses
 import multiprocessing
 import os
 import platform
+import random
 import resource
 import secrets
 import shutil
 import sqlite3
 import statistics
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +69,7 @@ from bench.common import (
     verdict,
 )
 from ledger.application import LedgerApp
+from ledger.checkpointer import Checkpointer
 from ledger.config import Settings
 from ledger.evidence.database import DatabaseURL
 from ledger.evidence.keys import VerifierKey
@@ -80,6 +91,7 @@ GOALS: dict[str, float | None] = {
     "verify_1core": 0.85,
     "verify_2jobs": 0.85,
     "verify_2jobs_vs_2proc": 0.85,
+    "checkpoint_interval_over_lag_p99": 1.0,
 }
 
 
@@ -109,10 +121,12 @@ class Sizes:
     appends_1tx: int
     appends_100tx: int
     verify_leaves: int
+    lag_seconds: float  # how long the writer writes under the checkpointer
 
 
-QUICK = Sizes(rounds=5, appends_1tx=400, appends_100tx=2000, verify_leaves=4000)
-FULL = Sizes(rounds=7, appends_1tx=3000, appends_100tx=20000, verify_leaves=60000)
+QUICK = Sizes(rounds=5, appends_1tx=400, appends_100tx=2000, verify_leaves=4000, lag_seconds=8)
+FULL = Sizes(rounds=7, appends_1tx=3000, appends_100tx=20000, verify_leaves=60000, lag_seconds=40)
+LAG_GAP = 0.02  # mean seconds between the lag writer's saves
 
 
 def new_items(count: int) -> list[BenchItem]:
@@ -209,6 +223,7 @@ def build_verify_fixture(workdir: Path, sizes: Sizes) -> VerifyFixture:
     try:
         for start in range(1, sizes.verify_leaves, BATCH):
             app.save(*new_items(min(BATCH, sizes.verify_leaves - start)))
+            app.signed_log.checkpoint()  # about what the cadence makes, a batch at a time
     finally:
         app.close()
     keys = KeyRing(settings.keys_dir).verifier_keys()
@@ -298,6 +313,62 @@ def measure_verification(fixture: VerifyFixture, sizes: Sizes) -> dict[str, Seri
     return series
 
 
+@dataclass(frozen=True)
+class Lag:
+    interval: float
+    lags: list[float]  # seconds, one per write
+    checkpoints: int
+
+    def quantile(self, fraction: float) -> float:
+        ordered = sorted(self.lags)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def measure_checkpoint_lag(workdir: Path, sizes: Sizes) -> Lag:
+    """Each write's time from commit to the commit of the first checkpoint covering it."""
+    settings = ledger_settings(workdir / "cadence")
+    app = initialize(settings, Actor(Actor.OPERATOR, "bench")).app
+    app.signed_log.checkpoint()  # the log's first event, before the clock starts
+    made: list[tuple[int, float]] = []  # (size, committed at), in order: one checkpointer
+
+    def advance() -> Any:
+        checkpoint = app.signed_log.advance_checkpoint()
+        if checkpoint is not None:
+            made.append((checkpoint.size, time.monotonic()))
+        return checkpoint
+
+    committed: list[tuple[int, float]] = []
+    last = app.signed_log.last_leaf()
+    assert last is not None
+    seq = last.seq + 1
+    rng = random.Random(11)
+    pause = threading.Event()
+    checkpointer = Checkpointer(advance, settings.checkpoint_interval).start()
+    try:
+        stop_at = time.monotonic() + sizes.lag_seconds
+        while time.monotonic() < stop_at:
+            app.save(*new_items(1))
+            committed.append((seq, time.monotonic()))
+            seq += 1
+            pause.wait(rng.expovariate(1 / LAG_GAP))
+        give_up = time.monotonic() + 10 * settings.checkpoint_interval + 30
+        while not made or made[-1][0] < seq:
+            if time.monotonic() > give_up:
+                raise RuntimeError("the checkpointer did not cover the last write")
+            pause.wait(0.01)
+    finally:
+        checkpointer.stop()
+        app.close()
+    if checkpointer.failures:
+        raise RuntimeError("the checkpointer failed during the run")
+    sizes_made = [size for size, _ in made]
+    lags = []
+    for event_seq, at in committed:
+        first = bisect.bisect_right(sizes_made, event_seq)  # the first size > seq covers it
+        lags.append(made[first][1] - at)
+    return Lag(settings.checkpoint_interval, lags, len(made))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(__doc__, argv)
     sizes = QUICK if args.quick else FULL
@@ -310,6 +381,7 @@ def main(argv: list[str] | None = None) -> None:
         appends = measure_appends(workdir, sizes)
         fixture = build_verify_fixture(workdir, sizes)
         verification = measure_verification(fixture, sizes)
+        lag = measure_checkpoint_lag(workdir, sizes)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -321,6 +393,7 @@ def main(argv: list[str] | None = None) -> None:
         "verify_1core": paired_ratio(verification["jobs1"], verification["raw"]),
         "verify_2jobs": paired_ratio(verification["jobs2"], verification["raw"], 2.0),
         "verify_2jobs_vs_2proc": paired_ratio(verification["jobs2"], verification["raw2"]),
+        "checkpoint_interval_over_lag_p99": lag.interval / lag.quantile(0.99),
     }
     speedup = paired_ratio(verification["jobs2"], verification["jobs1"])
     figures: dict[str, Any] = {
@@ -345,6 +418,12 @@ def main(argv: list[str] | None = None) -> None:
         "appends_100tx_per_round": sizes.appends_100tx,
         "verify_leaves": fixture.leaves,
         "verify_checkpoints": fixture.checkpoints,
+        "checkpoint_interval_s": lag.interval,
+        "checkpoint_lag_p50_ms": 1000 * lag.quantile(0.50),
+        "checkpoint_lag_p99_ms": 1000 * lag.quantile(0.99),
+        "checkpoint_lag_max_ms": 1000 * max(lag.lags),
+        "checkpoint_lag_writes": len(lag.lags),
+        "checkpoint_lag_checkpoints": lag.checkpoints,
         "seconds": time.perf_counter() - started,
     }
 
@@ -374,9 +453,9 @@ def main(argv: list[str] | None = None) -> None:
 
     for label, side, key in (
         ("appends, 1 event per transaction", "ours", "append_1tx"),
-        ("  signed recorder only, no checkpoint", "recorder", "append_1tx_recorder"),
+        ("  signed recorder only (no LedgerApp)", "recorder", "append_1tx_recorder"),
         ("appends, 100 events per transaction", "ours", "append_100tx"),
-        ("  signed recorder only, no checkpoint", "recorder", "append_100tx_recorder"),
+        ("  signed recorder only (no LedgerApp)", "recorder", "append_100tx_recorder"),
     ):
         per_tx = key.split("_")[1]
         row(label, appends[f"plain_{per_tx}"].median, appends[f"{side}_{per_tx}"].median, key)
@@ -385,7 +464,21 @@ def main(argv: list[str] | None = None) -> None:
     jobs2, raw2 = verification["jobs2"].median, verification["raw2"].median
     row("verify jobs=2 vs 2 x raw Ed25519", 2 * raw, jobs2, "verify_2jobs")
     row("  vs raw Ed25519 in 2 processes", raw2, jobs2, "verify_2jobs_vs_2proc")
+    interval_ms = 1000 * lag.interval
+    goal = GOALS["checkpoint_interval_over_lag_p99"]
+    ratio = ratios["checkpoint_interval_over_lag_p99"]
+    print(
+        f"{'checkpoint lag p99 (ms) vs the interval':<40}{interval_ms:>12,.0f}"
+        f"{figures['checkpoint_lag_p99_ms']:>12,.0f}{ratio:>8.2f}{goal:>7.2f}  "
+        f"{verdict(ratio, goal)}"
+    )
     print()
+    print(
+        f"checkpoint lag: {len(lag.lags)} writes over {sizes.lag_seconds:.0f} s, "
+        f"{lag.checkpoints} checkpoints; p50 {figures['checkpoint_lag_p50_ms']:.0f} ms, "
+        f"p99 {figures['checkpoint_lag_p99_ms']:.0f} ms, max "
+        f"{figures['checkpoint_lag_max_ms']:.0f} ms at an interval of {interval_ms:.0f} ms"
+    )
     print(f"verify jobs=2 speed-up over jobs=1: {speedup:.2f}x (includes starting the workers)")
     print(
         f"peak RSS: this process {figures['peak_rss_mib']:.0f} MiB; largest verify worker "
