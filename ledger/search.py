@@ -55,6 +55,9 @@ TABLE = "ledger_event_index"
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_PAGE = 1_000_000
+# A search counts its matches up to this many; a page says "more than" beyond it, so that a
+# total costs at most this many index entries however many events match.
+COUNTED = 10_000
 _BATCH = 500  # events indexed, or read back, per statement
 _CHECK_PAGE = 2000  # index rows read at once by `check`
 _COLUMNS = (
@@ -82,6 +85,7 @@ _CREATE_INDEXES = (
         for column in _INDEXED
     ),
     f"CREATE INDEX IF NOT EXISTS {TABLE}_recorded_at ON {TABLE} (recorded_at)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_cvr_event_type ON {TABLE} (cvr, event_type, seq)",
 )
 # The aggregate projection: which aggregates of these kinds exist, and their events' places.
 PROJECTION = "ledger_aggregate_events"
@@ -247,32 +251,69 @@ class Query:
             and (self.until is None or row.recorded_at < self.until)
         )
 
-    def where(self, p: str) -> tuple[str, list[Any]]:
-        """The same conditions as `matches`, as SQL over the index."""
+    @property
+    def leading(self) -> str:
+        """The filter whose index chooses the rows (the others are checked on those rows):
+        the most selective one given, in this order. A CVR, an agreement version or a
+        person concerns few events whatever the log's size; an event type or a time range
+        may concern most of them, so they lead only when nothing narrower is given."""
+        if self.cvr is not None:
+            return "cvr"
+        if self.agreement is not None:
+            return "agreement"
+        if self.person is not None:
+            return "person"
+        if self.scope is not None:
+            return "scope"
+        if self.event_type is not None:
+            return "event_type"
+        if self.since is not None or self.until is not None:
+            return "time"
+        return "seq"
+
+    def where(self, p: str, *, sqlite: bool = True) -> tuple[str, list[Any]]:
+        """The same conditions as `matches`, as SQL over the index, written so that the
+        database uses the leading filter's index (or the composite one of a CVR and an
+        event type) and checks every other condition on the rows it finds: a condition
+        on a column it should not use an index for is written on an expression of it
+        (`+column` on SQLite, `column || ''` on PostgreSQL), which no index matches. A
+        planner left to choose took the event type's index for a CVR and a type, reading
+        every event of that type."""
+        lead = self.leading
+
+        def column(name: str, indexed: bool) -> str:
+            if indexed:
+                return name
+            return f"+{name}" if sqlite else f"({name} || '')"
+
         conditions: list[str] = []
         params: list[Any] = []
-        for column, value in (
-            ("cvr", self.cvr),
-            ("agreement_version_id", self.agreement),
-            ("event_type", self.event_type),
+        # The composite index (cvr, event_type, seq) serves a CVR, or a scope, with a type.
+        type_indexed = lead == "event_type" or (lead in ("cvr", "scope"))
+        for name, value, indexed in (
+            ("cvr", self.cvr, lead == "cvr"),
+            ("agreement_version_id", self.agreement, lead == "agreement"),
+            ("event_type", self.event_type, type_indexed),
         ):
             if value is not None:
-                conditions.append(f"{column} = {p}")
+                conditions.append(f"{column(name, indexed)} = {p}")
                 params.append(value)
         if self.scope is not None:
             if not self.scope:
                 conditions.append("1 = 0")
             else:
-                conditions.append(f"cvr IN ({', '.join([p] * len(self.scope))})")
+                places = ", ".join([p] * len(self.scope))
+                conditions.append(f"{column('cvr', lead == 'scope')} IN ({places})")
                 params.extend(sorted(self.scope))
         if self.person is not None:
-            conditions.append(f"(actor_uuid = {p} OR subject_uuid = {p})")
+            actor, subject = (column(c, lead == "person") for c in ("actor_uuid", "subject_uuid"))
+            conditions.append(f"({actor} = {p} OR {subject} = {p})")
             params += [self.person, self.person]
         if self.since is not None:
-            conditions.append(f"recorded_at >= {p}")
+            conditions.append(f"{column('recorded_at', lead == 'time')} >= {p}")
             params.append(self.since)
         if self.until is not None:
-            conditions.append(f"recorded_at < {p}")
+            conditions.append(f"{column('recorded_at', lead == 'time')} < {p}")
             params.append(self.until)
         return " AND ".join(conditions) or "1 = 1", params
 
@@ -282,18 +323,21 @@ class SearchPage:
     """One page of a search, newest first, read from the log."""
 
     entries: list[Entry]
-    total: int
+    total: int  # at most COUNTED; `exact` says whether there are more
     page: int
     page_size: int
     repaired: list[int]  # seq numbers whose index rows were missing or did not match the log
+    more: bool = False  # whether a later page has events
+    exact: bool = True  # whether `total` is all of them (False: more than COUNTED)
 
     @property
     def pages(self) -> int:
+        """How many pages `total` fills (when not exact, how many at least)."""
         return max(1, -(-self.total // self.page_size))
 
     @property
     def has_more(self) -> bool:
-        return self.page * self.page_size < self.total
+        return self.more
 
 
 class EventIndex:
@@ -508,29 +552,77 @@ class EventIndex:
         if not 1 <= page <= MAX_PAGE or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page {page} of size {page_size} is out of range")
         _, refilled = self._catch_up()
-        where, params = query.where(self.p)
         repaired: list[int] = []
         while True:
             with self.tables.transaction(write=False) as cursor:
-                cursor.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE {where}", params)
-                (total,) = cursor.fetchone()
-                cursor.execute(
-                    f"SELECT seq FROM {TABLE} WHERE {where} "
-                    f"ORDER BY seq DESC LIMIT {self.p} OFFSET {self.p}",
-                    [*params, page_size, (page - 1) * page_size],
-                )
-                seqs = [row[0] for row in cursor.fetchall()]
+                total, exact, seqs, more = self._page(cursor, query, page, page_size)
             entries, untrusted = self._read_back(query, seqs)
             if not untrusted or repaired:
                 break
             self._repair(untrusted)
             repaired = untrusted
-        return SearchPage(entries[::-1], total, page, page_size, sorted({*refilled, *repaired}))
+        return SearchPage(
+            entries[::-1],
+            total,
+            page,
+            page_size,
+            sorted({*refilled, *repaired}),
+            more=more,
+            exact=exact,
+        )
+
+    def search_statements(
+        self, query: Query, page: int = 1, page_size: int = PAGE_SIZE
+    ) -> list[tuple[str, list[Any]]]:
+        """The statements a search runs for its total and its page (for EXPLAIN)."""
+        if query.is_everything:
+            # The index holds every seq from 0 to its highest (the catch-up saw to it): the
+            # total is that seq + 1, and a page, however deep, is a range of the key.
+            return [
+                (f"SELECT MAX(seq) FROM {TABLE}", []),
+                (
+                    f"SELECT seq FROM {TABLE} WHERE seq >= 0 AND seq <= {self.p} "
+                    f"ORDER BY seq DESC LIMIT {self.p}",
+                    [0, page_size + 1],
+                ),
+            ]
+        where, params = query.where(self.p, sqlite=self.database.is_sqlite)
+        return [
+            (
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM {TABLE} WHERE {where} "
+                f"LIMIT {self.p}) AS counted",
+                [*params, COUNTED + 1],
+            ),
+            (
+                f"SELECT seq FROM {TABLE} WHERE {where} "
+                f"ORDER BY seq DESC LIMIT {self.p} OFFSET {self.p}",
+                [*params, page_size + 1, (page - 1) * page_size],
+            ),
+        ]
+
+    def _page(
+        self, cursor: Any, query: Query, page: int, page_size: int
+    ) -> tuple[int, bool, list[int], bool]:
+        """(the total, whether it is exact, the page's seq numbers, whether more follow)."""
+        (count, count_params), (select, select_params) = self.search_statements(
+            query, page, page_size
+        )
+        cursor.execute(count, count_params)
+        (found,) = cursor.fetchone()
+        if query.is_everything:
+            total = 0 if found is None else found + 1
+            select_params = [total - 1 - (page - 1) * page_size, page_size + 1]
+            exact = True
+        else:
+            total, exact = min(found, COUNTED), found <= COUNTED
+        cursor.execute(select, select_params)
+        seqs = [row[0] for row in cursor.fetchall()]
+        return total, exact, seqs[:page_size], len(seqs) > page_size
 
     def matching(self, query: Query, *, newest_first: bool = True) -> Iterator[Entry]:
         """Every event matching `query`, read from the log a batch at a time."""
         self.refresh()
-        where, params = query.where(self.p)
+        where, params = query.where(self.p, sqlite=self.database.is_sqlite)
         order, beyond = ("DESC", "<") if newest_first else ("ASC", ">")
         bound: int | None = None
         while True:

@@ -1,0 +1,131 @@
+"""Every combination of the auditor's filters is answered through an index, never by reading
+the whole index: the database's own plan (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on
+PostgreSQL) for a search's total and for its first and a deep page, on an index of 30,000
+rows where each filtered value is rare (one in a thousand), as a CVR, an agreement or a
+person is in a large log."""
+
+import itertools
+import json
+import re
+
+import pytest
+
+from ledger.search import TABLE, EventIndex, Query
+
+CVR = "55133018"
+AGREEMENT = "0b9f8a4e-3c9d-4f5e-8a7b-1c2d3e4f5a6b"
+PERSON = "00000000-0000-4000-8000-000000000010"
+ROWS = 30_000
+FILTERS = ("cvr", "agreement", "person", "event_type", "time")
+
+
+def synthetic_rows() -> list[tuple]:
+    """Mostly summaries of refused logins without a CVR; one in a thousand events concerns
+    the CVR, the agreement or the person, and one in fifty is an approval."""
+    rows = []
+    for seq in range(ROWS):
+        minute, second = divmod(seq // 10, 60)
+        hour, minute = divmod(minute, 60)
+        recorded_at = f"2026-01-{1 + hour // 24:02d}T{hour % 24:02d}:{minute:02d}:{second:02d}Z"
+        rare = seq % 1000 == 7
+        rows.append(
+            (
+                seq,
+                recorded_at,
+                "Approved" if seq % 50 == 7 else "LoginRefusalsCounted",
+                CVR if rare else (f"{10000000 + seq % 97}" if seq % 3 == 0 else None),
+                AGREEMENT if rare else None,
+                PERSON if rare else None,
+                None,
+            )
+        )
+    return rows
+
+
+@pytest.fixture
+def index(app):
+    index = EventIndex(app)
+    index.refresh()  # creates the tables
+    with index.tables.transaction() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE}")
+        places = ", ".join([index.p] * 7)
+        cursor.executemany(f"INSERT INTO {TABLE} VALUES ({places})", synthetic_rows())
+    if not app.settings.database.is_sqlite:
+        with index.tables.transaction() as cursor:
+            cursor.execute(f"ANALYZE {TABLE}")
+    yield index
+    index.close()
+
+
+def queries() -> list[Query]:
+    values = {
+        "cvr": {"cvr": CVR},
+        "agreement": {"agreement": AGREEMENT},
+        "person": {"person": PERSON},
+        "event_type": {"event_type": "Approved"},
+        "time": {"since": "2026-01-01T10:00:00Z", "until": "2026-01-01T10:05:00Z"},
+    }
+    found = []
+    for size in range(len(FILTERS) + 1):
+        for chosen in itertools.combinations(FILTERS, size):
+            facts = {k: v for name in chosen for k, v in values[name].items()}
+            found.append(Query(**facts))
+            found.append(Query(**facts, scope=frozenset({CVR, "35209115"})))
+    return found
+
+
+def sqlite_problems(index: EventIndex, statement: str, params: list) -> list[str]:
+    rows = index.tables.rows(f"EXPLAIN QUERY PLAN {statement}", params)
+    details = [row[-1] for row in rows]
+    scans = [d for d in details if re.search(rf"\bSCAN {TABLE}\b", d)]
+    if not any(d.startswith(f"SEARCH {TABLE}") for d in details):
+        scans.append(f"no index search: {details}")
+    return scans
+
+
+def postgres_problems(index: EventIndex, statement: str, params: list) -> list[str]:
+    ((plan,),) = index.tables.rows(f"EXPLAIN (FORMAT JSON) {statement}", params)
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    problems: list[str] = []
+
+    def walk(node: dict) -> None:
+        on_table = node.get("Relation Name") == TABLE
+        kind = node["Node Type"]
+        if on_table and kind == "Seq Scan":
+            problems.append("Seq Scan")
+        if on_table and kind in ("Index Scan", "Index Only Scan") and "Index Cond" not in node:
+            problems.append(f"{kind} using {node.get('Index Name')} without a condition")
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return problems
+
+
+def test_every_combination_of_filters_is_answered_through_an_index(app, index):
+    explain = sqlite_problems if app.settings.database.is_sqlite else postgres_problems
+    failures = {}
+    for query in queries():
+        for page in (1, 200):
+            for statement, params in index.search_statements(query, page, 25):
+                if query.is_everything and "MAX(seq)" not in statement:
+                    params = [ROWS - 1 - (page - 1) * 25, 26]  # as the search gives them
+                problems = explain(index, statement, params)
+                if problems:
+                    failures[(query, page, statement)] = problems
+    assert not failures, "\n".join(f"{k}: {v}" for k, v in failures.items())
+    assert len(queries()) == 64
+
+
+def test_totals_are_counted_up_to_a_bound_and_say_so(app, index, monkeypatch):
+    monkeypatch.setattr("ledger.search.COUNTED", 100)
+    monkeypatch.setattr(index, "_catch_up", lambda **_: (0, []))  # the rows are synthetic
+    monkeypatch.setattr(index, "_read_back", lambda query, seqs: ([], []))
+    many = index.search(Query(event_type="LoginRefusalsCounted"))
+    assert (many.total, many.exact, many.has_more) == (100, False, True)
+    few = index.search(Query(cvr=CVR))
+    assert (few.total, few.exact) == (ROWS // 1000, True)
+    everything = index.search(Query(), page=1000, page_size=25)
+    assert (everything.total, everything.exact) == (ROWS, True)
+    assert everything.has_more == (ROWS > 1000 * 25)
