@@ -517,7 +517,10 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror}") from error
     except UnicodeDecodeError as error:
-        raise CommandError(f"{path} is not UTF-8 (byte {error.start})") from error
+        raise CommandError(
+            f"{path} is not UTF-8; nothing of the batch that reached it was written, the "
+            "batches before it stay (--progress shows them)"
+        ) from error
     finally:
         app.close()
     return EXIT_OK

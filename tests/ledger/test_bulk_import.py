@@ -239,3 +239,22 @@ def test_the_command_imports_and_refuses_with_the_line(app, tmp_path, monkeypatc
     assert "linje 1 / line 1" in err
     assert "allerede registreret" in err
     assert main(["verify"]) == 0
+
+
+def test_the_command_stops_on_a_file_it_cannot_read(app, tmp_path, monkeypatch, capsys):
+    if not app.settings.database.is_sqlite:
+        pytest.skip("the command reads its database from the environment; SQLite here")
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(app.settings.data_dir))
+    monkeypatch.setenv("LEDGER_ORIGIN", app.settings.origin)
+    monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    assert main(["import", str(tmp_path / "missing.jsonl")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes(
+        '{"command": "register-customer", "cvr": "55133018", "name": "Å"}\n'.encode("latin-1")
+    )
+    assert main(["import", str(latin1)]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+    assert main(["import", str(latin1), "--batch", "0"]) == 2
+    assert "--batch" in capsys.readouterr().err
+    assert app.signed_log.last_leaf().seq == 0
