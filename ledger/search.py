@@ -117,6 +117,35 @@ _CREATE_PROJECTION = {
 _CREATE_PROJECTION_INDEX = (
     f"CREATE INDEX IF NOT EXISTS {PROJECTION}_kind ON {PROJECTION} (kind, originator_version, seq)"
 )
+# Every index row deleted (or moved to another seq), recorded by a trigger on the index, so
+# that a catch-up finds a deleted row without counting every row. A TRUNCATE on PostgreSQL
+# records TRUNCATED instead: then the rows are counted.
+REMOVED = "ledger_event_index_removed"
+TRUNCATED = -(2**63)
+_CREATE_REMOVED = {
+    "sqlite": (
+        f"CREATE TABLE IF NOT EXISTS {REMOVED} (seq INTEGER PRIMARY KEY)",
+        f"CREATE TRIGGER IF NOT EXISTS {REMOVED} AFTER DELETE ON {TABLE} "
+        f"BEGIN INSERT OR IGNORE INTO {REMOVED} (seq) VALUES (old.seq); END",
+        f"CREATE TRIGGER IF NOT EXISTS {REMOVED}_moved AFTER UPDATE OF seq ON {TABLE} "
+        f"WHEN old.seq <> new.seq BEGIN INSERT OR IGNORE INTO {REMOVED} (seq) "
+        "VALUES (old.seq); END",
+    ),
+    "postgresql": (
+        f"CREATE TABLE IF NOT EXISTS {REMOVED} (seq bigint PRIMARY KEY)",
+        f"CREATE OR REPLACE FUNCTION {REMOVED}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN "
+        f"IF TG_OP = 'TRUNCATE' THEN INSERT INTO {REMOVED} (seq) VALUES ({TRUNCATED}) "
+        "ON CONFLICT DO NOTHING; "
+        f"ELSIF TG_OP = 'DELETE' OR OLD.seq <> NEW.seq THEN INSERT INTO {REMOVED} (seq) "
+        "VALUES (OLD.seq) ON CONFLICT DO NOTHING; "
+        "END IF; RETURN NULL; END $$",
+        f"CREATE OR REPLACE TRIGGER {REMOVED} AFTER DELETE OR UPDATE OF seq ON {TABLE} "
+        f"FOR EACH ROW EXECUTE FUNCTION {REMOVED}()",
+        f"CREATE OR REPLACE TRIGGER {REMOVED}_truncated AFTER TRUNCATE ON {TABLE} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {REMOVED}()",
+    ),
+}
 # An arbitrary, fixed advisory lock key for creating the table: "ledgerix".
 _CREATE_LOCK = int.from_bytes(b"ledgerix", "big") >> 1
 
@@ -359,10 +388,12 @@ class EventIndex:
                 *_CREATE_INDEXES,
                 _CREATE_PROJECTION[self.database.scheme],
                 _CREATE_PROJECTION_INDEX,
+                *_CREATE_REMOVED[self.database.scheme],
             ),
             _CREATE_LOCK,
         )
         self.p = self.tables.placeholder
+        self._counted = False  # whether a catch-up of this process has counted the rows
         # The application lists its customers, agreement versions and role assignments
         # through the projection kept here (it sits below the index and cannot make one).
         app.projection = self
@@ -374,12 +405,15 @@ class EventIndex:
         how many it read from the log (another process may have indexed some first)."""
         return self._catch_up()[0]
 
-    def _catch_up(self, *, count_rows: bool = True) -> tuple[int, list[int]]:
+    def _catch_up(self) -> tuple[int, list[int]]:
         """(events read from the log, the `seq` numbers of those whose rows were missing).
 
-        Without `count_rows` the index's rows are not counted (the one step that grows with
-        the log): what was logged since is indexed, and the projection's gaps repaired."""
-        count, indexed = self._extent() if count_rows else (None, self._highest())
+        The first catch-up of a process counts the rows (rows deleted while no trigger
+        recorded it, before this version or with the trigger dropped, are found so; `ledger
+        verify` finds them in any case); every later one reads only the rows deleted since,
+        as the trigger recorded them, so that it does not grow with the log."""
+        counting = not self._counted
+        count, indexed = self._extent() if counting else (None, self._highest())
         last = self.app.signed_log.last_leaf()
         last_seq = -1 if last is None else last.seq
         if indexed > last_seq:
@@ -387,13 +421,43 @@ class EventIndex:
             # cut short, which `ledger verify` reports): forget what the log no longer has.
             logger.warning("the search index reaches seq %d, the log %d", indexed, last_seq)
             with self.tables.transaction() as cursor:
-                for table in (TABLE, PROJECTION):
+                for table in (TABLE, PROJECTION, REMOVED):
                     cursor.execute(f"DELETE FROM {table} WHERE seq > {self.p}", (last_seq,))
-            count, indexed = self._extent() if count_rows else (None, self._highest())
-        refilled = self._fill_gaps(indexed) if count is not None and count < indexed + 1 else []
+            count, indexed = self._extent() if counting else (None, self._highest())
+        if count is None:
+            refilled = self._fill_removed(indexed)
+        else:
+            refilled = self._fill_gaps(indexed) if count < indexed + 1 else []
+            self._counted = True
         added = self._index_after(indexed)
         self._fill_projection_gaps()
         return added + len(refilled), refilled
+
+    def _fill_removed(self, indexed: int) -> list[int]:
+        """Index again the logged events up to `indexed` whose rows the trigger saw deleted
+        and that have none now; their `seq` numbers. A TRUNCATE makes it count the rows."""
+        removed = [row[0] for row in self.tables.rows(f"SELECT seq FROM {REMOVED} ORDER BY seq")]
+        if not removed:
+            return []
+        if TRUNCATED in removed:
+            count, _ = self._extent()
+            refilled = self._fill_gaps(indexed) if count < indexed + 1 else []
+        else:
+            missing = [
+                row[0]
+                for row in self.tables.rows(
+                    f"SELECT r.seq FROM {REMOVED} r LEFT JOIN {TABLE} i ON i.seq = r.seq "
+                    f"WHERE r.seq >= 0 AND r.seq <= {self.p} AND i.seq IS NULL ORDER BY r.seq",
+                    (indexed,),
+                )
+            ]
+            refilled = self._fill_gaps(indexed, missing) if missing else []
+        with self.tables.transaction() as cursor:
+            for start in range(0, len(removed), _BATCH):
+                chunk = removed[start : start + _BATCH]
+                places = ", ".join([self.p] * len(chunk))
+                cursor.execute(f"DELETE FROM {REMOVED} WHERE seq IN ({places})", chunk)
+        return refilled
 
     def _highest(self) -> int:
         """The highest seq indexed (-1: none), from the primary key."""
@@ -447,17 +511,21 @@ class EventIndex:
             count -= below
         return count, -1 if indexed is None else indexed
 
-    def _fill_gaps(self, indexed: int) -> list[int]:
+    def _fill_gaps(self, indexed: int, missing: list[int] | None = None) -> list[int]:
         """Index again the logged events up to `indexed` that have no row (rows were
-        deleted); their `seq` numbers."""
-        missing = [
-            row[0]
-            for row in self.tables.rows(
-                f"SELECT l.seq FROM {LEAVES_TABLE} l LEFT JOIN {TABLE} i ON i.seq = l.seq "
-                f"WHERE l.seq >= 0 AND l.seq <= {self.p} AND i.seq IS NULL ORDER BY l.seq",
-                (indexed,),
-            )
-        ]
+        deleted), or those of `missing` that are logged; their `seq` numbers."""
+        missing = (
+            missing
+            if missing is not None
+            else [
+                row[0]
+                for row in self.tables.rows(
+                    f"SELECT l.seq FROM {LEAVES_TABLE} l LEFT JOIN {TABLE} i ON i.seq = l.seq "
+                    f"WHERE l.seq >= 0 AND l.seq <= {self.p} AND i.seq IS NULL ORDER BY l.seq",
+                    (indexed,),
+                )
+            ]
+        )
         refilled: list[int] = []
         for start in range(0, len(missing), _BATCH):
             entries = self.app.signed_log.entries_at(missing[start : start + _BATCH])
@@ -491,6 +559,7 @@ class EventIndex:
         with self.tables.transaction() as cursor:
             cursor.execute(f"DELETE FROM {TABLE}")
             cursor.execute(f"DELETE FROM {PROJECTION}")
+            cursor.execute(f"DELETE FROM {REMOVED}")  # every row is derived again below
         return self.refresh()
 
     def _insert(self, entries: Sequence[Entry]) -> int:
@@ -526,7 +595,7 @@ class EventIndex:
         entries = self.app.signed_log.entries_at(seqs)
         places = ", ".join([self.p] * len(seqs))
         with self.tables.transaction() as cursor:
-            for table in (TABLE, PROJECTION):
+            for table in (TABLE, PROJECTION, REMOVED):  # the trigger saw these rows go
                 cursor.execute(f"DELETE FROM {table} WHERE seq IN ({places})", list(seqs))
             if entries:
                 self._insert_rows(cursor, entries)
@@ -535,9 +604,10 @@ class EventIndex:
 
     def ids_of(self, aggregate: type) -> list[UUID]:
         """The ids of every aggregate of this projected kind, in the order each was first
-        recorded. Catches up first without counting the index, so it reads what was logged
-        since and the projection's own few rows, never the whole log or index."""
-        self._catch_up(count_rows=False)
+        recorded. Catches up first, which reads what was logged and deleted since and the
+        projection's own few rows, never the whole log or index (but for a process's first
+        catch-up, which counts the index's rows)."""
+        self._catch_up()
         rows = self.tables.rows(
             f"SELECT originator_id FROM {PROJECTION} WHERE kind = {self.p} "
             "AND originator_version = 1 ORDER BY seq",

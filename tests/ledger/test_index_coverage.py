@@ -161,3 +161,22 @@ def test_without_the_ledgers_keys_the_index_is_not_checked_and_that_is_said(
     printed = capsys.readouterr()
     assert printed.out.rstrip().endswith("all holds")
     assert printed.err.startswith("note: the search index was not checked: ")
+
+
+def test_a_row_deleted_after_the_first_count_is_found_without_counting_again(
+    app, approved, monkeypatch
+):
+    """Only a process's first catch-up counts every row; later ones read the deletions the
+    trigger on the index recorded, and find the row that went all the same."""
+    index = EventIndex(app)
+    try:
+        index.search(Query(cvr=AARHUS))
+        monkeypatch.setattr(index, "_extent", lambda: pytest.fail("counted every row again"))
+        delete_row(app, approved)
+        tamper(app, f"UPDATE {TABLE} SET seq = ? WHERE seq = ?", (-5, 0))  # a row moved away
+        found = index.search(Query(), page_size=500)
+        assert found.repaired == [0, approved]
+        assert {0, approved} <= {entry.seq for entry in found.entries}
+        assert index.search(Query(), page_size=500).repaired == []
+    finally:
+        index.close()
