@@ -89,6 +89,11 @@ def when(value: object) -> str:
     return f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year} kl. {moment:%H.%M.%S}"
 
 
+def number(value: int) -> str:
+    """A count as Danes write it: thousands separated by a full stop (10.000)."""
+    return f"{value:,}".replace(",", ".")
+
+
 def day(value: object) -> str:
     """A calendar day as people in Denmark write it: 2. marts 2027."""
     if isinstance(value, datetime.date):
@@ -104,6 +109,7 @@ def day(value: object) -> str:
 def register(app: Flask) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(day, "day")
+    app.add_template_filter(number, "number")
     app.add_template_filter(lambda name: EVENT_NAMES.get(name, name), "event_da")
     app.add_template_filter(lambda name: FACT_NAMES.get(name, name), "fact_da")
     app.jinja_env.globals["moment_facts"] = MOMENT_FACTS

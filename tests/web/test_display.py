@@ -3,7 +3,7 @@
 import datetime
 
 from ledger.danish_time import start_of_danish_day
-from web.display import day, when
+from web.display import day, number, when
 
 
 def test_a_winter_moment_is_shown_an_hour_after_utc():
@@ -33,3 +33,13 @@ def test_a_day_is_written_as_danes_write_it():
 
 def test_the_first_day_there_is_starts_at_its_first_moment():
     assert start_of_danish_day(datetime.date(1, 1, 1)) == "0001-01-01T00:00:00.000000Z"
+
+
+def test_counts_are_written_with_danish_thousands_separators():
+    assert [number(n) for n in (0, 999, 1000, 10000, 1234567)] == [
+        "0",
+        "999",
+        "1.000",
+        "10.000",
+        "1.234.567",
+    ]
