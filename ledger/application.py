@@ -233,13 +233,14 @@ class LedgerApp(Application[UUID]):
 
     def retire_agreement(self, version_id: UUID, *, actor: Actor) -> AgreementVersion:
         agreement = self.agreement_version(version_id)
+        already = "Den version af aftalen er allerede trukket tilbage."
         if agreement.retired:
-            raise DomainError("Den version af aftalen er allerede trukket tilbage.")
+            raise DomainError(already)
         agreement.retire(actor=actor)
         try:
             self.save(agreement)
         except IntegrityError:  # retired (or changed) by someone else since it was read
-            raise DomainError("Den version af aftalen er allerede trukket tilbage.") from None
+            raise DomainError(already) from None
         return agreement
 
     # Approvals
@@ -396,19 +397,14 @@ class LedgerApp(Application[UUID]):
         actor: Actor,
     ) -> RoleAssignment:
         person_uuid = normalized_person_uuid(person_uuid)
-        if not person_name.strip():
-            raise DomainError("Angiv personens UUID og navn.")
-        assignment = self._find(role_assignment_id(person_uuid, role))
-        if assignment is None:
-            assignment = RoleAssignment.grant_first(
-                person_uuid=person_uuid,
-                person_name=person_name.strip(),
-                role=role,
-                cvrs=cvrs,
-                actor=actor,
-            )
-        else:
-            assignment.grant_again(person_name=person_name.strip(), cvrs=cvrs, actor=actor)
+        assignment = RoleAssignment.grant(
+            self._find(role_assignment_id(person_uuid, role)),
+            person_uuid=person_uuid,
+            person_name=person_name,
+            role=role,
+            cvrs=cvrs,
+            actor=actor,
+        )
         self._save_new(assignment, "Rollen blev ændret imens; prøv igen.")
         return assignment
 

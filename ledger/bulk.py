@@ -115,19 +115,14 @@ class _Batch:
         self, person: str, name: str, role: str, cvrs: list[str] | None = None
     ) -> RoleAssignment:
         person_uuid = normalized_person_uuid(person)
-        if not name.strip():
-            raise DomainError("Angiv personens UUID og navn.")
-        assignment = self._current(role_assignment_id(person_uuid, role))
-        if assignment is None:
-            return RoleAssignment.grant_first(
-                person_uuid=person_uuid,
-                person_name=name.strip(),
-                role=role,
-                cvrs=cvrs or [],
-                actor=self.actor,
-            )
-        assignment.grant_again(person_name=name.strip(), cvrs=cvrs or [], actor=self.actor)
-        return assignment
+        return RoleAssignment.grant(
+            self._current(role_assignment_id(person_uuid, role)),
+            person_uuid=person_uuid,
+            person_name=name,
+            role=role,
+            cvrs=cvrs or [],
+            actor=self.actor,
+        )
 
     def _revoke_role(self, person: str, role: str) -> RoleAssignment:
         person_uuid = normalized_person_uuid(person)

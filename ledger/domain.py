@@ -659,6 +659,32 @@ class RoleAssignment(Recurring):
             actor=actor,
         )
 
+    @classmethod
+    def grant(
+        cls,
+        current: "RoleAssignment | None",
+        *,
+        person_uuid: str,
+        person_name: str,
+        role: str,
+        cvrs: list[str],
+        actor: Actor,
+    ) -> "RoleAssignment":
+        """The role granted: a first assignment, or `current` (the person's assignment of
+        this role so far) granted again, with the name and CVRs given now."""
+        if not person_name.strip():
+            raise DomainError("Angiv personens UUID og navn.")
+        if current is None:
+            return cls.grant_first(
+                person_uuid=person_uuid,
+                person_name=person_name.strip(),
+                role=role,
+                cvrs=cvrs,
+                actor=actor,
+            )
+        current.grant_again(person_name=person_name.strip(), cvrs=cvrs, actor=actor)
+        return current
+
     def grant_again(self, *, person_name: str, cvrs: list[str], actor: Actor) -> None:
         self._continue(
             self.RoleGranted,

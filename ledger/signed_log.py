@@ -234,10 +234,9 @@ class SignedLog:
         covers the event (made at once if none does yet), so a receipt downloaded twice is
         the same receipt. `size` asks for it in a later stored checkpoint instead, one the
         holder has seen (`GET /api/v1/checkpoint`) and wants the event proved in."""
-        records = self.recorder.select_log(after=seq - 1, limit=1)
-        if seq < 0 or not records or records[0].seq != seq:
+        record = self._record(seq)
+        if record is None:
             raise DomainError(f"Hændelse {seq} findes ikke.")
-        record = records[0]
         if size is not None and size <= seq:
             raise DomainError(f"Hændelse {seq} er ikke i et træ med størrelse {size}.")
         if self.read_tree(lambda tree: tree.covering(seq + 1)) is None:
@@ -281,9 +280,14 @@ class SignedLog:
 
     def entry(self, seq: int) -> Entry | None:
         """The event at `seq` in the log, if there is one."""
+        record = self._record(seq)
+        return None if record is None else self._entry(record)
+
+    def _record(self, seq: int) -> LogRecord | None:
         if seq < 0:
             return None
-        return next((e for e in self.entries(after=seq - 1, page_size=1) if e.seq == seq), None)
+        records = self.recorder.select_log(after=seq - 1, limit=1)
+        return records[0] if records and records[0].seq == seq else None
 
     def entries_at(self, seqs: Iterable[int]) -> list[Entry]:
         """The events at these `seq` numbers, oldest first; a `seq` not in the log is left out."""
