@@ -5,7 +5,7 @@
 application recorder is the library's, extended to write leaves.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,6 +98,10 @@ class LeafRow:
         )
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class LeafWriter:
     """Signs the leaves for a batch of stored events, chained after the log's last leaf.
 
@@ -106,8 +110,9 @@ class LeafWriter:
     in the same transaction that records the rotation.
     """
 
-    def __init__(self, keyring: KeyRing) -> None:
+    def __init__(self, keyring: KeyRing, clock: Callable[[], datetime] = _utc_now) -> None:
         self.keyring = keyring
+        self.clock = clock  # when a batch is recorded; a fixed one pins a leaf's bytes in tests
 
     @classmethod
     def from_env(cls, env: Environment) -> "LeafWriter":
@@ -130,7 +135,7 @@ class LeafWriter:
             seq, prev = last.seq + 1, last.leaf_hash.hex()
         if rotate_to is not None:
             self.keyring.signing_key(rotate_to)  # the new key must be usable before it is named
-        recorded_at = rfc3339(datetime.now(UTC))
+        recorded_at = rfc3339(self.clock())
         rows = []
         for position, stored in enumerate(stored_events):
             originator_id = stored.originator_id
