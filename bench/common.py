@@ -2,15 +2,21 @@
 that `../shared/design/BENCHMARKS.md` asks for."""
 
 import argparse
+import contextlib
 import gc
 import json
+import os
 import resource
+import secrets
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+POSTGRES_URL_VARIABLE = "LEDGER_TEST_POSTGRES_URL"
 
 
 def parse_arguments(doc: str | None, argv: list[str] | None) -> argparse.Namespace:
@@ -92,3 +98,24 @@ def filesystem_of(path: Path) -> str:
         default=None,
     )
     return best[1] if best else "?"
+
+
+def postgres_admin_url() -> str | None:
+    """The login that may create databases (as the tests take it), or None: SQLite only."""
+    return os.environ.get(POSTGRES_URL_VARIABLE) or None
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database while the block runs, dropped after it (a
+    run never measures a database that an earlier one filled)."""
+    import psycopg
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlsplit(admin_url)._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
