@@ -26,13 +26,15 @@ class KeyFormatError(ValueError):
     """A key line or key file that does not follow the format."""
 
 
-def key_hash(name: str, public_key: bytes) -> bytes:
-    """The C2SP key hash: 4 bytes identifying (name, Ed25519 public key)."""
-    material = name.encode("utf-8") + b"\n" + bytes([ED25519_ALGORITHM]) + public_key
+def key_hash(name: str, public_key: bytes, algorithm: int = ED25519_ALGORITHM) -> bytes:
+    """The C2SP key hash: 4 bytes identifying (name, signature type, public key). The type
+    is 0x01 for a log's Ed25519 signatures, 0x04 for a witness's Ed25519 cosignatures."""
+    material = name.encode("utf-8") + b"\n" + bytes([algorithm]) + public_key
     return hashlib.sha256(material).digest()[:4]
 
 
-def _valid_key_name(name: str) -> bool:
+def valid_key_name(name: str) -> bool:
+    """A C2SP key name: not empty, no white space and no `+`."""
     return bool(name) and "+" not in name and not any(ch.isspace() for ch in name)
 
 
@@ -46,7 +48,7 @@ class VerifierKey:
     _public: Ed25519PublicKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not _valid_key_name(self.name):
+        if not valid_key_name(self.name):
             raise KeyFormatError(f"invalid key name {self.name!r}")
         if len(self.public_key) != 32:
             raise KeyFormatError("an Ed25519 public key has 32 bytes")
@@ -113,7 +115,7 @@ class SigningKey:
 
     @classmethod
     def generate(cls, name: str) -> "SigningKey":
-        if not _valid_key_name(name):
+        if not valid_key_name(name):
             raise KeyFormatError(f"the origin {name!r} cannot name a key: no spaces and no '+'")
         return cls(name, Ed25519PrivateKey.generate())
 

@@ -60,9 +60,22 @@ class OpenedNote:
     verified_by: tuple[str, ...]
 
 
-def open_note(note: str | bytes, keys: Mapping[str, VerifierKey]) -> OpenedNote:
-    """The note's text, once a known key's signature on it holds; `note` as text, or as
-    the bytes it was stored or sent as."""
+@dataclass(frozen=True)
+class NoteSignature:
+    """One signature line of a note: `— <name> <base64(4-byte key hash || signature)>`."""
+
+    name: str
+    key_hash: bytes
+    signature: bytes
+
+    def line(self) -> str:
+        encoded = base64.b64encode(self.key_hash + self.signature).decode()
+        return f"{EM_DASH} {self.name} {encoded}\n"
+
+
+def split_note(note: str | bytes) -> tuple[str, list[NoteSignature]]:
+    """A note's text (ending in its newline) and its signature lines, none of them checked:
+    NoteError for anything that is not a signed note's form."""
     if len(note) > MAX_NOTE_SIZE:  # in UTF-8 a text has at least as many bytes as characters
         raise NoteError(Reason.MALFORMED_NOTE, "the note is too large")
     if isinstance(note, bytes):
@@ -76,13 +89,11 @@ def open_note(note: str | bytes, keys: Mapping[str, VerifierKey]) -> OpenedNote:
         raise NoteError(Reason.MALFORMED_NOTE, str(error)) from error
     if size > MAX_NOTE_SIZE:
         raise NoteError(Reason.MALFORMED_NOTE, "the note is too large")
-    text, separator, signatures = note.rpartition("\n\n")
-    if not separator or not signatures.endswith("\n"):
+    text, separator, block = note.rpartition("\n\n")
+    if not separator or not block.endswith("\n"):
         raise NoteError(Reason.MALFORMED_NOTE, "the note has no signature block")
-    text += "\n"
-    message = text.encode("utf-8")
-    verified = []
-    for line in signatures[:-1].split("\n"):
+    signatures = []
+    for line in block[:-1].split("\n"):
         prefix, _, rest = line.partition(" ")
         name, _, encoded = rest.partition(" ")
         if prefix != EM_DASH or not name or not encoded or " " in encoded:
@@ -93,10 +104,21 @@ def open_note(note: str | bytes, keys: Mapping[str, VerifierKey]) -> OpenedNote:
             raise NoteError(Reason.MALFORMED_NOTE, "a signature is not base64") from error
         if len(blob) < 5:
             raise NoteError(Reason.MALFORMED_NOTE, "a signature is too short")
-        key = keys.get(blob[:4].hex())
-        if key is None or key.name != name:
+        signatures.append(NoteSignature(name, blob[:4], blob[4:]))
+    return text + "\n", signatures
+
+
+def open_note(note: str | bytes, keys: Mapping[str, VerifierKey]) -> OpenedNote:
+    """The note's text, once a known key's signature on it holds; `note` as text, or as
+    the bytes it was stored or sent as."""
+    text, signatures = split_note(note)
+    message = text.encode("utf-8")
+    verified = []
+    for signature in signatures:
+        key = keys.get(signature.key_hash.hex())
+        if key is None or key.name != signature.name:
             continue
-        if not key.verify(blob[4:], message):
+        if not key.verify(signature.signature, message):
             raise NoteError(Reason.BAD_SIGNATURE, f"the signature of key {key.kid} does not verify")
         verified.append(key.kid)
     if not verified:
