@@ -84,8 +84,11 @@ _CREATE_INDEXES = (
         f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} ({column}, seq)"
         for column in _INDEXED
     ),
-    f"CREATE INDEX IF NOT EXISTS {TABLE}_recorded_at ON {TABLE} (recorded_at)",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_cvr_event_type ON {TABLE} (cvr, event_type, seq)",
+    # A date range, alone or with an event type, is listed by time (see Query.by_time).
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_time ON {TABLE} (recorded_at, seq)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_event_type_time ON {TABLE} (event_type, recorded_at, seq)",
+    f"DROP INDEX IF EXISTS {TABLE}_recorded_at",  # the time index before it had seq
 )
 # The aggregate projection: which aggregates of these kinds exist, and their events' places.
 PROJECTION = "ledger_aggregate_events"
@@ -300,6 +303,27 @@ class Query:
             return "time"
         return "seq"
 
+    @property
+    def by_time(self) -> bool:
+        """Whether the matches are listed by the time each was recorded (then by `seq`)
+        rather than by `seq` alone: a date range with no narrower filter than an event type.
+
+        Such a range may hold most of the log, and the clock that stamps `recorded_at` is
+        not bound to rise with `seq` (two writers, a clock set back), so no range of `seq`
+        is known to hold exactly the range's events. An index on (time, seq), or (type,
+        time, seq), serves "newest first within the range" directly, so a page reads only
+        its own rows whatever the log holds. Where the clock rose with `seq` (as it does
+        for one writer) the two orders are the same."""
+        return (self.since is not None or self.until is not None) and self.leading in (
+            "event_type",
+            "time",
+        )
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        """The index columns the matches are listed by, newest last."""
+        return ("recorded_at", "seq") if self.by_time else ("seq",)
+
     def where(self, p: str, *, sqlite: bool = True) -> tuple[str, list[Any]]:
         """The same conditions as `matches`, as SQL over the index, written so that the
         database uses the leading filter's index (or the composite one of a CVR and an
@@ -339,10 +363,10 @@ class Query:
             conditions.append(f"({actor} = {p} OR {subject} = {p})")
             params += [self.person, self.person]
         if self.since is not None:
-            conditions.append(f"{column('recorded_at', lead == 'time')} >= {p}")
+            conditions.append(f"{column('recorded_at', self.by_time)} >= {p}")
             params.append(self.since)
         if self.until is not None:
-            conditions.append(f"{column('recorded_at', lead == 'time')} < {p}")
+            conditions.append(f"{column('recorded_at', self.by_time)} < {p}")
             params.append(self.until)
         return " AND ".join(conditions) or "1 = 1", params
 
@@ -358,6 +382,10 @@ class SearchPage:
     repaired: list[int]  # seq numbers whose index rows were missing or did not match the log
     more: bool = False  # whether a later page has events
     exact: bool = True  # whether `total` is all of them (False: more than COUNTED)
+    # The first and last event of the page in the index, which the links to the newer and
+    # the older page continue from.
+    first_seq: int | None = None
+    last_seq: int | None = None
 
     @property
     def pages(self) -> int:
@@ -617,104 +645,194 @@ class EventIndex:
 
     # Searching
 
-    def search(self, query: Query, *, page: int = 1, page_size: int = PAGE_SIZE) -> SearchPage:
-        """One page of the events matching `query`, newest first, with the total count."""
+    def search(
+        self,
+        query: Query,
+        *,
+        page: int = 1,
+        page_size: int = PAGE_SIZE,
+        after: int | None = None,
+        before: int | None = None,
+    ) -> SearchPage:
+        """One page of the events matching `query`, newest first, with the total count.
+
+        `after` (or `before`) is the `seq` of the event the page follows (or precedes) in
+        the listing, as the page links give it: the page is then read from that event on
+        through the index, however deep, instead of stepping over the earlier pages' rows.
+        `page` is then the number the links counted, shown as it is; an event that is not
+        in the index (the address was edited) leaves the page to its number alone."""
         if not 1 <= page <= MAX_PAGE or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page {page} of size {page_size} is out of range")
         _, refilled = self._catch_up()
         repaired: list[int] = []
         while True:
             with self.tables.transaction(write=False) as cursor:
-                total, exact, seqs, more = self._page(cursor, query, page, page_size)
+                total, exact, seqs, more = self._page(
+                    cursor, query, page, page_size, after=after, before=before
+                )
             entries, untrusted = self._read_back(query, seqs)
             if not untrusted or repaired:
                 break
             self._repair(untrusted)
             repaired = untrusted
         return SearchPage(
-            entries[::-1],
+            entries,
             total,
             page,
             page_size,
             sorted({*refilled, *repaired}),
             more=more,
             exact=exact,
+            first_seq=seqs[0] if seqs else None,
+            last_seq=seqs[-1] if seqs else None,
         )
 
     def search_statements(
-        self, query: Query, page: int = 1, page_size: int = PAGE_SIZE
+        self,
+        query: Query,
+        page: int = 1,
+        page_size: int = PAGE_SIZE,
+        anchor: tuple[str, tuple[Any, ...]] | None = None,
     ) -> list[tuple[str, list[Any]]]:
-        """The statements a search runs for its total and its page (for EXPLAIN)."""
+        """The statements a search runs for its total and its page (for EXPLAIN). `anchor`
+        is ("after" or "before", the key of the event the page follows or precedes)."""
+        order = query.order
+        where, params = query.where(self.p, sqlite=self.database.is_sqlite)
+        keyset: tuple[str, list[Any]] | None = None
+        if anchor is not None:
+            direction, key = anchor
+            keys = order[0] if len(order) == 1 else f"({', '.join(order)})"
+            places = self.p if len(order) == 1 else f"({', '.join([self.p] * len(order))})"
+            compare, sort = ("<", "DESC") if direction == "after" else (">", "ASC")
+            keyset = (
+                f"SELECT seq FROM {TABLE} WHERE {where} AND {keys} {compare} {places} "
+                f"ORDER BY {', '.join(f'{column} {sort}' for column in order)} LIMIT {self.p}",
+                [*params, *key, page_size + 1],
+            )
         if query.is_everything:
             # The index holds every seq from 0 to its highest (the catch-up saw to it): the
             # total is that seq + 1, and a page, however deep, is a range of the key.
             return [
                 (f"SELECT MAX(seq) FROM {TABLE}", []),
-                (
+                keyset
+                or (
                     f"SELECT seq FROM {TABLE} WHERE seq >= 0 AND seq <= {self.p} "
                     f"ORDER BY seq DESC LIMIT {self.p}",
                     [0, page_size + 1],
                 ),
             ]
-        where, params = query.where(self.p, sqlite=self.database.is_sqlite)
+        newest_first = ", ".join(f"{column} DESC" for column in order)
         return [
             (
                 f"SELECT COUNT(*) FROM (SELECT 1 FROM {TABLE} WHERE {where} "
                 f"LIMIT {self.p}) AS counted",
                 [*params, COUNTED + 1],
             ),
-            (
+            keyset
+            or (
                 f"SELECT seq FROM {TABLE} WHERE {where} "
-                f"ORDER BY seq DESC LIMIT {self.p} OFFSET {self.p}",
+                f"ORDER BY {newest_first} LIMIT {self.p} OFFSET {self.p}",
                 [*params, page_size + 1, (page - 1) * page_size],
             ),
         ]
 
+    def _anchor(
+        self, cursor: Any, query: Query, after: int | None, before: int | None
+    ) -> tuple[str, tuple[Any, ...]] | None:
+        """The key in the listing's order of the event a page follows or precedes; None
+        when none is given or the index has no such event."""
+        if after is None and before is None:
+            return None
+        direction, seq = ("after", after) if after is not None else ("before", before)
+        if not query.by_time:
+            cursor.execute(f"SELECT seq FROM {TABLE} WHERE seq = {self.p}", (seq,))
+            return (direction, (seq,)) if cursor.fetchone() is not None else None
+        cursor.execute(f"SELECT recorded_at FROM {TABLE} WHERE seq = {self.p}", (seq,))
+        found = cursor.fetchone()
+        return None if found is None else (direction, (found[0], seq))
+
     def _page(
-        self, cursor: Any, query: Query, page: int, page_size: int
+        self,
+        cursor: Any,
+        query: Query,
+        page: int,
+        page_size: int,
+        *,
+        after: int | None = None,
+        before: int | None = None,
     ) -> tuple[int, bool, list[int], bool]:
-        """(the total, whether it is exact, the page's seq numbers, whether more follow)."""
+        """(the total, whether it is exact, the page's seq numbers newest first, whether
+        more follow)."""
+        anchor = self._anchor(cursor, query, after, before)
         (count, count_params), (select, select_params) = self.search_statements(
-            query, page, page_size
+            query, page, page_size, anchor
         )
         cursor.execute(count, count_params)
         (found,) = cursor.fetchone()
         if query.is_everything:
             total = 0 if found is None else found + 1
-            select_params = [total - 1 - (page - 1) * page_size, page_size + 1]
+            if anchor is None:
+                select_params = [total - 1 - (page - 1) * page_size, page_size + 1]
             exact = True
         else:
             total, exact = min(found, COUNTED), found <= COUNTED
         cursor.execute(select, select_params)
         seqs = [row[0] for row in cursor.fetchall()]
+        if anchor is not None and anchor[0] == "before":
+            # Read towards the newer end: the page is the nearest ones, and the anchor follows.
+            return total, exact, seqs[:page_size][::-1], True
         return total, exact, seqs[:page_size], len(seqs) > page_size
 
     def matching(self, query: Query, *, newest_first: bool = True) -> Iterator[Entry]:
-        """Every event matching `query`, read from the log a batch at a time."""
+        """Every event matching `query`, read from the log a batch at a time: newest first
+        in the pages' order, or oldest first in `seq` order (the order of the log, which a
+        bundle keeps)."""
         self.refresh()
+        if query.by_time and not newest_first:
+            # The range is found through the time index, then read back in the log's order.
+            seqs = sorted(seq for batch in self._chosen(query, newest_first=True) for seq in batch)
+            for start in range(0, len(seqs), _BATCH):
+                yield from self._trusted(query, seqs[start : start + _BATCH])
+            return
+        for batch in self._chosen(query, newest_first=newest_first):
+            yield from self._trusted(query, batch)
+
+    def _chosen(self, query: Query, *, newest_first: bool) -> Iterator[list[int]]:
+        """The `seq` numbers matching `query` in the listing's order, a batch at a time."""
         where, params = query.where(self.p, sqlite=self.database.is_sqlite)
-        order, beyond = ("DESC", "<") if newest_first else ("ASC", ">")
-        bound: int | None = None
+        order = query.order if newest_first else ("seq",)
+        keys = order[0] if len(order) == 1 else f"({', '.join(order)})"
+        places = self.p if len(order) == 1 else f"({', '.join([self.p] * len(order))})"
+        sort, beyond = ("DESC", "<") if newest_first else ("ASC", ">")
+        ordering = ", ".join(f"{column} {sort}" for column in order)
+        bound: tuple[Any, ...] | None = None
         while True:
-            condition = where if bound is None else f"{where} AND seq {beyond} {self.p}"
+            condition = where if bound is None else f"{where} AND {keys} {beyond} {places}"
             rows = self.tables.rows(
-                f"SELECT seq FROM {TABLE} WHERE {condition} ORDER BY seq {order} LIMIT {self.p}",
-                [*params, *([] if bound is None else [bound]), _BATCH],
+                f"SELECT {', '.join(order)} FROM {TABLE} WHERE {condition} "
+                f"ORDER BY {ordering} LIMIT {self.p}",
+                [*params, *(bound or ()), _BATCH],
             )
-            seqs = [row[0] for row in rows]
-            entries, untrusted = self._read_back(query, seqs)
-            if untrusted:
-                self._repair(untrusted)
-            yield from (entries[::-1] if newest_first else entries)
-            if len(seqs) < _BATCH:
+            yield [row[-1] for row in rows]
+            if len(rows) < _BATCH:
                 return
-            bound = seqs[-1]
+            bound = tuple(rows[-1])
+
+    def _trusted(self, query: Query, seqs: Sequence[int]) -> list[Entry]:
+        """The events at `seqs` that match, in that order; a wrong index row is repaired."""
+        entries, untrusted = self._read_back(query, seqs)
+        if untrusted:
+            self._repair(untrusted)
+        return entries
 
     def _read_back(self, query: Query, seqs: Sequence[int]) -> tuple[list[Entry], list[int]]:
-        """The chosen events from the log, oldest first, and the `seq` numbers whose event
-        does not match the query (the index row was wrong, or there is no such event)."""
+        """The chosen events from the log, in the order of `seqs`, and the `seq` numbers
+        whose event does not match the query (the index row was wrong, or there is no such
+        event)."""
         found = {entry.seq: entry for entry in self.app.signed_log.entries_at(seqs)}
-        trusted = [entry for entry in found.values() if query.matches(IndexRow.of(entry))]
+        trusted = [
+            found[seq] for seq in seqs if seq in found and query.matches(IndexRow.of(found[seq]))
+        ]
         untrusted = sorted(set(seqs) - {entry.seq for entry in trusted})
         return trusted, untrusted
 

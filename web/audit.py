@@ -123,6 +123,16 @@ def _page() -> int:
     return number_arg("side", "Sidetallet", default=1, lowest=1, highest=MAX_PAGE)
 
 
+def _anchors() -> dict[str, int | None]:
+    """The event the page links continue from: the page after the one shown last (`efter`)
+    or before the one shown first (`foer`), so a deep page is read from there and shows
+    what followed the page it came from, even when events were logged meanwhile."""
+    return {
+        key: number_arg(name, "Hændelsesnummeret") if name in request.args else None
+        for name, key in (("efter", "after"), ("foer", "before"))
+    }
+
+
 # Pages
 
 
@@ -136,7 +146,7 @@ def agreement_names() -> dict[str, str]:
 
 
 def _results(query: Query, page: int) -> dict[str, Any]:
-    found = event_index().search(query, page=page, page_size=PAGE_SIZE)
+    found = event_index().search(query, page=page, page_size=PAGE_SIZE, **_anchors())
     checked = check_entries(ledger(), found.entries)
     return {
         "found": found,

@@ -2,9 +2,11 @@
 whole log finds, keeps up with the log, survives concurrent refreshes, and is never trusted
 over the log itself. And the check of what a search shows."""
 
+import itertools
 import random
 import sqlite3
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -17,7 +19,7 @@ from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
 from ledger.evidence.database import DatabaseURL
 from ledger.export import export_bundle
 from ledger.identity import Actor, NsisLevel, person_uuid
-from ledger.search import TABLE, EventIndex, Query, check_entries
+from ledger.search import TABLE, EventIndex, IndexRow, Query, check_entries
 from ledger.signed_log import Entry
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
 
@@ -240,6 +242,84 @@ def test_pages_are_newest_first_and_together_hold_every_match(app, index, mixed)
     assert index.search(query, page=number + 1, page_size=7).entries == []
     with pytest.raises(ValueError, match="out of range"):
         index.search(query, page=0)
+
+
+def test_pages_linked_by_their_last_and_first_event_hold_every_match_once(app, index, mixed):
+    for query in (Query(cvr=ODENSE), Query(), Query(event_type="Approved")):
+        expected = brute_force(app, query)
+        seen: list[int] = []
+        pages = [index.search(query, page=1, page_size=4)]
+        while pages[-1].has_more:
+            last = pages[-1]
+            pages.append(index.search(query, page=last.page + 1, page_size=4, after=last.last_seq))
+            assert pages[-1].page == last.page + 1
+        seen = [entry.seq for page in pages for entry in page.entries]
+        assert seen == expected, query
+        # Back again through the "newer" links: each page as it was shown.
+        for newer, shown in itertools.pairwise(pages):
+            back = index.search(query, page=newer.page, page_size=4, before=shown.first_seq)
+            assert [e.seq for e in back.entries] == [e.seq for e in newer.entries]
+            assert back.has_more
+    # An event that is not in the index leaves the page to its number.
+    by_number = index.search(Query(cvr=ODENSE), page=2, page_size=4)
+    unknown = index.search(Query(cvr=ODENSE), page=2, page_size=4, after=10**9)
+    assert [e.seq for e in unknown.entries] == [e.seq for e in by_number.entries]
+
+
+def test_a_date_range_finds_every_event_when_the_clock_went_back(app, index, operator):
+    """recorded_at need not rise with seq (writers racing, a clock set back): a date range
+    finds exactly the events recorded within it, newest first by that time, on every page."""
+    moments = iter(
+        datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=m)
+        for m in [10, 20, 5, 30, 30, 40, -600, 50, 45, 60, 35, 70, 80, 1, 90, 85, 100, 40]
+    )
+    app.recorder.leaf_writer.clock = lambda: next(moments)
+    weights = (2, 7, 6, 5, 4, 3, 2, 1)
+    cvrs = [
+        f"{n}"
+        for n in range(30000000, 30000400)
+        if not sum(int(d) * w for d, w in zip(f"{n}", weights, strict=True)) % 11
+    ]
+    for n, cvr in enumerate(cvrs[:18]):
+        app.register_customer(cvr=cvr, name=f"K {n}", actor=operator)
+    app.recorder.leaf_writer.clock = lambda: datetime.now(UTC)
+    logged = list(app.signed_log.entries())
+    times = sorted({entry.recorded_at for entry in logged})
+    assert any(a.recorded_at > b.recorded_at for a, b in itertools.pairwise(logged))
+    for since in [None, *times[::3]]:
+        for until in [None, *times[1::3]]:
+            for event_type in (None, "Registered"):
+                query = Query(since=since, until=until, event_type=event_type)
+                if query.is_everything:
+                    continue
+                by_time = since is not None or until is not None
+                assert query.by_time == by_time
+                newest_first = sorted(
+                    logged,
+                    key=lambda e, by_time=by_time: (e.recorded_at, e.seq) if by_time else (e.seq,),
+                    reverse=True,
+                )
+                expected = [e.seq for e in newest_first if query.matches(IndexRow.of(e))]
+                first = index.search(query, page=1, page_size=500)
+                assert [e.seq for e in first.entries] == expected, query
+                assert first.total == len(expected)
+                assert [e.seq for e in index.matching(query)] == expected
+                assert [e.seq for e in index.matching(query, newest_first=False)] == sorted(
+                    expected
+                )
+                pages = [index.search(query, page=1, page_size=3)]
+                while pages[-1].has_more:
+                    last = pages[-1]
+                    pages.append(
+                        index.search(query, page=last.page + 1, page_size=3, after=last.last_seq)
+                    )
+                assert [e.seq for page in pages for e in page.entries] == expected, query
+                by_offset = [
+                    e.seq
+                    for number in range(1, len(pages) + 1)
+                    for e in index.search(query, page=number, page_size=3).entries
+                ]
+                assert by_offset == expected, query
 
 
 def test_a_limited_scope_hides_other_cvrs_and_events_without_a_cvr(app, index, mixed):

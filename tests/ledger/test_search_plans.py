@@ -129,3 +129,56 @@ def test_totals_are_counted_up_to_a_bound_and_say_so(app, index, monkeypatch):
     everything = index.search(Query(), page=1000, page_size=25)
     assert (everything.total, everything.exact) == (ROWS, True)
     assert everything.has_more == (ROWS > 1000 * 25)
+
+
+def sorts(app, index: EventIndex, statement: str, params: list) -> list[str]:
+    """The sorts a plan does (of every row it found, before the page's few are taken)."""
+    if app.settings.database.is_sqlite:
+        rows = index.tables.rows(f"EXPLAIN QUERY PLAN {statement}", params)
+        return [row[-1] for row in rows if "TEMP B-TREE" in row[-1]]
+    ((plan,),) = index.tables.rows(f"EXPLAIN (FORMAT JSON) {statement}", params)
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    found: list[str] = []
+
+    def walk(node: dict) -> None:
+        if "Sort" in node["Node Type"]:
+            found.append(node["Node Type"])
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return found
+
+
+def test_a_page_of_a_broad_search_reads_only_its_rows_in_order(app, index):
+    """A search led by an event type, a date range or nothing may match most of the log: its
+    page is read in the listing's order straight from an index, never sorted from every
+    match (a date range, whose time need not rise with seq, is listed by time)."""
+    failures = {}
+    for query in queries():
+        if query.leading not in ("event_type", "time", "seq"):
+            continue
+        key = ("2026-01-01T10:02:00Z", 6020) if query.by_time else (6020,)
+        for anchor in (None, ("after", key), ("before", key)):
+            statement, params = index.search_statements(query, 1, 25, anchor)[1]
+            if query.is_everything and anchor is None:
+                params = [ROWS - 1, 26]
+            found = sorts(app, index, statement, params)
+            if found:
+                failures[(query, anchor)] = found
+    assert not failures, "\n".join(f"{k}: {v}" for k, v in failures.items())
+
+
+def test_pages_linked_from_an_event_are_answered_through_an_index(app, index):
+    explain = sqlite_problems if app.settings.database.is_sqlite else postgres_problems
+    failures = {}
+    for query in queries():
+        key = ("2026-01-01T10:02:00Z", 6020) if query.by_time else (6020,)
+        for direction in ("after", "before"):
+            statement, params = index.search_statements(query, 200, 25, (direction, key))[1]
+            assert "OFFSET" not in statement
+            problems = explain(index, statement, params)
+            if problems:
+                failures[(query, direction)] = problems
+    assert not failures, "\n".join(f"{k}: {v}" for k, v in failures.items())

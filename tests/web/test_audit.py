@@ -140,6 +140,41 @@ def test_many_events_are_paged_newest_first(auditor, app):
     assert shown(beyond) == []
 
 
+def link(page, rel: str) -> str:
+    (href,) = re.findall(rf'<a rel="{rel}" href="([^"]+)"', page.text)
+    return href.replace("&amp;", "&")
+
+
+def test_the_page_links_continue_from_the_event_shown_last_or_first(auditor, app):
+    for _ in range(60):
+        app.record_login_rejected(reason="replayed", idp="https://idp.example", cvr=AARHUS)
+    expected = newest_first(app, lambda entry: entry.cvr == AARHUS)
+    first = auditor.get("/revision/", query_string={"cvr": AARHUS})
+    older = link(first, "next")
+    assert f"efter={shown(first)[-1]}" in older
+    assert "side=2" in older
+    second = auditor.get(older)
+    assert shown(second) == expected[25:50]
+    third = auditor.get(link(second, "next"))
+    assert shown(third) == expected[50:75]
+    pages = -(-len(expected) // 25)
+    assert f"side 3 af {pages}" in third.text
+    # An event logged meanwhile does not move what the links continue from.
+    app.record_login_rejected(reason="replayed", idp="https://idp.example", cvr=AARHUS)
+    newer = link(third, "prev")
+    assert f"foer={shown(third)[0]}" in newer
+    assert "side=2" in newer
+    assert shown(auditor.get(newer)) == expected[25:50]
+    # The newest page is the newest: its link carries no event.
+    assert "foer=" not in link(second, "prev")
+    assert (
+        shown(auditor.get(link(second, "prev")))
+        == newest_first(app, lambda entry: entry.cvr == AARHUS)[:25]
+    )
+    bad = auditor.get("/revision/", query_string={"cvr": AARHUS, "efter": "x"})
+    assert bad.status_code == 400
+
+
 def test_the_timeline_of_a_customer(auditor, app):
     page = auditor.get(f"/revision/kunde/{ODENSE}")
     assert "Tidslinje for Odense Kommune (CVR 35209115)" in page.text
