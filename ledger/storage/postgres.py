@@ -10,6 +10,7 @@ its events are stored it has committed and is reported so, if not it is written 
 still cannot be done is `DatabaseUnavailable`, which the portal answers with 503.
 """
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -17,6 +18,7 @@ from uuid import UUID
 import eventsourcing.postgres as library
 import psycopg
 from eventsourcing.persistence import (
+    DataError,
     IntegrityError,
     InterfaceError,
     InternalError,
@@ -29,7 +31,7 @@ from eventsourcing.postgres import (
     PostgresDatastore,
 )
 from eventsourcing.utils import Environment, EnvType
-from psycopg import Cursor, pq
+from psycopg import pq
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg_pool import PoolTimeout
@@ -45,6 +47,7 @@ from ledger.storage import (
     select_log_statement,
 )
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
+from ledger.storage.group_commit import GroupCommit, WriteRequest, refuse_taken, spread_ids
 from ledger.storage.recorder import SignedLogRecorder
 
 T = TypeVar("T")
@@ -127,9 +130,22 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
             Identifier(self.datastore.schema), Identifier(EVENTS_TABLE)
         )
         self.leaves_ref = leaves
-        self.insert_leaf_statement = SQL(
-            "INSERT INTO {0} VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        self.insert_leaves_statement = SQL(
+            "INSERT INTO {0} SELECT * FROM unnest("
+            "%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[], %s::bytea[], %s::text[], "
+            "%s::text[])"
         ).format(leaves)
+        self.select_taken_statement = SQL(
+            "SELECT e.originator_id, e.originator_version FROM {0} e "
+            "JOIN unnest(%s::uuid[], %s::bigint[]) AS k (originator_id, originator_version) "
+            "ON e.originator_id = k.originator_id "
+            "AND e.originator_version = k.originator_version"
+        ).format(self.events_ref)
+        self.group_commit = GroupCommit(
+            self._insert_alone,
+            self._insert_requests,
+            retry_alone=(IntegrityError, LogWriteError, DataError),
+        )
 
     def _again(self, operation: Callable[[], T]) -> T:
         """Run a read (or an idempotent write) again when its connection broke."""
@@ -183,38 +199,133 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """Write the events and their leaves in one transaction; when the connection breaks,
-        find out whether that transaction committed before writing again.
+        """Write the events and their leaves in one transaction, shared with the writes of
+        other threads that wait for it (`ledger.storage.group_commit`).
 
         Answers as the library does: the notification IDs, or IntegrityError when another
         writer stored one of these aggregate versions first.
         """
-        insert = PostgresApplicationRecorder.insert_events.__wrapped__
+        if not stored_events:
+            return None
+        return self.group_commit.write(stored_events, kwargs)
+
+    def _insert_alone(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        request = WriteRequest(stored_events, kwargs)
+        self._insert_requests([request])
+        return request.answer()
+
+    def _insert_requests(self, requests: list[WriteRequest]) -> None:
+        """Write the requests in one transaction and settle each; when the connection
+        breaks, find out whether that transaction committed before writing again.
+
+        Raises only while nothing of these requests is stored: after a broken connection a
+        transaction either committed all its requests or none, so a request found stored is
+        never left with an exception."""
+        pending = requests
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                return insert(self, stored_events, **kwargs)
+                self._insert_transaction(pending)
+                return
             except _DATABASE_ERRORS as error:
                 if not _unreachable(error):
                     raise
                 if isinstance(error.__cause__, PoolTimeout):
                     raise self._unavailable(error) from error  # nothing was sent
                 self._discard_broken_connections()
-                stored = self._stored_notification_ids(stored_events, error)
-                if stored is not None:
-                    return stored
+                pending = self._settle_stored(pending, error)
+                if not pending:
+                    return
                 if attempt == _ATTEMPTS or not _broken(error):
                     raise self._unavailable(error) from error
         raise AssertionError("unreachable")
 
-    def _stored_notification_ids(
-        self, stored_events: Sequence[StoredEvent], failure: Exception
-    ) -> list[int] | None:
-        """The notification IDs of these events if a transaction stored them, None if none is
-        stored; IntegrityError if another writer's events hold their places.
+    def _insert_transaction(self, requests: list[WriteRequest]) -> None:
+        """One transaction in two round trips, each a pipeline of statements ending in one
+        sync: first the table lock, the last leaf and (for a group) which aggregate versions
+        are taken; then, signed meanwhile, the events, their leaves and the COMMIT.
+
+        The lock is held for one round trip and the signing only: the chain needs the last
+        leaf, which only the lock makes final."""
+        together = len(requests) > 1
+        rotate_to = None if together else requests[0].kwargs.get("rotate_to")
+        with self.datastore.get_connection() as conn:
+            failure: Exception | None = None
+            with conn.pipeline() as pipeline:
+                try:
+                    self._pipelined(conn, pipeline, requests, together, rotate_to)
+                except Exception as error:
+                    # Raised after the pipeline ends, as the library does: psycopg would
+                    # warn about ending a pipeline while an exception passes through it.
+                    failure = error
+            if failure is not None:
+                if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.rollback()
+                raise failure
+
+    def _pipelined(
+        self,
+        conn: psycopg.Connection[DictRow],
+        pipeline: psycopg.Pipeline,
+        requests: list[WriteRequest],
+        together: bool,
+        rotate_to: str | None,
+    ) -> None:
+        curs = conn.cursor()
+        curs.execute("BEGIN")
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        last_curs = conn.cursor()
+        last_curs.execute(self.select_last_leaf_statement, prepare=True)
+        taken_curs = conn.cursor()
+        if together:
+            keys = [key for request in requests for key in request.versions()]
+            taken_curs.execute(
+                self.select_taken_statement,
+                ([oid for oid, _ in keys], [version for _, version in keys]),
+            )
+        pipeline.sync()
+        last = self._as_last_leaf(last_curs.fetchone())
+        taken = [
+            (UUID(str(row["originator_id"])), row["originator_version"])
+            for row in (taken_curs.fetchall() if together else [])
+        ]
+        accepted = refuse_taken(requests, taken) if together else requests
+        events = [event for request in accepted for event in request.events]
+        rows = self.leaf_writer.leaves_for(events, last, rotate_to) if events else []
+        events_curs = conn.cursor()
+        if events:
+            PostgresAggregateRecorder._insert_stored_events(self, events_curs, events)
+            columns = zip(*(row.values(row.originator_id) for row in rows), strict=True)
+            curs.execute(
+                self.insert_leaves_statement, [list(column) for column in columns], prepare=True
+            )
+        curs.execute("COMMIT")
+        try:
+            pipeline.sync()
+        except psycopg.Error as error:
+            # An error on the events table (a concurrent writer won) passes on as the
+            # library's IntegrityError; one on the leaves table is ours to name.
+            if error.diag.table_name == LEAVES_TABLE:
+                raise LogWriteError(f"the database refused the leaf: {error}") from error
+            raise
+        spread_ids(
+            accepted,
+            [row["notification_id"] for row in events_curs.fetchall()] if events else [],
+        )
+
+    def _settle_stored(
+        self, requests: list[WriteRequest], failure: Exception
+    ) -> list[WriteRequest]:
+        """Settle each request whose events a transaction stored (or whose places another
+        writer's events hold: IntegrityError); the requests of which nothing is stored.
 
         The events table is locked in SHARE mode first, which waits for the EXCLUSIVE lock
         of a writer that is still committing, so the answer is final.
         """
+        events = [event for request in requests for event in request.events]
 
         def look() -> list[Any]:
             with self.datastore.transaction(commit=False) as curs:
@@ -227,8 +338,8 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
                         "(SELECT * FROM unnest(%s::uuid[], %s::bigint[]))"
                     ).format(self.events_ref),
                     (
-                        [UUID(str(e.originator_id)) for e in stored_events],
-                        [e.originator_version for e in stored_events],
+                        [UUID(str(e.originator_id)) for e in events],
+                        [e.originator_version for e in events],
                     ),
                 )
                 return curs.fetchall()
@@ -237,16 +348,20 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
             rows = self._again(look)
         except DatabaseUnavailable as lookup_failure:
             raise self._unavailable(failure, outcome_unknown=True) from lookup_failure
-        if not rows:
-            return None
         found = {(UUID(str(r["originator_id"])), r["originator_version"]): r for r in rows}
-        ids = []
-        for event in stored_events:
-            row = found.get((UUID(str(event.originator_id)), event.originator_version))
-            if row is None or bytes(row["state"]) != event.state:
-                raise IntegrityError("another writer stored these aggregate versions first")
-            ids.append(row["notification_id"])
-        return ids
+        unwritten = []
+        for request in requests:
+            matches = [found.get(key) for key in request.versions()]
+            if all(row is None for row in matches):
+                unwritten.append(request)
+            elif all(
+                row is not None and bytes(row["state"]) == event.state
+                for row, event in zip(matches, request.events, strict=True)
+            ):
+                request.succeed([row["notification_id"] for row in matches if row is not None])
+            else:
+                request.fail(IntegrityError("another writer stored these aggregate versions first"))
+        return unwritten
 
     def _table(self, name: str) -> Composed:
         return SQL("{0}.{1}").format(Identifier(self.datastore.schema), Identifier(name))
@@ -319,35 +434,6 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
                     conn.execute("SELECT pg_advisory_unlock(%s)", (_CREATE_TABLES_LOCK,))
 
         self._again(create)
-
-    def _insert_stored_events(
-        self,
-        curs: Cursor[DictRow],
-        stored_events: Sequence[StoredEvent],
-        *,
-        rotate_to: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self._lock_table(curs)
-        self._notify_channel(curs)
-        with curs.connection.cursor() as leaf_curs:
-            leaf_curs.execute(self.select_last_leaf_statement)
-            last = self._as_last_leaf(leaf_curs.fetchone())
-            # Everything that can fail happens before the first INSERT: the library
-            # commits the transaction even when an exception follows an INSERT here.
-            rows = self.leaf_writer.leaves_for(stored_events, last, rotate_to)
-            params = [row.values(row.originator_id) for row in rows]
-            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
-            try:
-                # A nested pipeline block syncs at its end, so an error shows here. An
-                # error on the events table (a concurrent writer won) passes on as the
-                # library's IntegrityError; one on the leaves table is ours to name.
-                with curs.connection.pipeline():
-                    leaf_curs.executemany(self.insert_leaf_statement, params)
-            except psycopg.Error as error:
-                if error.diag.table_name == LEAVES_TABLE:
-                    raise LogWriteError(f"the database refused the leaf: {error}") from error
-                raise
 
     @staticmethod
     def _as_last_leaf(row: DictRow | None) -> LastLeaf | None:

@@ -1,14 +1,25 @@
-"""SQLite storage: the library's recorder, writing each event's leaf in its transaction."""
+"""SQLite storage: the library's recorder, writing each event's leaf in its transaction.
+
+Concurrent writes of one process are combined (`ledger.storage.group_commit`): SQLite has
+one writer at a time, and each commit waits for an fsync of the WAL, so threads that would
+queue for the write lock one by one share one transaction and one fsync instead.
+"""
 
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
 import eventsourcing.sqlite as library
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import (
+    DataError,
+    IntegrityError,
+    OperationalError,
+    PersistenceError,
+    StoredEvent,
+)
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteCursor,
@@ -26,6 +37,7 @@ from ledger.storage import (
     select_log_statement,
 )
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
+from ledger.storage.group_commit import GroupCommit, WriteRequest, refuse_taken, spread_ids
 from ledger.storage.recorder import SignedLogRecorder
 
 T = TypeVar("T")
@@ -35,6 +47,11 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecord
     def __init__(self, datastore: SQLiteDatastore, leaf_writer: LeafWriter) -> None:
         self.leaf_writer = leaf_writer
         super().__init__(datastore, EVENTS_TABLE)
+        self.group_commit = GroupCommit(
+            super().insert_events,
+            self._insert_together,
+            retry_alone=(IntegrityError, LogWriteError, DataError),
+        )
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -57,6 +74,42 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecord
             "size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL, "
             "created_at TEXT NOT NULL)",
         ]
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Write the events and their leaves in one transaction, shared with the writes of
+        other threads that wait for it (a write alone is the library's, unchanged)."""
+        return self.group_commit.write(stored_events, kwargs)
+
+    def _insert_together(self, group: list[WriteRequest]) -> None:
+        """Write a group's requests in one transaction with one commit, refusing those
+        whose aggregate versions are taken; settles each request once committed."""
+        with self.datastore.get_connection(commit=True) as conn, _translated():
+            c = conn.cursor()
+            # The write lock first, so that what the conflict query finds stays true.
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                accepted = refuse_taken(group, self._stored_keys(c, group))
+                events = [event for request in accepted for event in request.events]
+                notification_ids = self._insert_events(c, events) if events else []
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        spread_ids(accepted, notification_ids)
+
+    def _stored_keys(self, c: SQLiteCursor, group: list[WriteRequest]) -> list[tuple[UUID, int]]:
+        """Which of the group's aggregate versions are stored already, in one query."""
+        keys = [key for request in group for key in request.versions()]
+        values = ", ".join(["(?, ?)"] * len(keys))
+        c.execute(
+            f"SELECT e.originator_id, e.originator_version FROM (VALUES {values}) AS k "
+            f"JOIN {EVENTS_TABLE} e ON e.originator_id = k.column1 "
+            "AND e.originator_version = k.column2",
+            [part for oid, version in keys for part in (oid.hex, version)],
+        )
+        return [(UUID(row[0]), row[1]) for row in c.fetchall()]
 
     def _insert_events(
         self,
@@ -168,6 +221,21 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecord
         """Run `work` on the tree and checkpoints as one consistent snapshot."""
         with self.datastore.transaction(commit=False) as c:
             return work(CheckpointStore(c, "?", str))
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """The library's exceptions for sqlite3's, as its own transactions raise them."""
+    try:
+        yield
+    except sqlite3.IntegrityError as error:
+        raise IntegrityError(error) from error
+    except sqlite3.DataError as error:
+        raise DataError(error) from error
+    except sqlite3.OperationalError as error:
+        raise OperationalError(error) from error
+    except sqlite3.Error as error:
+        raise PersistenceError(error) from error
 
 
 def make_database_private(path: str) -> None:
