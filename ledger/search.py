@@ -386,6 +386,9 @@ class SearchPage:
     # the older page continue from.
     first_seq: int | None = None
     last_seq: int | None = None
+    # Whether the page, asked for by its number alone, lies beyond the counted matches: it is
+    # not read (stepping over that many rows would grow with the log), the links go on.
+    too_deep: bool = False
 
     @property
     def pages(self) -> int:
@@ -667,7 +670,7 @@ class EventIndex:
         repaired: list[int] = []
         while True:
             with self.tables.transaction(write=False) as cursor:
-                total, exact, seqs, more = self._page(
+                total, exact, seqs, more, too_deep = self._page(
                     cursor, query, page, page_size, after=after, before=before
                 )
             entries, untrusted = self._read_back(query, seqs)
@@ -685,6 +688,7 @@ class EventIndex:
             exact=exact,
             first_seq=seqs[0] if seqs else None,
             last_seq=seqs[-1] if seqs else None,
+            too_deep=too_deep,
         )
 
     def search_statements(
@@ -760,9 +764,9 @@ class EventIndex:
         *,
         after: int | None = None,
         before: int | None = None,
-    ) -> tuple[int, bool, list[int], bool]:
+    ) -> tuple[int, bool, list[int], bool, bool]:
         """(the total, whether it is exact, the page's seq numbers newest first, whether
-        more follow)."""
+        more follow, whether the page lies beyond the counted matches)."""
         anchor = self._anchor(cursor, query, after, before)
         (count, count_params), (select, select_params) = self.search_statements(
             query, page, page_size, anchor
@@ -776,12 +780,15 @@ class EventIndex:
             exact = True
         else:
             total, exact = min(found, COUNTED), found <= COUNTED
+            if anchor is None and (page - 1) * page_size >= total:
+                # Nothing there (an exact total), or more rows than were counted to step over.
+                return total, exact, [], False, not exact
         cursor.execute(select, select_params)
         seqs = [row[0] for row in cursor.fetchall()]
         if anchor is not None and anchor[0] == "before":
             # Read towards the newer end: the page is the nearest ones, and the anchor follows.
-            return total, exact, seqs[:page_size][::-1], True
-        return total, exact, seqs[:page_size], len(seqs) > page_size
+            return total, exact, seqs[:page_size][::-1], True, False
+        return total, exact, seqs[:page_size], len(seqs) > page_size, False
 
     def matching(self, query: Query, *, newest_first: bool = True) -> Iterator[Entry]:
         """Every event matching `query`, read from the log a batch at a time: newest first

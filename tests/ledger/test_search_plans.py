@@ -182,3 +182,20 @@ def test_pages_linked_from_an_event_are_answered_through_an_index(app, index):
             if problems:
                 failures[(query, direction)] = problems
     assert not failures, "\n".join(f"{k}: {v}" for k, v in failures.items())
+
+
+def test_a_page_by_number_beyond_the_counted_matches_is_not_stepped_to(app, index, monkeypatch):
+    """Stepping over more rows than a total counts would grow with the log: a page by its
+    number alone goes no deeper than the counted matches, and says so; the page links,
+    which continue from an event, go on however deep."""
+    monkeypatch.setattr("ledger.search.COUNTED", 100)
+    monkeypatch.setattr(index, "_catch_up", lambda **_: (0, []))  # the rows are synthetic
+    monkeypatch.setattr(index, "_read_back", lambda query, seqs: (list(seqs), []))
+    query = Query(event_type="LoginRefusalsCounted")
+    last_counted = index.search(query, page=4, page_size=25)
+    assert (last_counted.too_deep, len(last_counted.entries)) == (False, 25)
+    deeper = index.search(query, page=5, page_size=25)
+    assert (deeper.too_deep, deeper.entries, deeper.has_more) == (True, [], False)
+    linked = index.search(query, page=5, page_size=25, after=last_counted.last_seq)
+    assert (linked.too_deep, len(linked.entries), linked.has_more) == (False, 25, True)
+    assert index.search(Query(), page=1000, page_size=25).too_deep is False

@@ -175,6 +175,21 @@ def test_the_page_links_continue_from_the_event_shown_last_or_first(auditor, app
     assert bad.status_code == 400
 
 
+def test_a_page_number_beyond_the_counted_events_says_how_to_get_there(auditor, app, monkeypatch):
+    monkeypatch.setattr("ledger.search.COUNTED", 30)
+    for _ in range(60):
+        app.record_login_rejected(reason="replayed", idp="https://idp.example", cvr=AARHUS)
+    deep = auditor.get("/revision/", query_string={"cvr": AARHUS, "side": 3})
+    assert deep.status_code == 200
+    assert shown(deep) == []
+    assert "Side 3 ligger ud over de første 30 hændelser" in deep.text
+    second = auditor.get(link(auditor.get("/revision/", query_string={"cvr": AARHUS}), "next"))
+    assert (
+        shown(auditor.get(link(second, "next")))
+        == newest_first(app, lambda entry: entry.cvr == AARHUS)[50:75]
+    )
+
+
 def test_the_timeline_of_a_customer(auditor, app):
     page = auditor.get(f"/revision/kunde/{ODENSE}")
     assert "Tidslinje for Odense Kommune (CVR 35209115)" in page.text
