@@ -527,11 +527,50 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
-    checkpoint = _app(settings).signed_log.checkpoint()
+    """The newest checkpoint with the witnesses' cosignatures kept of it so far; with
+    witnesses configured, who cosigned it goes to stderr (stdout stays the note)."""
+    signed_log = _app(settings).signed_log
+    checkpoint = signed_log.checkpoint()
     if checkpoint is None:
         raise CommandError("the log is empty; run `ledger init`")
-    sys.stdout.write(checkpoint.note)
+    sys.stdout.write(signed_log.cosigned_note(checkpoint))
+    if signed_log.witnesses:
+        cosigned = signed_log.cosigned_by(checkpoint)
+        names = ", ".join(sorted(cosigned)) or "none yet"
+        verdict = "reached" if len(cosigned) >= signed_log.witness_quorum else "not reached"
+        print(
+            f"cosigned by {len(cosigned)} of {len(signed_log.witnesses)} witnesses ({names}); "
+            f"quorum {signed_log.witness_quorum} {verdict}",
+            file=sys.stderr,
+        )
     return EXIT_OK
+
+
+def cmd_witness_init(settings: Settings, args: argparse.Namespace) -> int:
+    """A new witness: its own directory and key; prints the witness key to give to logs."""
+    from ledger.witness import LOGS_FILE, WitnessSetupError, initialize
+
+    directory = Path(args.dir).absolute()
+    try:
+        cosigner = initialize(directory, args.name)
+    except WitnessSetupError as error:
+        raise CommandError(str(error)) from error
+    print(f"witness directory: {directory}")
+    print(f"add each log to witness to {directory / LOGS_FILE}: <origin> <log verifier key>")
+    print("the witness key, for the logs' LEDGER_WITNESSES (<name> <URL> <key>):")
+    print(cosigner.key.line())
+    return EXIT_OK
+
+
+def cmd_witness_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Answer `POST /add-checkpoint` (C2SP tlog-witness) under gunicorn."""
+    from approval_ledger.witness import serve_witness
+    from ledger.witness import WitnessSetupError
+
+    try:
+        return serve_witness(Path(args.dir).absolute(), bind=args.bind, workers=args.workers)
+    except WitnessSetupError as error:
+        raise CommandError(str(error)) from error
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
@@ -763,6 +802,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_.add_argument("--progress", action="store_true", help="a line after each batch")
     command(commands, "checkpoint", cmd_checkpoint, "print the newest signed checkpoint")
+    witness = commands.add_parser("witness", help="run a witness that cosigns logs' checkpoints")
+    witness_commands = witness.add_subparsers(dest="action", required=True, metavar="ACTION")
+    witness_init = command(
+        witness_commands, "init", cmd_witness_init, "create a witness's directory and key"
+    )
+    witness_init.add_argument(
+        "--name", required=True, help="the witness's name, e.g. witness.kommune.dk/w1"
+    )
+    witness_serve = command(
+        witness_commands, "serve", cmd_witness_serve, "serve POST /add-checkpoint"
+    )
+    witness_serve.add_argument("--bind", default="127.0.0.1:7380", help="address:port")
+    witness_serve.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
+    for parser_ in (witness_init, witness_serve):
+        parser_.add_argument("--dir", default="./witness", help="the witness's data directory")
     command(
         commands,
         "reindex",

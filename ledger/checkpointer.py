@@ -18,12 +18,17 @@ receipt, a proof or `GET /api/v1/checkpoint` still makes the checkpoint they nee
 
 A checkpointer that fails (the database away, a key missing) logs the kind of failure and
 tries again at its next wake-up; writes never wait for it or see its errors.
+
+With witnesses configured, the checkpointer starts and stops a `ledger.cosigning.Cosigning`
+thread beside it and wakes that thread after each checkpoint it makes; the witnesses' time
+is spent there, so a witness that is slow or down delays no checkpoint.
 """
 
 import logging
 import threading
 from collections.abc import Callable
 
+from ledger.cosigning import Cosigning
 from ledger.evidence.database import DatabaseUnavailable
 from ledger.keyring import KeyRingError
 from ledger.signed_log import SignedLog
@@ -46,28 +51,40 @@ class Checkpointer:
         interval: float,
         *,
         name: str = "ledger-checkpointer",
+        cosigning: Cosigning | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("the checkpoint interval must be positive")
         self.advance = advance
         self.interval = interval
+        self.cosigning = cosigning
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.failures = 0  # consecutive failed attempts, for the log and for tests
 
     @classmethod
     def for_log(cls, signed_log: SignedLog, interval: float) -> "Checkpointer":
-        return cls(signed_log.advance_checkpoint, interval)
+        """The log's checkpointer, with its witnesses asked after each checkpoint if it
+        has any."""
+        cosigning = None
+        if signed_log.witnesses and signed_log.cosignatures is not None:
+            cosigning = Cosigning(signed_log, signed_log.witnesses, interval)
+        return cls(signed_log.advance_checkpoint, interval, cosigning=cosigning)
 
     def start(self) -> "Checkpointer":
+        if self.cosigning is not None:
+            self.cosigning.start()
         self._thread.start()
         return self
 
     def stop(self, timeout: float | None = 10.0) -> None:
-        """Stop after the checkpoint being made, if any, is done; waits at most `timeout`."""
+        """Stop after the checkpoint being made, if any, is done; waits at most `timeout`
+        (and as long again for the witnesses' requests under way)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        if self.cosigning is not None:
+            self.cosigning.stop(timeout)
 
     @property
     def running(self) -> bool:
@@ -95,4 +112,5 @@ class Checkpointer:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval / 2):
-            self.run_once()
+            if self.run_once() is not None and self.cosigning is not None:
+                self.cosigning.notify()

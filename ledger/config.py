@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledger.evidence.cosignature import CosignatureError, WitnessEntry, parse_witness_list
 from ledger.evidence.database import DatabaseURL, DatabaseURLError
 from ledger.identity import InvalidCVR, validate_cvr
 
@@ -34,6 +35,8 @@ KNOWN_VARIABLES = frozenset(
         "LEDGER_LOGIN_RATE_PER_MINUTE",
         "LEDGER_LOGIN_REFUSAL_INTERVAL_SECONDS",
         "LEDGER_CHECKPOINT_INTERVAL",
+        "LEDGER_WITNESSES",
+        "LEDGER_WITNESS_QUORUM",
         # saml/settings.py (SamlSettings)
         "LEDGER_SAML_BASE_URL",
         "LEDGER_SAML_IDP_METADATA",
@@ -77,6 +80,10 @@ class Settings:
     login_refusal_interval_seconds: int = 60
     # Within how many seconds `ledger serve` covers a committed leaf by a signed checkpoint.
     checkpoint_interval: float = 1.0
+    # The witnesses asked to cosign each checkpoint (LEDGER_WITNESSES, a file), and how
+    # many of them a checkpoint needs (LEDGER_WITNESS_QUORUM; all of them by default).
+    witnesses: tuple[WitnessEntry, ...] = ()
+    witness_quorum: int = 0
 
     @property
     def documents_dir(self) -> Path:
@@ -107,6 +114,7 @@ class Settings:
             )
         keys_dir = Path(env.get("LEDGER_KEYS_DIR") or data_dir / "keys").absolute()
         operator_cvr = env.get("LEDGER_OPERATOR_CVR") or None
+        witnesses, quorum = _witnesses(env)
         if operator_cvr is not None:
             try:
                 operator_cvr = validate_cvr(operator_cvr)
@@ -132,6 +140,8 @@ class Settings:
                 env, "LEDGER_LOGIN_REFUSAL_INTERVAL_SECONDS", 60, 1, 3600
             ),
             checkpoint_interval=_seconds(env, "LEDGER_CHECKPOINT_INTERVAL", 1.0, 0.1, 60.0),
+            witnesses=witnesses,
+            witness_quorum=quorum,
         )
 
     def require_operator_cvr(self) -> str:
@@ -193,6 +203,24 @@ def _session_limits(env: Mapping[str, str]) -> dict[str, int]:
             "LEDGER_SESSION_IDLE_MINUTES cannot be longer than LEDGER_SESSION_MAX_HOURS"
         )
     return {"session_idle_minutes": idle, "session_max_hours": most}
+
+
+def _witnesses(env: Mapping[str, str]) -> tuple[tuple[WitnessEntry, ...], int]:
+    """The witness list of the file LEDGER_WITNESSES names, and the quorum of it."""
+    path_text = env.get("LEDGER_WITNESSES") or ""
+    witnesses: tuple[WitnessEntry, ...] = ()
+    if path_text:
+        try:
+            witnesses = parse_witness_list(Path(path_text).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"LEDGER_WITNESSES: cannot read {path_text}: {error}") from error
+        except CosignatureError as error:
+            raise ConfigError(f"LEDGER_WITNESSES {path_text}, {error}") from error
+    if not witnesses:
+        if env.get("LEDGER_WITNESS_QUORUM"):
+            raise ConfigError("LEDGER_WITNESS_QUORUM needs witnesses in LEDGER_WITNESSES")
+        return (), 0
+    return witnesses, _whole(env, "LEDGER_WITNESS_QUORUM", len(witnesses), 1, len(witnesses))
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:

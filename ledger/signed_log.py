@@ -19,10 +19,12 @@ from eventsourcing.persistence import IntegrityError, Mapper
 from ledger.domain import LOG_KEYS_ID, DomainError, LogKeys
 from ledger.evidence import merkle
 from ledger.evidence.bundle import Receipt
+from ledger.evidence.cosignature import WitnessEntry
 from ledger.identity import Actor
 from ledger.keyring import KeyRing
 from ledger.storage import LastLeaf, LogRecord
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
+from ledger.storage.cosignatures import CosignatureStore
 from ledger.storage.recorder import SignedLogRecorder
 
 T = TypeVar("T")
@@ -102,6 +104,9 @@ class SignedLog:
         save: Callable[..., object],
         keyring: KeyRing,
         origin: str,
+        cosignatures: CosignatureStore | None = None,
+        witnesses: tuple[WitnessEntry, ...] = (),
+        witness_quorum: int = 0,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
@@ -109,6 +114,11 @@ class SignedLog:
         self.save = save
         self.keyring = keyring
         self.origin = origin
+        # The witnesses asked to cosign the checkpoints (`ledger.cosigning`), how many of
+        # them a checkpoint needs, and where their verified cosignatures are kept.
+        self.cosignatures = cosignatures
+        self.witnesses = witnesses
+        self.witness_quorum = witness_quorum
 
     # The log and its keys
 
@@ -178,6 +188,21 @@ class SignedLog:
         """The newest checkpoint, made first when leaves are not yet covered."""
         self.recorder.advance_checkpoint()
         return self.read_tree(lambda tree: tree.latest())
+
+    def cosigned_note(self, checkpoint: StoredCheckpoint) -> str:
+        """The checkpoint's note with the witnesses' cosignature lines after the log's own
+        (C2SP: a verifier skips the lines of keys it does not know)."""
+        if self.cosignatures is None:
+            return checkpoint.note
+        return checkpoint.note + "".join(self.cosignatures.lines(checkpoint.size))
+
+    def cosigned_by(self, checkpoint: StoredCheckpoint) -> dict[str, int]:
+        """The configured witnesses that cosigned the checkpoint, with when each did."""
+        if self.cosignatures is None or not self.witnesses:
+            return {}
+        names = {witness.name for witness in self.witnesses}
+        found = self.cosignatures.witnesses(checkpoint.size)
+        return {name: at for name, at in found.items() if name in names}
 
     def read_tree(self, work: Callable[[CheckpointStore], T]) -> T:
         """Run `work` on the tree and checkpoints as one consistent snapshot."""

@@ -28,19 +28,22 @@ def _b64(hashes: list[bytes]) -> list[str]:
 @blueprint.get("/checkpoint")
 def latest_checkpoint() -> Response:
     """The newest checkpoint, covering every committed leaf: one is made at once when the
-    cadence of `ledger serve` has not yet covered the newest."""
-    checkpoint = ledger().signed_log.checkpoint()
+    cadence of `ledger serve` has not yet covered the newest. With the witnesses'
+    cosignature lines kept of it so far after the log's own."""
+    signed_log = ledger().signed_log
+    checkpoint = signed_log.checkpoint()
     if checkpoint is None:
         abort(404)
-    return _text(checkpoint.note)
+    return _text(signed_log.cosigned_note(checkpoint))
 
 
 @blueprint.get("/checkpoint/<int:size>")
 def stored_checkpoint(size: int) -> Response:
-    checkpoint = ledger().signed_log.stored_checkpoint(size)
+    signed_log = ledger().signed_log
+    checkpoint = signed_log.stored_checkpoint(size)
     if checkpoint is None:
         abort(404)
-    return _text(checkpoint.note)
+    return _text(signed_log.cosigned_note(checkpoint))
 
 
 @blueprint.get("/keys")

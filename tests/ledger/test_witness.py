@@ -1,0 +1,399 @@
+"""A witness others run (`ledger witness init`, `ledger witness serve`), as a process of its
+own over real HTTP, and the log as its client: the log cosigned through it, a 409 answered
+from the size it names, every refusal as C2SP tlog-witness says, a forked log refused on its
+second branch, state that outlives a restart, and a witness that is down stopping no write."""
+
+import base64
+import http.client
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+from tlog_scales.signing import Vkey
+from tlog_scales.tlog import Checkpoint as ScalesCheckpoint
+
+from approval_ledger.initialize import initialize
+from ledger.application import LedgerApp
+from ledger.checkpointer import Checkpointer
+from ledger.config import Settings
+from ledger.cosigning import Cosigning
+from ledger.evidence.cosignature import CosignerKey, WitnessEntry, cosignatures_of
+from ledger.evidence.keys import SigningKey
+from ledger.evidence.note import Checkpoint, open_checkpoint, sign_note
+from ledger.identity import Actor
+from ledger.storage.cosignatures import TABLE as COSIGNATURES
+from ledger.witness import LOGS_FILE, STATE_FILE, WitnessState
+from tests.conftest import settings_in
+from tests.ledger.test_checkpointer import INTERVAL, covered, register, wait_until
+from tests.served import START_TIMEOUT, free_port
+
+WITNESS_NAME = "witness.test.example/w1"
+OPERATOR = Actor.cli_operator()
+
+
+def _ledger(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "approval_ledger", *args],
+        env=env or _clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _clean_environment() -> dict[str, str]:
+    """This process's environment without LEDGER_* settings: a witness has none."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("LEDGER_")}
+
+
+@dataclass
+class WitnessProcess:
+    """A witness directory, its key, and the process serving it while one runs."""
+
+    directory: Path
+    key: CosignerKey
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def entry(self) -> WitnessEntry:
+        return WitnessEntry(self.key.name, self.url, self.key)
+
+    def witness_log(self, settings: Settings) -> None:
+        """Add the log's verifier keys to the witness's list of logs."""
+        keys = (settings.keys_dir / "verifier-keys").read_text(encoding="utf-8").split()
+        with (self.directory / LOGS_FILE).open("a", encoding="utf-8") as logs:
+            for line in keys:
+                logs.write(f"{settings.origin} {line}\n")
+
+    @contextmanager
+    def serving(self) -> Iterator["WitnessProcess"]:
+        """`ledger witness serve` until it answers; stopped with SIGTERM afterwards."""
+        output = self.directory.parent / f"witness-{self.port}.log"
+        command = [
+            sys.executable,
+            "-m",
+            "approval_ledger",
+            "witness",
+            "serve",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--dir",
+            str(self.directory),
+        ]
+        with output.open("ab") as sink:
+            self.process = subprocess.Popen(
+                command, env=_clean_environment(), stdout=sink, stderr=subprocess.STDOUT
+            )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while post(self.url, b"") is None:
+                if self.process.poll() is not None:
+                    raise AssertionError(output.read_text(encoding="utf-8"))
+                assert time.monotonic() < deadline, "the witness did not answer in time"
+                time.sleep(0.05)
+            yield self
+        finally:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process = None
+
+    def state(self) -> WitnessState:
+        return WitnessState(self.directory / STATE_FILE)
+
+
+def post(url: str, body: bytes, path: str = "/add-checkpoint") -> tuple[int, str, str] | None:
+    """POST to the witness: status, content type, body; None when nothing listens."""
+    host_port = url.removeprefix("http://")
+    host, port = host_port.rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("POST", path, body=body)
+        answer = connection.getresponse()
+        return answer.status, answer.getheader("Content-Type", ""), answer.read().decode()
+    except ConnectionRefusedError:
+        return None
+    finally:
+        connection.close()
+
+
+def submission(old: int, proof: list[bytes], note: str) -> bytes:
+    lines = [f"old {old}\n", *(base64.b64encode(h).decode() + "\n" for h in proof), "\n"]
+    return ("".join(lines) + note).encode()
+
+
+@pytest.fixture
+def witness(tmp_path: Path) -> WitnessProcess:
+    """A witness made by `ledger witness init`, as its operator would make it."""
+    directory = tmp_path / "witness"
+    made = _ledger("witness", "init", "--name", WITNESS_NAME, "--dir", str(directory))
+    assert made.returncode == 0, made.stderr
+    return WitnessProcess(directory, CosignerKey.parse(made.stdout.strip().splitlines()[-1]))
+
+
+def _witnessed_log(settings: Settings, witness: WitnessProcess) -> LedgerApp:
+    """A new log whose settings name the witness, and which the witness knows."""
+    initialize(settings, OPERATOR).app.close()
+    witness.witness_log(settings)
+    return LedgerApp(replace(settings, witnesses=(witness.entry(),), witness_quorum=1))
+
+
+def _cosigning(app: LedgerApp) -> Cosigning:
+    return Cosigning(app.signed_log, app.signed_log.witnesses, INTERVAL)
+
+
+def test_witness_init_makes_a_key_of_its_own_readable_only_by_its_owner(witness, tmp_path):
+    mode = stat.S_IMODE
+    assert mode(witness.directory.stat().st_mode) == 0o700
+    for name in ("witness-key.pem", LOGS_FILE, STATE_FILE):
+        assert mode((witness.directory / name).stat().st_mode) == 0o600, name
+    assert witness.key.name == WITNESS_NAME
+    assert base64.b64decode(witness.key.line().split("+", 2)[2])[0] == 0x04
+    again = _ledger("witness", "init", "--name", WITNESS_NAME, "--dir", str(witness.directory))
+    assert again.returncode == 2
+    assert "exists already" in again.stderr
+
+
+def test_the_log_is_cosigned_through_a_witness_process(settings, witness):
+    app = _witnessed_log(settings, witness)
+    cosigning = _cosigning(app)
+    try:
+        with witness.serving():
+            register(app, OPERATOR, 0)
+            first = app.signed_log.checkpoint()
+            assert [o.kind for o in cosigning.run_once()] == ["cosigned"]
+            for number in range(1, 4):
+                register(app, OPERATOR, number)
+            second = app.signed_log.checkpoint()
+            assert second.size > first.size
+            # From the size it cosigned, with the consistency proof to the new one.
+            assert [o.kind for o in cosigning.run_once()] == ["cosigned"]
+            assert [o.kind for o in cosigning.run_once()] == ["already"]
+        for checkpoint in (first, second):
+            note = app.signed_log.cosigned_note(checkpoint)
+            log_keys = app.keyring.verifier_keys()
+            assert open_checkpoint(note, log_keys, settings.origin).size == checkpoint.size
+            (cosignature,) = cosignatures_of(note, [witness.key])
+            assert abs(cosignature.timestamp - time.time()) < 600
+            scales = ScalesCheckpoint.from_text(note)  # checked by a C2SP we did not write
+            scales.verify(Vkey.from_string(witness.key.line()))
+            for key in log_keys.values():
+                scales.verify(Vkey.from_string(key.line()))
+        assert app.signed_log.cosigned_by(second).keys() == {WITNESS_NAME}
+        assert witness.state().latest(settings.origin)[0] == second.size
+    finally:
+        cosigning.stop()
+        app.close()
+
+
+def test_a_log_that_forgot_what_was_cosigned_is_told_the_size_and_sends_the_proof_from_it(
+    sqlite_settings, witness
+):
+    app = _witnessed_log(sqlite_settings, witness)
+    cosigning = _cosigning(app)
+    try:
+        with witness.serving():
+            register(app, OPERATOR, 0)
+            first = app.signed_log.checkpoint()
+            assert [o.kind for o in cosigning.run_once()] == ["cosigned"]
+            stale = post(witness.url, submission(0, [], first.note))
+            assert stale == (409, "text/x.tlog.size", f"{first.size}\n")
+            register(app, OPERATOR, 1)
+            second = app.signed_log.checkpoint()
+            _forget_cosignatures(sqlite_settings)
+            fresh = _cosigning(app)  # nothing kept, nothing told: it sends `old 0`
+            try:
+                assert [o.kind for o in fresh.run_once()] == ["cosigned"]
+            finally:
+                fresh.stop()
+        assert cosignatures_of(app.signed_log.cosigned_note(second), [witness.key])
+        assert witness.state().latest(sqlite_settings.origin)[0] == second.size
+    finally:
+        cosigning.stop()
+        app.close()
+
+
+def _forget_cosignatures(settings: Settings) -> None:
+    assert settings.database.sqlite_path is not None
+    with sqlite3.connect(settings.database.sqlite_path) as connection:
+        connection.execute(f"DELETE FROM {COSIGNATURES}")
+
+
+def test_a_witness_answers_each_refusal_as_tlog_witness_says(sqlite_settings, witness, tmp_path):
+    app = _witnessed_log(sqlite_settings, witness)
+    try:
+        for number in range(3):
+            register(app, OPERATOR, number)
+        checkpoint = app.signed_log.checkpoint()
+        note = checkpoint.note
+        foreign = SigningKey.generate(sqlite_settings.origin)  # the log's name, not its key
+        forged = sign_note(Checkpoint.parse(note.split("\n\n")[0] + "\n").text(), [foreign])
+        other_log = SigningKey.generate("other.test.example/ledger")
+        unknown = sign_note(Checkpoint(other_log.name, 1, bytes(32)).text(), [other_log])
+        with witness.serving():
+            url = witness.url
+
+            def status(body: bytes) -> int:
+                answer = post(url, body)
+                assert answer is not None
+                return answer[0]
+
+            assert status(b"") == 400
+            assert status(b"old 0\n" + note.encode()) == 400  # no empty line
+            assert status(submission(0, [], note).replace(b"old 0", b"old 00")) == 400
+            assert status(submission(0, [bytes(32)] * 64, note)) == 400  # more than 63 lines
+            assert status(b"old 0\nnot-base64\n\n" + note.encode()) == 400
+            assert status(submission(0, [], "not a note\n")) == 400
+            assert status(submission(checkpoint.size + 1, [], note)) == 400  # old > size
+            assert status(submission(0, [], unknown)) == 404
+            assert status(submission(0, [], forged)) == 403
+            assert status(submission(0, [bytes(32)], note)) == 422  # a proof from size 0
+            assert status(submission(0, [], note)) == 200
+            register(app, OPERATOR, 3)
+            newer = app.signed_log.checkpoint()
+            assert status(submission(checkpoint.size, [bytes(32)] * 2, newer.note)) == 422
+            answer = post(url, submission(checkpoint.size, [], newer.note))
+            assert answer is not None
+            assert answer[0] == 422
+            assert post(url, b"", path="/other") == (
+                404,
+                "text/plain; charset=utf-8",
+                "not found\n",
+            )
+            connection = http.client.HTTPConnection("127.0.0.1", witness.port, timeout=10)
+            connection.request("GET", "/add-checkpoint")
+            got = connection.getresponse()
+            assert (got.status, got.getheader("Allow")) == (405, "POST")
+            connection.close()
+        # The bad proofs of a validly signed checkpoint are kept as evidence; nothing moved.
+        assert witness.state().latest(sqlite_settings.origin)[0] == checkpoint.size
+        assert [size for size, _, _ in witness.state().refused(sqlite_settings.origin)] == [
+            newer.size,
+            newer.size,
+        ]
+    finally:
+        app.close()
+
+
+def _fork(settings: Settings, into: Path) -> Settings:
+    """A second database from the same prefix of the log, signed with the same real key."""
+    forked = settings_in(into)
+    shutil.copytree(settings.keys_dir, forked.keys_dir)
+    assert settings.database.sqlite_path is not None
+    assert forked.database.sqlite_path is not None
+    with (
+        sqlite3.connect(settings.database.sqlite_path) as source,
+        sqlite3.connect(forked.database.sqlite_path) as copy,
+    ):
+        source.backup(copy)
+    return forked
+
+
+def test_a_forked_log_is_refused_on_its_second_branch(sqlite_settings, witness, tmp_path):
+    honest = _witnessed_log(sqlite_settings, witness)
+    entry = witness.entry
+    try:
+        for number in range(3):
+            register(honest, OPERATOR, number)
+        honest.signed_log.checkpoint()
+        forked_settings = _fork(sqlite_settings, tmp_path / "fork")
+        with witness.serving():
+            forked = LedgerApp(replace(forked_settings, witnesses=(entry(),), witness_quorum=1))
+            honest_cosigning, forked_cosigning = _cosigning(honest), _cosigning(forked)
+            try:
+                assert [o.kind for o in honest_cosigning.run_once()] == ["cosigned"]
+                # Each branch appends other events after the shared prefix.
+                register(honest, OPERATOR, 10)
+                register(forked, OPERATOR, 20)
+                honest_head = honest.signed_log.checkpoint()
+                same_size = forked.signed_log.checkpoint()
+                assert honest_head.size == same_size.size
+                assert honest_head.root != same_size.root
+                # Both are signed by the log's real key: only a witness tells them apart.
+                keys = honest.keyring.verifier_keys()
+                open_checkpoint(same_size.note, keys, sqlite_settings.origin)
+                assert [o.kind for o in honest_cosigning.run_once()] == ["cosigned"]
+                refused = forked_cosigning.run_once()
+                assert [o.kind for o in refused] == ["refused"]
+                assert "another tree of size" in refused[0].detail
+                register(forked, OPERATOR, 21)  # a larger tree on the other branch
+                larger = forked.signed_log.checkpoint()
+                forked_cosigning._next_try.clear()  # asked at once, not after its back-off
+                refused = forked_cosigning.run_once()
+                assert [o.kind for o in refused] == ["refused"]
+                assert "refuses the proof" in refused[0].detail
+                assert forked.signed_log.cosigned_by(larger) == {}
+                assert forked.signed_log.cosigned_note(larger) == larger.note
+            finally:
+                honest_cosigning.stop()
+                forked_cosigning.stop()
+                forked.close()
+        state = witness.state()
+        assert state.latest(sqlite_settings.origin) == (honest_head.size, honest_head.root)
+        assert [(size, note) for size, _, note in state.refused(sqlite_settings.origin)] == [
+            (same_size.size, same_size.note),
+            (larger.size, larger.note),
+        ]
+    finally:
+        honest.close()
+
+
+def test_a_restarted_witness_keeps_what_it_cosigned(sqlite_settings, witness):
+    app = _witnessed_log(sqlite_settings, witness)
+    cosigning = _cosigning(app)
+    try:
+        register(app, OPERATOR, 0)
+        checkpoint = app.signed_log.checkpoint()
+        with witness.serving():
+            assert [o.kind for o in cosigning.run_once()] == ["cosigned"]
+        with witness.serving():  # a new process over the same directory
+            assert post(witness.url, submission(0, [], checkpoint.note)) == (
+                409,
+                "text/x.tlog.size",
+                f"{checkpoint.size}\n",
+            )
+            again = post(witness.url, submission(checkpoint.size, [], checkpoint.note))
+            assert again is not None
+            assert again[0] == 200
+            note = checkpoint.note + again[2]
+            assert cosignatures_of(note, [witness.key])
+    finally:
+        cosigning.stop()
+        app.close()
+
+
+def test_a_witness_that_is_down_stops_no_write_and_no_checkpoint(sqlite_settings, witness):
+    app = _witnessed_log(sqlite_settings, witness)
+    witness.port = free_port()  # nothing listens there
+    down = replace(app.settings, witnesses=(witness.entry(),), witness_quorum=1)
+    app.close()
+    app = LedgerApp(down)
+    checkpointer = Checkpointer.for_log(app.signed_log, INTERVAL)
+    assert checkpointer.cosigning is not None
+    checkpointer.start()
+    try:
+        for number in range(3):
+            began = time.monotonic()
+            seq = register(app, OPERATOR, number)
+            assert time.monotonic() - began < 5.0  # a write never waits for a witness
+            wait_until(lambda seq=seq: covered(app, seq))
+        assert checkpointer.failures == 0
+        outcomes = checkpointer.cosigning.run_once()
+        assert all(o.kind == "failed" for o in outcomes)
+    finally:
+        checkpointer.stop()
+        app.close()
+    assert not checkpointer.running
