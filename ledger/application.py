@@ -38,6 +38,7 @@ from ledger.identity import Actor, InvalidPersonUUID, validate_cvr
 from ledger.identity import person_uuid as person_uuid_of
 from ledger.keyring import KeyRing, KeyRingError
 from ledger.signed_log import Entry, SignedLog
+from ledger.storage.cosignatures import CosignatureStore
 from ledger.storage.login_counters import RefusalCounts
 from ledger.storage.recorder import SignedLogRecorder
 from ledger.storage.sessions import ROLE_REVOKED, SessionLimits, Sessions
@@ -113,6 +114,7 @@ class LedgerApp(Application[UUID]):
         self.refusal_counts = RefusalCounts(
             settings.database, settings.login_refusal_interval_seconds
         )
+        self.cosignatures = CosignatureStore(settings.database)
         super().__init__(env=settings.eventsourcing_env())
         if not isinstance(self.recorder, SignedLogRecorder):
             raise TypeError(
@@ -126,9 +128,13 @@ class LedgerApp(Application[UUID]):
             save=self.save,
             keyring=self.keyring,
             origin=settings.origin,
+            cosignatures=self.cosignatures,
+            witnesses=settings.witnesses,
+            witness_quorum=settings.witness_quorum,
         )
 
     def close(self) -> None:
+        self.cosignatures.close()
         self.refusal_counts.close()
         self.sessions.close()
         super().close()
