@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 TIMEOUT = 1.0  # seconds a witness has to answer one request
 MAX_ANSWER = 64 * 1024  # more than any number of signature lines a witness would send
 MAX_BACKOFF = 60.0  # seconds between attempts at a witness that keeps failing
+# Requests for one checkpoint: the first, and again from the size a 409 names (twice, for
+# when another process of the log moved the witness on in between).
+_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -204,16 +207,20 @@ class Cosigning:
         old = max(self.store.cosigned_size(name), self._told.get(name, 0))
         if old == checkpoint.size and name in self.store.witnesses(checkpoint.size):
             return Outcome(name, "already")
-        for attempt in (1, 2):
+        for attempt in range(1, _ATTEMPTS + 1):
             if old > checkpoint.size:
+                newest = self.signed_log.read_tree(lambda tree: tree.latest())
+                if newest is not None and newest.size >= old:
+                    # Another process of this log had a newer checkpoint cosigned meanwhile.
+                    return Outcome(name, "already")
                 return Outcome(
                     name,
                     "refused",
                     f"the witness has cosigned size {old}, more than this log's {checkpoint.size}",
                 )
-            proof = self.signed_log.consistency_proof(old, checkpoint.size) if old else []
-            if old == checkpoint.size:
-                proof = []
+            proof = []
+            if 0 < old < checkpoint.size:
+                proof = self.signed_log.consistency_proof(old, checkpoint.size)
             status, content_type, body = client.add_checkpoint(old, proof, checkpoint.note)
             if status == 200:
                 cosignature = self._verified(client.entry, checkpoint, body)
@@ -228,7 +235,7 @@ class Cosigning:
                     return Outcome(name, "refused", f"the witness holds another tree of size {old}")
                 old = int(told)
                 self._told[name] = old
-                if attempt == 1:
+                if attempt < _ATTEMPTS:
                     continue
             if status == 422:
                 return Outcome(

@@ -135,13 +135,16 @@ def submission(old: int, proof: list[bytes], note: str) -> bytes:
     return ("".join(lines) + note).encode()
 
 
-@pytest.fixture
-def witness(tmp_path: Path) -> WitnessProcess:
+def new_witness(directory: Path) -> WitnessProcess:
     """A witness made by `ledger witness init`, as its operator would make it."""
-    directory = tmp_path / "witness"
     made = _ledger("witness", "init", "--name", WITNESS_NAME, "--dir", str(directory))
     assert made.returncode == 0, made.stderr
     return WitnessProcess(directory, CosignerKey.parse(made.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def witness(tmp_path: Path) -> WitnessProcess:
+    return new_witness(tmp_path / "witness")
 
 
 def _witnessed_log(settings: Settings, witness: WitnessProcess) -> LedgerApp:
