@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from approval_ledger.cli import _time_bound, main
+from approval_ledger.cli import _time_bound, main, print_history
 from development.demo import seed
 from ledger.application import LedgerApp
 from ledger.export import export_bundle
@@ -75,3 +75,25 @@ def test_the_auditors_bundle_is_what_the_scan_gave(app, make_portal, tmp_path):
         scanned = export_bundle(app, tmp_path / f"scan-{cvr}", cvr=cvr)
         assert bundle_files(fetched) == bundle_files(tmp_path / f"scan-{cvr}")
         assert scanned.entries > 0 or cvr == NOBODY
+
+
+def test_ledger_history_of_a_subset_is_what_the_scan_gave_without_scanning(
+    app, mixed, verify_cli, monkeypatch, capsys
+):
+    """`ledger history --cvr/--since/--until` chooses through the search index and reads only
+    the chosen events, printing exactly what the scan of the whole history prints."""
+    for selection in selections(app):
+        cvr = selection.get("--cvr")
+        since = _time_bound(selection.get("--since"), "--since")
+        until = _time_bound(selection.get("--until"), "--until")
+        options = [item for pair in selection.items() for item in pair]
+        for as_json in (False, True):
+            capsys.readouterr()
+            print_history(app.history(cvr=cvr, since=since, until=until), as_json=as_json)
+            scanned = capsys.readouterr().out
+            with monkeypatch.context() as patched:
+                patched.setattr(LedgerApp, "history", lambda *a, **k: pytest.fail("scanned"))
+                assert main(["history", *(["--json"] if as_json else []), *options]) == 0
+            assert capsys.readouterr().out == scanned, selection
+            if cvr == AARHUS:
+                assert scanned
