@@ -2,7 +2,7 @@
 
 import calendar
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import date, timedelta
 from typing import Any, ClassVar, Protocol
 from uuid import UUID
@@ -46,14 +46,27 @@ from ledger.storage.sessions import ROLE_REVOKED, SessionLimits, Sessions
 _APPROVE_ATTEMPTS = 5
 
 
+# Field types whose values the JSON encoder writes as they are: nothing in them to copy.
+_FLAT_FIELD_TYPES = frozenset({str, int, bool, str | None, int | None})
+
+
 def _dataclass_transcoding(cls: type, name: str) -> Transcoding:
-    """Store a value type as a JSON object of its fields."""
+    """Store a value type as a JSON object of its fields, in their order.
+
+    The fields are read one by one rather than with `asdict`, which deep-copies every value
+    on the way (about a fifth of an import's time per event); these value types hold only
+    text, numbers and None, for which the two give the same object, and so the same bytes.
+    """
+    members = tuple(field.name for field in fields(cls))
+    nested = [field.name for field in fields(cls) if field.type not in _FLAT_FIELD_TYPES]
+    if nested:
+        raise TypeError(f"{cls.__name__}.{nested[0]} is not text, a number or None")
 
     class DataclassAsDict(Transcoding):
         type = cls
 
         def encode(self, obj: Any) -> dict[str, Any]:
-            return asdict(obj)
+            return {member: getattr(obj, member) for member in members}
 
         def decode(self, data: dict[str, Any]) -> Any:
             return cls(**data)

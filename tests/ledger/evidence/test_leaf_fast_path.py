@@ -1,9 +1,14 @@
 """The fast path of `parse_leaf` (a precompiled pattern for the common canonical leaf) must
-decide exactly as the full parser does: accept only what it accepts, with the same members."""
+decide exactly as the full parser does: accept only what it accepts, with the same members.
+And `sign_leaf`'s own fast path (the common leaf written member by member) must write the
+bytes RFC 8785 gives."""
 
+import base64
 import json
 import uuid
 
+import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,6 +19,7 @@ from ledger.evidence.leaf import (
     _parse_in_full,
     check_signature,
     parse_leaf,
+    payload_sha256,
     sign_leaf,
 )
 
@@ -47,6 +53,64 @@ def signed_leaves(
         recorded_at=draw(st.just("2026-11-29T07:15:02.123456Z") | text),
         key=KEY,
     )
+
+
+def rfc8785_leaf(members: dict, key: SigningKey) -> bytes:
+    """A leaf as docs/evidence-format.md section 1 defines it, from RFC 8785 alone."""
+    message = rfc8785.dumps({"v": 1, **members})
+    signature = base64.b64encode(key.sign(message)).decode()
+    return rfc8785.dumps({"v": 1, **members, "sig": signature})
+
+
+@given(
+    st.data(),
+    st.sampled_from([ledger_text, plain_text, any_text]),
+    st.sampled_from([ledger_ints, small_ints]),
+)
+def test_sign_leaf_writes_the_rfc8785_bytes(data, text, ints):
+    members = {
+        "seq": data.draw(ints),
+        "originator_id": data.draw(st.just(str(uuid.uuid4())) | text),
+        "originator_version": data.draw(ints),
+        "topic": data.draw(st.just("ledger.domain:Approval.Approved") | text),
+        "prev": data.draw(st.just("0" * 64) | text),
+        "recorded_at": data.draw(st.just("2026-11-29T07:15:02.123456Z") | text),
+    }
+    payload = data.draw(st.binary(max_size=16))
+    expected = rfc8785_leaf(
+        {**members, "payload_sha256": payload_sha256(payload), "kid": KEY.kid}, KEY
+    )
+    assert sign_leaf(**members, payload=payload, key=KEY) == expected
+
+
+@pytest.mark.parametrize("number", [2**53 - 1, -(2**53) + 1, 0, 10**15])
+@pytest.mark.parametrize("text", ["", 'a"b', "back\\slash", "\x7f", "\x1f", "æøå", "\u2028"])
+def test_sign_leaf_writes_the_rfc8785_bytes_at_the_edges(number, text):
+    members = {
+        "seq": number,
+        "originator_id": text,
+        "originator_version": number,
+        "topic": "ledger.domain:" + text,
+        "prev": "0" * 64,
+        "recorded_at": "2026-11-29T07:15:02.123456Z",
+    }
+    expected = rfc8785_leaf({**members, "payload_sha256": payload_sha256(b""), "kid": KEY.kid}, KEY)
+    assert sign_leaf(**members, payload=b"", key=KEY) == expected
+
+
+@pytest.mark.parametrize("number", [2**53, -(2**53)])
+def test_sign_leaf_refuses_what_rfc8785_cannot_write(number):
+    with pytest.raises(ValueError, match="safe integer domain"):
+        sign_leaf(
+            seq=number,
+            originator_id="x",
+            originator_version=1,
+            topic="t",
+            payload=b"",
+            prev="0" * 64,
+            recorded_at="2026-11-29T07:15:02.123456Z",
+            key=KEY,
+        )
 
 
 BIG_OR_ODD_NUMBERS = [
