@@ -36,7 +36,6 @@ from ledger.domain import (
     DomainError,
     LoginRefusals,
     RoleAssignment,
-    login_refusals_id,
     role_assignment_id,
     whole_number,
 )
@@ -85,15 +84,23 @@ class Imported:
 
 
 class _Batch:
-    """The lines of one batch, as the events they make, in line order."""
+    """The lines of one batch, as the events they make, in line order.
 
-    def __init__(self, app: LedgerApp, actor: Actor) -> None:
+    `written` holds the customers and role assignments that earlier batches of this run
+    saved, as they left them, so that a line naming one reads no row; one changed meanwhile
+    by another writer makes the save conflict, and the batch is refused, as it would be if
+    the change came between the read and the save.
+    """
+
+    def __init__(self, app: LedgerApp, actor: Actor, written: dict[UUID, Any]) -> None:
         self.app = app
         self.actor = actor
+        self.written = written
         self.events: list[DomainEventProtocol[UUID]] = []
         self.first_line = 0
         self.created: dict[UUID, int] = {}  # aggregate created in this batch: its line
         self.touched: dict[UUID, Any] = {}  # aggregates changed in this batch
+        self.intervals: set[str] = set()  # the refusal summaries' interval starts
         self.revoked: list[str] = []
 
     def add(self, number: int, fields: dict[str, Any]) -> None:
@@ -107,7 +114,7 @@ class _Batch:
 
     def _register_customer(self, cvr: str, name: str) -> Customer:
         customer = Customer.register(cvr, name, self.actor)
-        if customer.id in self.touched or self._stored(customer.id) is not None:
+        if self._current(customer.id) is not None:
             raise DomainError(f"CVR {customer.cvr} er allerede registreret som kunde.")
         return customer
 
@@ -140,8 +147,11 @@ class _Batch:
         end = _moment(interval_end, "interval_end")
         if end <= start:
             raise DomainError("Intervallets slutning skal ligge efter dets start.")
-        if login_refusals_id(start.isoformat()) in self.touched:
+        # The interval's start names the summary (`login_refusals_id`): the same start twice
+        # is the same summary twice.
+        if start.isoformat() in self.intervals:
             raise DomainError(f"Intervallet fra {start.isoformat()} er talt to gange i filen.")
+        self.intervals.add(start.isoformat())
         return LoginRefusals.summarize(
             interval_start=start,
             interval_end=end,
@@ -150,9 +160,12 @@ class _Batch:
         )
 
     def _current(self, aggregate_id: UUID) -> Any:
-        """The aggregate as this batch left it, else as the log has it, else None."""
+        """The aggregate as this batch left it, else as this run wrote it, else as the log
+        has it, else None."""
         if aggregate_id in self.touched:
             return self.touched[aggregate_id]
+        if aggregate_id in self.written:
+            return self.written[aggregate_id]
         return self._stored(aggregate_id)
 
     def _stored(self, aggregate_id: UUID) -> Any:
@@ -267,7 +280,8 @@ def import_events(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     events = batches = 0
-    batch = _Batch(app, actor)
+    written: dict[UUID, Any] = {}
+    batch = _Batch(app, actor, written)
     last_line = from_line - 1
     written_through = from_line - 1
 
@@ -288,12 +302,17 @@ def import_events(
                     first_unwritten=written_through + 1,
                 ) from None
             app.signed_log.advance_checkpoint()  # each committed batch covered at once
+            written.update(
+                (aggregate_id, aggregate)
+                for aggregate_id, aggregate in batch.touched.items()
+                if isinstance(aggregate, Customer | RoleAssignment)  # what lines read again
+            )
             for person_uuid in batch.revoked:
                 app.sessions.end_every_session_of(person_uuid, ROLE_REVOKED)
             events += len(batch.events)
             batches += 1
         written_through = last_line
-        batch = _Batch(app, actor)
+        batch = _Batch(app, actor, written)
         if on_batch is not None:
             on_batch(Imported(last_line - from_line + 1, events, batches, last_line))
 

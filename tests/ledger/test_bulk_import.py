@@ -199,6 +199,35 @@ def test_a_file_imported_again_is_refused_at_its_first_line_and_resumes_from_a_l
     assert covered(app)
 
 
+def test_what_an_earlier_batch_of_the_run_wrote_counts_as_written(app, operator):
+    lines = commands()
+    again = {"command": "register-customer", "cvr": ODENSE, "name": "Odense igen"}
+    with pytest.raises(ImportRefused) as refused:
+        import_events(app, as_lines([*lines, again]), actor=operator, batch_size=2)
+    assert refused.value.line == 12
+    assert "allerede registreret" in refused.value.reason
+    assert [row[1] for row in log_of(app)][1:] == TYPES[:10]  # lines 11-12: one batch
+
+
+def test_a_role_changed_by_another_writer_during_the_run_refuses_the_batch(app, operator):
+    """The run remembers the role it granted; one revoked meanwhile by another writer makes
+    the next save conflict, and nothing of that batch is written."""
+    grant = {"command": "grant-role", "person": STAFF, "name": "Stine Staff", "role": "staff"}
+    revoke = {"command": "revoke-role", "person": STAFF, "role": "staff"}
+
+    def revoke_by_hand(done):
+        if done.batches == 1:
+            app.revoke_role(person_uuid=STAFF, role="staff", actor=operator)
+
+    with pytest.raises(ImportRefused) as refused:
+        import_events(
+            app, as_lines([grant, revoke]), actor=operator, batch_size=1, on_batch=revoke_by_hand
+        )
+    assert refused.value.line == 2
+    assert "ændret imens" in refused.value.reason
+    assert [row[1] for row in log_of(app)][1:] == ["RoleGranted", "RoleRevoked"]
+
+
 @pytest.mark.parametrize(
     ("line", "says"),
     [
