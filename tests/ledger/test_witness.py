@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from tlog_scales.tlog import Checkpoint as ScalesCheckpoint
 from approval_ledger.initialize import initialize
 from ledger.application import LedgerApp
 from ledger.checkpointer import Checkpointer
-from ledger.config import Settings
+from ledger.config import ConfigError, Settings
 from ledger.cosigning import Cosigning
 from ledger.evidence.cosignature import CosignerKey, WitnessEntry, cosignatures_of
 from ledger.evidence.keys import SigningKey
@@ -400,3 +401,103 @@ def test_a_witness_that_is_down_stops_no_write_and_no_checkpoint(sqlite_settings
         checkpointer.stop()
         app.close()
     assert not checkpointer.running
+
+
+def test_requests_at_once_from_one_size_advance_the_witness_once(sqlite_settings, witness):
+    """The check of the old size and the new state are one step: of several checkpoints
+    sent at once from the same old size, one is cosigned and the others told its size."""
+    app = _witnessed_log(sqlite_settings, witness)
+    try:
+        notes = []
+        for number in range(6):
+            register(app, OPERATOR, number)
+            notes.append(app.signed_log.checkpoint().note)
+        with witness.serving(), ThreadPoolExecutor(max_workers=len(notes)) as pool:
+            answers = list(pool.map(lambda note: post(witness.url, submission(0, [], note)), notes))
+        cosigned = [note for note, answer in zip(notes, answers, strict=True) if answer[0] == 200]
+        assert len(cosigned) == 1
+        size = Checkpoint.parse(cosigned[0].split("\n\n")[0] + "\n").size
+        assert sorted(answer[:2] for answer in answers if answer[0] != 200) == [
+            (409, "text/x.tlog.size")
+        ] * (len(notes) - 1)
+        assert {answer[2] for answer in answers if answer[0] == 409} == {f"{size}\n"}
+        assert witness.state().latest(sqlite_settings.origin)[0] == size
+    finally:
+        app.close()
+
+
+def test_the_witness_state_is_written_through_to_the_disk(witness):
+    with sqlite3.connect(witness.directory / STATE_FILE) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    connection = witness.state()._connect()
+    try:
+        assert connection.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+    finally:
+        connection.close()
+
+
+def test_ledger_checkpoint_prints_the_cosigned_note_and_says_who_cosigned(
+    sqlite_settings, witness, capsys
+):
+    from approval_ledger import cli
+
+    app = _witnessed_log(sqlite_settings, witness)
+    cosigning = _cosigning(app)
+    try:
+        with witness.serving():
+            register(app, OPERATOR, 0)
+            checkpoint = app.signed_log.checkpoint()
+            cosigning.run_once()
+        assert cli.cmd_checkpoint(app.settings, None) == 0
+        out, err = capsys.readouterr()
+        assert out == app.signed_log.cosigned_note(checkpoint)
+        assert out.startswith(checkpoint.note)
+        assert cosignatures_of(out, [witness.key])
+        assert f"cosigned by 1 of 1 witnesses ({WITNESS_NAME}); quorum 1 reached" in err
+    finally:
+        cosigning.stop()
+        app.close()
+
+
+def _witness_list(tmp_path: Path, *witnesses: WitnessProcess) -> Path:
+    path = tmp_path / "witnesses"
+    lines = [f"{w.key.name} {w.url} {w.key.line()}\n" for w in witnesses]
+    path.write_text("# name URL key\n" + "".join(lines), encoding="utf-8")
+    return path
+
+
+def test_the_witnesses_and_their_quorum_are_read_from_the_settings(witness, tmp_path):
+    other = new_witness(tmp_path / "other")
+    other.key = CosignerKey(other.key.name.replace("w1", "w2"), other.key.public_key)
+    env = {"LEDGER_DATA_DIR": str(tmp_path / "var"), "LEDGER_WITNESSES": ""}
+    assert Settings.from_env(env).witnesses == ()
+    env["LEDGER_WITNESSES"] = str(_witness_list(tmp_path, witness, other))
+    settings = Settings.from_env(env)
+    assert [w.name for w in settings.witnesses] == [WITNESS_NAME, other.key.name]
+    assert settings.witnesses[0].key == witness.key
+    assert settings.witness_quorum == 2  # all of them unless set
+    assert Settings.from_env(env | {"LEDGER_WITNESS_QUORUM": "1"}).witness_quorum == 1
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"LEDGER_WITNESSES": "/nonexistent/witnesses"}, "cannot read"),
+        ({"LEDGER_WITNESS_QUORUM": "1"}, "needs witnesses"),
+        ({"LEDGER_WITNESS_QUORUM": "2", "list": "yes"}, "from 1 to 1"),
+        ({"LEDGER_WITNESS_QUORUM": "0", "list": "yes"}, "from 1 to 1"),
+        ({"list": "bad"}, "line 1"),
+    ],
+)
+def test_a_witness_setting_that_cannot_be_used_stops_the_start(
+    witness, tmp_path, variables, message
+):
+    env = {"LEDGER_DATA_DIR": str(tmp_path / "var")}
+    kind = variables.pop("list", None)
+    if kind == "yes":
+        env["LEDGER_WITNESSES"] = str(_witness_list(tmp_path, witness))
+    elif kind == "bad":
+        (tmp_path / "bad").write_text(f"{witness.key.name} {witness.url}\n", encoding="utf-8")
+        env["LEDGER_WITNESSES"] = str(tmp_path / "bad")
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env | variables)
