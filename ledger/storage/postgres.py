@@ -31,7 +31,7 @@ from eventsourcing.postgres import (
     PostgresDatastore,
 )
 from eventsourcing.utils import Environment, EnvType
-from psycopg import pq
+from psycopg import Cursor, pq
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg_pool import PoolTimeout
@@ -244,35 +244,47 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
     def _insert_transaction(self, requests: list[WriteRequest]) -> None:
         """One transaction in two round trips, each a pipeline of statements ending in one
         sync: first the table lock, the last leaf and (for a group) which aggregate versions
-        are taken; then, signed meanwhile, the events, their leaves and the COMMIT.
+        are taken; then, signed meanwhile, the events, their leaves and the COMMIT, whose
+        sync is the one psycopg sends at the pipeline's end anyway.
 
         The lock is held for one round trip and the signing only: the chain needs the last
         leaf, which only the lock makes final."""
-        together = len(requests) > 1
-        rotate_to = None if together else requests[0].kwargs.get("rotate_to")
         with self.datastore.get_connection() as conn:
             failure: Exception | None = None
-            with conn.pipeline() as pipeline:
-                try:
-                    self._pipelined(conn, pipeline, requests, together, rotate_to)
-                except Exception as error:
-                    # Raised after the pipeline ends, as the library does: psycopg would
-                    # warn about ending a pipeline while an exception passes through it.
-                    failure = error
-            if failure is not None:
+            written: tuple[list[WriteRequest], Cursor[DictRow]] | None = None
+            try:
+                with conn.pipeline() as pipeline:
+                    try:
+                        written = self._pipelined(conn, pipeline, requests)
+                    except Exception as error:
+                        # Raised after the pipeline ends, as the library does: psycopg
+                        # warns when a pipeline ends while an exception passes through it.
+                        failure = error
+            except psycopg.Error as error:
+                # An error on the events table (a concurrent writer won) passes on as the
+                # library's IntegrityError; one on the leaves table is ours to name.
+                failure = failure or error
+                if error.diag.table_name == LEAVES_TABLE:
+                    failure = LogWriteError(f"the database refused the leaf: {error}")
+                    failure.__cause__ = error
+            if failure is not None or written is None:
                 if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
                     with contextlib.suppress(psycopg.Error):
                         conn.rollback()
-                raise failure
+                raise failure or AssertionError("no write and no failure")
+            accepted, events_curs = written
+            ids = [row["notification_id"] for row in events_curs.fetchall()] if accepted else []
+            spread_ids(accepted, ids)
 
     def _pipelined(
         self,
         conn: psycopg.Connection[DictRow],
         pipeline: psycopg.Pipeline,
         requests: list[WriteRequest],
-        together: bool,
-        rotate_to: str | None,
-    ) -> None:
+    ) -> tuple[list[WriteRequest], Cursor[DictRow]]:
+        """Queue the transaction: the first part synced here, the second left for the
+        pipeline's end. The requests to be written, and the cursor of their IDs."""
+        together = len(requests) > 1
         curs = conn.cursor()
         curs.execute("BEGIN")
         self._lock_table(curs)
@@ -288,33 +300,23 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
             )
         pipeline.sync()
         last = self._as_last_leaf(last_curs.fetchone())
-        taken = [
-            (UUID(str(row["originator_id"])), row["originator_version"])
-            for row in (taken_curs.fetchall() if together else [])
-        ]
-        accepted = refuse_taken(requests, taken) if together else requests
+        if together:
+            taken = [(r["originator_id"], r["originator_version"]) for r in taken_curs.fetchall()]
+            accepted = refuse_taken(requests, taken)
+        else:
+            accepted = requests
         events = [event for request in accepted for event in request.events]
-        rows = self.leaf_writer.leaves_for(events, last, rotate_to) if events else []
         events_curs = conn.cursor()
         if events:
+            rotate_to = None if together else requests[0].kwargs.get("rotate_to")
+            rows = self.leaf_writer.leaves_for(events, last, rotate_to)
             PostgresAggregateRecorder._insert_stored_events(self, events_curs, events)
             columns = zip(*(row.values(row.originator_id) for row in rows), strict=True)
             curs.execute(
                 self.insert_leaves_statement, [list(column) for column in columns], prepare=True
             )
         curs.execute("COMMIT")
-        try:
-            pipeline.sync()
-        except psycopg.Error as error:
-            # An error on the events table (a concurrent writer won) passes on as the
-            # library's IntegrityError; one on the leaves table is ours to name.
-            if error.diag.table_name == LEAVES_TABLE:
-                raise LogWriteError(f"the database refused the leaf: {error}") from error
-            raise
-        spread_ids(
-            accepted,
-            [row["notification_id"] for row in events_curs.fetchall()] if events else [],
-        )
+        return accepted, events_curs
 
     def _settle_stored(
         self, requests: list[WriteRequest], failure: Exception
