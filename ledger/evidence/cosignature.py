@@ -112,8 +112,8 @@ class CosignerKey:
         blob = signature.signature
         if len(blob) != _TIMESTAMP_BYTES + _SIGNATURE_BYTES:
             raise CosignatureError(
-                f"a cosignature holds {_TIMESTAMP_BYTES + _SIGNATURE_BYTES} bytes after the "
-                f"key hash, not {len(blob)}"
+                f"a cosignature of witness {self.name} holds "
+                f"{_TIMESTAMP_BYTES + _SIGNATURE_BYTES} bytes after the key hash, not {len(blob)}"
             )
         timestamp = int.from_bytes(blob[:_TIMESTAMP_BYTES], "big")
         try:

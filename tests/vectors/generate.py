@@ -8,9 +8,10 @@ with are written here by hand, from the evidence format, never by running a veri
 
 The vectors are made by this file from the format (docs/evidence-format.md), not by the
 ledger's writers, so that the ledger's bundle and receipt writers are not checked against
-themselves; only the leaf encoding (`sign_leaf`), the note signature (`sign_note`) and
-the Merkle proofs are the library's, and those are pinned by independent implementations
-in tests/ledger/evidence/test_merkle_and_notes.py.
+themselves; only the leaf encoding (`sign_leaf`), the note signature (`sign_note`), the
+witness cosignature (`Cosigner.cosign`) and the Merkle proofs are the library's, and those
+are pinned by independent implementations in tests/ledger/evidence/test_merkle_and_notes.py
+and (the cosignature, by tlog-scales) tests/ledger/evidence/test_cosignature.py.
 """
 
 import base64
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.evidence import merkle
 from ledger.evidence.canonical import canonical_json
+from ledger.evidence.cosignature import Cosigner
 from ledger.evidence.keys import SigningKey
 from ledger.evidence.leaf import GENESIS_PREV, chain_hash, sign_leaf
 from ledger.evidence.note import EM_DASH, Checkpoint, sign_note
@@ -32,7 +34,7 @@ from ledger.evidence.reasons import Reason
 
 HERE = Path(__file__).parent
 # The directories this script writes; it owns every file in them.
-WRITTEN = ("keys", "leaves", "notes", "receipts", "bundles")
+WRITTEN = ("keys", "leaves", "notes", "receipts", "bundles", "cosignatures")
 ORIGIN = "test.example/ledger"
 OTHER_ORIGIN = "other.example/ledger"
 TRUSTED_KEYS = "keys/trusted.keys"
@@ -52,6 +54,17 @@ ROTATED = vector_key("rotated", ORIGIN)  # signs from seq 7 on, and the newer ch
 FOREIGN = vector_key("foreign", ORIGIN)  # the log's name, a key no verifier trusts
 OTHER = vector_key("other", OTHER_ORIGIN)  # another log's key
 KEYS = {"first": FIRST, "rotated": ROTATED, "foreign": FOREIGN, "other": OTHER}
+
+
+def vector_witness(label: str) -> Cosigner:
+    """A witness key from a published seed: a test key, never to cosign anything real."""
+    key = vector_key(f"witness {label}", f"witness.test.example/{label}")
+    return Cosigner(key.name, key.private_key)
+
+
+W1, W2, W3 = (vector_witness(label) for label in ("w1", "w2", "w3"))  # W3: trusted by no one
+TRUSTED_WITNESSES = "keys/trusted.witnesses"
+COSIGNED_AT = 1764547200  # 2025-12-01T00:00:00Z, the time every vector cosignature names
 
 
 def pem(key: SigningKey) -> bytes:
@@ -853,6 +866,41 @@ def _bundle_files(path: str, bundle: Bundle) -> Files:
     }
 
 
+def _cosignature_cases() -> tuple[
+    dict[str, tuple[str, list[Cosigner]]], dict[str, tuple[str, Cosigner]]
+]:
+    """Cosigned checkpoints: the good ones with the trusted witnesses whose cosignatures
+    hold, the bad ones with the trusted witness whose line must be refused."""
+    note = checkpoint()
+    text = note.split("\n\n")[0] + "\n"
+    smaller = checkpoint(SIZE - 1).split("\n\n")[0] + "\n"
+
+    def line(witness: Cosigner, over: str = text, at: int = COSIGNED_AT) -> str:
+        return witness.cosign(over, at).line
+
+    genuine = line(W1)
+    prefix, name, encoded = genuine.rstrip("\n").split(" ")
+    blob = base64.b64decode(encoded)
+    retimed = blob[:4] + (COSIGNED_AT + 1).to_bytes(8, "big") + blob[12:]
+    as_a_log_signature = blob[:4] + blob[4:12] + W1.private_key.sign(text.encode())
+    good = {
+        "cosigned-by-one-witness": (note + genuine, [W1]),
+        "cosigned-by-two-witnesses": (note + genuine + line(W2), [W1, W2]),
+        "cosigned-also-by-an-unknown-witness": (note + line(W3) + genuine, [W1]),
+        "not-cosigned": (note, []),
+    }
+    bad = {
+        "cosignature-over-another-checkpoint": (note + line(W1, smaller), W1),
+        "cosignature-with-another-time": (note + f"{prefix} {name} {b64(retimed)}\n", W1),
+        "cosignature-cut-short": (note + f"{prefix} {name} {b64(blob[:-1])}\n", W1),
+        "cosignature-signing-the-text-alone": (
+            note + f"{prefix} {name} {b64(as_a_log_signature)}\n",
+            W1,
+        ),
+    }
+    return good, bad
+
+
 def vectors() -> Files:
     """Every file of the written directories, by its path below tests/vectors."""
     files: Files = {f"keys/TEST-KEY-{label}.pem": pem(key) for label, key in KEYS.items()}
@@ -869,6 +917,18 @@ def vectors() -> Files:
     for name, (note, codes) in bad_notes.items():
         files[f"notes/bad/{name}.note"] = note.encode() if isinstance(note, str) else note
         files[f"notes/bad/{name}.reasons"] = reasons([(code, "") for code in codes])
+    for witness in (W1, W2, W3):
+        signing = SigningKey(witness.name, witness.private_key)
+        files[f"keys/TEST-WITNESS-{witness.name.rsplit('/', 1)[1]}.pem"] = pem(signing)
+    files[TRUSTED_WITNESSES] = "".join(f"{w.key.line()}\n" for w in (W1, W2)).encode()
+    good_cosigned, bad_cosigned = _cosignature_cases()
+    for name, (note, witnesses) in good_cosigned.items():
+        files[f"cosignatures/good/{name}.note"] = note.encode()
+        cosigned = "".join(f"{w.name} {COSIGNED_AT}\n" for w in witnesses)
+        files[f"cosignatures/good/{name}.cosigned"] = cosigned.encode()
+    for name, (note, witness) in bad_cosigned.items():
+        files[f"cosignatures/bad/{name}.note"] = note.encode()
+        files[f"cosignatures/bad/{name}.refused"] = f"{witness.name}\n".encode()
     good_receipts, bad_receipts = _receipt_cases()
     for name, receipt in good_receipts.items():
         files[f"receipts/good/{name}.json"] = receipt

@@ -4,8 +4,10 @@ an implementation we did not write, `tlog-scales`."""
 
 import base64
 import hashlib
+from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tlog_scales.signing import Vkey
 from tlog_scales.tlog import Checkpoint as ScalesCheckpoint
@@ -14,11 +16,11 @@ from ledger.evidence.cosignature import (
     CosignatureError,
     Cosigner,
     CosignerKey,
-    cosigned_message,
     cosignatures_of,
+    cosigned_message,
     parse_witness_list,
 )
-from ledger.evidence.keys import KeyFormatError, SigningKey
+from ledger.evidence.keys import KeyFormatError, SigningKey, parse_verifier_keys
 from ledger.evidence.note import NoteError, NoteSignature, open_checkpoint, sign_note, split_note
 
 ORIGIN = "test.example/ledger"
@@ -131,9 +133,10 @@ def test_tlog_scales_cosignatures_verify_with_ours():
     message = f"cosignature/v1\ntime {timestamp}\n".encode() + scales.serialize_body().encode()
     signature = timestamp.to_bytes(8, "big") + WITNESS.private_key.sign(message)
     vkey = Vkey.from_string(WITNESS.key.line())
-    line = f"\u2014 {vkey.name} " + base64.b64encode(
-        vkey.key_id.to_bytes(4, "big") + signature
-    ).decode()
+    line = (
+        f"\u2014 {vkey.name} "
+        + base64.b64encode(vkey.key_id.to_bytes(4, "big") + signature).decode()
+    )
     assert cosignatures_of(NOTE + line + "\n", [WITNESS.key])[0].timestamp == timestamp
 
 
@@ -171,3 +174,41 @@ def test_a_witness_listed_twice_is_refused():
     line = f"{WITNESS.name} https://w.example {WITNESS.key.line()}\n"
     with pytest.raises(CosignatureError, match="listed twice"):
         parse_witness_list(line + line)
+
+
+# The cosignature vectors of tests/vectors (written by tests/vectors/generate.py)
+
+VECTORS = Path(__file__).parents[2] / "vectors"
+TRUSTED_LOG_KEYS = parse_verifier_keys((VECTORS / "keys/trusted.keys").read_text())
+TRUSTED_WITNESSES = [
+    CosignerKey.parse(line)
+    for line in (VECTORS / "keys/trusted.witnesses").read_text().splitlines()
+]
+
+
+def _vectors(kind: str) -> list[Path]:
+    return sorted((VECTORS / "cosignatures" / kind).glob("*.note"))
+
+
+@pytest.mark.parametrize("vector", _vectors("good"), ids=lambda path: path.stem)
+def test_a_good_cosignature_vector_holds_the_cosignatures_it_names(vector: Path):
+    note = vector.read_bytes()
+    assert open_checkpoint(note, TRUSTED_LOG_KEYS, "test.example/ledger").size == 9
+    found = sorted(f"{c.witness} {c.timestamp}\n" for c in cosignatures_of(note, TRUSTED_WITNESSES))
+    assert "".join(found) == vector.with_suffix(".cosigned").read_text()
+    scales = ScalesCheckpoint.from_text(note.decode())  # and so does tlog-scales
+    for key in TRUSTED_WITNESSES:
+        if key.name in "".join(found):
+            scales.verify(Vkey.from_string(key.line()))
+
+
+@pytest.mark.parametrize("vector", _vectors("bad"), ids=lambda path: path.stem)
+def test_a_bad_cosignature_vector_is_refused_for_the_witness_it_names(vector: Path):
+    note = vector.read_bytes()
+    assert open_checkpoint(note, TRUSTED_LOG_KEYS).size == 9  # the log's signature holds
+    (witness,) = vector.with_suffix(".refused").read_text().split()
+    with pytest.raises(CosignatureError, match=witness):
+        cosignatures_of(note, TRUSTED_WITNESSES)
+    key = next(k for k in TRUSTED_WITNESSES if k.name == witness)
+    with pytest.raises((ValueError, InvalidSignature)):  # tlog-scales refuses it too
+        ScalesCheckpoint.from_text(note.decode()).verify(Vkey.from_string(key.line()))
