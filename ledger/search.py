@@ -7,10 +7,12 @@ can be dropped and rebuilt at any time, and is never evidence. A search only cho
 `seq` numbers; the events shown are read back from the log by `seq`, and an event whose
 own facts do not match the search is left out and its index row rewritten from the log.
 
-A deleted row must not hide an event: every catch-up counts the rows up to the highest
-`seq` indexed (the log is gap-free, so there must be that seq + 1 of them), and when rows
-are missing it finds them against the log's leaves and indexes those events again, with a
-warning in the log. `ledger verify` compares every row with the event it stands for.
+A deleted row must not hide an event: a trigger on the index records every row deleted,
+and each catch-up indexes those events again from the log, with a warning in the log.
+Where the trigger could not see a deletion (a TRUNCATE, a trigger dropped) the rows up to
+the highest `seq` indexed are counted (the log is gap-free, so there must be that seq + 1
+of them) and the missing ones found against the log's leaves. `ledger verify` compares
+every row with the event it stands for.
 
 Beside it, in the same transactions, the aggregate projection (`ledger_aggregate_events`):
 one row per event of a customer, an agreement version, a role assignment or a declaration,
@@ -122,12 +124,16 @@ _CREATE_PROJECTION_INDEX = (
 )
 # Every index row deleted (or moved to another seq), recorded by a trigger on the index, so
 # that a catch-up finds a deleted row without counting every row. A TRUNCATE on PostgreSQL
-# records TRUNCATED instead: then the rows are counted.
+# records TRUNCATED instead: then the rows are counted. So does a process that finds the
+# trigger missing (never made, or dropped) before it makes it: deletions meanwhile were
+# recorded nowhere.
 REMOVED = "ledger_event_index_removed"
 TRUNCATED = -(2**63)
 _CREATE_REMOVED = {
     "sqlite": (
         f"CREATE TABLE IF NOT EXISTS {REMOVED} (seq INTEGER PRIMARY KEY)",
+        f"INSERT OR IGNORE INTO {REMOVED} (seq) SELECT {TRUNCATED} WHERE NOT EXISTS "
+        f"(SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = '{REMOVED}')",
         f"CREATE TRIGGER IF NOT EXISTS {REMOVED} AFTER DELETE ON {TABLE} "
         f"BEGIN INSERT OR IGNORE INTO {REMOVED} (seq) VALUES (old.seq); END",
         f"CREATE TRIGGER IF NOT EXISTS {REMOVED}_moved AFTER UPDATE OF seq ON {TABLE} "
@@ -136,6 +142,9 @@ _CREATE_REMOVED = {
     ),
     "postgresql": (
         f"CREATE TABLE IF NOT EXISTS {REMOVED} (seq bigint PRIMARY KEY)",
+        f"INSERT INTO {REMOVED} (seq) SELECT {TRUNCATED} WHERE NOT EXISTS (SELECT 1 FROM "
+        f"pg_trigger WHERE tgname = '{REMOVED}' AND tgrelid = to_regclass('{TABLE}') "
+        "AND tgenabled <> 'D') ON CONFLICT DO NOTHING",
         f"CREATE OR REPLACE FUNCTION {REMOVED}() RETURNS trigger LANGUAGE plpgsql AS $$ "
         "BEGIN "
         f"IF TG_OP = 'TRUNCATE' THEN INSERT INTO {REMOVED} (seq) VALUES ({TRUNCATED}) "
@@ -424,7 +433,6 @@ class EventIndex:
             _CREATE_LOCK,
         )
         self.p = self.tables.placeholder
-        self._counted = False  # whether a catch-up of this process has counted the rows
         # The application lists its customers, agreement versions and role assignments
         # through the projection kept here (it sits below the index and cannot make one).
         app.projection = self
@@ -439,12 +447,12 @@ class EventIndex:
     def _catch_up(self) -> tuple[int, list[int]]:
         """(events read from the log, the `seq` numbers of those whose rows were missing).
 
-        The first catch-up of a process counts the rows (rows deleted while no trigger
-        recorded it, before this version or with the trigger dropped, are found so; `ledger
-        verify` finds them in any case); every later one reads only the rows deleted since,
-        as the trigger recorded them, so that it does not grow with the log."""
-        counting = not self._counted
-        count, indexed = self._extent() if counting else (None, self._highest())
+        It reads only the rows deleted since the last catch-up, as the trigger recorded
+        them, so that it does not grow with the log. The rows are counted only when the
+        trigger could not record a deletion (a TRUNCATE, or a trigger missing when this
+        process made it: rows deleted before this version or with it dropped are found so;
+        `ledger verify` finds them in any case)."""
+        indexed = self._highest()
         last = self.app.signed_log.last_leaf()
         last_seq = -1 if last is None else last.seq
         if indexed > last_seq:
@@ -454,12 +462,8 @@ class EventIndex:
             with self.tables.transaction() as cursor:
                 for table in (TABLE, PROJECTION, REMOVED):
                     cursor.execute(f"DELETE FROM {table} WHERE seq > {self.p}", (last_seq,))
-            count, indexed = self._extent() if counting else (None, self._highest())
-        if count is None:
-            refilled = self._fill_removed(indexed)
-        else:
-            refilled = self._fill_gaps(indexed) if count < indexed + 1 else []
-            self._counted = True
+            indexed = self._highest()
+        refilled = self._fill_removed(indexed)
         added = self._index_after(indexed)
         self._fill_projection_gaps()
         return added + len(refilled), refilled
@@ -636,8 +640,7 @@ class EventIndex:
     def ids_of(self, aggregate: type) -> list[UUID]:
         """The ids of every aggregate of this projected kind, in the order each was first
         recorded. Catches up first, which reads what was logged and deleted since and the
-        projection's own few rows, never the whole log or index (but for a process's first
-        catch-up, which counts the index's rows)."""
+        projection's own few rows, never the whole log or index."""
         self._catch_up()
         rows = self.tables.rows(
             f"SELECT originator_id FROM {PROJECTION} WHERE kind = {self.p} "
