@@ -212,3 +212,10 @@ def test_a_bad_cosignature_vector_is_refused_for_the_witness_it_names(vector: Pa
     key = next(k for k in TRUSTED_WITNESSES if k.name == witness)
     with pytest.raises((ValueError, InvalidSignature)):  # tlog-scales refuses it too
         ScalesCheckpoint.from_text(note.decode()).verify(Vkey.from_string(key.line()))
+
+
+def test_the_specification_shows_the_vector_cosignature_and_witness_key():
+    spec = (Path(__file__).parents[3] / "docs/evidence-format.md").read_text(encoding="utf-8")
+    note = (VECTORS / "cosignatures/good/cosigned-by-one-witness.note").read_text()
+    assert note.splitlines()[-1] in spec
+    assert TRUSTED_WITNESSES[0].line() in spec
