@@ -1,16 +1,22 @@
 """Approvals per second and their latency through gunicorn on loopback: the portal's Godkend
-against a plain Flask endpoint doing the same database write without signing.
+against a plain Flask endpoint doing the same database write without signing, at 16 clients
+(`godkend_16clients`, goal 1.0), on SQLite and, when `LEDGER_TEST_POSTGRES_URL` names a login
+that may create databases, on PostgreSQL (`godkend_16clients_pg`, goal 1.0).
 
 Ours: the real portal, started as `ledger serve --bind 127.0.0.1:PORT --workers 2` (gunicorn,
-sync workers) after `ledger init`, on SQLite in a temporary directory, with the development
-IdP (LEDGER_DEV_IDP=1, LEDGER_SAML_BASE_URL on that port, LEDGER_OPERATOR_CVR set). Each
-measured request is `POST /aftaler/<version>/godkend` with the session cookie and the form's
-CSRF token, as a browser sends it: Flask-Login loads the person (roles from the ledger), the
-signatory check reads the customer, Flask-WTF checks the token, the NemLog-in authentication
-must be younger than 15 minutes, `LedgerApp.approve` reads the customer, the agreement
-version and the approval and saves an `Approved` event with its signed, chained leaf in one
-transaction (synchronous=FULL), then signs a checkpoint over it, and the portal answers 302
-to the receipt `/kvitteringer/<seq>`.
+gthread workers of `approval_ledger.serve.THREADS` threads, each worker running the
+checkpointer at the default `LEDGER_CHECKPOINT_INTERVAL`) after `ledger init`, on SQLite in a
+temporary directory or in a new PostgreSQL database made for the run and dropped after it,
+with the development IdP (LEDGER_DEV_IDP=1, LEDGER_SAML_BASE_URL on that port,
+LEDGER_OPERATOR_CVR set). Each measured request is `POST /aftaler/<version>/godkend` with the
+session cookie and the form's CSRF token, as a browser sends it: the session record is
+checked, Flask-Login loads the person (roles from the ledger), the signatory check reads the
+customer, Flask-WTF checks the token, the NemLog-in authentication must be younger than 15
+minutes, `LedgerApp.approve` reads the customer, the agreement version and the approval,
+checks the stored document's hash, and saves an `Approved` event with its signed, chained
+leaf in one transaction (SQLite: synchronous=FULL); no checkpoint is made on the request (the
+checkpointer covers it within the interval). The portal answers 302 to the receipt
+`/kvitteringer/<seq>`.
 
 Sessions: an approval is one per (CVR, agreement version), and the development IdP's
 personas are fixed people with fixed CVRs. The bench therefore uses the three signatory
@@ -22,29 +28,31 @@ IdP over HTTP, as a browser does (GET /saml/login, the IdP's page with `persona=
 (CVR, version) pair is approved exactly once; a receipt seen twice (an approval that was
 already there) or any other answer than the redirect to a receipt fails the run.
 
-Baseline: a plain Flask app under the same gunicorn options as `ledger serve` (same worker
-count and class, the same access log to a file) on another port, whose one endpoint, `POST
-/aftaler/<version>/godkend` with `cvr=` in the form, saves a `PlainApproval` aggregate (id
-uuid5 of the CVR and version, as ours; the same facts with stand-in person and login values)
-with the library's plain `eventsourcing` application on `eventsourcing.sqlite`, in its own
-SQLite file in the same directory, and answers 302 to `/kvitteringer/<notification id>`. No
-login, no session, no CSRF, no reads, no leaf, no checkpoint. It gets the same (CVR, version)
-pairs as ours.
+Baseline: a plain Flask app under the same gunicorn options as `ledger serve`
+(`gunicorn_options`: the same worker count, class and threads, the same access log) on
+another port, whose one endpoint, `POST /aftaler/<version>/godkend` with `cvr=` in the form,
+saves a `PlainApproval` aggregate (id uuid5 of the CVR and version, as ours; the same facts
+with stand-in person and login values) with the library's plain `eventsourcing` application,
+on `eventsourcing.sqlite` in its own SQLite file in the same directory or on
+`eventsourcing.postgres` in its own new database, and answers 302 to `/kvitteringer/<notification
+id>`. No login, no session, no CSRF, no reads, no leaf, no checkpoint. It gets the same (CVR,
+version) pairs as ours.
 
-Load: `http.client` from this process (no other dependency), several threads, each with its
-own connections; gunicorn's sync workers close the connection after every answer, so each
-request opens a new loopback connection (the output counts them). Each round, after one
-warm-up round, runs the baseline's batch and then ours (A B A B ...), each batch split
-evenly over the threads; a side's rate in a round is its requests over the batch's wall
-time. Then each side, again alternating, answers a smaller batch from one client at a time:
-latency without queueing. Figures are medians over the rounds; p50/p99 latencies are over
-every measured request; the ratio is the median of the per-round ratios. There is no goal
-(the issue set none). Any failed request stops the run without a result. At the end the
-servers stop, each side must have stored exactly the approvals sent, and the ledger must
-verify. The output also gives the client's CPU share (it shares the cores with the servers)
-and the peak RSS of this process and of each server's gunicorn master and largest worker.
+Load: `http.client` from this process (no other dependency), 16 threads, each with its own
+keep-alive connections (gthread workers keep them open; the output counts the connections
+opened). Each round, after one warm-up round, runs the baseline's batch and then ours (A B A
+B ...), each batch split evenly over the threads; a side's rate in a round is its requests
+over the batch's wall time. Then each side, again alternating, answers a smaller batch from
+one client at a time: latency without queueing. Figures are medians over the rounds; p50/p99
+latencies are over every measured request; the ratio is the median of the per-round ratios.
+Any failed request stops the run without a result. At the end the servers stop, each side
+must have stored exactly the approvals sent, and the ledger must verify. The output also
+gives the client's CPU share (it shares the cores with the servers) and the peak RSS of this
+process and of each server's gunicorn master and largest worker.
 
     .venv/bin/python bench/http.py [--quick] [--rounds N]
+    LEDGER_TEST_POSTGRES_URL=postgresql://USER:PASSWORD@HOST:5432/postgres \
+        .venv/bin/python bench/http.py --quick
 """
 
 import sys
@@ -72,6 +80,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -84,13 +93,16 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from flask import Flask, redirect, request
 
-from approval_ledger.serve import Gunicorn, gunicorn_options
+from approval_ledger.serve import THREADS, Gunicorn, gunicorn_options
 from bench.common import (
+    POSTGRES_URL_VARIABLE,
     Series,
     filesystem_of,
     paired_ratio,
     parse_arguments,
     peak_rss_mib,
+    postgres_admin_url,
+    postgres_database,
     summary_line,
     verdict,
 )
@@ -102,8 +114,9 @@ SERVE_PLAIN = "--serve-plain"  # internal: this file, run as the baseline's serv
 PERSONAS = ("aarhus", "odense", "koebenhavn")  # signatories of three distinct CVRs
 OPERATOR_CVR = "12345674"
 USER_AGENT = "bench/http.py"
+LOGIN_RATE_PER_MINUTE = 1000
 RECEIPT = re.compile(r"(?:http://[^/]+)?/kvitteringer/([0-9]+)")
-GOALS: dict[str, float | None] = {"approvals_vs_plain_flask": None}  # the issue set none
+GOALS: dict[str, float | None] = {"godkend_16clients": 1.0, "godkend_16clients_pg": 1.0}
 
 
 @dataclass(frozen=True)
@@ -115,8 +128,8 @@ class Sizes:
     workers: int  # gunicorn workers per server
 
 
-QUICK = Sizes(rounds=5, requests=160, single=40, threads=4, workers=2)
-FULL = Sizes(rounds=7, requests=800, single=120, threads=4, workers=2)
+QUICK = Sizes(rounds=5, requests=128, single=16, threads=16, workers=2)
+FULL = Sizes(rounds=7, requests=800, single=120, threads=16, workers=2)
 
 
 # The baseline: this file run with --serve-plain, in its own process
@@ -149,19 +162,37 @@ class PlainApproval(Aggregate):
 
 
 class PlainApprovals(Application[UUID]):
-    """What a user would reach for without signing: the library's SQLite recorder."""
+    """What a user would reach for without signing: the library's own recorder."""
 
     name = "plain"
 
 
-def create_plain_app(database: str) -> Flask:
-    approvals = PlainApprovals(
-        env={
+def plain_env(database: str) -> dict[str, str]:
+    """The library's recorder for `database`: an SQLite file, or a PostgreSQL URL (the
+    library's defaults otherwise; the lock and connect timeouts as ours, which bound waits)."""
+    if not database.startswith("postgresql://"):
+        return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": database,
             "SQLITE_LOCK_TIMEOUT": "30",  # as ours
         }
-    )
+    from ledger.evidence.database import DatabaseURL
+
+    url = DatabaseURL.parse(database)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": url.dbname,
+        "POSTGRES_HOST": url.host,
+        "POSTGRES_PORT": str(url.port),
+        "POSTGRES_USER": url.user,
+        "POSTGRES_PASSWORD": url.password,
+        "POSTGRES_LOCK_TIMEOUT": "30",
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+    }
+
+
+def create_plain_app(database: str) -> Flask:
+    approvals = PlainApprovals(env=plain_env(database))
     app = Flask("plain")
 
     @app.get("/")
@@ -464,17 +495,23 @@ class Portal:
     cvrs: dict[str, str]  # persona -> CVR
 
 
-def portal_env(data_dir: Path, port: int) -> dict[str, str]:
+def portal_env(data_dir: Path, port: int, database_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    return env | {
+    env |= {
         "LEDGER_DATA_DIR": str(data_dir),
         "LEDGER_DEV_IDP": "1",
         "LEDGER_SAML_BASE_URL": f"http://{HOST}:{port}",
         "LEDGER_OPERATOR_CVR": OPERATOR_CVR,
+        # 16 client threads log in as 3 personas each, all from 127.0.0.1, within a minute;
+        # the limit counts /saml/login and /saml/acs only, not Godkend.
+        "LEDGER_LOGIN_RATE_PER_MINUTE": str(LOGIN_RATE_PER_MINUTE),
     }
+    if database_url is not None:
+        env["LEDGER_DATABASE_URL"] = database_url
+    return env
 
 
-def set_up_portal(workdir: Path, port: int, approvals: int) -> Portal:
+def set_up_portal(workdir: Path, port: int, approvals: int, database_url: str | None) -> Portal:
     """`ledger init`, the three customers and one agreement version per three approvals."""
     from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
     from ledger.application import LedgerApp
@@ -482,7 +519,7 @@ def set_up_portal(workdir: Path, port: int, approvals: int) -> Portal:
     from ledger.identity import Actor
 
     data_dir = workdir / "portal"
-    env = portal_env(data_dir, port)
+    env = portal_env(data_dir, port, database_url)
     subprocess.run(
         [str(LEDGER), "init"], env=env, cwd=workdir, check=True, stdout=subprocess.DEVNULL
     )
@@ -510,15 +547,18 @@ def set_up_portal(workdir: Path, port: int, approvals: int) -> Portal:
     return Portal(env, data_dir, versions, cvrs)
 
 
-def stored_event_bytes(database: Path, topic_end: str) -> tuple[int, int]:
+def stored_event_bytes(database: str, table: str, topic_end: str) -> tuple[int, int]:
     """How many events end in `topic_end`, and their stored state's median size."""
-    with sqlite3.connect(database) as connection:
-        sizes = [
-            size
-            for (size,) in connection.execute(
-                "SELECT length(state) FROM stored_events WHERE topic LIKE ?", (f"%{topic_end}",)
-            )
-        ]
+    query = f"SELECT length(state) FROM {table} WHERE topic LIKE "
+    if database.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(database) as pg:
+            rows = pg.execute(query + "%s", (f"%{topic_end}",)).fetchall()
+    else:
+        with sqlite3.connect(database) as connection:
+            rows = connection.execute(query + "?", (f"%{topic_end}",)).fetchall()
+    sizes = [size for (size,) in rows]
     return len(sizes), int(statistics.median(sizes)) if sizes else 0
 
 
@@ -529,6 +569,204 @@ def percentile(values: list[float], p: int) -> float:
 # The run
 
 
+@dataclass
+class Measured:
+    """One database's run: both sides' batches and what they stored."""
+
+    database: str  # "SQLite" or "PostgreSQL"
+    loaded: dict[str, Series]
+    batches: dict[str, list[Batch]]
+    made: int
+    opened: dict[str, int]
+    peak: dict[str, tuple[float, float]]
+    approved_bytes: int
+    plain_bytes: int
+    leaves: int
+    versions: int
+    synchronous: dict[str, str]
+    setup_seconds: float
+    login_seconds: float
+    seconds: float
+
+    def ratio(self) -> float:
+        return paired_ratio(self.loaded["ours"], self.loaded["plain"])
+
+    def latencies(self) -> tuple[dict[str, float], dict[str, float]]:
+        """p50 and p99 in ms by batch name (plain, ours, plain_1, ours_1)."""
+        values = {
+            name: [ms for b in bs for ms in b.latencies_ms] for name, bs in self.batches.items()
+        }
+        p50 = {name: statistics.median(v) for name, v in values.items()}
+        p99 = {name: percentile(v, 99) for name, v in values.items()}
+        return p50, p99
+
+    def single_rate(self, side: str) -> float:
+        return statistics.median(len(b.latencies_ms) / b.seconds for b in self.batches[f"{side}_1"])
+
+    def client_cpu(self, side: str) -> float:
+        return statistics.median(b.client_cpu_seconds / b.seconds for b in self.batches[side])
+
+
+def measure(workdir: Path, sizes: Sizes, database: str, urls: tuple[str, str] | None) -> Measured:
+    """Both servers on SQLite files in `workdir`, or on the two new PostgreSQL databases
+    `urls` (ours, plain), the batches, and the check of what each side stored."""
+    started = time.perf_counter()
+    sides = ("plain", "ours")
+    loaded = {side: Series() for side in sides}
+    batches: dict[str, list[Batch]] = {f"{side}{kind}": [] for side in sides for kind in ("", "_1")}
+    receipts: dict[str, list[int]] = {side: [] for side in sides}  # every round's
+    per_round = sizes.requests + sizes.single
+    total = (sizes.rounds + 1) * per_round
+    ours_port, plain_port = free_ports(2)
+    portal = set_up_portal(workdir, ours_port, total, urls[0] if urls else None)
+    pairs: list[Pair] = [
+        (portal.cvrs[persona], version) for version in portal.versions for persona in PERSONAS
+    ][:total]
+    if urls is None:
+        plain_db = workdir / "plain" / "plain.sqlite3"
+        plain_db.parent.mkdir()
+        plain_database = str(plain_db)
+    else:
+        plain_database = urls[1]
+    PlainApprovals(env=plain_env(plain_database)).close()  # its table, before two workers race
+    setup_seconds = time.perf_counter() - started
+    with ExitStack() as stack:
+        workers = str(sizes.workers)
+        ours_command = [str(LEDGER), "serve", "--bind", f"{HOST}:{ours_port}", "--workers", workers]
+        ours = stack.enter_context(running("ours", ours_command, portal.env, ours_port, workdir))
+        this_file = str(Path(__file__).resolve())
+        plain_command = [
+            str(PYTHON),
+            this_file,
+            SERVE_PLAIN,
+            f"{HOST}:{plain_port}",
+            plain_database,
+            workers,
+        ]
+        plain_env_vars = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+        plain = stack.enter_context(
+            running("plain", plain_command, plain_env_vars, plain_port, workdir)
+        )
+        # Per thread: a logged-in tab for each CVR (ours), a tab without cookies (plain).
+        agreement_path = f"/aftaler/{portal.versions[0]}"
+        logins_started = time.perf_counter()
+
+        def logged_in_tabs(_: int) -> dict[str, Browser]:
+            tabs = {}
+            for persona in PERSONAS:
+                tab = Browser(ours_port)
+                log_in(tab, persona, agreement_path)
+                tabs[portal.cvrs[persona]] = tab
+            return tabs
+
+        with ThreadPoolExecutor(sizes.threads) as pool:  # each thread's logins, together
+            logged_in = list(pool.map(logged_in_tabs, range(sizes.threads)))
+        login_seconds = time.perf_counter() - logins_started
+        plain_tabs = [Browser(plain_port) for _ in range(sizes.threads)]
+        stack.callback(lambda: [t.close() for t in plain_tabs])
+        stack.callback(lambda: [t.close() for tabs in logged_in for t in tabs.values()])
+
+        def send_ours(thread: int, pair: Pair) -> Answer:
+            cvr, version = pair
+            tab = logged_in[thread][cvr]
+            return tab.request(
+                "POST", f"/aftaler/{version}/godkend", {"csrf_token": tab.csrf_token}
+            )
+
+        def send_plain(thread: int, pair: Pair) -> Answer:
+            cvr, version = pair
+            return plain_tabs[thread].request("POST", f"/aftaler/{version}/godkend", {"cvr": cvr})
+
+        def opened_now() -> dict[str, int]:
+            return {
+                "plain": sum(t.connection.opened for t in plain_tabs),
+                "ours": sum(t.connection.opened for tabs in logged_in for t in tabs.values()),
+            }
+
+        def close_idle(side: str) -> None:
+            """Close a side's connections before a batch: gunicorn closes one idle for its
+            keep-alive (5 s), and a request sent on it then fails (a browser would send it
+            again, but a POST sent again could be an approval made twice)."""
+            tabs = plain_tabs if side == "plain" else [t for ts in logged_in for t in ts.values()]
+            for tab in tabs:
+                tab.connection.close()
+
+        send = {"plain": send_plain, "ours": send_ours}
+        opened_before = opened_now()
+        for round_number in range(sizes.rounds + 1):
+            work = pairs[round_number * per_round : (round_number + 1) * per_round]
+            under_load, one_by_one = work[: sizes.requests], work[sizes.requests :]
+            done: dict[str, Batch] = {}
+            for side in sides:  # A B: the baseline, then ours, under load
+                close_idle(side)
+                done[side] = run_batch(send[side], split(under_load, sizes.threads))
+            for side in sides:  # A B again, one client at a time
+                close_idle(side)
+                done[f"{side}_1"] = run_batch(send[side], [one_by_one])
+            for name, batch in done.items():
+                receipts[name.removesuffix("_1")] += batch.receipts
+            failures = [f"{name}: {f}" for name, b in done.items() for f in b.failures]
+            if failures:
+                raise RuntimeError(
+                    f"{database}: {len(failures)} requests failed in round {round_number}, so "
+                    "the figures would mean nothing; the first:\n  " + "\n  ".join(failures[:5])
+                )
+            if round_number > 0:  # round 0 warms up
+                for name, batch in done.items():
+                    batches[name].append(batch)
+                for side in sides:
+                    loaded[side].rates.append(len(under_load) / done[side].seconds)
+        opened = {side: n - opened_before[side] for side, n in opened_now().items()}
+        peak = {"ours": ours.peak_rss_mib(), "plain": plain.peak_rss_mib()}
+    # The servers have stopped: check what they wrote.
+    if urls is None:
+        ours_database = str(portal.data_dir / "ledger.sqlite3")
+        synchronous = {
+            "ours": "FULL (leaf and event), NORMAL (checkpoint)",
+            "plain": sqlite_synchronous(Path(plain_database)),
+        }
+        plain_table = "stored_events"
+    else:
+        ours_database = urls[0]
+        synchronous = {"ours": "synchronous_commit on", "plain": "synchronous_commit on"}
+        plain_table = "plain_events"
+    approved, approved_bytes = stored_event_bytes(
+        ours_database, "stored_events", "Approval.Approved"
+    )
+    plain_saved, plain_bytes = stored_event_bytes(
+        plain_database, plain_table, "PlainApproval.Approved"
+    )
+    report = verify_ledger(portal.env)
+    made = len(pairs)  # approvals sent to each side, warm-up included
+    for side, seen in receipts.items():
+        if len(set(seen)) != len(seen):
+            raise RuntimeError(f"{database} {side}: a receipt came back twice")
+    if approved != made or plain_saved != made:
+        raise RuntimeError(
+            f"{database}: approvals stored: ours {approved}, plain {plain_saved}; sent {made}"
+        )
+    if not report.ok:
+        raise RuntimeError(
+            f"{database}: the ledger does not verify after the run: {report.summary()}"
+        )
+    return Measured(
+        database=database,
+        loaded=loaded,
+        batches=batches,
+        made=made,
+        opened=opened,
+        peak=peak,
+        approved_bytes=approved_bytes,
+        plain_bytes=plain_bytes,
+        leaves=report.leaves,
+        versions=len(portal.versions),
+        synchronous=synchronous,
+        setup_seconds=setup_seconds,
+        login_seconds=login_seconds,
+        seconds=time.perf_counter() - started,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(__doc__, argv)
     sizes = QUICK if args.quick else FULL
@@ -536,248 +774,156 @@ def main(argv: list[str] | None = None) -> None:
         sizes = dataclasses.replace(sizes, rounds=args.rounds)
 
     started = time.perf_counter()
+    admin_url = postgres_admin_url()
+    runs: dict[str, Measured] = {}
     workdir = Path(tempfile.mkdtemp(prefix="bench-http-"))
-    sides = ("plain", "ours")
-    loaded = {side: Series() for side in sides}
-    batches: dict[str, list[Batch]] = {f"{side}{kind}": [] for side in sides for kind in ("", "_1")}
-    receipts: dict[str, list[int]] = {side: [] for side in sides}  # every round's
-    per_round = sizes.requests + sizes.single
-    total = (sizes.rounds + 1) * per_round
     try:
-        ours_port, plain_port = free_ports(2)
-        portal = set_up_portal(workdir, ours_port, total)
-        pairs: list[Pair] = [
-            (portal.cvrs[persona], version) for version in portal.versions for persona in PERSONAS
-        ][:total]
-        plain_db = workdir / "plain" / "plain.sqlite3"
-        plain_db.parent.mkdir()
-        setup_seconds = time.perf_counter() - started
-        with ExitStack() as stack:
-            workers = str(sizes.workers)
-            ours_command = [
-                str(LEDGER),
-                "serve",
-                "--bind",
-                f"{HOST}:{ours_port}",
-                "--workers",
-                workers,
-            ]
-            ours = stack.enter_context(
-                running("ours", ours_command, portal.env, ours_port, workdir)
-            )
-            this_file = str(Path(__file__).resolve())
-            plain_command = [
-                str(PYTHON),
-                this_file,
-                SERVE_PLAIN,
-                f"{HOST}:{plain_port}",
-                str(plain_db),
-                workers,
-            ]
-            plain_env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-            plain = stack.enter_context(
-                running("plain", plain_command, plain_env, plain_port, workdir)
-            )
-            # Per thread: a logged-in tab for each CVR (ours), a tab without cookies (plain).
-            agreement_path = f"/aftaler/{portal.versions[0]}"
-            logged_in: list[dict[str, Browser]] = []
-            logins_started = time.perf_counter()
-            for _ in range(sizes.threads):
-                tabs = {}
-                for persona in PERSONAS:
-                    tab = Browser(ours_port)
-                    log_in(tab, persona, agreement_path)
-                    tabs[portal.cvrs[persona]] = tab
-                logged_in.append(tabs)
-            login_seconds = time.perf_counter() - logins_started
-            plain_tabs = [Browser(plain_port) for _ in range(sizes.threads)]
-            stack.callback(lambda: [t.close() for t in plain_tabs])
-            stack.callback(lambda: [t.close() for tabs in logged_in for t in tabs.values()])
-
-            def send_ours(thread: int, pair: Pair) -> Answer:
-                cvr, version = pair
-                tab = logged_in[thread][cvr]
-                return tab.request(
-                    "POST", f"/aftaler/{version}/godkend", {"csrf_token": tab.csrf_token}
-                )
-
-            def send_plain(thread: int, pair: Pair) -> Answer:
-                cvr, version = pair
-                return plain_tabs[thread].request(
-                    "POST", f"/aftaler/{version}/godkend", {"cvr": cvr}
-                )
-
-            send = {"plain": send_plain, "ours": send_ours}
-            opened_before = {
-                "plain": sum(t.connection.opened for t in plain_tabs),
-                "ours": sum(t.connection.opened for tabs in logged_in for t in tabs.values()),
-            }
-            for round_number in range(sizes.rounds + 1):
-                work = pairs[round_number * per_round : (round_number + 1) * per_round]
-                under_load, one_by_one = work[: sizes.requests], work[sizes.requests :]
-                measured = round_number > 0  # round 0 warms up
-                done: dict[str, Batch] = {}
-                for side in sides:  # A B: the baseline, then ours, under load
-                    done[side] = run_batch(send[side], split(under_load, sizes.threads))
-                for side in sides:  # A B again, one client at a time
-                    done[f"{side}_1"] = run_batch(send[side], [one_by_one])
-                for name, batch in done.items():
-                    receipts[name.removesuffix("_1")] += batch.receipts
-                failures = [f"{name}: {f}" for name, b in done.items() for f in b.failures]
-                if failures:
-                    raise RuntimeError(
-                        f"{len(failures)} requests failed in round {round_number}, so the "
-                        "figures would mean nothing; the first:\n  " + "\n  ".join(failures[:5])
-                    )
-                if measured:
-                    for name, batch in done.items():
-                        batches[name].append(batch)
-                    for side in sides:
-                        loaded[side].rates.append(len(under_load) / done[side].seconds)
-            opened = {
-                "plain": sum(t.connection.opened for t in plain_tabs) - opened_before["plain"],
-                "ours": sum(t.connection.opened for tabs in logged_in for t in tabs.values())
-                - opened_before["ours"],
-            }
-            peak = {"ours": ours.peak_rss_mib(), "plain": plain.peak_rss_mib()}
-        # The servers have stopped: check what they wrote.
-        ours_db = portal.data_dir / "ledger.sqlite3"
-        approved, approved_bytes = stored_event_bytes(ours_db, "Approval.Approved")
-        plain_saved, plain_bytes = stored_event_bytes(plain_db, "PlainApproval.Approved")
-        report = verify_ledger(portal.env)
-        synchronous = {
-            "ours": "FULL (leaf and event), NORMAL (checkpoint)",
-            "plain": sqlite_synchronous(plain_db),
-        }
         filesystem = filesystem_of(workdir)
+        (workdir / "sqlite").mkdir()
+        runs[""] = measure(workdir / "sqlite", sizes, "SQLite", None)
+        if admin_url is not None:
+            (workdir / "pg").mkdir()
+            with (
+                postgres_database(admin_url, "bench_http_ours") as ours_url,
+                postgres_database(admin_url, "bench_http_plain") as plain_url,
+            ):
+                runs["_pg"] = measure(workdir / "pg", sizes, "PostgreSQL", (ours_url, plain_url))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    made = len(pairs)  # approvals sent to each side, warm-up included
-    for side, seen in receipts.items():
-        if len(set(seen)) != len(seen):
-            raise RuntimeError(f"{side}: a receipt came back twice (an approval already there)")
-    if approved != made or plain_saved != made:
-        raise RuntimeError(f"approvals stored: ours {approved}, plain {plain_saved}; sent {made}")
-    if not report.ok:
-        raise RuntimeError(f"the ledger does not verify after the run: {report.summary()}")
-
-    ratios = {"approvals_vs_plain_flask": paired_ratio(loaded["ours"], loaded["plain"])}
-    latencies = {name: [ms for b in bs for ms in b.latencies_ms] for name, bs in batches.items()}
-    p50 = {name: statistics.median(values) for name, values in latencies.items()}
-    p99 = {name: percentile(values, 99) for name, values in latencies.items()}
-    single_rate = {
-        side: statistics.median(len(b.latencies_ms) / b.seconds for b in batches[f"{side}_1"])
-        for side in sides
-    }
-    client_cpu = {
-        side: statistics.median(b.client_cpu_seconds / b.seconds for b in batches[side])
-        for side in sides
-    }
-    figures: dict[str, Any] = {
-        "plain_approvals_per_s": loaded["plain"].median,
-        "approvals_per_s": loaded["ours"].median,
-        "plain_ms_p50": p50["plain"],
-        "plain_ms_p99": p99["plain"],
-        "ms_p50": p50["ours"],
-        "ms_p99": p99["ours"],
-        "plain_1client_per_s": single_rate["plain"],
-        "approvals_1client_per_s": single_rate["ours"],
-        "plain_1client_ms_p50": p50["plain_1"],
-        "plain_1client_ms_p99": p99["plain_1"],
-        "ms_1client_p50": p50["ours_1"],
-        "ms_1client_p99": p99["ours_1"],
+    ratios = {f"godkend_16clients{suffix}": run.ratio() for suffix, run in runs.items()}
+    goals = {name: goal for name, goal in GOALS.items() if name in ratios}
+    figures: dict[str, Any] = {}
+    for suffix, run in runs.items():
+        p50, p99 = run.latencies()
+        prefix = "pg_" if suffix else ""
+        figures |= {
+            f"{prefix}plain_approvals_per_s": run.loaded["plain"].median,
+            f"{prefix}approvals_per_s": run.loaded["ours"].median,
+            f"{prefix}plain_ms_p50": p50["plain"],
+            f"{prefix}plain_ms_p99": p99["plain"],
+            f"{prefix}ms_p50": p50["ours"],
+            f"{prefix}ms_p99": p99["ours"],
+            f"{prefix}plain_1client_per_s": run.single_rate("plain"),
+            f"{prefix}approvals_1client_per_s": run.single_rate("ours"),
+            f"{prefix}plain_1client_ms_p50": p50["plain_1"],
+            f"{prefix}plain_1client_ms_p99": p99["plain_1"],
+            f"{prefix}ms_1client_p50": p50["ours_1"],
+            f"{prefix}ms_1client_p99": p99["ours_1"],
+            f"{prefix}approvals_made": run.made,
+            f"{prefix}connections_per_request": run.opened["ours"] / run.made,
+            f"{prefix}plain_connections_per_request": run.opened["plain"] / run.made,
+            f"{prefix}client_cpu_share_ours": run.client_cpu("ours"),
+            f"{prefix}client_cpu_share_plain": run.client_cpu("plain"),
+            f"{prefix}approved_event_bytes": run.approved_bytes,
+            f"{prefix}plain_event_bytes": run.plain_bytes,
+            f"{prefix}ledger_leaves": run.leaves,
+            f"{prefix}worker_peak_rss_mib": run.peak["ours"][1],
+            f"{prefix}plain_worker_peak_rss_mib": run.peak["plain"][1],
+            f"{prefix}master_peak_rss_mib": run.peak["ours"][0],
+            f"{prefix}plain_master_peak_rss_mib": run.peak["plain"][0],
+            f"{prefix}seconds": run.seconds,
+        }
+    figures |= {
         "failed_requests": 0,
-        "approvals_made": made,
-        "connections_per_request": opened["ours"] / made,
-        "plain_connections_per_request": opened["plain"] / made,
-        "client_cpu_share_ours": client_cpu["ours"],
-        "client_cpu_share_plain": client_cpu["plain"],
-        "approved_event_bytes": approved_bytes,
-        "plain_event_bytes": plain_bytes,
-        "agreement_versions": len(portal.versions),
-        "ledger_leaves": report.leaves,
         "peak_rss_mib": peak_rss_mib(),
-        "worker_peak_rss_mib": peak["ours"][1],
-        "plain_worker_peak_rss_mib": peak["plain"][1],
-        "master_peak_rss_mib": peak["ours"][0],
-        "plain_master_peak_rss_mib": peak["plain"][0],
         "rounds": sizes.rounds,
         "requests_per_round": sizes.requests,
         "single_requests_per_round": sizes.single,
         "threads": sizes.threads,
         "workers": sizes.workers,
-        "setup_seconds": setup_seconds,
-        "login_seconds": login_seconds,
+        "worker_threads": THREADS,
         "seconds": time.perf_counter() - started,
     }
 
+    pg_text = (
+        f"PostgreSQL {postgres_version(admin_url)} at {urlsplit(admin_url).hostname}"
+        if admin_url is not None
+        else f"no PostgreSQL ({POSTGRES_URL_VARIABLE} is not set)"
+    )
     print(
         f"http{' --quick' if args.quick else ''}: Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores, gunicorn {metadata.version('gunicorn')} ({sizes.workers} sync "
-        f"workers per server), Flask {metadata.version('flask')}, SQLite files in "
-        f"{tempfile.gettempdir()} ({filesystem}); {sizes.rounds} rounds after a warm-up, medians"
+        f"{os.cpu_count()} cores, gunicorn {metadata.version('gunicorn')} ({sizes.workers} "
+        f"gthread workers of {THREADS} threads per server), Flask {metadata.version('flask')}, "
+        f"SQLite files in {tempfile.gettempdir()} ({filesystem}), {pg_text}; "
+        f"{sizes.rounds} rounds after a warm-up, medians"
     )
+    sqlite_run = runs[""]
     print(
         f"ours: `ledger serve`, POST /aftaler/<id>/godkend with session cookie and CSRF token "
         f"(3 signatory personas logged in through the dev IdP per client thread, "
-        f"{len(portal.versions)} agreement versions): reads, Approved event "
-        f"{approved_bytes} B + signed leaf, checkpoint; 302 to the receipt"
+        f"{sqlite_run.versions} agreement versions): reads, Approved event "
+        f"{sqlite_run.approved_bytes} B + signed leaf; checkpoints at the default interval by "
+        "the workers' checkpointers, not in the request; 302 to the receipt"
     )
     print(
         f"baseline: plain Flask under the same gunicorn options, POST /aftaler/<id>/godkend "
-        f"(cvr= in the form): one eventsourcing.sqlite save of a PlainApproval, "
-        f"{plain_bytes} B, no login, CSRF, leaf or checkpoint; 302"
+        f"(cvr= in the form): one eventsourcing save of a PlainApproval, "
+        f"{sqlite_run.plain_bytes} B, no login, CSRF, leaf or checkpoint; 302"
     )
     print(
         f"load: {sizes.threads} client threads (http.client in this process), "
-        f"{sizes.requests} approvals per side per round, then {sizes.single} from one client; "
-        f"connections opened per request: ours {figures['connections_per_request']:.2f}, "
-        f"plain {figures['plain_connections_per_request']:.2f} (sync workers close them); "
-        f"synchronous: ours {synchronous['ours']}, plain {synchronous['plain']}"
+        f"{sizes.requests} approvals per side per round, then {sizes.single} from one client"
     )
+    for run in runs.values():
+        print(
+            f"{run.database}: connections opened per request: ours "
+            f"{run.opened['ours'] / run.made:.2f}, plain {run.opened['plain'] / run.made:.2f}; "
+            f"synchronous: ours {run.synchronous['ours']}, plain {run.synchronous['plain']}"
+        )
     print()
     header = (
-        f"{'measure':<44}{'approvals/s':>12}{'ms p50':>8}{'ms p99':>8}{'ratio':>7}{'goal':>6}"
+        f"{'measure':<48}{'approvals/s':>12}{'ms p50':>8}{'ms p99':>8}{'ratio':>7}{'goal':>6}"
         "  verdict"
     )
     print(header)
     print("-" * len(header))
 
-    def row(label: str, name: str, rate: float, key: str | None = None) -> None:
-        text = f"{label:<44}{rate:>12,.1f}{p50[name]:>8.2f}{p99[name]:>8.2f}"
+    def row(run: Measured, label: str, name: str, rate: float, key: str | None = None) -> None:
+        p50, p99 = run.latencies()
+        text = f"{run.database + ': ' + label:<48}{rate:>12,.1f}{p50[name]:>8.2f}{p99[name]:>8.2f}"
         if key is not None:
             goal = GOALS[key]
             goal_text = f"{goal:.2f}" if goal is not None else "-"
             text += f"{ratios[key]:>7.2f}{goal_text:>6}  {verdict(ratios[key], goal)}"
         print(text)
 
-    row(f"plain Flask write, {sizes.threads} threads (baseline)", "plain", loaded["plain"].median)
-    row(f"ours: Godkend through gunicorn, {sizes.threads} threads", "ours",
-        loaded["ours"].median, "approvals_vs_plain_flask")  # fmt: skip
-    row("plain Flask write, one client at a time", "plain_1", single_rate["plain"])
-    row("ours: Godkend, one client at a time", "ours_1", single_rate["ours"])
+    for suffix, run in runs.items():
+        key = f"godkend_16clients{suffix}"
+        threads = sizes.threads
+        row(run, f"plain Flask write, {threads} clients", "plain", run.loaded["plain"].median)
+        row(run, f"ours, Godkend, {threads} clients", "ours", run.loaded["ours"].median, key)
+        row(run, "plain Flask write, one client at a time", "plain_1", run.single_rate("plain"))
+        row(run, "ours, Godkend, one client at a time", "ours_1", run.single_rate("ours"))
     print(
         "approvals/s: median of the per-round rates (requests / wall time of the batch); "
         "ms: per request at the client, all measured rounds"
     )
     print()
+    for run in runs.values():
+        print(
+            f"{run.database}: no failed requests; every answer a 302 to a new receipt; "
+            f"{run.made} approvals stored on each side; the ledger verifies ({run.leaves} "
+            f"leaves); client CPU (this process) per wall second under load: plain "
+            f"{run.client_cpu('plain'):.2f}, ours {run.client_cpu('ours'):.2f}; logins took "
+            f"{run.login_seconds:.1f} s, the set-up {run.setup_seconds:.1f} s (not timed); "
+            f"gunicorn master/largest worker peak RSS: ours {run.peak['ours'][0]:,.0f}/"
+            f"{run.peak['ours'][1]:,.0f} MiB, plain {run.peak['plain'][0]:,.0f}/"
+            f"{run.peak['plain'][1]:,.0f} MiB; {run.seconds:.0f} s"
+        )
     print(
-        f"no failed requests; every answer a 302 to a new receipt; {made} approvals stored on "
-        f"each side; the ledger verifies ({report.leaves} leaves)"
-    )
-    print(
-        f"client CPU (this process) per wall second under load: plain "
-        f"{client_cpu['plain']:.2f}, ours {client_cpu['ours']:.2f}; logins took "
-        f"{login_seconds:.1f} s, the set-up {setup_seconds:.1f} s (not timed)"
-    )
-    print(
-        f"peak RSS: this process {figures['peak_rss_mib']:,.0f} MiB; gunicorn master/largest "
-        f"worker: ours {peak['ours'][0]:,.0f}/{peak['ours'][1]:,.0f} MiB, plain "
-        f"{peak['plain'][0]:,.0f}/{peak['plain'][1]:,.0f} MiB; run took "
+        f"peak RSS of this process {figures['peak_rss_mib']:,.0f} MiB; run took "
         f"{figures['seconds']:.0f} s"
     )
-    print(summary_line("http", args.quick, figures, ratios, GOALS))
+    print(summary_line("http", args.quick, figures, ratios, goals))
+
+
+def postgres_version(admin_url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(admin_url) as connection:
+        row = connection.execute("SHOW server_version").fetchone()
+    return str(row[0]).split()[0] if row else "?"
 
 
 def verify_ledger(env: dict[str, str]) -> Any:
