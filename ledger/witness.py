@@ -11,9 +11,10 @@ forget what it cosigned, and no size is ever cosigned with two roots: a split vi
 showing one history to one party and another to the next) is refused at the witness.
 
 The witness imports nothing of the portal or of the log's storage: it checks notes and
-proofs with `ledger.evidence` alone. It keeps, besides its state, every validly signed
-checkpoint it refused for a bad proof or a conflicting root (`refused`), since that
-pair of signed notes proves the log's misbehaviour.
+proofs with `ledger.evidence` alone. It keeps, besides its state, each validly signed
+checkpoint it refused for a bad proof or a conflicting root (`refused`, once per tree: a log
+asking again adds nothing), since it and the checkpoint cosigned before prove the log's
+misbehaviour.
 """
 
 import base64
@@ -60,7 +61,8 @@ _SCHEMA = (
     " root BLOB NOT NULL,"
     " note TEXT NOT NULL,"
     " reason TEXT NOT NULL,"
-    " received_at INTEGER NOT NULL)",
+    " received_at INTEGER NOT NULL,"
+    " UNIQUE (origin, size, root))",
 )
 
 
@@ -202,7 +204,7 @@ class WitnessState:
     ) -> None:
         connection.execute(
             "INSERT INTO refused (origin, size, root, note, reason, received_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (origin, size, root) DO NOTHING",
             (
                 checkpoint.origin,
                 checkpoint.size,
