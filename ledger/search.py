@@ -1029,8 +1029,11 @@ def leaf_problems(entry: Entry, keys: Mapping[str, VerifierKey]) -> list[Reason]
 
 
 def check_entries(app: LedgerApp, entries: Sequence[Entry]) -> CheckedEntries:
-    """Check each event's leaf and prove it in the newest checkpoint, in one snapshot."""
+    """Check each event's leaf and prove it in the newest checkpoint, in one snapshot. The
+    checkpoint covering the newest of them is made first if the cadence has not yet."""
     keys = app.keyring.verifier_keys()
+    if entries:
+        app.signed_log.cover(max(entry.seq for entry in entries) + 1)
 
     def check(tree: CheckpointStore) -> CheckedEntries:
         stored = tree.latest()

@@ -184,6 +184,13 @@ class SignedLog:
         except Exception as error:
             logger.warning("no checkpoint made on demand (%s)", type(error).__name__)
 
+    def cover(self, size: int) -> None:
+        """Make the checkpoint covering the first `size` leaves now when no stored one does
+        (an asker has seen a leaf before the cadence covered it, as a receipt's has). If it
+        cannot be made, the asker shows what is not covered; the failure is logged."""
+        if self.read_tree(lambda tree: tree.covering(size)) is None:
+            self._advance_on_demand()
+
     def checkpoint(self) -> StoredCheckpoint | None:
         """The newest checkpoint, made first when leaves are not yet covered."""
         self.recorder.advance_checkpoint()

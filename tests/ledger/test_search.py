@@ -22,6 +22,7 @@ from ledger.identity import Actor, NsisLevel, person_uuid
 from ledger.search import TABLE, EventIndex, IndexRow, Query, check_entries
 from ledger.signed_log import Entry
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
+from tests.ledger.test_signed_log import refuse_checkpoints
 
 KOEBENHAVN = "64942212"
 CUSTOMERS = (AARHUS, ODENSE, KOEBENHAVN)
@@ -488,14 +489,27 @@ def test_a_tampered_event_or_leaf_shows_its_problem(app, index, mixed):
     assert checked[0].verified
 
 
-def test_an_event_after_the_newest_checkpoint_is_verified_but_not_yet_proved(app, operator, index):
+def test_an_event_after_the_newest_checkpoint_is_proved_in_one_made_for_it(app, operator, index):
     size = app.signed_log.checkpoint().size
     app.save(Customer.register(AARHUS, "Aarhus", operator))  # a write makes no checkpoint
     checked = check_entries(app, list(app.signed_log.entries())).entries
+    assert [c.covered_by for c in checked] == [size + 1] * (size + 1)
+    assert all(c.verified for c in checked)
+    assert app.signed_log.checkpoint().size == size + 1
+
+
+def test_an_event_no_checkpoint_can_be_made_for_is_verified_but_not_yet_proved(
+    app, operator, index
+):
+    size = app.signed_log.checkpoint().size
+    app.save(Customer.register(AARHUS, "Aarhus", operator))
+    refuse_checkpoints(app, True)
+    try:
+        checked = check_entries(app, list(app.signed_log.entries())).entries
+    finally:
+        refuse_checkpoints(app, False)
     assert [c.covered_by for c in checked] == [size] * size + [None]
     assert all(c.verified for c in checked)
-    app.signed_log.checkpoint()
-    assert check_entries(app, list(app.signed_log.entries())).entries[-1].covered_by == size + 1
 
 
 # Bundles of chosen events

@@ -204,6 +204,19 @@ def test_the_timeline_of_a_customer(auditor, app):
     assert f'href="/revision/kunde/{ODENSE}"' in auditor.get("/revision/").text
 
 
+def test_the_newest_events_shown_are_proved_in_a_checkpoint_made_for_them(auditor, app):
+    """A page asks the signed log for the checkpoint covering what it shows, as a receipt
+    does, rather than showing the newest events as not yet covered until the cadence."""
+    app.signed_log.checkpoint()
+    app.record_login_rejected(reason="replayed", idp="https://idp.example", cvr=ODENSE)
+    newest = max(entry.seq for entry in app.signed_log.entries())
+    for path in (f"/revision/kunde/{ODENSE}", "/revision/"):
+        page = auditor.get(path)
+        assert shown(page)[0] == newest
+        assert "Endnu ikke bevist i et checkpoint" not in page.text
+        assert f"Med i checkpoint af størrelse {newest + 1}" in page.text
+
+
 def test_the_csv_holds_every_match_as_shown(auditor, app):
     for _ in range(30):
         app.record_login_rejected(reason="replayed", idp="https://idp.example", cvr=ODENSE)
