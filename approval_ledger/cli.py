@@ -326,6 +326,30 @@ def _trusted_keys(path: Path) -> dict[str, Any]:
     return keys
 
 
+def _witness_policy(args: argparse.Namespace) -> Any:
+    """The witnesses the auditor trusts (`--witnesses`, one witness key a line) and how
+    many must have cosigned (`--quorum`, all of them by default); None without them."""
+    from ledger.evidence.cosignature import WitnessPolicy, parse_witness_keys
+
+    if args.witnesses is None:
+        if args.quorum is not None:
+            raise CommandError("--quorum needs --witnesses, the witness keys you trust")
+        return None
+    path = Path(args.witnesses)
+    try:
+        keys = parse_witness_keys(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CommandError(f"cannot read witness keys from {path}: {error.strerror}") from error
+    except (UnicodeDecodeError, KeyFormatError) as error:
+        raise CommandError(f"{path}: {error}") from error
+    if not keys:
+        raise CommandError(f"{path} holds no witness key")
+    try:
+        return WitnessPolicy(keys, len(keys) if args.quorum is None else args.quorum)
+    except ValueError as error:
+        raise CommandError(f"--quorum: {error}") from error
+
+
 def _print_report(report: Any, as_json: bool) -> int:
     if as_json:
         print(json.dumps(report.as_json(), ensure_ascii=False))
@@ -354,18 +378,19 @@ def _verify_offline(args: argparse.Namespace) -> int:
             "note: trusting the verifier keys inside the evidence; pin your own with --keys",
             file=sys.stderr,
         )
+    witnesses = _witness_policy(args)
     path = Path(args.bundle or args.receipt)
     if not path.exists():
         raise CommandError(f"cannot read {path}: no such file or directory")
     try:
         if args.bundle:
-            report = verify_bundle(path, trusted)
+            report = verify_bundle(path, trusted, witnesses=witnesses)
         else:
             try:
                 data = path.read_bytes()
             except OSError as error:
                 raise CommandError(f"cannot read {path}: {error.strerror}") from error
-            report = verify_receipt(Receipt.from_json(data), trusted)
+            report = verify_receipt(Receipt.from_json(data), trusted, witnesses=witnesses)
     except BundleError as error:
         report = BundleReport(subset=not args.bundle)
         report.add(error.reason, "bundle" if args.bundle else "receipt", str(error))
@@ -393,6 +418,8 @@ def _kept_evidence(path: Path, keys: dict[str, Any]) -> Any:
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     if args.bundle or args.receipt:
         return _verify_offline(args)
+    if args.witnesses is not None or args.quorum is not None:
+        raise CommandError("--witnesses and --quorum check a --bundle or a --receipt")
     keys = _trusted_keys(Path(args.keys) if args.keys else settings.keys_dir / "verifier-keys")
     if args.jobs < 1:
         raise CommandError("--jobs must be at least 1")
@@ -656,7 +683,16 @@ def cmd_demo(configuration: Configuration, args: argparse.Namespace) -> int:
     print()
     status = status or cmd_verify(
         settings,
-        argparse.Namespace(keys=None, json=False, jobs=1, bundle=None, receipt=None, against=None),
+        argparse.Namespace(
+            keys=None,
+            json=False,
+            jobs=1,
+            bundle=None,
+            receipt=None,
+            against=None,
+            witnesses=None,
+            quorum=None,
+        ),
     )
     if status or not args.serve:
         return status
@@ -795,6 +831,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--keys",
         help="the verifier keys to trust (default: the data "
         "directory's keys/verifier-keys; for --bundle/--receipt the ones inside)",
+    )
+    verify.add_argument(
+        "--witnesses",
+        help="with --bundle/--receipt: the witness keys you trust, one a line; the checkpoint "
+        "must be cosigned by --quorum of them",
+    )
+    verify.add_argument(
+        "--quorum", type=int, help="how many of --witnesses must have cosigned (default: all)"
     )
     verify.add_argument("--json", action="store_true")
     verify.add_argument("--jobs", type=int, default=1, help="processes to use")

@@ -87,7 +87,9 @@ def export_bundle(
         return count
 
     try:
-        writer.write(CHECKPOINT_FILE, checkpoint.note)
+        # With the witnesses' cosignatures kept of it so far: a verifier trusting only the
+        # log's keys skips them, one given the witnesses' keys counts them.
+        writer.write(CHECKPOINT_FILE, app.signed_log.cosigned_note(checkpoint))
         keys = app.keyring.verifier_keys().values()
         writer.write(
             KEYS_FILE, "# verifier keys of the log\n" + "".join(f"{key.line()}\n" for key in keys)

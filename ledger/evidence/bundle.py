@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ledger.evidence import merkle
+from ledger.evidence.cosignature import WitnessPolicy
 from ledger.evidence.keys import KeyFormatError, VerifierKey, parse_verifier_keys
 from ledger.evidence.leaf import (
     GENESIS_PREV,
@@ -65,6 +66,8 @@ class BundleReport:
     subset: bool = False
     receipt: bool = False  # the report of one receipt, not of a bundle
     problems: list[Finding] = field(default_factory=list)
+    # The trusted witnesses that cosigned the checkpoint, when the verifier was given some.
+    cosigned_by: list[str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -74,11 +77,14 @@ class BundleReport:
         size = self.checkpoint.size if self.checkpoint else "?"
         n = len(self.problems)
         verdict = "all holds" if self.ok else f"{n} problem{'s' * (n != 1)}"
+        cosigned = ""
+        if self.cosigned_by is not None:
+            cosigned = f", cosigned by {', '.join(self.cosigned_by) or 'no trusted witness'}"
         if self.receipt:
-            return f"receipt, checkpoint size {size}: {verdict}"
+            return f"receipt, checkpoint size {size}{cosigned}: {verdict}"
         kind = "subset" if self.subset else "full"
         return (
-            f"{kind} bundle, checkpoint size {size}: {self.entries} entries, "
+            f"{kind} bundle, checkpoint size {size}{cosigned}: {self.entries} entries, "
             f"{self.payloads} payloads, {self.entries - self.payloads} redacted: {verdict}"
         )
 
@@ -90,6 +96,7 @@ class BundleReport:
             "entries": self.entries,
             "payloads": self.payloads,
             "problems": [vars(p) for p in self.problems],
+            **({} if self.cosigned_by is None else {"cosigned_by": self.cosigned_by}),
         }
 
     def add(self, reason: Reason, where: str, detail: str) -> None:
@@ -160,12 +167,17 @@ class Receipt:
 
 
 def verify_receipt(
-    receipt: Receipt, trusted: Mapping[str, VerifierKey] | None = None
+    receipt: Receipt,
+    trusted: Mapping[str, VerifierKey] | None = None,
+    *,
+    witnesses: WitnessPolicy | None = None,
 ) -> BundleReport:
-    """Check a receipt with the keys the auditor trusts (else the keys it carries)."""
+    """Check a receipt with the keys the auditor trusts (else the keys it carries), and
+    its checkpoint's cosignatures against `witnesses` when given."""
     report = BundleReport(subset=True, receipt=True)
     keys = trusted if trusted is not None else _keys_of(receipt.keys, report)
     checkpoint = _open_checkpoint(receipt.checkpoint, keys, report)
+    _check_cosignatures(receipt.checkpoint, checkpoint, witnesses, report)
     report.entries = 1
     try:
         signed = parse_leaf(receipt.leaf)
@@ -321,6 +333,21 @@ def _open_checkpoint(
     return checkpoint
 
 
+def _check_cosignatures(
+    note: str | bytes,
+    checkpoint: Checkpoint | None,
+    witnesses: WitnessPolicy | None,
+    report: BundleReport,
+) -> None:
+    """The trusted witnesses' cosignatures of a checkpoint whose log signature holds."""
+    if witnesses is None or checkpoint is None:
+        return
+    cosignatures, findings = witnesses.check(note)
+    report.cosigned_by = sorted(cosignature.witness for cosignature in cosignatures)
+    for reason, detail in findings:
+        report.add(reason, "checkpoint", detail)
+
+
 def _check_inclusion(
     report: BundleReport,
     where: str,
@@ -336,9 +363,14 @@ def _check_inclusion(
 
 
 def verify_bundle(
-    path: Path, trusted: Mapping[str, VerifierKey] | None = None, *, signatures: bool = True
+    path: Path,
+    trusted: Mapping[str, VerifierKey] | None = None,
+    *,
+    signatures: bool = True,
+    witnesses: WitnessPolicy | None = None,
 ) -> BundleReport:
-    """Check a bundle offline, with the keys the auditor trusts (else the bundle's own).
+    """Check a bundle offline, with the keys the auditor trusts (else the bundle's own),
+    and its checkpoint's cosignatures against `witnesses` when given.
 
     `signatures=False` skips the per-leaf signature checks (the checkpoint's signature and
     every hash are still checked): the Merkle root over signed leaves already commits to
@@ -347,7 +379,9 @@ def verify_bundle(
     bundle = open_bundle(path)
     report = BundleReport()
     keys = trusted if trusted is not None else _keys_of(bundle.data(KEYS_FILE), report)
-    checkpoint = _open_checkpoint(bundle.data(CHECKPOINT_FILE), keys, report)
+    note = bundle.data(CHECKPOINT_FILE)
+    checkpoint = _open_checkpoint(note, keys, report)
+    _check_cosignatures(note, checkpoint, witnesses, report)
     report.subset = bundle.has(PROOFS_FILE)
     proofs = bundle.lines(PROOFS_FILE) if report.subset else None
     payloads = _payload_lines(bundle, report)

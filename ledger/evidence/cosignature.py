@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from ledger.evidence.keys import KeyFormatError, key_hash, valid_key_name
-from ledger.evidence.note import NoteSignature, split_note
+from ledger.evidence.note import NoteError, NoteSignature, split_note
+from ledger.evidence.reasons import Reason
 
 COSIGNATURE_ALGORITHM = 0x04
 HEADER = "cosignature/v1\n"
@@ -210,3 +211,62 @@ def parse_witness_list(text: str) -> tuple[WitnessEntry, ...]:
             raise CosignatureError(f"line {number}: witness {name} is listed twice")
         witnesses[name] = WitnessEntry(name, url.rstrip("/"), key)
     return tuple(witnesses.values())
+
+
+def parse_witness_keys(text: str) -> tuple[CosignerKey, ...]:
+    """Witness keys, one a line (`#` starts a comment line), as an auditor keeps them."""
+    keys: dict[str, CosignerKey] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            key = CosignerKey.parse(stripped)
+        except KeyFormatError as error:
+            raise KeyFormatError(f"line {number}: {error}") from error
+        keys[key.kid] = key
+    return tuple(keys.values())
+
+
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """The witnesses a verifier trusts and how many of them must have cosigned."""
+
+    keys: tuple[CosignerKey, ...]
+    quorum: int
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ValueError("a witness policy names at least one witness")
+        if not 1 <= self.quorum <= len(self.keys):
+            raise ValueError(f"the quorum is from 1 to {len(self.keys)}, not {self.quorum}")
+
+    def check(self, note: str | bytes) -> tuple[list[Cosignature], list[tuple[Reason, str]]]:
+        """The valid cosignatures of the trusted witnesses on a checkpoint's note, and the
+        findings: each line of a trusted witness that does not verify (`bad-cosignature`),
+        and fewer cosigners than the quorum (`quorum-not-met`). A note that is not one
+        gives nothing here: its own check reports it."""
+        try:
+            text, signatures = split_note(note)
+        except NoteError:
+            return [], []
+        valid: dict[str, Cosignature] = {}
+        findings: list[tuple[Reason, str]] = []
+        for key in self.keys:
+            for signature in signatures:
+                if not key.matches(signature):
+                    continue
+                try:
+                    valid.setdefault(key.kid, key.verify(signature, text))
+                except CosignatureError as error:
+                    findings.append((Reason.BAD_COSIGNATURE, str(error)))
+        if len(valid) < self.quorum:
+            names = ", ".join(sorted(c.witness for c in valid.values())) or "none"
+            findings.append(
+                (
+                    Reason.QUORUM_NOT_MET,
+                    f"cosigned by {len(valid)} of the {len(self.keys)} trusted witnesses "
+                    f"({names}); the quorum is {self.quorum}",
+                )
+            )
+        return list(valid.values()), findings

@@ -132,6 +132,16 @@ class Reason(StrEnum):
         "checkpoint-unknown-key",
         "no trusted key signed the newest stored checkpoint",
     )
+    # The witnesses' cosignatures of a bundle's or receipt's checkpoint, when the verifier
+    # is given the witnesses it trusts and a quorum.
+    BAD_COSIGNATURE = (
+        "bad-cosignature",
+        "a cosignature line of a trusted witness that does not verify over the checkpoint",
+    )
+    QUORUM_NOT_MET = (
+        "quorum-not-met",
+        "a checkpoint cosigned by fewer of the trusted witnesses than the quorum asks",
+    )
     # Inclusion proofs of subset bundles and receipts.
     BAD_INCLUSION_PROOF = (
         "bad-inclusion-proof",

@@ -500,3 +500,79 @@ def test_a_witness_setting_that_cannot_be_used_stops_the_start(
         env["LEDGER_WITNESSES"] = str(tmp_path / "bad")
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env | variables)
+
+
+def test_the_witness_loads_nothing_of_the_portal_or_the_log_it_witnesses():
+    probe = (
+        "import sys, approval_ledger.witness; "
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules} | set(sys.modules))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in ("web", "flask", "saml", "development", "eventsourcing", "psycopg"):
+        assert name not in loaded, name
+    for name in ("ledger.storage", "ledger.signed_log", "ledger.application", "ledger.config"):
+        assert name not in loaded, name
+
+
+def _verify_bundle(bundle: Path, keys: Path, *extra: str) -> subprocess.CompletedProcess:
+    return _ledger("verify", "--bundle", str(bundle), "--keys", str(keys), *extra)
+
+
+def test_ledger_verify_with_the_witness_keys_refuses_the_bundle_of_the_refused_branch(
+    sqlite_settings, witness, tmp_path
+):
+    from ledger.export import export_bundle
+
+    honest = _witnessed_log(sqlite_settings, witness)
+    keys = sqlite_settings.keys_dir / "verifier-keys"
+    witness_keys = tmp_path / "my-witnesses"
+    witness_keys.write_text(f"# the witnesses I trust\n{witness.key.line()}\n", encoding="utf-8")
+    try:
+        register(honest, OPERATOR, 0)
+        honest.signed_log.checkpoint()
+        forked_settings = _fork(sqlite_settings, tmp_path / "fork")
+        forked = LedgerApp(replace(forked_settings, witnesses=(witness.entry(),), witness_quorum=1))
+        honest_cosigning, forked_cosigning = _cosigning(honest), _cosigning(forked)
+        try:
+            with witness.serving():
+                register(honest, OPERATOR, 1)
+                register(forked, OPERATOR, 2)
+                honest.signed_log.checkpoint()
+                forked.signed_log.checkpoint()
+                assert [o.kind for o in honest_cosigning.run_once()] == ["cosigned"]
+                assert [o.kind for o in forked_cosigning.run_once()] == ["refused"]
+            export_bundle(honest, tmp_path / "honest")
+            export_bundle(forked, tmp_path / "forked")
+        finally:
+            honest_cosigning.stop()
+            forked_cosigning.stop()
+            forked.close()
+    finally:
+        honest.close()
+    cosigned = _verify_bundle(tmp_path / "honest", keys, "--witnesses", str(witness_keys))
+    assert cosigned.returncode == 0, cosigned.stdout + cosigned.stderr
+    assert f"cosigned by {WITNESS_NAME}: " in cosigned.stdout
+    # Signed with the real key, the other branch holds for a verifier of the log key alone...
+    assert _verify_bundle(tmp_path / "forked", keys).returncode == 0
+    # ...and fails with the witness's key: no trusted witness cosigned it.
+    refused = _verify_bundle(tmp_path / "forked", keys, "--witnesses", str(witness_keys))
+    assert refused.returncode == 1
+    assert "quorum-not-met: checkpoint: cosigned by 0 of the 1 trusted witnesses" in refused.stdout
+    # A cosignature line altered in the bundle is a finding of its own.
+    checkpoint = tmp_path / "honest" / "checkpoint"
+    note = checkpoint.read_text(encoding="utf-8")
+    line = note.splitlines()[-1]
+    prefix, name, encoded = line.split(" ")
+    blob = bytearray(base64.b64decode(encoded))
+    blob[11] ^= 1  # the last byte of the timestamp
+    checkpoint.write_text(
+        note.replace(line, f"{prefix} {name} {base64.b64encode(bytes(blob)).decode()}"),
+        encoding="utf-8",
+    )
+    altered = _verify_bundle(tmp_path / "honest", keys, "--witnesses", str(witness_keys))
+    assert altered.returncode == 1
+    codes = [line.split(":")[0] for line in altered.stdout.splitlines()[:-1]]
+    assert codes == ["bad-cosignature", "quorum-not-met"]
+    assert _verify_bundle(tmp_path / "honest", keys, "--quorum", "1").returncode == 2

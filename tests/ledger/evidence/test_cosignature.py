@@ -16,12 +16,15 @@ from ledger.evidence.cosignature import (
     CosignatureError,
     Cosigner,
     CosignerKey,
+    WitnessPolicy,
     cosignatures_of,
     cosigned_message,
+    parse_witness_keys,
     parse_witness_list,
 )
 from ledger.evidence.keys import KeyFormatError, SigningKey, parse_verifier_keys
 from ledger.evidence.note import NoteError, NoteSignature, open_checkpoint, sign_note, split_note
+from ledger.evidence.reasons import Reason
 
 ORIGIN = "test.example/ledger"
 TEXT = f"{ORIGIN}\n42\n{base64.b64encode(bytes(range(32))).decode()}\n"
@@ -219,3 +222,50 @@ def test_the_specification_shows_the_vector_cosignature_and_witness_key():
     note = (VECTORS / "cosignatures/good/cosigned-by-one-witness.note").read_text()
     assert note.splitlines()[-1] in spec
     assert TRUSTED_WITNESSES[0].line() in spec
+
+
+def _policy(quorum: int) -> WitnessPolicy:
+    return WitnessPolicy(TRUSTED_WITNESSES, quorum)
+
+
+def test_a_witness_policy_counts_the_trusted_cosigners_against_its_quorum():
+    two = (VECTORS / "cosignatures/good/cosigned-by-two-witnesses.note").read_bytes()
+    one = (VECTORS / "cosignatures/good/cosigned-also-by-an-unknown-witness.note").read_bytes()
+    cosignatures, findings = _policy(2).check(two)
+    assert sorted(c.witness for c in cosignatures) == [
+        "witness.test.example/w1",
+        "witness.test.example/w2",
+    ]
+    assert findings == []
+    assert _policy(1).check(one)[1] == []
+    cosignatures, findings = _policy(2).check(one)
+    assert [c.witness for c in cosignatures] == ["witness.test.example/w1"]
+    assert findings == [
+        (
+            Reason.QUORUM_NOT_MET,
+            "cosigned by 1 of the 2 trusted witnesses (witness.test.example/w1); the quorum is 2",
+        )
+    ]
+
+
+@pytest.mark.parametrize("vector", _vectors("bad"), ids=lambda path: path.stem)
+def test_a_witness_policy_reports_a_bad_cosignature_and_does_not_count_it(vector: Path):
+    cosignatures, findings = _policy(1).check(vector.read_bytes())
+    assert cosignatures == []
+    assert [reason for reason, _ in findings] == [Reason.BAD_COSIGNATURE, Reason.QUORUM_NOT_MET]
+
+
+def test_a_witness_policy_needs_a_witness_and_a_quorum_it_can_reach():
+    with pytest.raises(ValueError, match="at least one"):
+        WitnessPolicy((), 1)
+    with pytest.raises(ValueError, match="from 1 to 2"):
+        _policy(3)
+    with pytest.raises(ValueError, match="from 1 to 2"):
+        _policy(0)
+
+
+def test_witness_keys_are_read_one_a_line():
+    text = (VECTORS / "keys/trusted.witnesses").read_text()
+    assert list(parse_witness_keys("# mine\n\n" + text)) == TRUSTED_WITNESSES
+    with pytest.raises(KeyFormatError, match="line 1"):
+        parse_witness_keys(LOG.verifier_key.line())
