@@ -9,8 +9,9 @@ takes for years beside a few hundred approvals. So a page that reads only what i
 the same on both, and the ratio (p50 at 10,000 over p50 at the large size, higher is better,
 1.0 flat) shows what grows with the log. Each operation is asked through the portal in-process
 (Flask's test client on `approval_ledger.bootstrap.build_app`, logged in through the
-development IdP as the auditor, a signatory and staff), alternating the two logs, after a
-warm-up request each (the search index catches up then).
+development IdP as the auditor, an auditor limited to two customers, a signatory and staff;
+a deep page both by its number and by the "Ældre" link from the page before), alternating
+the two logs, after a warm-up request each (the search index catches up then).
 
 The bulk path: `ledger.bulk.import_events` (1,000 events per transaction) against the same
 event saved one by one through `LedgerApp.save`, as the portal saves a summary, alternating
@@ -22,7 +23,8 @@ in fresh databases that are dropped afterwards.
 
     .venv/bin/python bench/scale.py [--quick] [--rounds N]
 
-`--quick`: 100,000 events (PostgreSQL 20,000).
+`--quick`: 30,000 events against 10,000 (PostgreSQL 15,000 against 5,000), fewer asks, to
+finish in about a minute: it shows what grows with the log, the full run how much.
 """
 
 import sys
@@ -59,16 +61,18 @@ from ledger.identity import Actor
 from ledger.search import EventIndex
 from saml.credentials import ensure_sp_credentials
 
-BASE = 10_000
 GOALS: dict[str, float | None] = {"pages_flat_1m": 0.8, "import_over_append": 10.0}
 PAGE_P95_GOAL_MS = 20.0
 START = datetime(2025, 1, 1, tzinfo=UTC)
 NETWORKS = 3  # networks counted per summary
+LIMITED_TO = ("55133018", "35209115")  # Aarhus and Odense
 
 
 @dataclass(frozen=True)
 class Sizes:
+    base: int  # the small log every operation is compared with
     large: int
+    base_pg: int
     large_pg: int
     rounds: int
     asks: int  # requests per operation per round
@@ -76,8 +80,26 @@ class Sizes:
     imported: int  # imported events per round of the import rate
 
 
-QUICK = Sizes(large=100_000, large_pg=20_000, rounds=5, asks=4, appends=150, imported=5_000)
-FULL = Sizes(large=1_000_000, large_pg=200_000, rounds=7, asks=6, appends=600, imported=20_000)
+QUICK = Sizes(
+    base=10_000,
+    large=30_000,
+    base_pg=5_000,
+    large_pg=15_000,
+    rounds=5,
+    asks=1,
+    appends=60,
+    imported=1_500,
+)
+FULL = Sizes(
+    base=10_000,
+    large=1_000_000,
+    base_pg=10_000,
+    large_pg=200_000,
+    rounds=7,
+    asks=6,
+    appends=600,
+    imported=20_000,
+)
 
 
 def refusal_lines(first: int, count: int) -> Iterator[str]:
@@ -131,6 +153,14 @@ def build_log(env: dict[str, str], events: int) -> Built:
     app = initialize(configuration.settings, Actor.cli_operator()).app
     try:
         seed(app)
+        clerk = PERSONS_BY_KEY["odense-clerk"]  # an auditor limited to two customers' events
+        app.grant_role(
+            person_uuid=clerk.person_uuid,
+            person_name=clerk.name,
+            role="auditor",
+            cvrs=list(LIMITED_TO),
+            actor=Actor.cli_operator(),
+        )
         last = app.signed_log.last_leaf()
         assert last is not None
         filler = events - (last.seq + 1)
@@ -171,18 +201,35 @@ class Operation:
     persona: str
     path: str
     kind: str  # page, export, receipt, proof
+    follow: bool = False  # ask the page the path's "Ældre" link leads to (a linked deep page)
 
 
 class Portal:
     def __init__(self, env: dict[str, str]) -> None:
         configuration = read_configuration(env)
         self.app = build_app(configuration.settings, configuration.saml(require_idp=False))
-        self.clients = {p: logged_in(self.app, p) for p in ("auditor", "aarhus", "staff")}
+        self.clients = {
+            p: logged_in(self.app, p) for p in ("auditor", "odense-clerk", "aarhus", "staff")
+        }
         checkpoint = self.app.extensions["services"].signed_log.checkpoint()
         self.size = checkpoint.size  # each log proves in its own newest checkpoint
+        self.followed: dict[str, str] = {}
+
+    def path(self, operation: Operation) -> str:
+        """The operation's address on this log (its own checkpoint, its own links)."""
+        path = operation.path.replace("{size}", str(self.size))
+        if not operation.follow:
+            return path
+        if path not in self.followed:
+            page = self.clients[operation.persona].get(path)
+            found = re.search(r'<a rel="next" href="([^"]+)"', page.text)
+            if found is None:
+                raise RuntimeError(f"{path} has no link to an older page")
+            self.followed[path] = found.group(1).replace("&amp;", "&")
+        return self.followed[path]
 
     def ask(self, operation: Operation) -> float:
-        path = operation.path.replace("{size}", str(self.size))
+        path = self.path(operation)
         started = time.perf_counter()
         response = self.clients[operation.persona].get(path)
         _ = response.data
@@ -228,6 +275,16 @@ def operations(env: dict[str, str]) -> list[Operation]:
     ops += [
         Operation("search fra+til", "auditor", f"/revision/?fra={today}&til={today}", "page"),
         Operation(
+            "search type+fra+til",
+            "auditor",
+            f"/revision/?type=LoginRefusalsCounted&fra={today}&til={today}",
+            "page",
+        ),
+        Operation("search, limited auditor", "odense-clerk", "/revision/", "page"),
+        Operation(
+            "search type, limited auditor", "odense-clerk", "/revision/?type=Approved", "page"
+        ),
+        Operation(
             "search cvr+fra+til",
             "auditor",
             f"/revision/?cvr={aarhus.cvr}&fra={today}&til={today}",
@@ -242,6 +299,20 @@ def operations(env: dict[str, str]) -> list[Operation]:
             "auditor",
             "/revision/?type=LoginRefusalsCounted&side=150",
             "page",
+        ),
+        Operation(
+            "deep page 151 by link, refusals",
+            "auditor",
+            "/revision/?type=LoginRefusalsCounted&side=150",
+            "page",
+            follow=True,
+        ),
+        Operation(
+            "deep page 151 by link, fra+til",
+            "auditor",
+            f"/revision/?fra={today}&til={today}&side=150",
+            "page",
+            follow=True,
         ),
         Operation("timeline", "auditor", f"/revision/kunde/{aarhus.cvr}", "page"),
         Operation("/aftaler", "aarhus", "/aftaler", "page"),
@@ -367,12 +438,13 @@ def run(
     workdir: Path,
     saml_keys: Path,
     sizes: Sizes,
+    base_size: int,
     large: int,
     urls: tuple[str | None, str | None, str | None],
     label: str,
 ) -> dict[str, Any]:
     base_url, large_url, rate_url = urls
-    base = build_log(environment(workdir / f"{label}-base", saml_keys, base_url), BASE)
+    base = build_log(environment(workdir / f"{label}-base", saml_keys, base_url), base_size)
     built = build_log(environment(workdir / f"{label}-large", saml_keys, large_url), large)
     print(
         f"{label}: built {large:,} events: import {built.import_seconds:.1f} s "
@@ -385,15 +457,15 @@ def run(
     return {"built": built, "measured": measured, "rate": rate}
 
 
-def report(label: str, large: int, result: dict[str, Any]) -> dict[str, Any]:
+def report(label: str, base: int, large: int, result: dict[str, Any]) -> dict[str, Any]:
     ops: list[Operation] = result["measured"]["ops"]
     timings: dict[str, Timing] = result["measured"]["timings"]
-    print(f"\n{label}: p50 / p95 in ms at {BASE:,} and at {large:,} events; ratio = p50 flat")
-    print(f"{'operation':<32} {'10k p50':>8} {'10k p95':>8} {'big p50':>8} {'big p95':>8} ratio")
+    print(f"\n{label}: p50 / p95 in ms at {base:,} and at {large:,} events; ratio = p50 flat")
+    print(f"{'operation':<34} {'base p50':>8} {'base p95':>8} {'big p50':>8} {'big p95':>8} ratio")
     for op in ops:
         t = timings[op.name]
         print(
-            f"{op.name:<32} {statistics.median(t.base) * 1e3:8.2f} "
+            f"{op.name:<34} {statistics.median(t.base) * 1e3:8.2f} "
             f"{percentile(t.base, 0.95) * 1e3:8.2f} {statistics.median(t.large) * 1e3:8.2f} "
             f"{percentile(t.large, 0.95) * 1e3:8.2f} {t.ratio:5.2f}"
         )
@@ -435,7 +507,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"scale: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{'quick' if args.quick else 'full'}: {sizes.large:,} events (PostgreSQL "
-        f"{sizes.large_pg:,}) against {BASE:,}, {sizes.rounds} rounds of {sizes.asks} asks",
+        f"{sizes.large_pg:,}) against {sizes.base:,} ({sizes.base_pg:,}), {sizes.rounds} rounds "
+        f"of {sizes.asks} asks",
         flush=True,
     )
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
@@ -445,8 +518,10 @@ def main(argv: list[str] | None = None) -> None:
         saml_keys = workdir / "saml-keys"
         keys_env = environment(saml_keys, saml_keys, None)
         ensure_sp_credentials(read_configuration(keys_env).saml(require_idp=False))
-        result = run(workdir, saml_keys, sizes, sizes.large, (None, None, None), "SQLite")
-        shown = report("SQLite", sizes.large, result)
+        result = run(
+            workdir, saml_keys, sizes, sizes.base, sizes.large, (None, None, None), "SQLite"
+        )
+        shown = report("SQLite", sizes.base, sizes.large, result)
         ratios["pages_flat_1m"] = shown["worst_ratio"]
         ratios["import_over_append"] = shown["rate"]["ratio"]
         figures |= {
@@ -470,11 +545,12 @@ def main(argv: list[str] | None = None) -> None:
                     workdir,
                     saml_keys,
                     sizes,
+                    sizes.base_pg,
                     sizes.large_pg,
                     (base_url, large_url, rate_url),
                     "PostgreSQL",
                 )
-                shown_pg = report("PostgreSQL", sizes.large_pg, pg)
+                shown_pg = report("PostgreSQL", sizes.base_pg, sizes.large_pg, pg)
             ratios["pages_flat_pg"] = shown_pg["worst_ratio"]
             ratios["import_over_append_pg"] = shown_pg["rate"]["ratio"]
             figures |= {
