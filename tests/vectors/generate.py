@@ -901,6 +901,30 @@ def _cosignature_cases() -> tuple[
     return good, bad
 
 
+def _cosigned_bundle_cases() -> tuple[dict[str, Bundle], dict[str, tuple[Bundle, list[Finding]]]]:
+    """Full bundles whose checkpoint carries cosignatures, each checked trusting the
+    witnesses of `keys/trusted.witnesses` with the quorum of all of them (two)."""
+    note = checkpoint()
+    text = note.split("\n\n")[0] + "\n"
+    smaller = checkpoint(SIZE - 1).split("\n\n")[0] + "\n"
+    w1, w2 = (witness.cosign(text, COSIGNED_AT).line for witness in (W1, W2))
+    moved = W1.cosign(smaller, COSIGNED_AT).line
+    below = [(Reason.QUORUM_NOT_MET, "checkpoint")]
+    good = {
+        "full-bundle-cosigned-by-the-trusted-witnesses": with_checkpoint(
+            full_bundle(), note + w1 + w2
+        )
+    }
+    bad = {
+        "full-bundle-cosigned-below-the-quorum": (with_checkpoint(full_bundle(), note + w1), below),
+        "full-bundle-with-a-cosignature-over-another-checkpoint": (
+            with_checkpoint(full_bundle(), note + moved + w2),
+            [(Reason.BAD_COSIGNATURE, "checkpoint"), *below],
+        ),
+    }
+    return good, bad
+
+
 def vectors() -> Files:
     """Every file of the written directories, by its path below tests/vectors."""
     files: Files = {f"keys/TEST-KEY-{label}.pem": pem(key) for label, key in KEYS.items()}
@@ -937,6 +961,15 @@ def vectors() -> Files:
         files[f"receipts/bad/{name}.reasons"] = reasons(findings)
         if trusted is not None:
             files[f"receipts/bad/{name}.keys"] = trusted
+    trusted_witnesses = files[TRUSTED_WITNESSES]
+    good_cosigned_bundles, bad_cosigned_bundles = _cosigned_bundle_cases()
+    for name, bundle in good_cosigned_bundles.items():
+        files.update(_bundle_files(f"bundles/good/{name}", bundle))
+        files[f"bundles/good/{name}.witnesses"] = trusted_witnesses
+    for name, (bundle, findings) in bad_cosigned_bundles.items():
+        files.update(_bundle_files(f"bundles/bad/{name}", bundle))
+        files[f"bundles/bad/{name}.reasons"] = reasons(findings)
+        files[f"bundles/bad/{name}.witnesses"] = trusted_witnesses
     good_bundles, bad_bundles = _bundle_cases()
     for name, bundle in good_bundles.items():
         files.update(_bundle_files(f"bundles/good/{name}", bundle))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ledger.evidence.bundle import BundleError, Receipt, verify_bundle, verify_receipt
+from ledger.evidence.cosignature import WitnessPolicy, parse_witness_keys
 from ledger.evidence.keys import SigningKey, VerifierKey, parse_verifier_keys
 from ledger.evidence.leaf import LeafError, open_leaf
 from ledger.evidence.note import NoteError, open_checkpoint
@@ -39,6 +40,15 @@ def trusted_for(vector: Path) -> dict[str, VerifierKey]:
         own = vector.with_name(f"{vector.name}.keys")
     keys = own if own.exists() else VECTORS / generate.TRUSTED_KEYS
     return parse_verifier_keys(keys.read_text())
+
+
+def witnesses_for(vector: Path) -> WitnessPolicy | None:
+    """The witnesses a bundle is checked trusting, all of them required, if it names any."""
+    own = vector.with_name(f"{vector.name}.witnesses")
+    if not own.exists():
+        return None
+    keys = parse_witness_keys(own.read_text())
+    return WitnessPolicy(keys, len(keys))
 
 
 def expected(vector: Path) -> list[str]:
@@ -75,9 +85,11 @@ def receipt_findings(vector: Path) -> list[str]:
     return lines([(problem.reason, problem.where) for problem in report.problems])
 
 
-def bundle_findings(bundle: Path, trusted: dict[str, VerifierKey]) -> list[str]:
+def bundle_findings(
+    bundle: Path, trusted: dict[str, VerifierKey], witnesses: WitnessPolicy | None = None
+) -> list[str]:
     try:
-        report = verify_bundle(bundle, trusted)
+        report = verify_bundle(bundle, trusted, witnesses=witnesses)
     except BundleError as error:
         return lines([(error.reason, "bundle")])
     return lines([(problem.reason, problem.where) for problem in report.problems])
@@ -141,6 +153,8 @@ OFFLINE_REASONS = {
     Reason.MISSING_FILE,
     Reason.MALFORMED_BUNDLE,
     Reason.MALFORMED_RECEIPT,
+    Reason.BAD_COSIGNATURE,
+    Reason.QUORUM_NOT_MET,
 }
 
 
@@ -214,11 +228,11 @@ def test_a_bad_receipt_fails_with_exactly_its_reasons(vector):
 @pytest.mark.parametrize("vector", vectors("bundles", "good"), ids=_id)
 def test_a_good_bundle_verifies(vector, form, tmp_path):
     bundle = vector if form == "directory" else zipped(vector, tmp_path)
-    assert bundle_findings(bundle, trusted_for(vector)) == []
+    assert bundle_findings(bundle, trusted_for(vector), witnesses_for(vector)) == []
 
 
 @pytest.mark.parametrize("form", ["directory", "zip"])
 @pytest.mark.parametrize("vector", vectors("bundles", "bad"), ids=_id)
 def test_a_bad_bundle_fails_with_exactly_its_reasons(vector, form, tmp_path):
     bundle = vector if form == "directory" else zipped(vector, tmp_path)
-    assert bundle_findings(bundle, trusted_for(vector)) == expected(vector)
+    assert bundle_findings(bundle, trusted_for(vector), witnesses_for(vector)) == expected(vector)
