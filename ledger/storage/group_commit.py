@@ -151,10 +151,36 @@ class GroupCommit:
                 self._writing = True
                 request.leading = True
         if request.wake is not None:
-            request.wake.wait()
+            try:
+                request.wake.wait()
+            except BaseException:
+                self._abandon(request)
+                raise
         if request.leading:
             self._lead(request)
         return request.answer()
+
+    def _abandon(self, request: WriteRequest) -> None:
+        """A waiting writer was interrupted: its request leaves the queue unwritten, and if
+        it had just been made the next leader, leadership passes on, so no writer waits for
+        a leader that will never come. A request already in a group is written anyway, as a
+        lone write interrupted after it was sent may be."""
+        with self._lock:
+            if request in self._queue:
+                self._queue.remove(request)
+                self._in_flight -= 1
+                return
+            if not request.leading:
+                return
+            self._in_flight -= 1
+            following = self._queue.popleft() if self._queue else None
+            if following is None:
+                self._writing = False
+            else:
+                following.leading = True
+        if following is not None:
+            assert following.wake is not None
+            following.wake.set()
 
     def _lead(self, first: WriteRequest) -> None:
         group = [first]
