@@ -32,6 +32,7 @@ from ledger.evidence.cosignature import (
     cosignatures_of,
 )
 from ledger.evidence.note import NoteError
+from ledger.messages import quoted
 from ledger.signed_log import SignedLog
 from ledger.storage.checkpoints import StoredCheckpoint
 
@@ -230,7 +231,9 @@ class Cosigning:
             if status == 409 and content_type.split(";")[0].strip() == "text/x.tlog.size":
                 told = body.strip()
                 if not (told.isascii() and told.isdigit()):
-                    return Outcome(name, "failed", f"409 with a size that is no number: {told!r}")
+                    return Outcome(
+                        name, "failed", f"409 with a size that is no number: {quoted(told, 40)}"
+                    )
                 if int(told) == old:  # the same size with another root: two trees of one size
                     return Outcome(name, "refused", f"the witness holds another tree of size {old}")
                 old = int(told)
@@ -242,9 +245,9 @@ class Cosigning:
                     name,
                     "refused",
                     f"the witness refuses the proof from size {old}: it has seen another "
-                    f"history of this log ({body.strip()[:200]})",
+                    f"history of this log: {quoted(body.strip(), 200)}",
                 )
-            return Outcome(name, "failed", f"HTTP {status}: {body.strip()[:200]}")
+            return Outcome(name, "failed", f"HTTP {status}: {quoted(body.strip(), 200)}")
         raise AssertionError("unreachable")
 
     @staticmethod

@@ -171,6 +171,12 @@ def test_witness_init_makes_a_key_of_its_own_readable_only_by_its_owner(witness,
     assert "exists already" in again.stderr
 
 
+def test_witness_serve_without_a_witness_directory_says_how_to_make_one(tmp_path):
+    served = _ledger("witness", "serve", "--dir", str(tmp_path / "nowhere"))
+    assert served.returncode == 2
+    assert "run `ledger witness init" in served.stderr
+
+
 def test_the_log_is_cosigned_through_a_witness_process(settings, witness):
     app = _witnessed_log(settings, witness)
     cosigning = _cosigning(app)
