@@ -80,9 +80,12 @@ class Answer:
 
 
 def initialize(directory: Path, name: str) -> Cosigner:
-    """Make a new witness's directory (0700), key (0600), list of logs and state."""
+    """Make a new witness's directory (0700), key (0600), list of logs and state. The
+    directory is new, or empty: the witness's files are the only ones in it."""
     if (directory / KEY_FILE).exists():
         raise WitnessSetupError(f"{directory / KEY_FILE} exists already: this is a witness")
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise WitnessSetupError(f"{directory} is not an empty directory; choose a new one")
     try:
         key = SigningKey.generate(name)
     except KeyFormatError as error:
@@ -90,11 +93,9 @@ def initialize(directory: Path, name: str) -> Cosigner:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     key.write(directory / KEY_FILE)
-    logs = directory / LOGS_FILE
-    if not logs.exists():
-        descriptor = os.open(logs, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(_LOGS_TEMPLATE)
+    descriptor = os.open(directory / LOGS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(_LOGS_TEMPLATE)
     WitnessState(directory / STATE_FILE).create()
     return Cosigner(key.name, key.private_key)
 

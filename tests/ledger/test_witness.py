@@ -169,6 +169,12 @@ def test_witness_init_makes_a_key_of_its_own_readable_only_by_its_owner(witness,
     again = _ledger("witness", "init", "--name", WITNESS_NAME, "--dir", str(witness.directory))
     assert again.returncode == 2
     assert "exists already" in again.stderr
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "other-file").write_text("kept")
+    busy = _ledger("witness", "init", "--name", WITNESS_NAME, "--dir", str(tmp_path / "busy"))
+    assert busy.returncode == 2
+    assert "not an empty directory" in busy.stderr
+    assert sorted(path.name for path in (tmp_path / "busy").iterdir()) == ["other-file"]
 
 
 def test_witness_serve_without_a_witness_directory_says_how_to_make_one(tmp_path):
