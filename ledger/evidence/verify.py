@@ -10,6 +10,7 @@ there with its hash. Every problem is reported with its reason code; none stops 
 """
 
 import multiprocessing
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -87,10 +88,15 @@ class KeptEvidence:
     leaves: Iterable[bytes] | None = None
 
 
+_LOWER_HEX_32 = re.compile(r"[0-9a-f]{32}")
+
+
 def _uuid_text(value: Any) -> str:
     """An aggregate id as the leaf writes it; a stored id that is no UUID stays as it is."""
     if isinstance(value, UUID):
         return str(value)
+    if isinstance(value, str) and _LOWER_HEX_32.fullmatch(value):  # as SQLite keeps them
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
     try:
         return str(UUID(str(value)))
     except ValueError:
@@ -180,7 +186,8 @@ def _check_range(
             found += _leaf_problems(
                 keys, seq, oid_text, version, leaf, recorded_at, prev_hash, event
             )
-            problems.extend(Problem(r, seq, oid_text, version, d) for r, d in found)
+            if found:
+                problems.extend(Problem(r, seq, oid_text, version, d) for r, d in found)
             if with_documents and event is not None and event[1] is not None:
                 for member, sha256 in named_documents(event[1]):
                     naming = documents.get(sha256)
@@ -332,16 +339,23 @@ def verify_database(
                     (sha256, document_problem(documents, sha256)) for sha256 in named
                 )
                 report.problems.extend(_document_problems(report, named, checked))
+            report.problems.extend(_check_tables(reader))
+            report.problems.extend(_check_checkpoints(reader, keys, against))
         else:
             key_lines = "\n".join(key.line() for key in keys.values())
             context = multiprocessing.get_context("spawn")
             with context.Pool(jobs, _start_worker, (url.url, key_lines, documents)) as pool:
-                _collect(report, pool.imap(_work, bounds), progress, named)
+                # The pool starts its workers and hands them the ranges in the background;
+                # meanwhile this process makes the checks over whole tables and the one
+                # sequential pass over the tree, which would otherwise run after the ranges
+                # with every worker idle (and the workers' start would be lost time).
+                ranges = pool.imap(_work, bounds)
+                whole = [*_check_tables(reader), *_check_checkpoints(reader, keys, against)]
+                _collect(report, ranges, progress, named)
                 if documents is not None:
                     checked = pool.imap(_work_on_document, list(named), chunksize=16)
                     report.problems.extend(_document_problems(report, named, checked))
-        report.problems.extend(_check_tables(reader))
-        report.problems.extend(_check_checkpoints(reader, keys, against))
+            report.problems.extend(whole)
     finally:
         reader.close()
     return report

@@ -13,7 +13,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -790,6 +790,27 @@ def test_two_jobs_report_what_one_job_reports_across_chunks(
     assert two.problems == one.problems
     assert two.leaves == one.leaves == 2113
     assert len(steps) > 1, "jobs=2 checked the log in one range"
+
+
+def test_two_jobs_report_the_whole_table_and_tree_problems_as_one_job_does(
+    sqlite_settings: Settings, operator: Actor
+) -> None:
+    """With jobs, the checks over whole tables and the tree run beside the workers' ranges:
+    the report is still the one job's, in the same order."""
+    ledger = build_ledger(sqlite_settings, operator, login_rejections=2100)
+    ledger.store.drop_leaf_uniqueness()
+    copied = ledger.store.leaf(5)
+    ledger.store.append_leaf(LeafRecord(-1, *astuple(copied)[1:]))  # before seq 0: tables
+    kept = ledger.store.leaf(700)
+    ledger.store.set_leaf(700, kept.leaf.replace(b'"seq":700', b'"seq":701'))  # the tree
+
+    one = ledger.verify(jobs=1)
+    two = ledger.verify(jobs=2)
+
+    reasons = {p.reason for p in one.problems}
+    assert {"seq-out-of-range", "duplicate-leaf", "checkpoint-root-mismatch"} <= reasons
+    assert two.problems == one.problems
+    assert two.leaves == one.leaves
 
 
 def test_two_jobs_report_a_gap_at_the_end_of_a_range_as_a_seq_gap(
