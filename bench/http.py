@@ -10,13 +10,14 @@ temporary directory or in a new PostgreSQL database made for the run and dropped
 with the development IdP (LEDGER_DEV_IDP=1, LEDGER_SAML_BASE_URL on that port,
 LEDGER_OPERATOR_CVR set). Each measured request is `POST /aftaler/<version>/godkend` with the
 session cookie and the form's CSRF token, as a browser sends it: the session record is
-checked, Flask-Login loads the person (roles from the ledger), the signatory check reads the
-customer, Flask-WTF checks the token, the NemLog-in authentication must be younger than 15
-minutes, `LedgerApp.approve` reads the customer, the agreement version and the approval,
-checks the stored document's hash, and saves an `Approved` event with its signed, chained
-leaf in one transaction (SQLite: synchronous=FULL); no checkpoint is made on the request (the
-checkpointer covers it within the interval). The portal answers 302 to the receipt
-`/kvitteringer/<seq>`.
+checked, Flask-Login loads the person from the session (their roles are read from the ledger
+only when a request asks about one, and Godkend asks about none), the signatory check reads
+the customer, Flask-WTF checks the token, the NemLog-in authentication must be younger than 15
+minutes, `LedgerApp.approve` reads the approval (it is given the customer and the agreement
+version the request has read), checks the stored document's hash, and saves an `Approved`
+event with its signed, chained leaf in one transaction (SQLite: synchronous=FULL); no
+checkpoint is made on the request (the checkpointer covers it within the interval). The
+portal answers 302 to the receipt `/kvitteringer/<seq>`.
 
 Sessions: an approval is one per (CVR, agreement version), and the development IdP's
 personas are fixed people with fixed CVRs. The bench therefore uses the three signatory

@@ -194,20 +194,22 @@ def seed(app: LedgerApp) -> bool:
     aarhus = signatory("aarhus")
     odense_clerk = signatory("odense-clerk")
     odense_signatory = signatory("odense")
-    request = {"ip": "127.0.0.1", "user_agent": "demo"}
+    ip, user_agent = "127.0.0.1", "demo"
     app.approve(
         cvr="55133018",
         version_id=agreement.id,
         actor=aarhus,
         authentication=_login(app, "_demo-assertion-1"),
-        **request,
+        ip=ip,
+        user_agent=user_agent,
     )
     app.approve(
         cvr="35209115",
         version_id=agreement.id,
         actor=odense_clerk,
         authentication=_login(app, "_demo-assertion-2"),
-        **request,
+        ip=ip,
+        user_agent=user_agent,
     )
     app.reset_approval(
         cvr="35209115",
@@ -220,7 +222,8 @@ def seed(app: LedgerApp) -> bool:
         version_id=agreement.id,
         actor=odense_signatory,
         authentication=_login(app, "_demo-assertion-3"),
-        **request,
+        ip=ip,
+        user_agent=user_agent,
     )
     app.hand_in_declaration(
         cvr="55133018",

@@ -276,6 +276,8 @@ class LedgerApp(Application[UUID]):
         authentication: Authentication,
         ip: str,
         user_agent: str,
+        customer: Customer | None = None,
+        agreement: AgreementVersion | None = None,
     ) -> tuple[Approval, bool]:
         """Approve an agreement version for a CVR: (the approval, whether this call approved).
 
@@ -284,9 +286,16 @@ class LedgerApp(Application[UUID]):
         on the aggregate's next version; the loser reads the winner's approval. An agreement
         whose stored document no longer has its published hash is never approved
         (DocumentUnavailable).
+
+        A caller that has just read the customer or the agreement version (the portal's
+        request, to check who may approve what) passes them, so they are not read a second
+        time; one that is not this CVR's or this version is read here instead. Only the
+        approval is read again before each save: it is what concurrent approvals race on.
         """
-        customer = self.customer(cvr)
-        agreement = self.agreement_version(version_id)
+        if customer is None or customer.cvr != validate_cvr(cvr):
+            customer = self.customer(cvr)
+        if agreement is None or agreement.id != version_id:
+            agreement = self.agreement_version(version_id)
         agreement.check_approvable()
         problem = self.agreement_document_problem(agreement)
         if problem is not None:

@@ -16,7 +16,9 @@ logout, single logout, the idle timeout, the absolute lifetime and a revoked rol
 """
 
 import datetime
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +39,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as AnyResponse
 
 from ledger.application import LedgerApp
+from ledger.domain import RoleAssignment
 from ledger.search import EventIndex
 from ledger.storage.login_counters import LoginRateLimit, client_network
 from ledger.storage.sessions import LOGOUT, NEW_LOGIN, SINGLE_LOGOUT
@@ -54,14 +57,35 @@ PENDING_LIMIT = 5  # logins started in other tabs that are still honoured
 
 @dataclass(frozen=True)
 class PortalUser(UserMixin):
+    """The person logged in, loaded on each request from the session's identity.
+
+    Their roles come from the ledger's role events, read when the request first asks about
+    a role (a menu, a staff or auditor page), so a grant or a revocation counts from the
+    next request on; a request that asks about none, such as Godkend answering with its
+    redirect, does not read them.
+    """
+
     person_uuid: str
     name: str
     cvr: str
     organisation: str
     loa: str
     authn_instant: str = ""
-    roles: frozenset[str] = field(default_factory=frozenset)
-    auditor_cvrs: tuple[str, ...] = ()
+    role_assignments: Callable[[], Sequence[RoleAssignment]] = field(
+        default=tuple, repr=False, compare=False
+    )
+
+    @cached_property
+    def _assignments(self) -> tuple[RoleAssignment, ...]:
+        return tuple(self.role_assignments())
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(a.role for a in self._assignments)
+
+    @property
+    def auditor_cvrs(self) -> tuple[str, ...]:
+        return next((tuple(a.cvrs) for a in self._assignments if a.role == "auditor"), ())
 
     def get_id(self) -> str:
         return self.person_uuid
@@ -94,8 +118,7 @@ def load_user(user_id: str) -> PortalUser | None:
     identity = session.get("identity")
     if not isinstance(identity, dict) or identity.get("person_uuid") != user_id:
         return None
-    assignments = ledger().roles_of(user_id)
-    auditor_cvrs = next((tuple(a.cvrs) for a in assignments if a.role == "auditor"), ())
+    app = ledger()
     return PortalUser(
         person_uuid=user_id,
         name=identity.get("name", ""),
@@ -103,8 +126,7 @@ def load_user(user_id: str) -> PortalUser | None:
         organisation=identity.get("organisation", ""),
         loa=identity.get("loa", ""),
         authn_instant=identity.get("authn_instant", ""),
-        roles=frozenset(a.role for a in assignments),
-        auditor_cvrs=auditor_cvrs,
+        role_assignments=lambda: app.roles_of(user_id),
     )
 
 

@@ -12,7 +12,7 @@ from typing import ParamSpec, TypeVar
 from flask import abort, current_app, g
 from flask_login import current_user, login_required
 
-from ledger.domain import DomainError
+from ledger.domain import Customer, DomainError
 from ledger.identity import Actor, NsisLevel
 from ledger.signed_log import Entry
 from web.auth import ledger
@@ -23,16 +23,21 @@ R = TypeVar("R")
 
 def is_signatory() -> bool:
     """Whether the person is logged in for a registered customer (looked up once a request)."""
+    return signatory_customer() is not None
+
+
+def signatory_customer() -> Customer | None:
+    """The registered customer the person is logged in for, or None; read once a request,
+    and kept for the request's own use (Godkend hands it to `LedgerApp.approve`)."""
     if not current_user.is_authenticated:
-        return False
-    if "is_signatory" not in g:
+        return None
+    if "signatory_customer" not in g:
         try:
-            ledger().customer(current_user.cvr)
+            g.signatory_customer = ledger().customer(current_user.cvr)
         except DomainError:
-            g.is_signatory = False
-        else:
-            g.is_signatory = True
-    return bool(g.is_signatory)
+            g.signatory_customer = None
+    customer: Customer | None = g.signatory_customer
+    return customer
 
 
 def is_staff() -> bool:

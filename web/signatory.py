@@ -30,7 +30,7 @@ from ledger.signed_log import Entry
 from web.arguments import number_arg
 from web.audit import agreement_names
 from web.auth import authenticated_within, event_index, ledger
-from web.roles import acting_person, may_read_entry, signatory_required
+from web.roles import acting_person, may_read_entry, signatory_customer, signatory_required
 from web.uploads import read_pdf, safe_name
 
 blueprint = Blueprint("signatory", __name__)
@@ -101,6 +101,8 @@ def approve(version_id: UUID) -> Any:
             ),
             ip=request.remote_addr or "",
             user_agent=request.headers.get("User-Agent", "")[:500],
+            customer=signatory_customer(),  # read by signatory_required, not read again
+            agreement=version,
         )
     except DocumentUnavailable as error:
         return _agreement_page(version, str(error)), 409

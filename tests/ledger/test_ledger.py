@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from ledger.domain import DomainError
+from ledger.domain import DomainError, approval_id, customer_id
 from ledger.evidence.verify import verify_database
 from ledger.identity import Actor, InvalidCVR, NsisLevel, validate_cvr
 from ledger.storage import LogWriteError
@@ -101,6 +101,44 @@ def test_second_click_returns_the_first_approval_and_adds_no_event(app, agreemen
     assert not approved_now
     assert second.approved_version == first.approved_version == 1
     assert len(events_of(app, "Approved")) == 1
+
+
+def test_approve_reads_again_only_the_approval_when_given_what_the_request_read(
+    app, agreement, operator, monkeypatch
+):
+    """The portal's request has read the customer and the version to check who may approve
+    what; approve uses them, but reads one of another CVR or another version again."""
+    aarhus, odense = app.customer(AARHUS), app.customer(ODENSE)
+    other = publish(app, operator, "2026.2")
+    read = []
+    get = app.repository.get
+    monkeypatch.setattr(
+        app.repository,
+        "get",
+        lambda aggregate_id, **kw: read.append(aggregate_id) or get(aggregate_id, **kw),
+    )
+
+    def approve_given(customer, version, assertion):
+        return app.approve(
+            cvr=AARHUS,
+            version_id=agreement.id,
+            actor=signatory(),
+            authentication=login(app, assertion),
+            ip="192.0.2.10",
+            user_agent="Firefox",
+            customer=customer,
+            agreement=version,
+        )
+
+    _, approved_now = approve_given(aarhus, agreement, "_a1")
+    assert approved_now
+    assert read == [approval_id(AARHUS, agreement.id)]
+    read.clear()
+    second, approved_now = approve_given(odense, other, "_a2")
+    assert not approved_now
+    assert second.cvr == AARHUS
+    assert second.agreement_version_id == agreement.id
+    assert read == [customer_id(AARHUS), agreement.id, approval_id(AARHUS, agreement.id)]
 
 
 def test_a_signatory_cannot_approve_for_another_cvr(app, agreement):

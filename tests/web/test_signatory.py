@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
+from ledger.domain import approval_id, customer_id
 from ledger.evidence.bundle import Receipt, verify_receipt
 from tests.web.test_login import log_in
 
@@ -62,6 +63,28 @@ def test_the_agreement_page_shows_the_document_its_hash_and_who_is_logged_in(por
     document = portal.get(f"/aftaler/{agreement.id}/dokument")
     assert document.data == demo_pdf("Driftsaftale", "2026.1")
     assert "attachment" in document.headers["Content-Disposition"]
+
+
+def test_godkend_reads_the_customer_the_version_and_the_approval_once_and_no_roles(
+    portal, app, agreement, monkeypatch
+):
+    """Who may approve what is read once in the request and handed to `approve`; the
+    person's roles are not read at all, for Godkend asks about none."""
+    log_in(portal, "aarhus")
+    page = f"/aftaler/{agreement.id}"
+    token = csrf_token(portal, page)
+    read = []
+    get = app.repository.get
+    monkeypatch.setattr(
+        app.repository,
+        "get",
+        lambda aggregate_id, **kw: read.append(aggregate_id) or get(aggregate_id, **kw),
+    )
+    done = portal.post(f"{page}/godkend", data={"csrf_token": token})
+    assert done.status_code == 302
+    assert sorted(map(str, read)) == sorted(
+        map(str, [customer_id(AARHUS), agreement.id, approval_id(AARHUS, agreement.id)])
+    )
 
 
 def test_godkend_records_the_approval_and_shows_a_receipt_that_verifies_offline(
