@@ -265,7 +265,10 @@ class SignedLog:
         The same every time it is asked for: its checkpoint is the first stored one that
         covers the event (made at once if none does yet), so a receipt downloaded twice is
         the same receipt. `size` asks for it in a later stored checkpoint instead, one the
-        holder has seen (`GET /api/v1/checkpoint`) and wants the event proved in."""
+        holder has seen (`GET /api/v1/checkpoint`) and wants the event proved in. The
+        checkpoint comes with the witnesses' cosignatures kept of it: a receipt of a
+        checkpoint the witnesses cosign after it was first fetched carries them from then on
+        (witnesses cosign the newest checkpoint, so `size` of a cosigned one asks for them)."""
         record = self._record(seq)
         if record is None:
             raise DomainError(f"Hændelse {seq} findes ikke.")
@@ -283,7 +286,7 @@ class SignedLog:
             return Receipt(
                 leaf=record.leaf,
                 payload=record.stored_event.state,
-                checkpoint=checkpoint.note,
+                checkpoint=self.cosigned_note(checkpoint),
                 inclusion=merkle.inclusion_proof(seq, checkpoint.size, tree.read_nodes),
                 keys=[key.line() for key in self.keyring.verifier_keys().values()],
             )

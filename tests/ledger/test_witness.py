@@ -588,3 +588,34 @@ def test_ledger_verify_with_the_witness_keys_refuses_the_bundle_of_the_refused_b
     codes = [line.split(":")[0] for line in altered.stdout.splitlines()[:-1]]
     assert codes == ["bad-cosignature", "quorum-not-met"]
     assert _verify_bundle(tmp_path / "honest", keys, "--quorum", "1").returncode == 2
+
+
+def test_a_receipt_in_a_cosigned_checkpoint_carries_its_cosignatures(
+    sqlite_settings, witness, tmp_path
+):
+    app = _witnessed_log(sqlite_settings, witness)
+    cosigning = _cosigning(app)
+    witness_keys = tmp_path / "my-witnesses"
+    witness_keys.write_text(witness.key.line() + "\n", encoding="utf-8")
+    keys = sqlite_settings.keys_dir / "verifier-keys"
+    try:
+        seq = register(app, OPERATOR, 0)
+        first = app.signed_log.receipt(seq)  # its first covering checkpoint, not cosigned
+        register(app, OPERATOR, 1)
+        newest = app.signed_log.checkpoint()
+        with witness.serving():
+            assert [o.kind for o in cosigning.run_once()] == ["cosigned"]
+        (tmp_path / "first.json").write_text(first.to_json(), encoding="utf-8")
+        later = app.signed_log.receipt(seq, newest.size)
+        (tmp_path / "later.json").write_text(later.to_json(), encoding="utf-8")
+        assert app.signed_log.receipt(seq).to_json() == first.to_json()
+    finally:
+        cosigning.stop()
+        app.close()
+    trusting = ("--keys", str(keys), "--witnesses", str(witness_keys))
+    cosigned = _ledger("verify", "--receipt", str(tmp_path / "later.json"), *trusting)
+    assert cosigned.returncode == 0, cosigned.stdout + cosigned.stderr
+    assert f"cosigned by {WITNESS_NAME}: all holds" in cosigned.stdout
+    alone = _ledger("verify", "--receipt", str(tmp_path / "first.json"), *trusting)
+    assert alone.returncode == 1
+    assert "quorum-not-met" in alone.stdout
