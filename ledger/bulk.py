@@ -45,6 +45,7 @@ from ledger.storage.sessions import ROLE_REVOKED
 BATCH_SIZE = 1000
 LINE_MAX = 64 * 1024  # characters of one line; a summary of 100 networks is about 8,000
 _REASON_CODE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_COUNT_FIELDS = frozenset({"reason", "network", "refusals"})
 
 # Each command's fields: (name, required).
 COMMANDS: dict[str, tuple[tuple[str, bool], ...]] = {
@@ -52,6 +53,11 @@ COMMANDS: dict[str, tuple[tuple[str, bool], ...]] = {
     "grant-role": (("person", True), ("name", True), ("role", True), ("cvrs", False)),
     "revoke-role": (("person", True), ("role", True)),
     "count-login-refusals": (("interval_start", True), ("interval_end", True), ("counts", True)),
+}
+
+_ALLOWED = {
+    command: frozenset({"command", *(name for name, _ in fields)})
+    for command, fields in COMMANDS.items()
 }
 
 
@@ -215,7 +221,7 @@ def _recorded_network(text: str) -> str | None:
 def _refusal_count(item: Any) -> tuple[str, str, int]:
     """One (reason, network, refusals) of a summary: a reason code, a client network as the
     portal records them (/24 for IPv4, /48 for IPv6), and a positive whole number."""
-    if not isinstance(item, dict) or set(item) != {"reason", "network", "refusals"}:
+    if not isinstance(item, dict) or item.keys() != _COUNT_FIELDS:
         raise DomainError("Hver optælling skal have netop reason, network og refusals.")
     reason, network, refusals = item["reason"], item["network"], item["refusals"]
     if not isinstance(reason, str) or not _REASON_CODE.fullmatch(reason):
@@ -243,12 +249,11 @@ def parse_line(text: str) -> dict[str, Any]:
     if not isinstance(fields, dict):
         raise DomainError("Linjen er ikke et JSON-objekt.")
     command = fields.get("command")
-    if command not in COMMANDS:
+    if not isinstance(command, str) or command not in COMMANDS:  # a list is not hashable
         raise DomainError(
             f"Ukendt kommando {json.dumps(command)[:60]}; kommandoerne er {', '.join(COMMANDS)}."
         )
-    allowed = {name for name, _ in COMMANDS[command]} | {"command"}
-    unknown = sorted(set(fields) - allowed)
+    unknown = sorted(fields.keys() - _ALLOWED[command])
     if unknown:
         raise DomainError(f"Ukendte felter for {command}: {', '.join(unknown)[:200]}.")
     for name, required in COMMANDS[command]:

@@ -202,6 +202,8 @@ def _check_value(path: str, value: Any) -> None:
             raise TypeError(f"the event field {path!r} has no length limit in EVENT_TEXT_BOUNDS")
         if len(value) > bound.longest:
             raise DomainError(f"{bound.label} må højst være {bound.longest} tegn.")
+        if value.isascii() and value.isprintable():  # refused_character's own first test
+            return
         if refused_character(value, multiline=bound.multiline) is not None:
             raise DomainError(f"{bound.label} indeholder et kontroltegn, der ikke kan bruges.")
         return
@@ -219,7 +221,9 @@ def _check_value(path: str, value: Any) -> None:
         members = tuple((field.name, f"{path}.{field.name}") for field in dataclasses.fields(kind))
         _MEMBERS[kind, path] = members
     for name, member_path in members:
-        _check_value(member_path, getattr(value, name))
+        member = getattr(value, name)
+        if member is not None:  # nothing to check, and most of an operator's Actor
+            _check_value(member_path, member)
 
 
 # A value type's fields with their paths, by (type, path): remembered, as every event asks

@@ -233,6 +233,7 @@ def test_a_role_changed_by_another_writer_during_the_run_refuses_the_batch(app, 
     [
         ("not json", "JSON"),
         ('{"command": "approve", "cvr": "55133018"}', "Ukendt kommando"),
+        ('{"command": ["register-customer"]}', "Ukendt kommando"),
         ('{"command": "register-customer", "cvr": "55133018"}', "mangler feltet name"),
         ('{"command": "register-customer", "cvr": "55133018", "name": "A", "x": 1}', "Ukendte"),
         ('{"command": "register-customer", "cvr": "12345678", "name": "A"}', "kontrolcifferet"),
