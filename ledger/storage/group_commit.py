@@ -185,7 +185,9 @@ class GroupCommit:
     def _lead(self, first: WriteRequest) -> None:
         group = [first]
         try:
-            group = self._take(first)
+            if first.wake is not None:  # a writer that found a write in progress, woken
+                group = self._take(first)
+            # else it found none, so the queue was empty: its own request alone, at once
             self._commit(group)
         except BaseException as error:  # an interrupt in the leader: no follower may hang
             for request in group:
