@@ -13,6 +13,7 @@ import multiprocessing
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -339,26 +340,43 @@ def verify_database(
                     (sha256, document_problem(documents, sha256)) for sha256 in named
                 )
                 report.problems.extend(_document_problems(report, named, checked))
-            report.problems.extend(_check_tables(reader))
-            report.problems.extend(_check_checkpoints(reader, keys, against))
+            report.problems.extend(_check_whole(url, keys, against, reader))
         else:
             key_lines = "\n".join(key.line() for key in keys.values())
             context = multiprocessing.get_context("spawn")
-            with context.Pool(jobs, _start_worker, (url.url, key_lines, documents)) as pool:
-                # The pool starts its workers and hands them the ranges in the background;
-                # meanwhile this process makes the checks over whole tables and the one
-                # sequential pass over the tree, which would otherwise run after the ranges
-                # with every worker idle (and the workers' start would be lost time).
-                ranges = pool.imap(_work, bounds)
-                whole = [*_check_tables(reader), *_check_checkpoints(reader, keys, against)]
-                _collect(report, ranges, progress, named)
+            # The checks over whole tables and the one sequential pass over the tree run in a
+            # thread of this process beside the workers' ranges (and their start), not after
+            # them with every worker idle; progress is heard meanwhile.
+            with (
+                context.Pool(jobs, _start_worker, (url.url, key_lines, documents)) as pool,
+                ThreadPoolExecutor(1) as thread,
+            ):
+                whole = thread.submit(_check_whole, url, keys, against)
+                _collect(report, pool.imap(_work, bounds), progress, named)
                 if documents is not None:
                     checked = pool.imap(_work_on_document, list(named), chunksize=16)
                     report.problems.extend(_document_problems(report, named, checked))
-            report.problems.extend(whole)
+                report.problems.extend(whole.result())
     finally:
         reader.close()
     return report
+
+
+def _check_whole(
+    url: DatabaseURL,
+    keys: Mapping[str, VerifierKey],
+    against: KeptEvidence | None,
+    reader: _Reader | None = None,
+) -> list[Problem]:
+    """The checks over whole tables and over the tree, on `reader` or a connection of their
+    own (a connection belongs to the thread that opened it)."""
+    own = reader is None
+    reader = _Reader(url) if reader is None else reader
+    try:
+        return [*_check_tables(reader), *_check_checkpoints(reader, keys, against)]
+    finally:
+        if own:
+            reader.close()
 
 
 def _stored_roots(reader: _Reader) -> Iterator[tuple[int, bytes]]:
