@@ -350,6 +350,22 @@ def _witness_policy(args: argparse.Namespace) -> Any:
         raise CommandError(f"--quorum: {error}") from error
 
 
+def _tsa_roots(args: argparse.Namespace) -> Any:
+    """The TSA trust anchors the auditor holds (`--tsa-roots`, a PEM file of certificates);
+    None without them, and a timestamp is then reported as present but not checked."""
+    from ledger.evidence.timestamp import load_roots
+
+    if args.tsa_roots is None:
+        return None
+    path = Path(args.tsa_roots)
+    try:
+        return load_roots(path.read_bytes())
+    except OSError as error:
+        raise CommandError(f"cannot read TSA roots from {path}: {error.strerror}") from error
+    except ValueError as error:
+        raise CommandError(f"{path}: {error}") from error
+
+
 def _print_report(report: Any, as_json: bool) -> int:
     if as_json:
         print(json.dumps(report.as_json(), ensure_ascii=False))
@@ -379,18 +395,21 @@ def _verify_offline(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     witnesses = _witness_policy(args)
+    tsa_roots = _tsa_roots(args)
     path = Path(args.bundle or args.receipt)
     if not path.exists():
         raise CommandError(f"cannot read {path}: no such file or directory")
     try:
         if args.bundle:
-            report = verify_bundle(path, trusted, witnesses=witnesses)
+            report = verify_bundle(path, trusted, witnesses=witnesses, tsa_roots=tsa_roots)
         else:
             try:
                 data = path.read_bytes()
             except OSError as error:
                 raise CommandError(f"cannot read {path}: {error.strerror}") from error
-            report = verify_receipt(Receipt.from_json(data), trusted, witnesses=witnesses)
+            report = verify_receipt(
+                Receipt.from_json(data), trusted, witnesses=witnesses, tsa_roots=tsa_roots
+            )
     except BundleError as error:
         report = BundleReport(subset=not args.bundle)
         report.add(error.reason, "bundle" if args.bundle else "receipt", str(error))
@@ -420,6 +439,8 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
         return _verify_offline(args)
     if args.witnesses is not None or args.quorum is not None:
         raise CommandError("--witnesses and --quorum check a --bundle or a --receipt")
+    if args.tsa_roots is not None:
+        raise CommandError("--tsa-roots checks the timestamp of a --bundle or a --receipt")
     keys = _trusted_keys(Path(args.keys) if args.keys else settings.keys_dir / "verifier-keys")
     if args.jobs < 1:
         raise CommandError("--jobs must be at least 1")
@@ -839,6 +860,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument(
         "--quorum", type=int, help="how many of --witnesses must have cosigned (default: all)"
+    )
+    verify.add_argument(
+        "--tsa-roots",
+        help="with --bundle/--receipt: a PEM file of the timestamp authorities' certificates "
+        "you trust; the checkpoint's timestamp token must chain to one of them",
     )
     verify.add_argument("--json", action="store_true")
     verify.add_argument("--jobs", type=int, default=1, help="processes to use")

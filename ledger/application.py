@@ -42,6 +42,7 @@ from ledger.storage.cosignatures import CosignatureStore
 from ledger.storage.login_counters import RefusalCounts
 from ledger.storage.recorder import SignedLogRecorder
 from ledger.storage.sessions import ROLE_REVOKED, SessionLimits, Sessions
+from ledger.storage.timestamps import TimestampStore
 
 _APPROVE_ATTEMPTS = 5
 
@@ -128,6 +129,7 @@ class LedgerApp(Application[UUID]):
             settings.database, settings.login_refusal_interval_seconds
         )
         self.cosignatures = CosignatureStore(settings.database)
+        self.timestamps = TimestampStore(settings.database)
         super().__init__(env=settings.eventsourcing_env())
         if not isinstance(self.recorder, SignedLogRecorder):
             raise TypeError(
@@ -144,10 +146,13 @@ class LedgerApp(Application[UUID]):
             cosignatures=self.cosignatures,
             witnesses=settings.witnesses,
             witness_quorum=settings.witness_quorum,
+            timestamps=self.timestamps,
+            tsa=settings.tsa,
         )
 
     def close(self) -> None:
         self.cosignatures.close()
+        self.timestamps.close()
         self.refusal_counts.close()
         self.sessions.close()
         super().close()

@@ -21,7 +21,8 @@ tries again at its next wake-up; writes never wait for it or see its errors.
 
 With witnesses configured, the checkpointer starts and stops a `ledger.cosigning.Cosigning`
 thread beside it and wakes that thread after each checkpoint it makes; the witnesses' time
-is spent there, so a witness that is slow or down delays no checkpoint.
+is spent there, so a witness that is slow or down delays no checkpoint. With a timestamp
+authority configured it does the same with a `ledger.timestamping.Timestamping` thread.
 """
 
 import logging
@@ -34,6 +35,7 @@ from ledger.keyring import KeyRingError
 from ledger.signed_log import SignedLog
 from ledger.storage import LogWriteError
 from ledger.storage.checkpoints import StoredCheckpoint
+from ledger.timestamping import Timestamping
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +54,14 @@ class Checkpointer:
         *,
         name: str = "ledger-checkpointer",
         cosigning: Cosigning | None = None,
+        timestamping: Timestamping | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("the checkpoint interval must be positive")
         self.advance = advance
         self.interval = interval
         self.cosigning = cosigning
+        self.timestamping = timestamping
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.failures = 0  # consecutive failed attempts, for the log and for tests
@@ -69,11 +73,21 @@ class Checkpointer:
         cosigning = None
         if signed_log.witnesses and signed_log.cosignatures is not None:
             cosigning = Cosigning(signed_log, signed_log.witnesses, interval)
-        return cls(signed_log.advance_checkpoint, interval, cosigning=cosigning)
+        timestamping = None
+        if signed_log.tsa is not None and signed_log.timestamps is not None:
+            timestamping = Timestamping(signed_log, signed_log.tsa, interval)
+        return cls(
+            signed_log.advance_checkpoint,
+            interval,
+            cosigning=cosigning,
+            timestamping=timestamping,
+        )
 
     def start(self) -> "Checkpointer":
         if self.cosigning is not None:
             self.cosigning.start()
+        if self.timestamping is not None:
+            self.timestamping.start()
         self._thread.start()
         return self
 
@@ -85,6 +99,8 @@ class Checkpointer:
             self._thread.join(timeout)
         if self.cosigning is not None:
             self.cosigning.stop(timeout)
+        if self.timestamping is not None:
+            self.timestamping.stop(timeout)
 
     @property
     def running(self) -> bool:
@@ -112,5 +128,8 @@ class Checkpointer:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval / 2):
-            if self.run_once() is not None and self.cosigning is not None:
-                self.cosigning.notify()
+            if self.run_once() is not None:
+                if self.cosigning is not None:
+                    self.cosigning.notify()
+                if self.timestamping is not None:
+                    self.timestamping.notify()

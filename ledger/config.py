@@ -1,12 +1,17 @@
 """Configuration from `LEDGER_*` environment variables, validated once at start."""
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography import x509
 
 from ledger.evidence.cosignature import CosignatureError, WitnessEntry, parse_witness_list
 from ledger.evidence.database import DatabaseURL, DatabaseURLError
+from ledger.evidence.timestamp import load_roots
 from ledger.identity import InvalidCVR, validate_cvr
 
 DEFAULT_ORIGIN = "localhost/approval-ledger"
@@ -37,6 +42,10 @@ KNOWN_VARIABLES = frozenset(
         "LEDGER_CHECKPOINT_INTERVAL",
         "LEDGER_WITNESSES",
         "LEDGER_WITNESS_QUORUM",
+        "LEDGER_TSA_URL",
+        "LEDGER_TSA_ROOTS",
+        "LEDGER_TSA_INTERVAL",
+        "LEDGER_TSA_POLICY",
         # saml/settings.py (SamlSettings)
         "LEDGER_SAML_BASE_URL",
         "LEDGER_SAML_IDP_METADATA",
@@ -54,6 +63,17 @@ KNOWN_VARIABLES = frozenset(
         "LEDGER_TEST_POSTGRES_URL",
     }
 )
+
+
+@dataclass(frozen=True)
+class TsaSettings:
+    """The timestamp authority: its URL, the certificates its tokens must chain to, at most
+    how often it is asked (seconds; 0 asks for every checkpoint) and its policy, if fixed."""
+
+    url: str
+    roots: tuple[x509.Certificate, ...]
+    interval: float = 0.0
+    policy: str | None = None
 
 
 class ConfigError(ValueError):
@@ -84,6 +104,8 @@ class Settings:
     # many of them a checkpoint needs (LEDGER_WITNESS_QUORUM; all of them by default).
     witnesses: tuple[WitnessEntry, ...] = ()
     witness_quorum: int = 0
+    # The RFC 3161 timestamp authority asked to timestamp the checkpoints (LEDGER_TSA_*).
+    tsa: TsaSettings | None = None
 
     @property
     def documents_dir(self) -> Path:
@@ -142,6 +164,7 @@ class Settings:
             checkpoint_interval=_seconds(env, "LEDGER_CHECKPOINT_INTERVAL", 1.0, 0.1, 60.0),
             witnesses=witnesses,
             witness_quorum=quorum,
+            tsa=_tsa(env),
         )
 
     def require_operator_cvr(self) -> str:
@@ -221,6 +244,41 @@ def _witnesses(env: Mapping[str, str]) -> tuple[tuple[WitnessEntry, ...], int]:
             raise ConfigError("LEDGER_WITNESS_QUORUM needs witnesses in LEDGER_WITNESSES")
         return (), 0
     return witnesses, _whole(env, "LEDGER_WITNESS_QUORUM", len(witnesses), 1, len(witnesses))
+
+
+def _tsa(env: Mapping[str, str]) -> TsaSettings | None:
+    """The timestamp authority of LEDGER_TSA_URL, the anchors its tokens must chain to
+    (LEDGER_TSA_ROOTS, a PEM file), how often at most it is asked (LEDGER_TSA_INTERVAL
+    seconds, 0: every checkpoint) and the policy its tokens must be of (LEDGER_TSA_POLICY)."""
+    url = env.get("LEDGER_TSA_URL") or ""
+    if not url:
+        others = [name for name in sorted(_TSA_ONLY) if env.get(name)]
+        if others:
+            raise ConfigError(f"{', '.join(others)} needs LEDGER_TSA_URL, the TSA to ask")
+        return None
+    address = urlsplit(url)
+    if address.scheme not in ("http", "https") or not address.hostname:
+        raise ConfigError(f"LEDGER_TSA_URL {url!r} must be an http:// or https:// URL")
+    roots_text = env.get("LEDGER_TSA_ROOTS") or ""
+    if not roots_text:
+        raise ConfigError(
+            "LEDGER_TSA_ROOTS must name a PEM file of the certificates the TSA's tokens "
+            "chain to: a token is checked before it is kept"
+        )
+    try:
+        roots = load_roots(Path(roots_text).read_bytes())
+    except OSError as error:
+        raise ConfigError(f"LEDGER_TSA_ROOTS: cannot read {roots_text}: {error}") from error
+    except ValueError as error:
+        raise ConfigError(f"LEDGER_TSA_ROOTS {roots_text}: {error}") from error
+    policy = env.get("LEDGER_TSA_POLICY") or None
+    if policy is not None and not re.fullmatch(r"[0-2](\.(0|[1-9][0-9]*))+", policy):
+        raise ConfigError(f"LEDGER_TSA_POLICY {policy!r} must be an OID in dotted form")
+    interval = _seconds(env, "LEDGER_TSA_INTERVAL", 0.0, 0.0, 86400.0)
+    return TsaSettings(url=url, roots=tuple(roots), interval=interval, policy=policy)
+
+
+_TSA_ONLY = frozenset({"LEDGER_TSA_ROOTS", "LEDGER_TSA_INTERVAL", "LEDGER_TSA_POLICY"})
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:

@@ -10,7 +10,13 @@ from typing import IO, Any
 from ledger.application import LedgerApp
 from ledger.domain import DomainError
 from ledger.evidence import merkle
-from ledger.evidence.bundle import CHECKPOINT_FILE, KEYS_FILE, PROOFS_FILE, BundleWriter
+from ledger.evidence.bundle import (
+    CHECKPOINT_FILE,
+    KEYS_FILE,
+    PROOFS_FILE,
+    TIMESTAMP_FILE,
+    BundleWriter,
+)
 from ledger.signed_log import Entry
 from ledger.storage.checkpoints import CheckpointStore
 
@@ -90,6 +96,10 @@ def export_bundle(
         # With the witnesses' cosignatures kept of it so far: a verifier trusting only the
         # log's keys skips them, one given the witnesses' keys counts them.
         writer.write(CHECKPOINT_FILE, app.signed_log.cosigned_note(checkpoint))
+        # The timestamp authority's token of the checkpoint beside it, when it has one.
+        token = app.signed_log.timestamp_token(checkpoint.size)
+        if token is not None:
+            writer.write_bytes(TIMESTAMP_FILE, token)
         keys = app.keyring.verifier_keys().values()
         writer.write(
             KEYS_FILE, "# verifier keys of the log\n" + "".join(f"{key.line()}\n" for key in keys)

@@ -8,7 +8,7 @@ the events back in log order.
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -16,6 +16,7 @@ from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Mapper
 
+from ledger.config import TsaSettings
 from ledger.domain import LOG_KEYS_ID, DomainError, LogKeys
 from ledger.evidence import merkle
 from ledger.evidence.bundle import Receipt
@@ -26,6 +27,7 @@ from ledger.storage import LastLeaf, LogRecord
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
 from ledger.storage.cosignatures import CosignatureStore
 from ledger.storage.recorder import SignedLogRecorder
+from ledger.storage.timestamps import TimestampStore
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -107,6 +109,8 @@ class SignedLog:
         cosignatures: CosignatureStore | None = None,
         witnesses: tuple[WitnessEntry, ...] = (),
         witness_quorum: int = 0,
+        timestamps: TimestampStore | None = None,
+        tsa: TsaSettings | None = None,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
@@ -119,6 +123,10 @@ class SignedLog:
         self.cosignatures = cosignatures
         self.witnesses = witnesses
         self.witness_quorum = witness_quorum
+        # The timestamp authority asked to timestamp the checkpoints (`ledger.timestamping`)
+        # and where its checked tokens are kept.
+        self.timestamps = timestamps
+        self.tsa = tsa
 
     # The log and its keys
 
@@ -277,7 +285,7 @@ class SignedLog:
         if self.read_tree(lambda tree: tree.covering(seq + 1)) is None:
             self._advance_on_demand()
 
-        def prove(tree: CheckpointStore) -> Receipt:
+        def prove(tree: CheckpointStore) -> tuple[Receipt, int]:
             checkpoint = tree.covering(seq + 1) if size is None else tree.at(size)
             if checkpoint is None and size is not None:
                 raise DomainError(f"Der er ingen checkpoint med størrelse {size}.")
@@ -289,9 +297,16 @@ class SignedLog:
                 checkpoint=self.cosigned_note(checkpoint),
                 inclusion=merkle.inclusion_proof(seq, checkpoint.size, tree.read_nodes),
                 keys=[key.line() for key in self.keyring.verifier_keys().values()],
-            )
+            ), checkpoint.size
 
-        return self.read_tree(prove)
+        receipt, proved_in = self.read_tree(prove)
+        # The TSA's token of its checkpoint, when it has one (kept once checked).
+        token = self.timestamp_token(proved_in)
+        return receipt if token is None else replace(receipt, timestamp=token)
+
+    def timestamp_token(self, size: int) -> bytes | None:
+        """The timestamp authority's token of checkpoint `size`, None when it has none."""
+        return None if self.timestamps is None else self.timestamps.token(size)
 
     # Reading the log
 

@@ -12,8 +12,11 @@ import shutil
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
+
+from cryptography import x509
 
 from ledger.evidence import merkle
 from ledger.evidence.cosignature import WitnessPolicy
@@ -30,12 +33,15 @@ from ledger.evidence.leaf import (
 )
 from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
 from ledger.evidence.reasons import Reason
+from ledger.evidence.timestamp import TimestampError, check_token, read_token
 
 CHECKPOINT_FILE = "checkpoint"
 KEYS_FILE = "keys"
 ENTRIES_FILE = "entries.jsonl"
 PROOFS_FILE = "proofs.jsonl"
 PAYLOADS_FILE = "payloads.jsonl"
+# The timestamp authority's token of the checkpoint (RFC 3161, DER), when the log has one.
+TIMESTAMP_FILE = "checkpoint.tst"
 MAX_LINE = 1 << 20
 RECEIPT_VERSION = 1
 
@@ -68,6 +74,9 @@ class BundleReport:
     problems: list[Finding] = field(default_factory=list)
     # The trusted witnesses that cosigned the checkpoint, when the verifier was given some.
     cosigned_by: list[str] | None = None
+    # The checkpoint's timestamp: None without a token; else whether it was checked against
+    # the TSA anchors the verifier was given, and what it says (the time, the TSA's name).
+    timestamp: "TimestampReport | None" = None
 
     @property
     def ok(self) -> bool:
@@ -80,6 +89,8 @@ class BundleReport:
         cosigned = ""
         if self.cosigned_by is not None:
             cosigned = f", cosigned by {', '.join(self.cosigned_by) or 'no trusted witness'}"
+        if self.timestamp is not None:
+            cosigned += f", {self.timestamp}"
         if self.receipt:
             return f"receipt, checkpoint size {size}{cosigned}: {verdict}"
         kind = "subset" if self.subset else "full"
@@ -97,10 +108,62 @@ class BundleReport:
             "payloads": self.payloads,
             "problems": [vars(p) for p in self.problems],
             **({} if self.cosigned_by is None else {"cosigned_by": self.cosigned_by}),
+            **({} if self.timestamp is None else {"timestamp": self.timestamp.as_json()}),
         }
 
     def add(self, reason: Reason, where: str, detail: str) -> None:
         self.problems.append(Finding(reason, where, detail))
+
+
+@dataclass(frozen=True)
+class TimestampReport:
+    """A checkpoint's timestamp token as the verifier found it: `checked` when it held
+    against the TSA anchors given (a token that does not hold is a problem instead), else
+    present but not checked; the time and TSA it names (unchecked when not `checked`)."""
+
+    checked: bool
+    time: str | None
+    tsa: str | None
+
+    def __str__(self) -> str:
+        said = f" by {self.tsa} at {self.time}" if self.time is not None else ""
+        if self.checked:
+            return f"timestamped{said}"
+        return f"timestamp present, not checked (no --tsa-roots){said}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"checked": self.checked, "time": self.time, "tsa": self.tsa}
+
+
+def _check_timestamp(
+    token: bytes | None,
+    note: str | bytes,
+    checkpoint: Checkpoint | None,
+    tsa_roots: list[x509.Certificate] | None,
+    report: BundleReport,
+) -> None:
+    """The checkpoint's timestamp token, checked against the auditor's TSA anchors when
+    given; without them it is only reported as present."""
+    if token is None:
+        return
+    if tsa_roots is None or checkpoint is None:
+        try:
+            time, tsa = read_token(token)
+        except TimestampError:
+            report.timestamp = TimestampReport(False, None, None)
+            return
+        report.timestamp = TimestampReport(False, _rfc3339(time), tsa)
+        return
+    try:
+        stamp = check_token(token, note, tsa_roots)
+    except TimestampError as error:
+        report.add(error.reason, TIMESTAMP_FILE, str(error))
+        return
+    report.timestamp = TimestampReport(True, _rfc3339(stamp.time), stamp.tsa)
+
+
+def _rfc3339(time: datetime) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _b64(items: Iterable[bytes]) -> list[str]:
@@ -129,6 +192,8 @@ class Receipt:
     checkpoint: str
     inclusion: list[bytes]
     keys: list[str]
+    # The timestamp authority's token of the checkpoint (DER), when the log has one.
+    timestamp: bytes | None = None
 
     def to_json(self) -> str:
         document = {
@@ -139,6 +204,8 @@ class Receipt:
             "inclusion": _b64(self.inclusion),
             "keys": self.keys,
         }
+        if self.timestamp is not None:
+            document["timestamp"] = base64.b64encode(self.timestamp).decode()
         return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
     @classmethod
@@ -151,6 +218,9 @@ class Receipt:
             if not isinstance(document, dict) or document.get("v") != RECEIPT_VERSION:
                 raise ValueError(f"not a version {RECEIPT_VERSION} receipt")
             payload = document["payload"]
+            timestamp = document.get("timestamp")
+            if timestamp is not None and not isinstance(timestamp, str):
+                raise ValueError("the timestamp is base64 text")
             if not isinstance(document["checkpoint"], str) or not _strings(document["keys"]):
                 raise ValueError("the checkpoint is a text and the keys a list of texts")
             return cls(
@@ -159,6 +229,7 @@ class Receipt:
                 checkpoint=document["checkpoint"],
                 inclusion=_unb64(document["inclusion"]),
                 keys=list(document["keys"]),
+                timestamp=None if timestamp is None else base64.b64decode(timestamp, validate=True),
             )
         except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as error:
             raise BundleError(
@@ -171,13 +242,16 @@ def verify_receipt(
     trusted: Mapping[str, VerifierKey] | None = None,
     *,
     witnesses: WitnessPolicy | None = None,
+    tsa_roots: list[x509.Certificate] | None = None,
 ) -> BundleReport:
-    """Check a receipt with the keys the auditor trusts (else the keys it carries), and
-    its checkpoint's cosignatures against `witnesses` when given."""
+    """Check a receipt with the keys the auditor trusts (else the keys it carries), its
+    checkpoint's cosignatures against `witnesses` and its timestamp against `tsa_roots`
+    when given."""
     report = BundleReport(subset=True, receipt=True)
     keys = trusted if trusted is not None else _keys_of(receipt.keys, report)
     checkpoint = _open_checkpoint(receipt.checkpoint, keys, report)
     _check_cosignatures(receipt.checkpoint, checkpoint, witnesses, report)
+    _check_timestamp(receipt.timestamp, receipt.checkpoint, checkpoint, tsa_roots, report)
     report.entries = 1
     try:
         signed = parse_leaf(receipt.leaf)
@@ -214,6 +288,7 @@ class BundleWriter:
             raise FileExistsError(f"{path} exists already")
         self.directory.mkdir(parents=True, exist_ok=False)
         self._open: dict[str, IO[str]] = {}
+        self._binary: set[str] = set()
 
     def file(self, name: str) -> IO[str]:
         """The bundle's text file `name`, opened once, for writing line by line."""
@@ -223,6 +298,11 @@ class BundleWriter:
 
     def write(self, name: str, text: str) -> None:
         self.file(name).write(text)
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        """The bundle's binary file `name` (a timestamp token), written at once."""
+        (self.directory / name).write_bytes(data)
+        self._binary.add(name)
 
     def entry(
         self, leaf: bytes, payload: bytes | None, seq: int, inclusion: list[bytes] | None = None
@@ -244,7 +324,7 @@ class BundleWriter:
             return
         try:
             with zipfile.ZipFile(self.path, "x", compression=zipfile.ZIP_DEFLATED) as archive:
-                for name in sorted(self._open):
+                for name in sorted({*self._open, *self._binary}):
                     archive.write(self.directory / name, name)
         finally:
             shutil.rmtree(self.directory)
@@ -368,9 +448,11 @@ def verify_bundle(
     *,
     signatures: bool = True,
     witnesses: WitnessPolicy | None = None,
+    tsa_roots: list[x509.Certificate] | None = None,
 ) -> BundleReport:
     """Check a bundle offline, with the keys the auditor trusts (else the bundle's own),
-    and its checkpoint's cosignatures against `witnesses` when given.
+    its checkpoint's cosignatures against `witnesses` and its timestamp token against the
+    TSA anchors `tsa_roots` when given.
 
     `signatures=False` skips the per-leaf signature checks (the checkpoint's signature and
     every hash are still checked): the Merkle root over signed leaves already commits to
@@ -382,6 +464,8 @@ def verify_bundle(
     note = bundle.data(CHECKPOINT_FILE)
     checkpoint = _open_checkpoint(note, keys, report)
     _check_cosignatures(note, checkpoint, witnesses, report)
+    token = bundle.data(TIMESTAMP_FILE) if bundle.has(TIMESTAMP_FILE) else None
+    _check_timestamp(token, note, checkpoint, tsa_roots, report)
     report.subset = bundle.has(PROOFS_FILE)
     proofs = bundle.lines(PROOFS_FILE) if report.subset else None
     payloads = _payload_lines(bundle, report)

@@ -142,6 +142,22 @@ class Reason(StrEnum):
         "quorum-not-met",
         "a checkpoint cosigned by fewer of the trusted witnesses than the quorum asks",
     )
+    # The timestamp authority's token of a bundle's or receipt's checkpoint, when the
+    # verifier is given the TSA trust anchors it holds.
+    MALFORMED_TIMESTAMP = (
+        "malformed-timestamp",
+        "a timestamp token that is not a DER TimeStampToken, or a TSA reply not granted",
+    )
+    TIMESTAMP_MISMATCH = (
+        "timestamp-mismatch",
+        "a timestamp token over other bytes than its checkpoint's log-signed note (or, to the "
+        "log, one answering another nonce or policy than its request's)",
+    )
+    TIMESTAMP_UNTRUSTED = (
+        "timestamp-untrusted",
+        "a timestamp token whose signature or certificate chain does not hold with the trusted "
+        "TSA anchors, or whose TSA certificate lacks the critical timeStamping usage",
+    )
     # Inclusion proofs of subset bundles and receipts.
     BAD_INCLUSION_PROOF = (
         "bad-inclusion-proof",
