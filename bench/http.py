@@ -710,7 +710,9 @@ def measure(workdir: Path, sizes: Sizes, database: str, urls: tuple[str, str] | 
             if failures:
                 raise RuntimeError(
                     f"{database}: {len(failures)} requests failed in round {round_number}, so "
-                    "the figures would mean nothing; the first:\n  " + "\n  ".join(failures[:5])
+                    "the figures would mean nothing; the first:\n  "
+                    + "\n  ".join(f[:300] for f in failures[:5])
+                    + f"\nthe end of ours' log:\n{tail(ours.log)}"
                 )
             if round_number > 0:  # round 0 warms up
                 for name, batch in done.items():
