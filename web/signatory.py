@@ -17,6 +17,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ledger.application import DocumentUnavailable
@@ -24,6 +25,7 @@ from ledger.documents import DocumentAltered, DocumentNotFound
 from ledger.domain import AgreementVersion, Authentication, DomainError
 from ledger.evidence.bundle import Receipt
 from ledger.evidence.merkle import leaf_hash
+from ledger.evidence.timestamp import TimestampError, read_token
 from ledger.read_models import AgreementState, agreement_states, receipt_seq
 from ledger.search import MAX_PAGE, Query
 from ledger.signed_log import Entry
@@ -140,8 +142,22 @@ def receipt(seq: int) -> str:
         agreement=agreement,
         leaf_hash=leaf_hash(entry.leaf).hex(),
         checkpoint=proof.checkpoint,
+        timestamp=_timestamp(proof),
         size=_asked_size(),
     )
+
+
+def _timestamp(proof: Receipt) -> dict[str, object] | None:
+    """Who vouches for the time of the receipt's checkpoint, and when: the TSA named by its
+    certificate's subject and the token's time, when the checkpoint has a token (the log
+    checked it before keeping it; `ledger verify --tsa-roots` checks it again)."""
+    if proof.timestamp is None:
+        return None
+    try:
+        time, tsa = read_token(proof.timestamp)
+    except TimestampError:
+        return None
+    return {"time": time, "tsa": tsa or _("en tidsstempelmyndighed")}
 
 
 @blueprint.get("/kvitteringer/<int:seq>.json")

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
+from ledger.danish_time import DANISH_TIME
 from ledger.domain import approval_id, customer_id
 from ledger.evidence.bundle import Receipt, verify_receipt
 from tests.web.test_login import log_in
@@ -278,3 +279,26 @@ def test_the_history_reads_as_danish_facts_not_as_python_values(portal, agreemen
     assert "IP-adresse" in history
     assert "Driftsaftale, version 2026.1" in history  # the agreement by name, not its UUID
     assert str(agreement.id) not in history
+
+
+def test_a_receipt_whose_checkpoint_is_timestamped_says_by_whom_and_when(
+    portal, app, agreement, tmp_path
+):
+    from ledger.evidence.timestamp import check_token, load_roots, request_for, token_of_reply
+    from tests.tsa import TestTSA
+
+    tsa = TestTSA(tmp_path / "tsa", "Testens Tidsstempel")
+    log_in(portal, "aarhus")
+    seq = int(approve(portal, agreement).headers["Location"].rsplit("/", 1)[1])
+    assert "Tidsstemplet af" not in portal.get(f"/kvitteringer/{seq}").text
+    checkpoint = app.signed_log.read_tree(lambda tree: tree.covering(seq + 1))
+    request = request_for(checkpoint.note)
+    token = token_of_reply(tsa.reply(request.as_bytes()))
+    stamp = check_token(token, checkpoint.note, load_roots(tsa.ca.read_bytes()))
+    app.timestamps.add(checkpoint.size, stamp)
+    page = portal.get(f"/kvitteringer/{seq}").text
+    danish = stamp.time.astimezone(DANISH_TIME)
+    assert f"Tidsstemplet af Testens Tidsstempel {danish.day}. " in page
+    assert f"kl. {danish:%H.%M.%S}" in page
+    document = Receipt.from_json(portal.get(f"/kvitteringer/{seq}.json").text)
+    assert document.timestamp == token
