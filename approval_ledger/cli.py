@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from approval_ledger.bootstrap import Configuration, read_configuration
@@ -17,7 +17,11 @@ from ledger.evidence.database import DatabaseUnavailable
 from ledger.evidence.keys import KeyFormatError, parse_verifier_keys
 from ledger.evidence.verify import verify_database
 from ledger.identity import Actor, InvalidCVR, parse_uuid
-from ledger.signed_log import Entry
+
+if TYPE_CHECKING:
+    # For the annotation alone: importing the signed log loads eventsourcing, which
+    # `ledger verify --bundle/--receipt` must not need.
+    from ledger.signed_log import Entry
 
 EXIT_OK, EXIT_PROBLEM, EXIT_CANNOT_RUN = 0, 1, 2
 
@@ -289,7 +293,7 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def print_history(entries: Iterable[Entry], *, as_json: bool) -> None:
+def print_history(entries: Iterable["Entry"], *, as_json: bool) -> None:
     """The history's lines, oldest first: readable, or one JSON object per event."""
     for entry in entries:
         if as_json:
