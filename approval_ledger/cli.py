@@ -717,6 +717,7 @@ def cmd_demo(configuration: Configuration, args: argparse.Namespace) -> int:
             against=None,
             witnesses=None,
             quorum=None,
+            tsa_roots=None,
         ),
     )
     if status or not args.serve:
