@@ -598,7 +598,8 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
     """The newest checkpoint with the witnesses' cosignatures kept of it so far; with
-    witnesses configured, who cosigned it goes to stderr (stdout stays the note)."""
+    witnesses configured, who cosigned it goes to stderr (stdout stays the note), and with
+    a timestamp authority, whether it has timestamped it."""
     signed_log = _app(settings).signed_log
     checkpoint = signed_log.checkpoint()
     if checkpoint is None:
@@ -613,6 +614,16 @@ def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
             f"quorum {signed_log.witness_quorum} {verdict}",
             file=sys.stderr,
         )
+    if signed_log.tsa is not None and signed_log.timestamps is not None:
+        stamped = signed_log.timestamps.stamped(checkpoint.size)
+        if stamped is not None:
+            print(
+                f"timestamped by {stamped[1]} at {stamped[0]:%Y-%m-%dT%H:%M:%SZ}", file=sys.stderr
+            )
+        else:
+            newest = signed_log.timestamps.newest()
+            last = f"; the newest timestamped is size {newest[0]}" if newest else ""
+            print(f"not timestamped yet{last}", file=sys.stderr)
     return EXIT_OK
 
 

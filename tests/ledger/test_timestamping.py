@@ -325,3 +325,35 @@ def test_a_reply_that_is_not_granted_is_refused(tsa):
     with pytest.raises(TimestampError) as refused:
         token_of_reply(b"\x30\x05" + rejection)
     assert refused.value.reason == Reason.MALFORMED_TIMESTAMP
+
+
+def test_ledger_checkpoint_says_whether_the_newest_checkpoint_is_timestamped(
+    timestamped, tsa, operator, monkeypatch, capsys
+):
+    from approval_ledger.cli import main
+
+    app = timestamped
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(app.settings.data_dir))
+    monkeypatch.setenv("LEDGER_DATABASE_URL", app.settings.database.url)
+    monkeypatch.setenv("LEDGER_ORIGIN", app.settings.origin)
+    monkeypatch.setenv("LEDGER_TSA_URL", "http://127.0.0.1:9/tsa")
+    monkeypatch.setenv("LEDGER_TSA_ROOTS", str(tsa.ca))
+    assert main(["checkpoint"]) == 0
+    assert "timestamped by Testens Tidsstempel at " in capsys.readouterr().err
+    size = app.timestamps.newest()[0]
+    register(app, operator, 3)
+    assert main(["checkpoint"]) == 0
+    assert f"not timestamped yet; the newest timestamped is size {size}" in capsys.readouterr().err
+
+
+def test_offline_verification_with_tsa_roots_loads_neither_the_event_store_nor_the_portal(
+    timestamped, tsa, tmp_path
+):
+    from tests.approval_ledger.test_offline_verification import NOT_FOR_OFFLINE, _offline
+
+    bundle = tmp_path / "bundle.zip"
+    export_bundle(timestamped, bundle)
+    status, loaded = _offline("verify", "--bundle", str(bundle), "--tsa-roots", str(tsa.ca))
+    assert status == 0
+    assert "rfc3161_client" in loaded
+    assert loaded.isdisjoint(NOT_FOR_OFFLINE), sorted(loaded & set(NOT_FOR_OFFLINE))
