@@ -199,3 +199,27 @@ def test_a_page_by_number_beyond_the_counted_matches_is_not_stepped_to(app, inde
     linked = index.search(query, page=5, page_size=25, after=last_counted.last_seq)
     assert (linked.too_deep, len(linked.entries), linked.has_more) == (False, 25, True)
     assert index.search(Query(), page=1000, page_size=25).too_deep is False
+
+
+def test_the_total_of_a_search_matching_most_rows_is_read_from_an_index(app, index):
+    """A total stops at the counted bound, so it must be read from an index's newest end: a
+    sequential scan (PostgreSQL's choice when most rows match) reads the whole table first
+    when the matching rows are the newest. (Walking the primary key from the newest end and
+    checking each row, PostgreSQL's choice for a type nearly every row has, is such a read.)"""
+
+    def explain(index: EventIndex, statement: str, params: list) -> list[str]:
+        if app.settings.database.is_sqlite:
+            return sqlite_problems(index, statement, params)
+        return [p for p in postgres_problems(index, statement, params) if "_pkey" not in p]
+
+    broad = [
+        Query(event_type="LoginRefusalsCounted"),
+        Query(since="2026-01-01T00:00:00Z", until="2026-02-01T00:00:00Z"),
+        Query(event_type="LoginRefusalsCounted", since="2026-01-01T00:00:00Z"),
+    ]
+    failures = {}
+    for query in broad:
+        for statement, params in index.search_statements(query, 1, 25):
+            if problems := explain(index, statement, params) + sorts(app, index, statement, params):
+                failures[(query, statement)] = problems
+    assert not failures, "\n".join(f"{k}: {v}" for k, v in failures.items())
