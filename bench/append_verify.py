@@ -159,7 +159,7 @@ class Sizes:
 QUICK = Sizes(
     rounds=5,
     appends_1tx=200,
-    appends_100tx=1000,
+    appends_100tx=600,
     appends_16writers=480,
     appends_1tx_pg=120,
     appends_16writers_pg=320,

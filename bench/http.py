@@ -129,7 +129,7 @@ class Sizes:
     workers: int  # gunicorn workers per server
 
 
-QUICK = Sizes(rounds=5, requests=128, single=16, threads=16, workers=2)
+QUICK = Sizes(rounds=5, requests=96, single=16, threads=16, workers=2)
 FULL = Sizes(rounds=7, requests=800, single=120, threads=16, workers=2)
 
 
