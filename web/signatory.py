@@ -1,6 +1,7 @@
 """The signatory's pages: the agreements for its CVR, Godkend, receipts, the declaration and
 its own history."""
 
+import datetime
 import io
 from typing import Any
 from uuid import UUID
@@ -24,7 +25,9 @@ from ledger.application import DocumentUnavailable
 from ledger.documents import DocumentAltered, DocumentNotFound
 from ledger.domain import AgreementVersion, Authentication, DomainError
 from ledger.evidence.bundle import Receipt
+from ledger.evidence.cosignature import CosignatureError, cosignatures_of
 from ledger.evidence.merkle import leaf_hash
+from ledger.evidence.note import NoteError
 from ledger.evidence.timestamp import TimestampError, read_token
 from ledger.read_models import AgreementState, agreement_states, receipt_seq
 from ledger.search import MAX_PAGE, Query
@@ -143,8 +146,24 @@ def receipt(seq: int) -> str:
         leaf_hash=leaf_hash(entry.leaf).hex(),
         checkpoint=proof.checkpoint,
         timestamp=_timestamp(proof),
+        cosigners=_cosigners(proof),
         size=_asked_size(),
     )
+
+
+def _cosigners(proof: Receipt) -> list[dict[str, object]]:
+    """The configured witnesses whose cosignature the receipt's checkpoint carries, each
+    verified with the witness's key (a line that does not verify is no one's word), by name,
+    with the time in its cosignature."""
+    witnesses = ledger().signed_log.witnesses
+    try:
+        found = cosignatures_of(proof.checkpoint, [witness.key for witness in witnesses])
+    except (CosignatureError, NoteError):
+        return []
+    return [
+        {"witness": c.witness, "time": datetime.datetime.fromtimestamp(c.timestamp, datetime.UTC)}
+        for c in sorted(found, key=lambda cosignature: cosignature.witness)
+    ]
 
 
 def _timestamp(proof: Receipt) -> dict[str, object] | None:
