@@ -61,6 +61,10 @@ MAX_PAGE = 1_000_000
 # total costs at most this many index entries however many events match.
 COUNTED = 10_000
 _BATCH = 500  # events indexed, or read back, per statement
+# A catch-up that indexed this many events analyzes the tables on PostgreSQL: with no
+# statistics yet (a log just imported, an index rebuilt) it walked the primary key for a
+# person's or a limited auditor's page instead of their indexes, reading every row.
+ANALYZE_AFTER = 10_000
 _CHECK_PAGE = 2000  # index rows read at once by `check`
 _COLUMNS = (
     "seq",
@@ -466,6 +470,9 @@ class EventIndex:
         refilled = self._fill_removed(indexed)
         added = self._index_after(indexed)
         self._fill_projection_gaps()
+        if added + len(refilled) >= ANALYZE_AFTER and not self.database.is_sqlite:
+            with self.tables.transaction() as cursor:
+                cursor.execute(f"ANALYZE {TABLE}, {PROJECTION}")
         return added + len(refilled), refilled
 
     def _fill_removed(self, indexed: int) -> list[int]:

@@ -217,3 +217,21 @@ def test_rows_deleted_while_the_trigger_was_gone_are_found_by_counting(app, appr
         assert later.search(Query(), page_size=500).repaired == [0]
     finally:
         later.close()
+
+
+def test_a_catch_up_of_many_events_leaves_postgresql_statistics_of_them(app, operator, monkeypatch):
+    """Without statistics PostgreSQL walked the primary key for a person's or a limited
+    auditor's page (every row of a freshly imported log) instead of their indexes; a
+    catch-up that indexed many events analyzes the tables it filled."""
+    if app.settings.database.is_sqlite:
+        pytest.skip("SQLite's plans here do not rest on statistics")
+    monkeypatch.setattr("ledger.search.ANALYZE_AFTER", 5)
+    for _ in range(6):
+        app.record_login_rejected(reason="replayed", idp="https://idp.example", cvr=AARHUS)
+    index = EventIndex(app)
+    try:
+        index.refresh()
+        ((tuples,),) = tamper(app, "SELECT reltuples FROM pg_class WHERE relname = ?", (TABLE,))
+        assert tuples == len(list(app.signed_log.entries()))
+    finally:
+        index.close()
