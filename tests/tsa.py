@@ -1,5 +1,5 @@
 """A real RFC 3161 timestamp authority for the tests: `openssl ts -reply` with a TSA certificate
-made here (ECDSA P-256, critical extendedKeyUsage timeStamping) under a CA of the test's own,
+made here (ECDSA P-256 or RSA, critical extendedKeyUsage timeStamping) under a CA of the test's own,
 behind a small HTTP handler that answers application/timestamp-query POSTs."""
 
 import datetime
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 POLICY = "1.3.6.1.4.1.4146.2.3"
@@ -28,7 +28,7 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
     path.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -52,6 +52,8 @@ class TestTSA:
     requests: list[bytes] = field(default_factory=list)
     # What to answer instead of a fresh reply (a test's forged or replayed one), once set.
     answer: bytes | None = None
+    # The TSA's key: ECDSA P-256, or RSA-2048 (the other kind TSAs use).
+    rsa: bool = False
 
     __test__ = False  # not a test class for pytest
 
@@ -89,7 +91,11 @@ class TestTSA:
             )
             .sign(ca_key, hashes.SHA256())
         )
-        tsa_key = ec.generate_private_key(ec.SECP256R1())
+        tsa_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+            rsa.generate_private_key(65537, 2048)
+            if self.rsa
+            else ec.generate_private_key(ec.SECP256R1())
+        )
         tsa_cert = (
             x509.CertificateBuilder()
             .subject_name(_name(self.name))

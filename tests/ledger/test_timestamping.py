@@ -357,3 +357,13 @@ def test_offline_verification_with_tsa_roots_loads_neither_the_event_store_nor_t
     assert status == 0
     assert "rfc3161_client" in loaded
     assert loaded.isdisjoint(NOT_FOR_OFFLINE), sorted(loaded & set(NOT_FOR_OFFLINE))
+
+
+def test_a_tsa_with_an_rsa_key_is_checked_alike(tmp_path):
+    rsa_tsa = TestTSA(tmp_path / "rsa", "RSA Tidsstempel", rsa=True)
+    note = "test.example/ledger\n1\n" + "A" * 43 + "=\n\n\u2014 test.example/ledger AAAAAQID\n"
+    request = request_for(note)
+    token = token_of_reply(rsa_tsa.reply(request.as_bytes()))
+    stamp = check_token(token, note, load_roots(rsa_tsa.ca.read_bytes()), nonce=request.nonce)
+    assert stamp.tsa == "RSA Tidsstempel"
+    assert openssl_verifies(token, log_signed_note(note), rsa_tsa, tmp_path)
