@@ -21,7 +21,7 @@ from ledger.identity import Actor, InvalidCVR, parse_uuid
 if TYPE_CHECKING:
     # For the annotation alone: importing the signed log loads eventsourcing, which
     # `ledger verify --bundle/--receipt` must not need.
-    from ledger.signed_log import Entry
+    from ledger.signed_log import Entry, SignedLog
 
 EXIT_OK, EXIT_PROBLEM, EXIT_CANNOT_RUN = 0, 1, 2
 
@@ -614,6 +614,7 @@ def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
             f"quorum {signed_log.witness_quorum} {verdict}",
             file=sys.stderr,
         )
+        _say_quorum_lapse(signed_log, settings.witness_quorum_grace)
     if signed_log.tsa is not None and signed_log.timestamps is not None:
         stamped = signed_log.timestamps.stamped(checkpoint.size)
         if stamped is not None:
@@ -625,6 +626,28 @@ def cmd_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
             last = f"; the newest timestamped is size {newest[0]}" if newest else ""
             print(f"not timestamped yet{last}", file=sys.stderr)
     return EXIT_OK
+
+
+def _say_quorum_lapse(signed_log: "SignedLog", grace: float) -> None:
+    """On stderr, when the quorum has lacked the newest checkpoints for longer than `grace`:
+    since when, and which witnesses have not cosigned since when. The exit code stays 0: the
+    checkpoint was made and printed; the witnesses' lapse is the operator's to look into."""
+    from ledger.cosigning import quorum_lapse
+
+    lapse = quorum_lapse(signed_log, grace)
+    if lapse is None:
+        return
+    print(
+        f"warning: the witness quorum has not cosigned checkpoint {lapse.size} or later since "
+        f"{lapse.since:%Y-%m-%dT%H:%M:%SZ} (more than {grace:g} s)",
+        file=sys.stderr,
+    )
+    for behind in lapse.behind:
+        if behind.last_cosigned_at is None:
+            last = "has never cosigned"
+        else:
+            last = f"last cosigned at {behind.last_cosigned_at:%Y-%m-%dT%H:%M:%SZ}"
+        print(f"  witness {behind.witness} {last}", file=sys.stderr)
 
 
 def cmd_witness_init(settings: Settings, args: argparse.Namespace) -> int:

@@ -42,6 +42,7 @@ KNOWN_VARIABLES = frozenset(
         "LEDGER_CHECKPOINT_INTERVAL",
         "LEDGER_WITNESSES",
         "LEDGER_WITNESS_QUORUM",
+        "LEDGER_WITNESS_QUORUM_GRACE",
         "LEDGER_TSA_URL",
         "LEDGER_TSA_ROOTS",
         "LEDGER_TSA_INTERVAL",
@@ -104,6 +105,9 @@ class Settings:
     # many of them a checkpoint needs (LEDGER_WITNESS_QUORUM; all of them by default).
     witnesses: tuple[WitnessEntry, ...] = ()
     witness_quorum: int = 0
+    # For how many seconds the quorum may lack the newest checkpoints before the staff pages
+    # and `ledger checkpoint` say so (LEDGER_WITNESS_QUORUM_GRACE; README, Witnesses).
+    witness_quorum_grace: float = 300.0
     # The RFC 3161 timestamp authority asked to timestamp the checkpoints (LEDGER_TSA_*).
     tsa: TsaSettings | None = None
 
@@ -164,6 +168,7 @@ class Settings:
             checkpoint_interval=_seconds(env, "LEDGER_CHECKPOINT_INTERVAL", 1.0, 0.1, 60.0),
             witnesses=witnesses,
             witness_quorum=quorum,
+            witness_quorum_grace=_quorum_grace(env, witnesses),
             tsa=_tsa(env),
         )
 
@@ -244,6 +249,13 @@ def _witnesses(env: Mapping[str, str]) -> tuple[tuple[WitnessEntry, ...], int]:
             raise ConfigError("LEDGER_WITNESS_QUORUM needs witnesses in LEDGER_WITNESSES")
         return (), 0
     return witnesses, _whole(env, "LEDGER_WITNESS_QUORUM", len(witnesses), 1, len(witnesses))
+
+
+def _quorum_grace(env: Mapping[str, str], witnesses: tuple[WitnessEntry, ...]) -> float:
+    """How long the quorum may lack the newest checkpoints before it is shown (seconds)."""
+    if env.get("LEDGER_WITNESS_QUORUM_GRACE") and not witnesses:
+        raise ConfigError("LEDGER_WITNESS_QUORUM_GRACE needs witnesses in LEDGER_WITNESSES")
+    return _seconds(env, "LEDGER_WITNESS_QUORUM_GRACE", 300.0, 1.0, 7 * 86400.0)
 
 
 def _tsa(env: Mapping[str, str]) -> TsaSettings | None:

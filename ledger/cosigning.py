@@ -17,6 +17,7 @@ is what witnesses are for.
 """
 
 import base64
+import datetime
 import http.client
 import logging
 import threading
@@ -54,6 +55,61 @@ class Outcome:
     witness: str
     kind: str
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Behind:
+    """A witness that has not cosigned the checkpoint the quorum lacks: its name and when it
+    last cosigned one (the time in its cosignature, its own clock), None if it never has."""
+
+    witness: str
+    last_cosigned_at: datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class QuorumLapse:
+    """The quorum has not cosigned the log's history for longer than the grace: since when
+    (the first checkpoint it lacks was made then), that checkpoint's size, and the witnesses
+    that have not cosigned it."""
+
+    since: datetime.datetime
+    size: int
+    behind: tuple[Behind, ...]
+
+
+def quorum_lapse(
+    signed_log: SignedLog, grace: float, now: datetime.datetime | None = None
+) -> QuorumLapse | None:
+    """The lapse of the witness quorum when it has lasted longer than `grace` seconds, else
+    None (also without witnesses).
+
+    A witness that cosigned size N has checked that N extends everything it cosigned before,
+    so it vouches for the first N leaves: the history the quorum vouches for ends at the
+    quorum-th largest size the witnesses last cosigned. The lapse starts when the first
+    checkpoint beyond it was made. One indexed row per witness and one checkpoint are read,
+    however long the log, so a page may ask on every load."""
+    store = signed_log.cosignatures
+    if store is None or not signed_log.witnesses:
+        return None
+    last = {entry.name: store.last_cosigned(entry.name) for entry in signed_log.witnesses}
+    sizes = sorted((found[0] if found else 0 for found in last.values()), reverse=True)
+    quorum = max(1, min(signed_log.witness_quorum or len(sizes), len(sizes)))
+    vouched = sizes[quorum - 1]
+    pending = signed_log.read_tree(lambda tree: tree.covering(vouched + 1))
+    if pending is None:
+        return None
+    since = datetime.datetime.fromisoformat(pending.created_at)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=datetime.UTC)
+    now = now or datetime.datetime.now(datetime.UTC)
+    if (now - since).total_seconds() <= grace:
+        return None
+    behind = tuple(
+        Behind(name, datetime.datetime.fromtimestamp(found[1], datetime.UTC) if found else None)
+        for name, found in sorted(last.items())
+        if found is None or found[0] < pending.size
+    )
+    return QuorumLapse(since, pending.size, behind)
 
 
 class WitnessClient:

@@ -16,6 +16,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -27,6 +28,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
 from ledger.application import latest_sending_date
+from ledger.cosigning import QuorumLapse, quorum_lapse
 from ledger.danish_time import danish_today
 from ledger.domain import (
     RESET_REASON_LENGTH,
@@ -111,7 +113,16 @@ def overview() -> str:
         statuses=statuses,
         agreements=current,
         lacking=sum(1 for status in statuses if not status.complete),
+        lapse=_quorum_lapse(),
     )
+
+
+def _quorum_lapse() -> QuorumLapse | None:
+    """The witness quorum's lapse when it has lasted longer than the grace the operator set
+    (LEDGER_WITNESS_QUORUM_GRACE): history no quorum vouches for is what witnesses are there
+    to prevent, so the operator sees it where they look every day."""
+    grace = current_app.extensions["services"].settings.witness_quorum_grace
+    return quorum_lapse(ledger().signed_log, grace)
 
 
 # Customers

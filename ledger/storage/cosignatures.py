@@ -74,5 +74,16 @@ class CosignatureStore:
         rows = self.tables.rows(f"SELECT MAX(size) FROM {TABLE} WHERE witness = {p}", (witness,))
         return int(rows[0][0] or 0)
 
+    def last_cosigned(self, witness: str) -> tuple[int, int] | None:
+        """The largest checkpoint size the witness cosigned and when it did, None before its
+        first (one row through the index on witness and size, however long the log)."""
+        p = self.tables.placeholder
+        rows = self.tables.rows(
+            f"SELECT size, cosigned_at FROM {TABLE} WHERE witness = {p} "
+            "ORDER BY size DESC, cosigned_at LIMIT 1",
+            (witness,),
+        )
+        return (int(rows[0][0]), int(rows[0][1])) if rows else None
+
     def close(self) -> None:
         self.tables.close()
