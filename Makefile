@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/http.py --quick
 	$(BIN)/python bench/flood.py --quick
 	$(BIN)/python bench/scale.py --quick
+	$(BIN)/python bench/witness.py --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
