@@ -11,7 +11,8 @@ alternating (A B A B, a warm-up first); `writes_with_witnesses` is the median of
 per-round ratios of ours over the baseline (goal 0.95: the witnesses and the TSA are off the
 write path, so only their threads' share of the CPU may cost anything). This process's CPU
 per write on each side is a figure beside it (every thread's, so the cosigning and
-timestamping threads' work is in ours'), steadier than a rate on a shared machine.
+timestamping threads' work is in ours'), steadier than a rate on a shared machine, and so is
+the share of a core those threads themselves used during the rounds (from /proc).
 
 Commit to a quorum-cosigned checkpoint: one writer saves one event at a time at random
 moments (exponential gaps, about 50 a second) on ours; each event's lag runs from its
@@ -220,6 +221,26 @@ class QuorumClock:
         store.add = counted_add  # type: ignore[method-assign]
 
 
+_OFF_PATH_THREADS = ("ledger-cosigning", "ledger-witness", "ledger-timestamping")
+
+
+def off_path_cpu_seconds() -> float:
+    """CPU seconds the threads that ask the witnesses and the TSA have used so far (from
+    /proc/self/task/<id>/stat, user and system time): their work beside the writes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for thread in threading.enumerate():
+        if not thread.name.startswith(_OFF_PATH_THREADS) or thread.native_id is None:
+            continue
+        try:
+            stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def save_rate(app: LedgerApp, count: int, cpu: Series | None = None) -> float:
     """Writes per second; with `cpu`, this process's CPU microseconds per write appended
     (every thread's: the cosigning and timestamping threads' work shows there)."""
@@ -267,6 +288,7 @@ def measure(workdir: Path, sizes: Sizes) -> tuple[dict[str, Series], list[float]
         assert ours.signed_log.tsa is not None
 
         series = {name: Series() for name in ("baseline", "ours", "baseline_cpu", "ours_cpu")}
+        rounds_started, off_path_before = time.monotonic(), off_path_cpu_seconds()
         save_rate(baseline, sizes.writes // 4)  # warm-up
         save_rate(ours, sizes.writes // 4)
         for number in range(sizes.rounds):
@@ -275,6 +297,8 @@ def measure(workdir: Path, sizes: Sizes) -> tuple[dict[str, Series], list[float]
                 app = baseline if side == "baseline" else ours
                 series[side].rates.append(save_rate(app, sizes.writes, series[f"{side}_cpu"]))
 
+        off_path = off_path_cpu_seconds() - off_path_before
+        series["off_path_share"] = Series([off_path / (time.monotonic() - rounds_started)])
         lags = _lags(ours, clock, sizes)
         assert ours.signed_log.timestamps is not None
         newest = ours.signed_log.timestamps.newest()
@@ -344,6 +368,7 @@ def main(argv: list[str] | None = None) -> None:
         "writes_per_s_with": series["ours"].median,
         "cpu_us_per_write_without": series["baseline_cpu"].median,
         "cpu_us_per_write_with": series["ours_cpu"].median,
+        "off_path_threads_cpu_share": series["off_path_share"].median,
         "quorum_lag_p50_ms": 1000 * quantile(lags, 0.50),
         "quorum_lag_p99_ms": 1000 * quantile(lags, 0.99),
         "quorum_lag_max_ms": 1000 * max(lags),
@@ -367,6 +392,10 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{'CPU per write (us, this process)':<40}{series['baseline_cpu'].median:>12,.0f}"
         f"{series['ours_cpu'].median:>12,.0f}"
+    )
+    print(
+        "the cosigning and timestamping threads used "
+        f"{100 * series['off_path_share'].median:.1f} % of a core during the rounds"
     )
     print(
         f"commit to quorum-cosigned checkpoint: {len(lags)} writes over {sizes.lag_seconds:.0f} s, "
