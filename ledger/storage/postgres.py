@@ -261,12 +261,14 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
                         # warns when a pipeline ends while an exception passes through it.
                         failure = error
             except psycopg.Error as error:
-                # An error on the events table (a concurrent writer won) passes on as the
-                # library's IntegrityError; one on the leaves table is ours to name.
                 failure = failure or error
-                if error.diag.table_name == LEAVES_TABLE:
-                    failure = LogWriteError(f"the database refused the leaf: {error}")
-                    failure.__cause__ = error
+            # An error on the events table (a concurrent writer won) passes on as the
+            # library's IntegrityError; one on the leaves table is ours to name. Either may
+            # be raised inside the pipeline or at its end, as the server's answers arrive.
+            if isinstance(failure, psycopg.Error) and failure.diag.table_name == LEAVES_TABLE:
+                refused = failure
+                failure = LogWriteError(f"the database refused the leaf: {refused}")
+                failure.__cause__ = refused
             if failure is not None or written is None:
                 if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
                     with contextlib.suppress(psycopg.Error):
