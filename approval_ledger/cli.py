@@ -405,7 +405,12 @@ def _verify_offline(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot read {path}: no such file or directory")
     try:
         if args.bundle:
-            report = verify_bundle(path, trusted, witnesses=witnesses, tsa_roots=tsa_roots)
+            since = Path(args.since_bundle) if args.since_bundle else None
+            if since is not None and not since.exists():
+                raise CommandError(f"cannot read {since}: no such file or directory")
+            report = verify_bundle(
+                path, trusted, witnesses=witnesses, tsa_roots=tsa_roots, since=since
+            )
         else:
             try:
                 data = path.read_bytes()
@@ -422,15 +427,14 @@ def _verify_offline(args: argparse.Namespace) -> int:
 
 def _kept_evidence(path: Path, keys: dict[str, Any]) -> Any:
     """The checkpoint (and a bundle's leaves) an auditor kept, checked with their keys."""
-    from ledger.evidence.bundle import CHECKPOINT_FILE, ENTRIES_FILE, BundleError, open_bundle
+    from ledger.evidence.bundle import ENTRIES_FILE, BundleError, kept_checkpoint, open_bundle
     from ledger.evidence.note import NoteError, open_checkpoint
     from ledger.evidence.verify import KeptEvidence
 
     try:
         if path.is_dir() or path.suffix == ".zip":
-            bundle = open_bundle(path)
-            checkpoint = open_checkpoint(bundle.data(CHECKPOINT_FILE), keys)
-            return KeptEvidence(checkpoint, bundle.lines(ENTRIES_FILE))
+            checkpoint = kept_checkpoint(path, keys)
+            return KeptEvidence(checkpoint, open_bundle(path).lines(ENTRIES_FILE))
         return KeptEvidence(open_checkpoint(path.read_bytes(), keys))
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror}") from error
@@ -439,6 +443,8 @@ def _kept_evidence(path: Path, keys: dict[str, Any]) -> Any:
 
 
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    if args.since_bundle is not None and not args.bundle:
+        raise CommandError("--since-bundle checks a --bundle against a bundle you kept")
     if args.bundle or args.receipt:
         return _verify_offline(args)
     if args.witnesses is not None or args.quorum is not None:
@@ -685,8 +691,11 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     if out.exists():
         raise CommandError(f"{out} exists already; choose a new path")
     app = _app(settings)
+    since_bundle = Path(args.since_bundle) if args.since_bundle else None
+    if since_bundle is not None and not since_bundle.exists():
+        raise CommandError(f"cannot read {since_bundle}: no such file or directory")
     if args.cvr is None and since is None and until is None:
-        exported = export_bundle(app, out)
+        exported = export_bundle(app, out, since_bundle=since_bundle)
     else:
         # Chosen through the search index, so that only the chosen events are read from
         # the log (the same events, in the same order, as a scan of it would choose).
@@ -695,7 +704,12 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
         index = EventIndex(app)
         try:
             query = Query.checked(cvr=args.cvr, since=since, until=until)
-            exported = export_bundle(app, out, entries=index.matching(query, newest_first=False))
+            exported = export_bundle(
+                app,
+                out,
+                entries=index.matching(query, newest_first=False),
+                since_bundle=since_bundle,
+            )
         finally:
             index.close()
     kind = "subset" if exported.subset else "full"
@@ -752,6 +766,7 @@ def cmd_demo(configuration: Configuration, args: argparse.Namespace) -> int:
             witnesses=None,
             quorum=None,
             tsa_roots=None,
+            since_bundle=None,
         ),
     )
     if status or not args.serve:
@@ -913,6 +928,11 @@ def build_parser() -> argparse.ArgumentParser:
     offline.add_argument(
         "--against", help="a checkpoint file or bundle kept earlier: the log must still extend it"
     )
+    verify.add_argument(
+        "--since-bundle",
+        help="with --bundle: a bundle you kept earlier; the bundle's checkpoint must extend "
+        "its checkpoint, by the consistency proof in the bundle",
+    )
 
     import_ = command(
         commands,
@@ -968,6 +988,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--cvr")
     export.add_argument("--since", help=SINCE_HELP)
     export.add_argument("--until", help=UNTIL_HELP)
+    export.add_argument(
+        "--since-bundle",
+        help="a bundle exported earlier: the new one carries the consistency proof from its "
+        "checkpoint (ledger verify --bundle NEW --since-bundle OLD checks it)",
+    )
     receipt = command(commands, "receipt", cmd_receipt, "print the receipt of one event")
     receipt.add_argument("--seq", type=_whole_number, required=True)
     receipt.add_argument(

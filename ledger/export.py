@@ -12,11 +12,16 @@ from ledger.domain import DomainError
 from ledger.evidence import merkle
 from ledger.evidence.bundle import (
     CHECKPOINT_FILE,
+    CONSISTENCY_FILE,
     KEYS_FILE,
     PROOFS_FILE,
     TIMESTAMP_FILE,
+    BundleError,
     BundleWriter,
+    consistency_text,
+    kept_checkpoint,
 )
+from ledger.evidence.note import NoteError
 from ledger.signed_log import Entry
 from ledger.storage.checkpoints import CheckpointStore
 
@@ -54,17 +59,37 @@ def export_bundle(
     since: str | None = None,
     until: str | None = None,
     entries: Iterable[Entry] | None = None,
+    since_bundle: Path | None = None,
 ) -> Exported:
     """Write a bundle for the newest checkpoint: full, or a subset with inclusion proofs.
 
     The subset is what concerns `cvr` between `since` and `until`, or exactly `entries`
     (chosen elsewhere, in `seq` order). Events the checkpoint does not cover are left out.
+    `since_bundle` is a bundle exported earlier (an auditor's kept one): the new bundle
+    carries the consistency proof from its checkpoint, so that the auditor can check
+    offline that the log still extends what they kept. The proof is the log's own; whether
+    it leads from the kept root is for the verifier to say, not for the exporter.
     """
     if entries is not None and (cvr is not None or since is not None or until is not None):
         raise ValueError("give either the chosen entries or cvr/since/until, not both")
     checkpoint = app.signed_log.checkpoint()
     if checkpoint is None:
         raise DomainError("Loggen er tom; der er intet at eksportere.")
+    consistency = None
+    if since_bundle is not None:
+        try:
+            kept = kept_checkpoint(since_bundle, app.keyring.verifier_keys())
+        except (BundleError, NoteError) as error:
+            raise DomainError(
+                f"Den gemte bundt {since_bundle} kan ikke bruges: {error.reason}: {error}"
+            ) from error
+        if kept.size > checkpoint.size:
+            raise DomainError(
+                f"Den gemte bundts checkpoint dækker {kept.size} hændelser, loggens nyeste "
+                f"kun {checkpoint.size}."
+            )
+        proof = app.signed_log.consistency_proof(kept.size, checkpoint.size)
+        consistency = consistency_text(kept, proof)
     subset = entries is not None or cvr is not None or since is not None or until is not None
     chosen = entries if entries is not None else app.history(cvr=cvr, since=since, until=until)
     writer = BundleWriter(out)
@@ -100,6 +125,8 @@ def export_bundle(
         token = app.signed_log.timestamp_token(checkpoint.size)
         if token is not None:
             writer.write_bytes(TIMESTAMP_FILE, token)
+        if consistency is not None:
+            writer.write(CONSISTENCY_FILE, consistency)
         keys = app.keyring.verifier_keys().values()
         writer.write(
             KEYS_FILE, "# verifier keys of the log\n" + "".join(f"{key.line()}\n" for key in keys)

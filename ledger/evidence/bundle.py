@@ -10,7 +10,7 @@ import binascii
 import json
 import shutil
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +42,9 @@ PROOFS_FILE = "proofs.jsonl"
 PAYLOADS_FILE = "payloads.jsonl"
 # The timestamp authority's token of the checkpoint (RFC 3161, DER), when the log has one.
 TIMESTAMP_FILE = "checkpoint.tst"
+# The consistency proof from the checkpoint of a bundle exported earlier to this bundle's,
+# when it was exported since that one (`ledger export --since-bundle`).
+CONSISTENCY_FILE = "consistency.json"
 MAX_LINE = 1 << 20
 RECEIPT_VERSION = 1
 
@@ -77,6 +80,8 @@ class BundleReport:
     # The checkpoint's timestamp: None without a token; else whether it was checked against
     # the TSA anchors the verifier was given, and what it says (the time, the TSA's name).
     timestamp: "TimestampReport | None" = None
+    # The size of the kept bundle's checkpoint this bundle was checked to extend, if any.
+    since: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -91,6 +96,8 @@ class BundleReport:
             cosigned = f", cosigned by {', '.join(self.cosigned_by) or 'no trusted witness'}"
         if self.timestamp is not None:
             cosigned += f", {self.timestamp}"
+        if self.since is not None:
+            cosigned += f", checked to extend the kept checkpoint of size {self.since}"
         if self.receipt:
             return f"receipt, checkpoint size {size}{cosigned}: {verdict}"
         kind = "subset" if self.subset else "full"
@@ -109,6 +116,7 @@ class BundleReport:
             "problems": [vars(p) for p in self.problems],
             **({} if self.cosigned_by is None else {"cosigned_by": self.cosigned_by}),
             **({} if self.timestamp is None else {"timestamp": self.timestamp.as_json()}),
+            **({} if self.since is None else {"since": self.since}),
         }
 
     def add(self, reason: Reason, where: str, detail: str) -> None:
@@ -442,6 +450,104 @@ def _check_inclusion(
         report.add(Reason.BAD_INCLUSION_PROOF, where, str(error))
 
 
+# Kept bundles and the consistency of what came after them
+
+
+def kept_checkpoint(path: Path, trusted: Mapping[str, VerifierKey] | None = None) -> Checkpoint:
+    """The checkpoint of a bundle kept earlier, opened with the keys `trusted` (else the kept
+    bundle's own, written when it was exported and kept since by the auditor); BundleError or
+    NoteError when it does not hold."""
+    bundle = open_bundle(path)
+    if trusted is None:
+        try:
+            trusted = parse_verifier_keys(bundle.data(KEYS_FILE).decode("utf-8"))
+        except (UnicodeDecodeError, KeyFormatError) as error:
+            raise BundleError(Reason.MALFORMED_KEYS, f"the kept bundle's keys: {error}") from error
+    return open_checkpoint(bundle.data(CHECKPOINT_FILE), trusted)
+
+
+def consistency_text(kept: Checkpoint, proof: Sequence[bytes]) -> str:
+    """The `consistency.json` of a bundle exported since the bundle of checkpoint `kept`."""
+    document = {
+        "size": kept.size,
+        "root": base64.b64encode(kept.root).decode("ascii"),
+        "consistency": _b64(proof),
+    }
+    return json.dumps(document, separators=(",", ":")) + "\n"
+
+
+def check_extends(
+    kept: Checkpoint, checkpoint: Checkpoint, proof: Sequence[bytes] | None
+) -> tuple[Reason, str] | None:
+    """Why `checkpoint` does not extend the kept checkpoint through `proof` (None: it does).
+
+    A log that extends what an auditor kept has the kept tree as the prefix of its own; a
+    history rewritten and re-signed with the log's real key (a fork) cannot prove that.
+    """
+    if kept.origin != checkpoint.origin:
+        return Reason.WRONG_ORIGIN, f"the kept checkpoint is of log {kept.origin!r}"
+    if kept.size > checkpoint.size:
+        return (
+            Reason.KEPT_CHECKPOINT_NEWER,
+            f"the kept checkpoint covers {kept.size} leaves, this one {checkpoint.size}",
+        )
+    if kept.size == checkpoint.size:
+        if kept.root != checkpoint.root:
+            return (
+                Reason.INCONSISTENT_WITH_KEPT,
+                f"another tree of size {kept.size} than the one kept",
+            )
+        return None
+    if proof is None:
+        return Reason.INCONSISTENT_WITH_KEPT, f"no consistency proof from size {kept.size}"
+    try:
+        merkle.verify_consistency(kept.size, checkpoint.size, kept.root, checkpoint.root, proof)
+    except merkle.ProofError as error:
+        return Reason.INCONSISTENT_WITH_KEPT, str(error)
+    return None
+
+
+def _check_since(
+    bundle: "_Bundle",
+    since: Path,
+    trusted: Mapping[str, VerifierKey] | None,
+    checkpoint: Checkpoint | None,
+    report: BundleReport,
+) -> None:
+    """The bundle's checkpoint must extend the checkpoint of the kept bundle `since`, through
+    the proof in its `consistency.json` from exactly that (size, root)."""
+    try:
+        kept = kept_checkpoint(since, trusted)
+    except (BundleError, NoteError) as error:
+        report.add(error.reason, "kept bundle", str(error))
+        return
+    if checkpoint is None:
+        return
+    report.since = kept.size
+    proof = None
+    if bundle.has(CONSISTENCY_FILE):
+        try:
+            document = json.loads(bundle.data(CONSISTENCY_FILE))
+            size, root = document["size"], base64.b64decode(document["root"], validate=True)
+            listed = _unb64(document["consistency"])
+        except (ValueError, KeyError, TypeError, binascii.Error) as error:
+            report.add(Reason.INCONSISTENT_WITH_KEPT, CONSISTENCY_FILE, f"not readable: {error}")
+            return
+        if (size, root) == (kept.size, kept.root):
+            proof = listed
+        elif kept.size < checkpoint.size:
+            report.add(
+                Reason.INCONSISTENT_WITH_KEPT,
+                CONSISTENCY_FILE,
+                f"the proof is from another tree (size {size}) than the kept one "
+                f"(size {kept.size})",
+            )
+            return
+    found = check_extends(kept, checkpoint, proof)
+    if found is not None:
+        report.add(found[0], CONSISTENCY_FILE, found[1])
+
+
 def verify_bundle(
     path: Path,
     trusted: Mapping[str, VerifierKey] | None = None,
@@ -449,10 +555,12 @@ def verify_bundle(
     signatures: bool = True,
     witnesses: WitnessPolicy | None = None,
     tsa_roots: list[x509.Certificate] | None = None,
+    since: Path | None = None,
 ) -> BundleReport:
     """Check a bundle offline, with the keys the auditor trusts (else the bundle's own),
     its checkpoint's cosignatures against `witnesses` and its timestamp token against the
-    TSA anchors `tsa_roots` when given.
+    TSA anchors `tsa_roots` when given; given `since`, a bundle the auditor kept, that
+    its checkpoint extends the kept bundle's.
 
     `signatures=False` skips the per-leaf signature checks (the checkpoint's signature and
     every hash are still checked): the Merkle root over signed leaves already commits to
@@ -466,6 +574,8 @@ def verify_bundle(
     _check_cosignatures(note, checkpoint, witnesses, report)
     token = bundle.data(TIMESTAMP_FILE) if bundle.has(TIMESTAMP_FILE) else None
     _check_timestamp(token, note, checkpoint, tsa_roots, report)
+    if since is not None:
+        _check_since(bundle, since, trusted, checkpoint, report)
     report.subset = bundle.has(PROOFS_FILE)
     proofs = bundle.lines(PROOFS_FILE) if report.subset else None
     payloads = _payload_lines(bundle, report)

@@ -201,6 +201,16 @@ class Reason(StrEnum):
         "rewritten-history",
         "the log no longer holds the leaves a kept checkpoint or bundle holds",
     )
+    INCONSISTENT_WITH_KEPT = (
+        "inconsistent-with-kept",
+        "a bundle whose checkpoint does not extend the checkpoint of a bundle the auditor kept: "
+        "its consistency proof is missing, malformed, from another tree, or does not lead "
+        "from the kept root to its own",
+    )
+    KEPT_CHECKPOINT_NEWER = (
+        "kept-checkpoint-newer",
+        "a bundle whose checkpoint counts fewer leaves than that of a bundle the auditor kept",
+    )
 
 
 _BY_CODE = {member.value: member for member in Reason}
