@@ -29,7 +29,7 @@ def initialize(settings: Settings, actor: Actor) -> Initialized:
         descriptor = os.open(settings.secret_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as file:
             file.write(secrets.token_bytes(32))
-    keyring = KeyRing(settings.keys_dir)
+    keyring = KeyRing.from_env(settings.keys_dir, settings.token_env())
     created_key = not (settings.keys_dir / VERIFIER_KEYS_FILE).exists()
     if created_key:
         keyring.create(settings.origin)

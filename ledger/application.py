@@ -108,7 +108,7 @@ class LedgerApp(Application[UUID]):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.keyring = KeyRing(settings.keys_dir)
+        self.keyring = KeyRing.from_env(settings.keys_dir, settings.token_env())
         try:
             self.keyring.verifier_keys()
         except KeyRingError as error:

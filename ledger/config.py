@@ -13,6 +13,7 @@ from ledger.evidence.cosignature import CosignatureError, WitnessEntry, parse_wi
 from ledger.evidence.database import DatabaseURL, DatabaseURLError
 from ledger.evidence.timestamp import load_roots
 from ledger.identity import InvalidCVR, validate_cvr
+from ledger.token_keys import DEFAULT_MODULE, TokenError, TokenURI
 
 DEFAULT_ORIGIN = "localhost/approval-ledger"
 
@@ -29,6 +30,9 @@ KNOWN_VARIABLES = frozenset(
         "LEDGER_DATA_DIR",
         "LEDGER_DATABASE_URL",
         "LEDGER_KEYS_DIR",
+        "LEDGER_SIGNING_KEY",
+        "LEDGER_PKCS11_MODULE",
+        "LEDGER_PKCS11_PIN_ENV",
         "LEDGER_ORIGIN",
         "LEDGER_DECLARATION_VALIDITY_MONTHS",
         "LEDGER_OPERATOR_CVR",
@@ -110,6 +114,12 @@ class Settings:
     witness_quorum_grace: float = 300.0
     # The RFC 3161 timestamp authority asked to timestamp the checkpoints (LEDGER_TSA_*).
     tsa: TsaSettings | None = None
+    # The private keys in a PKCS#11 token instead of keys_dir (LEDGER_SIGNING_KEY, a pkcs11:
+    # URI; README, Custody of the signing key), the token's library, and the variable with
+    # its PIN when the URI has no pin-source.
+    signing_key: str | None = None
+    pkcs11_module: str = DEFAULT_MODULE
+    pkcs11_pin_env: str | None = None
 
     @property
     def documents_dir(self) -> Path:
@@ -141,6 +151,7 @@ class Settings:
         keys_dir = Path(env.get("LEDGER_KEYS_DIR") or data_dir / "keys").absolute()
         operator_cvr = env.get("LEDGER_OPERATOR_CVR") or None
         witnesses, quorum = _witnesses(env)
+        signing_key, pkcs11_module, pkcs11_pin_env = _token(env)
         if operator_cvr is not None:
             try:
                 operator_cvr = validate_cvr(operator_cvr)
@@ -170,6 +181,9 @@ class Settings:
             witness_quorum=quorum,
             witness_quorum_grace=_quorum_grace(env, witnesses),
             tsa=_tsa(env),
+            signing_key=signing_key,
+            pkcs11_module=pkcs11_module,
+            pkcs11_pin_env=pkcs11_pin_env,
         )
 
     def require_operator_cvr(self) -> str:
@@ -181,9 +195,18 @@ class Settings:
             )
         return self.operator_cvr
 
+    def token_env(self) -> dict[str, str]:
+        """The token settings `KeyRing.from_env` reads (empty for keys in files)."""
+        if self.signing_key is None:
+            return {}
+        env = {"LEDGER_SIGNING_KEY": self.signing_key, "LEDGER_PKCS11_MODULE": self.pkcs11_module}
+        if self.pkcs11_pin_env is not None:
+            env["LEDGER_PKCS11_PIN_ENV"] = self.pkcs11_pin_env
+        return env
+
     def eventsourcing_env(self) -> dict[str, str]:
         """The settings the `eventsourcing` library reads, derived from ours."""
-        env = {KEYS_DIR_SETTING: str(self.keys_dir)}
+        env = {KEYS_DIR_SETTING: str(self.keys_dir), **self.token_env()}
         db = self.database
         if db.is_sqlite:
             assert db.sqlite_path is not None
@@ -221,6 +244,36 @@ def refuse_unknown_variables(env: Mapping[str, str]) -> None:
             "eventsourcing library, which takes nothing from the environment here); remove it "
             "or see README.md, Configuration"
         )
+
+
+def _token(env: Mapping[str, str]) -> tuple[str | None, str, str | None]:
+    """LEDGER_SIGNING_KEY and its companions, checked without opening the token."""
+    uri = env.get("LEDGER_SIGNING_KEY") or None
+    module = env.get("LEDGER_PKCS11_MODULE") or DEFAULT_MODULE
+    pin_env = env.get("LEDGER_PKCS11_PIN_ENV") or None
+    if uri is None:
+        for name in ("LEDGER_PKCS11_MODULE", "LEDGER_PKCS11_PIN_ENV"):
+            if env.get(name):
+                raise ConfigError(f"{name} is set, but LEDGER_SIGNING_KEY names no pkcs11: key")
+        return None, DEFAULT_MODULE, None
+    try:
+        parsed = TokenURI.parse(uri)
+    except TokenError as error:
+        # The message names the part that is wrong; the URI itself may hold a path to the PIN.
+        raise ConfigError(f"LEDGER_SIGNING_KEY: {error}") from None
+    if parsed.pin_file is None and pin_env is None:
+        raise ConfigError(
+            "LEDGER_SIGNING_KEY: the token needs a PIN: add pin-source=file:<path> to the URI "
+            "or set LEDGER_PKCS11_PIN_ENV to the name of a variable holding it"
+        )
+    if pin_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", pin_env):
+        raise ConfigError("LEDGER_PKCS11_PIN_ENV must be the name of an environment variable")
+    if not Path(module).is_file():
+        raise ConfigError(
+            f"LEDGER_PKCS11_MODULE: {module} is not a file; name the token's PKCS#11 library "
+            "(Debian's softhsm2: /usr/lib/softhsm/libsofthsm2.so)"
+        )
+    return uri, module, pin_env
 
 
 def _session_limits(env: Mapping[str, str]) -> dict[str, int]:

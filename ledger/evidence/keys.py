@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -104,6 +105,22 @@ def parse_verifier_keys(text: str) -> dict[str, VerifierKey]:
             raise KeyFormatError(f"line {number}: {error}") from error
         keys[key.kid] = key
     return keys
+
+
+class Signer(Protocol):
+    """What signs a leaf or a note: a `SigningKey` from a file, or a key held in a token
+    outside this package; both name the key and sign raw Ed25519, so their output is alike."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kid(self) -> str: ...
+
+    @property
+    def verifier_key(self) -> VerifierKey: ...
+
+    def sign(self, message: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)

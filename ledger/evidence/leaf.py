@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger.evidence.canonical import canonical_json
-from ledger.evidence.keys import SigningKey, VerifierKey
+from ledger.evidence.keys import Signer, VerifierKey
 from ledger.evidence.reasons import Reason
 
 FORMAT_VERSION = 1
@@ -90,7 +90,7 @@ def sign_leaf(
     payload: bytes,
     prev: str,
     recorded_at: str,
-    key: SigningKey,
+    key: Signer,
 ) -> bytes:
     """The leaf's exact bytes: RFC 8785 JSON, signed over itself without `sig`.
 

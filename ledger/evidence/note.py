@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ledger.evidence.keys import SigningKey, VerifierKey
+from ledger.evidence.keys import Signer, VerifierKey
 from ledger.evidence.reasons import Reason
 
 EM_DASH = "\u2014"
@@ -42,7 +42,7 @@ def _utf8(text: str) -> bytes:
     return message
 
 
-def sign_note(text: str, keys: Iterable[SigningKey]) -> str:
+def sign_note(text: str, keys: Iterable[Signer]) -> str:
     """The signed note: `text` (ending in a newline), an empty line, one line per key."""
     if not text.endswith("\n") or "\n\n" in text:
         raise ValueError("a note's text ends in a newline and has no empty line")

@@ -119,7 +119,7 @@ class LeafWriter:
         directory = env.get(KEYS_DIR_SETTING)
         if not directory:
             raise OSError(f"{KEYS_DIR_SETTING} is not set: the recorder cannot sign leaves")
-        return cls(KeyRing(Path(directory)))
+        return cls(KeyRing.from_env(Path(directory), env))
 
     def leaves_for(
         self,

@@ -1,0 +1,222 @@
+"""The log's signing key in a real SoftHSM2 token, made for each test in tmp_path.
+
+Skipped only where Debian's softhsm2 is not installed and not under CI=true (.ci/run installs
+it): there a missing token library is a failure, as a missing PostgreSQL is.
+"""
+
+import multiprocessing
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from approval_ledger.cli import main
+from ledger.config import ConfigError, Settings
+from ledger.evidence.keys import parse_verifier_keys
+from ledger.evidence.leaf import open_leaf
+from ledger.evidence.note import open_checkpoint
+from ledger.keyring import KeyRing, KeyRingError
+from ledger.token_keys import DEFAULT_MODULE, Token, TokenURI
+from tests.fixtures import AARHUS
+
+PIN = "4711-token-pin"
+LABEL = "ledger-test"
+ORIGIN = "test.example/ledger"
+
+
+@pytest.fixture
+def softhsm(tmp_path, monkeypatch):
+    """A fresh token labelled LABEL with user PIN PIN, in a token directory of the test's."""
+    util = shutil.which("softhsm2-util")
+    if util is None or not Path(DEFAULT_MODULE).is_file():
+        if os.environ.get("CI"):
+            pytest.fail("softhsm2 is not installed; .ci/run installs it")
+        pytest.skip("softhsm2 is not installed (apt-get install softhsm2)")
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    config = tmp_path / "softhsm2.conf"
+    config.write_text(
+        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
+    monkeypatch.setenv("SOFTHSM2_CONF", str(config))
+    subprocess.run(
+        [util, "--init-token", "--free", "--label", LABEL, "--pin", PIN, "--so-pin", "so-0815"],
+        check=True,
+        capture_output=True,
+    )
+    # SoftHSM2 reads its configuration when initialised: a library an earlier test loaded
+    # starts afresh on this test's token directory and token.
+    import pkcs11
+
+    pkcs11.lib(DEFAULT_MODULE).reinitialize()
+    pin_file = tmp_path / "token-pin"
+    pin_file.write_text(PIN + "\n")
+    pin_file.chmod(0o600)
+    return f"pkcs11:token={LABEL};object=log?pin-source=file:{pin_file}"
+
+
+@pytest.fixture
+def token_env(softhsm, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    monkeypatch.setenv("LEDGER_ORIGIN", ORIGIN)
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", softhsm)
+    return tmp_path / "var"
+
+
+def token_keyring(settings: Settings) -> KeyRing:
+    return KeyRing.from_env(settings.keys_dir, settings.token_env())
+
+
+def test_init_creates_the_key_in_the_token_and_no_key_file(token_env, capsys):
+    assert main(["init"]) == 0
+    assert "test.example/ledger+" in capsys.readouterr().out
+    assert list((token_env / "keys").glob("signing-*.pem")) == []
+    settings = Settings.from_env()
+    keyring = token_keyring(settings)
+    (published,) = keyring.verifier_keys().values()
+    assert keyring.first_signing_key().verifier_key == published
+    assert main(["init"]) == 0
+    assert "already started" in capsys.readouterr().out
+    assert len(keyring.token.keys(ORIGIN)) == 1
+
+
+def test_leaves_and_checkpoints_signed_in_the_token_verify_with_the_published_keys(
+    token_env, capsys
+):
+    main(["init"])
+    assert main(["customer", "add", "--cvr", AARHUS, "--name", "Aarhus Kommune"]) == 0
+    capsys.readouterr()
+    assert main(["checkpoint"]) == 0
+    note = capsys.readouterr().out
+    settings = Settings.from_env()
+    keys = parse_verifier_keys((settings.keys_dir / "verifier-keys").read_text())
+    checkpoint = open_checkpoint(note, keys, ORIGIN)
+    assert checkpoint.size == 2
+    assert main(["verify"]) == 0
+    # The bytes of a leaf open with the published key alone, as a file key's do.
+    import sqlite3
+
+    with sqlite3.connect(token_env / "ledger.sqlite3") as db:
+        rows = [row[0] for row in db.execute("SELECT leaf FROM ledger_leaves ORDER BY seq")]
+    (kid,) = keys
+    assert [open_leaf(bytes(row), keys).kid for row in rows] == [kid, kid]
+
+
+def test_rotation_makes_the_next_key_in_the_token_and_deletes_the_old(token_env, capsys):
+    main(["init"])
+    settings = Settings.from_env()
+    keyring = token_keyring(settings)
+    (first,) = keyring.verifier_keys()
+    assert main(["key", "rotate"]) == 0
+    assert main(["customer", "add", "--cvr", AARHUS, "--name", "Aarhus Kommune"]) == 0
+    keys = keyring.verifier_keys()
+    assert len(keys) == 2
+    (second,) = set(keys) - {first}
+    assert [key.kid for key in keyring.token.keys(ORIGIN)] == [second]
+    capsys.readouterr()
+    assert main(["checkpoint"]) == 0
+    note = capsys.readouterr().out
+    assert f"{ORIGIN} " in note
+    open_checkpoint(note, {second: keys[second]}, ORIGIN)
+    assert main(["verify"]) == 0
+
+
+def test_a_wrong_pin_is_refused_without_showing_it(token_env, tmp_path, monkeypatch, capsys):
+    wrong = tmp_path / "wrong-pin"
+    wrong.write_text("9999-not-the-pin\n")
+    uri = f"pkcs11:token={LABEL};object=log?pin-source=file:{wrong}"
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", uri)
+    assert main(["init"]) == 2
+    err = capsys.readouterr().err
+    assert "refused the PIN" in err
+    assert "9999" not in err
+    assert PIN not in err
+    keyring = token_keyring(Settings.from_env())
+    with pytest.raises(KeyRingError, match="refused the PIN") as refused:
+        keyring.create(ORIGIN)
+    assert "9999" not in str(refused.value)
+
+
+def test_the_private_key_cannot_leave_the_token(softhsm, tmp_path):
+    import pkcs11
+    from pkcs11 import Attribute, ObjectClass
+
+    token = Token(TokenURI.parse(softhsm), DEFAULT_MODULE)
+    key = token.generate(ORIGIN)
+    # The token's own session: the process is logged in once, a second login is refused.
+    session = token._open()
+    private = session.get_key(
+        object_class=ObjectClass.PRIVATE_KEY, label="log", id=bytes.fromhex(key.kid)
+    )
+    assert private[Attribute.EXTRACTABLE] is False
+    assert private[Attribute.SENSITIVE] is True
+    with pytest.raises(pkcs11.exceptions.PKCS11Error):
+        private[Attribute.VALUE]
+
+
+def test_threads_sign_through_one_session_and_a_forked_child_opens_its_own(softhsm):
+    token = Token(TokenURI.parse(softhsm), DEFAULT_MODULE)
+    key = token.generate(ORIGIN)
+    results: list[bool] = []
+
+    def sign_many(worker: int) -> None:
+        for n in range(20):
+            message = f"{worker}:{n}".encode()
+            results.append(key.verifier_key.verify(key.sign(message), message))
+
+    threads = [threading.Thread(target=sign_many, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 120
+    # As under gunicorn: the parent has used the token, the forked worker signs.
+    context = multiprocessing.get_context("fork")
+    queue = context.SimpleQueue()
+    child = context.Process(target=lambda: queue.put(key.sign(b"from the worker")))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert key.verifier_key.verify(queue.get(), b"from the worker")
+    assert key.verifier_key.verify(key.sign(b"parent again"), b"parent again")
+
+
+def test_settings_refuse_a_pin_in_the_uri_and_a_missing_pin_source(tmp_path):
+    env = {"LEDGER_DATA_DIR": str(tmp_path)}
+    with pytest.raises(ConfigError, match="must not hold the PIN") as refused:
+        Settings.from_env(env | {"LEDGER_SIGNING_KEY": "pkcs11:token=t?pin-value=1234"})
+    assert "1234" not in str(refused.value)
+    with pytest.raises(ConfigError, match="needs a PIN"):
+        Settings.from_env(env | {"LEDGER_SIGNING_KEY": "pkcs11:token=t;object=log"})
+    with pytest.raises(ConfigError, match="must name the token"):
+        Settings.from_env(env | {"LEDGER_SIGNING_KEY": "pkcs11:object=log?pin-source=file:/p"})
+    with pytest.raises(ConfigError, match=r"LEDGER_PKCS11_MODULE: /nowhere\.so is not a file"):
+        Settings.from_env(
+            env
+            | {
+                "LEDGER_SIGNING_KEY": "pkcs11:token=t",
+                "LEDGER_PKCS11_PIN_ENV": "TOKEN_PIN",
+                "LEDGER_PKCS11_MODULE": "/nowhere.so",
+            }
+        )
+    with pytest.raises(ConfigError, match="LEDGER_SIGNING_KEY names no pkcs11"):
+        Settings.from_env(env | {"LEDGER_PKCS11_PIN_ENV": "TOKEN_PIN"})
+
+
+def test_the_pin_may_come_from_a_variable_named_in_the_settings(softhsm, monkeypatch, tmp_path):
+    uri = softhsm.partition("?")[0]
+    monkeypatch.setenv("TOKEN_PIN", PIN)
+    settings = Settings.from_env(
+        {
+            "LEDGER_DATA_DIR": str(tmp_path / "var"),
+            "LEDGER_SIGNING_KEY": uri,
+            "LEDGER_PKCS11_PIN_ENV": "TOKEN_PIN",
+        }
+    )
+    keyring = token_keyring(settings)
+    key = keyring.create(ORIGIN)
+    assert keyring.first_signing_key().kid == key.kid
