@@ -139,6 +139,9 @@ class Token:
         self._lock = threading.Lock()
         self._session: pkcs11.Session | None = None
         self._pid = 0
+        # The private key objects found in this session by kid: a search per signature would
+        # cost more than the signature itself.
+        self._signers: dict[str, SignMixin] = {}
 
     def _pin(self) -> str:
         if self.uri.pin_file is not None:
@@ -185,6 +188,7 @@ class Token:
                 f"the token {self.uri.token!r} cannot be opened ({type(error).__name__})"
             ) from None
         self._session, self._pid = session, os.getpid()
+        self._signers = {}
         return session
 
     def _private(self, session: pkcs11.Session, kid: str | None) -> list[pkcs11.PrivateKey]:
@@ -261,17 +265,20 @@ class Token:
     def sign(self, kid: str, message: bytes) -> bytes:
         with self._lock:
             session = self._open()
-            keys = self._private(session, kid)
-            if not keys:
-                raise TokenError(f"the token {self.uri.token!r} holds no key {kid}")
-            # An Ed25519 private key object signs (python-pkcs11 types it without the mixin).
-            signer = cast(SignMixin, keys[0])
+            signer = self._signers.get(kid)
+            if signer is None:
+                keys = self._private(session, kid)
+                if not keys:
+                    raise TokenError(f"the token {self.uri.token!r} holds no key {kid}")
+                # An Ed25519 private key object signs (python-pkcs11 types it without the mixin).
+                signer = self._signers[kid] = cast(SignMixin, keys[0])
             return bytes(signer.sign(message, mechanism=Mechanism.EDDSA))
 
     def destroy(self, kid: str) -> None:
         """Delete a key pair that no longer signs (its verifier key stays published)."""
         with self._lock:
             session = self._open()
+            self._signers.pop(kid, None)
             template = {Attribute.LABEL: self.uri.label, Attribute.ID: bytes.fromhex(kid)}
             for item in list(session.get_objects(template)):
                 item.destroy()
