@@ -220,3 +220,47 @@ def test_the_pin_may_come_from_a_variable_named_in_the_settings(softhsm, monkeyp
     keyring = token_keyring(settings)
     key = keyring.create(ORIGIN)
     assert keyring.first_signing_key().kid == key.kid
+
+
+@pytest.mark.parametrize("settings", ["sqlite", "postgres"], indirect=True)
+def test_ledger_serve_workers_sign_checkpoints_in_the_token_after_the_fork(
+    softhsm, settings, saml_keys, tmp_path
+):
+    """gunicorn's gthread workers are forked from the master: each signs through a session of
+    its own, and what they sign verifies with the published keys like the rest."""
+    from dataclasses import replace
+
+    from approval_ledger.initialize import initialize
+    from ledger.evidence.verify import verify_database
+    from ledger.identity import Actor
+    from tests.ledger.test_checkpointer import covered, register, wait_until
+    from tests.served import free_port, ledger_serve, portal_environment
+
+    settings = replace(settings, signing_key=softhsm)
+    operator = Actor.cli_operator()
+    ledger = initialize(settings, operator).app
+    try:
+        assert list(settings.keys_dir.glob("signing-*.pem")) == []
+        port = free_port()
+        env = portal_environment(
+            settings,
+            saml_keys,
+            LEDGER_SAML_BASE_URL=f"http://127.0.0.1:{port}",
+            LEDGER_CHECKPOINT_INTERVAL="0.2",
+            LEDGER_SIGNING_KEY=softhsm,
+        )
+        with ledger_serve(env, f"127.0.0.1:{port}", tmp_path / "serve.log") as served:
+            wait_until(lambda: covered(ledger, 0))
+            for number in range(3):
+                seq = register(ledger, operator, number)
+                wait_until(lambda seq=seq: covered(ledger, seq))
+        log = served.log()
+        assert "Traceback" not in log
+        assert "no checkpoint this time" not in log
+        keys = ledger.keyring.verifier_keys()
+        assert len(keys) == 1
+        note = ledger.signed_log.checkpoint().note
+        assert open_checkpoint(note, keys, settings.origin).size == 4
+        assert verify_database(settings.database, keys).ok
+    finally:
+        ledger.close()
