@@ -89,7 +89,8 @@ def _pairs(text: str, separator: str) -> dict[str, str]:
             continue
         name, equals, value = part.partition("=")
         if not equals:
-            raise TokenError(f"the PKCS#11 URI part {name!r} has no value")
+            # The part is not shown: a PIN written without `pin-value=` must not reach a log.
+            raise TokenError("a part of the PKCS#11 URI has no '=' and value")
         pairs[name] = unquote(value)
     return pairs
 
