@@ -113,12 +113,19 @@ class KeyRing:
         return parse_verifier_keys(path.read_text(encoding="utf-8"))
 
     def create(self, origin: str) -> SigningKey | TokenSigningKey:
-        """A new signing key, written (or made in the token) and published beside the others."""
+        """A new signing key, written (or made in the token) and published beside the others.
+        In a token, a key pair already made there under the label and not yet published is
+        the new key: an operator may have the token's officer make it."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         key: SigningKey | TokenSigningKey
         if self.token is not None:
             token = self.token
-            key = _token_call(lambda: token.generate(origin))
+            published = (
+                set(self.verifier_keys())
+                if (self.directory / VERIFIER_KEYS_FILE).exists()
+                else set()
+            )
+            key = _token_call(lambda: token.adopt(origin, published) or token.generate(origin))
         else:
             key = SigningKey.generate(origin)
             key.write(self._private_path(key.kid))

@@ -236,6 +236,33 @@ class Token:
             raise TokenError(f"the token's key with id {kid} is key {key.kid}")
         return key
 
+    def adopt(self, name: str, published: set[str]) -> TokenSigningKey | None:
+        """The one key pair under the label that is not yet published, made in the token
+        beforehand (by its security officer, say, in a key ceremony), given its kid as CKA_ID;
+        None when there is none. Two such keys are refused: which one signs must be clear."""
+        with self._lock:
+            session = self._open()
+            new: list[tuple[bytes, TokenSigningKey]] = []
+            for private in self._private(session, None):
+                key_id = bytes(private[Attribute.ID])
+                key = TokenSigningKey(name, self._public_bytes(session, key_id), self)
+                if key.kid not in published:
+                    new.append((key_id, key))
+            if not new:
+                return None
+            if len(new) > 1:
+                raise TokenError(
+                    f"the token {self.uri.token!r} holds {len(new)} unpublished keys labelled "
+                    f"{self.uri.label!r}; leave the one that is to sign next"
+                )
+            ((key_id, key),) = new
+            final_id = bytes.fromhex(key.kid)
+            if key_id != final_id:
+                template = {Attribute.LABEL: self.uri.label, Attribute.ID: key_id}
+                for item in list(session.get_objects(template)):
+                    item[Attribute.ID] = final_id
+            return key
+
     def generate(self, name: str) -> TokenSigningKey:
         """A new Ed25519 key pair made inside the token; the private key cannot leave it."""
         if not valid_key_name(name):

@@ -264,3 +264,43 @@ def test_ledger_serve_workers_sign_checkpoints_in_the_token_after_the_fork(
         assert verify_database(settings.database, keys).ok
     finally:
         ledger.close()
+
+
+def _make_in_token_beforehand(token: Token, key_id: bytes) -> bytes:
+    """A key pair under the label, as the token's officer would make it (any CKA_ID); its
+    raw public key."""
+    from pkcs11 import Attribute, KeyType, Mechanism
+
+    from ledger.token_keys import ED25519_PARAMS
+
+    with token._lock:
+        public, _ = token._open().generate_keypair(
+            KeyType.EC_EDWARDS,
+            mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+            store=True,
+            label=token.uri.label,
+            id=key_id,
+            public_template={Attribute.EC_PARAMS: ED25519_PARAMS},
+            private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False},
+        )
+        return bytes(public[Attribute.EC_POINT])[2:]
+
+
+def test_init_and_rotation_take_a_key_made_in_the_token_beforehand(token_env, capsys):
+    settings = Settings.from_env()
+    keyring = token_keyring(settings)
+    first = _make_in_token_beforehand(keyring.token, b"\x01")
+    assert main(["init"]) == 0
+    (published,) = keyring.verifier_keys().values()
+    assert published.public_key == first
+    second = _make_in_token_beforehand(keyring.token, b"ceremony-2")
+    assert main(["key", "rotate"]) == 0
+    keys = keyring.verifier_keys()
+    assert [key.public_key for key in keys.values()] == [first, second]
+    assert main(["customer", "add", "--cvr", AARHUS, "--name", "Aarhus Kommune"]) == 0
+    assert main(["verify"]) == 0
+    _make_in_token_beforehand(keyring.token, b"a")
+    _make_in_token_beforehand(keyring.token, b"b")
+    capsys.readouterr()
+    assert main(["key", "rotate"]) == 2
+    assert "2 unpublished keys" in capsys.readouterr().err
