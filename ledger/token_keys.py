@@ -117,6 +117,9 @@ class TokenSigningKey:
 
 _SHARED: dict[tuple[TokenURI, str, str | None], "Token"] = {}
 _SHARED_LOCK = threading.Lock()
+# The process each PKCS#11 library was initialised in by a Token: a forked child (a gunicorn
+# worker) inherits the parent's initialised library, which PKCS#11 says it must not use.
+_INITIALISED_IN: dict[str, int] = {}
 
 
 class Token:
@@ -168,10 +171,10 @@ class Token:
             return self._session
         try:
             library = pkcs11.lib(self.module)
-            if self._pid and self._pid != os.getpid():
-                # A forked child inherits the parent's initialised library, which PKCS#11
-                # says it must not use: start it afresh in this process.
-                library.reinitialize()
+            with _SHARED_LOCK:
+                if _INITIALISED_IN.setdefault(self.module, os.getpid()) != os.getpid():
+                    library.reinitialize()
+                    _INITIALISED_IN[self.module] = os.getpid()
             token = library.get_token(token_label=self.uri.token)
         except PKCS11Error as error:
             raise TokenError(
