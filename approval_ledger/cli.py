@@ -408,8 +408,15 @@ def _verify_offline(args: argparse.Namespace) -> int:
             since = Path(args.since_bundle) if args.since_bundle else None
             if since is not None and not since.exists():
                 raise CommandError(f"cannot read {since}: no such file or directory")
+            # The bundle's own witness policy and TSA anchors where the auditor gives none:
+            # the report says whose each was.
             report = verify_bundle(
-                path, trusted, witnesses=witnesses, tsa_roots=tsa_roots, since=since
+                path,
+                trusted,
+                witnesses=witnesses,
+                tsa_roots=tsa_roots,
+                since=since,
+                own_policy=True,
             )
         else:
             try:
@@ -422,6 +429,13 @@ def _verify_offline(args: argparse.Namespace) -> int:
     except BundleError as error:
         report = BundleReport(subset=not args.bundle)
         report.add(error.reason, "bundle" if args.bundle else "receipt", str(error))
+    for what, option in (("witnesses", "--witnesses"), ("tsa-roots", "--tsa-roots")):
+        if report.sources.get(what) == "bundle":
+            print(
+                f"note: checked with the bundle's own {what} (the operator's); "
+                f"pin your own with {option}",
+                file=sys.stderr,
+            )
     return _print_report(report, args.json)
 
 

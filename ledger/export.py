@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from cryptography.hazmat.primitives import serialization
+
 from ledger.application import LedgerApp
 from ledger.domain import DomainError
 from ledger.evidence import merkle
@@ -15,7 +17,10 @@ from ledger.evidence.bundle import (
     CONSISTENCY_FILE,
     KEYS_FILE,
     PROOFS_FILE,
+    QUORUM_FILE,
     TIMESTAMP_FILE,
+    TSA_ROOTS_FILE,
+    WITNESSES_FILE,
     BundleError,
     BundleWriter,
     consistency_text,
@@ -49,6 +54,27 @@ def history_writer(file: IO[str]) -> Any:
     table = csv.writer(file)
     table.writerow(HISTORY_HEADER)
     return table
+
+
+def write_policy(app: LedgerApp, writer: BundleWriter) -> None:
+    """The witness keys, quorum and TSA anchors the log is configured with, for a verifier
+    who brings none of their own; the operator writes them, so they are the log's claim."""
+    settings = app.settings
+    if settings.witnesses:
+        writer.write(
+            WITNESSES_FILE,
+            "# the witnesses the log is configured with (LEDGER_WITNESSES)\n"
+            + "".join(f"{witness.key.line()}\n" for witness in settings.witnesses),
+        )
+        writer.write(QUORUM_FILE, f"{settings.witness_quorum}\n")
+    if settings.tsa is not None:
+        writer.write(
+            TSA_ROOTS_FILE,
+            "".join(
+                root.public_bytes(serialization.Encoding.PEM).decode("ascii")
+                for root in settings.tsa.roots
+            ),
+        )
 
 
 def export_bundle(
@@ -127,6 +153,7 @@ def export_bundle(
             writer.write_bytes(TIMESTAMP_FILE, token)
         if consistency is not None:
             writer.write(CONSISTENCY_FILE, consistency)
+        write_policy(app, writer)
         keys = app.keyring.verifier_keys().values()
         writer.write(
             KEYS_FILE, "# verifier keys of the log\n" + "".join(f"{key.line()}\n" for key in keys)

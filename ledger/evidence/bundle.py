@@ -19,7 +19,7 @@ from typing import IO, Any
 from cryptography import x509
 
 from ledger.evidence import merkle
-from ledger.evidence.cosignature import WitnessPolicy
+from ledger.evidence.cosignature import WitnessPolicy, parse_witness_keys
 from ledger.evidence.keys import KeyFormatError, VerifierKey, parse_verifier_keys
 from ledger.evidence.leaf import (
     GENESIS_PREV,
@@ -33,7 +33,7 @@ from ledger.evidence.leaf import (
 )
 from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
 from ledger.evidence.reasons import Reason
-from ledger.evidence.timestamp import TimestampError, check_token, read_token
+from ledger.evidence.timestamp import TimestampError, check_token, load_roots, read_token
 
 CHECKPOINT_FILE = "checkpoint"
 KEYS_FILE = "keys"
@@ -45,6 +45,12 @@ TIMESTAMP_FILE = "checkpoint.tst"
 # The consistency proof from the checkpoint of a bundle exported earlier to this bundle's,
 # when it was exported since that one (`ledger export --since-bundle`).
 CONSISTENCY_FILE = "consistency.json"
+# The policy the log is configured with, for a verifier given none of its own: the witness
+# keys (LEDGER_WITNESSES), how many must cosign (LEDGER_WITNESS_QUORUM), the TSA anchors
+# (LEDGER_TSA_ROOTS). The operator wrote them, so they prove less than the auditor's own.
+WITNESSES_FILE = "witnesses"
+QUORUM_FILE = "witness-quorum"
+TSA_ROOTS_FILE = "tsa-roots.pem"
 MAX_LINE = 1 << 20
 RECEIPT_VERSION = 1
 
@@ -82,6 +88,8 @@ class BundleReport:
     timestamp: "TimestampReport | None" = None
     # The size of the kept bundle's checkpoint this bundle was checked to extend, if any.
     since: int | None = None
+    # Whose keys, witness policy and TSA anchors were used: "auditor" or "bundle" each.
+    sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -117,6 +125,7 @@ class BundleReport:
             **({} if self.cosigned_by is None else {"cosigned_by": self.cosigned_by}),
             **({} if self.timestamp is None else {"timestamp": self.timestamp.as_json()}),
             **({} if self.since is None else {"since": self.since}),
+            **({"sources": self.sources} if self.sources else {}),
         }
 
     def add(self, reason: Reason, where: str, detail: str) -> None:
@@ -548,6 +557,29 @@ def _check_since(
         report.add(found[0], CONSISTENCY_FILE, found[1])
 
 
+def _bundle_policy(
+    bundle: "_Bundle", report: BundleReport, *, want_witnesses: bool, want_roots: bool
+) -> tuple[WitnessPolicy | None, list[x509.Certificate] | None]:
+    """The witness policy and TSA anchors a bundle carries, those wanted (None where it
+    carries none); a file that cannot be read is `malformed-policy` and is not used."""
+    witnesses = roots = None
+    if want_witnesses and bundle.has(WITNESSES_FILE):
+        try:
+            keys = parse_witness_keys(bundle.data(WITNESSES_FILE).decode("utf-8"))
+            quorum_text = bundle.data(QUORUM_FILE).decode("ascii").strip()
+            if not quorum_text.isdigit():
+                raise ValueError(f"the quorum {quorum_text!r} is not a whole number")
+            witnesses = WitnessPolicy(keys, int(quorum_text))
+        except (UnicodeDecodeError, ValueError, BundleError) as error:
+            report.add(Reason.MALFORMED_POLICY, WITNESSES_FILE, str(error))
+    if want_roots and bundle.has(TSA_ROOTS_FILE):
+        try:
+            roots = load_roots(bundle.data(TSA_ROOTS_FILE))
+        except (ValueError, BundleError) as error:
+            report.add(Reason.MALFORMED_POLICY, TSA_ROOTS_FILE, str(error))
+    return witnesses, roots
+
+
 def verify_bundle(
     path: Path,
     trusted: Mapping[str, VerifierKey] | None = None,
@@ -556,6 +588,7 @@ def verify_bundle(
     witnesses: WitnessPolicy | None = None,
     tsa_roots: list[x509.Certificate] | None = None,
     since: Path | None = None,
+    own_policy: bool = False,
 ) -> BundleReport:
     """Check a bundle offline, with the keys the auditor trusts (else the bundle's own),
     its checkpoint's cosignatures against `witnesses` and its timestamp token against the
@@ -565,10 +598,31 @@ def verify_bundle(
     `signatures=False` skips the per-leaf signature checks (the checkpoint's signature and
     every hash are still checked): the Merkle root over signed leaves already commits to
     every leaf, so this is the fast check when the checkpoint is trusted.
+
+    `own_policy` uses the witness policy and TSA anchors the bundle carries where the
+    auditor gives none (the auditor's win), and the report says whose each was: the
+    bundle's were written by the operator whose log is checked, so they show only that the
+    log meets its own stated policy, while the auditor's, got from the witnesses and the TSA
+    themselves, show that the log meets theirs.
     """
     bundle = open_bundle(path)
     report = BundleReport()
     keys = trusted if trusted is not None else _keys_of(bundle.data(KEYS_FILE), report)
+    if own_policy:
+        report.sources["keys"] = "auditor" if trusted is not None else "bundle"
+        carried_witnesses, carried_roots = _bundle_policy(
+            bundle, report, want_witnesses=witnesses is None, want_roots=tsa_roots is None
+        )
+        if witnesses is not None:
+            report.sources["witnesses"] = "auditor"
+        elif carried_witnesses is not None:
+            witnesses = carried_witnesses
+            report.sources["witnesses"] = "bundle"
+        if tsa_roots is not None:
+            report.sources["tsa-roots"] = "auditor"
+        elif carried_roots is not None:
+            tsa_roots = carried_roots
+            report.sources["tsa-roots"] = "bundle"
     note = bundle.data(CHECKPOINT_FILE)
     checkpoint = _open_checkpoint(note, keys, report)
     _check_cosignatures(note, checkpoint, witnesses, report)

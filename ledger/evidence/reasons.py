@@ -158,6 +158,11 @@ class Reason(StrEnum):
         "a timestamp token whose signature or certificate chain does not hold with the trusted "
         "TSA anchors, or whose TSA certificate lacks the critical timeStamping usage",
     )
+    MALFORMED_POLICY = (
+        "malformed-policy",
+        "a bundle's `witnesses`, `witness-quorum` or `tsa-roots.pem` that cannot be read as "
+        "witness keys, a quorum of them, or PEM certificates",
+    )
     # Inclusion proofs of subset bundles and receipts.
     BAD_INCLUSION_PROOF = (
         "bad-inclusion-proof",

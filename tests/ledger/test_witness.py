@@ -566,7 +566,14 @@ def test_ledger_verify_with_the_witness_keys_refuses_the_bundle_of_the_refused_b
     cosigned = _verify_bundle(tmp_path / "honest", keys, "--witnesses", str(witness_keys))
     assert cosigned.returncode == 0, cosigned.stdout + cosigned.stderr
     assert f"cosigned by {WITNESS_NAME}: " in cosigned.stdout
+    # The bundle carries the witness policy the log is configured with: by it too, the other
+    # branch lacks its quorum, and the verifier says whose policy it used.
+    own = _verify_bundle(tmp_path / "forked", keys)
+    assert own.returncode == 1
+    assert "quorum-not-met" in own.stdout
+    assert "the bundle's own witnesses (the operator's)" in own.stderr
     # Signed with the real key, the other branch holds for a verifier of the log key alone...
+    (tmp_path / "forked" / "witnesses").unlink()
     assert _verify_bundle(tmp_path / "forked", keys).returncode == 0
     # ...and fails with the witness's key: no trusted witness cosigned it.
     refused = _verify_bundle(tmp_path / "forked", keys, "--witnesses", str(witness_keys))
