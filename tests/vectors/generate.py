@@ -866,6 +866,71 @@ def _bundle_files(path: str, bundle: Bundle) -> Files:
     }
 
 
+KEPT_SIZE = 6  # the size of the checkpoint of the bundles an auditor kept, below
+
+
+def kept_bundle(size: int = KEPT_SIZE) -> Bundle:
+    """The full bundle of the log's first `size` leaves, as an auditor kept it earlier."""
+    return {
+        "checkpoint": checkpoint(size).encode().splitlines(),
+        "keys": keys_file(FIRST, ROTATED).splitlines(),
+        "entries.jsonl": LEAVES[:size],
+        "payloads.jsonl": [_payload_line(seq) for seq in range(size)],
+    }
+
+
+def consistency_line(size: int, root: bytes, proof: list[bytes]) -> bytes:
+    document = {"size": size, "root": b64(root), "consistency": [b64(h) for h in proof]}
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _since_bundle_cases() -> tuple[
+    dict[str, tuple[Bundle, Bundle]], dict[str, tuple[Bundle, Bundle, list[Finding]]]
+]:
+    """Bundles checked since a bundle the auditor kept (`bundles/kept/<name>/`): the proof
+    from the kept checkpoint of six leaves to the log's of nine, and the ways it fails."""
+    proof = merkle.consistency_proof(KEPT_SIZE, SIZE, TREE.read)
+    line = consistency_line(KEPT_SIZE, TREE.root(KEPT_SIZE), proof)
+    kept = kept_bundle()
+    # Another history of six leaves, signed with the log's real key: a fork.
+    forked_root = forged_tree({}, KEPT_SIZE).root(KEPT_SIZE)
+    forked_kept: Bundle = {
+        "checkpoint": sign_note(Checkpoint(ORIGIN, KEPT_SIZE, forked_root).text(), [FIRST])
+        .encode()
+        .splitlines(),
+        "keys": keys_file(FIRST, ROTATED).splitlines(),
+    }
+    full = full_bundle()
+    where = "consistency.json"
+    good = {
+        "full-bundle-since-a-kept-bundle-of-six": ({**full, where: [line]}, kept),
+        "subset-bundle-since-a-kept-bundle-of-six": ({**subset_bundle(), where: [line]}, kept),
+    }
+    bad = {
+        "full-bundle-since-a-kept-bundle-of-another-history": (
+            {**full, where: [line]},
+            forked_kept,
+            [(Reason.INCONSISTENT_WITH_KEPT, where)],
+        ),
+        "full-bundle-whose-proof-does-not-lead-from-the-kept-root": (
+            {**full, where: [consistency_line(KEPT_SIZE, forked_root, proof)]},
+            forked_kept,
+            [(Reason.INCONSISTENT_WITH_KEPT, where)],
+        ),
+        "full-bundle-since-a-kept-bundle-without-a-consistency-proof": (
+            full,
+            kept,
+            [(Reason.INCONSISTENT_WITH_KEPT, where)],
+        ),
+        "full-bundle-older-than-the-kept-bundle": (
+            kept,
+            full,
+            [(Reason.KEPT_CHECKPOINT_NEWER, where)],
+        ),
+    }
+    return good, bad
+
+
 def _cosignature_cases() -> tuple[
     dict[str, tuple[str, list[Cosigner]]], dict[str, tuple[str, Cosigner]]
 ]:
@@ -970,6 +1035,14 @@ def vectors() -> Files:
         files.update(_bundle_files(f"bundles/bad/{name}", bundle))
         files[f"bundles/bad/{name}.reasons"] = reasons(findings)
         files[f"bundles/bad/{name}.witnesses"] = trusted_witnesses
+    good_since, bad_since = _since_bundle_cases()
+    for name, (bundle, kept) in good_since.items():
+        files.update(_bundle_files(f"bundles/good/{name}", bundle))
+        files.update(_bundle_files(f"bundles/kept/{name}", kept))
+    for name, (bundle, kept, findings) in bad_since.items():
+        files.update(_bundle_files(f"bundles/bad/{name}", bundle))
+        files.update(_bundle_files(f"bundles/kept/{name}", kept))
+        files[f"bundles/bad/{name}.reasons"] = reasons(findings)
     good_bundles, bad_bundles = _bundle_cases()
     for name, bundle in good_bundles.items():
         files.update(_bundle_files(f"bundles/good/{name}", bundle))

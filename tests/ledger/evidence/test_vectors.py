@@ -85,11 +85,20 @@ def receipt_findings(vector: Path) -> list[str]:
     return lines([(problem.reason, problem.where) for problem in report.problems])
 
 
+def kept_for(vector: Path) -> Path | None:
+    """The bundle an auditor kept that the vector is checked since, if it has one."""
+    kept = VECTORS / "bundles" / "kept" / vector.name
+    return kept if kept.is_dir() else None
+
+
 def bundle_findings(
-    bundle: Path, trusted: dict[str, VerifierKey], witnesses: WitnessPolicy | None = None
+    bundle: Path,
+    trusted: dict[str, VerifierKey],
+    witnesses: WitnessPolicy | None = None,
+    since: Path | None = None,
 ) -> list[str]:
     try:
-        report = verify_bundle(bundle, trusted, witnesses=witnesses)
+        report = verify_bundle(bundle, trusted, witnesses=witnesses, since=since)
     except BundleError as error:
         return lines([(error.reason, "bundle")])
     return lines([(problem.reason, problem.where) for problem in report.problems])
@@ -131,6 +140,8 @@ def test_every_bad_vector_names_its_reasons_and_no_good_one_has_any():
 OFFLINE_REASONS = {
     Reason.MALFORMED_LEAF,
     Reason.NON_CANONICAL_LEAF,
+    Reason.INCONSISTENT_WITH_KEPT,
+    Reason.KEPT_CHECKPOINT_NEWER,
     Reason.UNKNOWN_VERSION,
     Reason.BAD_SIGNATURE,
     Reason.UNKNOWN_KEY,
@@ -228,11 +239,13 @@ def test_a_bad_receipt_fails_with_exactly_its_reasons(vector):
 @pytest.mark.parametrize("vector", vectors("bundles", "good"), ids=_id)
 def test_a_good_bundle_verifies(vector, form, tmp_path):
     bundle = vector if form == "directory" else zipped(vector, tmp_path)
-    assert bundle_findings(bundle, trusted_for(vector), witnesses_for(vector)) == []
+    found = bundle_findings(bundle, trusted_for(vector), witnesses_for(vector), kept_for(vector))
+    assert found == []
 
 
 @pytest.mark.parametrize("form", ["directory", "zip"])
 @pytest.mark.parametrize("vector", vectors("bundles", "bad"), ids=_id)
 def test_a_bad_bundle_fails_with_exactly_its_reasons(vector, form, tmp_path):
     bundle = vector if form == "directory" else zipped(vector, tmp_path)
-    assert bundle_findings(bundle, trusted_for(vector), witnesses_for(vector)) == expected(vector)
+    found = bundle_findings(bundle, trusted_for(vector), witnesses_for(vector), kept_for(vector))
+    assert found == expected(vector)
