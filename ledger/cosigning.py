@@ -20,7 +20,6 @@ import base64
 import datetime
 import http.client
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from ledger.evidence.cosignature import (
     cosignatures_of,
 )
 from ledger.evidence.note import NoteError
+from ledger.following import CheckpointFollower
 from ledger.messages import quoted
 from ledger.signed_log import SignedLog
 from ledger.storage.checkpoints import StoredCheckpoint
@@ -167,9 +167,11 @@ class WitnessClient:
             self._connection = None
 
 
-class Cosigning:
+class Cosigning(CheckpointFollower):
     """Asks the witnesses to cosign the newest stored checkpoint, in a thread of its own
     that wakes when `notify` is called (after each checkpoint) and every `interval`."""
+
+    failed_round = "no cosignatures asked for this time"
 
     def __init__(
         self,
@@ -183,32 +185,18 @@ class Cosigning:
             raise ValueError("the signed log keeps no cosignatures")
         self.signed_log = signed_log
         self.store = signed_log.cosignatures
-        self.interval = interval
+        super().__init__(interval, "ledger-cosigning")
         self.clients = [WitnessClient(entry, timeout) for entry in witnesses]
         # The size each witness said it last cosigned (a 409), when the store knows less.
         self._told: dict[str, int] = {}
         self._failures: dict[str, int] = {}
         self._next_try: dict[str, float] = {}
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ledger-cosigning", daemon=True)
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, len(self.clients)), thread_name_prefix="ledger-witness"
         )
 
-    def start(self) -> "Cosigning":
-        self._thread.start()
-        return self
-
-    def notify(self) -> None:
-        """A new checkpoint is stored: ask the witnesses now."""
-        self._wake.set()
-
     def stop(self, timeout: float | None = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        super().stop(timeout)
         self._pool.shutdown(wait=True)
         for client in self.clients:
             client.close()
@@ -221,17 +209,6 @@ class Cosigning:
         now = time.monotonic()
         due = [c for c in self.clients if self._next_try.get(c.entry.name, 0.0) <= now]
         return list(self._pool.map(lambda client: self._ask(client, checkpoint), due))
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.run_once()
-            except Exception as error:  # the database away: the checkpointer says so too
-                logger.warning("no cosignatures asked for this time (%s)", type(error).__name__)
 
     def _ask(self, client: WitnessClient, checkpoint: StoredCheckpoint) -> Outcome:
         name = client.entry.name

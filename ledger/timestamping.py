@@ -16,7 +16,6 @@ checkpoint: it is asked again at a later wake-up, less often the longer it fails
 """
 
 import logging
-import threading
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from ledger.evidence.timestamp import (
     request_for,
     token_of_reply,
 )
+from ledger.following import CheckpointFollower
 from ledger.messages import quoted
 from ledger.signed_log import SignedLog
 from ledger.storage.checkpoints import StoredCheckpoint
@@ -42,9 +42,11 @@ TIMEOUT = 1.0  # seconds the TSA has to answer
 MAX_BACKOFF = 60.0  # seconds between attempts at a TSA that keeps failing
 
 
-class Timestamping:
+class Timestamping(CheckpointFollower):
     """Has the newest stored checkpoint timestamped, in a thread that wakes when `notify`
     is called (after each checkpoint) and every `interval` seconds."""
+
+    failed_round = "no timestamp asked for this time"
 
     def __init__(
         self,
@@ -59,27 +61,10 @@ class Timestamping:
         self.signed_log = signed_log
         self.store: TimestampStore = signed_log.timestamps
         self.tsa = tsa
-        self.interval = interval
+        super().__init__(interval, "ledger-timestamping")
         self.timeout = timeout
         self.failures = 0
         self._next_try = 0.0
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ledger-timestamping", daemon=True)
-
-    def start(self) -> "Timestamping":
-        self._thread.start()
-        return self
-
-    def notify(self) -> None:
-        """A new checkpoint is stored: have it timestamped when it is due."""
-        self._wake.set()
-
-    def stop(self, timeout: float | None = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
     def run_once(self) -> Timestamp | None:
         """Timestamp the newest stored checkpoint if it has no token and one is due: the
@@ -150,14 +135,3 @@ class Timestamping:
             self.failures,
             wait,
         )
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self.run_once()
-            except Exception as error:  # the database away: the checkpointer says so too
-                logger.warning("no timestamp asked for this time (%s)", type(error).__name__)
