@@ -283,6 +283,7 @@ class LedgerApp(Application[UUID]):
         user_agent: str,
         customer: Customer | None = None,
         agreement: AgreementVersion | None = None,
+        confirmed_statement: str | None = None,
     ) -> tuple[Approval, bool]:
         """Approve an agreement version for a CVR: (the approval, whether this call approved).
 
@@ -296,6 +297,7 @@ class LedgerApp(Application[UUID]):
         request, to check who may approve what) passes them, so they are not read a second
         time; one that is not this CVR's or this version is read here instead. Only the
         approval is read again before each save: it is what concurrent approvals race on.
+        `confirmed_statement` is the statement the signatory ticked, recorded word for word.
         """
         if customer is None or customer.cvr != validate_cvr(cvr):
             customer = self.customer(cvr)
@@ -321,9 +323,15 @@ class LedgerApp(Application[UUID]):
                     actor=actor,
                     authentication=authentication,
                     request=request,
+                    confirmed_statement=confirmed_statement,
                 )
             else:
-                approval.approve_again(actor=actor, authentication=authentication, request=request)
+                approval.approve_again(
+                    actor=actor,
+                    authentication=authentication,
+                    request=request,
+                    confirmed_statement=confirmed_statement,
+                )
             try:
                 self.save(approval)
             except IntegrityError:

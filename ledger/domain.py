@@ -150,6 +150,7 @@ EVENT_TEXT_BOUNDS: dict[str, TextBound] = {
     "document_sha256": TextBound("Dokumentets SHA-256", 64),
     "document_name": TextBound("Dokumentets navn", DOCUMENT_NAME_MAX),
     "reason": TextBound("Begrundelsen", RESET_REASON_LENGTH[1], multiline=True),
+    "confirmed_statement": TextBound("Den bekræftede erklæring", CUSTOMER_NAME_MAX + 100),
     "reference": TextBound("Digitaliseringsstyrelsens reference", AGENCY_REFERENCE_MAX),
     "sent_on": TextBound("Afsendelsesdatoen", 10),
     "renewal_due": TextBound("Fornyelsesdatoen", 10),
@@ -382,6 +383,12 @@ def checked_reset_reason(reason: str) -> str:
     )
 
 
+def approval_statement(customer_name: str) -> str:
+    """What a signatory confirms before Godkend, for its municipality by its registered
+    name: the words shown beside the checkbox are the words the Approved event records."""
+    return f"Jeg er tegningsberettiget for {customer_name} og godkender aftalen på kommunens vegne"
+
+
 class Approval(Recurring):
     """The approval of one agreement version by one customer (CVR)."""
 
@@ -391,11 +398,15 @@ class Approval(Recurring):
         actor: Actor
         authentication: Authentication
         request: RequestFacts
+        # The statement the signatory ticked before Godkend, word for word; None in the
+        # events recorded before the portal asked for it (their payloads lack the key).
+        confirmed_statement: str | None = None
 
         def apply(self, aggregate: "Approval") -> None:
             aggregate.approved_version = self.originator_version
             aggregate.approved_by = self.actor
             aggregate.approved_at = self.timestamp
+            aggregate.confirmed_statement = self.confirmed_statement
 
     class ApprovalReset(Aggregate.Event):
         cvr: str
@@ -408,6 +419,7 @@ class Approval(Recurring):
             aggregate.approved_version = None
             aggregate.approved_by = None
             aggregate.approved_at = None
+            aggregate.confirmed_statement = None
             aggregate.last_reset_reason = self.reason
             aggregate.last_reset_invalidates = self.invalidates_version
             aggregate.last_reset_by = self.actor
@@ -418,6 +430,7 @@ class Approval(Recurring):
         self.approved_version: int | None = None
         self.approved_by: Actor | None = None
         self.approved_at: Any = None
+        self.confirmed_statement: str | None = None
         self.last_reset_reason: str | None = None
         self.last_reset_invalidates: int | None = None
         self.last_reset_by: Actor | None = None
@@ -458,6 +471,7 @@ class Approval(Recurring):
         actor: Actor,
         authentication: Authentication,
         request: RequestFacts,
+        confirmed_statement: str | None = None,
     ) -> "Approval":
         cls.check_approver(cvr, actor)
         return cls._create(
@@ -468,10 +482,16 @@ class Approval(Recurring):
             actor=actor,
             authentication=authentication,
             request=request,
+            confirmed_statement=confirmed_statement,
         )
 
     def approve_again(
-        self, *, actor: Actor, authentication: Authentication, request: RequestFacts
+        self,
+        *,
+        actor: Actor,
+        authentication: Authentication,
+        request: RequestFacts,
+        confirmed_statement: str | None = None,
     ) -> None:
         self.check_approver(self.cvr, actor)
         if self.is_approved:
@@ -483,6 +503,7 @@ class Approval(Recurring):
             actor=actor,
             authentication=authentication,
             request=request,
+            confirmed_statement=confirmed_statement,
         )
 
     def reset(self, *, reason: str, actor: Actor) -> None:

@@ -29,6 +29,7 @@ from ledger.domain import (
     LoginRefusals,
     RequestFacts,
     RoleAssignment,
+    approval_statement,
 )
 from ledger.evidence.keys import SigningKey
 from ledger.evidence.leaf import payload_sha256, sign_leaf
@@ -75,6 +76,7 @@ def events() -> list[Any]:
         actor=SIGNATORY,
         authentication=Authentication("_a1", "2026-11-29T08:00:00Z", "cd" * 32),
         request=RequestFacts("192.0.2.7", 'Mozilla/5.0 (Ærø) "quoted"', "ab" * 32),
+        confirmed_statement=approval_statement("Aarhus Kommune – Økonomi"),
     )
     approved = approval.collect_events()
     role = RoleAssignment.grant(
@@ -122,7 +124,7 @@ PAYLOADS = [
         "AgreementVersion.Retired",
         "ad5d27af356182c83f3423bd69046f8fcc17eb18db016da4a96a35d6fa8c3756",
     ),
-    ("Approval.Approved", "3c5ac7b66e87897927f3f15af24d4cc37c302791259b855551f41710a094f16d"),
+    ("Approval.Approved", "0f91ebc3330c94fd83a77aa45703fba45d19ea8f1f2e8d2e81f4d3f75d004065"),
     (
         "RoleAssignment.RoleGranted",
         "123aef519a82ea5deac5949123046a6baabc0f2d808a985f0627810b38900132",
@@ -144,15 +146,29 @@ CUSTOMER_PAYLOAD = (
     b'{"kind":"operator","name":"drift-\xc3\xb8","person_uuid":null,"cvr":null,'
     b'"organisation":null,"loa":null}}}'
 )
+# An Approved payload as recorded before the portal asked for the confirmed statement, in
+# full: such events stay readable (the statement reads as None) and keep their bytes.
+APPROVED_WITHOUT_STATEMENT = (
+    b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-11-29T07:15:02.123456+00:00"},'
+    b'"originator_topic":"ledger.domain:Approval","cvr":"55133018","agreement_version_id":'
+    b'{"_type_":"uuid_hex","_data_":"6f1c2a528d3e5b7a9c1d2e3f4a5b6c7d"},"actor":{"_type_":'
+    b'"actor","_data_":{"kind":"person","name":"Anne \xc3\x86r\xc3\xb8 Andersen",'
+    b'"person_uuid":"urn:uuid:00000000-0000-4000-8000-000000000001","cvr":"55133018",'
+    b'"organisation":"Aarhus Kommune","loa":"Substantial"}},"authentication":{"_type_":'
+    b'"authentication","_data_":{"assertion_id":"_a1","authn_instant":"2026-11-29T08:00:00Z",'
+    b'"assertion_sha256":"' + b"cd" * 32 + b'"}},"request":{"_type_":"request_facts",'
+    b'"_data_":{"ip":"192.0.2.7","user_agent":"Mozilla/5.0 (\xc3\x86r\xc3\xb8) \\"quoted\\"",'
+    b'"document_sha256":"' + b"ab" * 32 + b'"}}}'
+)
 # SHA-256 of each leaf `LeafWriter` signs for those events after LAST at MOMENT.
 LEAVES = [
     "8e96e431db1614146d7930463cb7efc63ac64db4c1110c55de626c07a00b6ed4",
     "3efc41ed20ab1e55bcad3216bf474dca15886a0a6d80bffb1bde1ee7c0396ddf",
     "35d18f14d66a252ac88dbbfa86471c4a62a2d2f9839bcdaa8c16b81ec17dc312",
-    "249475e6d1e7d9b1997e4607d72551f7156c1d9313eb25fcbee004a88a192438",
-    "bc99b2213d2843d5873ae6bceb6c7690dd0891327645c9555befa2079cc78ca7",
-    "cc4f607fae4cde56d331d1689648c0a03be1fef063d6c3ed1f9ff4918a6a3003",
-    "ac86eef7dbe9f1c338ac5b4bef8ba856bc3d797472fc06b7bb862877532ba9a3",
+    "b20f2800f099f4fe77a149a196cbbf7b0a81b9401245aa67575e37a5605f5fab",
+    "c5017aa4a866a90e06d32f37d959af16e390e38e059e5493cd0cdf41740cb9cc",
+    "5963049c1b68e2b0576833d88dfe96f6ddf6b59889b40d8e09a9a2ab397cf055",
+    "4b07be24cda440010bb81382728dbd522da758b3abd2b90b628a7e981f49928d",
 ]
 
 
@@ -176,6 +192,23 @@ def test_payloads_are_the_bytes_they_were(mapper: Mapper[UUID]) -> None:
 def test_stored_payloads_decode_to_the_events(mapper: Mapper[UUID]) -> None:
     for event in events():
         assert mapper.to_domain_event(mapper.to_stored_event(event)) == event
+
+
+def test_an_approval_recorded_before_the_confirmed_statement_still_reads(
+    mapper: Mapper[UUID],
+) -> None:
+    assert (
+        hashlib.sha256(APPROVED_WITHOUT_STATEMENT).hexdigest()
+        == "3c5ac7b66e87897927f3f15af24d4cc37c302791259b855551f41710a094f16d"
+    )
+    stored = mapper.to_stored_event(events()[3])
+    old = mapper.to_domain_event(dataclasses.replace(stored, state=APPROVED_WITHOUT_STATEMENT))
+    assert isinstance(old, Approval.Approved)
+    assert old.confirmed_statement is None
+    assert "confirmed_statement" not in vars(old)  # nothing added to what was recorded
+    approval = old.mutate(None)
+    assert approval.is_approved and approval.confirmed_statement is None
+    assert mapper.to_stored_event(old).state == APPROVED_WITHOUT_STATEMENT
 
 
 def key(label: str) -> SigningKey:
