@@ -207,7 +207,8 @@ def test_an_approval_recorded_before_the_confirmed_statement_still_reads(
     assert old.confirmed_statement is None
     assert "confirmed_statement" not in vars(old)  # nothing added to what was recorded
     approval = old.mutate(None)
-    assert approval.is_approved and approval.confirmed_statement is None
+    assert approval.is_approved
+    assert approval.confirmed_statement is None
     assert mapper.to_stored_event(old).state == APPROVED_WITHOUT_STATEMENT
 
 
