@@ -12,6 +12,11 @@ environment variable holding it; neither the PIN nor the URI's query is shown in
 A session is opened on first use in the process that signs (gunicorn opens workers by fork,
 and a PKCS#11 library must not be carried over a fork), is reopened in a forked child, and one
 lock serialises the calls into it, because one session must not be used by two threads at once.
+
+A PIN the token refuses is tried once per process: a token counts wrong PINs and locks after a
+few (a real HSM, for good), so every later signing is refused at once with the first refusal's
+words, until the PIN source is mended and the process started again. A token that is not
+there is looked for again at the next signing: looking costs no try of the PIN.
 """
 
 import os
@@ -24,7 +29,14 @@ from urllib.parse import unquote
 
 import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
-from pkcs11.exceptions import PinIncorrect, PinLenRange, PKCS11Error
+from pkcs11.exceptions import (
+    PinExpired,
+    PinIncorrect,
+    PinInvalid,
+    PinLenRange,
+    PinLocked,
+    PKCS11Error,
+)
 from pkcs11.types import SignMixin
 
 from ledger.evidence.keys import VerifierKey, valid_key_name
@@ -146,6 +158,8 @@ class Token:
         # The private key objects found in this session by kid: a search per signature would
         # cost more than the signature itself.
         self._signers: dict[str, SignMixin] = {}
+        # Why the token refused this process's login, once it has: not tried again.
+        self._refused: str | None = None
 
     def _pin(self) -> str:
         if self.uri.pin_file is not None:
@@ -169,6 +183,8 @@ class Token:
         """This process's session, opened on first use (after any fork)."""
         if self._session is not None and self._pid == os.getpid():
             return self._session
+        if self._refused is not None:
+            raise TokenError(self._refused)
         try:
             library = pkcs11.lib(self.module)
             with _SHARED_LOCK:
@@ -183,10 +199,18 @@ class Token:
             ) from None
         try:
             session = token.open(user_pin=self._pin(), rw=True)
-        except (PinIncorrect, PinLenRange):
-            raise TokenError(
-                f"the token {self.uri.token!r} refused the PIN; check the PIN source"
-            ) from None
+        except (PinIncorrect, PinLenRange, PinInvalid):
+            self._refused = (
+                f"the token {self.uri.token!r} refused the PIN; it is not tried again by "
+                "this process: mend the PIN source and start the process again"
+            )
+            raise TokenError(self._refused) from None
+        except (PinLocked, PinExpired) as error:
+            self._refused = (
+                f"the token {self.uri.token!r} does not take the PIN ({type(error).__name__}); "
+                "its security officer must unlock or renew it, then start the process again"
+            )
+            raise TokenError(self._refused) from None
         except PKCS11Error as error:
             raise TokenError(
                 f"the token {self.uri.token!r} cannot be opened ({type(error).__name__})"

@@ -8,6 +8,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from ledger.evidence.database import DatabaseUnavailable
+from ledger.keyring import KeyRingError
+from ledger.token_keys import TokenError
 
 MESSAGES = {
     400: ("Forkert forespørgsel", "Det sendte kunne ikke bruges. Gå tilbage og prøv igen."),
@@ -25,6 +27,11 @@ UNAVAILABLE_AFTER_A_FORM = (
 UNAVAILABLE_AT_LOGIN = "Log ind igen om et øjeblik. Du er ikke logget ind endnu."
 UNAVAILABLE_OTHERWISE = "Prøv igen om et øjeblik."
 RETRY_AFTER_SECONDS = 10
+CANNOT_SIGN = "Portalen kan ikke underskrive lige nu"
+CANNOT_SIGN_TEXT = (
+    "Intet af det, du sendte, er registreret. Driften er underrettet; prøv igen, når de har "
+    "rettet fejlen."
+)
 CSRF_MESSAGE = (
     "Formularen mangler sin sikkerhedsnøgle eller er udløbet. Gå tilbage, genindlæs siden "
     "og prøv igen."
@@ -67,6 +74,16 @@ def register(app: Flask) -> None:
         template = current_app.jinja_env.get_template("unavailable.html")
         page = template.render(headline=headline, text=text, again=again, request=request)
         return page, 503, headers
+
+    # The signing key out of reach (a token that refused its PIN or is not there): the write
+    # was not made, since its leaves are signed before its transaction commits.
+    @app.errorhandler(KeyRingError)
+    @app.errorhandler(TokenError)
+    def cannot_sign(error: Exception) -> Any:
+        current_app.logger.error("nothing written: the signing key cannot be used: %s", error)
+        if request.path.startswith("/api/"):
+            return jsonify(error=f"{CANNOT_SIGN}. {CANNOT_SIGN_TEXT}"), 503
+        return render_template("error.html", headline=CANNOT_SIGN, text=CANNOT_SIGN_TEXT), 503
 
     @app.errorhandler(500)
     def server_error(error: Exception) -> Any:

@@ -304,3 +304,98 @@ def test_init_and_rotation_take_a_key_made_in_the_token_beforehand(token_env, ca
     capsys.readouterr()
     assert main(["key", "rotate"]) == 2
     assert "2 unpublished keys" in capsys.readouterr().err
+
+
+def _ledger_process(*args: str) -> subprocess.CompletedProcess:
+    """`ledger ...` in a process of its own, on this test's settings and token: its own
+    PKCS#11 login, apart from this process's."""
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "approval_ledger", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _wrong_pin_uri(tmp_path: Path) -> tuple[str, Path]:
+    wrong = tmp_path / "wrong-pin"
+    wrong.write_text("9999-not-the-pin\n")
+    return f"pkcs11:token={LABEL};object=log?pin-source=file:{wrong}", wrong
+
+
+def test_a_refused_pin_is_tried_once_per_process_and_nothing_is_written(
+    token_env, tmp_path, monkeypatch, capsys
+):
+    """A token may lock after a few wrong PINs: the process that was refused does not try
+    again, even once the PIN source is mended, and what it was asked to write is not
+    written; a process started afterwards logs in with the mended PIN."""
+    made = _ledger_process("init")
+    assert made.returncode == 0, made.stderr
+    uri, pin_file = _wrong_pin_uri(tmp_path)
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", uri)
+    capsys.readouterr()
+    assert main(["customer", "add", "--cvr", AARHUS, "--name", "Aarhus Kommune"]) == 2
+    first = capsys.readouterr().err
+    assert "refused the PIN" in first
+    assert "9999" not in first
+    pin_file.write_text(PIN + "\n")
+    assert main(["customer", "add", "--cvr", AARHUS, "--name", "Aarhus Kommune"]) == 2
+    again = capsys.readouterr().err
+    assert "not tried again by this process" in again
+    assert PIN not in again
+    listed = _ledger_process("history", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [line for line in listed.stdout.splitlines() if "CustomerRegistered" in line] == []
+    checked = _ledger_process("verify")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    added = _ledger_process("customer", "add", "--cvr", AARHUS, "--name", "Aarhus Kommune")
+    assert added.returncode == 0, added.stderr
+
+
+def test_a_token_that_is_not_there_is_said_and_nothing_is_written(token_env, monkeypatch, capsys):
+    made = _ledger_process("init")
+    assert made.returncode == 0, made.stderr
+    uri = Settings.from_env().signing_key.replace(f"token={LABEL}", "token=unplugged")
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", uri)
+    capsys.readouterr()
+    assert main(["customer", "add", "--cvr", AARHUS, "--name", "Aarhus Kommune"]) == 2
+    assert "no PKCS#11 token labelled 'unplugged'" in capsys.readouterr().err
+    checked = _ledger_process("verify")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "1 leaves" in checked.stdout or "1 leaf" in checked.stdout, checked.stdout
+
+
+def test_the_portal_says_in_danish_that_it_cannot_sign_and_writes_nothing(
+    token_env, tmp_path, monkeypatch, make_portal, caplog
+):
+    from development.demo import PERSONS_BY_KEY
+    from ledger.application import LedgerApp
+    from tests.conftest import OPERATOR_CVR
+    from tests.web.test_login import log_in
+    from tests.web.test_staff import post
+
+    monkeypatch.setenv("LEDGER_OPERATOR_CVR", OPERATOR_CVR)
+    staff = PERSONS_BY_KEY["staff"]
+    grant = ("role", "grant", "--person", str(staff.person_uuid), "--name", staff.name)
+    for command in (("init",), (*grant, "--role", "staff")):
+        done = _ledger_process(*command)
+        assert done.returncode == 0, done.stderr
+    uri, _ = _wrong_pin_uri(tmp_path)
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", uri)
+    ledger = LedgerApp(Settings.from_env())
+    try:
+        client = make_portal(ledger).test_client()
+        log_in(client, "staff")
+        before = len(list(ledger.signed_log.entries()))
+        answer = post(client, "/drift/kunder", {"cvr": AARHUS, "name": "Aarhus Kommune"})
+        assert answer.status_code == 503
+        assert "Portalen kan ikke underskrive lige nu" in answer.text
+        assert "Intet af det, du sendte, er registreret" in answer.text
+        assert "refused the PIN" not in answer.text
+        assert "the signing key cannot be used" in caplog.text
+        assert len(list(ledger.signed_log.entries())) == before
+    finally:
+        ledger.close()
