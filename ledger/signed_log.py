@@ -6,9 +6,10 @@ checkpoints over them, proves events in them, rotates the key that signs them, a
 the events back in log order.
 """
 
+import copy
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -82,11 +83,45 @@ class Entry:
 
 def _plain(value: Any) -> Any:
     """A value of an event as JSON-ready data: value objects (also in lists) as dicts."""
-    if hasattr(value, "__dataclass_fields__"):
-        return asdict(value)
     if isinstance(value, list):
         return [_plain(item) for item in value]
-    return value
+    if _field_names(type(value)) is None:
+        return value
+    return _as_dict(value)
+
+
+# Values `copy.deepcopy` returns as they are, so `_as_dict` need not ask it.
+_ATOMS = frozenset({str, int, float, bool, bytes, type(None), UUID})
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's field names (None for any other type), looked up once per type: a page
+    of events projects the same few value types over and over."""
+    try:
+        return _FIELDS[kind]
+    except KeyError:
+        names = tuple(f.name for f in fields(kind)) if is_dataclass(kind) else None
+        _FIELDS[kind] = names
+        return names
+
+
+def _as_dict(value: Any) -> Any:
+    """What `dataclasses.asdict` makes of a value, without its deep copy of each string and
+    number (a copy of an immutable value is the value)."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    names = _field_names(kind)
+    if names is not None:
+        return {name: _as_dict(getattr(value, name)) for name in names}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return kind(*[_as_dict(item) for item in value])
+    if isinstance(value, list | tuple):
+        return kind(_as_dict(item) for item in value)
+    if isinstance(value, dict):
+        return kind((_as_dict(k), _as_dict(v)) for k, v in value.items())
+    return copy.deepcopy(value)
 
 
 class SignedLog:
@@ -150,13 +185,14 @@ class SignedLog:
         last = self.recorder.last_leaf()
         return last.next_kid if last else self.keyring.first_signing_key().kid
 
-    def rotate_signing_key(self, actor: Actor) -> str:
-        """A new signing key; the rotation is recorded in a leaf signed by the old key."""
+    def rotate_signing_key(self, actor: Actor, *, existing_key: bool = False) -> str:
+        """A new signing key; the rotation is recorded in a leaf signed by the old key.
+        `existing_key`: the key pair made beforehand in the token (`KeyRing.create`)."""
         log_keys = self._log_keys()
         if log_keys is None:
             raise DomainError("Loggen er ikke startet; kør `ledger init`.")
         previous_kid = self.signing_kid()
-        new_key = self.keyring.create(self.origin)
+        new_key = self.keyring.create(self.origin, existing=existing_key)
         log_keys.rotate(
             previous_kid=previous_kid,
             verifier_key=new_key.verifier_key.line(),

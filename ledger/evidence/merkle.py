@@ -6,8 +6,10 @@ of any size and any proof cost O(log n) stored hashes. The verification function
 RFC's algorithms, written from the text, and need nothing but the proof.
 """
 
+import bisect
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 Node = tuple[int, int]
 NodeReader = Callable[[Iterable[Node]], dict[Node, bytes]]
@@ -109,6 +111,54 @@ def inclusion_proof(index: int, size: int, read: NodeReader) -> list[bytes]:
         return proof[::-1]
 
     return _Plan(read).run(path)
+
+
+def root_with_leaves(size: int, hashed_leaves: Mapping[int, bytes], read: NodeReader) -> bytes:
+    """MTH(D[0:size]) folded from the given leaf hashes in their places (index: hash) and the
+    stored hashes of the subtrees that hold none of them, read at once.
+
+    It equals a checkpoint's root exactly when every given leaf is at its index in that tree:
+    one multi-leaf inclusion proof, so that leaves shown together are proved together
+    (neighbours share most of their paths) instead of one path each. A leaf hash of another
+    length than SHA-256's is refused, as `root_from_inclusion_proof` refuses one.
+    """
+    indices = sorted(hashed_leaves)
+    if not indices:
+        return root(size, read)
+    if indices[0] < 0 or indices[-1] >= size:
+        raise ValueError(f"leaves {indices[0]}..{indices[-1]} are not in a tree of size {size}")
+    if any(len(h) != HASH_SIZE for h in hashed_leaves.values()):
+        raise ProofError(f"a leaf hash has {HASH_SIZE} bytes")
+    # The tree's shape down to the given leaves: a leaf's hash (bytes), a stored range's
+    # handle (int), or a node of two such parts (tuple).
+    shape: list[Any] = []
+
+    def ranges(mth: Callable[[int, int], int]) -> list[int]:
+        handles: list[int] = []
+
+        def walk(start: int, end: int, lo: int, hi: int) -> Any:
+            if lo == hi:
+                handles.append(mth(start, end))
+                return handles[-1]
+            if end - start == 1:
+                return hashed_leaves[indices[lo]]
+            middle = start + _split(end - start)
+            split = bisect.bisect_left(indices, middle, lo, hi)
+            return (walk(start, middle, lo, split), walk(middle, end, split, hi))
+
+        shape.append(walk(0, size, 0, len(indices)))
+        return handles
+
+    stored = _Plan(read).run(ranges)  # in the order of the handles: 0, 1, 2, ...
+
+    def fold(part: Any) -> bytes:
+        if isinstance(part, bytes):
+            return part
+        if isinstance(part, int):
+            return stored[part]
+        return node_hash(fold(part[0]), fold(part[1]))
+
+    return fold(shape[0])
 
 
 def consistency_proof(old_size: int, new_size: int, read: NodeReader) -> list[bytes]:

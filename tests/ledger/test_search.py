@@ -6,6 +6,7 @@ import itertools
 import random
 import sqlite3
 import threading
+from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -17,10 +18,12 @@ from ledger.application import LedgerApp
 from ledger.domain import AgreementVersion, Customer, DomainError
 from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
 from ledger.evidence.database import DatabaseURL
+from ledger.evidence.tables import TREE_TABLE
 from ledger.export import export_bundle
 from ledger.identity import Actor, NsisLevel, person_uuid
 from ledger.search import TABLE, EventIndex, IndexRow, Query, check_entries
 from ledger.signed_log import Entry
+from ledger.storage.checkpoints import CheckpointStore
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
 from tests.ledger.test_signed_log import refuse_checkpoints
 
@@ -510,6 +513,71 @@ def test_an_event_no_checkpoint_can_be_made_for_is_verified_but_not_yet_proved(
         refuse_checkpoints(app, False)
     assert [c.covered_by for c in checked] == [size] * size + [None]
     assert all(c.verified for c in checked)
+
+
+def test_a_page_of_shown_events_is_proved_together_with_one_read_of_the_tree(
+    app, index, mixed, monkeypatch
+):
+    size = app.signed_log.checkpoint().size
+    reads = []
+    read_nodes = CheckpointStore.read_nodes
+
+    def counted(store, nodes):
+        reads.append(list(nodes))
+        return read_nodes(store, reads[-1])
+
+    monkeypatch.setattr(CheckpointStore, "read_nodes", counted)
+    page = index.search(Query(), page_size=25)
+    checked = check_entries(app, page.entries)
+    assert len(reads) == 1  # one multi-leaf proof, not one path per event
+    assert len(reads[0]) <= 2 * size.bit_length()
+    assert all(c.verified and c.covered_by == size for c in checked.entries)
+
+
+def test_a_changed_tree_hash_fails_exactly_the_shown_events_whose_proof_reads_it(app, index, mixed):
+    """Proved together, the page fails as a whole; then each event is proved on its own, so
+    the page names the events the changed hash stands beside, as one proof each would."""
+    size = app.signed_log.checkpoint().size
+    assert size > 8
+    tamper(app, f"UPDATE {TREE_TABLE} SET hash = ? WHERE level = 0 AND idx = 1", (b"x" * 32,))
+    checked = {
+        c.entry.seq: c for c in check_entries(app, app.signed_log.entries_at([0, 5])).entries
+    }
+    assert checked[0].problems == ("bad-inclusion-proof",)
+    assert checked[0].covered_by is None
+    assert checked[5].verified
+    assert checked[5].covered_by == size
+    # Shown beside the leaf whose stored hash changed, the event is proved from that leaf.
+    beside = check_entries(app, app.signed_log.entries_at([0, 1])).entries
+    assert all(c.verified and c.covered_by == size for c in beside)
+
+
+def test_an_event_shown_twice_is_checked_twice(app, index, mixed):
+    size = app.signed_log.checkpoint().size
+    twice = app.signed_log.entries_at([3]) * 2
+    assert [(c.entry.seq, c.covered_by) for c in check_entries(app, twice).entries] == [
+        (3, size),
+        (3, size),
+    ]
+
+
+def test_facts_are_what_asdict_makes_of_an_events_attributes(app, index, mixed):
+    app.summarize_login_refusals()
+    skipped = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+    kinds = set()
+    for entry in app.signed_log.entries():
+        expected = {
+            name: [asdict(v) if is_dataclass(v) else v for v in value]
+            if isinstance(value, list)
+            else asdict(value)
+            if is_dataclass(value)
+            else value
+            for name, value in vars(entry.event).items()
+            if name not in skipped
+        }
+        assert entry.facts() == expected
+        kinds.add(entry.event_type)
+    assert {"Approved", "LoginRejected", "RoleGranted"} <= kinds
 
 
 # Bundles of chosen events

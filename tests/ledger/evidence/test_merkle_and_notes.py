@@ -9,6 +9,7 @@ vectors of certificate-transparency and golang.org/x/mod/sumdb/note.
 
 import base64
 import hashlib
+import random
 from collections.abc import Iterable
 
 import pytest
@@ -304,6 +305,34 @@ def test_a_tree_larger_than_what_is_stored_is_refused():
         merkle.inclusion_proof(10, 10, store.read)
     with pytest.raises(ValueError, match="no consistency proof"):
         merkle.consistency_proof(6, 5, store.read)
+
+
+def test_a_root_folded_from_given_leaves_is_the_rfc_root_and_a_changed_leaf_changes_it():
+    store = store_of(KNOWN_LEAVES, [5, 16, 3])
+    rng = random.Random(70)
+    for size in range(1, KNOWN_ANSWER_SIZE + 1):
+        for count in (1, 2, 3, 7, 25, size):
+            chosen = rng.sample(range(size), min(count, size))
+            given = {i: merkle.leaf_hash(KNOWN_LEAVES[i]) for i in chosen}
+            store.reads.clear()
+            assert merkle.root_with_leaves(size, given, store.read) == mth(KNOWN_LEAVES[:size])
+            assert len(store.reads) == 1
+            assert all(len(nodes) <= 2 * len(chosen) * size.bit_length() for nodes in store.reads)
+            moved = rng.choice(chosen)
+            changed = given | {moved: merkle.leaf_hash(KNOWN_LEAVES[moved] + b"!")}
+            assert merkle.root_with_leaves(size, changed, store.read) != mth(KNOWN_LEAVES[:size])
+            free = [i for i in range(size) if i not in given]
+            if free:  # a leaf given at another index than its own proves nothing there
+                elsewhere = {i: h for i, h in given.items() if i != moved}
+                elsewhere[free[0]] = given[moved]
+                assert merkle.root_with_leaves(size, elsewhere, store.read) != mth(
+                    KNOWN_LEAVES[:size]
+                )
+    assert merkle.root_with_leaves(9, {}, store.read) == mth(KNOWN_LEAVES[:9])
+    with pytest.raises(ValueError, match="not in a tree"):
+        merkle.root_with_leaves(10, {10: merkle.leaf_hash(b"x")}, store.read)
+    with pytest.raises(merkle.ProofError, match="32 bytes"):
+        merkle.root_with_leaves(10, {3: b"short"}, store.read)
 
 
 def test_the_root_builder_equals_the_rfc_root_for_every_size_up_to_100():
