@@ -104,13 +104,17 @@ def cmd_init(configuration: Configuration, args: argparse.Namespace) -> int:
     from approval_ledger.initialize import initialize
 
     settings = configuration.settings
-    result = initialize(settings, Actor.cli_operator())
+    if args.existing_key and not settings.signing_key:
+        raise CommandError("--existing-key takes a key in the token LEDGER_SIGNING_KEY names")
+    result = initialize(settings, Actor.cli_operator(), existing_key=args.existing_key)
     key = result.app.keyring.verifier_keys()
+    token = result.app.keyring.token
+    where = settings.keys_dir if token is None else f"the token {token.uri.token!r}"
     print(f"data directory: {settings.data_dir}")
     print(
         f"database:       {settings.database.url if settings.database.is_sqlite else 'PostgreSQL'}"
     )
-    print(f"signing key:    {'created' if result.created_key else 'exists'} in {settings.keys_dir}")
+    print(f"signing key:    {'created' if result.created_key else 'exists'} in {where}")
     print(f"log:            {'started' if result.started_log else 'already started'}")
     print("verifier keys (give these to auditors):")
     for verifier in key.values():
@@ -746,7 +750,11 @@ def cmd_receipt(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_key_rotate(settings: Settings, args: argparse.Namespace) -> int:
-    kid = _app(settings).signed_log.rotate_signing_key(Actor.cli_operator())
+    if args.existing_key and not settings.signing_key:
+        raise CommandError("--existing-key takes a key in the token LEDGER_SIGNING_KEY names")
+    kid = _app(settings).signed_log.rotate_signing_key(
+        Actor.cli_operator(), existing_key=args.existing_key
+    )
     print(f"the log now signs with key {kid}; the rotation is recorded, signed by the old key")
     print("new verifier keys file:", settings.keys_dir / "verifier-keys")
     return EXIT_OK
@@ -815,7 +823,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler, with_saml=with_saml)
         return sub
 
-    command(
+    init = command(
         commands,
         "init",
         cmd_init,
@@ -1019,7 +1027,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     key = commands.add_parser("key", help="signing keys")
     key_commands = key.add_subparsers(dest="action", required=True, metavar="ACTION")
-    command(key_commands, "rotate", cmd_key_rotate, "sign from now on with a new key")
+    rotate = command(key_commands, "rotate", cmd_key_rotate, "sign from now on with a new key")
+    for parser_ in (init, rotate):
+        parser_.add_argument(
+            "--existing-key",
+            action="store_true",
+            help="sign with the one key pair under LEDGER_SIGNING_KEY's label that the token's "
+            "officer made beforehand, instead of making one in the token (a key under the "
+            "label is otherwise refused)",
+        )
     return parser
 
 

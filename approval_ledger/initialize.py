@@ -22,8 +22,9 @@ class Initialized:
     started_log: bool
 
 
-def initialize(settings: Settings, actor: Actor) -> Initialized:
-    """Create what is missing and leave what exists; running it twice changes nothing."""
+def initialize(settings: Settings, actor: Actor, *, existing_key: bool = False) -> Initialized:
+    """Create what is missing and leave what exists; running it twice changes nothing.
+    `existing_key`: sign with the key pair made in the token beforehand (`KeyRing.create`)."""
     make_private(settings)
     if not settings.secret_key_file.exists():
         descriptor = os.open(settings.secret_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -32,7 +33,7 @@ def initialize(settings: Settings, actor: Actor) -> Initialized:
     keyring = KeyRing.from_env(settings.keys_dir, settings.token_env())
     created_key = not (settings.keys_dir / VERIFIER_KEYS_FILE).exists()
     if created_key:
-        keyring.create(settings.origin)
+        keyring.create(settings.origin, existing=existing_key)
     app = LedgerApp(settings)
     started = app.signed_log.start(actor) is not None
     return Initialized(app, created_key, started)

@@ -58,7 +58,8 @@ class KeyRing:
         process."""
         with self._lock:
             key = self._loaded.get(kid)
-            if key is None and self.token is not None:
+            # With a token, a file key still signs until the log has rotated into the token.
+            if key is None and self.token is not None and not self._private_path(kid).exists():
                 key = self._loaded[kid] = _token_call(lambda: self.token_key(kid))
             if key is None:
                 path = self._private_path(kid)
@@ -112,10 +113,14 @@ class KeyRing:
             raise KeyRingError(f"{path} is missing; run `ledger init`")
         return parse_verifier_keys(path.read_text(encoding="utf-8"))
 
-    def create(self, origin: str) -> SigningKey | TokenSigningKey:
+    def create(self, origin: str, *, existing: bool = False) -> SigningKey | TokenSigningKey:
         """A new signing key, written (or made in the token) and published beside the others.
-        In a token, a key pair already made there under the label and not yet published is
-        the new key: an operator may have the token's officer make it."""
+
+        In a token, a key pair under the label that this log has not published is refused
+        unless `existing` says to take it: it may be another log's, or one left from an
+        earlier `ledger init`, and two logs signing with one key would be one log to a
+        verifier. With `existing`, the one such key pair is the new key: the token's officer
+        may have made it in a key ceremony."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         key: SigningKey | TokenSigningKey
         if self.token is not None:
@@ -125,7 +130,25 @@ class KeyRing:
                 if (self.directory / VERIFIER_KEYS_FILE).exists()
                 else set()
             )
-            key = _token_call(lambda: token.adopt(origin, published) or token.generate(origin))
+            if existing:
+                taken = _token_call(lambda: token.adopt(origin, published))
+                if taken is None:
+                    raise KeyRingError(
+                        f"the token {token.uri.token!r} holds no key labelled "
+                        f"{token.uri.label!r} that this log has not published, so there is "
+                        "none to take; leave out --existing-key to make one there"
+                    )
+                key = taken
+            else:
+                unpublished = _token_call(lambda: token.unpublished(origin, published))
+                if unpublished:
+                    raise KeyRingError(
+                        f"the token {token.uri.token!r} holds {unpublished} key(s) labelled "
+                        f"{token.uri.label!r} that this log has not published; nothing was "
+                        "made or written. Name another label (object= in LEDGER_SIGNING_KEY), "
+                        "or pass --existing-key if the token's officer made it for this log"
+                    )
+                key = _token_call(lambda: token.generate(origin))
         else:
             key = SigningKey.generate(origin)
             key.write(self._private_path(key.kid))
@@ -140,8 +163,8 @@ class KeyRing:
             if self.token is not None:
                 token = self.token
                 _token_call(lambda: token.destroy(kid))
-            else:
-                self._private_path(kid).unlink(missing_ok=True)
+            # A file key rotated out of, also when the log rotated into the token.
+            self._private_path(kid).unlink(missing_ok=True)
 
 
 def _token_call(call: Callable[[], T]) -> T:

@@ -263,6 +263,10 @@ class Token:
             raise TokenError(f"the token's key with id {kid} is key {key.kid}")
         return key
 
+    def unpublished(self, name: str, published: set[str]) -> int:
+        """How many key pairs under the label are not among the `published` kids."""
+        return sum(1 for key in self.keys(name) if key.kid not in published)
+
     def adopt(self, name: str, published: set[str]) -> TokenSigningKey | None:
         """The one key pair under the label that is not yet published, made in the token
         beforehand (by its security officer, say, in a key ceremony), given its kid as CKA_ID;

@@ -286,24 +286,82 @@ def _make_in_token_beforehand(token: Token, key_id: bytes) -> bytes:
         return bytes(public[Attribute.EC_POINT])[2:]
 
 
-def test_init_and_rotation_take_a_key_made_in_the_token_beforehand(token_env, capsys):
+def test_init_and_rotation_take_a_key_made_in_the_token_beforehand_when_told(token_env, capsys):
     settings = Settings.from_env()
     keyring = token_keyring(settings)
     first = _make_in_token_beforehand(keyring.token, b"\x01")
-    assert main(["init"]) == 0
+    # Unasked, a key under the label is refused: it may be another log's.
+    assert main(["init"]) == 2
+    refused = capsys.readouterr().err
+    assert "holds 1 key(s) labelled 'log' that this log has not published" in refused
+    assert "--existing-key" in refused
+    assert not (settings.keys_dir / "verifier-keys").exists()
+    assert len(keyring.token.keys(ORIGIN)) == 1
+    assert main(["init", "--existing-key"]) == 0
     (published,) = keyring.verifier_keys().values()
     assert published.public_key == first
     second = _make_in_token_beforehand(keyring.token, b"ceremony-2")
-    assert main(["key", "rotate"]) == 0
+    assert main(["key", "rotate"]) == 2
+    assert "holds 1 key(s)" in capsys.readouterr().err
+    assert len(keyring.verifier_keys()) == 1
+    assert main(["key", "rotate", "--existing-key"]) == 0
     keys = keyring.verifier_keys()
     assert [key.public_key for key in keys.values()] == [first, second]
     assert main(["customer", "add", "--cvr", AARHUS, "--name", "Aarhus Kommune"]) == 0
     assert main(["verify"]) == 0
+    capsys.readouterr()
+    assert main(["key", "rotate", "--existing-key"]) == 2
+    assert "none to take" in capsys.readouterr().err
     _make_in_token_beforehand(keyring.token, b"a")
     _make_in_token_beforehand(keyring.token, b"b")
     capsys.readouterr()
-    assert main(["key", "rotate"]) == 2
+    assert main(["key", "rotate", "--existing-key"]) == 2
     assert "2 unpublished keys" in capsys.readouterr().err
+
+
+def test_init_refuses_a_label_another_log_has_used_and_writes_nothing(
+    token_env, tmp_path, monkeypatch, capsys
+):
+    """Two logs on one label would sign with one key: the second `ledger init` is refused
+    before it writes a key or a leaf, and the first log's key stays."""
+    assert main(["init"]) == 0
+    first = list(token_keyring(Settings.from_env()).verifier_keys())
+    other = tmp_path / "other"
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(other))
+    capsys.readouterr()
+    assert main(["init"]) == 2
+    err = capsys.readouterr().err
+    assert "holds 1 key(s) labelled 'log' that this log has not published" in err
+    assert "nothing was made or written" in err
+    assert not (other / "keys" / "verifier-keys").exists()
+    assert not (other / "ledger.sqlite3").exists()
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(token_env))
+    keyring = token_keyring(Settings.from_env())
+    assert [key.kid for key in keyring.token.keys(ORIGIN)] == first
+    assert main(["verify"]) == 0
+
+
+def test_a_log_signed_with_a_file_key_rotates_into_the_token(token_env, monkeypatch, capsys):
+    """The move into a token is a rotation: the file key signs the rotation, the next key
+    is made in the token, and the file key is deleted."""
+    uri = os.environ["LEDGER_SIGNING_KEY"]
+    monkeypatch.delenv("LEDGER_SIGNING_KEY")
+    assert main(["init"]) == 0
+    assert main(["customer", "add", "--cvr", AARHUS, "--name", "Aarhus Kommune"]) == 0
+    (file_key,) = (token_env / "keys").glob("signing-*.pem")
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", uri)
+    assert main(["key", "rotate"]) == 0
+    assert not file_key.exists()
+    keyring = token_keyring(Settings.from_env())
+    keys = keyring.verifier_keys()
+    (in_token,) = keyring.token.keys(ORIGIN)
+    assert list(keys) == [file_key.name[len("signing-") : -len(".pem")], in_token.kid]
+    assert main(["customer", "add", "--cvr", "29189846", "--name", "Odense Kommune"]) == 0
+    capsys.readouterr()
+    assert main(["checkpoint"]) == 0
+    note = capsys.readouterr().out
+    open_checkpoint(note, {in_token.kid: keys[in_token.kid]}, ORIGIN)
+    assert main(["verify"]) == 0
 
 
 def _ledger_process(*args: str) -> subprocess.CompletedProcess:
