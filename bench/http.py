@@ -9,15 +9,15 @@ checkpointer at the default `LEDGER_CHECKPOINT_INTERVAL`) after `ledger init`, o
 temporary directory or in a new PostgreSQL database made for the run and dropped after it,
 with the development IdP (LEDGER_DEV_IDP=1, LEDGER_SAML_BASE_URL on that port,
 LEDGER_OPERATOR_CVR set). Each measured request is `POST /aftaler/<version>/godkend` with the
-session cookie and the form's CSRF token, as a browser sends it: the session record is
-checked, Flask-Login loads the person from the session (their roles are read from the ledger
-only when a request asks about one, and Godkend asks about none), the signatory check reads
-the customer, Flask-WTF checks the token, the NemLog-in authentication must be younger than 15
-minutes, `LedgerApp.approve` reads the approval (it is given the customer and the agreement
-version the request has read), checks the stored document's hash, and saves an `Approved`
-event with its signed, chained leaf in one transaction (SQLite: synchronous=FULL); no
-checkpoint is made on the request (the checkpointer covers it within the interval). The
-portal answers 302 to the receipt `/kvitteringer/<seq>`.
+session cookie, the form's CSRF token and its confirmation ticked (`bekraeft=ja`), as a
+browser sends it: the session record is checked, Flask-Login loads the person from the session
+(their roles are read from the ledger only when a request asks about one, and Godkend asks
+about none), the signatory check reads the customer, Flask-WTF checks the token, the NemLog-in
+authentication must be younger than 15 minutes, `LedgerApp.approve` reads the approval (it is
+given the customer and the agreement version the request has read), checks the stored
+document's hash, and saves an `Approved` event with its signed, chained leaf in one
+transaction (SQLite: synchronous=FULL); no checkpoint is made on the request (the checkpointer
+covers it within the interval). The portal answers 302 to the receipt `/kvitteringer/<seq>`.
 
 Sessions: an approval is one per (CVR, agreement version), and the development IdP's
 personas are fixed people with fixed CVRs. The bench therefore uses the three signatory
@@ -40,16 +40,20 @@ id>`. No login, no session, no CSRF, no reads, no leaf, no checkpoint. It gets t
 version) pairs as ours.
 
 Load: `http.client` from this process (no other dependency), 16 threads, each with its own
-keep-alive connections (gthread workers keep them open; the output counts the connections
-opened). Each round, after one warm-up round, runs the baseline's batch and then ours (A B A
-B ...), each batch split evenly over the threads; a side's rate in a round is its requests
-over the batch's wall time. Then each side, again alternating, answers a smaller batch from
-one client at a time: latency without queueing. Figures are medians over the rounds; p50/p99
-latencies are over every measured request; the ratio is the median of the per-round ratios.
-Any failed request stops the run without a result. At the end the servers stop, each side
-must have stored exactly the approvals sent, and the ledger must verify. The output also
-gives the client's CPU share (it shares the cores with the servers) and the peak RSS of this
-process and of each server's gunicorn master and largest worker.
+keep-alive connections, one per CVR on both sides (gthread workers keep them open; the output
+counts the connections opened, the same number on each side). Each round, after one warm-up
+round, runs the baseline's batch and then ours (A B A B ...), each batch split evenly over the
+threads; a side's rate in a round is its requests over the batch's wall time. Then each side,
+again alternating, answers a smaller batch from one client at a time: latency without
+queueing. Figures are medians over the rounds; p50/p99 latencies are over every measured
+request; the ratio is the median of the per-round ratios. Beside the rates, each side's server
+CPU per request under load: the user and system time of its gunicorn master and workers (every
+thread) over the batch, from /proc, divided by its requests; on the shared cores this is the
+steadier figure, and their quotient says what the rate ratio would be if both sides were bound
+by their own CPU. Any failed request stops the run without a result. At the end the servers
+stop, each side must have stored exactly the approvals sent, and the ledger must verify. The
+output also gives the client's CPU share (it shares the cores with the servers) and the peak
+RSS of this process and of each server's gunicorn master and largest worker.
 
     .venv/bin/python bench/http.py [--quick] [--rounds N]
     LEDGER_TEST_POSTGRES_URL=postgresql://USER:PASSWORD@HOST:5432/postgres \
@@ -115,7 +119,10 @@ SERVE_PLAIN = "--serve-plain"  # internal: this file, run as the baseline's serv
 PERSONAS = ("aarhus", "odense", "koebenhavn")  # signatories of three distinct CVRs
 OPERATOR_CVR = "12345674"
 USER_AGENT = "bench/http.py"
+# The Godkend form's checkbox, ticked: the signatory confirms the approval statement.
+CONFIRMATION_FIELD, CONFIRMED = "bekraeft", "ja"
 LOGIN_RATE_PER_MINUTE = 1000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 RECEIPT = re.compile(r"(?:http://[^/]+)?/kvitteringer/([0-9]+)")
 GOALS: dict[str, float | None] = {"godkend_16clients": 1.0, "godkend_16clients_pg": 1.0}
 
@@ -252,6 +259,11 @@ class Server:
         workers = [_peak_rss_kib(pid) for pid in _children(self.process.pid)]
         return _peak_rss_kib(self.process.pid) / 1024, max(workers, default=0) / 1024
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU the gunicorn master and its workers have used so far (every
+        thread: the request threads, the main loop, ours' checkpointer and group commit)."""
+        return sum(_cpu_seconds(pid) for pid in (self.process.pid, *_children(self.process.pid)))
+
 
 def _children(pid: int) -> list[int]:
     found = []
@@ -265,6 +277,15 @@ def _children(pid: int) -> list[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
             found.append(int(entry.name))
     return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
 def _peak_rss_kib(pid: int) -> int:
@@ -430,14 +451,18 @@ Pair = tuple[str, UUID]  # (CVR, agreement version): approved once
 class Batch:
     seconds: float
     client_cpu_seconds: float
+    server_cpu_seconds: float
     latencies_ms: list[float] = field(default_factory=list)
     receipts: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
 
-def run_batch(send: Callable[[int, Pair], Answer], shares: list[list[Pair]]) -> Batch:
-    """Every thread sends its share one request after another; the wall time of the whole."""
-    batch = Batch(0.0, 0.0)
+def run_batch(
+    send: Callable[[int, Pair], Answer], shares: list[list[Pair]], server: Server
+) -> Batch:
+    """Every thread sends its share one request after another; the wall time of the whole,
+    and the CPU this process and the server used meanwhile."""
+    batch = Batch(0.0, 0.0, 0.0)
     lock = threading.Lock()
     start = threading.Barrier(len(shares) + 1)
     clock = time.perf_counter
@@ -472,12 +497,14 @@ def run_batch(send: Callable[[int, Pair], Answer], shares: list[list[Pair]]) -> 
     for thread in threads:
         thread.start()
     gc.collect()
+    server_cpu = server.cpu_seconds()
     start.wait()
     began, cpu = clock(), time.process_time()
     for thread in threads:
         thread.join()
     batch.seconds = clock() - began
     batch.client_cpu_seconds = time.process_time() - cpu
+    batch.server_cpu_seconds = server.cpu_seconds() - server_cpu
     return batch
 
 
@@ -607,6 +634,22 @@ class Measured:
     def client_cpu(self, side: str) -> float:
         return statistics.median(b.client_cpu_seconds / b.seconds for b in self.batches[side])
 
+    def server_cpu_ms(self, side: str) -> float:
+        """The server's CPU per request under load (all its processes and threads), ms."""
+        return statistics.median(
+            b.server_cpu_seconds / len(b.latencies_ms) * 1000 for b in self.batches[side]
+        )
+
+    def cpu_ratio(self) -> float:
+        """The baseline's server CPU per request over ours, per round: what the rate ratio
+        would be if both were bound by the server's CPU alone."""
+        ours, plain = self.batches["ours"], self.batches["plain"]
+        return statistics.median(
+            (p.server_cpu_seconds / len(p.latencies_ms))
+            / (o.server_cpu_seconds / len(o.latencies_ms))
+            for o, p in zip(ours, plain, strict=True)
+        )
+
 
 def measure(workdir: Path, sizes: Sizes, database: str, urls: tuple[str, str] | None) -> Measured:
     """Both servers on SQLite files in `workdir`, or on the two new PostgreSQL databases
@@ -648,7 +691,8 @@ def measure(workdir: Path, sizes: Sizes, database: str, urls: tuple[str, str] | 
         plain = stack.enter_context(
             running("plain", plain_command, plain_env_vars, plain_port, workdir)
         )
-        # Per thread: a logged-in tab for each CVR (ours), a tab without cookies (plain).
+        # Per thread: a logged-in tab for each CVR (ours), and for the baseline a tab without
+        # cookies for each CVR too, so that both sides open and reuse as many connections.
         agreement_path = f"/aftaler/{portal.versions[0]}"
         logins_started = time.perf_counter()
 
@@ -663,20 +707,24 @@ def measure(workdir: Path, sizes: Sizes, database: str, urls: tuple[str, str] | 
         with ThreadPoolExecutor(sizes.threads) as pool:  # each thread's logins, together
             logged_in = list(pool.map(logged_in_tabs, range(sizes.threads)))
         login_seconds = time.perf_counter() - logins_started
-        plain_tabs = [Browser(plain_port) for _ in range(sizes.threads)]
+        plain_by_thread = [
+            {portal.cvrs[persona]: Browser(plain_port) for persona in PERSONAS}
+            for _ in range(sizes.threads)
+        ]
+        plain_tabs = [t for tabs in plain_by_thread for t in tabs.values()]
         stack.callback(lambda: [t.close() for t in plain_tabs])
         stack.callback(lambda: [t.close() for tabs in logged_in for t in tabs.values()])
 
         def send_ours(thread: int, pair: Pair) -> Answer:
             cvr, version = pair
             tab = logged_in[thread][cvr]
-            return tab.request(
-                "POST", f"/aftaler/{version}/godkend", {"csrf_token": tab.csrf_token}
-            )
+            form = {"csrf_token": tab.csrf_token, CONFIRMATION_FIELD: CONFIRMED}
+            return tab.request("POST", f"/aftaler/{version}/godkend", form)
 
         def send_plain(thread: int, pair: Pair) -> Answer:
             cvr, version = pair
-            return plain_tabs[thread].request("POST", f"/aftaler/{version}/godkend", {"cvr": cvr})
+            tab = plain_by_thread[thread][cvr]
+            return tab.request("POST", f"/aftaler/{version}/godkend", {"cvr": cvr})
 
         def opened_now() -> dict[str, int]:
             return {
@@ -693,6 +741,7 @@ def measure(workdir: Path, sizes: Sizes, database: str, urls: tuple[str, str] | 
                 tab.connection.close()
 
         send = {"plain": send_plain, "ours": send_ours}
+        server = {"plain": plain, "ours": ours}
         opened_before = opened_now()
         for round_number in range(sizes.rounds + 1):
             work = pairs[round_number * per_round : (round_number + 1) * per_round]
@@ -700,10 +749,10 @@ def measure(workdir: Path, sizes: Sizes, database: str, urls: tuple[str, str] | 
             done: dict[str, Batch] = {}
             for side in sides:  # A B: the baseline, then ours, under load
                 close_idle(side)
-                done[side] = run_batch(send[side], split(under_load, sizes.threads))
+                done[side] = run_batch(send[side], split(under_load, sizes.threads), server[side])
             for side in sides:  # A B again, one client at a time
                 close_idle(side)
-                done[f"{side}_1"] = run_batch(send[side], [one_by_one])
+                done[f"{side}_1"] = run_batch(send[side], [one_by_one], server[side])
             for name, batch in done.items():
                 receipts[name.removesuffix("_1")] += batch.receipts
             failures = [f"{name}: {f}" for name, b in done.items() for f in b.failures]
@@ -816,6 +865,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{prefix}approvals_made": run.made,
             f"{prefix}connections_per_request": run.opened["ours"] / run.made,
             f"{prefix}plain_connections_per_request": run.opened["plain"] / run.made,
+            f"{prefix}server_cpu_ms_per_request": run.server_cpu_ms("ours"),
+            f"{prefix}plain_server_cpu_ms_per_request": run.server_cpu_ms("plain"),
+            f"{prefix}server_cpu_ratio": run.cpu_ratio(),
             f"{prefix}client_cpu_share_ours": run.client_cpu("ours"),
             f"{prefix}client_cpu_share_plain": run.client_cpu("plain"),
             f"{prefix}approved_event_bytes": run.approved_bytes,
@@ -902,6 +954,13 @@ def main(argv: list[str] | None = None) -> None:
         "approvals/s: median of the per-round rates (requests / wall time of the batch); "
         "ms: per request at the client, all measured rounds"
     )
+    for run in runs.values():
+        print(
+            f"{run.database}: server CPU per request under load (gunicorn master and workers, "
+            f"every thread, median of the rounds): plain {run.server_cpu_ms('plain'):.2f} ms, "
+            f"ours {run.server_cpu_ms('ours'):.2f} ms; plain/ours per round "
+            f"{run.cpu_ratio():.2f}"
+        )
     print()
     for run in runs.values():
         print(
