@@ -205,6 +205,13 @@ class LedgerApp(Application[UUID]):
     def customers(self) -> list[Customer]:
         return self._listed(Customer, Customer.Registered)
 
+    def rename_customer(self, *, cvr: str, name: str, actor: Actor) -> Customer:
+        """Correct a customer's name: a `Renamed` event that keeps the former name."""
+        customer = self.customer(cvr)
+        customer.rename(name, actor)
+        self._save_new(customer, "Kunden blev ændret imens; prøv igen.")
+        return customer
+
     def publish_agreement(
         self,
         *,
@@ -449,12 +456,14 @@ class LedgerApp(Application[UUID]):
         self._save_new(assignment, "Rollen blev ændret imens; prøv igen.")
         return assignment
 
-    def revoke_role(self, *, person_uuid: str, role: str, actor: Actor) -> RoleAssignment:
+    def revoke_role(
+        self, *, person_uuid: str, role: str, actor: Actor, reason: str | None = None
+    ) -> RoleAssignment:
         """Revoke a role and end every portal session of the person, on every host: what
         they may do is then decided at their next login, with the roles they have left."""
         person_uuid = normalized_person_uuid(person_uuid)
         assignment = self._get(role_assignment_id(person_uuid, role), "Rollen er ikke tildelt.")
-        assignment.revoke(actor=actor)
+        assignment.revoke(actor=actor, reason=reason)
         self._save_new(assignment, "Rollen blev ændret imens; prøv igen.")
         self.sessions.end_every_session_of(person_uuid, ROLE_REVOKED)
         return assignment

@@ -145,6 +145,7 @@ EVENT_TEXT_BOUNDS: dict[str, TextBound] = {
     "cvr": TextBound("CVR-nummeret", 8),
     "cvrs": TextBound("CVR-nummeret", 8),
     "name": TextBound("Kundens navn", CUSTOMER_NAME_MAX),
+    "previous_name": TextBound("Kundens tidligere navn", CUSTOMER_NAME_MAX),
     "title": TextBound("Aftalens titel", AGREEMENT_TITLE_MAX),
     "version_label": TextBound("Versionsbetegnelsen", VERSION_LABEL_MAX),
     "document_sha256": TextBound("Dokumentets SHA-256", 64),
@@ -306,6 +307,7 @@ class Customer(Bounded):
     """A municipality that buys the service, known by its CVR number."""
 
     Registered: ClassVar[type[Aggregate.Created]]  # made by @event below, named for mypy
+    Renamed: ClassVar[type[Aggregate.Event]]
 
     @staticmethod
     def create_id(cvr: str) -> UUID:
@@ -315,11 +317,25 @@ class Customer(Bounded):
     def __init__(self, cvr: str, name: str, actor: Actor) -> None:
         self.cvr = cvr
         self.name = name
+        self.former_names: list[str] = []
 
     @classmethod
     def register(cls, cvr: str, name: str, actor: Actor) -> "Customer":
         name = checked_text(name, label="Kundens navn", longest=CUSTOMER_NAME_MAX)
         return cls(cvr=validate_cvr(cvr), name=name, actor=actor)
+
+    def rename(self, name: str, actor: Actor) -> None:
+        """Correct the customer's name. The event names the name it replaces, so the
+        history says what the customer was called before without reading further back."""
+        name = checked_text(name, label="Kundens navn", longest=CUSTOMER_NAME_MAX)
+        if name == self.name:
+            raise DomainError(f"Kunden hedder allerede {name}.")
+        self._renamed(cvr=self.cvr, name=name, previous_name=self.name, actor=actor)
+
+    @event("Renamed")
+    def _renamed(self, cvr: str, name: str, previous_name: str, actor: Actor) -> None:
+        self.former_names.append(previous_name)
+        self.name = name
 
 
 class AgreementVersion(Bounded):
@@ -541,6 +557,7 @@ class Declaration(Recurring):
             aggregate.round += 1
             aggregate.status = Declaration.HANDED_IN
             aggregate.handed_in_sha256 = self.document_sha256
+            aggregate.handed_in_at = self.timestamp
             aggregate.countersigned_sha256 = None
             aggregate.sent_on = None
             aggregate.reference = None
@@ -551,6 +568,7 @@ class Declaration(Recurring):
         self.round = 0
         self.status: str | None = None
         self.handed_in_sha256: str | None = None
+        self.handed_in_at: Any = None
         self.countersigned_sha256: str | None = None
         self.sent_on: str | None = None
         self.reference: str | None = None
@@ -661,6 +679,7 @@ class RoleAssignment(Recurring):
         self.role = role
         self.person_name = ""
         self.active = False
+        self.last_revocation_reason: str | None = None
         self.cvrs: list[str] = []
 
     @staticmethod
@@ -735,16 +754,36 @@ class RoleAssignment(Recurring):
         (or the operator at the command line) does it."""
         return not (self.role == "staff" and _same_person(actor, self.person_uuid))
 
-    def revoke(self, *, actor: Actor) -> None:
+    def revoke(self, *, actor: Actor, reason: str | None = None) -> None:
+        """Take the role away. The portal asks staff why and records it; `ledger role
+        revoke` and an import record no reason (None, as in revocations recorded before
+        the portal asked)."""
         if not self.active:
             raise DomainError("Rollen er ikke tildelt.")
         if not self.revocable_by(actor):
             raise DomainError("Du kan ikke fratage dig selv driftsrollen; bed en kollega om det.")
-        self._revoked(person_uuid=self.person_uuid, role=self.role, actor=actor)
+        if reason is not None:
+            reason = checked_revocation_reason(reason)
+        self._revoked(person_uuid=self.person_uuid, role=self.role, actor=actor, reason=reason)
 
     @event("RoleRevoked")
-    def _revoked(self, person_uuid: str, role: str, actor: Actor) -> None:
+    def _revoked(
+        self, person_uuid: str, role: str, actor: Actor, reason: str | None = None
+    ) -> None:
         self.active = False
+        self.last_revocation_reason = reason
+
+
+def checked_revocation_reason(reason: str) -> str:
+    """Why a role is taken away, trimmed, or DomainError saying what it needs."""
+    shortest, longest = RESET_REASON_LENGTH
+    if not shortest <= len(reason.strip()) <= longest:
+        raise DomainError(
+            f"Skriv hvorfor rollen fratages: en begrundelse på {shortest} til {longest} tegn."
+        )
+    return checked_text(
+        reason, label="Begrundelsen", shortest=shortest, longest=longest, multiline=True
+    )
 
 
 def _same_person(actor: Actor, person: str) -> bool:

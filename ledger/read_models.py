@@ -8,10 +8,24 @@ are tested with aggregates in memory, without a framework or a database.
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
+import icu  # type: ignore[import-untyped]  # PyICU ships no types
+
+from ledger.danish_time import DANISH_TIME
 from ledger.domain import AgreementVersion, Approval, Customer, Declaration
+
+# Danish alphabetical order as CLDR defines it and ICU implements it: Æ, Ø and Å after Z,
+# "Aa" as Å (Aabenraa after Ærø), Ä and Ö with Æ and Ø, Ü with Y; case and accents only
+# break ties. Made once: a collator is costly to make, cheap to use.
+_DANISH = icu.Collator.createInstance(icu.Locale("da_DK"))
+
+
+def danish_sort_key(text: str) -> bytes:
+    """The key that sorts names as a Danish reader looks them up."""
+    key: bytes = _DANISH.getSortKey(text)
+    return key
 
 
 class LedgerReads(Protocol):
@@ -51,6 +65,89 @@ def renewal_overdue(declaration: Declaration | None, today: datetime.date) -> bo
     )
 
 
+# Who a step waits for: the customer (to approve, to hand in) or the operator (to
+# countersign, to send to the Agency); a step that is done or not yet due waits for no one.
+CUSTOMER = "customer"
+OPERATOR = "operator"
+
+
+def danish_day(moment: Any) -> datetime.date | None:
+    """The calendar day in Denmark of a moment the log recorded (UTC), or of a date."""
+    if moment is None:
+        return None
+    if isinstance(moment, datetime.datetime):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+        return moment.astimezone(DANISH_TIME).date()
+    if isinstance(moment, datetime.date):
+        return moment
+    return datetime.date.fromisoformat(str(moment))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One cell of the staff overview: where one step of one customer stands.
+
+    `state` is one of the states below; `on` is the day the cell shows (when the step was
+    done, or since when it has waited); `waiting_for` is CUSTOMER, OPERATOR or None."""
+
+    APPROVED = "approved"
+    AWAITING = "awaiting"
+    RESET = "reset"  # awaiting again: staff reset the approval
+    DONE = "done"
+    OVERDUE = "overdue"  # the declaration's renewal is past due
+    LATER = "later"  # an earlier step must be done first
+
+    state: str
+    on: datetime.date | None = None
+    waiting_for: str | None = None
+    due: datetime.date | None = None  # the declaration's next renewal, once sent
+
+    def days_waiting(self, today: datetime.date) -> int | None:
+        """Whole days the step has waited by `today`; None when it waits for no one."""
+        if self.waiting_for is None or self.on is None:
+            return None
+        return max(0, (today - self.on).days)
+
+
+def approval_step(
+    customer: Customer, agreement: AgreementVersion, approval: Approval | None
+) -> Step:
+    """An agreement version's approval by the customer: approved on a day, or awaited
+    since the version was published (or the customer registered, if later), or since
+    staff reset it."""
+    if approval is not None and approval.is_approved:
+        return Step(Step.APPROVED, danish_day(approval.approved_at))
+    if approval is not None:  # reset: what it last did was the reset
+        return Step(Step.RESET, danish_day(approval.modified_on), CUSTOMER)
+    since = max(agreement.created_on, customer.created_on)
+    return Step(Step.AWAITING, danish_day(since), CUSTOMER)
+
+
+def declaration_steps(
+    customer: Customer, declaration: Declaration | None, today: datetime.date
+) -> tuple[Step, Step, Step]:
+    """The declaration's three steps: handed in by the customer, countersigned by the
+    operator, sent to the Agency by the operator. A round that has been sent is done until
+    its renewal is due; past that, the customer owes the next round."""
+    status = declaration.status if declaration is not None else None
+    if declaration is None or status is None:
+        awaited = Step(Step.AWAITING, danish_day(customer.created_on), CUSTOMER)
+        return awaited, Step(Step.LATER), Step(Step.LATER)
+    handed_in = Step(Step.DONE, danish_day(declaration.handed_in_at))
+    if status == Declaration.HANDED_IN:
+        waiting = Step(Step.AWAITING, handed_in.on, OPERATOR)
+        return handed_in, waiting, Step(Step.LATER)
+    if status == Declaration.COUNTERSIGNED:
+        countersigned = Step(Step.DONE, danish_day(declaration.modified_on))
+        return handed_in, countersigned, Step(Step.AWAITING, countersigned.on, OPERATOR)
+    due = danish_day(declaration.renewal_due)
+    sent = Step(Step.DONE, danish_day(declaration.sent_on), due=due)
+    if renewal_overdue(declaration, today):
+        sent = Step(Step.OVERDUE, due, CUSTOMER, due=due)
+    return handed_in, Step(Step.DONE), sent
+
+
 @dataclass(frozen=True)
 class CustomerStatus:
     """One customer as staff follow it up: its approvals of the current agreement versions
@@ -60,6 +157,28 @@ class CustomerStatus:
     approvals: list[tuple[AgreementVersion, Approval | None]]
     declaration: Declaration | None
     today: datetime.date
+
+    @property
+    def approval_steps(self) -> list[Step]:
+        """One step per current agreement version, in the order of `approvals`."""
+        return [approval_step(self.customer, a, approval) for a, approval in self.approvals]
+
+    @property
+    def declaration_steps(self) -> tuple[Step, Step, Step]:
+        return declaration_steps(self.customer, self.declaration, self.today)
+
+    @property
+    def steps(self) -> list[Step]:
+        return [*self.approval_steps, *self.declaration_steps]
+
+    def waiting_for(self, party: str) -> list[Step]:
+        return [step for step in self.steps if step.waiting_for == party]
+
+    @property
+    def days_waiting(self) -> int | None:
+        """How long the oldest open step has waited, in days; None when nothing waits."""
+        waits = [d for step in self.steps if (d := step.days_waiting(self.today)) is not None]
+        return max(waits, default=None)
 
     @property
     def unapproved(self) -> list[AgreementVersion]:
@@ -93,7 +212,9 @@ def current_agreements(versions: Iterable[AgreementVersion]) -> list[AgreementVe
 def customer_statuses(
     ledger: LedgerReads, current: list[AgreementVersion], *, today: datetime.date
 ) -> list[CustomerStatus]:
-    """Every customer's status against the `current` agreement versions, by name."""
+    """Every customer's status against the `current` agreement versions, by name in Danish
+    alphabetical order. Each customer's aggregates are read by id: the work grows with the
+    customers and the current versions, not with the log."""
     statuses = [
         CustomerStatus(
             customer=customer,
@@ -103,7 +224,7 @@ def customer_statuses(
         )
         for customer in ledger.customers()
     ]
-    return sorted(statuses, key=lambda s: s.customer.name)
+    return sorted(statuses, key=lambda s: danish_sort_key(s.customer.name))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ never records it twice.
 import datetime
 import re
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 from uuid import UUID
 
 from flask import (
@@ -29,7 +30,7 @@ from flask_babel import lazy_gettext
 
 from ledger.application import latest_sending_date
 from ledger.cosigning import QuorumLapse, quorum_lapse
-from ledger.danish_time import danish_today
+from ledger.danish_time import DANISH_TIME, danish_today
 from ledger.domain import (
     RESET_REASON_LENGTH,
     AgreementVersion,
@@ -37,12 +38,27 @@ from ledger.domain import (
     Customer,
     Declaration,
     DomainError,
+    RoleAssignment,
     checked_reset_reason,
     iso_date,
 )
+from ledger.evidence.leaf import rfc3339
 from ledger.identity import InvalidCVR, InvalidPersonUUID
-from ledger.read_models import current_agreements, customer_statuses, receipt_seq
-from web.auth import ledger
+from ledger.read_models import (
+    CUSTOMER,
+    OPERATOR,
+    CustomerStatus,
+    agreement_states,
+    current_agreements,
+    customer_statuses,
+    danish_sort_key,
+    declaration_steps,
+    receipt_seq,
+)
+from ledger.search import MAX_PAGE, Query
+from ledger.signed_log import Entry
+from web.arguments import number_arg
+from web.auth import event_index, ledger
 from web.roles import acting_person, staff_required
 from web.signatory import send_document
 from web.uploads import read_pdf
@@ -100,7 +116,55 @@ def _agreement(version_id: UUID) -> AgreementVersion:
         abort(404)
 
 
-# The overview: what each customer lacks
+# The overview: a matrix of customers and their steps, filtered and sorted
+
+# What the overview shows (`vis`) and how it sorts (`sorter`), as the address names them.
+SHOWN = {
+    "alle": lazy_gettext("Alle kunder"),
+    "os": lazy_gettext("Venter på os"),
+    "kunden": lazy_gettext("Venter på kunden"),
+    "intet": lazy_gettext("Intet udestående"),
+}
+SORTS = {
+    "navn": lazy_gettext("Navn (alfabetisk)"),
+    "ventetid": lazy_gettext("Længst ventetid først"),
+    "cvr": lazy_gettext("CVR-nummer"),
+}
+
+
+def _choice(name: str, choices: dict[str, Any]) -> str:
+    """A query parameter that names one of `choices`; the first one when it names none."""
+    value = request.args.get(name, "")
+    return value if value in choices else next(iter(choices))
+
+
+def shown(statuses: list[CustomerStatus], *, show: str, text: str) -> list[CustomerStatus]:
+    """The customers the overview lists: those waiting for `show`'s party (or with nothing
+    outstanding), whose name or CVR number holds `text` (case does not matter)."""
+    wanted = text.casefold()
+    chosen = []
+    for status in statuses:
+        name, cvr = status.customer.name.casefold(), status.customer.cvr
+        if wanted and wanted not in name and not cvr.startswith(wanted):
+            continue
+        if show == "os" and not status.waiting_for(OPERATOR):
+            continue
+        if show == "kunden" and not status.waiting_for(CUSTOMER):
+            continue
+        if show == "intet" and not status.complete:
+            continue
+        chosen.append(status)
+    return chosen
+
+
+def sorted_by(statuses: list[CustomerStatus], sort: str) -> list[CustomerStatus]:
+    """By name in Danish alphabetical order, by CVR number, or the longest wait first
+    (then by name); `statuses` come by name already."""
+    if sort == "cvr":
+        return sorted(statuses, key=lambda s: s.customer.cvr)
+    if sort == "ventetid":
+        return sorted(statuses, key=lambda s: -1 if s.days_waiting is None else -s.days_waiting)
+    return statuses
 
 
 @blueprint.get("/")
@@ -108,11 +172,23 @@ def _agreement(version_id: UUID) -> AgreementVersion:
 def overview() -> str:
     current = current_agreements(ledger().agreement_versions())
     statuses = customer_statuses(ledger(), current, today=danish_today())
+    show, sort = _choice("vis", SHOWN), _choice("sorter", SORTS)
+    text = request.args.get("soeg", "").strip()[:100]
+    listed = sorted_by(shown(statuses, show=show, text=text), sort)
     return render_template(
         "staff/overview.html",
         statuses=statuses,
+        listed=listed,
         agreements=current,
         lacking=sum(1 for status in statuses if not status.complete),
+        waiting_for_us=sum(1 for status in statuses if status.waiting_for(OPERATOR)),
+        waiting_for_customer=sum(1 for status in statuses if status.waiting_for(CUSTOMER)),
+        show=show,
+        sort=sort,
+        text=text,
+        shown_choices=SHOWN,
+        sort_choices=SORTS,
+        today=danish_today(),
         lapse=_quorum_lapse(),
     )
 
@@ -149,8 +225,102 @@ def customers() -> ResponseReturnValue:
 
 
 def _customers_page(form: dict[str, str], error: str | None = None) -> str:
-    registered = sorted(ledger().customers(), key=lambda c: c.name)
+    registered = sorted(ledger().customers(), key=lambda c: danish_sort_key(c.name))
     return render_template("staff/customers.html", customers=registered, form=form, error=error)
+
+
+CUSTOMER_HISTORY_PAGE = 50
+
+
+@blueprint.get("/kunder/<cvr>")
+@staff_required
+def customer(cvr: str) -> str:
+    return _customer_page(_customer(cvr))
+
+
+def _customer_page(customer: Customer, *, name: str | None = None, error: str | None = None) -> str:
+    """One customer: its approvals, its declaration's steps, its name and its history
+    (newest first, a page at a time, from the search index)."""
+    page = number_arg("side", "Sidetallet", default=1, lowest=1, highest=MAX_PAGE)
+    found = event_index().search(
+        Query(cvr=customer.cvr), page=page, page_size=CUSTOMER_HISTORY_PAGE
+    )
+    declaration = ledger().declaration(customer.cvr)
+    states = agreement_states(ledger(), customer.cvr)
+    return render_template(
+        "staff/customer.html",
+        customer=customer,
+        states=states,
+        receipts={
+            state.agreement.id: receipt_seq(ledger().signed_log, state.approval) for state in states
+        },
+        declaration=declaration,
+        steps=declaration_steps(customer, declaration, danish_today()),
+        entries=[(entry, describe(entry, customer)) for entry in found.entries],
+        page=found.page,
+        more=found.has_more,
+        name=customer.name if name is None else name,
+        error=error,
+    )
+
+
+@blueprint.post("/kunder/<cvr>/navn")
+@staff_required
+def rename_customer(cvr: str) -> ResponseReturnValue:
+    """Correct a customer's name: a new event; the history keeps the name it replaces."""
+    found = _customer(cvr)
+    name = _form("name")["name"]
+    return carry_out(
+        lambda: ledger().rename_customer(cvr=found.cvr, name=name, actor=acting_person()),
+        done=lambda renamed: _(
+            "Kundens navn er rettet fra %(old)s til %(new)s.",
+            old=renamed.former_names[-1],
+            new=renamed.name,
+        ),
+        then=url_for("staff.customer", cvr=found.cvr),
+        refused=lambda error: _customer_page(found, name=name, error=error),
+    )
+
+
+def describe(entry: Entry, customer: Customer) -> str:
+    """What one event of a customer's history says, in a Danish sentence."""
+    event: Any = entry.event
+    kind = entry.event_type
+    if kind == "Registered":
+        return _("Registreret som kunde under navnet %(name)s.", name=event.name)
+    if kind == "Renamed":
+        return _("Navnet rettet fra %(old)s til %(new)s.", old=event.previous_name, new=event.name)
+    if kind in ("Approved", "ApprovalReset"):
+        agreement = _agreement_name(event.agreement_version_id)
+        if kind == "Approved":
+            return _("Godkendte %(agreement)s.", agreement=agreement)
+        return _(
+            "Godkendelsen af %(agreement)s blev nulstillet. Begrundelse: »%(reason)s«",
+            agreement=agreement,
+            reason=event.reason,
+        )
+    if kind == "HandedIn":
+        return _("Afleverede den fælles ledelseserklæring.")
+    if kind == "Countersigned":
+        return _("Leverandøren medunderskrev erklæringen.")
+    if kind == "SentToAgency":
+        return _(
+            "Erklæringen blev sendt til Digitaliseringsstyrelsen (reference %(reference)s).",
+            reference=event.reference,
+        )
+    if kind == "LoginRejected":
+        return _("Et login blev afvist: %(reason)s.", reason=refusal_words(event.reason))
+    return str(kind)
+
+
+def _agreement_name(version_id: UUID) -> str:
+    try:
+        agreement = ledger().agreement_version(version_id)
+    except REFUSED:
+        return _("en aftaleversion, der ikke findes")
+    return _(
+        "%(title)s version %(version)s", title=agreement.title, version=agreement.version_label
+    )
 
 
 # Agreement versions
@@ -226,7 +396,6 @@ def retire_agreement(version_id: UUID) -> ResponseReturnValue:
 
 ROLE_NAMES = {"staff": lazy_gettext("Drift"), "auditor": lazy_gettext("Revisor")}
 GRANT_FIELDS = ("person_uuid", "person_name", "role", "cvrs")
-NO_GRANT = dict.fromkeys(GRANT_FIELDS, "")
 
 
 @blueprint.route("/roller", methods=["GET", "POST"])
@@ -235,14 +404,19 @@ def roles() -> ResponseReturnValue:
     form = _form(*GRANT_FIELDS)
     if request.method == "GET":
         return _roles_page(form=form)
-    return carry_out(
-        lambda: ledger().grant_role(
+
+    def grant() -> RoleAssignment:
+        _checked_role(form)
+        return ledger().grant_role(
             person_uuid=form["person_uuid"],
             person_name=form["person_name"],
             role=form["role"],
             cvrs=[cvr for cvr in re.split(r"[\s,;]+", form["cvrs"]) if cvr],
             actor=acting_person(),
-        ),
+        )
+
+    return carry_out(
+        grant,
         done=lambda assignment: _(
             "%(name)s har fået rollen %(role)s.",
             name=assignment.person_name,
@@ -253,9 +427,14 @@ def roles() -> ResponseReturnValue:
     )
 
 
-def _roles_page(
-    *, form: dict[str, str], error: str | None = None, revoke_error: str | None = None
-) -> str:
+def _checked_role(form: dict[str, str]) -> None:
+    """The role chosen must be one of the portal's; the form preselects none, so that no
+    one grants the staff role (which may do everything here) by not choosing."""
+    if form["role"] not in ROLE_NAMES:
+        raise DomainError(_("Vælg rollen Drift eller Revisor."))
+
+
+def _roles_page(*, form: dict[str, str], error: str | None = None) -> str:
     active = [a for a in ledger().role_assignments() if a.active]
     active.sort(key=lambda a: (a.role, a.person_name))
     return render_template(
@@ -264,20 +443,53 @@ def _roles_page(
         role_names=ROLE_NAMES,
         form=form,
         error=error,
-        revoke_error=revoke_error,
         actor=acting_person(),
     )
 
 
-@blueprint.post("/roller/fratag")
+def _assignment(person_uuid: str, role: str) -> RoleAssignment | None:
+    """The active assignment of `role` to the person, as the roles page lists it."""
+    return next(
+        (
+            a
+            for a in ledger().role_assignments()
+            if a.active and a.role == role and a.person_uuid == person_uuid.strip().lower()
+        ),
+        None,
+    )
+
+
+@blueprint.route("/roller/fratag", methods=["GET", "POST"])
 @staff_required
 def revoke_role() -> ResponseReturnValue:
-    """The ledger refuses a staff member their own staff role (`RoleAssignment.revocable_by`)."""
+    """Revoking asks first: the page names the person and the role and asks why; the
+    reason is recorded in the event. The ledger refuses a staff member their own staff
+    role (`RoleAssignment.revocable_by`)."""
+    source = request.args if request.method == "GET" else request.form
+    person_uuid, role = source.get("person_uuid", ""), source.get("role", "")
+    reason = request.form.get("reason", "").strip()
+
+    def page(error: str | None = None) -> str:
+        return render_template(
+            "staff/revoke.html",
+            assignment=_assignment(person_uuid, role),
+            person_uuid=person_uuid,
+            role=role,
+            role_names=ROLE_NAMES,
+            reason=reason,
+            error=error,
+            actor=acting_person(),
+            shortest=RESET_REASON_LENGTH[0],
+            longest=RESET_REASON_LENGTH[1],
+        )
+
+    if request.method == "GET":
+        if _assignment(person_uuid, role) is None:
+            abort(404)
+        return page()
     return carry_out(
         lambda: ledger().revoke_role(
-            person_uuid=request.form.get("person_uuid", ""),
-            role=request.form.get("role", ""),
-            actor=acting_person(),
+            person_uuid=person_uuid, role=role, actor=acting_person(), reason=reason
         ),
         done=lambda assignment: _(
             "%(name)s har ikke længere rollen %(role)s.",
@@ -285,8 +497,171 @@ def revoke_role() -> ResponseReturnValue:
             role=ROLE_NAMES[assignment.role],
         ),
         then=url_for("staff.roles"),
-        refused=lambda error: _roles_page(form=NO_GRANT, revoke_error=error),
+        refused=page,
     )
+
+
+# Refused logins, looked up by support
+
+# What each refusal code means, for staff who look a refused login up (support): the
+# person saw the words of `saml.refusals.Refusal`; staff read what went wrong, in Danish.
+REFUSAL_WORDS = {
+    "loa-too-low": "Sikringsniveauet var for lavt (Lav; godkendelser kræver Betydelig eller Høj)",
+    "private-identity": "Personen loggede ind med sit private MitID, ikke en erhvervsidentitet",
+    "missing-cvr": "Loginnet indeholdt ikke et gyldigt CVR-nummer for organisationen",
+    "spec-version": "Loginnet fulgte ikke den version af OIOSAML, portalen kræver",
+    "identity-mismatch": "Identiteten i loginnet hang ikke sammen (fx to forskellige personer)",
+    "unusable-identity": "Personens eller organisationens navn manglede, var for langt eller "
+    "havde tegn, portalen ikke kan gemme",
+    "oversize": "Svaret fra NemLog-in var for stort",
+    "malformed-base64": "Svaret fra NemLog-in kunne ikke afkodes",
+    "malformed-xml": "Svaret fra NemLog-in var ikke gyldig XML",
+    "dtd-forbidden": "Svaret indeholdt en DTD, som ikke er tilladt",
+    "not-a-response": "Det indsendte var ikke et login-svar",
+    "unsolicited": "Login-svaret hørte ikke til et login startet fra denne browser",
+    "in-response-to-mismatch": "Login-svaret hørte til et andet login end det, browseren startede",
+    "request-reused": "Login-svaret hørte til et login, der allerede var brugt",
+    "replayed": "Login-svaret var allerede brugt én gang",
+    "wrong-destination": "Login-svaret var sendt til en anden adresse end portalens",
+    "wrong-issuer": "Login-svaret kom ikke fra den IdP, portalen stoler på",
+    "wrong-audience": "Login-svaret var ikke til denne portal",
+    "wrong-recipient": "Login-svaret var til en anden modtager end portalen",
+    "wrong-subject-confirmation": "Login-svarets bekræftelse af personen kunne ikke bruges",
+    "nameid-format": "Login-svaret navngav personen i et format, portalen ikke bruger",
+    "wrong-sp-name-qualifier": "Login-svaret navngav personen for en anden tjeneste",
+    "idp-status": "Login blev afbrudt eller afvist hos NemLog-in",
+    "unencrypted-assertion": "Loginnet var ikke krypteret",
+    "assertion-count": "Login-svaret havde ikke præcis ét login",
+    "weak-encryption": "Loginnet var krypteret med en algoritme, portalen ikke godtager",
+    "weak-algorithm": "Loginnet var signeret med en algoritme, portalen ikke godtager",
+    "forbidden-transform": "Signaturen brugte en transformation, som ikke er tilladt",
+    "decryption-failed": "Loginnet kunne ikke dekrypteres",
+    "duplicate-id": "Login-svaret havde to elementer med samme ID",
+    "comment-in-assertion": "Loginnet indeholdt en XML-kommentar, som ikke er tilladt",
+    "unsigned-assertion": "Loginnet var ikke signeret",
+    "bad-signature": "Signaturen på loginnet kunne ikke verificeres",
+    "schema-invalid": "Login-svaret fulgte ikke SAML-skemaet",
+    "expired": "Login-svaret var udløbet, da det nåede frem",
+    "not-yet-valid": "Login-svaret var endnu ikke gyldigt (urene går forkert?)",
+    "issued-too-long-ago": "Loginnet var udstedt for længe siden",
+    "assertion-lifetime": "Loginnet var gyldigt i længere tid, end portalen tillader",
+    "invalid-response": "Login-svaret kunne ikke godkendes",
+}
+
+
+def refusal_words(code: str) -> str:
+    """A refusal's reason in Danish words (an unknown code as it is, in quotes)."""
+    return REFUSAL_WORDS.get(code) or _("ukendt årsag »%(code)s«", code=code)
+
+
+# Support looks a refused login up by the time the person gives, within this many minutes
+# either side: people read the time off their own clock and round it.
+LOOKUP_MINUTES = 5
+# A refusal without a verified identity is counted per interval, and the interval's summary
+# is logged once it has closed (at the next refusal, or when `ledger serve` summarizes):
+# summaries logged up to this long after the time asked for are read.
+SUMMARY_DELAY = datetime.timedelta(hours=2)
+MAX_LISTED = 200  # refusals shown for one window; a burst beyond it is an attack, not support
+_DANISH_MOMENT = re.compile(
+    r"(?:(?P<d>\d{1,2})[-./](?P<m>\d{1,2})[-./](?P<y>\d{4})|(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2}))"
+    r"(?:\s+|\s*,\s*|T)(?:kl\.?\s*)?(?P<h>\d{1,2})[.:](?P<min>\d{2})(?:[.:](?P<s>\d{2}))?",
+    re.IGNORECASE,
+)
+
+
+def danish_moment(text: str) -> datetime.datetime:
+    """A moment as a Dane writes it ("1-12-2026 09.07", "1.12.2026 kl. 9:07", or
+    "2026-12-01 09:07"), in Danish local time; ValueError in Danish for anything else."""
+    found = _DANISH_MOMENT.fullmatch(text.strip())
+    if found is None:
+        raise ValueError(_("Skriv tidspunktet som dato og klokkeslæt, fx 1-12-2026 09.07."))
+    parts = found.groupdict()
+    year, month, day = (
+        (parts["y"], parts["m"], parts["d"])
+        if parts["y"]
+        else (parts["iy"], parts["im"], parts["id"])
+    )
+    try:
+        return datetime.datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(parts["h"]),
+            int(parts["min"]),
+            int(parts["s"] or 0),
+            tzinfo=DANISH_TIME,
+        )
+    except ValueError:
+        raise ValueError(
+            _("Tidspunktet %(text)s findes ikke; skriv fx 1-12-2026 09.07.", text=text.strip())
+        ) from None
+
+
+@dataclass(frozen=True)
+class RefusalLookup:
+    """The refused logins around a moment: those refused one by one (a verified identity
+    our policy refused) and the counted intervals that overlap the window."""
+
+    moment: datetime.datetime
+    start: datetime.datetime
+    end: datetime.datetime
+    rejected: list[Entry]
+    counted: list[Entry]
+
+
+def look_up_refusals(moment: datetime.datetime) -> RefusalLookup:
+    """The refusals within LOOKUP_MINUTES of `moment`, read through the search index by
+    time, so the lookup reads only the window's events however long the log is."""
+    start = moment - datetime.timedelta(minutes=LOOKUP_MINUTES)
+    end = moment + datetime.timedelta(minutes=LOOKUP_MINUTES)
+    since, until = rfc3339(start.astimezone(datetime.UTC)), rfc3339(end.astimezone(datetime.UTC))
+    rejected = event_index().search(
+        Query(event_type="LoginRejected", since=since, until=until), page_size=MAX_LISTED
+    )
+    later = rfc3339((end + SUMMARY_DELAY).astimezone(datetime.UTC))
+    summaries = event_index().search(
+        Query(event_type="LoginRefusalsCounted", since=since, until=later),
+        page_size=MAX_LISTED,
+    )
+    counted = [entry for entry in summaries.entries if _overlaps(entry.event, start, end)]
+    return RefusalLookup(
+        moment, start, end, sorted(rejected.entries, key=lambda e: e.seq), counted[::-1]
+    )
+
+
+def _overlaps(summary: Any, start: datetime.datetime, end: datetime.datetime) -> bool:
+    """Whether a `LoginRefusalsCounted` event's interval overlaps [start, end)."""
+    return _moment(summary.interval_start) < end and _moment(summary.interval_end) > start
+
+
+def _moment(text: str) -> datetime.datetime:
+    moment = datetime.datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+@blueprint.get("/afviste-login")
+@staff_required
+def refused_logins() -> ResponseReturnValue:
+    """Support's lookup: the person says when their login was refused; staff see what was
+    refused around then, and why, in words."""
+    text = request.args.get("tidspunkt", "").strip()[:40]
+    lookup, error = None, None
+    if text:
+        try:
+            lookup = look_up_refusals(danish_moment(text))
+        except ValueError as problem:
+            error = str(problem)
+    page = render_template(
+        "staff/refusals.html",
+        text=text,
+        lookup=lookup,
+        error=error,
+        minutes=LOOKUP_MINUTES,
+        interval=ledger().settings.login_refusal_interval_seconds,
+        customers={c.cvr: c.name for c in ledger().customers()},
+        refusal_words=refusal_words,
+    )
+    return (page, 400) if error else page
 
 
 # Resetting an approval

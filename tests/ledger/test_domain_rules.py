@@ -22,6 +22,8 @@ from ledger.read_models import (
     agreement_states,
     current_agreements,
     customer_statuses,
+    danish_sort_key,
+    declaration_steps,
     receipt_seq,
 )
 from tests.fixtures import AARHUS, ODENSE, signatory
@@ -365,7 +367,8 @@ def test_the_overview_reads_every_customer_by_name_against_the_current_versions(
     )
     versions = current_agreements(ledger.agreement_versions())
     assert versions == [newer, current]  # by title, without the retired one
-    aarhus, odense = customer_statuses(ledger, versions, today=TODAY)
+    # In Danish alphabetical order "Aa" is Å, the last letter: Odense before Aarhus.
+    odense, aarhus = customer_statuses(ledger, versions, today=TODAY)
     assert (aarhus.customer.cvr, odense.customer.cvr) == (AARHUS, ODENSE)
     assert aarhus.unapproved == [newer]
     assert aarhus.declaration is None
@@ -397,3 +400,103 @@ def test_the_receipt_of_an_approval_is_where_the_approval_in_force_was_recorded(
     approval.approve_again(actor=signatory(), authentication=LOGIN, request=facts)
     assert receipt_seq(log, approval) == 9
     assert receipt_seq(log, None) is None
+
+
+def test_names_sort_in_danish_alphabetical_order():
+    names = ["Aarhus", "Ærø", "Aabenraa", "Tårnby", "Tønder", "Faaborg-Midtfyn", "Furesø"]
+    names += ["Odense", "Vordingborg", "Zealand", "aalborg", "Ølstykke", "Åbyhøj"]
+    assert sorted(names, key=danish_sort_key) == [
+        "Furesø",
+        "Faaborg-Midtfyn",  # Faa is Få, after every other F
+        "Odense",
+        "Tønder",
+        "Tårnby",  # Ø before Å
+        "Vordingborg",
+        "Zealand",
+        "Ærø",  # Æ, Ø, Å after Z
+        "Ølstykke",
+        "Aabenraa",  # Aa is Å: Åbe, Åby, Ål, År
+        "Åbyhøj",
+        "aalborg",
+        "Aarhus",
+    ]
+
+
+def test_each_step_says_who_it_waits_for_and_since_when():
+    customer = Customer.register(AARHUS, "Aarhus Kommune", OPERATOR)
+    registered = customer.created_on.date()
+    handed_in, countersigned, sent = declaration_steps(customer, None, TODAY)
+    assert (handed_in.state, handed_in.waiting_for, handed_in.on) == (
+        "awaiting",
+        "customer",
+        registered,
+    )
+    assert (countersigned.state, sent.state) == ("later", "later")
+    assert countersigned.waiting_for is None
+
+    declaration = Declaration.hand_in_first(
+        cvr=AARHUS, document_sha256="b" * 64, document_name="e.pdf", actor=signatory()
+    )
+    handed_in, countersigned, sent = declaration_steps(customer, declaration, TODAY)
+    assert handed_in.state == "done"
+    assert (countersigned.state, countersigned.waiting_for) == ("awaiting", "operator")
+    assert countersigned.on == declaration.handed_in_at.date()
+    declaration.countersign(document_sha256="c" * 64, document_name="m.pdf", actor=OPERATOR)
+    assert [step.waiting_for for step in declaration_steps(customer, declaration, TODAY)] == [
+        None,
+        None,
+        "operator",
+    ]
+    overdue = sent_declaration(AARHUS, renewal_due=TODAY - datetime.timedelta(days=30))
+    *_, sent = declaration_steps(customer, overdue, TODAY)
+    assert (sent.state, sent.waiting_for, sent.days_waiting(TODAY)) == ("overdue", "customer", 30)
+
+
+def test_a_customer_waits_as_long_as_its_oldest_open_step():
+    version = agreement()
+    reset = approved(version)
+    reset.reset(reason=REASON, actor=OPERATOR)
+    customer = Customer.register(AARHUS, "Aarhus Kommune", OPERATOR)
+    overdue = sent_declaration(AARHUS, renewal_due=TODAY - datetime.timedelta(days=12))
+    status = CustomerStatus(
+        customer=customer, approvals=[(version, reset)], declaration=overdue, today=TODAY
+    )
+    [approval] = status.approval_steps
+    assert (approval.state, approval.waiting_for) == ("reset", "customer")
+    assert status.waiting_for("operator") == []
+    assert len(status.waiting_for("customer")) == 2
+    assert status.days_waiting == 12
+    done = CustomerStatus(
+        customer=customer,
+        approvals=[(version, approved(version))],
+        declaration=sent_declaration(AARHUS, renewal_due=TODAY),
+        today=TODAY,
+    )
+    assert done.complete
+    assert done.days_waiting is None
+
+
+def test_a_customers_name_is_corrected_and_the_former_name_kept():
+    customer = Customer.register(AARHUS, "Århus Kommune", OPERATOR)
+    customer.collect_events()
+    customer.rename("Aarhus Kommune", OPERATOR)
+    [renamed] = customer.collect_events()
+    assert (renamed.previous_name, renamed.name) == ("Århus Kommune", "Aarhus Kommune")
+    assert customer.name == "Aarhus Kommune"
+    assert customer.former_names == ["Århus Kommune"]
+    with pytest.raises(DomainError, match="hedder allerede"):
+        customer.rename(" Aarhus Kommune ", OPERATOR)
+    with pytest.raises(DomainError, match="mangler"):
+        customer.rename("  ", OPERATOR)
+
+
+def test_a_revocation_records_its_reason_and_refuses_a_short_one():
+    role = RoleAssignment.grant(
+        None, person_uuid=COLLEAGUE_UUID, person_name="Kim", role="auditor", cvrs=[], actor=OPERATOR
+    )
+    with pytest.raises(DomainError, match="Skriv hvorfor"):
+        role.revoke(actor=staff_member(), reason="Nej")
+    assert role.active
+    role.revoke(actor=staff_member(), reason="Revisionen er afsluttet.")
+    assert not role.active
+    assert role.last_revocation_reason == "Revisionen er afsluttet."

@@ -88,7 +88,7 @@ def events() -> list[Any]:
         actor=OPERATOR,
     )
     granted = role.collect_events()
-    role.revoke(actor=OPERATOR)
+    role.revoke(actor=OPERATOR, reason="Revisionen af 2026 er afsluttet – tak.")
     revoked = role.collect_events()
     refusals = LoginRefusals.summarize(
         interval_start=MOMENT,
@@ -131,7 +131,7 @@ PAYLOADS = [
     ),
     (
         "RoleAssignment.RoleRevoked",
-        "7eca37ecb3f61c0b9535db1bc624edf074ebc19406df0b188ddfcaa37c8486c5",
+        "6484ca19e3fa149c7caa0c449f375ff61168fb3d86af2f9a2ab04045bd08b0b8",
     ),
     (
         "LoginRefusals.LoginRefusalsCounted",
@@ -160,6 +160,14 @@ APPROVED_WITHOUT_STATEMENT = (
     b'"_data_":{"ip":"192.0.2.7","user_agent":"Mozilla/5.0 (\xc3\x86r\xc3\xb8) \\"quoted\\"",'
     b'"document_sha256":"' + b"ab" * 32 + b'"}}}'
 )
+# A RoleRevoked payload as recorded before the portal asked why, in full: such events stay
+# readable (the reason reads as None) and keep their bytes.
+REVOKED_WITHOUT_REASON = (
+    b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-11-29T07:15:02.123456+00:00"},'
+    b'"person_uuid":"00000000-0000-4000-8000-00000000000b","role":"auditor","actor":'
+    b'{"_type_":"actor","_data_":{"kind":"operator","name":"drift-\xc3\xb8","person_uuid":null,'
+    b'"cvr":null,"organisation":null,"loa":null}}}'
+)
 # SHA-256 of each leaf `LeafWriter` signs for those events after LAST at MOMENT.
 LEAVES = [
     "8e96e431db1614146d7930463cb7efc63ac64db4c1110c55de626c07a00b6ed4",
@@ -167,8 +175,8 @@ LEAVES = [
     "35d18f14d66a252ac88dbbfa86471c4a62a2d2f9839bcdaa8c16b81ec17dc312",
     "b20f2800f099f4fe77a149a196cbbf7b0a81b9401245aa67575e37a5605f5fab",
     "c5017aa4a866a90e06d32f37d959af16e390e38e059e5493cd0cdf41740cb9cc",
-    "5963049c1b68e2b0576833d88dfe96f6ddf6b59889b40d8e09a9a2ab397cf055",
-    "4b07be24cda440010bb81382728dbd522da758b3abd2b90b628a7e981f49928d",
+    "33e348694c7b77917e34d3f55ad66dcac6c0e0fce670c960d2d2a89686557bcc",
+    "3bf8c468a99ca46b6b1dcdfabc2fbec5a4829197b166f7f4f188bc7b5ef19bfb",
 ]
 
 
@@ -210,6 +218,29 @@ def test_an_approval_recorded_before_the_confirmed_statement_still_reads(
     assert approval.is_approved
     assert approval.confirmed_statement is None
     assert mapper.to_stored_event(old).state == APPROVED_WITHOUT_STATEMENT
+
+
+def test_a_revocation_recorded_before_its_reason_still_reads(mapper: Mapper[UUID]) -> None:
+    assert (
+        hashlib.sha256(REVOKED_WITHOUT_REASON).hexdigest()
+        == "7eca37ecb3f61c0b9535db1bc624edf074ebc19406df0b188ddfcaa37c8486c5"
+    )
+    stored = mapper.to_stored_event(events()[5])
+    old = mapper.to_domain_event(dataclasses.replace(stored, state=REVOKED_WITHOUT_REASON))
+    assert isinstance(old, RoleAssignment.RoleRevoked)
+    assert "reason" not in vars(old)  # nothing added to what was recorded
+    role = RoleAssignment.grant(
+        None,
+        person_uuid="00000000-0000-4000-8000-00000000000b",
+        person_name="Anders Revisor",
+        role="auditor",
+        cvrs=[],
+        actor=OPERATOR,
+    )
+    old.mutate(role)
+    assert not role.active
+    assert role.last_revocation_reason is None
+    assert mapper.to_stored_event(old).state == REVOKED_WITHOUT_REASON
 
 
 def key(label: str) -> SigningKey:

@@ -8,9 +8,11 @@ import re
 import pytest
 
 from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
+from ledger.danish_time import danish_today
 from tests.fixtures import approved_agreement
 from tests.web.test_login import log_in
 from tests.web.test_signatory import approve
+from web.display import day
 
 AARHUS, KOEBENHAVN, ODENSE = "55133018", "64942212", "35209115"
 AUDITOR = PERSONS_BY_KEY["auditor"]
@@ -77,15 +79,44 @@ def test_the_overview_shows_what_each_customer_lacks(portal, app, agreement):
     page = portal.get("/drift/")
     assert page.status_code == 200
     rows = {cvr: _row(page.text, cvr) for cvr in CUSTOMERS}
-    assert "Godkendt" in rows[AARHUS]
-    assert "Anne Andersen" in rows[AARHUS]
-    assert f"/drift/godkendelser/{AARHUS}/{agreement.id}/nulstil" in rows[AARHUS]
-    assert "Ledelseserklæringen fra kunden" in rows[AARHUS]
-    assert "Afventer godkendelse" in rows[ODENSE]
-    assert "Godkendelse af Driftsaftale, version 2026.1" in rows[ODENSE]
-    assert "Leverandørens medunderskrift af erklæringen" in rows[ODENSE]
-    assert "fristen 15. januar 2021 er overskredet" in rows[KOEBENHAVN]
+    today = danish_today()
+    assert _cells(rows[AARHUS]) == [
+        f"Godkendt {day(today)}",
+        f"Venter på kunden siden {day(today)}",
+        "Ikke endnu",
+        "Ikke endnu",
+        "0 dage",
+    ]
+    assert _cells(rows[ODENSE]) == [
+        f"Venter på kunden siden {day(today)}",
+        f"Afleveret {day(today)}",
+        f"Venter på os siden {day(today)}",
+        "Ikke endnu",
+        "0 dage",
+    ]
+    assert _cells(rows[KOEBENHAVN])[3:] == [
+        "Fornyelse forfalden fristen var 15. januar 2021",
+        f"{(today - datetime.date(2021, 1, 15)).days} dage",
+    ]
     assert "3 af 3 kunder mangler noget." in page.text
+    assert "<strong>1</strong> venter på os" in page.text
+    assert "<strong>3</strong> venter på kunden" in page.text
+    waiting_for_us = portal.get("/drift/?vis=os").text
+    assert f"CVR {ODENSE}" in waiting_for_us
+    assert f"CVR {AARHUS}" not in waiting_for_us
+    assert "Viser 1 af 3 kunder." in waiting_for_us
+    longest_first = portal.get("/drift/?sorter=ventetid").text
+    assert longest_first.index(f"CVR {KOEBENHAVN}") < longest_first.index(f"CVR {AARHUS}")
+    found = portal.get("/drift/?soeg=odense").text
+    assert "Viser 1 af 3 kunder." in found
+    assert f"CVR {ODENSE}" in found
+    assert "Viser 1 af 3 kunder." in portal.get(f"/drift/?soeg={AARHUS[:4]}").text
+
+
+def _cells(row: str) -> list[str]:
+    """A matrix row's data cells as a person reads them (tags dropped, spaces joined)."""
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)
+    return [" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in cells]
 
 
 def _row(html: str, cvr: str) -> str:
@@ -175,15 +206,36 @@ def test_staff_grant_an_auditor_limited_to_a_cvr_and_revoke_it(portal, app):
     assert granted.status_code == 302
     [assignment] = app.roles_of(AUDITOR.person_uuid)
     assert assignment.cvrs == sorted([AARHUS, ODENSE])
-    assert f"{ODENSE}, {AARHUS}" in portal.get("/drift/roller").text
+    roles_page = portal.get("/drift/roller").text
+    assert f"{ODENSE}, {AARHUS}" in roles_page
+    # The form preselects no role: never the staff role, which may do everything here.
+    assert '<option value="" selected>Vælg en rolle</option>' in roles_page
+    assert re.search(r'<option value="(staff|auditor)" selected', roles_page) is None
+    asking = f"/drift/roller/fratag?person_uuid={AUDITOR.person_uuid}&role=auditor"
+    assert f'href="{asking.replace("&", "&amp;")}"' in portal.get("/drift/roller").text
+    confirmation = portal.get(asking)
+    assert "Fratag Erik Revisor rollen Revisor" in confirmation.text
+    assert "Hvorfor fratages rollen?" in confirmation.text
+    without_reason = post(
+        portal,
+        "/drift/roller/fratag",
+        {"person_uuid": AUDITOR.person_uuid, "role": "auditor", "reason": ""},
+        page=asking,
+    )
+    assert without_reason.status_code == 400
+    assert "Skriv hvorfor rollen fratages" in without_reason.text
+    assert app.roles_of(AUDITOR.person_uuid) != []
+    reason = "Revisionen af regnskabsåret 2026 er afsluttet."
     revoked = post(
         portal,
         "/drift/roller/fratag",
-        {"person_uuid": AUDITOR.person_uuid, "role": "auditor"},
-        page="/drift/roller",
+        {"person_uuid": AUDITOR.person_uuid, "role": "auditor", "reason": reason},
+        page=asking,
     )
     assert revoked.status_code == 302
     assert app.roles_of(AUDITOR.person_uuid) == []
+    [*_, revocation] = app.history()
+    assert (revocation.event_type, revocation.event.reason) == ("RoleRevoked", reason)
     listed = portal.get("/drift/roller").text
     assert "Erik Revisor har ikke længere rollen Revisor." in listed
     assert AUDITOR.person_uuid not in listed
@@ -195,7 +247,11 @@ def test_staff_cannot_revoke_their_own_staff_role(portal, app):
     refused = post(
         portal,
         "/drift/roller/fratag",
-        {"person_uuid": PERSONS_BY_KEY["staff"].person_uuid, "role": "staff"},
+        {
+            "person_uuid": PERSONS_BY_KEY["staff"].person_uuid,
+            "role": "staff",
+            "reason": "Jeg holder op i driften.",
+        },
         page="/drift/roller",
     )
     assert refused.status_code == 400
@@ -437,7 +493,8 @@ def test_every_staff_form_answers_a_refusal_alike(portal, app, agreement, operat
             "er allerede offentliggjort",
         ),
         (f"/drift/aftaler/{agreement.id}/tilbagetraek", {}, None, "allerede trukket tilbage"),
-        ("/drift/roller", grant | {"role": "chef"}, None, "Ukendt rolle"),
+        ("/drift/roller", grant | {"role": "chef"}, None, "Vælg rollen Drift eller Revisor."),
+        ("/drift/roller", grant | {"role": ""}, None, "Vælg rollen Drift eller Revisor."),
         ("/drift/roller", grant | {"role": "auditor", "cvrs": "0"}, None, "består af 8 cifre"),
         (
             "/drift/roller/fratag",
