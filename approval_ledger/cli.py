@@ -427,6 +427,11 @@ def _verify_offline(args: argparse.Namespace) -> int:
                 data = path.read_bytes()
             except OSError as error:
                 raise CommandError(f"cannot read {path}: {error.strerror}") from error
+            if data.startswith(b"%PDF-"):
+                # The PDF receipt's embedded JSON receipt; the PDF reader only for a PDF.
+                from ledger.evidence.receipt_pdf import receipt_in_pdf
+
+                data = receipt_in_pdf(data)
             report = verify_receipt(
                 Receipt.from_json(data), trusted, witnesses=witnesses, tsa_roots=tsa_roots
             )
@@ -946,7 +951,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--jobs", type=int, default=1, help="processes to use")
     offline = verify.add_mutually_exclusive_group()
     offline.add_argument("--bundle", help="check an evidence bundle (directory or .zip) offline")
-    offline.add_argument("--receipt", help="check a receipt (JSON) offline")
+    offline.add_argument(
+        "--receipt", help="check a receipt offline: its JSON, or the PDF receipt that carries it"
+    )
     offline.add_argument(
         "--against", help="a checkpoint file or bundle kept earlier: the log must still extend it"
     )

@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ledger.application import DocumentUnavailable
+from ledger.danish_time import DANISH_TIME
 from ledger.documents import DocumentAltered, DocumentNotFound
 from ledger.domain import AgreementVersion, Authentication, DomainError
 from ledger.evidence.bundle import Receipt
@@ -35,6 +36,7 @@ from ledger.signed_log import Entry
 from web.arguments import number_arg
 from web.audit import agreement_names
 from web.auth import authenticated_within, event_index, ledger
+from web.display import day
 from web.roles import acting_person, may_read_entry, signatory_customer, signatory_required
 from web.uploads import read_pdf, safe_name
 
@@ -133,22 +135,132 @@ def _readable_entry(seq: int) -> Entry:
 @blueprint.get("/kvitteringer/<int:seq>")
 @login_required
 def receipt(seq: int) -> str:
+    return render_template("signatory/receipt.html", external=False, **_receipt_facts(seq))
+
+
+@blueprint.get("/kvitteringer/<int:seq>.pdf")
+@login_required
+def receipt_pdf(seq: int) -> Response:
+    """The receipt as PDF/A-3 with the JSON receipt embedded, to keep and to print: the page's
+    words and the current state as of now, and the evidence `ledger verify` checks."""
+    # WeasyPrint loads Pango and its fonts: only when a PDF is asked for, not in every worker.
+    from web.receipt_pdf import pdf_receipt
+
+    facts = _receipt_facts(seq)
+    proof: Receipt = facts["proof"]
+    printed_at = datetime.datetime.now(datetime.UTC)
+    # Its links are absolute: a saved PDF is read away from the portal.
+    page = render_template(
+        "signatory/receipt_pdf.html", printed_at=printed_at, external=True, **facts
+    )
+    document = pdf_receipt(
+        page,
+        base_url=request.url_root,
+        receipt_json=proof.to_json(),
+        receipt_name=f"kvittering-{seq}.json",
+        made_at=printed_at,
+    )
+    return Response(
+        document,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="kvittering-{seq}.pdf"'},
+    )
+
+
+@blueprint.get("/kvitteringer/<int:seq>/dokument")
+@login_required
+def receipt_document(seq: int) -> Response:
+    """The document the event names (the approved agreement's PDF, a handed-in declaration)
+    for whoever may read the receipt: the document its hash is the fingerprint of."""
+    entry = _readable_entry(seq)
+    named = _named_document(entry, _receipt_agreement(entry))
+    if named is None:
+        abort(404)
+    return send_document(*named)
+
+
+def _receipt_facts(seq: int) -> dict[str, Any]:
+    """What the receipt page and the PDF receipt show of event `seq`: the signed facts, the
+    proof, and what has happened to an approval since (the current state, never signed)."""
     entry = _readable_entry(seq)
     proof = _receipt(seq)
-    agreement = None
+    agreement = _receipt_agreement(entry)
+    return {
+        "entry": entry,
+        "proof": proof,
+        "agreement": agreement,
+        "customer_name": _customer_name(entry),
+        "document": _named_document(entry, agreement),
+        "since": _since(entry),
+        "leaf_hash": leaf_hash(entry.leaf).hex(),
+        "checkpoint": proof.checkpoint,
+        "timestamp": _timestamp(proof),
+        "cosigners": _cosigners(proof),
+        "size": _asked_size(),
+        "at": _at_minute,
+    }
+
+
+def _receipt_agreement(entry: Entry) -> AgreementVersion | None:
     agreement_id = getattr(entry.event, "agreement_version_id", None)
-    if agreement_id is not None:
-        agreement = ledger().agreement_version(agreement_id)
-    return render_template(
-        "signatory/receipt.html",
-        entry=entry,
-        agreement=agreement,
-        leaf_hash=leaf_hash(entry.leaf).hex(),
-        checkpoint=proof.checkpoint,
-        timestamp=_timestamp(proof),
-        cosigners=_cosigners(proof),
-        size=_asked_size(),
-    )
+    if agreement_id is None:
+        return None
+    return ledger().agreement_version(agreement_id)
+
+
+def _customer_name(entry: Entry) -> str | None:
+    """The customer's name as registered, for the receipt's sentence about it."""
+    cvr = getattr(entry.event, "cvr", None)
+    if cvr is None:
+        return None
+    try:
+        return str(ledger().customer(cvr).name)
+    except DomainError:
+        return None
+
+
+def _named_document(entry: Entry, agreement: AgreementVersion | None) -> tuple[str, str] | None:
+    """The (SHA-256, name) of the document the event is about, if it is about one."""
+    if agreement is not None:
+        return agreement.document_sha256, agreement.document_name
+    sha256 = getattr(entry.event, "document_sha256", None)
+    if sha256 is None:
+        return None
+    return sha256, getattr(entry.event, "document_name", None) or "dokument.pdf"
+
+
+def _since(entry: Entry) -> dict[str, Entry | None] | None:
+    """For an approval, what has happened to it since: the reset that invalidated it and the
+    approval now in force, if any; None for an event that is no approval.
+
+    An approval's next event is the reset that ends it (nothing else follows an approval in
+    force), and a reset names the version it invalidates, which is checked here."""
+    if entry.event_type != "Approved":
+        return None
+    event: Any = entry.event
+    log = ledger().signed_log
+    approval = ledger().approval(event.cvr, event.agreement_version_id)
+    if approval is None or approval.version <= event.originator_version:
+        return {"reset": None, "in_force": entry}
+    reset = log.entry(log.seq_of(approval.id, event.originator_version + 1))
+    if (
+        reset is None
+        or reset.event_type != "ApprovalReset"
+        or getattr(reset.event, "invalidates_version", None) != event.originator_version
+    ):
+        return {"reset": None, "in_force": entry}
+    now = receipt_seq(log, approval)
+    return {"reset": reset, "in_force": None if now is None else log.entry(now)}
+
+
+def _at_minute(value: object) -> str:
+    """A moment in a sentence, in Danish local time to the minute: 1. december 2026 kl. 09.07
+    (the facts below the sentence keep the seconds)."""
+    moment = datetime.datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    moment = moment.astimezone(DANISH_TIME)
+    return f"{day(moment.date())} kl. {moment:%H.%M}"
 
 
 def _cosigners(proof: Receipt) -> list[dict[str, object]]:

@@ -1,0 +1,182 @@
+"""The receipt a signatory reads and keeps: a plain Danish sentence first, the state of the
+approval today (a reset shown while the signed facts stay as they were), and the PDF/A-3
+receipt with the JSON receipt embedded, which `ledger verify --receipt` checks straight from
+the PDF and refuses once the attachment is altered."""
+
+import base64
+import datetime
+import io
+import json
+import re
+
+import pytest
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import NameObject
+
+from approval_ledger.cli import main
+from development.demo import demo_pdf
+from ledger.danish_time import DANISH_TIME
+from ledger.evidence.bundle import BundleError, Receipt, verify_receipt
+from ledger.evidence.reasons import Reason
+from ledger.evidence.receipt_pdf import receipt_in_pdf
+from ledger.identity import Actor
+from tests.web import test_signatory
+from tests.web.test_login import log_in
+from tests.web.test_signatory import approve
+
+# The signatory pages' fixtures: the demo's customers with one agreement, and a portal.
+agreement, portal = test_signatory.agreement, test_signatory.portal
+
+KOEBENHAVN = "64942212"
+STAFF = Actor(Actor.OPERATOR, "Ida Iversen")
+
+
+def _approved_seq(portal, persona: str, agreement) -> int:
+    log_in(portal, persona)
+    return int(approve(portal, agreement).headers["Location"].rsplit("/", 1)[1])
+
+
+def _danish_minute(recorded_at: str) -> str:
+    moment = datetime.datetime.fromisoformat(recorded_at).astimezone(DANISH_TIME)
+    months = ["januar", "februar", "marts", "april", "maj", "juni", "juli", "august"]
+    months += ["september", "oktober", "november", "december"]
+    return f"{moment.day}. {months[moment.month - 1]} {moment.year} kl. {moment:%H.%M}"
+
+
+def _text(html: str) -> str:
+    """The page's words as a reader sees them: tags gone, white space one space."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_a_receipt_opens_with_a_plain_danish_sentence_of_who_approved_what_and_when(
+    portal, app, agreement
+):
+    seq = _approved_seq(portal, "koebenhavn", agreement)
+    page = portal.get(f"/kvitteringer/{seq}").text
+    when = _danish_minute(app.signed_log.entry(seq).recorded_at)
+    sentence = (
+        f"Københavns Kommune godkendte Driftsaftale, version 2026.1, den {when}. "
+        "Godkendt af Frederik Friis med MitID Erhverv på sikringsniveau Betydelig."
+    )
+    assert sentence in _text(page)
+    assert page.index("godkendte Driftsaftale") < page.index("Sådan kan det kontrolleres")
+    assert "Godkendelsen gælder fortsat." in page
+    # The technical facts are folded away, under Danish names.
+    folded = page[page.index("<details>") : page.index("</details>")]
+    for name in ("Løbenummer i loggen", "Hændelsens fingeraftryk", "Loginbevisets ID"):
+        assert name in folded
+    assert "Loggens signerede tilstand (checkpoint)" in folded
+    # The approved PDF, from the receipt, with the hash the log names.
+    document = portal.get(f"/kvitteringer/{seq}/dokument")
+    assert document.status_code == 200
+    assert document.data == demo_pdf("Driftsaftale", "2026.1")
+    assert f'href="/kvitteringer/{seq}/dokument"' in page
+    assert f'href="/kvitteringer/{seq}.pdf"' in page
+
+
+def test_a_receipt_of_a_reset_approval_says_so_and_keeps_the_signed_facts(portal, app, agreement):
+    seq = _approved_seq(portal, "koebenhavn", agreement)
+    before = portal.get(f"/kvitteringer/{seq}").text
+    signed = portal.get(f"/kvitteringer/{seq}.json").text
+    app.reset_approval(
+        cvr=KOEBENHAVN,
+        version_id=agreement.id,
+        actor=STAFF,
+        reason="Forkert person godkendte.",
+    )
+    reset_seq = app.signed_log.seq_of(app.approval(KOEBENHAVN, agreement.id).id, 2)
+    reset = app.signed_log.entry(reset_seq)
+    page = portal.get(f"/kvitteringer/{seq}").text
+    assert (
+        f"Denne godkendelse blev nulstillet den {_danish_minute(reset.recorded_at)} "
+        "af Ida Iversen med begrundelsen „Forkert person godkendte.“ "
+    ) in _text(page)
+    assert "Aftalen er ikke godkendt i dag og venter på en ny godkendelse." in page
+    assert "Godkendelsen gælder fortsat." not in page
+    assert f'href="/kvitteringer/{reset_seq}"' in page
+    # The signed facts stay as they were: the sentence, the facts and the JSON receipt.
+    opening = "Københavns Kommune godkendte Driftsaftale"
+    assert opening in page
+    assert before[before.index("<details>") :] == page[page.index("<details>") :]
+    assert portal.get(f"/kvitteringer/{seq}.json").text == signed
+    # Approved again: the old receipt points to the approval in force.
+    again = _approved_seq(portal, "koebenhavn", agreement)
+    page = portal.get(f"/kvitteringer/{seq}").text
+    assert "Aftalen blev godkendt igen den" in page
+    assert f'href="/kvitteringer/{again}"' in page
+    assert "Godkendelsen gælder fortsat." in portal.get(f"/kvitteringer/{again}").text
+    # The reset's own receipt says what happened in words too.
+    assert "blev nulstillet den" in _text(portal.get(f"/kvitteringer/{reset_seq}").text)
+
+
+@pytest.fixture
+def pdf_receipt(portal, app, agreement) -> tuple[int, bytes]:
+    seq = _approved_seq(portal, "koebenhavn", agreement)
+    answer = portal.get(f"/kvitteringer/{seq}.pdf")
+    assert answer.status_code == 200
+    assert answer.mimetype == "application/pdf"
+    assert answer.headers["Content-Disposition"] == f'attachment; filename="kvittering-{seq}.pdf"'
+    return seq, answer.data
+
+
+def test_the_pdf_receipt_carries_the_json_receipt_and_verifies_from_the_pdf(
+    pdf_receipt, portal, app, tmp_path, monkeypatch, capsys
+):
+    seq, document = pdf_receipt
+    reader = PdfReader(io.BytesIO(document))
+    assert list(reader.attachments) == [f"kvittering-{seq}.json"]
+    [embedded] = reader.attachments[f"kvittering-{seq}.json"]
+    assert embedded == portal.get(f"/kvitteringer/{seq}.json").data == receipt_in_pdf(document)
+    assert verify_receipt(Receipt.from_json(embedded), app.keyring.verifier_keys()).ok
+    # The words a person reads are in the PDF as text.
+    text = " ".join(page.extract_text() for page in reader.pages)
+    assert "Københavns Kommune godkendte Driftsaftale, version 2026.1" in re.sub(r"\s+", " ", text)
+    saved = tmp_path / f"kvittering-{seq}.pdf"
+    saved.write_bytes(document)
+    keys = app.settings.keys_dir / "verifier-keys"
+    monkeypatch.delenv("LEDGER_DATA_DIR", raising=False)
+    capsys.readouterr()
+    assert main(["verify", "--receipt", str(saved), "--keys", str(keys)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("all holds")
+
+
+def _with_attachment(document: bytes, content: bytes) -> bytes:
+    """The PDF with its embedded file's bytes replaced (and its size with them)."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(document)))
+    names = writer.root_object["/Names"]["/EmbeddedFiles"]["/Names"]
+    stream = names[1].get_object()["/EF"]["/F"].get_object()
+    stream.set_data(content)
+    stream["/Params"][NameObject("/Size")] = type(stream["/Params"]["/Size"])(len(content))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_pdf_receipt_whose_attachment_was_altered_fails(pdf_receipt, app, tmp_path, capsys):
+    _, document = pdf_receipt
+    receipt = json.loads(receipt_in_pdf(document))
+    payload = base64.b64decode(receipt["payload"])
+    assert b"Frederik Friis" in payload
+    receipt["payload"] = base64.b64encode(payload.replace(b"Friis", b"Falsk")).decode()
+    altered = json.dumps(receipt).encode()
+    tampered = tmp_path / "tampered.pdf"
+    tampered.write_bytes(_with_attachment(document, altered))
+    assert receipt_in_pdf(tampered.read_bytes()) == altered
+    keys = app.settings.keys_dir / "verifier-keys"
+    capsys.readouterr()
+    assert main(["verify", "--receipt", str(tampered), "--keys", str(keys)]) == 1
+    out = capsys.readouterr().out
+    assert "payload-mismatch" in out, out
+    assert "all holds" not in out
+
+
+def test_a_pdf_without_a_receipt_attachment_is_a_malformed_receipt(tmp_path, capsys):
+    bare = demo_pdf("Driftsaftale", "2026.1")
+    with pytest.raises(BundleError) as refused:
+        receipt_in_pdf(bare)
+    assert refused.value.reason == Reason.MALFORMED_RECEIPT
+    path = tmp_path / "bare.pdf"
+    path.write_bytes(bare)
+    capsys.readouterr()
+    assert main(["verify", "--receipt", str(path)]) == 1
+    assert "malformed-receipt" in capsys.readouterr().out

@@ -1,0 +1,41 @@
+"""The PDF receipt: the receipt page's words as a PDF/A-3 document that anyone can open, print
+and keep for years, with the JSON receipt embedded as its associated file, as a signed PDF from
+Penneo carries its evidence. Whoever keeps the PDF keeps the proof, and `ledger verify
+--receipt kvittering-N.pdf` checks the attachment (ledger.evidence.receipt_pdf reads it).
+
+WeasyPrint lays out the HTML of the receipt template and writes the PDF/A-3b structure itself
+(the sRGB output intent, XMP metadata, embedded fonts, the attachment's AF entry and its
+relationship), so no PDF syntax is written here."""
+
+import datetime
+
+from weasyprint import HTML, Attachment
+
+PDF_VARIANT = "pdf/a-3b"
+# The attachment is what the page's facts are taken from (ISO 32000-2, 7.11.3).
+RELATIONSHIP = "Source"
+
+
+def pdf_receipt(
+    page: str,
+    *,
+    base_url: str,
+    receipt_json: str,
+    receipt_name: str,
+    made_at: datetime.datetime,
+) -> bytes:
+    """The PDF of the rendered receipt page `page`, with `receipt_json` attached under
+    `receipt_name`; `base_url` makes the page's links absolute, `made_at` dates the file."""
+    attachment = Attachment(
+        string=receipt_json,
+        name=receipt_name,
+        description="Kvitteringen som JSON: beviset, som ledger verify --receipt kontrollerer",
+        created=made_at,
+        modified=made_at,
+        relationship=RELATIONSHIP,
+    )
+    document: bytes = HTML(string=page, base_url=base_url).write_pdf(
+        pdf_variant=PDF_VARIANT,
+        attachments=[attachment],
+    )
+    return document
