@@ -108,6 +108,7 @@ _KINDS = {aggregate.__name__: kind for aggregate, kind in PROJECTED.items()}
 # The event types of those aggregates as the index names them (no other aggregate uses them).
 PROJECTED_EVENT_TYPES = (
     "Registered",
+    "Renamed",
     "Published",
     "Retired",
     "RoleGranted",

@@ -59,6 +59,7 @@ from ledger.search import MAX_PAGE, Query
 from ledger.signed_log import Entry
 from web.arguments import number_arg
 from web.auth import event_index, ledger
+from web.display import describe
 from web.roles import acting_person, staff_required
 from web.signatory import send_document
 from web.uploads import read_pdf
@@ -247,6 +248,10 @@ def _customer_page(customer: Customer, *, name: str | None = None, error: str | 
     )
     declaration = ledger().declaration(customer.cvr)
     states = agreement_states(ledger(), customer.cvr)
+    names = {
+        str(a.id): _("%(title)s version %(version)s", title=a.title, version=a.version_label)
+        for a in ledger().agreement_versions()
+    }
     return render_template(
         "staff/customer.html",
         customer=customer,
@@ -256,7 +261,7 @@ def _customer_page(customer: Customer, *, name: str | None = None, error: str | 
         },
         declaration=declaration,
         steps=declaration_steps(customer, declaration, danish_today()),
-        entries=[(entry, describe(entry, customer)) for entry in found.entries],
+        entries=[(entry, describe(entry, names, None)) for entry in found.entries],
         page=found.page,
         more=found.has_more,
         name=customer.name if name is None else name,
@@ -279,47 +284,6 @@ def rename_customer(cvr: str) -> ResponseReturnValue:
         ),
         then=url_for("staff.customer", cvr=found.cvr),
         refused=lambda error: _customer_page(found, name=name, error=error),
-    )
-
-
-def describe(entry: Entry, customer: Customer) -> str:
-    """What one event of a customer's history says, in a Danish sentence."""
-    event: Any = entry.event
-    kind = entry.event_type
-    if kind == "Registered":
-        return _("Registreret som kunde under navnet %(name)s.", name=event.name)
-    if kind == "Renamed":
-        return _("Navnet rettet fra %(old)s til %(new)s.", old=event.previous_name, new=event.name)
-    if kind in ("Approved", "ApprovalReset"):
-        agreement = _agreement_name(event.agreement_version_id)
-        if kind == "Approved":
-            return _("Godkendte %(agreement)s.", agreement=agreement)
-        return _(
-            "Godkendelsen af %(agreement)s blev nulstillet. Begrundelse: »%(reason)s«",
-            agreement=agreement,
-            reason=event.reason,
-        )
-    if kind == "HandedIn":
-        return _("Afleverede den fælles ledelseserklæring.")
-    if kind == "Countersigned":
-        return _("Leverandøren medunderskrev erklæringen.")
-    if kind == "SentToAgency":
-        return _(
-            "Erklæringen blev sendt til Digitaliseringsstyrelsen (reference %(reference)s).",
-            reference=event.reference,
-        )
-    if kind == "LoginRejected":
-        return _("Et login blev afvist: %(reason)s.", reason=refusal_words(event.reason))
-    return str(kind)
-
-
-def _agreement_name(version_id: UUID) -> str:
-    try:
-        agreement = ledger().agreement_version(version_id)
-    except REFUSED:
-        return _("en aftaleversion, der ikke findes")
-    return _(
-        "%(title)s version %(version)s", title=agreement.title, version=agreement.version_label
     )
 
 

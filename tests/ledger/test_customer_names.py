@@ -1,0 +1,83 @@
+"""A customer's name corrected, on SQLite and PostgreSQL: a `Renamed` event that keeps the
+former name, the customers' read model following it also after `ledger reindex`, and the
+staff overview's statuses read per customer, however long the log."""
+
+import pytest
+
+from approval_ledger.cli import main
+from ledger.danish_time import danish_today
+from ledger.domain import Customer, DomainError
+from ledger.read_models import current_agreements, customer_statuses
+from ledger.search import PROJECTION, EventIndex
+from tests.fixtures import AARHUS, ODENSE
+from tests.ledger.test_search import tamper
+
+
+@pytest.fixture
+def index(app):
+    index = EventIndex(app)
+    yield index
+    index.close()
+
+
+def test_a_renamed_customer_is_listed_by_its_new_name_also_after_reindex(
+    app, index, operator, verify_cli
+):
+    app.register_customer(cvr=AARHUS, name="Århus Kommune", actor=operator)
+    app.register_customer(cvr=ODENSE, name="Odense Kommune", actor=operator)
+    renamed = app.rename_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
+    assert renamed.former_names == ["Århus Kommune"]
+    [*_, entry] = app.history(cvr=AARHUS)
+    assert (entry.event_type, entry.event.previous_name, entry.event.name) == (
+        "Renamed",
+        "Århus Kommune",
+        "Aarhus Kommune",
+    )
+    assert sorted(c.name for c in app.customers()) == ["Aarhus Kommune", "Odense Kommune"]
+    kinds = tamper(app, f"SELECT kind, originator_version FROM {PROJECTION} ORDER BY seq")
+    assert kinds[-1] == ("customer", 2)  # the rename is projected beside the registration
+
+    tamper(app, f"DELETE FROM {PROJECTION}")
+    assert main(["reindex"]) == 0  # verify_cli set the environment to this ledger
+    assert [c.name for c in app.customers()] == ["Aarhus Kommune", "Odense Kommune"]
+    assert app.customer(AARHUS).former_names == ["Århus Kommune"]
+    code, problems, _ = verify_cli()
+    assert (code, problems) == (0, [])
+
+
+def test_a_rename_to_the_same_name_or_of_no_customer_is_refused(app, index, operator):
+    app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
+    recorded = len(list(app.history()))
+    with pytest.raises(DomainError, match="hedder allerede"):
+        app.rename_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
+    with pytest.raises(DomainError, match="ikke registreret"):
+        app.rename_customer(cvr=ODENSE, name="Odense Kommune", actor=operator)
+    assert len(list(app.history())) == recorded
+
+
+def test_the_overview_reads_each_customer_not_the_log(app, index, operator, monkeypatch):
+    """The statuses cost the same number of reads of the event store with 300 more events
+    in the log: they grow with the customers, not with the events."""
+    app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
+    app.register_customer(cvr=ODENSE, name="Odense Kommune", actor=operator)
+    reads = []
+    select_events = app.recorder.select_events
+
+    def counted(*args, **kwargs):
+        reads.append(args)
+        return select_events(*args, **kwargs)
+
+    def statuses_reads() -> int:
+        reads.clear()
+        monkeypatch.setattr(app.recorder, "select_events", counted)
+        current = current_agreements(app.agreement_versions())
+        customer_statuses(app, current, today=danish_today())
+        monkeypatch.setattr(app.recorder, "select_events", select_events)
+        return len(reads)
+
+    few = statuses_reads()
+    assert few > 0  # the customers' aggregates are read through the counted method
+    for _ in range(300):
+        app.record_login_rejected(reason="loa-too-low", idp="https://idp.example", cvr=AARHUS)
+    assert isinstance(app.customer(AARHUS), Customer)
+    assert statuses_reads() == few
