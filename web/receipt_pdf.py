@@ -8,6 +8,7 @@ WeasyPrint lays out the HTML of the receipt template and writes the PDF/A-3b str
 relationship), so no PDF syntax is written here."""
 
 import datetime
+from typing import Any
 
 from weasyprint import HTML, Attachment
 
@@ -37,5 +38,14 @@ def pdf_receipt(
     document: bytes = HTML(string=page, base_url=base_url).write_pdf(
         pdf_variant=PDF_VARIANT,
         attachments=[attachment],
+        finisher=_each_associated_file_once,
     )
     return document
+
+
+def _each_associated_file_once(_document: Any, pdf: Any) -> None:
+    """The catalog's AF names each associated file once: WeasyPrint 70 adds an attachment's
+    file specification twice (found in the name tree and again among the objects)."""
+    if "AF" in pdf.catalog:
+        associated = pdf.catalog["AF"]
+        pdf.catalog["AF"] = type(associated)(dict.fromkeys(associated))

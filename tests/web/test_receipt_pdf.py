@@ -20,6 +20,8 @@ from ledger.evidence.bundle import BundleError, Receipt, verify_receipt
 from ledger.evidence.reasons import Reason
 from ledger.evidence.receipt_pdf import receipt_in_pdf
 from ledger.identity import Actor
+from tests.approval_ledger.test_offline_verification import NOT_FOR_OFFLINE
+from tests.approval_ledger.test_offline_verification import _offline as offline
 from tests.web import test_signatory
 from tests.web.test_login import log_in
 from tests.web.test_signatory import approve
@@ -180,3 +182,60 @@ def test_a_pdf_without_a_receipt_attachment_is_a_malformed_receipt(tmp_path, cap
     capsys.readouterr()
     assert main(["verify", "--receipt", str(path)]) == 1
     assert "malformed-receipt" in capsys.readouterr().out
+
+
+def test_the_pdf_receipt_has_the_parts_pdf_a_3b_requires(pdf_receipt):
+    """No PDF/A validator is packaged for Debian or PyPI (veraPDF is not), so this checks the
+    clauses of ISO 19005-3 (level B) that the receipt could break, one by one: the claim in
+    XMP metadata that matches the document information, the sRGB output intent, every font
+    embedded, no encryption or JavaScript, a file identifier, and the attachment as an
+    associated file with its relationship, MIME type and dates."""
+    seq, document = pdf_receipt
+    reader = PdfReader(io.BytesIO(document))
+    root = reader.trailer["/Root"]
+    assert not reader.is_encrypted
+    assert "/ID" in reader.trailer
+    assert root["/Lang"] == "da"
+    assert "/JavaScript" not in root["/Names"]
+    assert "/OpenAction" not in root
+    xmp = root["/Metadata"].get_object().get_data().decode("utf-8")
+    assert 'pdfaid:part="3"' in xmp
+    assert 'pdfaid:conformance="B"' in xmp
+    title = reader.metadata["/Title"]
+    assert title.startswith(f"Kvittering {seq}: Driftsaftale")
+    assert f'<rdf:li xml:lang="x-default">{title}</rdf:li>' in xmp
+    [intent] = [intent.get_object() for intent in root["/OutputIntents"]]
+    assert intent["/S"] == "/GTS_PDFA1"
+    assert intent["/DestOutputProfile"].get_object().get_data()[36:40] == b"acsp"  # ICC
+    fonts = []
+    for page in reader.pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            for descendant in font.get("/DescendantFonts", [font]):
+                descriptor = descendant.get_object()["/FontDescriptor"].get_object()
+                fonts.append(descriptor["/FontName"])
+                assert {"/FontFile", "/FontFile2", "/FontFile3"} & set(descriptor), descriptor
+    assert fonts
+    [associated] = root["/AF"]
+    filespec = associated.get_object()
+    assert filespec["/AFRelationship"] == "/Source"
+    assert filespec["/UF"] == filespec["/F"] == f"kvittering-{seq}.json"
+    name, reference = root["/Names"]["/EmbeddedFiles"]["/Names"]
+    assert name == f"kvittering-{seq}.json"
+    assert reference.get_object() == filespec
+    embedded = filespec["/EF"]["/F"].get_object()
+    assert embedded["/Subtype"] == "/application/json"
+    assert {"/ModDate", "/Size"} <= set(embedded["/Params"])
+
+
+def test_ledger_verify_of_a_pdf_receipt_loads_neither_the_event_store_nor_the_portal(
+    pdf_receipt, app, tmp_path
+):
+    seq, document = pdf_receipt
+    saved = tmp_path / f"kvittering-{seq}.pdf"
+    saved.write_bytes(document)
+    keys = app.settings.keys_dir / "verifier-keys"
+    status, loaded = offline("verify", "--receipt", str(saved), "--keys", str(keys))
+    assert status == 0
+    assert "pypdf" in loaded
+    assert loaded.isdisjoint({*NOT_FOR_OFFLINE, "weasyprint"}), sorted(loaded)
