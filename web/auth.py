@@ -321,7 +321,9 @@ def _refuse(refused: LoginRefused) -> tuple[str, int]:
         )
     current_app.logger.warning("login refused: %s", refused.reason)
     status = 403 if refused.is_policy else 400
-    return render_template("login_refused.html", refused=refused), status
+    # The time shown is the one support looks the refusal up by (/drift/afviste-login).
+    refused_at = datetime.datetime.now(datetime.UTC)
+    return render_template("login_refused.html", refused=refused, refused_at=refused_at), status
 
 
 def authenticated_within(limit: datetime.timedelta) -> bool:

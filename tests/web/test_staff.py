@@ -8,11 +8,13 @@ import re
 import pytest
 
 from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
-from ledger.danish_time import danish_today
+from ledger.danish_time import DANISH_TIME, danish_today
+from saml.refusals import REASONS
 from tests.fixtures import approved_agreement
 from tests.web.test_login import log_in
 from tests.web.test_signatory import approve
 from web.display import day
+from web.staff import REFUSAL_WORDS, danish_moment
 
 AARHUS, KOEBENHAVN, ODENSE = "55133018", "64942212", "35209115"
 AUDITOR = PERSONS_BY_KEY["auditor"]
@@ -523,3 +525,45 @@ def test_every_staff_form_answers_a_refusal_alike(portal, app, agreement, operat
         assert reason in refused.text, path
         assert 'class="notice error" role="alert"' in refused.text, path
     assert len(event_types(app)) == recorded
+
+
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("1-12-2026 09.07", "2026-12-01T08:07:00+00:00"),
+        ("1.12.2026 kl. 9:07", "2026-12-01T08:07:00+00:00"),
+        ("01/12/2026 09.07.30", "2026-12-01T08:07:30+00:00"),
+        ("2026-12-01 09:07", "2026-12-01T08:07:00+00:00"),
+        ("1-7-2026 12.00", "2026-07-01T10:00:00+00:00"),  # summer time
+    ],
+)
+def test_a_time_is_read_as_a_dane_writes_it_in_danish_time(text, utc):
+    assert danish_moment(text).astimezone(datetime.UTC).isoformat() == utc
+
+
+@pytest.mark.parametrize("text", ["i går ved nitiden", "31-11-2026 09.07", "1-12-2026", "9.07"])
+def test_a_time_that_is_not_one_is_refused_in_danish(text):
+    with pytest.raises(ValueError, match=re.escape("1-12-2026 09.07")):
+        danish_moment(text)
+
+
+def test_every_refusal_reason_has_words_for_support():
+    assert set(REASONS) <= set(REFUSAL_WORDS)
+
+
+def test_support_finds_a_refused_login_by_its_time_and_not_at_another(portal, app):
+    app.record_login_rejected(
+        reason="loa-too-low", idp="https://idp.example", person_uuid="x", cvr=AARHUS
+    )
+    now = datetime.datetime.now(DANISH_TIME)
+    found = portal.get(f"/drift/afviste-login?tidspunkt={now:%d-%m-%Y %H.%M}")
+    assert found.status_code == 200
+    assert "Sikringsniveauet var for lavt" in found.text
+    assert "Aarhus Kommune (CVR 55133018)" in found.text
+    earlier = now - datetime.timedelta(minutes=20)
+    elsewhere = portal.get(f"/drift/afviste-login?tidspunkt={earlier:%d-%m-%Y %H.%M}")
+    assert "Sikringsniveauet var for lavt" not in elsewhere.text
+    assert "Ingen login med en bekræftet identitet blev afvist" in elsewhere.text
+    refused = portal.get("/drift/afviste-login?tidspunkt=snart")
+    assert refused.status_code == 400
+    assert 'class="notice error" role="alert"' in refused.text
