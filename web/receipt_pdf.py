@@ -39,6 +39,8 @@ def pdf_receipt(
         pdf_variant=PDF_VARIANT,
         attachments=[attachment],
         finisher=_each_associated_file_once,
+        # Tagged: a screen reader reads the headings, the sentence and the facts in order.
+        pdf_tags=True,
     )
     return document
 

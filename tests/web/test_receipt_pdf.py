@@ -196,6 +196,9 @@ def test_the_pdf_receipt_has_the_parts_pdf_a_3b_requires(pdf_receipt):
     assert not reader.is_encrypted
     assert "/ID" in reader.trailer
     assert root["/Lang"] == "da"
+    # Tagged, for screen readers (PDF/A-3b does not ask for it; the receipt is for anyone).
+    assert root["/MarkInfo"]["/Marked"]
+    assert "/StructTreeRoot" in root
     assert "/JavaScript" not in root["/Names"]
     assert "/OpenAction" not in root
     xmp = root["/Metadata"].get_object().get_data().decode("utf-8")
