@@ -48,7 +48,7 @@ from ledger.evidence.tables import LEAVES_TABLE
 from ledger.identity import InvalidPersonUUID, parse_uuid, person_uuid, validate_cvr
 from ledger.messages import quoted
 from ledger.signed_log import Entry
-from ledger.storage.checkpoints import CheckpointStore
+from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
 from ledger.storage.tables_of_our_own import OwnTables
 
 logger = logging.getLogger(__name__)
@@ -469,7 +469,8 @@ class EventIndex:
                     cursor.execute(f"DELETE FROM {table} WHERE seq > {self.p}", (last_seq,))
             indexed = self._highest()
         refilled = self._fill_removed(indexed)
-        added = self._index_after(indexed)
+        # Nothing after the log's last leaf to read (the usual case: one read fewer).
+        added = self._index_after(indexed) if indexed < last_seq else 0
         self._fill_projection_gaps()
         if added + len(refilled) >= ANALYZE_AFTER and not self.database.is_sqlite:
             with self.tables.transaction() as cursor:
@@ -1045,11 +1046,15 @@ def check_entries(app: LedgerApp, entries: Sequence[Entry]) -> CheckedEntries:
     events are proved in it together, by one multi-leaf proof (a page's events share most of
     their paths); only when that fails is each proved on its own, to name the ones that fail."""
     keys = app.keyring.verifier_keys()
-    if entries:
-        app.signed_log.cover(max(entry.seq for entry in entries) + 1)
+    needed = max(entry.seq for entry in entries) + 1 if entries else 0
 
-    def check(tree: CheckpointStore) -> CheckedEntries:
+    def first_try(tree: CheckpointStore) -> CheckedEntries | None:
         stored = tree.latest()
+        if needed and (stored is None or stored.size < needed):
+            return None  # no stored checkpoint covers them yet: one is made first
+        return check(tree, stored)
+
+    def check(tree: CheckpointStore, stored: StoredCheckpoint | None) -> CheckedEntries:
         size = root = problem = None
         if stored is not None:
             try:
@@ -1077,7 +1082,11 @@ def check_entries(app: LedgerApp, entries: Sequence[Entry]) -> CheckedEntries:
             checked.append(CheckedEntry(entry, tuple(problems), covered_by))
         return CheckedEntries(checked, size, problem)
 
-    return app.signed_log.read_tree(check)
+    found = app.signed_log.read_tree(first_try)
+    if found is None:
+        app.signed_log.cover(needed)
+        found = app.signed_log.read_tree(lambda tree: check(tree, tree.latest()))
+    return found
 
 
 def _included_together(

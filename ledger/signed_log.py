@@ -7,6 +7,7 @@ the events back in log order.
 """
 
 import copy
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields, is_dataclass, replace
@@ -52,11 +53,11 @@ class Entry:
 
     @property
     def event_type(self) -> str:
-        return type(self.event).__qualname__.rsplit(".", 1)[-1]
+        return _type_names(type(self.event))[1]
 
     @property
     def aggregate_type(self) -> str:
-        return type(self.event).__qualname__.split(".", 1)[0]
+        return _type_names(type(self.event))[0]
 
     @property
     def cvr(self) -> str | None:
@@ -79,6 +80,13 @@ class Entry:
                 continue
             facts[name] = _plain(value)
         return facts
+
+
+@functools.cache
+def _type_names(kind: type) -> tuple[str, str]:
+    """An event class's aggregate and event names (`Approval.Approved`: Approval, Approved),
+    made once per class: a page asks for them several times per event."""
+    return kind.__qualname__.split(".", 1)[0], kind.__qualname__.rsplit(".", 1)[-1]
 
 
 def _plain(value: Any) -> Any:
