@@ -108,7 +108,23 @@ def test_a_receipt_of_a_reset_approval_says_so_and_keeps_the_signed_facts(portal
     assert f'href="/kvitteringer/{again}"' in page
     assert "Godkendelsen gælder fortsat." in portal.get(f"/kvitteringer/{again}").text
     # The reset's own receipt says what happened in words too.
-    assert "blev nulstillet den" in _text(portal.get(f"/kvitteringer/{reset_seq}").text)
+    reset_page = _text(portal.get(f"/kvitteringer/{reset_seq}").text)
+    assert (
+        "Godkendelsen af Driftsaftale, version 2026.1, for Københavns Kommune blev nulstillet"
+    ) in reset_page
+    assert "Aftalen: driftsaftale.pdf (PDF)" in reset_page
+
+
+def test_a_receipt_of_an_approval_in_force_says_when_its_version_was_retired_since(
+    portal, app, operator, agreement
+):
+    seq = _approved_seq(portal, "koebenhavn", agreement)
+    assert "trukket tilbage" not in portal.get(f"/kvitteringer/{seq}").text
+    app.retire_agreement(agreement.id, actor=operator)
+    page = portal.get(f"/kvitteringer/{seq}").text
+    assert (
+        "Godkendelsen gælder fortsat. Denne version af aftalen er siden trukket tilbage."
+    ) in _text(page)
 
 
 @pytest.fixture
