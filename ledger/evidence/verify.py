@@ -23,7 +23,7 @@ from ledger.evidence import merkle
 from ledger.evidence.database import DatabaseURL
 from ledger.evidence.documents import document_problem, named_documents
 from ledger.evidence.keys import VerifierKey, parse_verifier_keys
-from ledger.evidence.leaf import GENESIS_PREV, EventFacts, chain_hash, check_leaf
+from ledger.evidence.leaf import GENESIS_PREV, EventFacts, chain_hash, check_leaf, holds_in_full
 from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
 from ledger.evidence.reasons import STORED_CHECKPOINT, Reason
 from ledger.evidence.tables import CHECKPOINTS_TABLE, EVENTS_TABLE, LEAVES_TABLE
@@ -146,9 +146,10 @@ def _check_range(
     start: int,
     stop: int,
     with_documents: bool = False,
+    tree: "_TreeCheck | None" = None,
 ) -> _RangeResult:
     """Check the leaves with `start <= seq < stop` and their events; `with_documents`
-    collects the documents their payloads name."""
+    collects the documents their payloads name; `tree` is handed each leaf."""
     p = reader.p
     problems: list[Problem] = []
     documents: dict[str, _Naming] = {}
@@ -174,21 +175,35 @@ def _check_range(
         page = reader.rows(statement, (after, stop, PAGE_SIZE))
         for seq, oid, version, leaf, stored_hash, recorded_at, topic, state, has_event in page:
             leaf = bytes(leaf)
-            found = []
-            if seq != prev_seq + 1:
-                found.append((Reason.SEQ_GAP, f"no leaf has seq {prev_seq + 1} to {seq - 1}"))
+            if tree is not None:
+                tree.add(seq, leaf)
             oid_text = _uuid_text(oid)
             leaf_hash = chain_hash(leaf)
-            if stored_hash is None or bytes(stored_hash) != leaf_hash:
-                found.append(
-                    (Reason.LEAF_HASH_MISMATCH, "the stored leaf_hash is not the leaf's hash")
-                )
             event = (topic, None if state is None else bytes(state)) if has_event else None
-            found += _leaf_problems(
-                keys, seq, oid_text, version, leaf, recorded_at, prev_hash, event
-            )
-            if found:
-                problems.extend(Problem(r, seq, oid_text, version, d) for r, d in found)
+            # The leaf that holds is seen to hold at once; any other is looked at in full,
+            # which names every reason it fails.
+            if not (
+                seq == prev_seq + 1
+                and stored_hash is not None
+                and bytes(stored_hash) == leaf_hash
+                and event is not None
+                and event[1] is not None
+                and holds_in_full(
+                    leaf, keys, seq, oid_text, version, topic, event[1], recorded_at, prev_hash
+                )
+            ):
+                found = []
+                if seq != prev_seq + 1:
+                    found.append((Reason.SEQ_GAP, f"no leaf has seq {prev_seq + 1} to {seq - 1}"))
+                if stored_hash is None or bytes(stored_hash) != leaf_hash:
+                    found.append(
+                        (Reason.LEAF_HASH_MISMATCH, "the stored leaf_hash is not the leaf's hash")
+                    )
+                found += _leaf_problems(
+                    keys, seq, oid_text, version, leaf, recorded_at, prev_hash, event
+                )
+                if found:
+                    problems.extend(Problem(r, seq, oid_text, version, d) for r, d in found)
             if with_documents and event is not None and event[1] is not None:
                 for member, sha256 in named_documents(event[1]):
                     naming = documents.get(sha256)
@@ -331,8 +346,12 @@ def verify_database(
         chunk = CHUNK_SIZE if jobs == 1 else max(1000, min(CHUNK_SIZE, (end + 1) // (jobs * 4) + 1))
         bounds = [(start, min(start + chunk, end + 1)) for start in range(0, end + 1, chunk)]
         if jobs == 1:
+            # The tree's pass is made as the ranges read the leaves, in seq order from 0;
+            # its problems are reported where they were, after those over whole tables.
+            tree = _TreeCheck(reader, keys, against)
             results: Iterator[_RangeResult] = (
-                _check_range(reader, keys, *b, with_documents=with_documents) for b in bounds
+                _check_range(reader, keys, *b, with_documents=with_documents, tree=tree)
+                for b in bounds
             )
             _collect(report, results, progress, named)
             if documents is not None:
@@ -340,7 +359,8 @@ def verify_database(
                     (sha256, document_problem(documents, sha256)) for sha256 in named
                 )
                 report.problems.extend(_document_problems(report, named, checked))
-            report.problems.extend(_check_whole(url, keys, against, reader))
+            report.problems.extend(_check_tables(reader))
+            report.problems.extend(tree.finish(reader))
         else:
             key_lines = "\n".join(key.line() for key in keys.values())
             context = multiprocessing.get_context("spawn")
@@ -363,20 +383,15 @@ def verify_database(
 
 
 def _check_whole(
-    url: DatabaseURL,
-    keys: Mapping[str, VerifierKey],
-    against: KeptEvidence | None,
-    reader: _Reader | None = None,
+    url: DatabaseURL, keys: Mapping[str, VerifierKey], against: KeptEvidence | None
 ) -> list[Problem]:
-    """The checks over whole tables and over the tree, on `reader` or a connection of their
-    own (a connection belongs to the thread that opened it)."""
-    own = reader is None
-    reader = _Reader(url) if reader is None else reader
+    """The checks over whole tables and over the tree, on a connection of their own (a
+    connection belongs to the thread that opened it)."""
+    reader = _Reader(url)
     try:
         return [*_check_tables(reader), *_check_checkpoints(reader, keys, against)]
     finally:
-        if own:
-            reader.close()
+        reader.close()
 
 
 def _stored_roots(reader: _Reader) -> Iterator[tuple[int, bytes]]:
@@ -396,108 +411,157 @@ def _stored_roots(reader: _Reader) -> Iterator[tuple[int, bytes]]:
 
 def _check_checkpoints(
     reader: _Reader, keys: Mapping[str, VerifierKey], against: KeptEvidence | None
-) -> Iterator[Problem]:
+) -> list[Problem]:
     """Every stored checkpoint's root must be the root of the leaves it counts, and the
     newest must carry a signature by a trusted key; a kept checkpoint must still hold."""
-    p = reader.p
-    newest = reader.rows(f"SELECT size, note FROM {CHECKPOINTS_TABLE} ORDER BY size DESC LIMIT 1")
-    if newest:
-        size, note = newest[0]
-        try:
-            checkpoint = open_checkpoint(note, keys)
-            if checkpoint.size != size:
-                yield Problem(
-                    Reason.CHECKPOINT_MISMATCH,
-                    None,
-                    None,
-                    None,
-                    f"the stored note says size {checkpoint.size}",
-                )
-        except NoteError as error:
-            yield Problem(
-                STORED_CHECKPOINT[error.reason],
-                None,
-                None,
-                None,
-                f"the newest checkpoint (size {size}): {error}",
+    return _TreeCheck(reader, keys, against).finish(reader)
+
+
+class _TreeCheck:
+    """`_check_checkpoints` as the leaves pass by in `seq` order from 0: a single job hands
+    it each leaf it checks (`add`), so the leaves are read once, not twice; `finish` reads
+    those it was not handed (all of them, or any written since) and reports."""
+
+    def __init__(
+        self, reader: _Reader, keys: Mapping[str, VerifierKey], against: KeptEvidence | None
+    ) -> None:
+        self.problems: list[Problem] = list(_newest_checkpoint_problems(reader, keys))
+        self._against = against
+        self._stored = _stored_roots(reader)
+        self._next_stored = next(self._stored, None)
+        self._kept_size = against.checkpoint.size if against is not None else None
+        self._kept_leaves = iter(against.leaves) if against and against.leaves is not None else None
+        self._builder = merkle.RootBuilder()
+        self._first_rewritten: int | None = None
+        self._first_mismatch = 0
+        self._mismatches = 0
+        self.gap = False
+
+    def add(self, seq: int, leaf: bytes) -> None:
+        """The next leaf in `seq` order; past a gap no root means anything, so none is used
+        (the range check reports the gap)."""
+        builder = self._builder
+        if self.gap or seq != builder.size:
+            self.gap = True
+            return
+        if self._kept_leaves is not None and self._first_rewritten is None:
+            kept = next(self._kept_leaves, None)
+            if kept is not None and kept != leaf:
+                self._first_rewritten = seq
+        builder.append_hash(merkle.leaf_hash(leaf))
+        next_stored = self._next_stored
+        while next_stored is not None and next_stored[0] < builder.size:
+            next_stored = next(self._stored, None)  # sizes the log never had, e.g. 0
+        if next_stored is not None and next_stored[0] == builder.size:
+            if next_stored[1] != builder.root():
+                self._first_mismatch = self._first_mismatch or builder.size
+                self._mismatches += 1
+            next_stored = next(self._stored, None)
+        self._next_stored = next_stored
+        against = self._against
+        if (
+            against is not None
+            and builder.size == self._kept_size
+            and against.checkpoint.root != builder.root()
+        ):
+            detail = f"the first {self._kept_size} leaves no longer hash to the checkpoint you kept"
+            if self._first_rewritten is not None:
+                detail += f"; the first changed leaf is seq {self._first_rewritten}"
+            self.problems.append(
+                Problem(Reason.REWRITTEN_HISTORY, self._first_rewritten, None, None, detail)
             )
-    stored = _stored_roots(reader)
-    next_stored = next(stored, None)
-    kept_size = against.checkpoint.size if against is not None else None
-    kept_leaves = iter(against.leaves) if against and against.leaves is not None else None
-    builder = merkle.RootBuilder()
-    first_rewritten: int | None = None
-    first_mismatch, mismatches = 0, 0
-    gap = False
-    after = -1
-    while not gap:
-        page = reader.rows(
-            f"SELECT seq, leaf FROM {LEAVES_TABLE} WHERE seq > {p} ORDER BY seq LIMIT {p}",
-            (after, PAGE_SIZE),
-        )
-        for seq, leaf in page:
-            if seq != builder.size:
-                gap = True  # the range check reports it; no root past it means anything
+
+    def finish(self, reader: _Reader) -> list[Problem]:
+        p = reader.p
+        after = self._builder.size - 1
+        while not self.gap:
+            page = reader.rows(
+                f"SELECT seq, leaf FROM {LEAVES_TABLE} WHERE seq > {p} ORDER BY seq LIMIT {p}",
+                (after, PAGE_SIZE),
+            )
+            for seq, leaf in page:
+                self.add(seq, bytes(leaf))
+                if self.gap:
+                    break
+            if len(page) < PAGE_SIZE:
                 break
-            leaf = bytes(leaf)
-            if kept_leaves is not None and first_rewritten is None:
-                kept = next(kept_leaves, None)
-                if kept is not None and kept != leaf:
-                    first_rewritten = seq
-            builder.append_hash(merkle.leaf_hash(leaf))
-            while next_stored is not None and next_stored[0] < builder.size:
-                next_stored = next(stored, None)  # sizes the log never had, e.g. 0
-            if next_stored is not None and next_stored[0] == builder.size:
-                if next_stored[1] != builder.root():
-                    first_mismatch = first_mismatch or builder.size
-                    mismatches += 1
-                next_stored = next(stored, None)
-            if (
-                against is not None
-                and builder.size == kept_size
-                and against.checkpoint.root != builder.root()
-            ):
-                detail = f"the first {kept_size} leaves no longer hash to the checkpoint you kept"
-                if first_rewritten is not None:
-                    detail += f"; the first changed leaf is seq {first_rewritten}"
-                yield Problem(Reason.REWRITTEN_HISTORY, first_rewritten, None, None, detail)
-        if len(page) < PAGE_SIZE:
-            break
-        after = page[-1][0]
-    if mismatches:
-        later = f" (and {mismatches - 1} later ones)" if mismatches > 1 else ""
-        yield Problem(
-            Reason.CHECKPOINT_ROOT_MISMATCH,
-            None,
-            None,
-            None,
-            f"the stored checkpoint of size {first_mismatch}{later} is not the root "
-            "of the stored leaves",
-        )
-    ((largest,),) = reader.rows(f"SELECT MAX(size) FROM {CHECKPOINTS_TABLE}")
-    if largest is not None and largest > builder.size and not gap:
-        yield Problem(
-            Reason.TRUNCATED,
-            builder.size,
-            None,
-            None,
-            f"stored checkpoints cover {largest} leaves; the log holds {builder.size}",
-        )
-    if kept_size is not None and kept_size > builder.size:
-        if first_rewritten is not None:
-            yield Problem(
-                Reason.REWRITTEN_HISTORY,
-                first_rewritten,
-                None,
-                None,
-                f"the leaves from seq {first_rewritten} on are not the ones in the bundle you kept",
+            after = page[-1][0]
+        problems = self.problems
+        size = self._builder.size
+        if self._mismatches:
+            later = f" (and {self._mismatches - 1} later ones)" if self._mismatches > 1 else ""
+            problems.append(
+                Problem(
+                    Reason.CHECKPOINT_ROOT_MISMATCH,
+                    None,
+                    None,
+                    None,
+                    f"the stored checkpoint of size {self._first_mismatch}{later} is not the "
+                    "root of the stored leaves",
+                )
             )
+        ((largest,),) = reader.rows(f"SELECT MAX(size) FROM {CHECKPOINTS_TABLE}")
+        if largest is not None and largest > size and not self.gap:
+            problems.append(
+                Problem(
+                    Reason.TRUNCATED,
+                    size,
+                    None,
+                    None,
+                    f"stored checkpoints cover {largest} leaves; the log holds {size}",
+                )
+            )
+        kept_size, first_rewritten = self._kept_size, self._first_rewritten
+        if kept_size is not None and kept_size > size:
+            if first_rewritten is not None:
+                problems.append(
+                    Problem(
+                        Reason.REWRITTEN_HISTORY,
+                        first_rewritten,
+                        None,
+                        None,
+                        f"the leaves from seq {first_rewritten} on are not the ones in the "
+                        "bundle you kept",
+                    )
+                )
+            problems.append(
+                Problem(
+                    Reason.TRUNCATED,
+                    size,
+                    None,
+                    None,
+                    f"the log holds {size} leaves; the checkpoint you kept covers {kept_size}",
+                )
+            )
+        return problems
+
+
+def _newest_checkpoint_problems(
+    reader: _Reader, keys: Mapping[str, VerifierKey]
+) -> Iterator[Problem]:
+    """The newest stored checkpoint must open with a trusted key and say its own size."""
+    newest = reader.rows(f"SELECT size, note FROM {CHECKPOINTS_TABLE} ORDER BY size DESC LIMIT 1")
+    if not newest:
+        return
+    size, note = newest[0]
+    try:
+        checkpoint = open_checkpoint(note, keys)
+    except NoteError as error:
         yield Problem(
-            Reason.TRUNCATED,
-            builder.size,
+            STORED_CHECKPOINT[error.reason],
             None,
             None,
-            f"the log holds {builder.size} leaves; the checkpoint you kept covers {kept_size}",
+            None,
+            f"the newest checkpoint (size {size}): {error}",
+        )
+        return
+    if checkpoint.size != size:
+        yield Problem(
+            Reason.CHECKPOINT_MISMATCH,
+            None,
+            None,
+            None,
+            f"the stored note says size {checkpoint.size}",
         )
 
 
