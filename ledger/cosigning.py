@@ -8,12 +8,13 @@ request per witness, each with a timeout of about a second. A witness that is do
 refusing delays nothing but its own cosignature: it is asked again at a later wake-up, less
 often the longer it fails.
 
-A witness answers 409 with the size it last cosigned when the log's idea of it is wrong
-(the first request of a log that has kept no cosignature, another worker's request that got
-there first): the request is sent again once, from that size, with the consistency proof
-from it. A witness that has cosigned a larger tree than the log now holds, or that refuses
-the proof (422), has seen another history of this log: that is logged as an error, since it
-is what witnesses are for.
+Of the log's processes, the one that claimed the checkpoint asks (`ledger.storage.asking`):
+one request per witness and checkpoint, whichever worker made it. A witness answers 409
+with the size it last cosigned when the log's idea of it is wrong (the first request of a
+log that has kept no cosignature, a process that took over a lapsed claim): the request is
+sent again once, from that size, with the consistency proof from it. A witness that has
+cosigned a larger tree than the log now holds, or that refuses the proof (422), has seen
+another history of this log: that is logged as an error, since it is what witnesses are for.
 """
 
 import base64
@@ -35,6 +36,7 @@ from ledger.evidence.note import NoteError
 from ledger.following import CheckpointFollower
 from ledger.messages import quoted
 from ledger.signed_log import SignedLog
+from ledger.storage.asking import AskingClaims
 from ledger.storage.checkpoints import StoredCheckpoint
 
 logger = logging.getLogger(__name__)
@@ -194,17 +196,20 @@ class Cosigning(CheckpointFollower):
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, len(self.clients)), thread_name_prefix="ledger-witness"
         )
+        self.claims = AskingClaims(self.store.tables.database, self.lease)
 
     def stop(self, timeout: float | None = 10.0) -> None:
         super().stop(timeout)
         self._pool.shutdown(wait=True)
         for client in self.clients:
             client.close()
+        self.claims.close()
 
     def run_once(self) -> list[Outcome]:
-        """Ask every witness due for it to cosign the newest stored checkpoint, all at once."""
+        """Ask every witness due for it to cosign the newest stored checkpoint, all at once;
+        nothing when another process of the log has claimed that checkpoint."""
         checkpoint = self.signed_log.read_tree(lambda tree: tree.latest())
-        if checkpoint is None:
+        if checkpoint is None or not self.claims.claim("cosign", checkpoint.size):
             return []
         now = time.monotonic()
         due = [c for c in self.clients if self._next_try.get(c.entry.name, 0.0) <= now]

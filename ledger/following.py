@@ -3,6 +3,8 @@
 The witnesses' cosigning and the TSA's timestamping each ask an outside service about the
 newest checkpoint, off the write path. What they share is here once: the thread, its wake
 and stop, and that a failed round is logged by its type and tried again at the next wake.
+Every process of the log runs one; each asks only about a checkpoint it has claimed
+(`ledger.storage.asking`), so one process asks the service about each checkpoint.
 """
 
 import logging
@@ -21,6 +23,10 @@ class CheckpointFollower:
 
     def __init__(self, interval: float, thread_name: str) -> None:
         self.interval = interval
+        # How long a process's claim to ask about a checkpoint holds (ledger.storage.asking):
+        # renewed at each of its rounds, at least every interval, and past a round's
+        # requests with their timeouts, so that only a stopped or hung process loses it.
+        self.lease = max(10.0, 5 * interval)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)

@@ -12,7 +12,8 @@ not kept.
 With LEDGER_TSA_INTERVAL the TSA is asked at most once per that many seconds, always for the
 newest checkpoint then; checkpoints between are covered by the next one's token, since each
 checkpoint extends the ones before it. A TSA that is down or slow delays no write and no
-checkpoint: it is asked again at a later wake-up, less often the longer it fails.
+checkpoint: it is asked again at a later wake-up, less often the longer it fails. Of the
+log's processes, only the one that claimed the checkpoint asks (`ledger.storage.asking`).
 """
 
 import logging
@@ -33,6 +34,7 @@ from ledger.evidence.timestamp import (
 from ledger.following import CheckpointFollower
 from ledger.messages import quoted
 from ledger.signed_log import SignedLog
+from ledger.storage.asking import AskingClaims
 from ledger.storage.checkpoints import StoredCheckpoint
 from ledger.storage.timestamps import TimestampStore
 
@@ -65,6 +67,11 @@ class Timestamping(CheckpointFollower):
         self.timeout = timeout
         self.failures = 0
         self._next_try = 0.0
+        self.claims = AskingClaims(self.store.tables.database, self.lease)
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        super().stop(timeout)
+        self.claims.close()
 
     def run_once(self) -> Timestamp | None:
         """Timestamp the newest stored checkpoint if it has no token and one is due: the
@@ -79,6 +86,8 @@ class Timestamping(CheckpointFollower):
             age = (datetime.now(UTC) - newest[1]).total_seconds()
             if 0 <= age < self.tsa.interval:
                 return None
+        if not self.claims.claim("timestamp", checkpoint.size):
+            return None  # another process of the log asks the TSA about this checkpoint
         try:
             stamp = self.timestamp(checkpoint)
         except Exception as error:
