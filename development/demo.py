@@ -7,7 +7,7 @@ personas and the seeded history name the same persons.
 from dataclasses import dataclass
 
 from ledger.application import LedgerApp
-from ledger.domain import Authentication, DomainError
+from ledger.domain import Authentication, DomainError, approval_statement
 from ledger.identity import Actor, NsisLevel
 
 OPERATOR_CVR = "12345674"
@@ -202,6 +202,7 @@ def seed(app: LedgerApp) -> bool:
         authentication=_login(app, "_demo-assertion-1"),
         ip=ip,
         user_agent=user_agent,
+        confirmed_statement=approval_statement(CUSTOMERS["55133018"]),
     )
     app.approve(
         cvr="35209115",
@@ -210,6 +211,7 @@ def seed(app: LedgerApp) -> bool:
         authentication=_login(app, "_demo-assertion-2"),
         ip=ip,
         user_agent=user_agent,
+        confirmed_statement=approval_statement(CUSTOMERS["35209115"]),
     )
     app.reset_approval(
         cvr="35209115",
@@ -224,6 +226,7 @@ def seed(app: LedgerApp) -> bool:
         authentication=_login(app, "_demo-assertion-3"),
         ip=ip,
         user_agent=user_agent,
+        confirmed_statement=approval_statement(CUSTOMERS["35209115"]),
     )
     app.hand_in_declaration(
         cvr="55133018",

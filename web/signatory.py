@@ -11,6 +11,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    flash,
     redirect,
     render_template,
     request,
@@ -24,7 +25,13 @@ from flask_login import current_user, login_required
 from ledger.application import DocumentUnavailable
 from ledger.danish_time import DANISH_TIME
 from ledger.documents import DocumentAltered, DocumentNotFound
-from ledger.domain import AgreementVersion, Authentication, DomainError
+from ledger.domain import (
+    AgreementVersion,
+    Authentication,
+    Customer,
+    DomainError,
+    approval_statement,
+)
 from ledger.evidence.bundle import Receipt
 from ledger.evidence.cosignature import CosignatureError, cosignatures_of
 from ledger.evidence.merkle import leaf_hash
@@ -36,13 +43,24 @@ from ledger.signed_log import Entry
 from web.arguments import number_arg
 from web.audit import agreement_names
 from web.auth import authenticated_within, event_index, ledger
-from web.display import day
+from web.display import day, describe
 from web.roles import acting_person, may_read_entry, signatory_customer, signatory_required
 from web.uploads import read_pdf, safe_name
 
 blueprint = Blueprint("signatory", __name__)
 
 HISTORY_PAGE = 50
+# The Godkend form's checkbox: ticked, the signatory confirms the approval statement.
+CONFIRMATION_FIELD = "bekraeft"
+# The query parameter of the agreement page after the re-login Godkend asked for.
+RELOGGED = "logget_ind_igen"
+
+
+def _customer() -> Customer:
+    """The municipality of the logged-in signatory, as `signatory_required` read it."""
+    customer = signatory_customer()
+    assert customer is not None, "signatory_required admits only a registered customer's"
+    return customer
 
 
 def _agreement(version_id: UUID) -> AgreementVersion:
@@ -66,8 +84,13 @@ def agreement(version_id: UUID) -> str:
     return _agreement_page(_agreement(version_id))
 
 
-def _agreement_page(version: AgreementVersion, document_problem: str | None = None) -> str:
-    """The agreement with Godkend, unless its stored document no longer has its hash."""
+def _agreement_page(
+    version: AgreementVersion,
+    document_problem: str | None = None,
+    confirmation_missing: bool = False,
+) -> str:
+    """The agreement with Godkend, unless its stored document no longer has its hash; the
+    other current versions of the same agreement, so it is clear which one this is."""
     if document_problem is None:
         document_problem = ledger().agreement_document_problem(version)
     approval = ledger().approval(current_user.cvr, version.id)
@@ -77,14 +100,33 @@ def _agreement_page(version: AgreementVersion, document_problem: str | None = No
         receipt_seq=receipt_seq(ledger().signed_log, approval),
         document_problem=document_problem,
         max_age_minutes=int(current_app.config["APPROVAL_MAX_AUTH_AGE"].total_seconds() // 60),
+        statement=approval_statement(_customer().name),
+        confirmation_missing=confirmation_missing,
+        relogged=request.args.get(RELOGGED) == "1",
+        siblings=_siblings(version),
     )
+
+
+def _siblings(version: AgreementVersion) -> list[AgreementState]:
+    """The other current versions with the same title, oldest first: each is approved on its
+    own, and a newer one does not replace an older one until staff retire the older."""
+    return [
+        state
+        for state in agreement_states(ledger(), current_user.cvr)
+        if state.agreement.title == version.title
+        and state.agreement.id != version.id
+        and not state.agreement.retired
+    ]
 
 
 @blueprint.get("/aftaler/<uuid:version_id>/dokument")
 @signatory_required
 def agreement_document(version_id: UUID) -> Response:
+    """The agreement's PDF: a download, or with `?visning=side` shown inside the agreement
+    page (inline, and only a page of our own origin may frame it)."""
     version = _agreement(version_id)
-    return send_document(version.document_sha256, version.document_name)
+    inline = request.args.get("visning") == "side"
+    return send_document(version.document_sha256, version.document_name, inline=inline)
 
 
 @blueprint.post("/aftaler/<uuid:version_id>/godkend")
@@ -92,12 +134,15 @@ def agreement_document(version_id: UUID) -> Response:
 def approve(version_id: UUID) -> Any:
     """Godkend: with a recent enough NemLog-in authentication, or through NemLog-in again."""
     version = _agreement(version_id)
-    page = url_for("signatory.agreement", version_id=version.id)
+    if request.form.get(CONFIRMATION_FIELD) != "ja":
+        return _unconfirmed(version)
     if not authenticated_within(current_app.config["APPROVAL_MAX_AUTH_AGE"]):
+        page = url_for("signatory.agreement", version_id=version.id) + f"?{RELOGGED}=1"
         return redirect(url_for("auth.login", next=page, fresh="1"))
     identity = session["identity"]
+    statement = approval_statement(_customer().name)
     try:
-        approval, _ = ledger().approve(
+        approval, approved_now = ledger().approve(
             cvr=current_user.cvr,
             version_id=version.id,
             actor=acting_person(),
@@ -110,6 +155,7 @@ def approve(version_id: UUID) -> Any:
             user_agent=request.headers.get("User-Agent", "")[:500],
             customer=signatory_customer(),  # read by signatory_required, not read again
             agreement=version,
+            confirmed_statement=statement,
         )
     except DocumentUnavailable as error:
         return _agreement_page(version, str(error)), 409
@@ -117,8 +163,29 @@ def approve(version_id: UUID) -> Any:
         abort(400, str(error))
     assert approval.approved_version is not None, "approve returns the approval in force"
     seq = ledger().signed_log.seq_of(approval.id, approval.approved_version)
+    if approved_now:
+        flash(
+            _(
+                "Aftalen er godkendt for %(org)s, og godkendelsen er registreret i loggen. "
+                "Du skal ikke gøre mere. Gem gerne kvitteringen: den viser, hvem der "
+                "godkendte hvad og hvornår. Nulstiller driften godkendelsen, står aftalen "
+                "igen som »Afventer godkendelse« under Aftaler.",
+                org=_customer().name,
+            ),
+            "next",
+        )
     # Post/redirect/get: a reload, a second click or a second tab shows the same receipt.
     return redirect(url_for("signatory.receipt", seq=seq))
+
+
+def _unconfirmed(version: AgreementVersion) -> Any:
+    """Godkend without the statement ticked: the page again, saying what is missing, and
+    nothing recorded; an agreement already approved shows its receipt (a second tab)."""
+    approval = ledger().approval(current_user.cvr, version.id)
+    seq = receipt_seq(ledger().signed_log, approval)
+    if seq is not None:
+        return redirect(url_for("signatory.receipt", seq=seq))
+    return _agreement_page(version, confirmation_missing=True), 400
 
 
 # Receipts
@@ -338,12 +405,40 @@ def declaration() -> Any:
             error = str(problem)
         else:
             seq = ledger().signed_log.seq_of(handed_in.id, handed_in.version)
+            flash(
+                _(
+                    "Erklæringen er afleveret. Nu underskriver leverandøren den, og derefter "
+                    "sender leverandøren den til Digitaliseringsstyrelsen. Du skal ikke gøre "
+                    "mere nu; du kan følge erklæringen og hente den under Ledelseserklæring."
+                ),
+                "next",
+            )
             return redirect(url_for("signatory.receipt", seq=seq))
     return render_template(
         "signatory/declaration.html",
         declaration=ledger().declaration(cvr),
         error=error,
     ), (400 if error else 200)
+
+
+@blueprint.get("/erklaering/afleveret.pdf")
+@signatory_required
+def handed_in_declaration() -> Response:
+    """The declaration as the municipality handed it in (the current round's)."""
+    found = ledger().declaration(current_user.cvr)
+    if found is None or found.handed_in_sha256 is None:
+        abort(404)
+    return send_document(found.handed_in_sha256, f"erklaering-{found.cvr}-afleveret.pdf")
+
+
+@blueprint.get("/erklaering/medunderskrevet.pdf")
+@signatory_required
+def countersigned_declaration() -> Response:
+    """The declaration as the operator countersigned it (the current round's)."""
+    found = ledger().declaration(current_user.cvr)
+    if found is None or found.countersigned_sha256 is None:
+        abort(404)
+    return send_document(found.countersigned_sha256, f"erklaering-{found.cvr}-medunderskrevet.pdf")
 
 
 # History
@@ -355,18 +450,23 @@ def history() -> str:
     """Its own CVR's history, newest first, a page at a time (from the search index)."""
     page = number_arg("side", "Sidetallet", default=1, lowest=1, highest=MAX_PAGE)
     found = event_index().search(Query(cvr=current_user.cvr), page=page, page_size=HISTORY_PAGE)
+    agreements = agreement_names()
     return render_template(
         "signatory/history.html",
-        entries=found.entries,
+        customer=_customer(),
+        events=[
+            (entry, describe(entry, agreements, current_user.person_uuid))
+            for entry in found.entries
+        ],
         page=found.page,
         more=found.has_more,
-        agreements=agreement_names(),
     )
 
 
-def send_document(sha256: str, name: str) -> Response:
+def send_document(sha256: str, name: str, *, inline: bool = False) -> Response:
     """A stored document as a download, under its (cleaned) uploaded name; a Danish page
-    when it is missing or no longer has the hash the log names."""
+    when it is missing or no longer has the hash the log names. `inline`: to be shown in a
+    frame of one of our own pages, which only our origin may frame (CSP frame-ancestors)."""
     try:
         content = ledger().documents.get(sha256)
     except DocumentAltered:
@@ -379,12 +479,18 @@ def send_document(sha256: str, name: str) -> Response:
         return _document_unavailable(
             "Dokumentet findes ikke hos operatøren. Kontakt operatøren.", 404
         )
-    return send_file(
+    response = send_file(
         io.BytesIO(content),
         mimetype="application/pdf",
-        as_attachment=True,
+        as_attachment=not inline,
         download_name=safe_name(name, default="dokument.pdf"),
     )
+    if inline:
+        # Set before the portal's own headers, which are only defaults (DENY, 'none'); no
+        # other directive, for the browser's PDF viewer runs under the document's policy.
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'self'"
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
 
 
 def _document_unavailable(text: str, status: int) -> Response:

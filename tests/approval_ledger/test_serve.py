@@ -99,7 +99,7 @@ def _log_in_and_approve(base: str, agreement_id: str) -> str:
     form = urllib.parse.urlencode({"SAMLResponse": answer}).encode()
     agreement = browser.open(f"{base}/saml/acs", data=form, timeout=REQUEST_TIMEOUT).read().decode()
     token = re.search(r'name="csrf_token" value="([^"]+)"', agreement).group(1)
-    form = urllib.parse.urlencode({"csrf_token": token}).encode()
+    form = urllib.parse.urlencode({"bekraeft": "ja", "csrf_token": token}).encode()
     return _redirect(by_hand, f"{base}/aftaler/{agreement_id}/godkend", form)
 
 

@@ -53,6 +53,7 @@ def test_staff_reset_an_approval_with_a_reason_and_the_signatory_approves_again(
     expect(row).to_contain_text(REASON)
     row.get_by_role("link", name=AGREEMENT_TITLE).click()
     expect(signatory.get_by_role("main")).to_contain_text(REASON)
+    signatory.get_by_label(re.compile("Jeg er tegningsberettiget")).check()
     signatory.get_by_role("button", name="Godkend").click()
     signatory.wait_for_url(re.compile(r"/kvitteringer/\d+$"))
     seq = int(signatory.url.rsplit("/", 1)[1])

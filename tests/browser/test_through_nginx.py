@@ -163,6 +163,7 @@ def test_a_signatory_approves_downloads_hands_in_and_logs_out_over_https(
     ).click()
     assert path_of(page) == f"/aftaler/{agreement.id}"
     look_at(page, shots, "aftale")
+    page.get_by_label(re.compile("Jeg er tegningsberettiget")).check()
     page.get_by_role("button", name="Godkend").click()
     page.wait_for_url(re.compile(r"/kvitteringer/\d+$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Kvittering")

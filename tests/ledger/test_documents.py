@@ -129,7 +129,7 @@ def test_godkend_on_a_replaced_document_is_refused_and_stores_nothing(
     page = f"/aftaler/{odense_agreement.id}"
     token = csrf_token(portal, page)  # the page was shown while the document still held
     stored(app, odense_agreement.document_sha256).write_bytes(b"%PDF-1.4\n% replaced\n")
-    refused = portal.post(f"{page}/godkend", data={"csrf_token": token})
+    refused = portal.post(f"{page}/godkend", data={"bekraeft": "ja", "csrf_token": token})
     assert refused.status_code == 409
     assert ">Godkend</button>" not in refused.text
     assert "kan derfor ikke godkendes" in refused.text
@@ -141,7 +141,7 @@ def test_godkend_on_a_missing_document_is_refused_and_stores_nothing(app, portal
     page = f"/aftaler/{odense_agreement.id}"
     token = csrf_token(portal, page)
     stored(app, odense_agreement.document_sha256).unlink()
-    refused = portal.post(f"{page}/godkend", data={"csrf_token": token})
+    refused = portal.post(f"{page}/godkend", data={"bekraeft": "ja", "csrf_token": token})
     assert refused.status_code == 409
     assert "findes ikke længere hos operatøren" in refused.text
     assert approvals_of(app, ODENSE) == []

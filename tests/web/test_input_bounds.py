@@ -63,6 +63,8 @@ QUERY_PARAMETERS = {
     "/revision/eksport.zip": ("cvr", "aftale", "person", "type", "fra", "til"),
     "/revision/kunde/<cvr>": ("type", "fra", "til", "side"),
     "/historik": ("side",),
+    "/aftaler/<uuid:version_id>": ("logget_ind_igen",),
+    "/aftaler/<uuid:version_id>/dokument": ("visning",),
     "/api/v1/proof/inclusion": ("seq", "size"),
     "/api/v1/proof/consistency": ("from", "to"),
     "/saml/login": ("next", "fresh"),
@@ -85,7 +87,7 @@ FORM_FIELDS = {
     "/drift/erklaeringer/<cvr>/medunderskriv": ("document",),
     "/drift/erklaeringer/<cvr>/sendt": ("sent_on", "reference"),
     "/erklaering": ("document",),
-    "/aftaler/<uuid:version_id>/godkend": (),
+    "/aftaler/<uuid:version_id>/godkend": ("bekraeft",),
     "/saml/acs": ("SAMLResponse",),
 }
 NOT_THROWN_AT = {"/saml/logout", "/static/<path:filename>"}

@@ -45,7 +45,9 @@ def log_in(client, persona: str, **headers: str):
 def _approve(client, agreement, **headers: str):
     page = f"/aftaler/{agreement.id}"
     return client.post(
-        f"{page}/godkend", data={"csrf_token": csrf_token(client, page)}, headers=headers
+        f"{page}/godkend",
+        data={"bekraeft": "ja", "csrf_token": csrf_token(client, page)},
+        headers=headers,
     )
 
 

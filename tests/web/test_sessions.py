@@ -103,12 +103,12 @@ def test_a_cookie_copied_before_logout_cannot_approve_after_it(flask_app, portal
     log_out(portal)
 
     thief = browser_with(flask_app, copied)
-    refused = thief.post(f"{page}/godkend", data={"csrf_token": token})
+    refused = thief.post(f"{page}/godkend", data={"bekraeft": "ja", "csrf_token": token})
     assert sent_to_login(refused)
     assert refused.headers["Location"] == "/saml/login?next=/"  # no page named: the start
     from_the_page = browser_with(flask_app, copied).post(
         f"{page}/godkend",
-        data={"csrf_token": token},
+        data={"bekraeft": "ja", "csrf_token": token},
         headers={"Referer": f"http://127.0.0.1:5000{page}"},  # the portal's own origin
     )
     assert from_the_page.headers["Location"] == f"/saml/login?next={page}"  # not the POST's
@@ -125,7 +125,7 @@ def test_the_same_cookie_approves_while_the_session_is_live(flask_app, portal, a
     page = agreement_page(app)
     token = csrf_token(portal, page)
     other_tab = browser_with(flask_app, cookie_of(portal))
-    done = other_tab.post(f"{page}/godkend", data={"csrf_token": token})
+    done = other_tab.post(f"{page}/godkend", data={"bekraeft": "ja", "csrf_token": token})
     assert done.status_code == 302
     assert done.headers["Location"].startswith("/kvitteringer/")
     assert len(approvals(app, KOEBENHAVN)) == 1

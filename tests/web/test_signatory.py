@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
+from development.demo import signatory as signatory_actor
 from ledger.danish_time import DANISH_TIME
 from ledger.domain import approval_id, customer_id
 from ledger.evidence.bundle import Receipt, verify_receipt
@@ -41,7 +42,9 @@ def csrf_token(client, path: str) -> str:
 
 def approve(client, agreement):
     page = f"/aftaler/{agreement.id}"
-    return client.post(f"{page}/godkend", data={"csrf_token": csrf_token(client, page)})
+    return client.post(
+        f"{page}/godkend", data={"bekraeft": "ja", "csrf_token": csrf_token(client, page)}
+    )
 
 
 def test_the_start_page_lists_the_agreement_awaiting_approval(portal, agreement):
@@ -81,7 +84,7 @@ def test_godkend_reads_the_customer_the_version_and_the_approval_once_and_no_rol
         "get",
         lambda aggregate_id, **kw: read.append(aggregate_id) or get(aggregate_id, **kw),
     )
-    done = portal.post(f"{page}/godkend", data={"csrf_token": token})
+    done = portal.post(f"{page}/godkend", data={"bekraeft": "ja", "csrf_token": token})
     assert done.status_code == 302
     assert sorted(map(str, read)) == sorted(
         map(str, [customer_id(AARHUS), agreement.id, approval_id(AARHUS, agreement.id)])
@@ -152,7 +155,9 @@ def test_two_signatories_of_one_cvr_clicking_at_once_leave_one_approval(
 
     def click(client, token):
         barrier.wait()
-        answer = client.post(f"/aftaler/{agreement.id}/godkend", data={"csrf_token": token})
+        answer = client.post(
+            f"/aftaler/{agreement.id}/godkend", data={"bekraeft": "ja", "csrf_token": token}
+        )
         locations.append(answer.headers["Location"])
 
     threads = [
@@ -171,13 +176,164 @@ def test_an_old_login_is_sent_through_nemlogin_again_and_comes_back(portal, app,
     token = csrf_token(portal, f"/aftaler/{agreement.id}")
     with portal.session_transaction() as session:
         session["identity"]["authn_instant"] = "2026-01-01T00:00:00+00:00"
-    answer = portal.post(f"/aftaler/{agreement.id}/godkend", data={"csrf_token": token})
+    answer = portal.post(
+        f"/aftaler/{agreement.id}/godkend", data={"bekraeft": "ja", "csrf_token": token}
+    )
     assert answer.status_code == 302
     assert answer.headers["Location"].startswith("/saml/login?")
     assert "fresh=1" in answer.headers["Location"]
+    # Back from NemLog-in, the page says nothing was approved yet and what to do.
+    assert f"next=/aftaler/{agreement.id}?logget_ind_igen%3D1" in answer.headers["Location"]
+    back = portal.get(f"/aftaler/{agreement.id}?logget_ind_igen=1").text
+    assert "Du er logget ind igen, men aftalen er endnu ikke godkendt." in back
+    assert "Sæt kryds ved erklæringen nedenfor, og tryk Godkend igen." in back
+    assert "logget ind igen" not in portal.get(f"/aftaler/{agreement.id}").text
     again = portal.get(answer.headers["Location"])
     assert "ForceAuthn" not in again.headers["Location"]  # the request is deflated
     assert [e.event_type for e in app.history(cvr=AARHUS)].count("Approved") == 0
+
+
+def test_godkend_without_the_statement_ticked_records_nothing_and_says_what_to_do(
+    portal, app, agreement
+):
+    log_in(portal, "aarhus")
+    page = f"/aftaler/{agreement.id}"
+    shown = portal.get(page).text
+    statement = (
+        "Jeg er tegningsberettiget for Aarhus Kommune og godkender aftalen på kommunens vegne"
+    )
+    assert f'<label for="bekraeft">{statement}</label>' in shown
+    for form in ({}, {"bekraeft": ""}, {"bekraeft": "nej"}):
+        refused = portal.post(
+            f"{page}/godkend", data={**form, "csrf_token": csrf_token(portal, page)}
+        )
+        assert refused.status_code == 400
+        assert "Sæt kryds ved erklæringen, før du trykker Godkend. Aftalen er ikke godkendt." in (
+            refused.text
+        )
+        assert 'aria-invalid="true" aria-describedby="bekraeft-fejl"' in refused.text
+    assert [e.event_type for e in app.history(cvr=AARHUS)].count("Approved") == 0
+
+
+def test_the_approved_event_records_the_statement_the_signatory_ticked(portal, app, agreement):
+    log_in(portal, "odense")
+    done = approve(portal, agreement)
+    seq = int(done.headers["Location"].rsplit("/", 1)[1])
+    event = app.signed_log.entry(seq).event
+    assert event.confirmed_statement == (
+        "Jeg er tegningsberettiget for Odense Kommune og godkender aftalen på kommunens vegne"
+    )
+    assert app.approval("35209115", agreement.id).confirmed_statement == event.confirmed_statement
+    receipt = portal.get(done.headers["Location"]).text
+    assert "<strong>Hvad sker der nu?</strong> Aftalen er godkendt for Odense Kommune" in receipt
+    # A second click (another tab, the box not ticked there) shows the same receipt.
+    again = portal.post(
+        f"/aftaler/{agreement.id}/godkend",
+        data={"csrf_token": csrf_token(portal, f"/aftaler/{agreement.id}")},
+    )
+    assert again.headers["Location"] == done.headers["Location"]
+    assert "Hvad sker der nu?" not in portal.get(again.headers["Location"]).text.split("<h1")[0]
+
+
+def test_the_agreement_is_shown_in_the_page_and_only_our_origin_may_frame_it(portal, agreement):
+    log_in(portal, "aarhus")
+    page = portal.get(f"/aftaler/{agreement.id}")
+    inline = f"/aftaler/{agreement.id}/dokument?visning=side"
+    assert f'<iframe class="document" src="{inline}" title="Aftalens dokument: ' in page.text
+    assert f'<a href="/aftaler/{agreement.id}/dokument">Hent aftalen som PDF</a>' in page.text
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "frame-src" not in policy  # default-src 'self': frames of our own origin only
+    assert "frame-ancestors 'none'" in policy  # the page itself is framed by no one
+    shown = portal.get(inline)
+    assert shown.data == demo_pdf("Driftsaftale", "2026.1")
+    assert shown.mimetype == "application/pdf"
+    assert shown.headers["Content-Disposition"].startswith("inline")
+    assert shown.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    assert shown.headers["X-Frame-Options"] == "SAMEORIGIN"
+    download = portal.get(f"/aftaler/{agreement.id}/dokument")
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    assert download.headers["X-Frame-Options"] == "DENY"
+
+
+def test_two_current_versions_say_which_is_which_and_that_neither_replaces_the_other(
+    portal, app, operator, agreement
+):
+    newer = app.publish_agreement(
+        title="Driftsaftale",
+        version_label="2026.2",
+        document=demo_pdf("Driftsaftale", "2026.2"),
+        document_name="driftsaftale-2026.2.pdf",
+        actor=operator,
+    )
+    log_in(portal, "aarhus")
+    listing = portal.get("/aftaler").text
+    assert (
+        "Af Driftsaftale er der 2 gældende versioner: 2026.1 og 2026.2. De erstatter ikke "
+        "hinanden: hver version skal godkendes for sig, indtil driften trækker en af dem tilbage."
+    ) in listing
+    page = portal.get(f"/aftaler/{newer.id}").text
+    assert "Hvilken version skal godkendes?" in page
+    assert "Denne side gælder version 2026.2." in page
+    assert f'<a href="/aftaler/{agreement.id}">Version 2026.1</a>' in page
+    app.retire_agreement(version_id=agreement.id, actor=operator)
+    assert "Hvilken version skal godkendes?" not in portal.get(f"/aftaler/{newer.id}").text
+    assert "gældende versioner" not in portal.get("/aftaler").text
+
+
+def test_the_signatory_downloads_its_handed_in_and_countersigned_declaration(portal, app, operator):
+    log_in(portal, "aarhus")
+    assert portal.get("/erklaering/afleveret.pdf").status_code == 404
+    handed_in = demo_pdf("Erklaering", "Aarhus")
+    app.hand_in_declaration(
+        cvr=AARHUS, document=handed_in, document_name="e.pdf", actor=signatory_actor("aarhus")
+    )
+    page = portal.get("/erklaering").text
+    assert "Hent den erklæring, I afleverede (PDF)" in page
+    assert "Hent den medunderskrevne erklæring" not in page
+    assert portal.get("/erklaering/medunderskrevet.pdf").status_code == 404
+    got = portal.get("/erklaering/afleveret.pdf")
+    assert got.data == handed_in
+    assert got.headers["Content-Disposition"].startswith("attachment")
+    assert f"erklaering-{AARHUS}-afleveret.pdf" in got.headers["Content-Disposition"]
+    countersigned = demo_pdf("Erklaering", "medunderskrevet")
+    app.countersign_declaration(
+        cvr=AARHUS, document=countersigned, document_name="m.pdf", actor=operator
+    )
+    assert "Hent den medunderskrevne erklæring (PDF)" in portal.get("/erklaering").text
+    assert portal.get("/erklaering/medunderskrevet.pdf").data == countersigned
+    log_in(portal, "odense")  # another municipality's signatory gets its own, none here
+    assert portal.get("/erklaering/afleveret.pdf").status_code == 404
+
+
+def test_a_refused_login_for_the_municipality_is_told_in_words_without_the_person(
+    portal, app, agreement
+):
+    colleague = PERSONS_BY_KEY["low"]  # Aarhus, at level Low
+    app.record_login_rejected(
+        reason="loa-too-low",
+        idp="https://idp.example",
+        person_uuid=colleague.person_uuid,
+        cvr=AARHUS,
+    )
+    log_in(portal, "aarhus")
+    history = portal.get("/historik").text
+    assert (
+        "Et login med MitID Erhverv for kommunen blev afvist, fordi sikringsniveauet var for lavt "
+        "(godkendelser kræver Betydelig eller Høj). Intet blev godkendt eller ændret."
+    ) in history
+    assert colleague.person_uuid not in history
+    assert "loa-too-low" not in history
+    app.record_login_rejected(
+        reason="unusable-identity",
+        idp="https://idp.example",
+        person_uuid=PERSONS_BY_KEY["aarhus"].person_uuid,
+        cvr=AARHUS,
+    )
+    assert (
+        "Dit login med MitID Erhverv for kommunen blev afvist, fordi navnet"
+        in portal.get("/historik").text
+    )
 
 
 def test_a_post_without_csrf_token_is_refused(portal, app, agreement):
@@ -214,9 +370,9 @@ def test_a_signatory_sees_only_its_own_history_and_receipts(portal, app, agreeme
     log_in(portal, "odense")
     approve(portal, agreement)
     history = portal.get("/historik").text
-    assert "Godkendt" in history
+    assert "Clara Christensen (Odense Kommune) godkendte" in history
     log_in(portal, "aarhus")
-    assert "Godkendt" not in portal.get("/historik").text
+    assert "godkendte" not in portal.get("/historik").text
     odense_seq = next(e.seq for e in app.history(cvr="35209115") if e.event_type == "Approved")
     assert portal.get(f"/kvitteringer/{odense_seq}").status_code == 404
     assert portal.get(f"/kvitteringer/{odense_seq}.json").status_code == 404
@@ -267,18 +423,23 @@ def test_an_upload_over_the_limit_is_refused_with_a_danish_page_and_nothing_reco
     assert [e.event_type for e in app.history(cvr=AARHUS)].count("HandedIn") == 0
 
 
-def test_the_history_reads_as_danish_facts_not_as_python_values(portal, agreement):
+def test_the_history_reads_as_danish_facts_not_as_python_values(portal, app, agreement):
     log_in(portal, "odense")
     approve(portal, agreement)
     history = portal.get("/historik").text
     assert "{'" not in history  # no dict repr
     assert "'}" not in history
-    for name in ("agreement_version_id", "authentication", "assertion_id", "user_agent"):
-        assert f">{name}<" not in history
-    assert "Login (NemLog-in)" in history
-    assert "IP-adresse" in history
-    assert "Driftsaftale, version 2026.1" in history  # the agreement by name, not its UUID
+    for name in ("agreement_version_id", "authentication", "assertion_id", "user_agent", "cvr"):
+        assert name not in history
+    assert "<h1>Historik for Odense Kommune</h1>" in history
+    assert (
+        "Clara Christensen (Odense Kommune) godkendte Driftsaftale, version 2026.1 med MitID "
+        "Erhverv på sikringsniveau Høj og bekræftede: »Jeg er tegningsberettiget for Odense "
+        "Kommune og godkender aftalen på kommunens vegne«."
+    ) in history  # the agreement by name, not its UUID
     assert str(agreement.id) not in history
+    seq = next(e.seq for e in app.history(cvr="35209115") if e.event_type == "Approved")
+    assert f'href="/kvitteringer/{seq}"' in history
 
 
 def test_a_receipt_whose_checkpoint_is_timestamped_says_by_whom_and_when(

@@ -223,7 +223,9 @@ def _csrf(client, path: str) -> str:
 
 def _approve(client, version_id):
     page = f"/aftaler/{version_id}"
-    return client.post(f"{page}/godkend", data={"csrf_token": _csrf(client, page)})
+    return client.post(
+        f"{page}/godkend", data={"bekraeft": "ja", "csrf_token": _csrf(client, page)}
+    )
 
 
 # A write whose answer is lost, or that never committed

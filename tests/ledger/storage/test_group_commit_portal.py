@@ -60,7 +60,9 @@ def test_two_godkend_clicks_in_one_group_get_the_same_receipt(ledger, operator, 
         tokens.append(found.group(1))
 
     def click(n: int) -> str:  # each client in one thread only
-        answer = clients[n].post(f"{page}/godkend", data={"csrf_token": tokens[n]})
+        answer = clients[n].post(
+            f"{page}/godkend", data={"bekraeft": "ja", "csrf_token": tokens[n]}
+        )
         assert answer.status_code == 302, answer.text
         return str(answer.headers["Location"])
 
