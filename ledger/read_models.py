@@ -22,10 +22,25 @@ from ledger.domain import AgreementVersion, Approval, Customer, Declaration
 _DANISH = icu.Collator.createInstance(icu.Locale("da_DK"))
 
 
+# The same order at its first strength only: letters, not case or accents, so a search for
+# "århus" finds "Aarhus Kommune" and "AARHUS" does too.
+_DANISH_LETTERS = icu.Collator.createInstance(icu.Locale("da_DK"))
+_DANISH_LETTERS.setStrength(icu.Collator.PRIMARY)
+
+
 def danish_sort_key(text: str) -> bytes:
     """The key that sorts names as a Danish reader looks them up."""
     key: bytes = _DANISH.getSortKey(text)
     return key
+
+
+def danish_contains(text: str, wanted: str) -> bool:
+    """Whether `text` holds `wanted` letter for letter as Danish reads letters ("Aa" is "Å";
+    case and accents do not matter)."""
+    if not wanted:
+        return True
+    found: int = icu.StringSearch(wanted, text, _DANISH_LETTERS).first()
+    return found != -1
 
 
 class LedgerReads(Protocol):

@@ -51,6 +51,7 @@ from ledger.read_models import (
     agreement_states,
     current_agreements,
     customer_statuses,
+    danish_contains,
     danish_sort_key,
     declaration_steps,
     receipt_seq,
@@ -141,12 +142,12 @@ def _choice(name: str, choices: dict[str, Any]) -> str:
 
 def shown(statuses: list[CustomerStatus], *, show: str, text: str) -> list[CustomerStatus]:
     """The customers the overview lists: those waiting for `show`'s party (or with nothing
-    outstanding), whose name or CVR number holds `text` (case does not matter)."""
-    wanted = text.casefold()
+    outstanding), whose CVR number starts with `text` or whose name holds it as Danish
+    reads letters ("århus" finds Aarhus; case does not matter)."""
     chosen = []
     for status in statuses:
-        name, cvr = status.customer.name.casefold(), status.customer.cvr
-        if wanted and wanted not in name and not cvr.startswith(wanted):
+        name, cvr = status.customer.name, status.customer.cvr
+        if text and not cvr.startswith(text) and not danish_contains(name, text):
             continue
         if show == "os" and not status.waiting_for(OPERATOR):
             continue

@@ -22,6 +22,7 @@ from ledger.read_models import (
     agreement_states,
     current_agreements,
     customer_statuses,
+    danish_contains,
     danish_sort_key,
     declaration_steps,
     receipt_seq,
@@ -500,3 +501,13 @@ def test_a_revocation_records_its_reason_and_refuses_a_short_one():
     role.revoke(actor=staff_member(), reason="Revisionen er afsluttet.")
     assert not role.active
     assert role.last_revocation_reason == "Revisionen er afsluttet."
+
+
+def test_a_name_is_searched_letter_for_letter_as_danish_reads_letters():
+    assert danish_contains("Aarhus Kommune", "århus")
+    assert danish_contains("Århus Kommune", "AARHUS")
+    assert danish_contains("Lyngby-Taarbæk Kommune", "taarbæk")
+    assert danish_contains("Køge Kommune", "KØGE")
+    assert not danish_contains("Køge Kommune", "koge")  # Ø is a letter of its own
+    assert not danish_contains("Odense Kommune", "aarhus")
+    assert danish_contains("Odense Kommune", "")
