@@ -1,6 +1,6 @@
 """The receipt in Chromium as the signatory reads, keeps and prints it: the plain sentence,
 the state of a reset approval today, the folded technical facts, the PDF receipt downloaded
-and verified from the PDF, at 1280 and 320 px without sideways scrolling and clean for axe,
+and verified from the PDF, at 1280, 390 and 320 px without sideways scrolling and clean for axe,
 and its print version without navigation or buttons."""
 
 import re
@@ -13,7 +13,7 @@ from tests.browser.conftest import axe_check, log_in_as
 from tests.browser.test_through_nginx import STICKING_OUT
 
 ODENSE = "35209115"  # the demo's reset approval (by a clerk), approved again by the signatory
-WIDTHS = (1280, 320)
+WIDTHS = (1280, 390, 320)
 PAGE_WIDTH = "() => document.documentElement.scrollWidth"
 
 
@@ -80,8 +80,10 @@ def test_the_receipt_of_a_reset_approval_says_so_in_words_at_each_width(
     assert page.url.endswith(f"/kvitteringer/{again}")
     expect(main).to_contain_text("Godkendelsen gælder fortsat.")
     expect(main.locator("p.summary")).to_contain_text("Godkendt af Clara Christensen")
+    expect(page.get_by_role("heading", name="Hvad sker der nu?")).to_be_visible()
     _no_sideways_scroll(page, width)
     axe_check(page)
+    page.screenshot(path=tmp_path / f"receipt-in-force-{width}.png", full_page=True)
 
 
 def test_the_pdf_receipt_downloads_from_the_page_and_verifies_offline(
