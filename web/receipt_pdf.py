@@ -11,6 +11,7 @@ import datetime
 from typing import Any
 
 from weasyprint import HTML, Attachment
+from weasyprint.urls import URLFetcher
 
 PDF_VARIANT = "pdf/a-3b"
 # The attachment is what the page's facts are taken from (ISO 32000-2, 7.11.3).
@@ -35,7 +36,10 @@ def pdf_receipt(
         modified=made_at,
         relationship=RELATIONSHIP,
     )
-    document: bytes = HTML(string=page, base_url=base_url).write_pdf(
+    # The page is whole as it is: nothing is fetched while it is laid out, whatever a name or
+    # a reason in it says.
+    nothing = URLFetcher(allowed_protocols=())
+    document: bytes = HTML(string=page, base_url=base_url, url_fetcher=nothing).write_pdf(
         pdf_variant=PDF_VARIANT,
         attachments=[attachment],
         finisher=_each_associated_file_once,

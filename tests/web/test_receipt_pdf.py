@@ -261,3 +261,22 @@ def test_ledger_verify_of_a_pdf_receipt_loads_neither_the_event_store_nor_the_po
     assert status == 0
     assert "pypdf" in loaded
     assert loaded.isdisjoint({*NOT_FOR_OFFLINE, "weasyprint"}), sorted(loaded)
+
+
+def test_nothing_is_fetched_while_a_pdf_receipt_is_laid_out(tmp_path):
+    """A name or reason in the page could only ever be text, but should markup get in, the
+    PDF still loads nothing: no file and no address is read."""
+    from PIL import Image
+
+    from web.receipt_pdf import pdf_receipt
+
+    picture = tmp_path / "picture.png"
+    Image.new("RGB", (40, 40), "red").save(picture)
+    page = f'<html lang="da"><title>t</title><p>tekst</p><img src="{picture.as_uri()}"></html>'
+    made = datetime.datetime.now(datetime.UTC)
+    document = pdf_receipt(
+        page, base_url="http://127.0.0.1/", receipt_json="{}", receipt_name="k.json", made_at=made
+    )
+    [sheet] = PdfReader(io.BytesIO(document)).pages
+    assert not sheet["/Resources"].get("/XObject")
+    assert "tekst" in sheet.extract_text()
