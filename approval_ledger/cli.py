@@ -470,10 +470,7 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError("--since-bundle checks a --bundle against a bundle you kept")
     if args.bundle or args.receipt:
         return _verify_offline(args)
-    if args.witnesses is not None or args.quorum is not None:
-        raise CommandError("--witnesses and --quorum check a --bundle or a --receipt")
-    if args.tsa_roots is not None:
-        raise CommandError("--tsa-roots checks the timestamp of a --bundle or a --receipt")
+    witnesses, tsa_roots = _stored_policy(settings, args)
     keys = _trusted_keys(Path(args.keys) if args.keys else settings.keys_dir / "verifier-keys")
     if args.jobs < 1:
         raise CommandError("--jobs must be at least 1")
@@ -509,8 +506,60 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    report.problems.extend(_witnessing_problems(settings, witnesses, tsa_roots))
     report.problems.extend(_index_problems(settings))
     return _print_report(report, args.json)
+
+
+def _stored_policy(settings: Settings, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The witness policy and TSA anchors the stored cosignatures and tokens are checked
+    with: the auditor's own (--witnesses, --quorum, --tsa-roots) where given, else the
+    log's configured ones (LEDGER_WITNESSES, LEDGER_WITNESS_QUORUM, LEDGER_TSA_ROOTS)."""
+    from ledger.evidence.cosignature import WitnessPolicy
+
+    witnesses = _witness_policy(args)
+    if witnesses is None and settings.witnesses:
+        keys = tuple(entry.key for entry in settings.witnesses)
+        witnesses = WitnessPolicy(keys, settings.witness_quorum or len(keys))
+    tsa_roots = _tsa_roots(args)
+    if tsa_roots is None and settings.tsa is not None:
+        tsa_roots = list(settings.tsa.roots)
+    return witnesses, tsa_roots
+
+
+def _witnessing_problems(settings: Settings, witnesses: Any, tsa_roots: Any) -> list[Any]:
+    """The kept cosignatures and timestamp tokens checked as a bundle's are; what was and
+    was not checked is said on stderr."""
+    from ledger.evidence.stored_witnessing import check_stored_witnessing
+
+    checked = check_stored_witnessing(
+        settings.database, witnesses, tsa_roots, grace=settings.witness_quorum_grace
+    )
+    if witnesses is not None:
+        print(
+            f"witnesses: {checked.cosignatures} kept cosignatures checked; the quorum of "
+            f"{witnesses.quorum} of {len(witnesses.keys)} vouches for the history up to size "
+            f"{checked.vouched_size} of {checked.newest_size}",
+            file=sys.stderr,
+        )
+    if checked.untrusted_cosignatures:
+        print(
+            f"witnesses: {checked.untrusted_cosignatures} kept cosignatures of witnesses "
+            "not trusted here were not checked",
+            file=sys.stderr,
+        )
+    if checked.timestamps:
+        print(
+            f"timestamps: {checked.timestamps} kept tokens checked against the TSA anchors",
+            file=sys.stderr,
+        )
+    if checked.unchecked_timestamps:
+        print(
+            f"timestamps: {checked.unchecked_timestamps} kept tokens present but not checked "
+            "(no TSA anchors: --tsa-roots or LEDGER_TSA_ROOTS)",
+            file=sys.stderr,
+        )
+    return checked.problems
 
 
 def _index_problems(settings: Settings) -> list[Any]:
@@ -936,16 +985,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument(
         "--witnesses",
-        help="with --bundle/--receipt: the witness keys you trust, one a line; the checkpoint "
-        "must be cosigned by --quorum of them",
+        help="the witness keys you trust, one a line: a --bundle's or --receipt's checkpoint "
+        "must be cosigned by --quorum of them; of the stored log, the kept cosignatures are "
+        "checked with them (default: LEDGER_WITNESSES)",
     )
     verify.add_argument(
         "--quorum", type=int, help="how many of --witnesses must have cosigned (default: all)"
     )
     verify.add_argument(
         "--tsa-roots",
-        help="with --bundle/--receipt: a PEM file of the timestamp authorities' certificates "
-        "you trust; the checkpoint's timestamp token must chain to one of them",
+        help="a PEM file of the timestamp authorities' certificates you trust; the "
+        "checkpoint's timestamp token (of the stored log: every kept token) must chain to "
+        "one of them (default for the stored log: LEDGER_TSA_ROOTS)",
     )
     verify.add_argument("--json", action="store_true")
     verify.add_argument("--jobs", type=int, default=1, help="processes to use")

@@ -293,8 +293,56 @@ def test_ledger_verify_checks_the_timestamp_with_tsa_roots_and_says_when_it_did_
         assert "timestamp present, not checked" in capsys.readouterr().out
         assert main(["verify", kind, str(path), "--tsa-roots", str(stranger.ca)]) == 1
         assert "timestamp-untrusted: checkpoint.tst:" in capsys.readouterr().out
-    assert main(["verify", "--tsa-roots", str(tsa.ca)]) == 2
-    assert "--tsa-roots checks the timestamp" in capsys.readouterr().err
+    # The stored log: every kept token, with the auditor's anchors or else none checked.
+    assert main(["verify", "--tsa-roots", str(tsa.ca)]) == 0
+    assert "timestamps: 1 kept tokens checked against the TSA anchors" in capsys.readouterr().err
+    assert main(["verify"]) == 0
+    assert "1 kept tokens present but not checked" in capsys.readouterr().err
+    assert main(["verify", "--tsa-roots", str(stranger.ca)]) == 1
+    assert "timestamp-untrusted: seq -: the kept token of checkpoint 4" in capsys.readouterr().out
+
+
+def test_ledger_verify_of_the_stored_log_refuses_a_kept_token_that_does_not_hold(
+    timestamped, tsa, operator, monkeypatch, capsys
+):
+    """A token kept beside a checkpoint whose note is no longer what the TSA stamped (a
+    history signed again) is timestamp-mismatch, and bytes that are no token are
+    malformed-timestamp; the configured anchors (LEDGER_TSA_ROOTS) are used by default."""
+    from approval_ledger.cli import main
+
+    app = timestamped
+    size = app.timestamps.newest()[0]
+    token = app.timestamps.token(size)
+    register(app, operator, 3)
+    app.signed_log.checkpoint()
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(app.settings.data_dir))
+    monkeypatch.setenv("LEDGER_DATABASE_URL", app.settings.database.url)
+    monkeypatch.setenv("LEDGER_ORIGIN", app.settings.origin)
+    monkeypatch.setenv("LEDGER_TSA_URL", "http://127.0.0.1:9/tsa")
+    monkeypatch.setenv("LEDGER_TSA_ROOTS", str(tsa.ca))
+    capsys.readouterr()
+    assert main(["verify"]) == 0
+    assert "1 kept tokens checked" in capsys.readouterr().err
+    p = "?" if app.settings.database.is_sqlite else "%s"
+    connection = app.settings.database.connect(writable=True)
+    try:
+        cursor = connection.cursor()
+        # The token moved to the next checkpoint, as if it were of that one.
+        cursor.execute(
+            f"UPDATE ledger_timestamps SET size = {p} WHERE size = {p}", (size + 1, size)
+        )
+        assert main(["verify"]) == 1
+        out = capsys.readouterr().out
+        assert f"timestamp-mismatch: seq -: the kept token of checkpoint {size + 1}" in out
+        cursor.execute(f"UPDATE ledger_timestamps SET token = {p}", (b"not a token",))
+        assert main(["verify", "--json"]) == 1
+        assert json.loads(capsys.readouterr().out)["problems"][0]["reason"] == (
+            "malformed-timestamp"
+        )
+        cursor.execute(f"UPDATE ledger_timestamps SET size = {p}, token = {p}", (size, token))
+        assert main(["verify"]) == 0
+    finally:
+        connection.close()
 
 
 def test_the_tsa_settings_are_read_and_refused_with_their_reason(tsa, tmp_path):

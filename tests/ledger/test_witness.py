@@ -5,6 +5,7 @@ second branch, state that outlives a restart, and a witness that is down stoppin
 
 import base64
 import http.client
+import json
 import os
 import shutil
 import sqlite3
@@ -626,3 +627,70 @@ def test_a_receipt_in_a_cosigned_checkpoint_carries_its_cosignatures(
     alone = _ledger("verify", "--receipt", str(tmp_path / "first.json"), *trusting)
     assert alone.returncode == 1
     assert "quorum-not-met" in alone.stdout
+
+
+def test_ledger_verify_of_the_stored_log_checks_the_kept_cosignatures_and_the_quorum(
+    settings, witness, tmp_path, monkeypatch, capsys
+):
+    """`ledger verify` of the database verifies every kept cosignature over the stored note
+    of its size with the configured witnesses (or the auditor's --witnesses), and says
+    quorum-not-met of a checkpoint beyond what the quorum vouches for made longer than the
+    grace ago; a line that no longer verifies is bad-cosignature."""
+    from approval_ledger.cli import main
+    from tests.ledger.test_witness_quorum_lapse import GRACE
+
+    app = _witnessed_log(settings, witness)
+    cosigning = _cosigning(app)
+    try:
+        with witness.serving():
+            register(app, OPERATOR, 0)
+            app.signed_log.checkpoint()
+            assert [o.kind for o in cosigning.run_once()] == ["cosigned"]
+            register(app, OPERATOR, 1)
+            size = app.signed_log.checkpoint().size
+            assert [o.kind for o in cosigning.run_once()] == ["cosigned"]
+    finally:
+        cosigning.stop()
+    for name, value in (
+        ("LEDGER_DATA_DIR", str(settings.data_dir)),
+        ("LEDGER_DATABASE_URL", settings.database.url),
+        ("LEDGER_ORIGIN", settings.origin),
+        ("LEDGER_WITNESSES", str(_witness_list(tmp_path, witness))),
+        ("LEDGER_WITNESS_QUORUM_GRACE", str(GRACE)),
+    ):
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert main(["verify"]) == 0
+    err = capsys.readouterr().err
+    assert "witnesses: 2 kept cosignatures checked" in err
+    assert f"vouches for the history up to size {size} of {size}" in err
+    # The auditor's own witness keys win: a stranger's key checks nothing and vouches for none.
+    stranger = tmp_path / "stranger-keys"
+    other = new_witness(tmp_path / "stranger")
+    stranger.write_text(other.key.line() + "\n", encoding="utf-8")
+    time.sleep(GRACE + 0.1)
+    assert main(["verify", "--witnesses", str(stranger)]) == 1
+    captured = capsys.readouterr()
+    assert "quorum-not-met: seq -: the quorum of 1 of the 1 trusted witnesses" in captured.out
+    assert "2 kept cosignatures of witnesses not trusted here were not checked" in captured.err
+    # A cosignature that no longer holds over the stored note.
+    p = "?" if settings.database.is_sqlite else "%s"
+    connection = settings.database.connect(writable=True)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"SELECT line FROM {COSIGNATURES} WHERE size = {p}", (size,))
+        (line,) = cursor.fetchone()
+        name, encoded = line.rstrip("\n").rsplit(" ", 1)
+        blob = bytearray(base64.b64decode(encoded))
+        blob[-1] ^= 1
+        forged = f"{name} {base64.b64encode(bytes(blob)).decode()}\n"
+        cursor.execute(f"UPDATE {COSIGNATURES} SET line = {p} WHERE size = {p}", (forged, size))
+        assert main(["verify", "--json"]) == 1
+        reasons = [problem["reason"] for problem in json.loads(capsys.readouterr().out)["problems"]]
+        # The newest checkpoint has lost its only valid cosignature, long enough ago.
+        assert reasons == ["bad-cosignature", "quorum-not-met"]
+        cursor.execute(f"UPDATE {COSIGNATURES} SET line = {p} WHERE size = {p}", (line, size))
+        assert main(["verify"]) == 0
+    finally:
+        connection.close()
+        app.close()
