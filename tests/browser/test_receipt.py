@@ -131,3 +131,34 @@ def test_a_printed_receipt_has_no_navigation_or_buttons_and_prints_the_facts(
     printed = tmp_path / "printed.pdf"
     page.pdf(path=printed)
     assert printed.stat().st_size > 0
+
+
+# Every page prints as a document: no navigation, buttons or forms, black text on white.
+PRINTED = {
+    "odense": ["/aftaler", "/historik", "/erklaering"],
+    "staff": ["/drift/", "/drift/kunder"],
+    "auditor": ["/revision/"],
+}
+SHOWN_IN_PRINT = """() => Array.from(document.querySelectorAll("nav, form, button, .button"))
+    .filter(e => e.checkVisibility()).map(e => e.tagName + "." + e.className)"""
+NOT_BLACK_ON_WHITE = """() => Array.from(document.querySelectorAll("body *"))
+    .filter(e => e.checkVisibility())
+    .filter(e => {
+        const style = getComputedStyle(e);
+        const paper = style.backgroundColor;
+        return style.color !== "rgb(0, 0, 0)"
+            || !(paper === "rgba(0, 0, 0, 0)" || paper === "rgb(255, 255, 255)");
+    })
+    .map(e => e.tagName + "." + e.className)"""
+
+
+@pytest.mark.parametrize("persona", sorted(PRINTED))
+def test_every_page_prints_black_on_white_without_navigation_buttons_or_forms(new_context, persona):
+    page = new_context().new_page()
+    first, *others = PRINTED[persona]
+    log_in_as(page, persona, first)
+    page.emulate_media(media="print")
+    for path in [first, *others]:
+        page.goto(path)
+        assert page.evaluate(SHOWN_IN_PRINT) == [], path
+        assert page.evaluate(NOT_BLACK_ON_WHITE) == [], path
