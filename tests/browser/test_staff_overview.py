@@ -8,9 +8,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from development.demo import AGREEMENT_TITLE, PERSONS_BY_KEY
+from development.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, demo_pdf
 from development.municipalities import MUNICIPALITIES, seed_municipalities
 from ledger.danish_time import DANISH_TIME
+from ledger.identity import Actor
 from ledger.search import EventIndex
 from tests.browser.conftest import axe_check, choose_persona, log_in_as, path_of
 from web.display import MONTHS
@@ -27,10 +28,21 @@ SCROLLS_SIDEWAYS = """() => Array.from(document.querySelectorAll(".table-scroll"
 RED = "rgb(176, 0, 32)"
 
 
+SECOND_TITLE = "Databehandleraftale for OS2faktor"
+
+
 @pytest.fixture(scope="module")
 def portal(portal):
-    """The demo's portal with every municipality registered, in varied states."""
+    """The demo's portal with every municipality registered, in varied states, and a second
+    current agreement version, which none has approved yet."""
     seed_municipalities(portal.ledger)
+    portal.ledger.publish_agreement(
+        title=SECOND_TITLE,
+        version_label="2026.1",
+        document=demo_pdf(SECOND_TITLE, "2026.1"),
+        document_name="databehandleraftale.pdf",
+        actor=Actor.cli_operator(),
+    )
     return portal
 
 
@@ -63,9 +75,13 @@ def test_the_overview_lists_all_98_municipalities_in_danish_alphabetical_order(n
     assert page.evaluate(SCROLLS_SIDEWAYS) == 0
     heights = rows(page).evaluate_all("rows => rows.map(r => r.getBoundingClientRect().height)")
     assert max(heights) < 110, max(heights)
-    headers = page.locator("table.matrix thead th").all_inner_texts()
+    headers = [  # without the soft hyphen that breaks the long word in its narrow column
+        text.replace("\u00ad", "")
+        for text in page.locator("table.matrix thead th").all_inner_texts()
+    ]
     assert headers == [
         "Kunde",
+        f"{SECOND_TITLE}, version 2026.1",
         f"{AGREEMENT_TITLE}, version 2026.1",
         "Erklæring afleveret",
         "Medunderskrevet",
@@ -73,7 +89,6 @@ def test_the_overview_lists_all_98_municipalities_in_danish_alphabetical_order(n
         "Ventetid",
     ]
     axe_check(page)
-    page.screenshot(path="/tmp/staff-overview-1280.png", full_page=False)
 
 
 def test_waiting_for_us_and_for_the_customer_are_apart_and_filtered(new_context):
@@ -129,17 +144,15 @@ def test_the_overview_and_a_customer_page_reflow_on_a_phone(new_context, viewpor
     assert page.evaluate(SCROLLS_SIDEWAYS) == 0  # the matrix stacks; its box does not scroll
     aarhus = rows(page).filter(has_text=f"CVR {AARHUS}")
     # Each cell stands under its column's name.
-    expect(aarhus.locator("td").first).to_have_attribute(
+    expect(aarhus.locator("td").nth(1)).to_have_attribute(
         "data-label", f"{AGREEMENT_TITLE}, version 2026.1"
     )
     axe_check(page)
-    page.screenshot(path=f"/tmp/staff-overview-{viewport['width']}.png", full_page=False)
     aarhus.get_by_role("link", name="Aarhus Kommune").click()
     assert path_of(page) == f"/drift/kunder/{AARHUS}"
     assert page.evaluate(PAGE_WIDTH) <= viewport["width"]
     assert page.evaluate(SCROLLS_SIDEWAYS) == 0
     axe_check(page)
-    page.screenshot(path=f"/tmp/staff-customer-{viewport['width']}.png", full_page=True)
     page.goto("/drift/afviste-login?tidspunkt=1-12-2026+09.07")
     assert page.evaluate(PAGE_WIDTH) <= viewport["width"]
     axe_check(page)
@@ -163,7 +176,6 @@ def test_a_customer_page_shows_its_approvals_declaration_and_history(new_context
         history.get_by_role("link", name=re.compile("Kvittering for hændelse nr."))
     ).to_have_count(3)
     axe_check(page)
-    page.screenshot(path="/tmp/staff-customer-1280.png", full_page=True)
 
 
 def test_staff_correct_a_customers_name_and_the_old_name_stays_in_the_history(new_context, portal):
@@ -214,7 +226,6 @@ def test_revoking_a_role_looks_destructive_asks_why_and_records_the_reason(new_c
     button = page.get_by_role("button", name="Fratag rollen")
     assert button.evaluate("b => getComputedStyle(b).backgroundColor") == RED
     axe_check(page)
-    page.screenshot(path="/tmp/staff-revoke-1280.png")
     button.click()  # without a reason: the browser asks for one, nothing is recorded
     assert page.get_by_label("Hvorfor fratages rollen?").evaluate("t => !t.validity.valid")
     assert portal.ledger.roles_of(auditor.person_uuid) != []
@@ -249,7 +260,6 @@ def test_the_resets_confirm_button_is_unlike_the_one_that_edits_the_reason(new_c
     assert confirm.evaluate("b => getComputedStyle(b).backgroundColor") == RED
     assert edit.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(255, 255, 255)"
     axe_check(page)
-    page.screenshot(path="/tmp/staff-reset-confirm-1280.png")
 
 
 @pytest.mark.parametrize("viewport", [WIDE, NARROW], ids=["1280px", "320px"])
@@ -278,7 +288,6 @@ def test_support_finds_a_refused_login_by_the_time_the_person_gives(new_context,
     expect(found).to_contain_text("Personen loggede ind med sit private MitID")
     assert page.evaluate(PAGE_WIDTH) <= viewport["width"]
     axe_check(page)
-    page.screenshot(path=f"/tmp/staff-refusals-{viewport['width']}.png", full_page=True)
     an_hour_before = now - datetime.timedelta(hours=1)
     page.get_by_label(re.compile("Tidspunkt")).fill(f"{an_hour_before:%d.%m.%Y kl. %H:%M}")
     page.get_by_role("button", name="Find afviste login").click()

@@ -4,6 +4,7 @@ IdP as the operator's employee (persona "staff") holding the staff role."""
 import datetime
 import io
 import re
+import time
 
 import pytest
 
@@ -11,6 +12,7 @@ from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
 from ledger.danish_time import DANISH_TIME, danish_today
 from saml.refusals import REASONS
 from tests.fixtures import approved_agreement
+from tests.helpers import grant_staff, staff_login
 from tests.web.test_login import log_in
 from tests.web.test_signatory import approve
 from web.display import day
@@ -26,21 +28,14 @@ def agreement(app, operator):
     for cvr, name in CUSTOMERS.items():
         app.register_customer(cvr=cvr, name=name, actor=operator)
     version = approved_agreement(app, publisher=operator, approver=signatory("aarhus"))
-    staff = PERSONS_BY_KEY["staff"]
-    app.grant_role(
-        person_uuid=staff.person_uuid,
-        person_name=staff.name,
-        role="staff",
-        cvrs=[],
-        actor=operator,
-    )
+    grant_staff(app, operator)
     return version
 
 
 @pytest.fixture
 def portal(app, make_portal, agreement):
     client = make_portal(app).test_client()
-    log_in(client, "staff")
+    staff_login(client)
     return client
 
 
@@ -567,3 +562,17 @@ def test_support_finds_a_refused_login_by_its_time_and_not_at_another(portal, ap
     refused = portal.get("/drift/afviste-login?tidspunkt=snart")
     assert refused.status_code == 400
     assert 'class="notice error" role="alert"' in refused.text
+
+
+def test_support_sees_the_counted_refusals_of_the_minutes_around_a_time(portal, app):
+    """Refusals without a verified identity are counted per interval; the lookup shows the
+    intervals that overlap its window, each reason in words, with the client network."""
+    app.count_login_refusal(reason="bad-signature", network="192.0.2.0/24")
+    app.count_login_refusal(reason="bad-signature", network="192.0.2.0/24")
+    [summary] = app.summarize_login_refusals(now=time.time() + 3600)
+    assert summary.refusals == 2
+    now = datetime.datetime.now(DANISH_TIME)
+    found = portal.get(f"/drift/afviste-login?tidspunkt={now:%d-%m-%Y %H.%M}").text
+    assert "Signaturen på loginnet kunne ikke verificeres: 2 gange fra netværket 192.0.2.0/24" in (
+        " ".join(found.split())
+    )
