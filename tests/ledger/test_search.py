@@ -24,6 +24,7 @@ from ledger.identity import Actor, NsisLevel, person_uuid
 from ledger.search import TABLE, EventIndex, IndexRow, Query, check_entries
 from ledger.signed_log import Entry
 from ledger.storage.checkpoints import CheckpointStore
+from ledger.storage.tables_of_our_own import OwnTables
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
 from tests.ledger.test_signed_log import refuse_checkpoints
 
@@ -513,6 +514,25 @@ def test_an_event_no_checkpoint_can_be_made_for_is_verified_but_not_yet_proved(
         refuse_checkpoints(app, False)
     assert [c.covered_by for c in checked] == [size] * size + [None]
     assert all(c.verified for c in checked)
+
+
+def test_a_catch_up_with_nothing_to_do_asks_one_statement_and_finds_what_comes_next(
+    app, operator, index, mixed, monkeypatch
+):
+    index.refresh()
+    asked = []
+    rows = OwnTables.rows
+
+    def counted(tables, statement, params=()):
+        asked.append(statement)
+        return rows(tables, statement, params)
+
+    monkeypatch.setattr(OwnTables, "rows", counted)
+    assert index.refresh() == 0
+    assert len(asked) == 1
+    app.register_customer(cvr="29189846", name="Kommune 29189846", actor=operator)
+    assert index.refresh() == 1
+    assert "29189846" in {customer.cvr for customer in app.customers()}
 
 
 def test_a_page_of_shown_events_is_proved_together_with_one_read_of_the_tree(
