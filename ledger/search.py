@@ -414,6 +414,16 @@ class SearchPage:
         return self.more
 
 
+@dataclass(frozen=True)
+class TypeCounts:
+    """The matches of a search per event type, most first; `exact` says whether they are
+    all of them (False: the newest `counted` were counted, and there may be more)."""
+
+    counts: list[tuple[str, int]]
+    counted: int
+    exact: bool
+
+
 class EventIndex:
     """The search index over one ledger's log, in the ledger's own database.
 
@@ -685,8 +695,10 @@ class EventIndex:
         page_size: int = PAGE_SIZE,
         after: int | None = None,
         before: int | None = None,
+        oldest_first: bool = False,
     ) -> SearchPage:
-        """One page of the events matching `query`, newest first, with the total count.
+        """One page of the events matching `query`, newest first (or `oldest_first`), with
+        the total count.
 
         `after` (or `before`) is the `seq` of the event the page follows (or precedes) in
         the listing, as the page links give it: the page is then read from that event on
@@ -700,7 +712,7 @@ class EventIndex:
         while True:
             with self.tables.transaction(write=False) as cursor:
                 total, exact, seqs, more, too_deep = self._page(
-                    cursor, query, page, page_size, after=after, before=before
+                    cursor, query, page, page_size, after=after, before=before, oldest=oldest_first
                 )
             entries, untrusted = self._read_back(query, seqs)
             if not untrusted or repaired:
@@ -726,9 +738,11 @@ class EventIndex:
         page: int = 1,
         page_size: int = PAGE_SIZE,
         anchor: tuple[str, tuple[Any, ...]] | None = None,
+        oldest_first: bool = False,
     ) -> list[tuple[str, list[Any]]]:
         """The statements a search runs for its total and its page (for EXPLAIN). `anchor`
-        is ("after" or "before", the key of the event the page follows or precedes)."""
+        is ("after" or "before", the key of the event the page follows or precedes in the
+        listing, which is oldest first when `oldest_first`)."""
         order = query.order
         where, params = query.where(self.p, sqlite=self.database.is_sqlite)
         keyset: tuple[str, list[Any]] | None = None
@@ -736,7 +750,8 @@ class EventIndex:
             direction, key = anchor
             keys = order[0] if len(order) == 1 else f"({', '.join(order)})"
             places = self.p if len(order) == 1 else f"({', '.join([self.p] * len(order))})"
-            compare, sort = ("<", "DESC") if direction == "after" else (">", "ASC")
+            towards_older = (direction == "after") != oldest_first
+            compare, sort = ("<", "DESC") if towards_older else (">", "ASC")
             keyset = (
                 f"SELECT seq FROM {TABLE} WHERE {where} AND {keys} {compare} {places} "
                 f"ORDER BY {', '.join(f'{column} {sort}' for column in order)} LIMIT {self.p}",
@@ -749,12 +764,21 @@ class EventIndex:
                 (f"SELECT MAX(seq) FROM {TABLE}", []),
                 keyset
                 or (
-                    f"SELECT seq FROM {TABLE} WHERE seq >= 0 AND seq <= {self.p} "
-                    f"ORDER BY seq DESC LIMIT {self.p}",
-                    [0, page_size + 1],
+                    (
+                        f"SELECT seq FROM {TABLE} WHERE seq >= {self.p} "
+                        f"ORDER BY seq ASC LIMIT {self.p}",
+                        [(page - 1) * page_size, page_size + 1],
+                    )
+                    if oldest_first
+                    else (
+                        f"SELECT seq FROM {TABLE} WHERE seq >= 0 AND seq <= {self.p} "
+                        f"ORDER BY seq DESC LIMIT {self.p}",
+                        [0, page_size + 1],
+                    )
                 ),
             ]
         newest_first = ", ".join(f"{column} DESC" for column in order)
+        listed = ", ".join(f"{column} ASC" for column in order) if oldest_first else newest_first
         # The count is read in the listing's order too, so that the database reads it from
         # an index from the newest end: left free, PostgreSQL chose a sequential scan for a
         # range holding most rows, which reads the whole table when its rows are the newest.
@@ -767,7 +791,7 @@ class EventIndex:
             keyset
             or (
                 f"SELECT seq FROM {TABLE} WHERE {where} "
-                f"ORDER BY {newest_first} LIMIT {self.p} OFFSET {self.p}",
+                f"ORDER BY {listed} LIMIT {self.p} OFFSET {self.p}",
                 [*params, page_size + 1, (page - 1) * page_size],
             ),
         ]
@@ -796,18 +820,19 @@ class EventIndex:
         *,
         after: int | None = None,
         before: int | None = None,
+        oldest: bool = False,
     ) -> tuple[int, bool, list[int], bool, bool]:
-        """(the total, whether it is exact, the page's seq numbers newest first, whether
-        more follow, whether the page lies beyond the counted matches)."""
+        """(the total, whether it is exact, the page's seq numbers in the listing's order,
+        whether more follow, whether the page lies beyond the counted matches)."""
         anchor = self._anchor(cursor, query, after, before)
         (count, count_params), (select, select_params) = self.search_statements(
-            query, page, page_size, anchor
+            query, page, page_size, anchor, oldest_first=oldest
         )
         cursor.execute(count, count_params)
         (found,) = cursor.fetchone()
         if query.is_everything:
             total = 0 if found is None else found + 1
-            if anchor is None:
+            if anchor is None and not oldest:
                 select_params = [total - 1 - (page - 1) * page_size, page_size + 1]
             exact = True
         else:
@@ -821,6 +846,21 @@ class EventIndex:
             # Read towards the newer end: the page is the nearest ones, and the anchor follows.
             return total, exact, seqs[:page_size][::-1], True, False
         return total, exact, seqs[:page_size], len(seqs) > page_size, False
+
+    def count_by_type(self, query: Query) -> "TypeCounts":
+        """How many of the events matching `query` are of each type, counted among the
+        newest `COUNTED` of them as a search's total is (one read of at most that many
+        index rows, in the listing's order, whatever the log holds)."""
+        where, params = query.where(self.p, sqlite=self.database.is_sqlite)
+        newest_first = ", ".join(f"{column} DESC" for column in query.order)
+        rows = self.tables.rows(
+            f"SELECT event_type, COUNT(*) FROM (SELECT event_type FROM {TABLE} WHERE {where} "
+            f"ORDER BY {newest_first} LIMIT {self.p}) AS newest GROUP BY event_type",
+            [*params, COUNTED],
+        )
+        counted = sum(count for _, count in rows)
+        counts = sorted(((kind, count) for kind, count in rows), key=lambda row: (-row[1], row[0]))
+        return TypeCounts(counts, counted, counted < COUNTED)
 
     def matching(self, query: Query, *, newest_first: bool = True) -> Iterator[Entry]:
         """Every event matching `query`, read from the log a batch at a time: newest first

@@ -8,9 +8,12 @@ identity, role changes made at the command line, the log's keys) only unlimited 
 
 import datetime
 import io
+import itertools
+import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +29,14 @@ from flask import (
 from flask_login import current_user
 
 from ledger.danish_time import start_of_danish_day
-from ledger.domain import DomainError
+from ledger.domain import DomainError, iso_date
 from ledger.evidence.reasons import Reason
-from ledger.export import Context, export_bundle, history_row, history_writer
+from ledger.export import Cell, Context, export_bundle, history_cells, history_row, history_writer
 from ledger.identity import InvalidCVR, validate_cvr
+from ledger.messages import quoted
 from ledger.search import MAX_PAGE, CheckedEntry, Query, check_entries
 from ledger.signed_log import Entry
-from web.arguments import date_arg, number_arg
+from web.arguments import number_arg
 from web.auth import event_index, ledger
 from web.display import EVENT_NAMES
 from web.roles import auditor_required
@@ -43,6 +47,12 @@ PAGE_SIZE = 25
 CHECK_BATCH = 500
 # The form's fields, as they appear in the address.
 FILTERS = ("cvr", "aftale", "person", "type", "fra", "til")
+# How the results are listed: the order and the page size.
+LISTING = ("orden", "antal")
+ORDERS = {"nyeste": "Nyeste først", "aeldste": "Ældste først"}
+PAGE_SIZES = ("25", "50", "100", "200")
+# 1-12-2026, 1.12.2026, 01/12/2026: day, month, four-digit year, as Danes write a date.
+DANISH_DATE = re.compile(r"([0-9]{1,2})[-./]([0-9]{1,2})[-./]([0-9]{4})")
 PROBLEMS = {
     Reason.BAD_SIGNATURE: "Signaturen passer ikke til bladet",
     Reason.UNKNOWN_KEY: "Bladet er signeret med en ukendt nøgle",
@@ -89,33 +99,111 @@ def _filters() -> dict[str, str]:
     return {name: value for name in FILTERS if (value := request.args.get(name, "").strip())}
 
 
+def _listing() -> dict[str, str]:
+    """How the results are listed (order, page size) as given, for the page links."""
+    return {name: value for name in LISTING if (value := request.args.get(name, "").strip())}
+
+
+def danish_date(text: str) -> datetime.date:
+    """A date as Danes write it (1-12-2026, 1.12.2026, 01/12/2026) or as 2026-12-01; a
+    ValueError in Danish otherwise."""
+    match = DANISH_DATE.fullmatch(text)
+    if match is None:
+        return iso_date(text)
+    day, month, year = (int(part) for part in match.groups())
+    try:
+        return datetime.date(year, month, day)
+    except ValueError:
+        raise ValueError(f"Datoen {quoted(text, 40)} findes ikke.") from None
+
+
+class Form:
+    """The search form as the auditor filled it in: the query it makes, or beside each field
+    that cannot be used what is wrong with it, so that the page shows the form again as it
+    was, with the errors where they belong."""
+
+    def __init__(self, **fixed: str) -> None:
+        self.values = {name: request.args.get(name, "").strip() for name in FILTERS} | fixed
+        self.values |= {name: request.args.get(name, "").strip() for name in LISTING}
+        self.errors: dict[str, str] = {}
+        self.query = self._query()
+
+    def _check(self, field: str, make: Callable[[str], Any]) -> Any:
+        value = self.values[field]
+        if not value:
+            return None
+        try:
+            return make(value)
+        except ValueError as error:
+            self.errors[field] = str(error)
+            return None
+
+    def _query(self) -> Query | None:
+        values = self._check
+        cvr = values("cvr", lambda v: Query.checked(cvr=v).cvr)
+        agreement = values("aftale", lambda v: Query.checked(agreement=v).agreement)
+        person = values("person", lambda v: Query.checked(person=v).person)
+        if self.values["type"] and self.values["type"] not in EVENT_NAMES:
+            self.errors["type"] = f"Hændelsestypen {quoted(self.values['type'], 40)} findes ikke."
+        since = values("fra", lambda v: start_of_danish_day(_date(v, "Fra-datoen")))
+        last = values("til", lambda v: _date(v, "Til-datoen"))
+        until = None
+        if last is not None:
+            if since is not None and start_of_danish_day(last) < since:
+                self.errors["til"] = "Til-datoen ligger før fra-datoen."
+            try:
+                until = start_of_danish_day(last + datetime.timedelta(days=1))
+            except OverflowError:
+                self.errors["til"] = "Til-datoen ligger for langt ude i fremtiden."
+        if self.values["antal"] and self.values["antal"] not in PAGE_SIZES:
+            self.errors["antal"] = "Vælg 25, 50, 100 eller 200 hændelser pr. side."
+        if self.values["orden"] and self.values["orden"] not in ORDERS:
+            self.errors["orden"] = "Vælg nyeste eller ældste først."
+        if self.errors:
+            return None
+        if cvr is not None and not current_user.may_read_cvr(cvr):
+            abort(403, f"Du har ikke adgang til hændelser for CVR {cvr}.")
+        return Query(
+            cvr=cvr,
+            agreement=agreement,
+            person=person,
+            event_type=self.values["type"] or None,
+            since=since,
+            until=until,
+            scope=frozenset(scope) if (scope := _scope()) is not None else None,
+        )
+
+    @property
+    def page_size(self) -> int:
+        return int(self.values["antal"] or PAGE_SIZE)
+
+    @property
+    def oldest_first(self) -> bool:
+        return self.values["orden"] == "aeldste"
+
+    def checked(self) -> Query:
+        """The query, or 400 naming the first field that cannot be used (the exports, which
+        have no form to show the errors in)."""
+        if self.query is None:
+            abort(400, next(iter(self.errors.values())))
+        return self.query
+
+
+def _date(text: str, label: str) -> datetime.date:
+    try:
+        return danish_date(text)
+    except ValueError as error:
+        if "findes ikke" in str(error):  # written as a date, but there is no such day
+            raise ValueError(f"{label} {quoted(text, 40)} findes ikke i kalenderen.") from None
+        raise ValueError(
+            f"{label} skal være en dato som 1-12-2026, 1.12.2026 eller 2026-12-01; "
+            f"{quoted(text, 40)} er ikke."
+        ) from None
+
+
 def _query(**fixed: str) -> Query:
     """The auditor's search, checked: 400 with a Danish message for what cannot be used."""
-    args = {name: request.args.get(name, "").strip() for name in FILTERS} | fixed
-    since, last = date_arg("fra", "Fra-datoen"), date_arg("til", "Til-datoen")
-    if since and last and last < since:
-        abort(400, "Til-datoen ligger før fra-datoen.")
-    try:
-        until = start_of_danish_day(last + datetime.timedelta(days=1)) if last else None
-    except OverflowError:
-        abort(400, "Til-datoen ligger for langt ude i fremtiden.")
-    if args["type"] and args["type"] not in EVENT_NAMES:
-        abort(400, f"Hændelsestypen {args['type']!r} findes ikke.")
-    try:
-        query = Query.checked(
-            cvr=args["cvr"],
-            agreement=args["aftale"],
-            person=args["person"],
-            event_type=args["type"],
-            since=start_of_danish_day(since) if since else None,
-            until=until,
-            scope=_scope(),
-        )
-    except ValueError as error:
-        abort(400, str(error))
-    if query.cvr is not None and not current_user.may_read_cvr(query.cvr):
-        abort(403, f"Du har ikke adgang til hændelser for CVR {query.cvr}.")
-    return query
+    return Form(**fixed).checked()
 
 
 def _page() -> int:
@@ -140,19 +228,119 @@ def agreement_names() -> dict[str, str]:
     return dict(Context.of(ledger()).agreements)
 
 
-def _results(query: Query, page: int) -> dict[str, Any]:
-    found = event_index().search(query, page=page, page_size=PAGE_SIZE, **_anchors())
+# What a row shows of its event beside its time, type, CVR and actor: the first facts of these
+# columns it has (the rest are in its details).
+SUMMARY = {
+    "Approved": ("agreement",),
+    "ApprovalReset": ("agreement", "reason"),
+    "LoginRejected": ("refusal",),
+    "RoleGranted": ("person_name", "role"),
+    "RoleRevoked": ("person_name", "role", "reason"),
+    "LoginRefusalsCounted": ("refusals",),
+}
+SUMMARY_OTHERWISE = ("agreement", "customer_name", "document_name", "reference", "origin")
+# Shown in the row itself, so not again in its details.
+IN_THE_ROW = frozenset({"seq", "time", "event", "cvr", "actor"})
+
+
+@dataclass(frozen=True)
+class Row:
+    """One event as a row of the results: what the check found, a short summary, the
+    details (the CSV's columns that say something) and, for a reset, where the approval
+    it invalidated is in the log."""
+
+    checked: CheckedEntry
+    summary: list[Cell]
+    details: list[Cell]
+    invalidates: int | None
+
+    @classmethod
+    def of(cls, checked: CheckedEntry, context: Context) -> "Row":
+        cells = [
+            cell for cell in history_cells(checked.entry, context) if cell.value not in (None, "")
+        ]
+        by_key = {cell.column.key: cell for cell in cells}
+        keys = SUMMARY.get(checked.entry.event_type, SUMMARY_OTHERWISE)
+        summary = [by_key[key] for key in keys if key in by_key]
+        if checked.entry.event_type not in SUMMARY:
+            summary = summary[:1]
+        invalidates = by_key.get("invalidates")
+        return cls(
+            checked,
+            summary,
+            [cell for cell in cells if cell.column.key not in IN_THE_ROW],
+            invalidates.value if invalidates is not None else None,
+        )
+
+
+def _results(form: Form, page: int) -> dict[str, Any]:
+    query = form.query
+    if query is None:
+        return {"found": None, "agreements": agreement_names()}
+    index = event_index()
+    found = index.search(
+        query, page=page, page_size=form.page_size, oldest_first=form.oldest_first, **_anchors()
+    )
     checked = check_entries(ledger(), found.entries)
+    context = Context.of(ledger())
     return {
         "found": found,
         "checked": checked,
+        "rows": [Row.of(item, context) for item in checked.entries],
+        "type_counts": index.count_by_type(query),
         "checkpoint_problem": CHECKPOINT_PROBLEMS.get(
             checked.checkpoint_problem or "", checked.checkpoint_problem
         ),
-        "agreements": agreement_names(),
+        "agreements": dict(context.agreements),
         "status_text": status_text,
         "coverage_text": coverage_text,
     }
+
+
+# The most events of each kind a customer's approval stories are told from.
+STORY_EVENTS = 500
+
+
+@dataclass(frozen=True)
+class Story:
+    """One approval of one agreement version by one customer, told from its first Godkend
+    through each reset and approval again: its events oldest first."""
+
+    agreement: str
+    steps: list[Entry]
+
+    @property
+    def approved(self) -> bool:
+        """Whether the approval stands now (its last step is an approval)."""
+        return self.steps[-1].event_type == "Approved"
+
+
+def approval_stories(cvr: str, agreements: dict[str, str]) -> list[Story]:
+    """The customer's approvals, each with its resets and approvals again, the most recently
+    changed first; read through the index (the customer's approvals and resets only)."""
+    index = event_index()
+    steps: list[Entry] = []
+    for event_type in ("Approved", "ApprovalReset"):
+        chosen = index.matching(Query(cvr=cvr, event_type=event_type), newest_first=True)
+        steps.extend(itertools.islice(chosen, STORY_EVENTS))
+    by_approval: dict[Any, list[Entry]] = {}
+    for entry in sorted(steps, key=lambda entry: entry.seq):
+        by_approval.setdefault(entry.event.originator_id, []).append(entry)
+    stories = [
+        Story(agreements.get(str(told[0].event.agreement_version_id), "en aftale"), told)
+        for told in by_approval.values()
+    ]
+    return sorted(stories, key=lambda story: story.steps[-1].seq, reverse=True)
+
+
+@blueprint.app_template_test("moment")
+def is_moment(value: object) -> bool:
+    return isinstance(value, datetime.datetime)
+
+
+@blueprint.app_template_test("calendar_day")
+def is_calendar_day(value: object) -> bool:
+    return isinstance(value, datetime.date) and not isinstance(value, datetime.datetime)
 
 
 @blueprint.before_request
@@ -164,37 +352,49 @@ def summarize_refusals_first() -> None:
 
 @blueprint.get("/")
 @auditor_required
-def search() -> str:
-    query, page = _query(), _page()
-    return render_template(
+def search() -> tuple[str, int]:
+    form, page = Form(), _page()
+    page_text = render_template(
         "audit/search.html",
+        form=form,
         filters=_filters(),
+        listing=_listing(),
+        address=_filters() | _listing(),
         event_names=EVENT_NAMES,
+        orders=ORDERS,
+        page_sizes=PAGE_SIZES,
         scope=_scope(),
-        **_results(query, page),
+        **_results(form, page),
     )
+    return page_text, 400 if form.errors else 200
 
 
 @blueprint.get("/kunde/<cvr>")
 @auditor_required
-def timeline(cvr: str) -> str:
-    """One customer's history, newest first."""
+def timeline(cvr: str) -> tuple[str, int]:
+    """One customer's history, newest first, with the story of each of its approvals."""
     try:
         cvr = validate_cvr(cvr)
     except InvalidCVR as error:
         abort(400, str(error))
-    query, page = _query(cvr=cvr), _page()
+    form, page = Form(cvr=cvr), _page()
     try:
         name: str | None = ledger().customer(cvr).name
     except DomainError:
         name = None
-    return render_template(
+    results = _results(form, page)
+    page_text = render_template(
         "audit/timeline.html",
         cvr=cvr,
         name=name,
+        form=form,
         filters=_filters() | {"cvr": cvr},
-        **_results(query, page),
+        listing=_listing(),
+        address=_filters() | {"cvr": cvr} | _listing(),
+        stories=approval_stories(cvr, results["agreements"]) if form.query else [],
+        **results,
     )
+    return page_text, 400 if form.errors else 200
 
 
 # Exports of what is shown
@@ -219,9 +419,9 @@ def _batches(entries: Iterable[Entry], size: int) -> Iterator[list[Entry]]:
 @auditor_required
 def export_csv() -> Response:
     """Every event the search matches (all its pages), newest first, as the pages show them."""
-    query = _query()
-    app = ledger()
-    entries = event_index().matching(query, newest_first=True)
+    form = Form()
+    query, app = form.checked(), ledger()
+    entries = event_index().matching(query, newest_first=not form.oldest_first)
 
     context = Context.of(app)
 

@@ -13,9 +13,11 @@ import pytest
 
 from approval_ledger import cli
 from development.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, seed
+from ledger.danish_time import DANISH_TIME
 from ledger.evidence.bundle import ENTRIES_FILE, README_FILE, open_bundle, verify_bundle
 from ledger.export import neutralized
 from ledger.identity import Actor, person_uuid
+from ledger.search import EventIndex, Query
 from tests.ledger.test_search import stored_id, tamper
 from tests.web.test_login import log_in
 
@@ -68,7 +70,7 @@ def test_the_auditor_sees_every_event_newest_first_each_verified(auditor, app):
     size = app.signed_log.checkpoint().size  # asked for, as the cadence soon makes one
     page = auditor.get("/revision/")
     assert shown(page) == newest_first(app)
-    assert page.text.count("Verificeret") == len(shown(page))
+    assert page.text.count('class="state-approved">Verificeret') == len(shown(page))
     assert page.text.count(f"Med i checkpoint af størrelse {size}") == len(shown(page))
     assert "Erklæring afleveret" in page.text  # event types in Danish
     assert "Clara Christensen" in page.text  # the actor
@@ -132,10 +134,10 @@ def test_many_events_are_paged_newest_first(auditor, app):
     first = auditor.get("/revision/", query_string={"cvr": AARHUS})
     assert shown(first) == expected[:25]
     assert "side=2" in first.text
-    assert "Ældre" in first.text
+    assert "Næste side" in first.text
     second = auditor.get("/revision/", query_string={"cvr": AARHUS, "side": 2})
     assert shown(second) == expected[25:50]
-    assert "Nyere" in second.text
+    assert "Forrige side" in second.text
     assert f"side 2 af {-(-len(expected) // 25)}" in second.text
     beyond = auditor.get("/revision/", query_string={"cvr": AARHUS, "side": 99})
     assert shown(beyond) == []
@@ -390,7 +392,8 @@ def test_bad_input_is_a_400_with_a_danish_message(auditor):
         ({"person": "Erik"}, "er ikke et UUID for en person"),
         ({"aftale": "nope"}, "er ikke id&#39;et på en aftaleversion"),
         ({"type": "Deleted"}, "Hændelsestypen"),
-        ({"fra": "2026-13-01"}, "Fra-datoen skal være en dato"),
+        ({"fra": "2026-13-01"}, "Fra-datoen &#39;2026-13-01&#39; findes ikke i kalenderen"),
+        ({"fra": "1/13/2026"}, "Fra-datoen &#39;1/13/2026&#39; findes ikke i kalenderen"),
         ({"til": "i går"}, "Til-datoen skal være en dato"),
         ({"fra": "2026-11-29", "til": "2026-11-28"}, "Til-datoen ligger før fra-datoen"),
         ({"til": "9999-12-31"}, "for langt ude i fremtiden"),
@@ -498,3 +501,93 @@ def test_the_bundle_says_in_danish_what_it_holds_and_verifies_with_or_without_th
         for name, data in (variants["changed"] | {ENTRIES_FILE: entries}).items():
             archive.writestr(name, data)
     assert not verify_bundle(broken, app.keyring.verifier_keys()).ok
+
+
+def test_the_results_are_sorted_oldest_first_in_pages_of_the_size_asked_for(auditor, app):
+    for _ in range(60):
+        app.record_login_rejected(reason="replayed", idp="https://idp.example", cvr=AARHUS)
+    oldest = newest_first(app, lambda entry: entry.cvr == AARHUS)[::-1]
+    listing = {"cvr": AARHUS, "orden": "aeldste", "antal": "50"}
+    first = auditor.get("/revision/", query_string=listing)
+    assert shown(first) == oldest[:50]
+    assert "ældste først; side 1 af 2" in first.text
+    second = auditor.get(link(first, "next"))
+    assert "orden=aeldste" in link(first, "next")
+    assert shown(second) == oldest[50:]
+    assert shown(auditor.get(link(second, "prev"))) == oldest[:50]
+    everything = [entry.seq for entry in app.signed_log.entries()]
+    page = auditor.get("/revision/", query_string={"orden": "aeldste", "antal": "25", "side": 2})
+    assert shown(page) == everything[25:50]  # the whole log, a range of seq
+    assert shown(auditor.get("/revision/", query_string={"antal": "100"})) == everything[::-1][:100]
+    rows = spreadsheet_rows(auditor.get("/revision/eksport.csv", query_string=listing).data)
+    assert [int(row["Nr."]) for row in rows] == oldest
+
+
+def test_the_counts_per_event_type_are_of_the_search_and_link_to_each_type(auditor, app):
+    for _ in range(3):
+        app.record_login_rejected(reason="replayed", idp="https://idp.example", cvr=ODENSE)
+    page = auditor.get("/revision/", query_string={"cvr": ODENSE})
+    counts = dict(re.findall(r'type=(\w+)[^"]*"[^>]*>[^<]+</a>: (\d+)</li>', page.text))
+    expected: dict[str, int] = {}
+    for entry in app.signed_log.entries():
+        if entry.cvr == ODENSE:
+            expected[entry.event_type] = expected.get(entry.event_type, 0) + 1
+    assert {kind: int(n) for kind, n in counts.items()} == expected
+    assert "Login afvist</a>: 3" in page.text
+
+
+def test_the_type_counts_read_no_more_index_rows_than_the_total_does(app, monkeypatch):
+    monkeypatch.setattr("ledger.search.COUNTED", 5)
+    for _ in range(9):
+        app.record_login_rejected(reason="replayed", idp="https://idp.example", cvr=ODENSE)
+    index = EventIndex(app)
+    index.refresh()
+    counted = index.count_by_type(Query())
+    assert not counted.exact
+    assert counted.counted == 5
+    assert counted.counts == [("LoginRejected", 5)]  # the newest five
+
+
+def test_a_bad_filter_is_shown_beside_its_field_and_the_form_keeps_what_was_written(auditor):
+    query = {"cvr": "123", "fra": "32-12-2026", "person": "Erik", "antal": "7", "til": "1.12.2026"}
+    page = auditor.get("/revision/", query_string=query)
+    assert page.status_code == 400
+    assert "<table" not in page.text  # no results for a search that cannot be made
+    for name, value in query.items():
+        assert re.search(rf'id="{name}" name="{name}" value="{re.escape(value)}"', page.text) or (
+            name == "antal"
+        ), name
+    for name in ("cvr", "fra", "person", "antal"):
+        assert f'id="{name}-fejl" class="field-error"' in page.text, name
+        assert re.search(rf'id="{name}"[^>]*aria-describedby="[^"]*{name}-fejl', page.text), name
+    assert 'id="til-fejl"' not in page.text  # 1.12.2026 is a date
+    assert "Et CVR-nummer består af 8 cifre" in page.text
+    assert "Fra-datoen &#39;32-12-2026&#39; findes ikke i kalenderen" in page.text
+    words = auditor.get("/revision/", query_string={"fra": "i går"})
+    assert "Fra-datoen skal være en dato som 1-12-2026, 1.12.2026 eller 2026-12-01" in words.text
+
+
+def test_dates_are_read_as_danes_write_them_in_danish_time(auditor, app):
+    times = [entry.recorded_at for entry in app.signed_log.entries()]
+    day = datetime.datetime.fromisoformat(times[-1]).astimezone(DANISH_TIME).date()
+    everything = newest_first(app)
+    for written in (
+        f"{day.day}-{day.month}-{day.year}",
+        f"{day.day}.{day.month}.{day.year}",
+        f"{day.day:02d}/{day.month:02d}/{day.year}",
+        day.isoformat(),
+    ):
+        page = auditor.get("/revision/", query_string={"fra": written, "til": written})
+        assert page.status_code == 200, written
+        expected = [
+            entry.seq
+            for entry in app.signed_log.entries()
+            if datetime.datetime.fromisoformat(entry.recorded_at).astimezone(DANISH_TIME).date()
+            == day
+        ][::-1]
+        assert shown(page) == expected == everything, written
+    later = day + datetime.timedelta(days=1)
+    page = auditor.get(
+        "/revision/", query_string={"fra": f"{later.day}-{later.month}-{later.year}"}
+    )
+    assert shown(page) == []
