@@ -54,7 +54,6 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import bisect
-import contextlib
 import dataclasses
 import gc
 import multiprocessing
@@ -69,7 +68,6 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -82,11 +80,12 @@ from approval_ledger.initialize import initialize
 from bench.common import (
     POSTGRES_URL_VARIABLE,
     Series,
+    ledger_env,
     paired_ratio,
     parse_arguments,
     peak_rss_mib,
     postgres_admin_url,
-    postgres_database,
+    postgres_databases,
     summary_line,
     timed,
     verdict,
@@ -244,10 +243,9 @@ def stored_sizes_pg(url: str, table: str) -> list[int]:
 
 
 def ledger_settings(directory: Path, database_url: str | None = None) -> Settings:
-    env = {"LEDGER_DATA_DIR": str(directory), "LEDGER_ORIGIN": "bench.example/ledger"}
-    if database_url is not None:
-        env["LEDGER_DATABASE_URL"] = database_url
-    return Settings.from_env(env)
+    return Settings.from_env(
+        ledger_env(directory, database_url) | {"LEDGER_ORIGIN": "bench.example/ledger"}
+    )
 
 
 def plain_postgres_env(url: str) -> dict[str, str]:
@@ -497,19 +495,6 @@ def measure_checkpoint_lag(workdir: Path, sizes: Sizes) -> Lag:
     return Lag(settings.checkpoint_interval, lags, len(made))
 
 
-@contextlib.contextmanager
-def postgres_databases(admin_url: str | None) -> Iterator[tuple[str, str] | None]:
-    """Two new databases (ours, plain) for the run, or None without a PostgreSQL login."""
-    if admin_url is None:
-        yield None
-        return
-    with (
-        postgres_database(admin_url, "bench_append_ours") as ours,
-        postgres_database(admin_url, "bench_append_plain") as plain,
-    ):
-        yield ours, plain
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_arguments(__doc__, argv)
     sizes = QUICK if args.quick else FULL
@@ -521,7 +506,8 @@ def main(argv: list[str] | None = None) -> None:
     admin_url = postgres_admin_url()
     seconds: dict[str, float] = {}
     try:
-        with postgres_databases(admin_url) as postgres:
+        with postgres_databases(admin_url, "bench_append_ours", "bench_append_plain") as made:
+            postgres = (made[0], made[1]) if made is not None else None  # ours, plain
             appends = measure_appends(workdir, sizes, postgres)
         seconds["appends"] = time.perf_counter() - started
         fixture = build_verify_fixture(workdir, sizes)

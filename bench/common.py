@@ -105,6 +105,26 @@ def postgres_admin_url() -> str | None:
     return os.environ.get(POSTGRES_URL_VARIABLE) or None
 
 
+def ledger_env(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
+    """The settings every benchmark's ledger of its own starts from: its data directory
+    (keys, documents, the SQLite file) and, when one is named, its PostgreSQL database."""
+    env = {"LEDGER_DATA_DIR": str(data_dir)}
+    if database_url:
+        env["LEDGER_DATABASE_URL"] = database_url
+    return env
+
+
+@contextlib.contextmanager
+def postgres_databases(admin_url: str | None, *prefixes: str) -> Iterator[tuple[str, ...] | None]:
+    """A new database for each prefix (in order) while the block runs, or None without a
+    PostgreSQL login: the run is then SQLite only."""
+    if admin_url is None:
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        yield tuple(stack.enter_context(postgres_database(admin_url, p)) for p in prefixes)
+
+
 @contextlib.contextmanager
 def postgres_database(admin_url: str, prefix: str) -> Iterator[str]:
     """The URL of a new, empty PostgreSQL database while the block runs, dropped after it (a

@@ -39,7 +39,6 @@ import json
 import os
 import platform
 import re
-import secrets
 import shutil
 import statistics
 import tempfile
@@ -52,6 +51,7 @@ from urllib.parse import urlsplit
 
 from approval_ledger.bootstrap import build_app, read_configuration
 from approval_ledger.initialize import initialize
+from bench import common
 from bench.common import Series, paired_ratio, parse_arguments, peak_rss_mib, summary_line
 from development.demo import OPERATOR_CVR, PERSONS_BY_KEY, seed
 from ledger.application import LedgerApp
@@ -416,19 +416,8 @@ def import_rate(env: dict[str, str], sizes: Sizes) -> dict[str, float]:
 # PostgreSQL databases of their own
 
 
-@contextlib.contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"bench_scale_{secrets.token_hex(4)}"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    parts = urlsplit(admin_url)
-    try:
-        yield parts._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+def postgres_database(admin_url: str) -> contextlib.AbstractContextManager[str]:
+    return common.postgres_database(admin_url, "bench_scale")
 
 
 # The run
