@@ -6,8 +6,8 @@ from approval_ledger.initialize import initialize
 from ledger.evidence.cosignature import cosignatures_of
 from ledger.evidence.note import open_checkpoint
 from ledger.identity import Actor
+from tests.helpers import new_witness
 from tests.ledger.test_checkpointer import register, wait_until
-from tests.ledger.test_witness import new_witness
 from tests.served import free_port, ledger_serve, portal_environment
 
 

@@ -432,7 +432,7 @@ def test_the_portal_says_in_danish_that_it_cannot_sign_and_writes_nothing(
     from development.demo import PERSONS_BY_KEY
     from ledger.application import LedgerApp
     from tests.conftest import OPERATOR_CVR
-    from tests.web.test_login import log_in
+    from tests.helpers import staff_login
     from tests.web.test_staff import post
 
     monkeypatch.setenv("LEDGER_OPERATOR_CVR", OPERATOR_CVR)
@@ -446,7 +446,7 @@ def test_the_portal_says_in_danish_that_it_cannot_sign_and_writes_nothing(
     ledger = LedgerApp(Settings.from_env())
     try:
         client = make_portal(ledger).test_client()
-        log_in(client, "staff")
+        staff_login(client)
         before = len(list(ledger.signed_log.entries()))
         answer = post(client, "/drift/kunder", {"cvr": AARHUS, "name": "Aarhus Kommune"})
         assert answer.status_code == 503

@@ -6,17 +6,13 @@ second branch, state that outlives a restart, and a witness that is down stoppin
 import base64
 import http.client
 import json
-import os
-import shutil
 import sqlite3
 import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,120 +24,26 @@ from ledger.application import LedgerApp
 from ledger.checkpointer import Checkpointer
 from ledger.config import ConfigError, Settings
 from ledger.cosigning import Cosigning
-from ledger.evidence.cosignature import CosignerKey, WitnessEntry, cosignatures_of
+from ledger.evidence.cosignature import CosignerKey, cosignatures_of
 from ledger.evidence.keys import SigningKey
 from ledger.evidence.note import Checkpoint, open_checkpoint, sign_note
 from ledger.identity import Actor
 from ledger.storage.cosignatures import TABLE as COSIGNATURES
-from ledger.witness import LOGS_FILE, STATE_FILE, WitnessState
-from tests.conftest import settings_in
+from ledger.witness import LOGS_FILE, STATE_FILE
+from tests.helpers import (
+    WITNESS_NAME,
+    WitnessProcess,
+    fork_log,
+    ledger_command,
+    new_witness,
+    post,
+    submission,
+    witness_list,
+)
 from tests.ledger.test_checkpointer import INTERVAL, covered, register, wait_until
-from tests.served import START_TIMEOUT, free_port
+from tests.served import free_port
 
-WITNESS_NAME = "witness.test.example/w1"
 OPERATOR = Actor.cli_operator()
-
-
-def _ledger(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "approval_ledger", *args],
-        env=env or _clean_environment(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def _clean_environment() -> dict[str, str]:
-    """This process's environment without LEDGER_* settings: a witness has none."""
-    return {name: value for name, value in os.environ.items() if not name.startswith("LEDGER_")}
-
-
-@dataclass
-class WitnessProcess:
-    """A witness directory, its key, and the process serving it while one runs."""
-
-    directory: Path
-    key: CosignerKey
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def entry(self) -> WitnessEntry:
-        return WitnessEntry(self.key.name, self.url, self.key)
-
-    def witness_log(self, settings: Settings) -> None:
-        """Add the log's verifier keys to the witness's list of logs."""
-        keys = (settings.keys_dir / "verifier-keys").read_text(encoding="utf-8").split()
-        with (self.directory / LOGS_FILE).open("a", encoding="utf-8") as logs:
-            for line in keys:
-                logs.write(f"{settings.origin} {line}\n")
-
-    @contextmanager
-    def serving(self) -> Iterator["WitnessProcess"]:
-        """`ledger witness serve` until it answers; stopped with SIGTERM afterwards."""
-        output = self.directory.parent / f"witness-{self.port}.log"
-        command = [
-            sys.executable,
-            "-m",
-            "approval_ledger",
-            "witness",
-            "serve",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--dir",
-            str(self.directory),
-        ]
-        with output.open("ab") as sink:
-            self.process = subprocess.Popen(
-                command, env=_clean_environment(), stdout=sink, stderr=subprocess.STDOUT
-            )
-        try:
-            deadline = time.monotonic() + START_TIMEOUT
-            while post(self.url, b"") is None:
-                if self.process.poll() is not None:
-                    raise AssertionError(output.read_text(encoding="utf-8"))
-                assert time.monotonic() < deadline, "the witness did not answer in time"
-                time.sleep(0.05)
-            yield self
-        finally:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-            self.process = None
-
-    def state(self) -> WitnessState:
-        return WitnessState(self.directory / STATE_FILE)
-
-
-def post(url: str, body: bytes, path: str = "/add-checkpoint") -> tuple[int, str, str] | None:
-    """POST to the witness: status, content type, body; None when nothing listens."""
-    host_port = url.removeprefix("http://")
-    host, port = host_port.rsplit(":", 1)
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        connection.request("POST", path, body=body)
-        answer = connection.getresponse()
-        return answer.status, answer.getheader("Content-Type", ""), answer.read().decode()
-    except ConnectionRefusedError:
-        return None
-    finally:
-        connection.close()
-
-
-def submission(old: int, proof: list[bytes], note: str) -> bytes:
-    lines = [f"old {old}\n", *(base64.b64encode(h).decode() + "\n" for h in proof), "\n"]
-    return ("".join(lines) + note).encode()
-
-
-def new_witness(directory: Path) -> WitnessProcess:
-    """A witness made by `ledger witness init`, as its operator would make it."""
-    made = _ledger("witness", "init", "--name", WITNESS_NAME, "--dir", str(directory))
-    assert made.returncode == 0, made.stderr
-    return WitnessProcess(directory, CosignerKey.parse(made.stdout.strip().splitlines()[-1]))
 
 
 @pytest.fixture
@@ -167,19 +69,23 @@ def test_witness_init_makes_a_key_of_its_own_readable_only_by_its_owner(witness,
         assert mode((witness.directory / name).stat().st_mode) == 0o600, name
     assert witness.key.name == WITNESS_NAME
     assert base64.b64decode(witness.key.line().split("+", 2)[2])[0] == 0x04
-    again = _ledger("witness", "init", "--name", WITNESS_NAME, "--dir", str(witness.directory))
+    again = ledger_command(
+        "witness", "init", "--name", WITNESS_NAME, "--dir", str(witness.directory)
+    )
     assert again.returncode == 2
     assert "exists already" in again.stderr
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "other-file").write_text("kept")
-    busy = _ledger("witness", "init", "--name", WITNESS_NAME, "--dir", str(tmp_path / "busy"))
+    busy = ledger_command(
+        "witness", "init", "--name", WITNESS_NAME, "--dir", str(tmp_path / "busy")
+    )
     assert busy.returncode == 2
     assert "not an empty directory" in busy.stderr
     assert sorted(path.name for path in (tmp_path / "busy").iterdir()) == ["other-file"]
 
 
 def test_witness_serve_without_a_witness_directory_says_how_to_make_one(tmp_path):
-    served = _ledger("witness", "serve", "--dir", str(tmp_path / "nowhere"))
+    served = ledger_command("witness", "serve", "--dir", str(tmp_path / "nowhere"))
     assert served.returncode == 2
     assert "run `ledger witness init" in served.stderr
 
@@ -304,20 +210,6 @@ def test_a_witness_answers_each_refusal_as_tlog_witness_says(sqlite_settings, wi
         app.close()
 
 
-def _fork(settings: Settings, into: Path) -> Settings:
-    """A second database from the same prefix of the log, signed with the same real key."""
-    forked = settings_in(into)
-    shutil.copytree(settings.keys_dir, forked.keys_dir)
-    assert settings.database.sqlite_path is not None
-    assert forked.database.sqlite_path is not None
-    with (
-        sqlite3.connect(settings.database.sqlite_path) as source,
-        sqlite3.connect(forked.database.sqlite_path) as copy,
-    ):
-        source.backup(copy)
-    return forked
-
-
 def test_a_forked_log_is_refused_on_its_second_branch(sqlite_settings, witness, tmp_path):
     honest = _witnessed_log(sqlite_settings, witness)
     entry = witness.entry
@@ -325,7 +217,7 @@ def test_a_forked_log_is_refused_on_its_second_branch(sqlite_settings, witness, 
         for number in range(3):
             register(honest, OPERATOR, number)
         honest.signed_log.checkpoint()
-        forked_settings = _fork(sqlite_settings, tmp_path / "fork")
+        forked_settings = fork_log(sqlite_settings, tmp_path / "fork")
         with witness.serving():
             forked = LedgerApp(replace(forked_settings, witnesses=(entry(),), witness_quorum=1))
             honest_cosigning, forked_cosigning = _cosigning(honest), _cosigning(forked)
@@ -471,19 +363,12 @@ def test_ledger_checkpoint_prints_the_cosigned_note_and_says_who_cosigned(
         app.close()
 
 
-def _witness_list(tmp_path: Path, *witnesses: WitnessProcess) -> Path:
-    path = tmp_path / "witnesses"
-    lines = [f"{w.key.name} {w.url} {w.key.line()}\n" for w in witnesses]
-    path.write_text("# name URL key\n" + "".join(lines), encoding="utf-8")
-    return path
-
-
 def test_the_witnesses_and_their_quorum_are_read_from_the_settings(witness, tmp_path):
     other = new_witness(tmp_path / "other")
     other.key = CosignerKey(other.key.name.replace("w1", "w2"), other.key.public_key)
     env = {"LEDGER_DATA_DIR": str(tmp_path / "var"), "LEDGER_WITNESSES": ""}
     assert Settings.from_env(env).witnesses == ()
-    env["LEDGER_WITNESSES"] = str(_witness_list(tmp_path, witness, other))
+    env["LEDGER_WITNESSES"] = str(witness_list(tmp_path, witness, other))
     settings = Settings.from_env(env)
     assert [w.name for w in settings.witnesses] == [WITNESS_NAME, other.key.name]
     assert settings.witnesses[0].key == witness.key
@@ -507,7 +392,7 @@ def test_a_witness_setting_that_cannot_be_used_stops_the_start(
     env = {"LEDGER_DATA_DIR": str(tmp_path / "var")}
     kind = variables.pop("list", None)
     if kind == "yes":
-        env["LEDGER_WITNESSES"] = str(_witness_list(tmp_path, witness))
+        env["LEDGER_WITNESSES"] = str(witness_list(tmp_path, witness))
     elif kind == "bad":
         (tmp_path / "bad").write_text(f"{witness.key.name} {witness.url}\n", encoding="utf-8")
         env["LEDGER_WITNESSES"] = str(tmp_path / "bad")
@@ -530,7 +415,7 @@ def test_the_witness_loads_nothing_of_the_portal_or_the_log_it_witnesses():
 
 
 def _verify_bundle(bundle: Path, keys: Path, *extra: str) -> subprocess.CompletedProcess:
-    return _ledger("verify", "--bundle", str(bundle), "--keys", str(keys), *extra)
+    return ledger_command("verify", "--bundle", str(bundle), "--keys", str(keys), *extra)
 
 
 def test_ledger_verify_with_the_witness_keys_refuses_the_bundle_of_the_refused_branch(
@@ -545,7 +430,7 @@ def test_ledger_verify_with_the_witness_keys_refuses_the_bundle_of_the_refused_b
     try:
         register(honest, OPERATOR, 0)
         honest.signed_log.checkpoint()
-        forked_settings = _fork(sqlite_settings, tmp_path / "fork")
+        forked_settings = fork_log(sqlite_settings, tmp_path / "fork")
         forked = LedgerApp(replace(forked_settings, witnesses=(witness.entry(),), witness_quorum=1))
         honest_cosigning, forked_cosigning = _cosigning(honest), _cosigning(forked)
         try:
@@ -621,10 +506,10 @@ def test_a_receipt_in_a_cosigned_checkpoint_carries_its_cosignatures(
         cosigning.stop()
         app.close()
     trusting = ("--keys", str(keys), "--witnesses", str(witness_keys))
-    cosigned = _ledger("verify", "--receipt", str(tmp_path / "later.json"), *trusting)
+    cosigned = ledger_command("verify", "--receipt", str(tmp_path / "later.json"), *trusting)
     assert cosigned.returncode == 0, cosigned.stdout + cosigned.stderr
     assert f"cosigned by {WITNESS_NAME}: all holds" in cosigned.stdout
-    alone = _ledger("verify", "--receipt", str(tmp_path / "first.json"), *trusting)
+    alone = ledger_command("verify", "--receipt", str(tmp_path / "first.json"), *trusting)
     assert alone.returncode == 1
     assert "quorum-not-met" in alone.stdout
 
@@ -655,7 +540,7 @@ def test_ledger_verify_of_the_stored_log_checks_the_kept_cosignatures_and_the_qu
         ("LEDGER_DATA_DIR", str(settings.data_dir)),
         ("LEDGER_DATABASE_URL", settings.database.url),
         ("LEDGER_ORIGIN", settings.origin),
-        ("LEDGER_WITNESSES", str(_witness_list(tmp_path, witness))),
+        ("LEDGER_WITNESSES", str(witness_list(tmp_path, witness))),
         ("LEDGER_WITNESS_QUORUM_GRACE", str(GRACE)),
     ):
         monkeypatch.setenv(name, value)

@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from approval_ledger.initialize import initialize
 from ledger.identity import Actor
 from ledger.storage.asking import AskingClaims
+from tests.helpers import new_witness
 from tests.ledger.test_checkpointer import register, wait_until
-from tests.ledger.test_witness import new_witness
 from tests.served import free_port, ledger_serve, portal_environment
 from tests.tsa import TestTSA
 

@@ -10,23 +10,15 @@ from dataclasses import replace
 import pytest
 
 from approval_ledger.initialize import initialize
-from development.demo import PERSONS_BY_KEY
 from ledger.application import LedgerApp
 from ledger.config import ConfigError, Settings
 from ledger.cosigning import Cosigning, quorum_lapse
 from ledger.danish_time import DANISH_TIME
-from ledger.evidence.cosignature import CosignerKey
+from tests.helpers import grant_staff, new_witness, staff_login, witness_list
 from tests.ledger.test_checkpointer import INTERVAL, register
-from tests.ledger.test_witness import OPERATOR, WitnessProcess, _ledger, _witness_list
-from tests.web.test_login import log_in
+from tests.ledger.test_witness import OPERATOR
 
 GRACE = 1.0  # seconds: the least the setting takes
-
-
-def _witness(directory, name: str) -> WitnessProcess:
-    made = _ledger("witness", "init", "--name", name, "--dir", str(directory))
-    assert made.returncode == 0, made.stderr
-    return WitnessProcess(directory, CosignerKey.parse(made.stdout.strip().splitlines()[-1]))
 
 
 def _past_grace(app: LedgerApp, size: int) -> None:
@@ -41,8 +33,8 @@ def test_a_quorum_lapse_past_the_grace_is_shown_on_the_staff_page_and_by_ledger_
 ):
     from approval_ledger import cli
 
-    up = _witness(tmp_path / "w1", "vidne.test.example/kommunerne")
-    down = _witness(tmp_path / "w2", "vidne.test.example/revisoren")
+    up = new_witness(tmp_path / "w1", "vidne.test.example/kommunerne")
+    down = new_witness(tmp_path / "w2", "vidne.test.example/revisoren")
     initialize(settings, OPERATOR).app.close()
     for witness in (up, down):
         witness.witness_log(settings)
@@ -51,16 +43,9 @@ def test_a_quorum_lapse_past_the_grace_is_shown_on_the_staff_page_and_by_ledger_
         replace(settings, witnesses=entries, witness_quorum=2, witness_quorum_grace=GRACE)
     )
     cosigning = Cosigning(app.signed_log, entries, INTERVAL)
-    staff = PERSONS_BY_KEY["staff"]
-    app.grant_role(
-        person_uuid=staff.person_uuid,
-        person_name=staff.name,
-        role="staff",
-        cvrs=[],
-        actor=OPERATOR,
-    )
+    grant_staff(app, OPERATOR)
     portal = make_portal(app).test_client()
-    log_in(portal, "staff")
+    staff_login(portal)
     try:
         with up.serving(), down.serving():
             register(app, OPERATOR, 0)
@@ -121,7 +106,7 @@ def test_a_quorum_lapse_past_the_grace_is_shown_on_the_staff_page_and_by_ledger_
 
 
 def test_a_witness_that_never_cosigned_is_named_as_such(sqlite_settings, tmp_path):
-    never = _witness(tmp_path / "w1", "vidne.test.example/aldrig")
+    never = new_witness(tmp_path / "w1", "vidne.test.example/aldrig")
     initialize(sqlite_settings, OPERATOR).app.close()
     app = LedgerApp(replace(sqlite_settings, witnesses=(never.entry(),), witness_quorum=1))
     try:
@@ -137,10 +122,10 @@ def test_a_witness_that_never_cosigned_is_named_as_such(sqlite_settings, tmp_pat
 
 
 def test_the_grace_is_read_from_the_settings(tmp_path):
-    witness = _witness(tmp_path / "w1", "vidne.test.example/w1")
+    witness = new_witness(tmp_path / "w1", "vidne.test.example/w1")
     env = {"LEDGER_DATA_DIR": str(tmp_path / "var")}
     assert Settings.from_env(env).witness_quorum_grace == 300.0
-    env["LEDGER_WITNESSES"] = str(_witness_list(tmp_path, witness))
+    env["LEDGER_WITNESSES"] = str(witness_list(tmp_path, witness))
     assert Settings.from_env(env).witness_quorum_grace == 300.0
     grace = Settings.from_env(env | {"LEDGER_WITNESS_QUORUM_GRACE": "90"})
     assert grace.witness_quorum_grace == 90.0
@@ -156,9 +141,9 @@ def test_the_grace_is_read_from_the_settings(tmp_path):
     ],
 )
 def test_a_grace_that_cannot_be_used_stops_the_start(variables, message, tmp_path):
-    witness = _witness(tmp_path / "w1", "vidne.test.example/w1")
+    witness = new_witness(tmp_path / "w1", "vidne.test.example/w1")
     env = {"LEDGER_DATA_DIR": str(tmp_path / "var")} | variables
     if env.pop("list", None):
-        env["LEDGER_WITNESSES"] = str(_witness_list(tmp_path, witness))
+        env["LEDGER_WITNESSES"] = str(witness_list(tmp_path, witness))
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)

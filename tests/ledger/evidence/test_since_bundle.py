@@ -7,14 +7,12 @@ with their reasons."""
 import base64
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from approval_ledger.initialize import initialize
 from ledger.application import LedgerApp
-from ledger.config import Settings
 from ledger.domain import DomainError
 from ledger.evidence.bundle import CONSISTENCY_FILE, check_extends, verify_bundle
 from ledger.evidence.note import Checkpoint, sign_note
@@ -22,6 +20,7 @@ from ledger.evidence.reasons import Reason
 from ledger.export import export_bundle
 from ledger.identity import Actor
 from tests.conftest import settings_in
+from tests.helpers import fork_log
 from tests.ledger.evidence.test_bundles import BundleFiles, reasons
 from tests.ledger.test_checkpointer import register
 
@@ -112,20 +111,6 @@ def test_a_kept_bundle_whose_checkpoint_no_trusted_key_signed_is_reported(app, o
         other.close()
 
 
-def _fork(settings: Settings, into: Path) -> Settings:
-    """A second database from the same prefix of the log, signed with the same real key."""
-    forked = settings_in(into)
-    shutil.copytree(settings.keys_dir, forked.keys_dir)
-    assert settings.database.sqlite_path is not None
-    assert forked.database.sqlite_path is not None
-    with (
-        sqlite3.connect(settings.database.sqlite_path) as source,
-        sqlite3.connect(forked.database.sqlite_path) as copy,
-    ):
-        source.backup(copy)
-    return forked
-
-
 def test_a_forked_log_is_refused_against_a_bundle_kept_from_the_other_branch(
     sqlite_settings, tmp_path
 ):
@@ -135,7 +120,7 @@ def test_a_forked_log_is_refused_against_a_bundle_kept_from_the_other_branch(
         for number in range(3):
             register(honest, operator, number)
         honest.signed_log.checkpoint()
-        forked = LedgerApp(_fork(sqlite_settings, tmp_path / "fork"))
+        forked = LedgerApp(fork_log(sqlite_settings, tmp_path / "fork"))
         try:
             register(honest, operator, 10)
             kept = export_bundle(honest, tmp_path / "kept.zip")
