@@ -5,7 +5,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -130,6 +130,58 @@ def sign_leaf(
         head, tail = message[:at], message[at:]
     signature = base64.b64encode(key.sign(head + tail))
     return head + _SIG_MEMBER + signature + b'"' + tail
+
+
+def sign_chain(
+    events: Iterable[tuple[str, int, str, bytes]],
+    *,
+    seq: int,
+    prev: str,
+    recorded_at: str,
+    key: Signer,
+) -> list[tuple[bytes, bytes]]:
+    """The leaves of consecutive events (originator id, version, topic, payload) from `seq`
+    on, each chained to the one before it and the first to `prev`, with each leaf's chain
+    hash: exactly the bytes `sign_leaf` gives one at a time.
+
+    A write signs its events as one batch: what every leaf of it shares (the key, the
+    time, and `prev`, which after the first leaf is a hash in hex) is checked once, not
+    once a leaf; a leaf whose own texts are not plain goes through `sign_leaf`.
+    """
+    kid = key.kid
+    sign = key.sign
+    shared_plain = _plain_texts(kid, prev, recorded_at)
+    signed: list[tuple[bytes, bytes]] = []
+    for originator_id, originator_version, topic, payload in events:
+        if (
+            shared_plain
+            and _plain_texts(originator_id, topic)
+            and _exact_integer(seq)
+            and _exact_integer(originator_version)
+        ):
+            digest = hashlib.sha256(payload).hexdigest()
+            head = (
+                f'{{"kid":"{kid}","originator_id":"{originator_id}",'
+                f'"originator_version":{originator_version},"payload_sha256":"{digest}",'
+                f'"prev":"{prev}","recorded_at":"{recorded_at}","seq":{seq}'
+            ).encode("ascii")
+            tail = f',"topic":"{topic}","v":{FORMAT_VERSION}}}'.encode("ascii")
+            leaf = head + _SIG_MEMBER + base64.b64encode(sign(head + tail)) + b'"' + tail
+        else:
+            leaf = sign_leaf(
+                seq=seq,
+                originator_id=originator_id,
+                originator_version=originator_version,
+                topic=topic,
+                payload=payload,
+                prev=prev,
+                recorded_at=recorded_at,
+                key=key,
+            )
+        leaf_hash = hashlib.sha256(leaf).digest()
+        signed.append((leaf, leaf_hash))
+        seq, prev = seq + 1, leaf_hash.hex()
+    return signed
 
 
 def _plain_texts(*texts: Any) -> bool:

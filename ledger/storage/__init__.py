@@ -9,13 +9,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import Environment
 
 from ledger.config import KEYS_DIR_SETTING
-from ledger.evidence.leaf import GENESIS_PREV, chain_hash, rfc3339, sign_leaf
+from ledger.evidence.leaf import GENESIS_PREV, rfc3339, sign_chain
 from ledger.keyring import KeyRing
 
 
@@ -75,8 +76,9 @@ _SELECT_LOG = (
 )
 
 
-@dataclass(frozen=True)
-class LeafRow:
+class LeafRow(NamedTuple):
+    """One row of the leaves table as a write makes it (a tuple: a write makes one a leaf)."""
+
     seq: int
     originator_id: UUID
     originator_version: int
@@ -96,6 +98,10 @@ class LeafRow:
             self.recorded_at,
             self.next_kid,
         )
+
+
+def _uuid(originator_id: object) -> UUID:
+    return originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
 
 
 def _utc_now() -> datetime:
@@ -136,34 +142,32 @@ class LeafWriter:
         if rotate_to is not None:
             self.keyring.signing_key(rotate_to)  # the new key must be usable before it is named
         recorded_at = rfc3339(self.clock())
-        rows = []
-        for position, stored in enumerate(stored_events):
-            originator_id = stored.originator_id
-            if not isinstance(originator_id, UUID):
-                originator_id = UUID(originator_id)
-            leaf = sign_leaf(
-                seq=seq,
-                originator_id=str(originator_id),
-                originator_version=stored.originator_version,
-                topic=stored.topic,
-                payload=stored.state,
-                prev=prev,
-                recorded_at=recorded_at,
-                key=key,
+        kid = key.kid
+        ids = [_uuid(stored.originator_id) for stored in stored_events]
+        signed = sign_chain(
+            (
+                (str(originator_id), stored.originator_version, stored.topic, stored.state)
+                for originator_id, stored in zip(ids, stored_events, strict=True)
+            ),
+            seq=seq,
+            prev=prev,
+            recorded_at=recorded_at,
+            key=key,
+        )
+        rows = [
+            LeafRow(
+                seq + position,
+                originator_id,
+                stored.originator_version,
+                leaf,
+                leaf_hash,
+                recorded_at,
+                kid,
             )
-            leaf_hash = chain_hash(leaf)
-            is_last = position == len(stored_events) - 1
-            next_kid = rotate_to if (is_last and rotate_to) else key.kid
-            rows.append(
-                LeafRow(
-                    seq,
-                    originator_id,
-                    stored.originator_version,
-                    leaf,
-                    leaf_hash,
-                    recorded_at,
-                    next_kid,
-                )
+            for position, (originator_id, stored, (leaf, leaf_hash)) in enumerate(
+                zip(ids, stored_events, signed, strict=True)
             )
-            seq, prev = seq + 1, leaf_hash.hex()
+        ]
+        if rotate_to and rows:  # the batch's last leaf names the key every next one uses
+            rows[-1] = rows[-1]._replace(next_kid=rotate_to)
         return rows

@@ -22,6 +22,7 @@ time, so only the faulty request fails.
 """
 
 import threading
+from _thread import LockType, allocate_lock
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -49,8 +50,10 @@ class WriteRequest:
         self.error: BaseException | None = None
         self.settled = False
         self.leading = False
-        # Made only when the request has to wait: a writer that leads never needs one.
-        self.wake: threading.Event | None = None
+        # Made only when the request has to wait: a writer that leads never needs one. A
+        # lock held from the start, which the waiter blocks on and its waker releases: one
+        # system call each way, where an Event takes a condition and a second lock.
+        self.wake: LockType | None = None
 
     @property
     def alone(self) -> bool:
@@ -145,14 +148,15 @@ class GroupCommit:
         with self._lock:
             self._in_flight += 1
             if self._writing:
-                request.wake = threading.Event()
+                request.wake = allocate_lock()
+                request.wake.acquire()
                 self._queue.append(request)
             else:
                 self._writing = True
                 request.leading = True
         if request.wake is not None:
             try:
-                request.wake.wait()
+                request.wake.acquire()
             except BaseException:
                 self._abandon(request)
                 raise
@@ -180,7 +184,7 @@ class GroupCommit:
                 following.leading = True
         if following is not None:
             assert following.wake is not None
-            following.wake.set()
+            following.wake.release()
 
     def _lead(self, first: WriteRequest) -> None:
         group = [first]
@@ -242,7 +246,7 @@ class GroupCommit:
                 self._writing = False
         for request in group[1:]:
             assert request.wake is not None
-            request.wake.set()
+            request.wake.release()
         if following is not None:
             assert following.wake is not None
-            following.wake.set()
+            following.wake.release()

@@ -43,6 +43,11 @@ from ledger.storage.recorder import SignedLogRecorder
 T = TypeVar("T")
 
 
+class _VersionTaken(Exception):
+    """A group written as it was met an aggregate version that is taken: it is rolled back
+    and written again with the requests that must fail found first."""
+
+
 class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecorder):
     def __init__(self, datastore: SQLiteDatastore, leaf_writer: LeafWriter) -> None:
         self.leaf_writer = leaf_writer
@@ -84,20 +89,39 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecord
 
     def _insert_together(self, group: list[WriteRequest]) -> None:
         """Write a group's requests in one transaction with one commit, refusing those
-        whose aggregate versions are taken; settles each request once committed."""
+        whose aggregate versions are taken; settles each request once committed.
+
+        A group is first written as it is: nearly always no version in it is taken, and the
+        events' primary key says so at no cost. Only when it refuses one is the group
+        rolled back and written again after the conflict query has found which requests
+        must fail."""
+        try:
+            accepted, notification_ids = self._write_group(group, find_taken=False)
+        except _VersionTaken:
+            accepted, notification_ids = self._write_group(group, find_taken=True)
+        spread_ids(accepted, notification_ids)
+
+    def _write_group(
+        self, group: list[WriteRequest], *, find_taken: bool
+    ) -> tuple[list[WriteRequest], Sequence[int] | None]:
         with self.datastore.get_connection(commit=True) as conn, _translated():
             c = conn.cursor()
             # The write lock first, so that what the conflict query finds stays true.
             c.execute("BEGIN IMMEDIATE")
             try:
-                accepted = refuse_taken(group, self._stored_keys(c, group))
+                accepted = refuse_taken(group, self._stored_keys(c, group)) if find_taken else group
                 events = [event for request in accepted for event in request.events]
-                notification_ids = self._insert_events(c, events) if events else []
+                try:
+                    notification_ids = self._insert_events(c, events) if events else []
+                except sqlite3.IntegrityError as error:
+                    if find_taken:
+                        raise
+                    raise _VersionTaken from error
                 conn.commit()
             except BaseException:
                 conn.rollback()
                 raise
-        spread_ids(accepted, notification_ids)
+        return accepted, notification_ids
 
     def _stored_keys(self, c: SQLiteCursor, group: list[WriteRequest]) -> list[tuple[UUID, int]]:
         """Which of the group's aggregate versions are stored already, in one query."""

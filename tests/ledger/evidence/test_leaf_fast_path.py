@@ -17,9 +17,11 @@ from ledger.evidence.leaf import (
     LeafError,
     _parse_canonical,
     _parse_in_full,
+    chain_hash,
     check_signature,
     parse_leaf,
     payload_sha256,
+    sign_chain,
     sign_leaf,
 )
 
@@ -221,3 +223,37 @@ def test_the_fast_path_defers_on_signature_padding_bits():
     assert _parse_canonical(odd) is None
     assert outcome(parse_leaf, odd) == outcome(_parse_in_full, odd)
     assert outcome(parse_leaf, odd)[0] == "non-canonical-leaf"
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.just(str(uuid.uuid4())) | any_text,
+            small_ints,
+            st.just("ledger.domain:Document.Approved") | any_text,
+            st.binary(max_size=16),
+        ),
+        max_size=5,
+    ),
+    st.integers(min_value=0, max_value=10**6) | small_ints,
+    st.just("0" * 64) | any_text,
+    st.just("2026-11-29T07:15:02.123456Z") | any_text,
+)
+def test_a_batch_signed_as_a_chain_is_byte_for_byte_its_leaves_signed_one_by_one(
+    events, seq, prev, recorded_at
+):
+    expected, before = [], prev
+    for number, (originator_id, version, topic, payload) in enumerate(events):
+        leaf = sign_leaf(
+            seq=seq + number,
+            originator_id=originator_id,
+            originator_version=version,
+            topic=topic,
+            payload=payload,
+            prev=before,
+            recorded_at=recorded_at,
+            key=KEY,
+        )
+        expected.append((leaf, chain_hash(leaf)))
+        before = chain_hash(leaf).hex()
+    assert sign_chain(events, seq=seq, prev=prev, recorded_at=recorded_at, key=KEY) == expected
