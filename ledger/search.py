@@ -29,8 +29,8 @@ offline, on an exported bundle with keys kept out of band.
 """
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -416,12 +416,10 @@ class SearchPage:
 
 @dataclass(frozen=True)
 class TypeCounts:
-    """The matches of a search per event type, most first; `exact` says whether they are
-    all of them (False: the newest `counted` were counted, and there may be more)."""
+    """The matches of a search per event type, most first: (type, count, whether the count
+    is all of them; False: there are more than `COUNTED`)."""
 
-    counts: list[tuple[str, int]]
-    counted: int
-    exact: bool
+    counts: list[tuple[str, int, bool]]
 
 
 class EventIndex:
@@ -847,20 +845,22 @@ class EventIndex:
             return total, exact, seqs[:page_size][::-1], True, False
         return total, exact, seqs[:page_size], len(seqs) > page_size, False
 
-    def count_by_type(self, query: Query) -> "TypeCounts":
-        """How many of the events matching `query` are of each type, counted among the
-        newest `COUNTED` of them as a search's total is (one read of at most that many
-        index rows, in the listing's order, whatever the log holds)."""
-        where, params = query.where(self.p, sqlite=self.database.is_sqlite)
-        newest_first = ", ".join(f"{column} DESC" for column in query.order)
-        rows = self.tables.rows(
-            f"SELECT event_type, COUNT(*) FROM (SELECT event_type FROM {TABLE} WHERE {where} "
-            f"ORDER BY {newest_first} LIMIT {self.p}) AS newest GROUP BY event_type",
-            [*params, COUNTED],
-        )
-        counted = sum(count for _, count in rows)
-        counts = sorted(((kind, count) for kind, count in rows), key=lambda row: (-row[1], row[0]))
-        return TypeCounts(counts, counted, counted < COUNTED)
+    def count_by_type(self, query: Query, event_types: Iterable[str]) -> "TypeCounts":
+        """How many of the events matching `query` are of each of `event_types` (those it
+        has), each counted up to `COUNTED` as a search's total is: one count per type through
+        the index that leads with the type beside the query's own filter (CVR and type, type
+        and time, type alone), so each reads at most that many index entries."""
+        kinds = [query.event_type] if query.event_type is not None else list(event_types)
+        counts: list[tuple[str, int, bool]] = []
+        with self.tables.transaction(write=False) as cursor:
+            for kind in kinds:
+                typed = replace(query, event_type=kind)
+                statement, params = self.search_statements(typed)[0]
+                cursor.execute(statement, params)
+                (found,) = cursor.fetchone()
+                if found:
+                    counts.append((kind, min(found, COUNTED), found <= COUNTED))
+        return TypeCounts(sorted(counts, key=lambda row: (-row[1], row[0])))
 
     def matching(self, query: Query, *, newest_first: bool = True) -> Iterator[Entry]:
         """Every event matching `query`, read from the log a batch at a time: newest first

@@ -287,7 +287,7 @@ def _results(form: Form, page: int) -> dict[str, Any]:
         "found": found,
         "checked": checked,
         "rows": [Row.of(item, context) for item in checked.entries],
-        "type_counts": index.count_by_type(query),
+        "type_counts": index.count_by_type(query, EVENT_NAMES),
         "checkpoint_problem": CHECKPOINT_PROBLEMS.get(
             checked.checkpoint_problem or "", checked.checkpoint_problem
         ),

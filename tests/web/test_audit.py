@@ -536,16 +536,22 @@ def test_the_counts_per_event_type_are_of_the_search_and_link_to_each_type(audit
     assert "Login afvist</a>: 3" in page.text
 
 
-def test_the_type_counts_read_no_more_index_rows_than_the_total_does(app, monkeypatch):
+def test_the_type_counts_are_each_bounded_as_the_total_is(app, seeded, monkeypatch):
     monkeypatch.setattr("ledger.search.COUNTED", 5)
     for _ in range(9):
         app.record_login_rejected(reason="replayed", idp="https://idp.example", cvr=ODENSE)
     index = EventIndex(app)
     index.refresh()
-    counted = index.count_by_type(Query())
-    assert not counted.exact
-    assert counted.counted == 5
-    assert counted.counts == [("LoginRejected", 5)]  # the newest five
+    counted = index.count_by_type(Query(), ["LoginRejected", "Approved", "HandedIn"])
+    assert counted.counts == [
+        ("LoginRejected", 5, False),
+        ("Approved", 3, True),
+        ("HandedIn", 1, True),
+    ]
+    odense = index.count_by_type(Query(cvr=ODENSE), ["LoginRejected", "Approved", "Published"])
+    assert odense.counts == [("LoginRejected", 5, False), ("Approved", 2, True)]
+    typed = index.count_by_type(Query(event_type="Approved"), ["LoginRejected"])
+    assert typed.counts == [("Approved", 3, True)]  # the search's own type only
 
 
 def test_a_bad_filter_is_shown_beside_its_field_and_the_form_keeps_what_was_written(auditor):
