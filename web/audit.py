@@ -33,7 +33,6 @@ from ledger.domain import DomainError, iso_date
 from ledger.evidence.reasons import Reason
 from ledger.export import Cell, Context, export_bundle, history_cells, history_row, history_writer
 from ledger.identity import InvalidCVR, validate_cvr
-from ledger.messages import quoted
 from ledger.search import MAX_PAGE, CheckedEntry, Query, check_entries
 from ledger.signed_log import Entry
 from web.arguments import number_arg
@@ -114,7 +113,7 @@ def danish_date(text: str) -> datetime.date:
     try:
         return datetime.date(year, month, day)
     except ValueError:
-        raise ValueError(f"Datoen {quoted(text, 40)} findes ikke.") from None
+        raise ValueError(f"Datoen {_in_quotes(text, 40)} findes ikke.") from None
 
 
 class Form:
@@ -144,7 +143,9 @@ class Form:
         agreement = values("aftale", lambda v: Query.checked(agreement=v).agreement)
         person = values("person", lambda v: Query.checked(person=v).person)
         if self.values["type"] and self.values["type"] not in EVENT_NAMES:
-            self.errors["type"] = f"Hændelsestypen {quoted(self.values['type'], 40)} findes ikke."
+            self.errors["type"] = (
+                f"Hændelsestypen {_in_quotes(self.values['type'], 40)} findes ikke."
+            )
         since = values("fra", lambda v: start_of_danish_day(_date(v, "Fra-datoen")))
         last = values("til", lambda v: _date(v, "Til-datoen"))
         until = None
@@ -189,15 +190,22 @@ class Form:
         return self.query
 
 
+def _in_quotes(text: str, limit: int) -> str:
+    """What the auditor wrote, in Danish quotation marks as a message shows it: cut after
+    `limit` characters, a character that cannot be shown as a replacement mark."""
+    shown = "".join(ch if ch.isprintable() else "\ufffd" for ch in text[:limit])
+    return f"»{shown}{'…' if len(text) > limit else ''}«"
+
+
 def _date(text: str, label: str) -> datetime.date:
     try:
         return danish_date(text)
     except ValueError as error:
         if "findes ikke" in str(error):  # written as a date, but there is no such day
-            raise ValueError(f"{label} {quoted(text, 40)} findes ikke i kalenderen.") from None
+            raise ValueError(f"{label} {_in_quotes(text, 40)} findes ikke i kalenderen.") from None
         raise ValueError(
             f"{label} skal være en dato som 1-12-2026, 1.12.2026 eller 2026-12-01; "
-            f"{quoted(text, 40)} er ikke."
+            f"{_in_quotes(text, 40)} er ikke."
         ) from None
 
 

@@ -392,8 +392,8 @@ def test_bad_input_is_a_400_with_a_danish_message(auditor):
         ({"person": "Erik"}, "er ikke et UUID for en person"),
         ({"aftale": "nope"}, "er ikke id&#39;et på en aftaleversion"),
         ({"type": "Deleted"}, "Hændelsestypen"),
-        ({"fra": "2026-13-01"}, "Fra-datoen &#39;2026-13-01&#39; findes ikke i kalenderen"),
-        ({"fra": "1/13/2026"}, "Fra-datoen &#39;1/13/2026&#39; findes ikke i kalenderen"),
+        ({"fra": "2026-13-01"}, "Fra-datoen »2026-13-01« findes ikke i kalenderen"),
+        ({"fra": "1/13/2026"}, "Fra-datoen »1/13/2026« findes ikke i kalenderen"),
         ({"til": "i går"}, "Til-datoen skal være en dato"),
         ({"fra": "2026-11-29", "til": "2026-11-28"}, "Til-datoen ligger før fra-datoen"),
         ({"til": "9999-12-31"}, "for langt ude i fremtiden"),
@@ -568,7 +568,7 @@ def test_a_bad_filter_is_shown_beside_its_field_and_the_form_keeps_what_was_writ
         assert re.search(rf'id="{name}"[^>]*aria-describedby="[^"]*{name}-fejl', page.text), name
     assert 'id="til-fejl"' not in page.text  # 1.12.2026 is a date
     assert "Et CVR-nummer består af 8 cifre" in page.text
-    assert "Fra-datoen &#39;32-12-2026&#39; findes ikke i kalenderen" in page.text
+    assert "Fra-datoen »32-12-2026« findes ikke i kalenderen" in page.text
     words = auditor.get("/revision/", query_string={"fra": "i går"})
     assert "Fra-datoen skal være en dato som 1-12-2026, 1.12.2026 eller 2026-12-01" in words.text
 
