@@ -23,6 +23,11 @@ the first checkpoint covering it was verified and kept. Witnesses cosign the new
 checkpoint, so an event waits for the checkpoint cadence, then for both witnesses' answers.
 The p99 is a figure (no baseline to divide by); its p50, max and counts beside it.
 
+With `LEDGER_TEST_POSTGRES_URL` (a login that may create databases) the same run follows on
+PostgreSQL, each log in a new database of its own: `writes_with_witnesses_pg` and the `_pg`
+figures. Each ratio's per-round spread (min and max) is printed and kept beside it, so that a
+reader sees how much of a run's ratio is the machine.
+
 `--quick`: 7 rounds of 1,000 writes and 8 s of lag writes (under a minute on two loaded
 cores); the full run 9 rounds of 6,000 and 40 s.
 """
@@ -49,7 +54,16 @@ from typing import Any
 
 from approval_ledger.initialize import initialize
 from bench.append_verify import new_items
-from bench.common import Series, paired_ratio, parse_arguments, summary_line, verdict
+from bench.common import (
+    Series,
+    ledger_env,
+    paired_ratio,
+    parse_arguments,
+    postgres_admin_url,
+    postgres_databases,
+    summary_line,
+    verdict,
+)
 from ledger.application import LedgerApp
 from ledger.checkpointer import Checkpointer
 from ledger.config import Settings
@@ -57,7 +71,7 @@ from ledger.evidence.cosignature import Cosignature, CosignerKey
 from ledger.identity import Actor
 from ledger.witness import LOGS_FILE
 
-GOALS: dict[str, float | None] = {"writes_with_witnesses": 0.95}
+GOALS: dict[str, float | None] = {"writes_with_witnesses": 0.95, "writes_with_witnesses_pg": 0.95}
 OPERATOR = Actor(Actor.OPERATOR, "bench")
 ORIGIN = "bench.example/ledger"
 LAG_GAP = 0.02  # mean seconds between the lag writer's saves
@@ -194,8 +208,8 @@ def timestamp_authority(directory: Path) -> Iterator[tuple[str, Path]]:
         process.wait(timeout=30)
 
 
-def new_log(directory: Path, **env: str) -> Settings:
-    settings = Settings.from_env({"LEDGER_DATA_DIR": str(directory), "LEDGER_ORIGIN": ORIGIN} | env)
+def new_log(directory: Path, database_url: str | None = None) -> Settings:
+    settings = Settings.from_env(ledger_env(directory, database_url) | {"LEDGER_ORIGIN": ORIGIN})
     initialize(settings, OPERATOR).app.close()
     return settings
 
@@ -287,12 +301,16 @@ def save_rate(app: LedgerApp, count: int, cpu: Series | None = None) -> float:
     return count / (time.perf_counter() - start)
 
 
-def measure(workdir: Path, sizes: Sizes) -> tuple[dict[str, Series], list[float], int, int]:
+def measure(
+    workdir: Path, sizes: Sizes, databases: tuple[str, str] | None = None
+) -> tuple[dict[str, Series], list[float], int, int]:
     """The write rates per round of both logs, and the lags to a quorum-cosigned checkpoint
-    with how many checkpoints reached it and the newest size the TSA timestamped."""
-    baseline_settings = new_log(workdir / "baseline")
+    with how many checkpoints reached it and the newest size the TSA timestamped; on SQLite,
+    or in the two PostgreSQL `databases` (the baseline's, ours)."""
+    baseline_url, ours_url = databases if databases is not None else (None, None)
+    baseline_settings = new_log(workdir / "baseline", baseline_url)
     ours_dir = workdir / "ours"
-    plain = new_log(ours_dir)
+    plain = new_log(ours_dir, ours_url)
     with ExitStack() as stack:
         entries = []
         for number in (1, 2):
@@ -303,8 +321,8 @@ def measure(workdir: Path, sizes: Sizes) -> tuple[dict[str, Series], list[float]
         witnesses = workdir / "witnesses"
         witnesses.write_text("".join(entries), encoding="utf-8")
         ours_settings = Settings.from_env(
-            {
-                "LEDGER_DATA_DIR": str(ours_dir),
+            ledger_env(ours_dir, ours_url)
+            | {
                 "LEDGER_ORIGIN": ORIGIN,
                 "LEDGER_WITNESSES": str(witnesses),
                 "LEDGER_TSA_URL": tsa_url,
@@ -391,19 +409,17 @@ def quantile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_arguments(__doc__, argv)
-    sizes = QUICK if args.quick else FULL
-    if args.rounds:
-        sizes = Sizes(args.rounds, sizes.writes, sizes.lag_seconds)
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bench-witness-") as directory:
-        series, lags, cosigned, stamped = measure(Path(directory), sizes)
+def _figures(
+    series: dict[str, Series], lags: list[float], cosigned: int, stamped: int, suffix: str
+) -> tuple[float, dict[str, Any]]:
+    """The paired ratio and the figures of one database's run, named with `suffix`."""
     ratio = paired_ratio(series["ours"], series["baseline"])
-    ratios = {"writes_with_witnesses": ratio}
+    per_round = [o / b for o, b in zip(series["ours"].rates, series["baseline"].rates, strict=True)]
     figures: dict[str, Any] = {
         "writes_per_s_without": series["baseline"].median,
         "writes_per_s_with": series["ours"].median,
+        "writes_with_witnesses_rounds_min": min(per_round),
+        "writes_with_witnesses_rounds_max": max(per_round),
         "cpu_us_per_write_without": series["baseline_cpu"].median,
         "cpu_us_per_write_with": series["ours_cpu"].median,
         "off_path_threads_cpu_share": series["off_path_share"].median,
@@ -413,38 +429,79 @@ def main(argv: list[str] | None = None) -> None:
         "quorum_lag_max_ms": 1000 * max(lags),
         "quorum_lag_writes": len(lags),
         "quorum_cosigned_checkpoints": cosigned,
-        "witnesses": 2,
         "tsa_newest_stamped_size": stamped,
-        "seconds": time.monotonic() - started,
     }
-    print(
-        f"bench/witness.py{' --quick' if args.quick else ''}: Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores, SQLite, {sizes.rounds} rounds of {sizes.writes} writes "
-        "(one event per transaction) per side"
-    )
+    return ratio, {f"{name}{suffix}": value for name, value in figures.items()}
+
+
+def _report(
+    database: str, sizes: Sizes, ratio: float, figures: dict[str, Any], suffix: str
+) -> None:
+    def f(name: str) -> Any:
+        return figures[f"{name}{suffix}"]
+
+    print(f"{database}:")
     print(f"{'':<40}{'without':>12}{'with':>12}{'ratio':>8}{'goal':>7}")
-    goal = GOALS["writes_with_witnesses"]
+    goal = GOALS[f"writes_with_witnesses{suffix}"]
     print(
-        f"{'writes/s, 2 witnesses and a TSA':<40}{series['baseline'].median:>12,.0f}"
-        f"{series['ours'].median:>12,.0f}{ratio:>8.2f}{goal:>7.2f}  {verdict(ratio, goal)}"
+        f"{'writes/s, 2 witnesses and a TSA':<40}{f('writes_per_s_without'):>12,.0f}"
+        f"{f('writes_per_s_with'):>12,.0f}{ratio:>8.2f}{goal:>7.2f}  {verdict(ratio, goal)}"
     )
     print(
-        f"{'CPU per write (us, this process)':<40}{series['baseline_cpu'].median:>12,.0f}"
-        f"{series['ours_cpu'].median:>12,.0f}"
+        f"{'  per-round ratios, min to max':<40}{'':>24}"
+        f"{f('writes_with_witnesses_rounds_min'):>8.2f} to "
+        f"{f('writes_with_witnesses_rounds_max'):.2f}"
+    )
+    print(
+        f"{'CPU per write (us, this process)':<40}{f('cpu_us_per_write_without'):>12,.0f}"
+        f"{f('cpu_us_per_write_with'):>12,.0f}"
     )
     print(
         "the cosigning and timestamping threads used "
-        f"{100 * series['off_path_share'].median:.1f} % of a core during the rounds, the "
-        f"witness and TSA processes {100 * series['servers_share'].median:.1f} %"
+        f"{100 * f('off_path_threads_cpu_share'):.1f} % of a core during the rounds, the "
+        f"witness and TSA processes {100 * f('witness_and_tsa_processes_cpu_share'):.1f} %"
     )
     print(
-        f"commit to quorum-cosigned checkpoint: {len(lags)} writes over {sizes.lag_seconds:.0f} s, "
-        f"{cosigned} checkpoints cosigned by both; p50 {figures['quorum_lag_p50_ms']:.0f} ms, "
-        f"p99 {figures['quorum_lag_p99_ms']:.0f} ms, max {figures['quorum_lag_max_ms']:.0f} ms; "
-        f"newest checkpoint timestamped by the TSA: size {stamped}; "
-        f"{figures['seconds']:.0f} s in all"
+        f"commit to quorum-cosigned checkpoint: {f('quorum_lag_writes')} writes over "
+        f"{sizes.lag_seconds:.0f} s, {f('quorum_cosigned_checkpoints')} checkpoints cosigned by "
+        f"both; p50 {f('quorum_lag_p50_ms'):.0f} ms, p99 {f('quorum_lag_p99_ms'):.0f} ms, "
+        f"max {f('quorum_lag_max_ms'):.0f} ms; newest checkpoint timestamped by the TSA: size "
+        f"{f('tsa_newest_stamped_size')}"
     )
-    print(summary_line("witness", args.quick, figures, ratios, GOALS))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_arguments(__doc__, argv)
+    sizes = QUICK if args.quick else FULL
+    if args.rounds:
+        sizes = Sizes(args.rounds, sizes.writes, sizes.lag_seconds)
+    started = time.monotonic()
+    admin = postgres_admin_url()
+    ratios: dict[str, float] = {}
+    figures: dict[str, Any] = {"witnesses": 2}
+    print(
+        f"bench/witness.py{' --quick' if args.quick else ''}: Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores, {sizes.rounds} rounds of {sizes.writes} writes "
+        "(one event per transaction) per side, the sides alternating"
+    )
+    runs: list[tuple[str, str]] = [("SQLite", "")] + ([("PostgreSQL", "_pg")] if admin else [])
+    for database, suffix in runs:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-witness-") as directory,
+            postgres_databases(
+                admin if suffix else None, "bench_witness_base", "bench_witness_ours"
+            ) as urls,
+        ):
+            pair = (urls[0], urls[1]) if urls is not None else None
+            series, lags, cosigned, stamped = measure(Path(directory), sizes, pair)
+        ratio, named = _figures(series, lags, cosigned, stamped, suffix)
+        ratios[f"writes_with_witnesses{suffix}"] = ratio
+        figures |= named
+        _report(database, sizes, ratio, figures, suffix)
+    figures["seconds"] = time.monotonic() - started
+    print(f"{figures['seconds']:.0f} s in all")
+    goals = {name: goal for name, goal in GOALS.items() if name in ratios}
+    print(summary_line("witness", args.quick, figures, ratios, goals))
 
 
 if __name__ == "__main__":
