@@ -116,7 +116,7 @@ def describe(entry: Entry, agreements: Mapping[str, str], viewer_uuid: str | Non
     if kind == "Approved":
         how = ""
         if entry.actor is not None and entry.actor.loa:
-            how = f" med MitID Erhverv på sikringsniveau {NsisLevel.parse(entry.actor.loa).danish}"
+            how = f", med MitID Erhverv på sikringsniveau {NsisLevel.parse(entry.actor.loa).danish}"
         said = getattr(event, "confirmed_statement", None)
         confirmed = f" og bekræftede: »{said}«" if said else ""
         return f"{who} godkendte {agreement}{how}{confirmed}."

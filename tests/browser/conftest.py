@@ -140,8 +140,11 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def portal(browser, tmp_path_factory: pytest.TempPathFactory, saml_keys: Path) -> Iterator[Portal]:
-    """A seeded portal served on a free loopback port for this test module."""
+def portal(
+    browser, tmp_path_factory: pytest.TempPathFactory, saml_keys: Path, request
+) -> Iterator[Portal]:
+    """A seeded portal served on a free loopback port for this test module, with the
+    module's `PORTAL_CONFIG` (Flask settings) if it has one."""
     data_dir = tmp_path_factory.mktemp("portal") / "var"
     settings = settings_in(data_dir)
     ledger = initialize(settings, Actor.cli_operator()).app
@@ -151,7 +154,8 @@ def portal(browser, tmp_path_factory: pytest.TempPathFactory, saml_keys: Path) -
     )
     url = f"http://127.0.0.1:{server.server_port}"
     saml = saml_settings_in(data_dir, saml_keys, LEDGER_SAML_BASE_URL=url)
-    server.app = build_app(settings, saml, ledger=ledger)
+    config = getattr(request.module, "PORTAL_CONFIG", None)
+    server.app = build_app(settings, saml, ledger=ledger, config=config)
     thread = threading.Thread(target=server.serve_forever, name="portal", daemon=True)
     thread.start()
     try:

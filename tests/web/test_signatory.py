@@ -175,7 +175,8 @@ def test_an_old_login_is_sent_through_nemlogin_again_and_comes_back(portal, app,
     log_in(portal, "aarhus")
     token = csrf_token(portal, f"/aftaler/{agreement.id}")
     with portal.session_transaction() as session:
-        session["identity"]["authn_instant"] = "2026-01-01T00:00:00+00:00"
+        # A new value, not a change inside the old one: only that marks the session changed.
+        session["identity"] = {**session["identity"], "authn_instant": "2026-01-01T00:00:00+00:00"}
     answer = portal.post(
         f"/aftaler/{agreement.id}/godkend", data={"bekraeft": "ja", "csrf_token": token}
     )
@@ -433,7 +434,7 @@ def test_the_history_reads_as_danish_facts_not_as_python_values(portal, app, agr
         assert name not in history
     assert "<h1>Historik for Odense Kommune</h1>" in history
     assert (
-        "Clara Christensen (Odense Kommune) godkendte Driftsaftale, version 2026.1 med MitID "
+        "Clara Christensen (Odense Kommune) godkendte Driftsaftale, version 2026.1, med MitID "
         "Erhverv på sikringsniveau Høj og bekræftede: »Jeg er tegningsberettiget for Odense "
         "Kommune og godkender aftalen på kommunens vegne«."
     ) in history  # the agreement by name, not its UUID
