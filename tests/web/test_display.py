@@ -2,8 +2,10 @@
 
 import datetime
 
+from development.demo import CUSTOMERS, signatory
 from ledger.danish_time import start_of_danish_day
-from web.display import day, number, when
+from tests.fixtures import AARHUS, approved_agreement
+from web.display import at_minute, day, describe, number, when
 
 
 def test_a_winter_moment_is_shown_an_hour_after_utc():
@@ -43,3 +45,25 @@ def test_counts_are_written_with_danish_thousands_separators():
         "10.000",
         "1.234.567",
     ]
+
+
+def test_a_moment_in_a_sentence_is_written_to_the_minute():
+    assert at_minute("2026-12-01T08:07:05.123456+00:00") == "1. december 2026 kl. 09.07"
+    assert at_minute(datetime.datetime(2026, 6, 30, 22, 30, tzinfo=datetime.UTC)) == (
+        "1. juli 2026 kl. 00.30"
+    )
+    assert at_minute("not a moment") == "not a moment"
+
+
+def test_an_approval_recorded_without_a_statement_is_told_without_one(app, operator):
+    app.register_customer(cvr=AARHUS, name=CUSTOMERS[AARHUS], actor=operator)
+    agreement = approved_agreement(app, publisher=operator, approver=signatory("aarhus"))
+    [entry] = [e for e in app.history(cvr=AARHUS) if e.event_type == "Approved"]
+    names = {str(agreement.id): "Driftsaftale, version 2026.1"}
+    assert describe(entry, names, None) == (
+        "Anne Andersen (Aarhus Kommune) godkendte Driftsaftale, version 2026.1, med MitID "
+        "Erhverv på sikringsniveau Betydelig."
+    )
+    assert describe(entry, {}, None).startswith(
+        "Anne Andersen (Aarhus Kommune) godkendte en aftale,"
+    )
