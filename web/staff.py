@@ -507,7 +507,7 @@ REFUSAL_WORDS = {
     "bad-signature": "Signaturen på loginnet kunne ikke verificeres",
     "schema-invalid": "Login-svaret fulgte ikke SAML-skemaet",
     "expired": "Login-svaret var udløbet, da det nåede frem",
-    "not-yet-valid": "Login-svaret var endnu ikke gyldigt (urene går forkert?)",
+    "not-yet-valid": "Login-svaret var endnu ikke gyldigt (et ur går måske forkert)",
     "issued-too-long-ago": "Loginnet var udstedt for længe siden",
     "assertion-lifetime": "Loginnet var gyldigt i længere tid, end portalen tillader",
     "invalid-response": "Login-svaret kunne ikke godkendes",

@@ -221,6 +221,7 @@ def test_staff_revoking_a_role_ends_every_session_of_that_person(flask_app, port
             "csrf_token": csrf_token(portal, "/drift/roller"),
             "person_uuid": AUDITOR.person_uuid,
             "role": "auditor",
+            "reason": "Revisionen er afsluttet.",
         },
     )
     assert revoked.status_code == 302
@@ -407,6 +408,7 @@ def test_staff_revoking_their_own_auditor_role_are_sent_to_log_in_again(portal, 
             "csrf_token": csrf_token(portal, "/drift/roller"),
             "person_uuid": STAFF.person_uuid,
             "role": "auditor",
+            "reason": "Revisionen er afsluttet.",
         },
     )
     assert revoked.status_code == 302
