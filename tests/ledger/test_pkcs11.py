@@ -457,3 +457,24 @@ def test_the_portal_says_in_danish_that_it_cannot_sign_and_writes_nothing(
         assert len(list(ledger.signed_log.entries())) == before
     finally:
         ledger.close()
+
+
+def test_ledger_init_makes_the_key_in_the_token_with_the_pin_from_a_variable(
+    token_env, monkeypatch, capsys
+):
+    """The settings an operator's service file would hold: the URI without pin-source, the
+    library named, and the PIN in a variable LEDGER_PKCS11_PIN_ENV names."""
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", f"pkcs11:token={LABEL};object=log")
+    monkeypatch.setenv("LEDGER_PKCS11_MODULE", DEFAULT_MODULE)
+    monkeypatch.setenv("LEDGER_PKCS11_PIN_ENV", "TOKEN_PIN_FOR_INIT")
+    monkeypatch.setenv("TOKEN_PIN_FOR_INIT", PIN)
+    assert main(["init"]) == 0
+    out = capsys.readouterr().out
+    assert f"signing key:    created in the token '{LABEL}'" in out
+    assert PIN not in out
+    assert list((token_env / "keys").glob("signing-*.pem")) == []
+    keyring = token_keyring(Settings.from_env())
+    (published,) = keyring.verifier_keys().values()
+    assert [key.verifier_key for key in keyring.token.keys(ORIGIN)] == [published]
+    assert main(["customer", "add", "--cvr", AARHUS, "--name", "Aarhus Kommune"]) == 0
+    assert main(["verify"]) == 0
