@@ -29,8 +29,7 @@ UNAVAILABLE_OTHERWISE = "Prøv igen om et øjeblik."
 RETRY_AFTER_SECONDS = 10
 CANNOT_SIGN = "Portalen kan ikke underskrive lige nu"
 CANNOT_SIGN_TEXT = (
-    "Intet af det, du sendte, er registreret. Driften er underrettet; prøv igen, når de har "
-    "rettet fejlen."
+    "Intet af det, du sendte, er registreret. Prøv igen senere; fejlen er registreret."
 )
 CSRF_MESSAGE = (
     "Formularen mangler sin sikkerhedsnøgle eller er udløbet. Gå tilbage, genindlæs siden "
