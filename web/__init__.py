@@ -18,7 +18,6 @@ from web.arguments import WholeNumberConverter
 from web.auth import check_session, login_manager
 from web.roles import is_auditor, is_signatory, is_staff
 from web.services import Services
-from web.session_cookie import SessionCookie
 from web.uploads import size_text
 
 csrf = CSRFProtect()
@@ -41,7 +40,6 @@ def create_app(services: Services, *, config: Mapping[str, Any] | None = None) -
     settings, saml = services.settings, services.saml
     operator_cvr = settings.require_operator_cvr()
     app = Flask(__name__)
-    app.session_interface = SessionCookie()  # Flask's cookie, for less CPU a request
     app.url_map.converters["int"] = WholeNumberConverter  # strict, before any route
     secure = urlsplit(saml.base_url).scheme == "https"
     app.config.update(
