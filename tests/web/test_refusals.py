@@ -180,14 +180,14 @@ def test_the_auditor_sees_which_facts_of_a_refusal_were_verified(portal, app):
 
     page = portal.get("/revision/?type=LoginRejected")
     assert page.status_code == 200
-    assert "Fra IdP'ens signerede assertion: assertion_id, person_uuid, cvr." in page.text
-    assert 'assertion_id <span class="hint">(verificeret)' in page.text
-    assert "intet i hændelsen er verificeret" in page.text
-    assert 'assertion_id <span class="hint">(ikke verificeret)' in page.text
+    assert "<dd>Assertion-ID, Personens UUID, CVR</dd>" in page.text
+    assert 'Assertion-ID <span class="hint">(verificeret)' in page.text
+    assert "Intet (registreret, før portalen angav det)" in page.text
+    assert 'Assertion-ID <span class="hint">(ikke verificeret)' in page.text
     assert page.text.count("FORGED") <= 10  # cut, not shown at length
     counted = portal.get("/revision/?type=LoginRefusalsCounted")
     assert "Afviste login talt" in counted.text
-    assert 'malformed-base64</span> fra <span class="hash">192.0.2.0/24</span>: 1' in counted.text
+    assert "Login-svaret var ikke gyldig base64 fra 192.0.2.0/24: 1" in counted.text
     assert "Intet fra svarene er gemt" in counted.text
 
 
