@@ -18,7 +18,13 @@ from playwright.sync_api import expect
 
 from approval_ledger import cli
 from approval_ledger.serve import gunicorn_options
-from development.demo import AGREEMENT_TITLE, AGREEMENT_VERSION, PERSONS_BY_KEY, demo_pdf
+from development.demo import (
+    AGREEMENT_TITLE,
+    AGREEMENT_VERSION,
+    CUSTOMERS,
+    PERSONS_BY_KEY,
+    demo_pdf,
+)
 from ledger.config import Settings
 from ledger.evidence.bundle import Receipt
 from tests.browser.conftest import (
@@ -269,8 +275,9 @@ def test_staff_reset_an_approval_over_https(new_context, portal, shots):
     staff.get_by_role("navigation", name="Hovedmenu").get_by_role("link", name="Drift").click()
     look_at(staff, shots, "drift")
     staff.get_by_role("row").filter(has_text=f"CVR {AARHUS}").get_by_role(
-        "link", name="Nulstil godkendelsen"
+        "link", name=CUSTOMERS[AARHUS]
     ).click()
+    staff.get_by_role("link", name=re.compile("Nulstil godkendelsen")).click()
     staff.get_by_label("Hvorfor skal godkendelsen nulstilles?").fill(REASON)
     staff.get_by_role("button", name="Videre til bekræftelse").click()
     look_at(staff, shots, "nulstil")
