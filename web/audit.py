@@ -335,10 +335,16 @@ def approval_stories(cvr: str, agreements: dict[str, str]) -> list[Story]:
     for entry in sorted(steps, key=lambda entry: entry.seq):
         by_approval.setdefault(entry.event.originator_id, []).append(entry)
     stories = [
-        Story(agreements.get(str(told[0].event.agreement_version_id), "en aftale"), told)
+        Story(agreements.get(_agreement_of(told[0]), "en aftale"), told)
         for told in by_approval.values()
     ]
     return sorted(stories, key=lambda story: story.steps[-1].seq, reverse=True)
+
+
+def _agreement_of(step: Entry) -> str:
+    """The agreement version an approval's or a reset's event names, as its id text."""
+    event: Any = step.event  # Approved and ApprovalReset both carry agreement_version_id
+    return str(event.agreement_version_id)
 
 
 @blueprint.app_template_test("moment")
