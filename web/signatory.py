@@ -168,7 +168,7 @@ def approve(version_id: UUID) -> Any:
             _(
                 "Aftalen er godkendt for %(org)s, og godkendelsen er registreret i loggen. "
                 "Du skal ikke gøre mere. Gem gerne kvitteringen: den viser, hvem der "
-                "godkendte hvad og hvornår. Nulstiller driften godkendelsen, står aftalen "
+                "godkendte hvad og hvornår. Nulstiller leverandøren godkendelsen, står aftalen "
                 "igen som »Afventer godkendelse« under Aftaler.",
                 org=_customer().name,
             ),

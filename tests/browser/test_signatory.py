@@ -243,7 +243,7 @@ def test_with_two_current_versions_the_pages_say_which_is_which(new_context, por
     log_in_as(page, "koebenhavn", "/aftaler")
     expect(page.get_by_role("main")).to_contain_text(
         f"Af {title} er der 2 gældende versioner: 2026.1 og 2026.2. De erstatter ikke hinanden: "
-        "hver version skal godkendes for sig, indtil driften trækker en af dem tilbage."
+        "hver version skal godkendes for sig, indtil leverandøren trækker en af dem tilbage."
     )
     looked_at(page, f"aftaler-to-versioner-{width}", width)
     page.goto(f"/aftaler/{newer.id}")
