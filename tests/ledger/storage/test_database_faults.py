@@ -218,7 +218,15 @@ def _agreement(app):
 
 
 def _csrf(client, path: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text).group(1)
+    """The form's CSRF token from the page, read again while the database is unavailable
+    (503), as a person reloads the page."""
+    for _ in range(TRIES):
+        page = client.get(path)
+        if page.status_code != 503:
+            break
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.status_code
+    return found.group(1)
 
 
 def _approve(client, version_id):
