@@ -271,7 +271,8 @@ def test_two_current_versions_say_which_is_which_and_that_neither_replaces_the_o
     listing = portal.get("/aftaler").text
     assert (
         "Af Driftsaftale er der 2 gældende versioner: 2026.1 og 2026.2. De erstatter ikke "
-        "hinanden: hver version skal godkendes for sig, indtil leverandøren trækker en af dem tilbage."
+        "hinanden: hver version skal godkendes for sig, indtil leverandøren trækker en af dem "
+        "tilbage."
     ) in listing
     page = portal.get(f"/aftaler/{newer.id}").text
     assert "Hvilken version skal godkendes?" in page
