@@ -822,6 +822,11 @@ def cmd_demo(configuration: Configuration, args: argparse.Namespace) -> int:
     if settings.operator_cvr is None:
         settings = replace(settings, operator_cvr=OPERATOR_CVR)
         configuration = replace(configuration, settings=settings)
+    if not configuration.environ.get("LEDGER_SAML_BASE_URL"):
+        # The development IdP sends the browser back to the portal's base URL: without one
+        # named, that is the address the demo serves, so a login returns to the same port.
+        served_at = {**configuration.environ, "LEDGER_SAML_BASE_URL": f"http://{args.bind}"}
+        configuration = replace(configuration, environ=served_at)
     app = initialize(settings, Actor.cli_operator()).app
     _init_saml(configuration)
     seeded = seed(app)

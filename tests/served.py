@@ -117,7 +117,7 @@ def ledger_serve(
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
     served = Served(bind, process, output)
     try:
-        _wait_until_answering(served)
+        wait_until_answering(served)
         yield served
     finally:
         process.terminate()
@@ -128,7 +128,7 @@ def ledger_serve(
             process.wait()
 
 
-def _wait_until_answering(served: Served) -> None:
+def wait_until_answering(served: Served) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if served.process.poll() is not None:
