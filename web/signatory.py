@@ -425,20 +425,24 @@ def declaration() -> Any:
 @signatory_required
 def handed_in_declaration() -> Response:
     """The declaration as the municipality handed it in (the current round's)."""
-    found = ledger().declaration(current_user.cvr)
-    if found is None or found.handed_in_sha256 is None:
-        abort(404)
-    return send_document(found.handed_in_sha256, f"erklaering-{found.cvr}-afleveret.pdf")
+    return _declaration_copy("handed_in_sha256", "afleveret")
 
 
 @blueprint.get("/erklaering/medunderskrevet.pdf")
 @signatory_required
 def countersigned_declaration() -> Response:
     """The declaration as the operator countersigned it (the current round's)."""
+    return _declaration_copy("countersigned_sha256", "medunderskrevet")
+
+
+def _declaration_copy(sha256_field: str, step: str) -> Response:
+    """One of the signatory's own declaration copies by the field naming its document, or
+    404 when the current round has none."""
     found = ledger().declaration(current_user.cvr)
-    if found is None or found.countersigned_sha256 is None:
+    sha256 = None if found is None else getattr(found, sha256_field)
+    if found is None or sha256 is None:
         abort(404)
-    return send_document(found.countersigned_sha256, f"erklaering-{found.cvr}-medunderskrevet.pdf")
+    return send_document(sha256, f"erklaering-{found.cvr}-{step}.pdf")
 
 
 # History
