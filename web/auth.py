@@ -16,6 +16,7 @@ logout, single logout, the idle timeout, the absolute lifetime and a revoked rol
 """
 
 import datetime
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,6 +29,7 @@ from flask import (
     abort,
     current_app,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -44,7 +46,7 @@ from ledger.search import EventIndex
 from ledger.storage.login_counters import LoginRateLimit, client_network
 from ledger.storage.sessions import LOGOUT, NEW_LOGIN, SINGLE_LOGOUT
 from saml.policy import Identity
-from saml.refusals import LoginRefused
+from saml.refusals import LoginRefused, Refusal
 from saml.sp import ServiceProvider
 
 login_manager = LoginManager()
@@ -53,6 +55,7 @@ blueprint = Blueprint("auth", __name__, url_prefix="/saml")
 PENDING_COOKIE = "saml_pending"
 PENDING_MAX_AGE = 15 * 60  # seconds a person has at NemLog-in before the request expires
 PENDING_LIMIT = 5  # logins started in other tabs that are still honoured
+REFUSED_COOKIE = "saml_refused"
 
 
 @dataclass(frozen=True)
@@ -266,14 +269,21 @@ def login() -> AnyResponse:
 @blueprint.post("/acs")
 def acs() -> AnyResponse | tuple[str, int]:
     """The POSTed SAMLResponse: a new session for a verified identity, or a Danish refusal."""
+    posted = request.form.get("SAMLResponse", "")
+    told = RefusalsTold()
+    if (again := told.of(posted)) is not None:
+        return again
     pending_logins = PendingLogins()
     pending = pending_logins.read()
     try:
-        identity = service_provider().accept(
-            request.form.get("SAMLResponse", ""), pending=pending.keys()
-        )
+        identity = service_provider().accept(posted, pending=pending.keys())
     except LoginRefused as refused:
-        return _refuse(refused)
+        # The time shown is the one support looks the refusal up by (/drift/afviste-login).
+        refused_at = datetime.datetime.now(datetime.UTC)
+        response = make_response(_refuse(refused, refused_at))
+        if refused.is_policy:
+            told.remember(response, posted, refused, refused_at)
+        return response
     target = pending.pop(identity.in_response_to, "/")
     _start_session(identity)
     response = redirect(target)
@@ -304,7 +314,62 @@ def _start_session(identity: Identity) -> None:
     login_user(load_user(identity.person_uuid), fresh=True)
 
 
-def _refuse(refused: LoginRefused) -> tuple[str, int]:
+class RefusalsTold:
+    """The verified login our policy last refused in this browser, by a hash of its SAML
+    response, in a signed cookie beside the pending logins' (it too must come with the IdP's
+    cross-site POST). The same response posted again, by a reload or by going back, is
+    answered with the same page, its words and its time, and nothing more is recorded or
+    counted: it would otherwise be refused anew as a replay, with words that no longer help.
+    A response that did not verify is refused and counted each time it comes."""
+
+    def __init__(self) -> None:
+        self._serializer = URLSafeTimedSerializer(
+            current_app.config["SECRET_KEY"], salt="saml-refused"
+        )
+
+    def of(self, posted: str) -> tuple[str, int] | None:
+        """The page told before for this very response, if it was refused in this browser."""
+        try:
+            told = self._serializer.loads(
+                request.cookies.get(REFUSED_COOKIE, ""), max_age=PENDING_MAX_AGE
+            )
+            if told["response"] != _fingerprint(posted):
+                return None
+            refused = LoginRefused(Refusal(told["reason"]))
+            refused_at = datetime.datetime.fromisoformat(told["at"])
+        except (BadSignature, KeyError, TypeError, ValueError):
+            return None
+        return _refusal_page(refused, refused_at)
+
+    def remember(
+        self,
+        response: AnyResponse,
+        posted: str,
+        refused: LoginRefused,
+        refused_at: datetime.datetime,
+    ) -> None:
+        told = {
+            "response": _fingerprint(posted),
+            "reason": refused.reason.value,
+            "at": refused_at.isoformat(),
+        }
+        secure = current_app.config["SESSION_COOKIE_SECURE"]
+        response.set_cookie(
+            REFUSED_COOKIE,
+            self._serializer.dumps(told),
+            max_age=PENDING_MAX_AGE,
+            path="/saml/",
+            httponly=True,
+            secure=secure,
+            samesite="None" if secure else "Lax",
+        )
+
+
+def _fingerprint(posted: str) -> str:
+    return hashlib.sha256(posted.encode()).hexdigest()
+
+
+def _refuse(refused: LoginRefused, refused_at: datetime.datetime) -> tuple[str, int]:
     """Our policy's refusal of a verified identity is recorded by itself; any other refusal
     (nothing in it verified) is counted for its reason and the client's network."""
     if refused.is_policy:
@@ -320,9 +385,11 @@ def _refuse(refused: LoginRefused) -> tuple[str, int]:
             reason=refused.reason, network=client_network(request.remote_addr)
         )
     current_app.logger.warning("login refused: %s", refused.reason)
+    return _refusal_page(refused, refused_at)
+
+
+def _refusal_page(refused: LoginRefused, refused_at: datetime.datetime) -> tuple[str, int]:
     status = 403 if refused.is_policy else 400
-    # The time shown is the one support looks the refusal up by (/drift/afviste-login).
-    refused_at = datetime.datetime.now(datetime.UTC)
     return render_template("login_refused.html", refused=refused, refused_at=refused_at), status
 
 
