@@ -7,10 +7,12 @@ so no process makes RSA keys of its own.
 """
 
 import http.client
+import http.server
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +28,22 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextmanager
+def serve_in_thread(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A real HTTP server for a peer the test plays (a TSA, a proxy in front of a witness), on a
+    free loopback port and its own threads, for the duration of the block; yields the port.
+    Shut down and closed on the way out, so no test leaves a listener behind."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def portal_environment(settings: Settings, saml_keys: Path, **extra: str) -> dict[str, str]:

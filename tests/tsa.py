@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.served import serve_in_thread
+
 POLICY = "1.3.6.1.4.1.4146.2.3"
 
 
@@ -199,15 +201,8 @@ class TestTSA:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}/tsa"
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(5)
+        with serve_in_thread(Handler) as port:
+            yield f"http://127.0.0.1:{port}/tsa"
 
 
 def openssl_verifies(token: bytes, data: bytes, tsa: TestTSA, directory: Path) -> bool:

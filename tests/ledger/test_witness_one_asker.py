@@ -15,7 +15,7 @@ from ledger.identity import Actor
 from ledger.storage.asking import AskingClaims
 from tests.helpers import new_witness
 from tests.ledger.test_checkpointer import register, wait_until
-from tests.served import free_port, ledger_serve, portal_environment
+from tests.served import free_port, ledger_serve, portal_environment, serve_in_thread
 from tests.tsa import TestTSA
 
 
@@ -53,15 +53,8 @@ def counting_proxy(target_port: int) -> Iterator[tuple[str, list[tuple[int, int,
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serve_in_thread(Handler) as port:
+        yield f"http://127.0.0.1:{port}", seen
 
 
 def test_two_worker_processes_ask_the_witness_and_the_tsa_once_per_checkpoint(
