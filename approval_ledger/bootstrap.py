@@ -77,6 +77,7 @@ def build_services(
     from ledger.application import LedgerApp
     from ledger.search import EventIndex
     from ledger.storage.login_counters import LoginRateLimit
+    from ledger.storage.notices import Outbox
     from ledger.storage.once import UsedOnce
     from saml.sp import ServiceProvider
     from web.services import Services
@@ -92,6 +93,8 @@ def build_services(
         opened.callback(used_once.close)
         service_provider = ServiceProvider(saml, idp, used_once)
         login_rate_limit = LoginRateLimit(settings.database, settings.login_rate_per_minute)
+        opened.callback(login_rate_limit.close)
+        outbox = Outbox(settings.database)
         opened.pop_all()
     return Services(
         settings=settings,
@@ -101,6 +104,7 @@ def build_services(
         service_provider=service_provider,
         used_once=used_once,
         login_rate_limit=login_rate_limit,
+        outbox=outbox,
     )
 
 

@@ -96,13 +96,16 @@ def is_loopback(bind: str) -> bool:
 def start_checkpointer(worker: Any) -> None:
     """gunicorn's `post_worker_init` hook, in the worker process once its app is built: the
     worker's checkpointer starts, over the worker's own ledger (why one in every worker and
-    none in the master: `ledger.checkpointer`)."""
+    none in the master: `ledger.checkpointer`), and so does its e-mail notice sender when
+    e-mail is on (`approval_ledger.mailer`)."""
+    from approval_ledger.mailer import start_notice_sender
     from ledger.checkpointer import Checkpointer
 
     services = worker.wsgi.extensions["services"]
     worker.checkpointer = Checkpointer.for_log(
         services.signed_log, services.settings.checkpoint_interval
     ).start()
+    worker.notice_sender = start_notice_sender(services)
 
 
 def close_services(server: Any, worker: Any) -> None:
@@ -113,6 +116,9 @@ def close_services(server: Any, worker: Any) -> None:
     checkpointer = getattr(worker, "checkpointer", None)
     if checkpointer is not None:
         checkpointer.stop()
+    notice_sender = getattr(worker, "notice_sender", None)
+    if notice_sender is not None:
+        notice_sender.stop()
     app = getattr(worker, "wsgi", None)
     if app is not None:
         app.extensions["services"].close()

@@ -1,18 +1,19 @@
 """Configuration from `LEDGER_*` environment variables, validated once at start."""
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from cryptography import x509
 
 from ledger.evidence.cosignature import CosignatureError, WitnessEntry, parse_witness_list
 from ledger.evidence.database import DatabaseURL, DatabaseURLError
 from ledger.evidence.timestamp import load_roots
-from ledger.identity import InvalidCVR, validate_cvr
+from ledger.identity import InvalidCVR, checked_email_address, validate_cvr
 from ledger.token_keys import DEFAULT_MODULE, TokenError, TokenURI
 
 DEFAULT_ORIGIN = "localhost/approval-ledger"
@@ -51,6 +52,10 @@ KNOWN_VARIABLES = frozenset(
         "LEDGER_TSA_ROOTS",
         "LEDGER_TSA_INTERVAL",
         "LEDGER_TSA_POLICY",
+        "LEDGER_SMTP_URL",
+        "LEDGER_SMTP_PASSWORD_ENV",
+        "LEDGER_MAIL_FROM",
+        "LEDGER_STAFF_EMAIL",
         # saml/settings.py (SamlSettings)
         "LEDGER_SAML_BASE_URL",
         "LEDGER_SAML_IDP_METADATA",
@@ -79,6 +84,34 @@ class TsaSettings:
     roots: tuple[x509.Certificate, ...]
     interval: float = 0.0
     policy: str | None = None
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The mail server the portal's e-mail notices go through (LEDGER_SMTP_URL), how it is
+    reached (`plain`, `starttls` or `tls`), the login if it asks for one, and the From
+    address (LEDGER_MAIL_FROM). The password is never part of the URL: it is read from the
+    variable LEDGER_SMTP_PASSWORD_ENV names, so that it shows in no process list, log line
+    or error message that quotes the URL."""
+
+    host: str
+    port: int
+    security: str
+    sender: str
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    PLAIN = "plain"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+# LEDGER_SMTP_URL's schemes: how each reaches the server, and its usual port.
+SMTP_SCHEMES = {
+    "smtp": (SmtpSettings.PLAIN, 25),
+    "smtp+starttls": (SmtpSettings.STARTTLS, 587),
+    "smtps": (SmtpSettings.TLS, 465),
+}
 
 
 class ConfigError(ValueError):
@@ -120,6 +153,10 @@ class Settings:
     signing_key: str | None = None
     pkcs11_module: str = DEFAULT_MODULE
     pkcs11_pin_env: str | None = None
+    # The mail server of the e-mail notices (LEDGER_SMTP_*; none: no e-mail is sent) and
+    # the staff's addresses they go to (LEDGER_STAFF_EMAIL; README, E-mail).
+    smtp: SmtpSettings | None = None
+    staff_emails: tuple[str, ...] = ()
 
     @property
     def documents_dir(self) -> Path:
@@ -184,6 +221,8 @@ class Settings:
             signing_key=signing_key,
             pkcs11_module=pkcs11_module,
             pkcs11_pin_env=pkcs11_pin_env,
+            smtp=_smtp(env),
+            staff_emails=_staff_emails(env),
         )
 
     def require_operator_cvr(self) -> str:
@@ -344,6 +383,102 @@ def _tsa(env: Mapping[str, str]) -> TsaSettings | None:
 
 
 _TSA_ONLY = frozenset({"LEDGER_TSA_ROOTS", "LEDGER_TSA_INTERVAL", "LEDGER_TSA_POLICY"})
+_SMTP_ONLY = frozenset({"LEDGER_SMTP_PASSWORD_ENV", "LEDGER_MAIL_FROM", "LEDGER_STAFF_EMAIL"})
+
+
+def _smtp(env: Mapping[str, str]) -> SmtpSettings | None:
+    """The mail server of LEDGER_SMTP_URL (`smtp://`, `smtp+starttls://` or `smtps://`,
+    with a user name but no password), the password from the variable
+    LEDGER_SMTP_PASSWORD_ENV names, and the From address LEDGER_MAIL_FROM."""
+    url = env.get("LEDGER_SMTP_URL") or ""
+    if not url:
+        others = [name for name in sorted(_SMTP_ONLY) if env.get(name)]
+        if others:
+            raise ConfigError(f"{', '.join(others)} needs LEDGER_SMTP_URL, the mail server")
+        return None
+    address = urlsplit(url)
+    try:
+        port = address.port
+    except ValueError:
+        port = -1
+    if address.scheme not in SMTP_SCHEMES or not address.hostname or port == -1:
+        raise ConfigError(
+            "LEDGER_SMTP_URL must be smtp://HOST[:PORT], smtp+starttls://HOST[:PORT] or "
+            "smtps://HOST[:PORT], with USER@ before the host if the server wants a login"
+        )
+    if address.password is not None:
+        raise ConfigError(
+            "LEDGER_SMTP_URL must not hold the password: set LEDGER_SMTP_PASSWORD_ENV to the "
+            "name of a variable that holds it"
+        )
+    if address.path not in ("", "/") or address.query or address.fragment:
+        raise ConfigError("LEDGER_SMTP_URL names only the server: no path, query or fragment")
+    security, usual_port = SMTP_SCHEMES[address.scheme]
+    host = address.hostname
+    user = unquote(address.username) if address.username else None
+    if user is not None and security == SmtpSettings.PLAIN and not _is_loopback(host):
+        raise ConfigError(
+            f"LEDGER_SMTP_URL logs in to {host} without TLS, so the password would cross the "
+            "network readable: use smtp+starttls:// or smtps://"
+        )
+    password = None
+    pin_env = env.get("LEDGER_SMTP_PASSWORD_ENV") or None
+    if pin_env is not None:
+        if user is None:
+            raise ConfigError("LEDGER_SMTP_PASSWORD_ENV needs a user name in LEDGER_SMTP_URL")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", pin_env):
+            raise ConfigError(
+                "LEDGER_SMTP_PASSWORD_ENV must be the name of an environment variable"
+            )
+        password = env.get(pin_env)
+        if not password:
+            raise ConfigError(f"LEDGER_SMTP_PASSWORD_ENV names {pin_env}, which is not set")
+    elif user is not None:
+        raise ConfigError(
+            "LEDGER_SMTP_URL names a user: set LEDGER_SMTP_PASSWORD_ENV to the name of the "
+            "variable that holds the password"
+        )
+    sender = env.get("LEDGER_MAIL_FROM") or ""
+    if checked_email_address(sender) is None:
+        raise ConfigError(
+            "LEDGER_MAIL_FROM must be the address the notices are sent from, such as "
+            "kundeportal@leverandoer.dk"
+        )
+    return SmtpSettings(
+        host=host,
+        port=port or usual_port,
+        security=security,
+        sender=sender.strip(),
+        user=user,
+        password=password,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _staff_emails(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The staff addresses of LEDGER_STAFF_EMAIL, comma-separated (a shared mailbox, or a
+    few people's), each checked."""
+    text = env.get("LEDGER_STAFF_EMAIL") or ""
+    addresses = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        address = checked_email_address(part)
+        if address is None:
+            raise ConfigError(
+                f"LEDGER_STAFF_EMAIL: {part.strip()[:80]!r} is not an e-mail address the "
+                "notices can be sent to (ASCII, name@domain, separated by commas)"
+            )
+        addresses.append(address)
+    return tuple(dict.fromkeys(addresses))
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:

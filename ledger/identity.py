@@ -28,6 +28,29 @@ def validate_cvr(value: str) -> str:
     return cvr
 
 
+EMAIL_ADDRESS_MAX = 254  # RFC 5321's longest forward path, less its angle brackets
+# An address as the ledger mails it: one local part and one domain, nothing a mail header
+# could take as a second address or a new header line (no spaces, commas, angle brackets).
+_ADDRESS_CHARACTER = r"[^@\s<>()\[\],;:\"\\]"
+_DOMAIN_LABEL = r"[^@\s<>()\[\],;:\"\\.]+"
+_EMAIL_ADDRESS = re.compile(rf"{_ADDRESS_CHARACTER}+@{_DOMAIN_LABEL}(\.{_DOMAIN_LABEL})+")
+
+
+def checked_email_address(text: str) -> str | None:
+    """An e-mail address the ledger may send to (trimmed), or None when it is not one.
+
+    The address comes from NemLog-in's e-mail attribute or from the operator's settings;
+    one that could smuggle a second recipient or a header line into a message is no
+    address here, and the person is then not mailed rather than mailed wrongly. ASCII
+    only: an address with æ, ø or å needs SMTPUTF8, which many mail servers lack."""
+    if not isinstance(text, str):
+        return None
+    address = text.strip()
+    if len(address) > EMAIL_ADDRESS_MAX or not address.isascii():
+        return None
+    return address if _EMAIL_ADDRESS.fullmatch(address) else None
+
+
 class InvalidPersonUUID(ValueError):
     """A person identifier that is not a UUID."""
 

@@ -48,6 +48,7 @@ from ledger.storage.sessions import LOGOUT, NEW_LOGIN, SINGLE_LOGOUT
 from saml.policy import Identity
 from saml.refusals import LoginRefused, Refusal
 from saml.sp import ServiceProvider
+from web.notices import remember_address
 
 login_manager = LoginManager()
 blueprint = Blueprint("auth", __name__, url_prefix="/saml")
@@ -312,6 +313,7 @@ def _start_session(identity: Identity) -> None:
     }
     session.permanent = True
     login_user(load_user(identity.person_uuid), fresh=True)
+    remember_address(identity)  # for the e-mail notices, while e-mail is on
 
 
 class RefusalsTold:

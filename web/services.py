@@ -11,6 +11,7 @@ from ledger.config import Settings
 from ledger.search import EventIndex
 from ledger.signed_log import SignedLog
 from ledger.storage.login_counters import LoginRateLimit
+from ledger.storage.notices import Outbox
 from ledger.storage.once import UsedOnce
 from saml.settings import SamlSettings
 from saml.sp import ServiceProvider
@@ -32,6 +33,8 @@ class Services:
     # The service provider's replay cache, kept here too so that it is closed with the rest.
     used_once: UsedOnce
     login_rate_limit: LoginRateLimit
+    # The e-mail notices' outbox and the signatories' addresses (used while e-mail is on).
+    outbox: Outbox
 
     @property
     def signed_log(self) -> SignedLog:
@@ -40,6 +43,7 @@ class Services:
 
     def close(self) -> None:
         """Close every connection they hold; closing twice does no harm."""
+        self.outbox.close()
         self.login_rate_limit.close()
         self.used_once.close()
         self.event_index.close()

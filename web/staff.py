@@ -61,6 +61,7 @@ from ledger.signed_log import Entry
 from web.arguments import number_arg
 from web.auth import event_index, ledger
 from web.display import describe
+from web.notices import mail_status
 from web.roles import acting_person, staff_required
 from web.signatory import send_document
 from web.uploads import read_pdf
@@ -192,6 +193,7 @@ def overview() -> str:
         sort_choices=SORTS,
         today=danish_today(),
         lapse=_quorum_lapse(),
+        mail=mail_status(),
     )
 
 
