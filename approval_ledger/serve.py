@@ -16,7 +16,7 @@ from gunicorn.app.base import BaseApplication
 
 from approval_ledger.bootstrap import Configuration, build_app
 from development.demo import PERSONS
-from ledger.config import ConfigError
+from ledger.config import ConfigError, Settings
 
 
 class Gunicorn(BaseApplication):
@@ -124,6 +124,18 @@ def close_services(server: Any, worker: Any) -> None:
         app.extensions["services"].close()
 
 
+def mail_summary(settings: Settings) -> str:
+    """What `ledger serve` says at start about the e-mail notices."""
+    smtp = settings.smtp
+    if smtp is None:
+        return "off (no LEDGER_SMTP_URL): no notices are sent"
+    staff = len(settings.staff_emails)
+    return (
+        f"notices from {smtp.sender} through {smtp.host}:{smtp.port} ({smtp.security}); "
+        f"{staff} staff address{'es' if staff != 1 else ''}"
+    )
+
+
 def serve(configuration: Configuration, *, bind: str, workers: int) -> int:
     """Check the address and the configuration, then serve until stopped. The SAML settings
     are read here, after the address checks, from the configuration read at start; the
@@ -145,6 +157,7 @@ def serve(configuration: Configuration, *, bind: str, workers: int) -> int:
     saml = configuration.saml()
     build_app(settings, saml).extensions["services"].close()
     print(f"portal:         {saml.base_url}/ (listening on {bind})")
+    print(f"e-mail:         {mail_summary(settings)}")
     if saml.dev_idp:
         print("development IdP: log in as one of these personas (not NemLog-in):")
         for person in PERSONS:

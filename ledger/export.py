@@ -53,7 +53,17 @@ EVENT_NAMES = {
     "RoleRevoked": "Rolle frataget",
     "LoginRejected": "Login afvist",
     "LoginRefusalsCounted": "Afviste login talt",
+    "NoticeSent": "E-mail sendt",
 }
+# What an e-mail notice was about (ledger.notices' kinds), and who it went to.
+NOTICE_KINDS = {
+    "approval-reset": "Godkendelsen blev nulstillet",
+    "new-version": "Ny aftaleversion venter på godkendelse",
+    "renewal-due": "Ledelseserklæringen skal fornyes",
+    "approved": "Kunden godkendte",
+    "handed-in": "Kunden afleverede erklæringen",
+}
+RECIPIENT_ROLES = {"signatory": "Kundens tegningsberettigede", "staff": "Leverandørens drift"}
 # Why a login was refused (the codes of saml.refusals), as an auditor reads it.
 REFUSAL_REASONS = {
     "loa-too-low": "Sikringsniveauet var for lavt (under Betydelig)",
@@ -322,6 +332,12 @@ COLUMNS: tuple[Column, ...] = (
     _fact_column("counts", "Afviste login pr. årsag og netværk", shown=_counts),
     _fact_column("left_out", "Afviste login fra netværk, der ikke er listet", shown=_counts),
     _fact_column("networks_left_out", "Netværk, der ikke er listet", shown=lambda n: n or None),
+    _fact_column("notice_kind", "E-mailens emne", shown=lambda k: NOTICE_KINDS.get(k, k)),
+    _fact_column("recipient_email", "Sendt til (e-mailadresse)"),
+    _fact_column("recipient_role", "Modtager", shown=lambda role: RECIPIENT_ROLES.get(role, role)),
+    _fact_column("about_seq", "Om hændelse nr."),
+    _fact_column("sent_at", "Modtaget af mailserveren (dansk tid)", shown=_moment),
+    _fact_column("message_id", "E-mailens Message-ID"),
     _fact_column("origin", "Loggens navn"),
     _fact_column("verifier_key", "Verifikationsnøgle"),
     _fact_column("previous_kid", "Forrige nøgles id"),

@@ -245,6 +245,7 @@ SUMMARY = {
     "RoleGranted": ("person_name", "role"),
     "RoleRevoked": ("person_name", "role", "reason"),
     "LoginRefusalsCounted": ("refusals",),
+    "NoticeSent": ("recipient_email", "notice_kind", "agreement"),
 }
 SUMMARY_OTHERWISE = ("agreement", "customer_name", "document_name", "reference", "origin")
 # Shown in the row itself, so not again in its details.

@@ -103,6 +103,14 @@ REFUSED_BECAUSE = {
     "spec-version": "NemLog-in sendte login i en version, portalen ikke kan bruge",
 }
 REFUSED_IN_GENERAL = "svaret fra NemLog-in ikke kunne godkendes"
+# What an e-mail notice told (ledger.notices' kinds), to end "E-mail sendt til ... om".
+NOTICE_SUBJECTS = {
+    "approval-reset": "nulstillingen af godkendelsen af {agreement}",
+    "new-version": "den nye aftale til godkendelse: {agreement}",
+    "renewal-due": "fornyelsen af ledelseserklæringen",
+    "approved": "kommunens godkendelse af {agreement}",
+    "handed-in": "den afleverede ledelseserklæring",
+}
 
 
 def describe(entry: Entry, agreements: Mapping[str, str], viewer_uuid: str | None) -> str:
@@ -138,6 +146,10 @@ def describe(entry: Entry, agreements: Mapping[str, str], viewer_uuid: str | Non
             f"Ledelseserklæringen blev sendt til Digitaliseringsstyrelsen den {day(event.sent_on)} "
             f"(reference {event.reference}). Den skal fornyes senest {day(event.renewal_due)}."
         )
+    if kind == "NoticeSent":
+        to = "leverandøren" if event.recipient_role == "staff" else event.recipient_email
+        told = NOTICE_SUBJECTS.get(event.notice_kind, "nyt i portalen")
+        return f"E-mail sendt til {to} om {told.format(agreement=agreement)}."
     if kind == "LoginRejected":
         because = REFUSED_BECAUSE.get(event.reason, REFUSED_IN_GENERAL)
         whose = "Dit login" if viewer_uuid and event.person_uuid == viewer_uuid else "Et login"
