@@ -66,8 +66,12 @@ class _Handler:
 class SmtpServer:
     """aiosmtpd listening on 127.0.0.1:`port` while started; `messages` is what it got."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, **options: Any) -> None:
+        """`options` go to aiosmtpd's Controller and SMTP: `tls_context` and
+        `require_starttls` for STARTTLS, `ssl_context` for TLS from the start,
+        `authenticator` for a login."""
         self.port = port or free_port()
+        self.options = options
         self.messages: list[Received] = []
         self.refused: set[str] = set()
         self._arrived = threading.Condition()
@@ -78,7 +82,9 @@ class SmtpServer:
         return f"smtp://127.0.0.1:{self.port}"
 
     def start(self) -> "SmtpServer":
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            _Handler(self), hostname="127.0.0.1", port=self.port, **self.options
+        )
         self._controller.start()
         return self
 
@@ -105,8 +111,8 @@ class SmtpServer:
 
 
 @contextmanager
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
+def smtp_server(**options: Any) -> Iterator[SmtpServer]:
+    server = SmtpServer(**options).start()
     try:
         yield server
     finally:

@@ -2,9 +2,11 @@
 server (aiosmtpd) receiving what smtplib sends, and the NoticeSent events in the log."""
 
 import datetime
+import ssl
 import threading
 
 import pytest
+from aiosmtpd.smtp import AuthResult
 
 from approval_ledger.mailer import SmtpMailer
 from ledger.application import LedgerApp, add_months
@@ -13,6 +15,7 @@ from ledger.danish_time import danish_minute, danish_today
 from ledger.identity import Actor
 from ledger.notices import NoticeSender
 from ledger.storage.notices import FAILED, MOOT, UNCERTAIN, Outbox
+from tests.browser.conftest import self_signed_certificate
 from tests.fixtures import AARHUS, ODENSE, PDF, approved_agreement, login, signatory
 from tests.smtp import SmtpServer, smtp_server
 
@@ -370,3 +373,67 @@ def test_the_outbox_forgets_the_address_once_the_notice_is_recorded(
 
     rows = outbox.tables.rows("SELECT recipient_email, recipient_name, state FROM ledger_outbox")
     assert rows == [(None, None, "sent")]
+
+
+def tls_contexts(tmp_path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """The test server's TLS context (a certificate for 127.0.0.1) and a client's that
+    trusts that certificate alone."""
+    certificate, key = self_signed_certificate(tmp_path)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(certificate, key)
+    client = ssl.create_default_context(cafile=str(certificate))
+    return server, client
+
+
+def logins_of(seen: list[tuple[str, str]]):
+    def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        seen.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=True)
+
+    return authenticate
+
+
+# The server of the TLS case does not require STARTTLS for AUTH, as it is TLS throughout.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("security", [SmtpSettings.STARTTLS, SmtpSettings.TLS])
+def test_the_mailer_logs_in_over_tls_and_checks_the_servers_certificate(
+    app, operator, customers, outbox, tmp_path, security
+):
+    server_context, client_context = tls_contexts(tmp_path)
+    seen: list[tuple[str, str]] = []
+    if security == SmtpSettings.STARTTLS:
+        tls = {"tls_context": server_context, "require_starttls": True}
+    else:
+        # aiosmtpd counts only STARTTLS as TLS for AUTH; this connection is TLS throughout.
+        tls = {"ssl_context": server_context, "auth_require_tls": False}
+    with smtp_server(authenticator=logins_of(seen), auth_required=True, **tls) as server:
+        smtp = SmtpSettings(
+            "127.0.0.1", server.port, security, SENDER, user="portal", password="hemmelig"
+        )
+        agreement = approved_agreement(app, publisher=operator, approver=APPROVER)
+        untrusting = NoticeSender(
+            app,
+            outbox,
+            SmtpMailer(smtp),  # the system's authorities, which know no test certificate
+            sender=SENDER,
+            staff=(),
+            portal_url=PORTAL,
+        )
+        untrusting.follow()
+        app.reset_approval(cvr=AARHUS, version_id=agreement.id, reason=REASON, actor=operator)
+        assert untrusting.run_once() == []
+        assert outbox.counts() == {"due": 1}
+        assert seen == []  # no password went to a server whose certificate did not hold
+
+        trusting = NoticeSender(
+            app,
+            outbox,
+            SmtpMailer(smtp, tls_context=client_context),
+            sender=SENDER,
+            staff=(),
+            portal_url=PORTAL,
+        )
+        assert len(trusting.run_once(now=notices_clock(days=1))) == 1
+        (received,) = server.wait_for(1)
+    assert seen == [("portal", "hemmelig")]
+    assert received.rcpt_tos == (ANNE,)
