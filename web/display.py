@@ -22,9 +22,9 @@ FACT_NAMES = {
     "document_sha256": "Dokumentets SHA-256",
     "document_size": "Dokumentets størrelse (byte)",
     "authentication": "Login (NemLog-in)",
-    "assertion_id": "Assertion-ID",
+    "assertion_id": "Loginbevisets ID",
     "authn_instant": "Logget ind",
-    "assertion_sha256": "Assertionens SHA-256",
+    "assertion_sha256": "Loginbevisets SHA-256",
     "request": "Anmodning",
     "ip": "IP-adresse",
     "user_agent": "Browser",
@@ -134,7 +134,7 @@ def describe(entry: Entry, agreements: Mapping[str, str], viewer_uuid: str | Non
             "Aftalen skal godkendes igen."
         )
     if kind == "Registered":
-        return f"{event.name} blev oprettet som kunde med CVR {event.cvr}."
+        return f"{event.name} blev registreret som kunde med CVR {event.cvr}."
     if kind == "Renamed":
         return f"Kundens navn blev rettet fra {event.previous_name} til {event.name}."
     if kind == "HandedIn":
@@ -162,17 +162,33 @@ def describe(entry: Entry, agreements: Mapping[str, str], viewer_uuid: str | Non
 
 def _who(actor: Actor | None) -> str:
     """Who did it, as the subject of a sentence: a person by name (and organisation), the
-    operator's command line as "Driften", the portal itself as "Portalen"."""
+    operator's command line as "Leverandøren" (the word every reader of the history knows
+    the operator by), the portal itself as "Portalen"."""
     if actor is None or actor.kind == Actor.SYSTEM:
         return "Portalen"
     if actor.kind == Actor.OPERATOR:
-        return "Driften"
+        return "Leverandøren"
     return f"{actor.name} ({actor.organisation})" if actor.organisation else actor.name
+
+
+def actor_da(actor: Actor | None) -> str:
+    """Who did it, as a receipt names them within a sentence: a person by name, the
+    operator's command line as the supplier with its user in brackets, the portal as itself."""
+    if actor is None or actor.kind == Actor.SYSTEM:
+        return "portalen"
+    if actor.kind == Actor.OPERATOR:
+        return f"leverandøren ({actor.name})" if actor.name else "leverandøren"
+    return actor.name
 
 
 def number(value: int) -> str:
     """A count as Danes write it: thousands separated by a full stop (10.000)."""
     return f"{value:,}".replace(",", ".")
+
+
+def kilobytes(size: int) -> str:
+    """A file's size in kB with one decimal, written with a decimal comma as Danes do: 0,6."""
+    return f"{size / 1024:.1f}".replace(".", ",")
 
 
 def day(value: object) -> str:
@@ -192,6 +208,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(at_minute, "at_minute")
     app.add_template_filter(day, "day")
     app.add_template_filter(number, "number")
+    app.add_template_filter(kilobytes, "kilobytes")
+    app.add_template_filter(actor_da, "actor_da")
     app.add_template_filter(lambda name: EVENT_NAMES.get(name, name), "event_da")
     app.add_template_filter(lambda name: FACT_NAMES.get(name, name), "fact_da")
     app.jinja_env.globals["moment_facts"] = MOMENT_FACTS

@@ -167,7 +167,7 @@ def test_a_customer_page_shows_its_approvals_declaration_and_history(new_context
     expect(approvals.get_by_role("link", name="Kvitteringen")).to_be_visible()
     expect(page.locator("dl.facts")).to_contain_text("Afleveret")
     history = page.locator("ol.history")
-    expect(history).to_contain_text(f"Aarhus Kommune blev oprettet som kunde med CVR {AARHUS}.")
+    expect(history).to_contain_text(f"Aarhus Kommune blev registreret som kunde med CVR {AARHUS}.")
     expect(history).to_contain_text(
         f"Anne Andersen (Aarhus Kommune) godkendte {AGREEMENT_TITLE} version 2026.1"
     )

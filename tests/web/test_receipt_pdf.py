@@ -67,7 +67,7 @@ def test_a_receipt_opens_with_a_plain_danish_sentence_of_who_approved_what_and_w
     folded = page[page.index("<details>") : page.index("</details>")]
     for name in ("Løbenummer i loggen", "Hændelsens fingeraftryk", "Loginbevisets ID"):
         assert name in folded
-    assert "Loggens signerede tilstand (checkpoint)" in folded
+    assert "Loggens kontrolpunkt" in folded
     # The approved PDF, from the receipt, with the hash the log names.
     document = portal.get(f"/kvitteringer/{seq}/dokument")
     assert document.status_code == 200
@@ -91,7 +91,7 @@ def test_a_receipt_of_a_reset_approval_says_so_and_keeps_the_signed_facts(portal
     page = portal.get(f"/kvitteringer/{seq}").text
     assert (
         f"Denne godkendelse blev nulstillet den {_danish_minute(reset.recorded_at)} "
-        "af Ida Iversen med begrundelsen „Forkert person godkendte.“ "
+        "af leverandøren (Ida Iversen) med begrundelsen »Forkert person godkendte.« "
     ) in _text(page)
     assert "Aftalen er ikke godkendt i dag og venter på en ny godkendelse." in page
     assert "Godkendelsen gælder fortsat." not in page
