@@ -29,6 +29,7 @@ from ledger.domain import (
     AgreementVersion,
     Authentication,
     Customer,
+    Declaration,
     DomainError,
     approval_statement,
 )
@@ -414,9 +415,11 @@ def declaration() -> Any:
                 "next",
             )
             return redirect(url_for("signatory.receipt", seq=seq))
+    declaration = ledger().declaration(cvr)
     return render_template(
         "signatory/declaration.html",
-        declaration=ledger().declaration(cvr),
+        declaration=declaration,
+        earlier_rounds=_rounds(declaration)[:-1][::-1],
         error=error,
     ), (400 if error else 200)
 
@@ -433,6 +436,40 @@ def handed_in_declaration() -> Response:
 def countersigned_declaration() -> Response:
     """The declaration as the operator countersigned it (the current round's)."""
     return _declaration_copy("countersigned_sha256", "medunderskrevet")
+
+
+@blueprint.get("/erklaering/runder/<int:number>/<any(afleveret, medunderskrevet):step>.pdf")
+@signatory_required
+def declaration_of_round(number: int, step: str) -> Response:
+    """A copy from any round of the signatory's own declaration (its own CVR's only), as the
+    declaration page's list of earlier rounds links to it."""
+    rounds = _rounds(ledger().declaration(current_user.cvr))
+    if not 1 <= number <= len(rounds):
+        abort(404)
+    entry = rounds[number - 1].get("HandedIn" if step == "afleveret" else "Countersigned")
+    if entry is None:
+        abort(404)
+    event: Any = entry.event
+    return send_document(
+        event.document_sha256, f"erklaering-{current_user.cvr}-runde-{number}-{step}.pdf"
+    )
+
+
+def _rounds(declaration: Declaration | None) -> list[dict[str, Entry]]:
+    """The declaration's rounds, oldest first: each round's events by type (HandedIn,
+    Countersigned, SentToAgency), read from the log, for the aggregate keeps only the
+    current round. A declaration has a few events a year, so all are read."""
+    if declaration is None:
+        return []
+    log = ledger().signed_log
+    seqs = [log.seq_of(declaration.id, version) for version in range(1, declaration.version + 1)]
+    rounds: list[dict[str, Entry]] = []
+    for entry in log.entries_at(seqs):
+        if entry.event_type == "HandedIn":
+            rounds.append({})
+        if rounds:
+            rounds[-1][entry.event_type] = entry
+    return rounds
 
 
 def _declaration_copy(sha256_field: str, step: str) -> Response:

@@ -1,5 +1,6 @@
 """The signatory's pages with Flask's test client, logged in through the development IdP."""
 
+import datetime
 import io
 import re
 import threading
@@ -306,6 +307,55 @@ def test_the_signatory_downloads_its_handed_in_and_countersigned_declaration(por
     assert portal.get("/erklaering/medunderskrevet.pdf").data == countersigned
     log_in(portal, "odense")  # another municipality's signatory gets its own, none here
     assert portal.get("/erklaering/afleveret.pdf").status_code == 404
+
+
+def test_the_signatory_downloads_the_declarations_of_earlier_rounds_from_its_history(
+    portal, app, operator
+):
+    copies = {}
+    for round_number in (1, 2):
+        handed_in = demo_pdf("Erklaering", f"runde {round_number}")
+        countersigned = demo_pdf("Medunderskrevet", f"runde {round_number}")
+        copies[round_number] = handed_in, countersigned
+        app.hand_in_declaration(
+            cvr=AARHUS, document=handed_in, document_name="e.pdf", actor=signatory_actor("aarhus")
+        )
+        app.countersign_declaration(
+            cvr=AARHUS, document=countersigned, document_name="m.pdf", actor=operator
+        )
+        app.record_declaration_sent(
+            cvr=AARHUS,
+            sent_on=datetime.date(2026, 11, round_number),
+            reference=f"DIGST-{round_number}",
+            actor=operator,
+        )
+    app.hand_in_declaration(
+        cvr=AARHUS,
+        document=demo_pdf("Erklaering", "runde 3"),
+        document_name="e.pdf",
+        actor=signatory_actor("aarhus"),
+    )
+    log_in(portal, "aarhus")
+    page = portal.get("/erklaering").text
+    assert "Tidligere runder" in page
+    for round_number, (handed_in, countersigned) in copies.items():
+        assert f"reference DIGST-{round_number}" in page
+        for step, content in (("afleveret", handed_in), ("medunderskrevet", countersigned)):
+            path = f"/erklaering/runder/{round_number}/{step}.pdf"
+            assert f'href="{path}"' in page
+            got = portal.get(path)
+            assert got.status_code == 200
+            assert got.data == content
+            name = f"erklaering-{AARHUS}-runde-{round_number}-{step}.pdf"
+            assert name in got.headers["Content-Disposition"]
+    assert "/erklaering/runder/3/" not in page  # the current round is under Dine dokumenter
+    assert portal.get("/erklaering/runder/3/medunderskrevet.pdf").status_code == 404
+    assert portal.get("/erklaering/runder/4/afleveret.pdf").status_code == 404
+    assert portal.get("/erklaering/runder/0/afleveret.pdf").status_code == 404
+
+    log_in(portal, "odense")  # another municipality's signatory: only its own CVR's rounds
+    assert "Tidligere runder" not in portal.get("/erklaering").text
+    assert portal.get("/erklaering/runder/1/afleveret.pdf").status_code == 404
 
 
 def test_a_refused_login_for_the_municipality_is_told_in_words_without_the_person(
