@@ -9,6 +9,7 @@ assertion no longer carries an address is mailed no more.
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext as _
 
 from ledger.domain import DomainError
 from ledger.identity import checked_email_address
@@ -66,4 +67,18 @@ def mail_status() -> MailStatus:
         waiting=counts.get(DUE, 0),
         failed=counts.get(FAILED, 0),
         uncertain=counts.get(UNCERTAIN, 0),
+    )
+
+
+def told_by_mail(cvr: str) -> str:
+    """What staff are told, after a reset, about the customer's signatories hearing of it:
+    by e-mail, not (no address known), or nothing while e-mail is off."""
+    services = _services()
+    if services.settings.smtp is None:
+        return ""
+    if services.outbox.contacts_of(cvr):
+        return _("Kommunens tegningsberettigede får en e-mail om det med begrundelsen.")
+    return _(
+        "Portalen kender ingen e-mailadresse på kommunens tegningsberettigede, så de får "
+        "ingen e-mail om det; giv dem selv besked."
     )

@@ -61,7 +61,7 @@ from ledger.signed_log import Entry
 from web.arguments import number_arg
 from web.auth import event_index, ledger
 from web.display import describe
-from web.notices import mail_status
+from web.notices import mail_status, told_by_mail
 from web.roles import acting_person, staff_required
 from web.signatory import send_document
 from web.uploads import read_pdf
@@ -680,6 +680,9 @@ def reset_approval(cvr: str, version_id: UUID) -> ResponseReturnValue:
         version=agreement.version_label,
         name=customer.name,
     )
+    told = told_by_mail(customer.cvr)
+    if told:
+        done = f"{done} {told}"
     if confirmed and _reset_already(approval, reason):
         # The same confirmation again (a double click): the first one's success.
         return succeeded(done, url_for("staff.overview"))

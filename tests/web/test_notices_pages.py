@@ -15,6 +15,7 @@ from tests.fixtures import approved_agreement
 from tests.helpers import grant_staff, staff_login
 from tests.smtp import smtp_server
 from tests.web.test_login import log_in
+from tests.web.test_staff import post
 
 AARHUS = "55133018"
 SENDER = "kundeportal@leverandoer.example"
@@ -117,3 +118,28 @@ def test_a_sent_notice_is_told_in_danish_in_the_history_and_to_the_auditor(
     assert ANNE.email in page
     assert "Godkendelsen blev nulstillet" in page
     assert "Kundens tegningsberettigede" in page
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_after_a_reset_staff_are_told_whether_the_signatories_get_a_mail(
+    app, operator, customers, make_portal, mail, known
+):
+    agreement = approved_agreement(app, publisher=operator, approver=signatory("aarhus"))
+    settings = with_mail(app, mail.port)
+    if known:
+        log_in(make_portal(app, settings=settings).test_client(), "aarhus")
+    staff = make_portal(app, settings=settings).test_client()
+    staff_login(staff)
+    form = {
+        "reason": "Anne Andersen er ikke tegningsberettiget.",
+        "approved_version": "1",
+        "confirmed": "1",
+    }
+    done = post(staff, f"/drift/godkendelser/{AARHUS}/{agreement.id}/nulstil", form)
+
+    told = staff.get(done.headers["Location"]).text
+    assert "er nulstillet" in told
+    if known:
+        assert "Kommunens tegningsberettigede får en e-mail om det med begrundelsen." in told
+    else:
+        assert "Portalen kender ingen e-mailadresse på kommunens tegningsberettigede" in told
