@@ -27,6 +27,7 @@ from ledger.danish_time import DANISH_TIME
 from ledger.documents import DocumentAltered, DocumentNotFound
 from ledger.domain import (
     AgreementVersion,
+    Approval,
     Authentication,
     Customer,
     Declaration,
@@ -133,10 +134,17 @@ def agreement_document(version_id: UUID) -> Response:
 @blueprint.post("/aftaler/<uuid:version_id>/godkend")
 @signatory_required
 def approve(version_id: UUID) -> Any:
-    """Godkend: with a recent enough NemLog-in authentication, or through NemLog-in again."""
-    version = _agreement(version_id)
+    """Godkend: with a recent enough NemLog-in authentication, or through NemLog-in again.
+
+    The version and the CVR's approval of it are read together (`approval_subject`), and
+    `approve` is given them with the customer the signatory check read."""
+    try:
+        subject = ledger().approval_subject(current_user.cvr, version_id)
+    except DomainError:
+        abort(404)
+    version = subject.agreement
     if request.form.get(CONFIRMATION_FIELD) != "ja":
-        return _unconfirmed(version)
+        return _unconfirmed(version, subject.approval)
     if not authenticated_within(current_app.config["APPROVAL_MAX_AUTH_AGE"]):
         page = url_for("signatory.agreement", version_id=version.id) + f"?{RELOGGED}=1"
         return redirect(url_for("auth.login", next=page, fresh="1"))
@@ -155,7 +163,7 @@ def approve(version_id: UUID) -> Any:
             ip=request.remote_addr or "",
             user_agent=request.headers.get("User-Agent", "")[:500],
             customer=signatory_customer(),  # read by signatory_required, not read again
-            agreement=version,
+            subject=subject,
             confirmed_statement=statement,
         )
     except DocumentUnavailable as error:
@@ -179,10 +187,9 @@ def approve(version_id: UUID) -> Any:
     return redirect(url_for("signatory.receipt", seq=seq))
 
 
-def _unconfirmed(version: AgreementVersion) -> Any:
+def _unconfirmed(version: AgreementVersion, approval: Approval | None) -> Any:
     """Godkend without the statement ticked: the page again, saying what is missing, and
     nothing recorded; an agreement already approved shows its receipt (a second tab)."""
-    approval = ledger().approval(current_user.cvr, version.id)
     seq = receipt_seq(ledger().signed_log, approval)
     if seq is not None:
         return redirect(url_for("signatory.receipt", seq=seq))

@@ -100,6 +100,29 @@ class LeafRow(NamedTuple):
         )
 
 
+class WrittenSeqs:
+    """The `seq` of each leaf this process committed lately, by aggregate id and version.
+
+    A request that has just saved asks for its event's place in the log (the receipt it
+    redirects to); the writer knows it already, so that answer needs no read of its own. A
+    committed leaf's `seq` never changes, so what is kept stays true; only the last few
+    thousand are kept, and any other is read from the leaves table as before.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._seqs: dict[tuple[UUID, int], int] = {}
+
+    def remember(self, rows: Sequence["LeafRow"]) -> None:
+        """Called only once the transaction that wrote `rows` has committed."""
+        if len(self._seqs) + len(rows) > self._size:
+            self._seqs = {}
+        self._seqs.update(((row.originator_id, row.originator_version), row.seq) for row in rows)
+
+    def get(self, originator_id: UUID, version: int) -> int | None:
+        return self._seqs.get((originator_id, version))
+
+
 def _uuid(originator_id: object) -> UUID:
     return originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
 

@@ -40,9 +40,11 @@ from ledger.evidence.database import CONNECT_TIMEOUT_SECONDS, DatabaseUnavailabl
 from ledger.evidence.tables import CHECKPOINTS_TABLE, EVENTS_TABLE, LEAVES_TABLE, TREE_TABLE
 from ledger.storage import (
     LastLeaf,
+    LeafRow,
     LeafWriter,
     LogRecord,
     LogWriteError,
+    WrittenSeqs,
     select_log_at_statement,
     select_log_statement,
 )
@@ -92,6 +94,7 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
     def __init__(self, datastore: PostgresDatastore, leaf_writer: LeafWriter) -> None:
         super().__init__(datastore, events_table_name=EVENTS_TABLE)
         self.leaf_writer = leaf_writer
+        self.written_seqs = WrittenSeqs()
         leaves = SQL("{0}.{1}").format(Identifier(self.datastore.schema), Identifier(LEAVES_TABLE))
         self.sql_create_statements.append(
             SQL(
@@ -140,6 +143,10 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
             "JOIN unnest(%s::uuid[], %s::bigint[]) AS k (originator_id, originator_version) "
             "ON e.originator_id = k.originator_id "
             "AND e.originator_version = k.originator_version"
+        ).format(self.events_ref)
+        self.select_events_of_statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {0} "
+            "WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
         ).format(self.events_ref)
         self.group_commit = GroupCommit(
             self._insert_alone,
@@ -196,6 +203,24 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
         select = PostgresApplicationRecorder.max_notification_id.__wrapped__
         return self._again(lambda: select(self))
 
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every stored event of these aggregates, in one statement (one round trip)."""
+
+        def select() -> list[StoredEvent]:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(self.select_events_of_statement, (list(originator_ids),), prepare=True)
+                return [
+                    StoredEvent(
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                    for row in curs.fetchall()
+                ]
+
+        return self._again(select)
+
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -251,7 +276,7 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
         leaf, which only the lock makes final."""
         with self.datastore.get_connection() as conn:
             failure: Exception | None = None
-            written: tuple[list[WriteRequest], Cursor[DictRow]] | None = None
+            written: tuple[list[WriteRequest], Cursor[DictRow], list[LeafRow]] | None = None
             try:
                 with conn.pipeline() as pipeline:
                     try:
@@ -274,8 +299,9 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
                     with contextlib.suppress(psycopg.Error):
                         conn.rollback()
                 raise failure or AssertionError("no write and no failure")
-            accepted, events_curs = written
+            accepted, events_curs, rows = written
             ids = [row["notification_id"] for row in events_curs.fetchall()] if accepted else []
+            self.written_seqs.remember(rows)
             spread_ids(accepted, ids)
 
     def _pipelined(
@@ -283,9 +309,10 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
         conn: psycopg.Connection[DictRow],
         pipeline: psycopg.Pipeline,
         requests: list[WriteRequest],
-    ) -> tuple[list[WriteRequest], Cursor[DictRow]]:
+    ) -> tuple[list[WriteRequest], Cursor[DictRow], list[LeafRow]]:
         """Queue the transaction: the first part synced here, the second left for the
-        pipeline's end. The requests to be written, and the cursor of their IDs."""
+        pipeline's end. The requests to be written, the cursor of their IDs, and their
+        leaves."""
         together = len(requests) > 1
         curs = conn.cursor()
         curs.execute("BEGIN")
@@ -309,6 +336,7 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
             accepted = requests
         events = [event for request in accepted for event in request.events]
         events_curs = conn.cursor()
+        rows: list[LeafRow] = []
         if events:
             rotate_to = None if together else requests[0].kwargs.get("rotate_to")
             rows = self.leaf_writer.leaves_for(events, last, rotate_to)
@@ -318,7 +346,7 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
                 self.insert_leaves_statement, [list(column) for column in columns], prepare=True
             )
         curs.execute("COMMIT")
-        return accepted, events_curs
+        return accepted, events_curs, rows
 
     def _settle_stored(
         self, requests: list[WriteRequest], failure: Exception
@@ -374,6 +402,10 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
         return f'"{self.datastore.schema}"."{name}"'
 
     def seq_of(self, originator_id: UUID, version: int) -> int:
+        written = self.written_seqs.get(originator_id, version)
+        if written is not None:
+            return written
+
         def look() -> DictRow | None:
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
                 curs.execute(
@@ -410,11 +442,17 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
         return self._again(extend)
 
     def read_tree(self, work: Callable[[CheckpointStore], T]) -> T:
-        """Run `work` on the tree and checkpoints in one transaction (only reads)."""
+        """Run `work` on the tree and checkpoints in one transaction (only reads).
+
+        The transaction ends with COMMIT, not ROLLBACK: psycopg forgets a connection's
+        prepared statements at every ROLLBACK, and these connections are the writers' pool,
+        so each read here (the checkpointer's, the witnesses' and the TSA's threads', a
+        receipt's) would make the next write on that connection prepare its statements
+        again. Committing a transaction that only read changes nothing."""
 
         def read() -> T:
             with (
-                self.datastore.transaction(commit=False) as curs,
+                self.datastore.transaction(commit=True) as curs,
                 curs.connection.cursor(row_factory=tuple_row) as c,
             ):
                 return work(CheckpointStore(c, "%s", self._qualified))

@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
+
 from ledger.storage import LastLeaf, LogRecord
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
 
@@ -25,6 +27,12 @@ class SignedLogRecorder(Protocol):
 
     def seq_of(self, originator_id: UUID, version: int) -> int:
         """The place in the log of an aggregate's event; LookupError when it has none."""
+        ...
+
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every stored event of these aggregates in one statement, by aggregate and then
+        version: what reading each with `select_events` gives, in one read instead of one
+        each."""
         ...
 
     def select_log(

@@ -8,6 +8,7 @@ queue for the write lock one by one share one transaction and one fsync instead.
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
@@ -33,6 +34,7 @@ from ledger.storage import (
     LeafWriter,
     LogRecord,
     LogWriteError,
+    WrittenSeqs,
     select_log_at_statement,
     select_log_statement,
 )
@@ -51,9 +53,12 @@ class _VersionTaken(Exception):
 class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecorder):
     def __init__(self, datastore: SQLiteDatastore, leaf_writer: LeafWriter) -> None:
         self.leaf_writer = leaf_writer
+        self.written_seqs = WrittenSeqs()
+        # The leaves of the transaction this thread is writing, remembered once it commits.
+        self._writing = threading.local()
         super().__init__(datastore, EVENTS_TABLE)
         self.group_commit = GroupCommit(
-            super().insert_events,
+            self._insert_alone,
             self._insert_together,
             retry_alone=(IntegrityError, LogWriteError, DataError),
         )
@@ -87,6 +92,15 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecord
         other threads that wait for it (a write alone is the library's, unchanged)."""
         return self.group_commit.write(stored_events, kwargs)
 
+    def _insert_alone(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's write of one request in its own transaction."""
+        self._writing.rows = ()
+        notification_ids = super().insert_events(stored_events, **kwargs)
+        self.written_seqs.remember(self._writing.rows)
+        return notification_ids
+
     def _insert_together(self, group: list[WriteRequest]) -> None:
         """Write a group's requests in one transaction with one commit, refusing those
         whose aggregate versions are taken; settles each request once committed.
@@ -108,6 +122,7 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecord
             c = conn.cursor()
             # The write lock first, so that what the conflict query finds stays true.
             c.execute("BEGIN IMMEDIATE")
+            self._writing.rows = ()
             try:
                 accepted = refuse_taken(group, self._stored_keys(c, group)) if find_taken else group
                 events = [event for request in accepted for event in request.events]
@@ -121,6 +136,7 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecord
             except BaseException:
                 conn.rollback()
                 raise
+        self.written_seqs.remember(self._writing.rows)
         return accepted, notification_ids
 
     def _stored_keys(self, c: SQLiteCursor, group: list[WriteRequest]) -> list[tuple[UUID, int]]:
@@ -155,6 +171,7 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecord
             )
         except sqlite3.Error as error:
             raise LogWriteError(f"the database refused the leaf: {error}") from error
+        self._writing.rows = rows
         return notification_ids
 
     @staticmethod
@@ -166,6 +183,26 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecord
     def last_leaf(self) -> LastLeaf | None:
         with self.datastore.transaction(commit=False) as c:
             return self._last_leaf(c)
+
+    def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every stored event of these aggregates, in one statement."""
+        places = ", ".join(["?"] * len(originator_ids))
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT originator_id, originator_version, topic, state "
+                f"FROM {EVENTS_TABLE} WHERE originator_id IN ({places}) "
+                "ORDER BY originator_id, originator_version",
+                [originator_id.hex for originator_id in originator_ids],
+            )
+            return [
+                StoredEvent(
+                    originator_id=self.convert_originator_id(row[0]),
+                    originator_version=row[1],
+                    topic=row[2],
+                    state=row[3],
+                )
+                for row in c.fetchall()
+            ]
 
     def select_log(
         self,
@@ -210,6 +247,9 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecord
         )
 
     def seq_of(self, originator_id: UUID, version: int) -> int:
+        written = self.written_seqs.get(originator_id, version)
+        if written is not None:
+            return written
         with self.datastore.transaction(commit=False) as c:
             c.execute(
                 f"SELECT seq FROM {LEAVES_TABLE} "
