@@ -37,7 +37,7 @@ from eventsourcing.persistence import IntegrityError
 
 from ledger.application import LedgerApp
 from ledger.danish_time import DANISH_TIME, danish_day, danish_minute, danish_today
-from ledger.domain import Declaration, Notice
+from ledger.domain import Declaration, DomainError, Notice
 from ledger.identity import Actor, NsisLevel
 from ledger.signed_log import Entry
 from ledger.storage.notices import (
@@ -351,7 +351,10 @@ class NoticeSender:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> "NoticeSender":
-        self.follow()  # where e-mail starts: nothing committed before this is mailed
+        try:
+            self.follow()  # where e-mail starts: nothing committed before this is mailed
+        except Exception as error:  # the database away: the first round follows instead
+            logger.warning("e-mail notices: not started yet (%s)", type(error).__name__)
         self._thread.start()
         return self
 
@@ -413,7 +416,12 @@ class NoticeSender:
     def _deliver(self, row: OutboxRow, now: float) -> bool:
         notice = row.notice
         about = self.app.signed_log.entry(notice.about_seq)
-        text = None if about is None else compose(notice, about, self.app, self.portal_url)
+        try:
+            text = None if about is None else compose(notice, about, self.app, self.portal_url)
+        except DomainError as error:  # what it names is gone (no such customer): never sent
+            self.outbox.give_up(row.key, FAILED, f"{type(error).__name__}: cannot be written")
+            logger.warning("e-mail notice given up: its message cannot be written")
+            return False
         if text is None:
             self.outbox.give_up(row.key, MOOT, "no longer true when its turn came")
             return False

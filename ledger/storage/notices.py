@@ -153,8 +153,11 @@ class Outbox:
         """The last seq whose notices were derived; the first time, `start_at` (the log's
         end when e-mail was turned on: nothing from before is mailed)."""
         p = self.p
+        found = self.tables.rows(f"SELECT seq FROM {CURSOR} WHERE name = 'log'")
+        if found:  # a read, as nearly every round is: no write lock taken on SQLite
+            return int(found[0][0])
 
-        def read(cursor: Any) -> int:
+        def start(cursor: Any) -> int:
             cursor.execute(
                 f"INSERT INTO {CURSOR} (name, seq) VALUES ('log', {p}) "
                 "ON CONFLICT (name) DO NOTHING",
@@ -163,13 +166,15 @@ class Outbox:
             cursor.execute(f"SELECT seq FROM {CURSOR} WHERE name = 'log'")
             return int(cursor.fetchone()[0])
 
-        return self.tables.run(read)
+        return self.tables.run(start)
 
     def add(self, notices: Iterable[DueNotice], *, through: int | None = None) -> int:
         """Add what is due (a notice already there stays as it is) and, with `through`,
         move the cursor on to that seq, in one transaction: the rows new here."""
         p = self.p
         rows = list(notices)
+        if not rows and through is None:
+            return 0
         now = _now_ms()
 
         def insert(cursor: Any) -> int:
@@ -330,13 +335,16 @@ class Outbox:
         (never sent again); the number of them."""
         p = self.p
         now = _now_ms() if now_ms is None else now_ms
+        lost = f"state = '{HANDING_OVER}' AND until_ms < {p}"
+        if not self.tables.rows(f"SELECT 1 FROM {OUTBOX} WHERE {lost} LIMIT 1", (now,)):
+            return 0  # the usual answer, read without a write lock
 
         def lapse(cursor: Any) -> int:
             cursor.execute(
                 f"UPDATE {OUTBOX} SET state = '{UNCERTAIN}', recipient_email = NULL,"
                 f" recipient_name = NULL, holder = NULL,"
                 f" problem = 'the process stopped while handing the message over'"
-                f" WHERE state = '{HANDING_OVER}' AND until_ms < {p}",
+                f" WHERE {lost}",
                 (now,),
             )
             return int(cursor.rowcount)
