@@ -141,6 +141,52 @@ def test_approve_reads_again_only_the_approval_when_given_what_the_request_read(
     assert read == [customer_id(AARHUS), agreement.id, approval_id(AARHUS, agreement.id)]
 
 
+def test_approve_given_a_subject_read_before_another_click_approved_records_nothing(app, agreement):
+    """The request read the version and no approval of it; a click in another tab approved
+    meanwhile. The stale read fails to save, approve reads the approval again, and the log
+    keeps one approval, which both clicks are answered with."""
+    subject = app.approval_subject(AARHUS, agreement.id)
+    assert subject.agreement.id == agreement.id
+    assert subject.approval is None
+    first, _ = approve(app, agreement)
+    second, approved_now = app.approve(
+        cvr=AARHUS,
+        version_id=agreement.id,
+        actor=signatory(),
+        authentication=login(app, "_a2"),
+        ip="192.0.2.10",
+        user_agent="Firefox",
+        customer=app.customer(AARHUS),
+        subject=subject,
+    )
+    assert not approved_now
+    assert second.approved_version == first.approved_version == 1
+    assert len(events_of(app, "Approved")) == 1
+    assert app.approval_subject(AARHUS, agreement.id).approval.approved_version == 1
+
+
+def test_a_subject_of_another_cvr_is_not_taken_for_this_one(app, agreement):
+    approve(app, agreement, cvr=ODENSE)
+    odense = app.approval_subject(ODENSE, agreement.id)
+    assert odense.approval is not None
+    _, approved_now = app.approve(
+        cvr=AARHUS,
+        version_id=agreement.id,
+        actor=signatory(),
+        authentication=login(app, "_a2"),
+        ip="192.0.2.10",
+        user_agent="Firefox",
+        subject=odense,
+    )
+    assert approved_now
+    assert [entry.cvr for entry in events_of(app, "Approved")] == [ODENSE, AARHUS]
+
+
+def test_the_subject_of_a_version_that_does_not_exist_is_refused(app, agreement):
+    with pytest.raises(DomainError, match="findes ikke"):
+        app.approval_subject(AARHUS, customer_id(AARHUS))
+
+
 def test_a_signatory_cannot_approve_for_another_cvr(app, agreement):
     with pytest.raises(DomainError, match="kan ikke godkende for CVR"):
         approve(app, agreement, actor=signatory(cvr=ODENSE), cvr=AARHUS)
