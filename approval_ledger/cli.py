@@ -427,14 +427,17 @@ def _verify_offline(args: argparse.Namespace) -> int:
                 data = path.read_bytes()
             except OSError as error:
                 raise CommandError(f"cannot read {path}: {error.strerror}") from error
+            documents: list[tuple[str, bytes]] = []
             if data.startswith(b"%PDF-"):
-                # The PDF receipt's embedded JSON receipt; the PDF reader only for a PDF.
-                from ledger.evidence.receipt_pdf import receipt_in_pdf
+                # The PDF receipt's embedded JSON receipt, and the document embedded beside
+                # it; the PDF reader only for a PDF.
+                from ledger.evidence.receipt_pdf import documents_in_pdf, receipt_in_pdf
 
-                data = receipt_in_pdf(data)
-            report = verify_receipt(
-                Receipt.from_json(data), trusted, witnesses=witnesses, tsa_roots=tsa_roots
-            )
+                data, documents = receipt_in_pdf(data), documents_in_pdf(data)
+            receipt = Receipt.from_json(data)
+            report = verify_receipt(receipt, trusted, witnesses=witnesses, tsa_roots=tsa_roots)
+            if documents:
+                _check_embedded_documents(receipt, documents, report)
     except BundleError as error:
         report = BundleReport(subset=not args.bundle)
         report.add(error.reason, "bundle" if args.bundle else "receipt", str(error))
@@ -446,6 +449,27 @@ def _verify_offline(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     return _print_report(report, args.json)
+
+
+def _check_embedded_documents(
+    receipt: Any, documents: list[tuple[str, bytes]], report: Any
+) -> None:
+    """A PDF receipt's embedded document (the approved agreement) must be the one its signed
+    event names by SHA-256; each that is is said on stderr, each that is not is a problem."""
+    from ledger.evidence.documents import document_sha256
+    from ledger.evidence.receipt_pdf import embedded_document_problems
+
+    problems = embedded_document_problems(receipt, documents)
+    for reason, where, detail in problems:
+        report.add(reason, where, detail)
+    wrong = {where for _, where, _ in problems}
+    for name, content in documents:
+        if f"embedded {name}" not in wrong:
+            print(
+                f"note: the embedded {name} is the document the signed event names "
+                f"(SHA-256 {document_sha256(content)})",
+                file=sys.stderr,
+            )
 
 
 def _kept_evidence(path: Path, keys: dict[str, Any]) -> Any:

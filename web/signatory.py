@@ -36,6 +36,7 @@ from ledger.domain import (
 )
 from ledger.evidence.bundle import Receipt
 from ledger.evidence.cosignature import CosignatureError, cosignatures_of
+from ledger.evidence.documents import named_documents
 from ledger.evidence.merkle import leaf_hash
 from ledger.evidence.note import NoteError
 from ledger.evidence.timestamp import TimestampError, read_token
@@ -223,23 +224,49 @@ def receipt_pdf(seq: int) -> Response:
 
     facts = _receipt_facts(seq)
     proof: Receipt = facts["proof"]
+    document = _signed_document(proof, facts["document"])
     printed_at = datetime.datetime.now(datetime.UTC)
     # Its links are absolute: a saved PDF is read away from the portal.
     page = render_template(
-        "signatory/receipt_pdf.html", printed_at=printed_at, external=True, **facts
+        "signatory/receipt_pdf.html",
+        printed_at=printed_at,
+        external=True,
+        embedded=None if document is None else document[0],
+        **facts,
     )
-    document = pdf_receipt(
+    pdf = pdf_receipt(
         page,
         base_url=request.url_root,
         receipt_json=proof.to_json(),
         receipt_name=f"kvittering-{seq}.json",
         made_at=printed_at,
+        document=document,
     )
     return Response(
-        document,
+        pdf,
         mimetype="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="kvittering-{seq}.pdf"'},
     )
+
+
+def _signed_document(proof: Receipt, named: tuple[str, str] | None) -> tuple[str, bytes] | None:
+    """The (name, bytes) of the document the PDF receipt embeds beside its JSON receipt: the
+    one the signed event names by its `document_sha256` (an approval's agreement, a handed-in
+    declaration), so `ledger verify --receipt` can check it against the signed hash. None for
+    an event that names none by hash (a reset names the approval it ends), and for a stored
+    copy that is missing or altered, which the receipt page already says cannot be had."""
+    if named is None or proof.payload is None:
+        return None
+    sha256, name = named
+    if ("document_sha256", sha256) not in named_documents(proof.payload):
+        return None
+    try:
+        content = ledger().documents.get(sha256)
+    except (DocumentAltered, DocumentNotFound):
+        return None
+    name = safe_name(name, default="dokument.pdf")
+    # Never a second .json attachment, which a verifier would take for a second receipt.
+    return (name if name.lower().endswith(".pdf") else f"{name}.pdf"), content
 
 
 @blueprint.get("/kvitteringer/<int:seq>/dokument")

@@ -1,10 +1,11 @@
 """The receipt a signatory reads and keeps: a plain Danish sentence first, the state of the
 approval today (a reset shown while the signed facts stay as they were), and the PDF/A-3
-receipt with the JSON receipt embedded, which `ledger verify --receipt` checks straight from
-the PDF and refuses once the attachment is altered."""
+receipt with the JSON receipt and the approved agreement embedded, which `ledger verify
+--receipt` checks straight from the PDF and refuses once either attachment is altered."""
 
 import base64
 import datetime
+import hashlib
 import io
 import json
 import re
@@ -18,7 +19,7 @@ from development.demo import demo_pdf
 from ledger.danish_time import DANISH_TIME
 from ledger.evidence.bundle import BundleError, Receipt, verify_receipt
 from ledger.evidence.reasons import Reason
-from ledger.evidence.receipt_pdf import receipt_in_pdf
+from ledger.evidence.receipt_pdf import documents_in_pdf, receipt_in_pdf
 from ledger.identity import Actor
 from tests.approval_ledger.test_offline_verification import NOT_FOR_OFFLINE
 from tests.approval_ledger.test_offline_verification import _offline as offline
@@ -137,15 +138,23 @@ def pdf_receipt(portal, app, agreement) -> tuple[int, bytes]:
     return seq, answer.data
 
 
-def test_the_pdf_receipt_carries_the_json_receipt_and_verifies_from_the_pdf(
-    pdf_receipt, portal, app, tmp_path, monkeypatch, capsys
+def test_the_pdf_receipt_carries_the_json_receipt_and_the_agreement_and_verifies_from_the_pdf(
+    pdf_receipt, portal, app, agreement, tmp_path, monkeypatch, capsys
 ):
     seq, document = pdf_receipt
     reader = PdfReader(io.BytesIO(document))
-    assert list(reader.attachments) == [f"kvittering-{seq}.json"]
+    assert set(reader.attachments) == {f"kvittering-{seq}.json", "driftsaftale.pdf"}
     [embedded] = reader.attachments[f"kvittering-{seq}.json"]
     assert embedded == portal.get(f"/kvitteringer/{seq}.json").data == receipt_in_pdf(document)
     assert verify_receipt(Receipt.from_json(embedded), app.keyring.verifier_keys()).ok
+    # The approved agreement itself, the bytes whose SHA-256 the signed approval names.
+    [approved] = reader.attachments["driftsaftale.pdf"]
+    assert approved == demo_pdf("Driftsaftale", "2026.1")
+    assert approved == portal.get(f"/kvitteringer/{seq}/dokument").data
+    assert hashlib.sha256(approved).hexdigest() == agreement.document_sha256
+    signed = json.loads(base64.b64decode(json.loads(embedded)["payload"]))
+    assert signed["request"]["_data_"]["document_sha256"] == agreement.document_sha256
+    assert documents_in_pdf(document) == [("driftsaftale.pdf", approved)]
     # The words a person reads are in the PDF as text.
     text = " ".join(page.extract_text() for page in reader.pages)
     assert "Københavns Kommune godkendte Driftsaftale, version 2026.1" in re.sub(r"\s+", " ", text)
@@ -155,14 +164,21 @@ def test_the_pdf_receipt_carries_the_json_receipt_and_verifies_from_the_pdf(
     monkeypatch.delenv("LEDGER_DATA_DIR", raising=False)
     capsys.readouterr()
     assert main(["verify", "--receipt", str(saved), "--keys", str(keys)]) == 0
-    assert capsys.readouterr().out.rstrip().endswith("all holds")
+    said = capsys.readouterr()
+    assert said.out.rstrip().endswith("all holds")
+    assert (
+        f"the embedded driftsaftale.pdf is the document the signed event names "
+        f"(SHA-256 {agreement.document_sha256})"
+    ) in said.err
 
 
-def _with_attachment(document: bytes, content: bytes) -> bytes:
-    """The PDF with its embedded file's bytes replaced (and its size with them)."""
+def _with_attachment(document: bytes, content: bytes, name: str = ".json") -> bytes:
+    """The PDF with the bytes of its embedded file whose name ends with `name` replaced
+    (and its size with them)."""
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(document)))
     names = writer.root_object["/Names"]["/EmbeddedFiles"]["/Names"]
-    stream = names[1].get_object()["/EF"]["/F"].get_object()
+    [reference] = [names[i + 1] for i in range(0, len(names), 2) if names[i].endswith(name)]
+    stream = reference.get_object()["/EF"]["/F"].get_object()
     stream.set_data(content)
     stream["/Params"][NameObject("/Size")] = type(stream["/Params"]["/Size"])(len(content))
     out = io.BytesIO()
@@ -185,6 +201,25 @@ def test_a_pdf_receipt_whose_attachment_was_altered_fails(pdf_receipt, app, tmp_
     assert main(["verify", "--receipt", str(tampered), "--keys", str(keys)]) == 1
     out = capsys.readouterr().out
     assert "payload-mismatch" in out, out
+    assert "all holds" not in out
+
+
+def test_a_pdf_receipt_whose_embedded_agreement_was_swapped_fails(
+    pdf_receipt, app, tmp_path, capsys
+):
+    """The receipt JSON still verifies, but the agreement beside it is not the one the
+    signed approval names: the PDF no longer holds what was approved."""
+    _, document = pdf_receipt
+    other = demo_pdf("Driftsaftale", "2026.1 med en ændret side")
+    swapped = tmp_path / "swapped.pdf"
+    swapped.write_bytes(_with_attachment(document, other, name="driftsaftale.pdf"))
+    assert receipt_in_pdf(swapped.read_bytes()) == receipt_in_pdf(document)
+    keys = app.settings.keys_dir / "verifier-keys"
+    capsys.readouterr()
+    assert main(["verify", "--receipt", str(swapped), "--keys", str(keys)]) == 1
+    out = capsys.readouterr().out
+    assert "document-mismatch" in out, out
+    assert hashlib.sha256(other).hexdigest() in out
     assert "all holds" not in out
 
 
@@ -235,16 +270,20 @@ def test_the_pdf_receipt_has_the_parts_pdf_a_3b_requires(pdf_receipt):
                 fonts.append(descriptor["/FontName"])
                 assert {"/FontFile", "/FontFile2", "/FontFile3"} & set(descriptor), descriptor
     assert fonts
-    [associated] = root["/AF"]
-    filespec = associated.get_object()
-    assert filespec["/AFRelationship"] == "/Source"
-    assert filespec["/UF"] == filespec["/F"] == f"kvittering-{seq}.json"
-    name, reference = root["/Names"]["/EmbeddedFiles"]["/Names"]
-    assert name == f"kvittering-{seq}.json"
-    assert reference.get_object() == filespec
-    embedded = filespec["/EF"]["/F"].get_object()
-    assert embedded["/Subtype"] == "/application/json"
-    assert {"/ModDate", "/Size"} <= set(embedded["/Params"])
+    # The JSON receipt first, the approved agreement second, each an associated file.
+    receipt, agreement = [associated.get_object() for associated in root["/AF"]]
+    names = root["/Names"]["/EmbeddedFiles"]["/Names"]
+    tree = {names[i]: names[i + 1].get_object() for i in range(0, len(names), 2)}
+    for filespec, name, relationship, subtype in [
+        (receipt, f"kvittering-{seq}.json", "/Source", "/application/json"),
+        (agreement, "driftsaftale.pdf", "/Supplement", "/application/pdf"),
+    ]:
+        assert filespec["/AFRelationship"] == relationship
+        assert filespec["/UF"] == filespec["/F"] == name
+        assert tree[name] == filespec
+        embedded = filespec["/EF"]["/F"].get_object()
+        assert embedded["/Subtype"] == subtype
+        assert {"/ModDate", "/Size"} <= set(embedded["/Params"])
 
 
 def test_ledger_verify_of_a_pdf_receipt_loads_neither_the_event_store_nor_the_portal(
