@@ -12,7 +12,7 @@ import itertools
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,11 @@ from flask import (
     request,
     send_file,
     stream_with_context,
+    url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from ledger.danish_time import start_of_danish_day
 from ledger.domain import DomainError, iso_date
@@ -37,7 +40,7 @@ from ledger.search import MAX_PAGE, CheckedEntry, Query, check_entries
 from ledger.signed_log import Entry
 from web.arguments import number_arg
 from web.auth import event_index, ledger
-from web.display import EVENT_NAMES
+from web.display import EVENT_NAMES, day, number, when
 from web.roles import auditor_required
 
 blueprint = Blueprint("audit", __name__, url_prefix="/revision")
@@ -63,12 +66,12 @@ PROBLEMS = {
     Reason.PAYLOAD_MISMATCH: "Hændelsens indhold passer ikke til bladets hash",
     Reason.TOPIC_MISMATCH: "Hændelsestypen passer ikke til bladet",
     Reason.RECORDED_AT_MISMATCH: "Tidspunktet passer ikke til bladet",
-    Reason.BAD_INCLUSION_PROOF: "Beviset for optagelse i checkpointet holder ikke",
+    Reason.BAD_INCLUSION_PROOF: "Beviset for optagelse i kontrolpunktet holder ikke",
 }
 CHECKPOINT_PROBLEMS: dict[str, str] = {
-    Reason.BAD_SIGNATURE: "Det nyeste checkpoint har en signatur, der ikke passer",
-    Reason.UNKNOWN_KEY: "Det nyeste checkpoint er ikke signeret med en kendt nøgle",
-    Reason.WRONG_ORIGIN: "Det nyeste checkpoint er fra en anden log",
+    Reason.BAD_SIGNATURE: "Det nyeste kontrolpunkt har en signatur, der ikke passer",
+    Reason.UNKNOWN_KEY: "Det nyeste kontrolpunkt er ikke signeret med en kendt nøgle",
+    Reason.WRONG_ORIGIN: "Det nyeste kontrolpunkt er fra en anden log",
 }
 
 
@@ -81,8 +84,8 @@ def status_text(checked: CheckedEntry) -> str:
 
 def coverage_text(checked: CheckedEntry) -> str:
     if checked.covered_by is None:
-        return "Endnu ikke bevist i et checkpoint"
-    return f"Med i checkpoint af størrelse {checked.covered_by}"
+        return "Endnu ikke bevist i et kontrolpunkt"
+    return f"Med i kontrolpunkt af størrelse {checked.covered_by}"
 
 
 # Reading the form
@@ -256,30 +259,110 @@ IN_THE_ROW = frozenset({"seq", "time", "event", "cvr", "actor"})
 class Row:
     """One event as a row of the results: what the check found, a short summary, the
     details (the CSV's columns that say something) and, for a reset, where the approval
-    it invalidated is in the log."""
+    it invalidated is in the log.
+
+    The summary's parts and the details' values are made here as HTML, not by a template
+    macro per value: a page of 25 events shows some 200 values, and a macro call each was
+    most of what rendering the page cost."""
 
     checked: CheckedEntry
-    summary: list[Cell]
-    details: list[Cell]
+    summary: list[Markup]
+    # (the column's header, whether the IdP's signature vouched for the fact (None: the
+    # event does not say), the value as shown)
+    details: list[tuple[str, bool | None, Markup]]
     invalidates: int | None
+    # A refused login that says nothing was verified (or was recorded before it said).
+    nothing_verified: bool
 
     @classmethod
     def of(cls, checked: CheckedEntry, context: Context) -> "Row":
-        cells = [
-            cell for cell in history_cells(checked.entry, context) if cell.value not in (None, "")
-        ]
+        entry = checked.entry
+        cells = [cell for cell in history_cells(entry, context) if cell.value not in (None, "")]
         by_key = {cell.column.key: cell for cell in cells}
-        keys = SUMMARY.get(checked.entry.event_type, SUMMARY_OTHERWISE)
+        keys = SUMMARY.get(entry.event_type, SUMMARY_OTHERWISE)
         summary = [by_key[key] for key in keys if key in by_key]
-        if checked.entry.event_type not in SUMMARY:
+        if entry.event_type not in SUMMARY:
             summary = summary[:1]
         invalidates = by_key.get("invalidates")
+        refusal = entry.event_type == "LoginRejected"
+        verified = (entry.facts().get("verified") or []) if refusal else []
+        agreements = context.agreements
         return cls(
             checked,
-            summary,
-            [cell for cell in cells if cell.column.key not in IN_THE_ROW],
+            [
+                Markup("»%s«") % cell.value
+                if cell.column.key == "reason"
+                else fact_html(cell, agreements)
+                for cell in summary
+            ],
+            [
+                _detail(cell, agreements, verified if refusal else None)
+                for cell in cells
+                if cell.column.key not in IN_THE_ROW
+            ],
             invalidates.value if invalidates is not None else None,
+            refusal and not verified,
         )
+
+
+# Facts shown in the hash font (beside every column whose key ends in sha256).
+HASH_FONT = frozenset({"assertion_id", "verifier_key", "time_utc"})
+# Facts shown as a Danish number (10.000).
+NUMBERS = frozenset({"seq", "document_size", "refusals"})
+# A refused login's facts that the IdP's signature may have vouched for.
+VOUCHED = ("assertion_id", "person_uuid")
+# How much of an assertion ID the IdP's signature did not vouch for is shown.
+UNVERIFIED_ID_SHOWN = 64
+
+
+def fact_html(cell: Cell, agreements: Mapping[str, str]) -> Markup:
+    """A fact as the results show it: a moment or a day in Danish, an agreement version, a
+    person, a CVR or a reset approval as a link to where the auditor reads on, a hash in
+    the hash font, a count in Danish digits."""
+    key, value = cell.column.key, cell.value
+    if isinstance(value, datetime.datetime):
+        return escape(when(value))
+    if isinstance(value, datetime.date):
+        return escape(day(value))
+    if key == "agreement_version_id":
+        link = url_for("audit.search", aftale=str(value))
+        return Markup('<a href="%s">%s</a>') % (link, agreements.get(str(value), value))
+    if key in ("person_uuid", "actor_uuid"):
+        return Markup('<a class="hash" href="%s">%s</a>') % (
+            url_for("audit.search", person=value),
+            value,
+        )
+    if key == "invalidates":
+        link = url_for("signatory.receipt", seq=value)
+        return Markup('<a href="%s">%s</a>') % (link, _("nr. %(seq)s", seq=value))
+    if key in ("cvr", "actor_cvr"):
+        return Markup('<a href="%s">%s</a>') % (url_for("audit.timeline", cvr=value), value)
+    if key.endswith("sha256") or key in HASH_FONT:
+        return Markup('<span class="hash">%s</span>') % value
+    if key in NUMBERS:
+        return escape(number(value))
+    return escape(value)
+
+
+def _detail(
+    cell: Cell, agreements: Mapping[str, str], verified: list[str] | None
+) -> tuple[str, bool | None, Markup]:
+    """A fact of a row's details; `verified` names what the IdP's signature vouched for of
+    a refused login (None for any other event). An assertion ID it did not vouch for is cut,
+    as it is whatever the sender wrote."""
+    key = cell.column.key
+    vouched = None if verified is None or key not in VOUCHED else key in verified
+    if vouched is False and key == "assertion_id":
+        shown = escape(_cut(str(cell.value), UNVERIFIED_ID_SHOWN))
+    else:
+        shown = fact_html(cell, agreements)
+    return cell.column.header, vouched, shown
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters with an ellipsis, as the template filter `truncate`
+    cuts words (a few characters over the limit are left whole)."""
+    return text if len(text) <= limit + 5 else text[: limit - 1] + "…"
 
 
 def _results(form: Form, page: int) -> dict[str, Any]:
@@ -303,6 +386,8 @@ def _results(form: Form, page: int) -> dict[str, Any]:
         "agreements": dict(context.agreements),
         "status_text": status_text,
         "coverage_text": coverage_text,
+        # Translated once per page, not once per row (the template fills in each number).
+        "sentences": {"about": _("om nr. %(seq)s"), "receipt_for": _("for nr. %(seq)s")},
     }
 
 
@@ -346,16 +431,6 @@ def _agreement_of(step: Entry) -> str:
     """The agreement version an approval's or a reset's event names, as its id text."""
     event: Any = step.event  # Approved and ApprovalReset both carry agreement_version_id
     return str(event.agreement_version_id)
-
-
-@blueprint.app_template_test("moment")
-def is_moment(value: object) -> bool:
-    return isinstance(value, datetime.datetime)
-
-
-@blueprint.app_template_test("calendar_day")
-def is_calendar_day(value: object) -> bool:
-    return isinstance(value, datetime.date) and not isinstance(value, datetime.datetime)
 
 
 @blueprint.before_request
