@@ -147,9 +147,7 @@ def describe(entry: Entry, agreements: Mapping[str, str], viewer_uuid: str | Non
             f"(reference {event.reference}). Den skal fornyes senest {day(event.renewal_due)}."
         )
     if kind == "NoticeSent":
-        to = "leverandøren" if event.recipient_role == "staff" else event.recipient_email
-        told = NOTICE_SUBJECTS.get(event.notice_kind, "nyt i portalen")
-        return f"E-mail sendt til {to} om {told.format(agreement=agreement)}."
+        return notice_sentence(event, agreement)
     if kind == "LoginRejected":
         because = REFUSED_BECAUSE.get(event.reason, REFUSED_IN_GENERAL)
         whose = "Dit login" if viewer_uuid and event.person_uuid == viewer_uuid else "Et login"
@@ -158,6 +156,14 @@ def describe(entry: Entry, agreements: Mapping[str, str], viewer_uuid: str | Non
             "Intet blev godkendt eller ændret."
         )
     return f"{EVENT_NAMES.get(kind, kind)}."
+
+
+def notice_sentence(event: Any, agreement: str) -> str:
+    """A sent e-mail notice in one sentence: to whom (staff's addresses as "leverandøren",
+    which signatories do not see), about what."""
+    to = "leverandøren" if event.recipient_role == "staff" else event.recipient_email
+    told = NOTICE_SUBJECTS.get(event.notice_kind, "nyt i portalen")
+    return f"E-mail sendt til {to} om {told.format(agreement=agreement)}."
 
 
 def _who(actor: Actor | None) -> str:
@@ -213,4 +219,5 @@ def register(app: Flask) -> None:
     app.add_template_filter(lambda name: EVENT_NAMES.get(name, name), "event_da")
     app.add_template_filter(lambda name: FACT_NAMES.get(name, name), "fact_da")
     app.jinja_env.globals["moment_facts"] = MOMENT_FACTS
+    app.jinja_env.globals["notice_sentence"] = notice_sentence
     app.add_template_filter(lambda label: NsisLevel.parse(label).danish, "nsis_da")

@@ -103,6 +103,15 @@ def test_a_sent_notice_is_told_in_danish_in_the_history_and_to_the_auditor(
         f"E-mail sendt til {ANNE.email} om nulstillingen af godkendelsen af Driftsaftale, "
         "version 2026.1." in history
     )
+    (sent,) = [e for e in app.history() if e.event_type == "NoticeSent"]
+    receipt = client.get(f"/kvitteringer/{sent.seq}").text
+    assert f"E-mail sendt til {ANNE.email} om nulstillingen af godkendelsen af" in receipt
+    assert "Mailserveren tog imod e-mailen den " in receipt
+    reset = next(e for e in app.history() if e.event_type == "ApprovalReset")
+    assert f'href="/kvitteringer/{reset.seq}"' in receipt
+    pdf = client.get(f"/kvitteringer/{sent.seq}.pdf")
+    assert pdf.status_code == 200
+    assert pdf.data.startswith(b"%PDF-")
     auditor = PERSONS_BY_KEY["auditor"]
     app.grant_role(
         person_uuid=auditor.person_uuid,
