@@ -28,6 +28,7 @@ newest checkpoint. That check reads the portal's own database; an auditor's real
 offline, on an exported bundle with keys kept out of band.
 """
 
+import functools
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -41,7 +42,7 @@ from ledger.domain import AgreementVersion, Customer, Declaration, RoleAssignmen
 from ledger.evidence import merkle
 from ledger.evidence.database import DatabaseURL
 from ledger.evidence.keys import VerifierKey
-from ledger.evidence.leaf import EventFacts, check_leaf
+from ledger.evidence.leaf import EventFacts, LeafError, event_mismatches, parse_leaf
 from ledger.evidence.note import NoteError, open_checkpoint
 from ledger.evidence.reasons import Reason
 from ledger.evidence.tables import LEAVES_TABLE
@@ -61,6 +62,8 @@ MAX_PAGE = 1_000_000
 # total costs at most this many index entries however many events match.
 COUNTED = 10_000
 _BATCH = 500  # events indexed, or read back, per statement
+# Leaf signatures found to hold that are remembered (a few pages of the largest size each).
+REMEMBERED_SIGNATURES = 4096
 # A catch-up that indexed this many events analyzes the tables on PostgreSQL: with no
 # statistics yet (a log just imported, an index rebuilt) it walked the primary key for a
 # person's or a limited auditor's page instead of their indexes, reading every row.
@@ -1087,7 +1090,8 @@ class CheckedEntries:
 
 def leaf_problems(entry: Entry, keys: Mapping[str, VerifierKey]) -> list[Reason]:
     """How one event's leaf fails the evidence format, as `ledger verify` checks a leaf
-    (all but the chain to the previous leaf, which needs that leaf)."""
+    (all but the chain to the previous leaf, which needs that leaf): its form, its signature
+    (`_signature_holds`) and each fact of the event, in `check_leaf`'s order."""
     event = entry.event
     facts = EventFacts(
         seq=entry.seq,
@@ -1097,7 +1101,27 @@ def leaf_problems(entry: Entry, keys: Mapping[str, VerifierKey]) -> list[Reason]
         payload=entry.payload,
         recorded_at=entry.recorded_at,
     )
-    return [reason for reason, _ in check_leaf(entry.leaf, keys, facts)[1]]
+    try:
+        signed = parse_leaf(entry.leaf)
+    except LeafError as error:
+        return [error.reason]
+    problems: list[Reason] = []
+    key = keys.get(signed.leaf.kid)
+    if key is None:
+        problems.append(Reason.UNKNOWN_KEY)
+    elif not _signature_holds(key, signed.signature, signed.message):
+        problems.append(Reason.BAD_SIGNATURE)
+    return problems + [reason for reason, _ in event_mismatches(signed.leaf, facts)]
+
+
+@functools.lru_cache(maxsize=REMEMBERED_SIGNATURES)
+def _signature_holds(key: VerifierKey, signature: bytes, message: bytes) -> bool:
+    """Whether `signature` is `key`'s of `message`, remembered: a page checks the signature
+    of every leaf it shows, each time it is shown, and the same pages are read again and
+    again (the newest events, the page before). The answer depends on nothing but the three
+    (the exact bytes, the key's name and public key), so a remembered one is as true as a
+    new one; an Ed25519 check costs more than the rest of a row."""
+    return key.verify(signature, message)
 
 
 def check_entries(app: LedgerApp, entries: Sequence[Entry]) -> CheckedEntries:

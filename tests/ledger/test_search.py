@@ -18,10 +18,11 @@ from ledger.application import LedgerApp
 from ledger.domain import AgreementVersion, Customer, DomainError
 from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
 from ledger.evidence.database import DatabaseURL
+from ledger.evidence.keys import VerifierKey
 from ledger.evidence.tables import TREE_TABLE
 from ledger.export import export_bundle
 from ledger.identity import Actor, NsisLevel, person_uuid
-from ledger.search import TABLE, EventIndex, IndexRow, Query, check_entries
+from ledger.search import TABLE, EventIndex, IndexRow, Query, _signature_holds, check_entries
 from ledger.signed_log import Entry
 from ledger.storage.checkpoints import CheckpointStore
 from ledger.storage.tables_of_our_own import OwnTables
@@ -491,6 +492,35 @@ def test_a_tampered_event_or_leaf_shows_its_problem(app, index, mixed):
     assert checked[payload_changed.seq].problems == ("payload-mismatch",)
     assert checked[time_changed.seq].problems == ("recorded-at-mismatch",)
     assert checked[0].verified
+
+
+def test_a_leaf_signature_found_to_hold_is_checked_once_and_a_changed_one_anew(
+    app, index, mixed, monkeypatch
+):
+    _signature_holds.cache_clear()
+    checked_messages: list[bytes] = []
+    verify = VerifierKey.verify
+
+    def counting(key: VerifierKey, signature: bytes, message: bytes) -> bool:
+        checked_messages.append(message)
+        return verify(key, signature, message)
+
+    monkeypatch.setattr(VerifierKey, "verify", counting)
+    entries = index.search(Query(cvr=AARHUS), page_size=500).entries
+    assert all(c.verified for c in check_entries(app, entries).entries)
+    leaves = [m for m in checked_messages if m.startswith(b"{")]
+    assert len(leaves) == len(entries)
+    checked_messages.clear()
+    assert all(c.verified for c in check_entries(app, entries).entries)
+    assert not [m for m in checked_messages if m.startswith(b"{")]  # remembered: held before
+    # The same leaf with another signature (one base64 character changed) is checked anew.
+    first = entries[0]
+    text = first.leaf.decode()
+    at = text.index('"sig":"') + len('"sig":"') + 3
+    forged = (text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1 :]).encode()
+    tamper(app, "UPDATE ledger_leaves SET leaf = ? WHERE seq = ?", (forged, first.seq))
+    again = check_entries(app, app.signed_log.entries_at([first.seq])).entries
+    assert "bad-signature" in again[0].problems
 
 
 def test_an_event_after_the_newest_checkpoint_is_proved_in_one_made_for_it(app, operator, index):
