@@ -152,3 +152,28 @@ def test_after_a_reset_staff_are_told_whether_the_signatories_get_a_mail(
         assert "Kommunens tegningsberettigede får en e-mail om det med begrundelsen." in told
     else:
         assert "Portalen kender ingen e-mailadresse på kommunens tegningsberettigede" in told
+
+
+def test_the_staff_overview_counts_the_notices_the_server_refused(
+    app, operator, customers, make_portal, mail
+):
+    settings = with_mail(app, mail.port)
+    log_in(make_portal(app, settings=settings).test_client(), "aarhus")
+    mail.refused.add(ANNE.email)
+    agreement = approved_agreement(app, publisher=operator, approver=signatory("aarhus"))
+    outbox = Outbox(app.settings.database)
+    try:
+        notices = NoticeSender(
+            app, outbox, SmtpMailer(settings.smtp), sender=SENDER, staff=(), portal_url=""
+        )
+        notices.follow()
+        app.reset_approval(
+            cvr=AARHUS, version_id=agreement.id, reason="Forkert underskriver.", actor=operator
+        )
+        assert notices.run_once() == []
+    finally:
+        outbox.close()
+    staff = make_portal(app, settings=settings).test_client()
+    staff_login(staff)
+
+    assert "1 e-mail kunne ikke sendes: mailserveren afviste den." in staff.get("/drift/").text
