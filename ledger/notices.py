@@ -56,14 +56,6 @@ NEW_VERSION = "new-version"
 RENEWAL_DUE = "renewal-due"
 APPROVED = "approved"
 HANDED_IN = "handed-in"
-# Who each kind of notice goes to.
-RECIPIENT_ROLE = {
-    APPROVAL_RESET: Notice.SIGNATORY,
-    NEW_VERSION: Notice.SIGNATORY,
-    RENEWAL_DUE: Notice.SIGNATORY,
-    APPROVED: Notice.STAFF,
-    HANDED_IN: Notice.STAFF,
-}
 # How many days before a declaration's renewal date its signatories are told.
 RENEWAL_NOTICE_DAYS = 30
 # How often one process looks for declarations whose renewal has become due (seconds): a
@@ -303,6 +295,7 @@ def email_message(
     message["Message-ID"] = message_id(notice_id, sender)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text.body)
+    message["Content-Language"] = "da"  # after the content, which replaces Content-* headers
     return message
 
 

@@ -101,6 +101,7 @@ def test_a_reset_mails_the_signatory_in_danish_with_the_reason(
     for private in ("127.0.0.1", "_a1", ANNE_UUID, "test-operator"):
         assert private not in body
     assert received.message["Auto-Submitted"] == "auto-generated"
+    assert received.message["Content-Language"] == "da"
     assert received.message["Content-Type"].params["charset"] == "utf-8"
 
     (recorded,) = notices_sent(app)
