@@ -1,9 +1,9 @@
 """The portal's part in the e-mail notices (`ledger.notices`): a signatory's address kept
 from its login, and what the staff overview says about e-mail.
 
-The address is kept only while e-mail is on (LEDGER_SMTP_URL): the portal keeps no personal
-fact it does not use. Each login replaces what the last one said, so a person whose
-assertion no longer carries an address is mailed no more.
+The address is recorded only at logins while e-mail is on (LEDGER_SMTP_URL): the portal
+gathers no personal fact it has no use for. Each login replaces what the last one said, so
+a person whose assertion no longer carries an address is mailed no more.
 """
 
 from dataclasses import dataclass
