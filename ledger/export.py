@@ -90,26 +90,26 @@ REFUSAL_REASONS = {
     "wrong-sp-name-qualifier": "Personens id var til en anden tjeneste",
     "idp-status": "Login blev afbrudt hos NemLog-in",
     "unencrypted-assertion": "Login-svaret var ikke krypteret",
-    "assertion-count": "Login-svaret havde ikke præcis én assertion",
+    "assertion-count": "Login-svaret havde ikke præcis ét loginbevis",
     "weak-encryption": "Login-svaret var krypteret med en for svag algoritme",
     "weak-algorithm": "Login-svaret var signeret med en for svag algoritme",
     "forbidden-transform": "Login-svarets signatur brugte en transformation, som ikke er tilladt",
     "decryption-failed": "Login-svaret kunne ikke dekrypteres",
     "duplicate-id": "Login-svaret indeholdt samme id flere gange",
-    "comment-in-assertion": "Login-svaret indeholdt en kommentar i assertionen",
-    "unsigned-assertion": "Assertionen var ikke signeret",
+    "comment-in-assertion": "Login-svaret indeholdt en kommentar i loginbeviset",
+    "unsigned-assertion": "Loginbeviset var ikke signeret",
     "bad-signature": "Signaturen på login-svaret holdt ikke",
     "schema-invalid": "Login-svaret fulgte ikke SAML-skemaet",
     "expired": "Login-svaret var udløbet",
     "not-yet-valid": "Login-svaret var endnu ikke gyldigt",
     "issued-too-long-ago": "Login-svaret var udstedt for længe siden",
-    "assertion-lifetime": "Assertionen var gyldig i for lang tid",
+    "assertion-lifetime": "Loginbeviset var gyldigt i for lang tid",
     "invalid-response": "Login-svaret kunne ikke godkendes",
 }
 ACTOR_KINDS = {"person": "Person", "operator": "Operatøren", "system": "Systemet"}
 ROLE_NAMES = {"staff": "Drift", "auditor": "Revisor"}
 # The facts of a refused login an IdP's signed assertion vouched for, as they are named.
-VERIFIED_NAMES = {"assertion_id": "Assertion-ID", "person_uuid": "Personens UUID", "cvr": "CVR"}
+VERIFIED_NAMES = {"assertion_id": "Loginbevisets ID", "person_uuid": "Personens UUID", "cvr": "CVR"}
 # What a spreadsheet would start a formula with (OWASP, CSV injection), and their
 # full-width forms, which some spreadsheets take as the same.
 FORMULA_STARTS = frozenset("=+-@\t\r\n|%＝＋－＠")
@@ -305,9 +305,11 @@ COLUMNS: tuple[Column, ...] = (
     _fact_column("document_sha256", "Dokumentets SHA-256"),
     _fact_column("document_size", "Dokumentets størrelse (byte)"),
     _fact_column("confirmed_statement", "Bekræftet erklæring"),
-    Column("assertion_id", "Assertion-ID", _assertion_id, ("assertion_id",)),
+    Column("assertion_id", "Loginbevisets ID", _assertion_id, ("assertion_id",)),
     Column("authn_instant", "Logget ind (dansk tid)", _authn_instant, ("authentication",)),
-    Column("assertion_sha256", "Assertionens SHA-256", _part("authentication", "assertion_sha256")),
+    Column(
+        "assertion_sha256", "Loginbevisets SHA-256", _part("authentication", "assertion_sha256")
+    ),
     Column("ip", "IP-adresse", _part("request", "ip"), ("request",)),
     Column("user_agent", "Browser", _part("request", "user_agent")),
     Column("approved_document", "Godkendt dokuments SHA-256", _part("request", "document_sha256")),
@@ -358,7 +360,7 @@ def _others(entry: Entry, facts: Mapping[str, Any], context: Context) -> str | N
 OTHERS = Column("others", "Øvrige oplysninger", _others)
 # What the portal found when it checked each event, beside the facts (empty in a bundle,
 # which `ledger verify --bundle` checks instead).
-CHECK_COLUMNS = ("Kontrol i portalen", "Med i checkpoint af størrelse")
+CHECK_COLUMNS = ("Kontrol i portalen", "Med i kontrolpunkt af størrelse")
 HISTORY_HEADER = (*(column.header for column in COLUMNS), OTHERS.header, *CHECK_COLUMNS)
 
 
@@ -460,11 +462,11 @@ def export_bundle(
             kept = kept_checkpoint(since_bundle, app.keyring.verifier_keys())
         except (BundleError, NoteError) as error:
             raise DomainError(
-                f"Den gemte bundt {since_bundle} kan ikke bruges: {error.reason}: {error}"
+                f"Den gemte bevispakke {since_bundle} kan ikke bruges: {error.reason}: {error}"
             ) from error
         if kept.size > checkpoint.size:
             raise DomainError(
-                f"Den gemte bundts checkpoint dækker {kept.size} hændelser, loggens nyeste "
+                f"Den gemte bevispakkes kontrolpunkt dækker {kept.size} hændelser, loggens nyeste "
                 f"kun {checkpoint.size}."
             )
         proof = app.signed_log.consistency_proof(kept.size, checkpoint.size)
@@ -526,7 +528,7 @@ def read_me(*, subset: bool, consistency: bool) -> str:
         "Pakken rummer de hændelser, søgningen valgte, hver med et bevis for, at den er med i "
         "loggen (proofs.jsonl)."
         if subset
-        else "Pakken rummer hele loggen op til checkpointet."
+        else "Pakken rummer hele loggen op til kontrolpunktet."
     )
     since = (
         "consistency.json    beviset for, at loggen stadig bygger videre på den pakke, du\n"
@@ -544,8 +546,8 @@ history.csv         hændelserne som rækker til at læse i et regneark (Excel: 
                     det er de signerede filer nedenfor, der er beviset.
 entries.jsonl       hændelsernes signerede blade, ét pr. linje
 payloads.jsonl      hændelsernes indhold, som bladene har hashen af
-proofs.jsonl        (kun i en delmængde) beviset for hver hændelses plads i checkpointet
-checkpoint          loggens signerede checkpoint (størrelse og rodhash), med vidnernes
+proofs.jsonl        (kun i en delmængde) beviset for hver hændelses plads i kontrolpunktet
+checkpoint          loggens signerede kontrolpunkt (størrelse og rodhash), med vidnernes
                     medsignaturer, når loggen har vidner
 checkpoint.tst      (når loggen har det) tidsstemplet fra en tidsstempelmyndighed
 keys                loggens verifikationsnøgler, som operatøren skrev dem
@@ -559,7 +561,7 @@ Kør: ledger verify --bundle DENNE-FIL.zip --keys DINE-NØGLER
 hvor DINE-NØGLER er loggens verifikationsnøgler, som du har fået ad en anden vej end denne
 pakke (nøglerne i filen keys er operatørens egne udsagn). Tilføj --witnesses og --tsa-roots
 med vidnernes nøgler og tidsstempelmyndighedens certifikater, som du selv har fået.
-Kommandoen siger "all holds", når alt holder, og ellers hvad der er galt og hvor.
+Kommandoen siger »all holds«, når alt holder, og ellers hvad der er galt og hvor.
 Formatet er beskrevet i docs/evidence-format.md, afsnit 4; en fuld pakke kan også
 kontrolleres uden vores program.
 """

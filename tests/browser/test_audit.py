@@ -106,7 +106,7 @@ def test_one_line_per_event_with_its_details_in_danish_on_demand(new_context, po
         assert english not in page.locator("table.results").inner_text()
     approval = rows.filter(has_text="Clara Christensen").first.locator("details")
     approval.locator("summary").click()
-    for name in ("Sikringsniveau", "Assertion-ID", "Logget ind (dansk tid)", "IP-adresse"):
+    for name in ("Sikringsniveau", "Loginbevisets ID", "Logget ind (dansk tid)", "IP-adresse"):
         expect(approval.locator("dt", has_text=name)).to_have_count(1)
     fits(page, width)
 

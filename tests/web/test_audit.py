@@ -71,7 +71,7 @@ def test_the_auditor_sees_every_event_newest_first_each_verified(auditor, app):
     page = auditor.get("/revision/")
     assert shown(page) == newest_first(app)
     assert page.text.count('class="state-approved">Verificeret') == len(shown(page))
-    assert page.text.count(f"Med i checkpoint af størrelse {size}") == len(shown(page))
+    assert page.text.count(f"Med i kontrolpunkt af størrelse {size}") == len(shown(page))
     assert "Erklæring afleveret" in page.text  # event types in Danish
     assert "Clara Christensen" in page.text  # the actor
     assert "Bo Berg er ikke tegningsberettiget" in page.text  # the details
@@ -217,7 +217,7 @@ def test_the_newest_events_shown_are_proved_in_a_checkpoint_made_for_them(audito
         page = auditor.get(path)
         assert shown(page)[0] == newest
         assert "Endnu ikke bevist i et checkpoint" not in page.text
-        assert f"Med i checkpoint af størrelse {newest + 1}" in page.text
+        assert f"Med i kontrolpunkt af størrelse {newest + 1}" in page.text
 
 
 def spreadsheet_rows(data: bytes) -> list[dict[str, str]]:

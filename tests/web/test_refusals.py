@@ -180,10 +180,10 @@ def test_the_auditor_sees_which_facts_of_a_refusal_were_verified(portal, app):
 
     page = portal.get("/revision/?type=LoginRejected")
     assert page.status_code == 200
-    assert "<dd>Assertion-ID, Personens UUID, CVR</dd>" in page.text
-    assert 'Assertion-ID <span class="hint">(verificeret)' in page.text
+    assert "<dd>Loginbevisets ID, Personens UUID, CVR</dd>" in page.text
+    assert 'Loginbevisets ID <span class="hint">(verificeret)' in page.text
     assert "Intet (registreret, før portalen angav det)" in page.text
-    assert 'Assertion-ID <span class="hint">(ikke verificeret)' in page.text
+    assert 'Loginbevisets ID <span class="hint">(ikke verificeret)' in page.text
     assert page.text.count("FORGED") <= 10  # cut, not shown at length
     counted = portal.get("/revision/?type=LoginRefusalsCounted")
     assert "Afviste login talt" in counted.text
