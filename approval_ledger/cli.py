@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from approval_ledger.bootstrap import Configuration, read_configuration
+from approval_ledger.privacy import add_commands as add_privacy_commands
 from ledger.config import ConfigError, Settings
 from ledger.evidence.database import DatabaseUnavailable
 from ledger.evidence.keys import KeyFormatError, parse_verifier_keys
@@ -1111,6 +1112,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the same every time)",
     )
     receipt.add_argument("--out", help="write it to this file")
+
+    add_privacy_commands(commands, command, _app)
 
     key = commands.add_parser("key", help="signing keys")
     key_commands = key.add_subparsers(dest="action", required=True, metavar="ACTION")

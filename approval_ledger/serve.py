@@ -97,15 +97,18 @@ def start_checkpointer(worker: Any) -> None:
     """gunicorn's `post_worker_init` hook, in the worker process once its app is built: the
     worker's checkpointer starts, over the worker's own ledger (why one in every worker and
     none in the master: `ledger.checkpointer`), and so does its e-mail notice sender when
-    e-mail is on (`approval_ledger.mailer`)."""
+    e-mail is on (`approval_ledger.mailer`), and the daily run of the retention rules
+    (`ledger.erasure.RetentionJob`, one process a day)."""
     from approval_ledger.mailer import start_notice_sender
     from ledger.checkpointer import Checkpointer
+    from ledger.erasure import RetentionJob
 
     services = worker.wsgi.extensions["services"]
     worker.checkpointer = Checkpointer.for_log(
         services.signed_log, services.settings.checkpoint_interval
     ).start()
     worker.notice_sender = start_notice_sender(services)
+    worker.retention = RetentionJob(services.ledger).start()
 
 
 def close_services(server: Any, worker: Any) -> None:
@@ -119,6 +122,9 @@ def close_services(server: Any, worker: Any) -> None:
     notice_sender = getattr(worker, "notice_sender", None)
     if notice_sender is not None:
         notice_sender.stop()
+    retention = getattr(worker, "retention", None)
+    if retention is not None:
+        retention.stop()
     app = getattr(worker, "wsgi", None)
     if app is not None:
         app.extensions["services"].close()

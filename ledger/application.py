@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Protocol
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoding
 from eventsourcing.utils import Environment, EnvType, get_topic
 
 from ledger.config import Settings
@@ -37,6 +37,7 @@ from ledger.domain import (
 from ledger.identity import Actor, InvalidPersonUUID, validate_cvr
 from ledger.identity import person_uuid as person_uuid_of
 from ledger.keyring import KeyRing, KeyRingError
+from ledger.personal_data import CommitmentTranscoding, PersonalDataMapper, PersonalDataStore
 from ledger.signed_log import Entry, SignedLog
 from ledger.storage.cosignatures import CosignatureStore
 from ledger.storage.login_counters import RefusalCounts
@@ -168,8 +169,17 @@ class LedgerApp(Application[UUID]):
             timestamps=self.timestamps,
             tsa=settings.tsa,
         )
+        # Personal fields are committed, not hashed, once the log has adopted format 2.
+        self.personal_mapper.adopted = self.signed_log.evidence_format() >= 2
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """The library's mapper that commits personal fields (`ledger.personal_data`)."""
+        self.personal_data = PersonalDataStore(self.settings.database)
+        self.personal_mapper = PersonalDataMapper(self.construct_transcoder(), self.personal_data)
+        return self.personal_mapper
 
     def close(self) -> None:
+        self.personal_data.close()
         self.cosignatures.close()
         self.timestamps.close()
         self.refusal_counts.close()
@@ -191,6 +201,7 @@ class LedgerApp(Application[UUID]):
         transcoder.register(_dataclass_transcoding(Authentication, "authentication"))
         transcoder.register(_dataclass_transcoding(RequestFacts, "request_facts"))
         transcoder.register(_dataclass_transcoding(RefusalCount, "refusal_count"))
+        transcoder.register(CommitmentTranscoding())
 
     def _get(self, aggregate_id: UUID, missing: str) -> Any:
         try:
@@ -538,6 +549,15 @@ class LedgerApp(Application[UUID]):
             return []
         found = (self._find(role_assignment_id(person, role)) for role in ("staff", "auditor"))
         return [assignment for assignment in found if assignment and assignment.active]
+
+    # Personal data
+
+    def adopt_evidence_format_2(self, actor: Actor) -> bool:
+        """Commit the personal fields of every event stored from now on (docs/evidence-
+        format.md section 10); False when the log already does."""
+        adopted = self.signed_log.adopt_format(2, actor)
+        self.personal_mapper.adopted = True
+        return adopted
 
     # Security events
 

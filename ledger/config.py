@@ -56,6 +56,10 @@ KNOWN_VARIABLES = frozenset(
         "LEDGER_SMTP_PASSWORD_ENV",
         "LEDGER_MAIL_FROM",
         "LEDGER_STAFF_EMAIL",
+        "LEDGER_RETENTION_NETWORK_MONTHS",
+        "LEDGER_RETENTION_REFUSAL_MONTHS",
+        "LEDGER_RETENTION_ASSERTION_YEARS",
+        "LEDGER_RETENTION_IDENTITY_YEARS",
         # saml/settings.py (SamlSettings)
         "LEDGER_SAML_BASE_URL",
         "LEDGER_SAML_IDP_METADATA",
@@ -119,6 +123,26 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """How long each kind of personal data is kept (docs/evidence-format.md section 10.5;
+    README, Personal data, says why these defaults)."""
+
+    network_months: int = 6
+    refusal_months: int = 6
+    assertion_years: int = 3
+    identity_years: int = 3
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "RetentionSettings":
+        return cls(
+            _whole(env, "LEDGER_RETENTION_NETWORK_MONTHS", 6, 1, 120),
+            _whole(env, "LEDGER_RETENTION_REFUSAL_MONTHS", 6, 1, 120),
+            _whole(env, "LEDGER_RETENTION_ASSERTION_YEARS", 3, 0, 30),
+            _whole(env, "LEDGER_RETENTION_IDENTITY_YEARS", 3, 0, 30),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     database: DatabaseURL
@@ -157,6 +181,9 @@ class Settings:
     # the staff's addresses they go to (LEDGER_STAFF_EMAIL; README, E-mail).
     smtp: SmtpSettings | None = None
     staff_emails: tuple[str, ...] = ()
+    # How long personal data is kept before `ledger retention run` erases it
+    # (LEDGER_RETENTION_*; README, Personal data).
+    retention: RetentionSettings = RetentionSettings()
 
     @property
     def documents_dir(self) -> Path:
@@ -223,6 +250,7 @@ class Settings:
             pkcs11_pin_env=pkcs11_pin_env,
             smtp=_smtp(env),
             staff_emails=_staff_emails(env),
+            retention=RetentionSettings.from_env(env),
         )
 
     def require_operator_cvr(self) -> str:

@@ -128,6 +128,24 @@ class DocumentStore:
             raise DocumentAltered(f"{sha256} (the stored file has been altered)")
         return content
 
+    def remove(self, sha256: str) -> bool:
+        """Erase the document with this hash (an assertion whose retention ended); False
+        when there was none. Its bytes are overwritten first, as far as the file system
+        lets a file be overwritten in place."""
+        path = self._path(sha256)
+        with self._locked():
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                return False
+            path.chmod(0o600)  # documents are stored read-only
+            with path.open("r+b") as file:
+                file.write(b"\0" * size)
+                file.flush()
+                os.fsync(file.fileno())
+            path.unlink()
+        return True
+
     def check(self, sha256: str) -> None:
         """Nothing when the stored copy hashes to `sha256`; DocumentNotFound when there is
         none, DocumentAltered when its content has changed. Reads without keeping it."""

@@ -179,6 +179,12 @@ EVENT_TEXT_BOUNDS: dict[str, TextBound] = {
     "request.ip": TextBound("IP-adressen", 64),
     "request.user_agent": TextBound("Browserens navn", USER_AGENT_MAX),
     "request.document_sha256": TextBound("Dokumentets SHA-256", 64),
+    # Erasures of personal data (PersonalData): the rule, its basis, what was erased.
+    "rule": TextBound("Sletningsreglen", 20),
+    "basis": TextBound("Retsgrundlaget", 300),
+    "fields": TextBound("Feltet", 64),
+    "before": TextBound("Tidspunktet", 40),
+    "documents": TextBound("Dokumentets SHA-256", 64),
     # Refused logins: our reason codes, the configured IdP, verified or hashed IDs.
     "idp": TextBound("IdP'ens entity ID", 500),
     "assertion_id": TextBound("Assertionens ID", len("sha256:") + 64),
@@ -931,6 +937,81 @@ class LoginRefusals(Bounded):
         self.refusals = refusals
 
 
+class PersonalData(Bounded):
+    """One erasure of personal data, or one refused request for it: what was erased, under
+    which rule and on whose word, never the data itself nor whom it was about
+    (docs/evidence-format.md section 10.4). Each is an aggregate of its own, so that a
+    retention run and a person's request never race on one aggregate's next version."""
+
+    RULES = ("network", "assertion", "identity", "refusal", "request")
+
+    class PersonalDataErased(Aggregate.Created):
+        rule: str
+        basis: str
+        reason: str | None
+        fields: list[str]
+        seqs: list[int] | None
+        before: str | None
+        documents: list[str]
+        openings: int
+        actor: Actor
+
+    class PersonalDataErasureRefused(Aggregate.Created):
+        rule: str
+        basis: str
+        reason: str
+        seqs: list[int]
+        actor: Actor
+
+    def __init__(self, rule: str, basis: str, actor: Actor) -> None:
+        self.rule = rule
+        self.basis = basis
+
+    @classmethod
+    def erased(
+        cls,
+        *,
+        rule: str,
+        basis: str,
+        reason: str | None,
+        fields: Iterable[str],
+        seqs: Iterable[int] | None,
+        before: str | None,
+        documents: Iterable[str],
+        openings: int,
+        actor: Actor,
+    ) -> "PersonalData":
+        if rule not in cls.RULES:
+            raise DomainError(f"Ukendt sletningsregel {rule!r}.")
+        if (seqs is None) == (before is None):
+            raise DomainError("En sletning nævner enten hændelserne eller et tidspunkt.")
+        return cls._create(
+            cls.PersonalDataErased,
+            rule=rule,
+            basis=basis,
+            reason=reason,
+            fields=sorted(set(fields)),
+            seqs=None if seqs is None else sorted(set(seqs)),
+            before=before,
+            documents=sorted(set(documents)),
+            openings=openings,
+            actor=actor,
+        )
+
+    @classmethod
+    def refused(
+        cls, *, basis: str, reason: str, seqs: Iterable[int], actor: Actor
+    ) -> "PersonalData":
+        return cls._create(
+            cls.PersonalDataErasureRefused,
+            rule="request",
+            basis=basis,
+            reason=reason,
+            seqs=sorted(set(seqs)),
+            actor=actor,
+        )
+
+
 class LogKeys(Bounded):
     """The keys that sign the log: the first one, and each rotation, signed by the old key."""
 
@@ -942,6 +1023,13 @@ class LogKeys(Bounded):
     def __init__(self, origin: str, verifier_key: str, actor: Actor) -> None:
         self.origin = origin
         self.verifier_keys = [verifier_key]
+        self.evidence_format = 1
+
+    @event("EvidenceFormatAdopted")
+    def adopt_format(self, version: int, actor: Actor) -> None:
+        """From this event on, the log writes events in `version` of the evidence format
+        (docs/evidence-format.md section 10: personal fields committed, not hashed)."""
+        self.evidence_format = version
 
     @event("KeyRotated")
     def rotate(self, previous_kid: str, verifier_key: str, actor: Actor) -> None:

@@ -495,6 +495,8 @@ def export_bundle(
                 else None
             )
             writer.entry(entry.leaf, entry.payload, entry.seq, proof)
+            for opening in app.personal_data.bundle_openings(entry.seq, entry.payload):
+                writer.opening(opening)
             table.writerow(history_row(entry, context, ("", checkpoint.size)))
             count += 1
         return count

@@ -48,6 +48,7 @@ from ledger.evidence.reasons import Reason
 from ledger.evidence.tables import LEAVES_TABLE
 from ledger.identity import InvalidPersonUUID, parse_uuid, person_uuid, validate_cvr
 from ledger.messages import quoted
+from ledger.personal_data import is_erased
 from ledger.signed_log import Entry
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
 from ledger.storage.tables_of_our_own import OwnTables
@@ -171,8 +172,9 @@ _CREATE_LOCK = int.from_bytes(b"ledgerix", "big") >> 1
 
 
 def _person_key(value: str | None) -> str | None:
-    """A person UUID as the index keeps it: bare and lower case, as the ledger writes it."""
-    if not value:
+    """A person UUID as the index keeps it: bare and lower case, as the ledger writes it
+    (none for a UUID erased from the log: the index must not keep it either)."""
+    if not value or is_erased(value):
         return None
     try:
         return person_uuid(value)

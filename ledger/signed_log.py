@@ -214,6 +214,24 @@ class SignedLog:
         self.keyring.retire(previous_kid)
         return new_key.kid
 
+    def evidence_format(self) -> int:
+        """The evidence format the log writes new events in: 1 until it adopts another."""
+        log_keys = self._log_keys()
+        return 1 if log_keys is None else getattr(log_keys, "evidence_format", 1)
+
+    def adopt_format(self, version: int, actor: Actor) -> bool:
+        """Record that the log writes `version` of the evidence format from now on (section
+        10); False when it already does. The writer of this process switches at once,
+        other processes when they start."""
+        log_keys = self._log_keys()
+        if log_keys is None:
+            raise DomainError("Loggen er ikke startet; kør `ledger init`.")
+        if self.evidence_format() >= version:
+            return False
+        log_keys.adopt_format(version=version, actor=actor)
+        self.save(log_keys)
+        return True
+
     def _log_keys(self) -> LogKeys | None:
         try:
             log_keys: LogKeys = self.repository.get(LOG_KEYS_ID)

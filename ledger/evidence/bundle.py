@@ -32,6 +32,7 @@ from ledger.evidence.leaf import (
     parse_leaf,
 )
 from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
+from ledger.evidence.personal import Opening, commitments_in, opens
 from ledger.evidence.reasons import Reason
 from ledger.evidence.timestamp import TimestampError, check_token, load_roots, read_token
 
@@ -40,6 +41,8 @@ KEYS_FILE = "keys"
 ENTRIES_FILE = "entries.jsonl"
 PROOFS_FILE = "proofs.jsonl"
 PAYLOADS_FILE = "payloads.jsonl"
+# The openings of the personal values the bundle shows (evidence format 2, section 10.6).
+PERSONAL_FILE = "personal.jsonl"
 # The timestamp authority's token of the checkpoint (RFC 3161, DER), when the log has one.
 TIMESTAMP_FILE = "checkpoint.tst"
 # The consistency proof from the checkpoint of a bundle exported earlier to this bundle's,
@@ -81,6 +84,9 @@ class BundleReport:
     checkpoint: Checkpoint | None = None
     entries: int = 0
     payloads: int = 0
+    # Personal values opened by `personal.jsonl`, and those the bundle's payloads commit to.
+    opened: int = 0
+    committed: int = 0
     subset: bool = False
     receipt: bool = False  # the report of one receipt, not of a bundle
     problems: list[Finding] = field(default_factory=list)
@@ -112,9 +118,16 @@ class BundleReport:
         if self.receipt:
             return f"receipt, checkpoint size {size}{cosigned}: {verdict}"
         kind = "subset" if self.subset else "full"
+        personal = ""
+        if self.committed:
+            personal = (
+                f", {self.committed} personal values ({self.opened} shown, "
+                f"{self.committed - self.opened} withheld or erased)"
+            )
         return (
             f"{kind} bundle, checkpoint size {size}{cosigned}: {self.entries} entries, "
-            f"{self.payloads} payloads, {self.entries - self.payloads} redacted: {verdict}"
+            f"{self.payloads} payloads, {self.entries - self.payloads} redacted{personal}: "
+            f"{verdict}"
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -124,6 +137,7 @@ class BundleReport:
             "size": self.checkpoint.size if self.checkpoint else None,
             "entries": self.entries,
             "payloads": self.payloads,
+            **({"personal": self.committed, "opened": self.opened} if self.committed else {}),
             "problems": [vars(p) for p in self.problems],
             **({} if self.cosigned_by is None else {"cosigned_by": self.cosigned_by}),
             **({} if self.timestamp is None else {"timestamp": self.timestamp.as_json()}),
@@ -334,6 +348,10 @@ class BundleWriter:
         if payload is not None:
             line = {"seq": seq, "payload": base64.b64encode(payload).decode("ascii")}
             self.file(PAYLOADS_FILE).write(json.dumps(line, separators=(",", ":")) + "\n")
+
+    def opening(self, opening: Opening) -> None:
+        """A personal value the bundle shows, after its entry's payload."""
+        self.file(PERSONAL_FILE).write(opening.line() + "\n")
 
     def close(self) -> None:
         for name in (ENTRIES_FILE, PAYLOADS_FILE):
@@ -637,6 +655,7 @@ def verify_bundle(
     proofs = bundle.lines(PROOFS_FILE) if report.subset else None
     payloads = _payload_lines(bundle, report)
     pending_payload = next(payloads, None)
+    openings = _openings(bundle, report)
     builder = merkle.RootBuilder()
     previous: tuple[int, str] | None = None  # (seq, hash) of the previous entry
     for line_number, leaf in enumerate(bundle.lines(ENTRIES_FILE), start=1):
@@ -688,6 +707,7 @@ def verify_bundle(
             facts = EventFacts(payload=pending_payload[1])
             for problem, detail in event_mismatches(signed.leaf, facts):
                 report.add(problem, where, detail)
+            _check_openings(report, where, pending_payload[1], openings.pop(seq, []))
             pending_payload = next(payloads, None)
         if seq is not None:
             previous = (seq, leaf_digest)
@@ -698,6 +718,10 @@ def verify_bundle(
             Reason.ORPHAN_PAYLOAD, f"payload of seq {pending_payload[0]}", "no entry has this seq"
         )
         pending_payload = next(payloads, None)
+    for seq in sorted(openings):
+        report.add(
+            Reason.ORPHAN_PAYLOAD, f"{PERSONAL_FILE}, seq {seq}", "no payload of this seq is here"
+        )
     if checkpoint is not None and not report.subset:
         if builder.size != checkpoint.size:
             report.add(
@@ -776,3 +800,43 @@ def _payload_lines(bundle: _Bundle, report: BundleReport) -> Iterator[tuple[int,
             continue
         last = seq
         yield seq, payload
+
+
+def _openings(bundle: "_Bundle", report: BundleReport) -> dict[int, list[Opening]]:
+    """The openings of `personal.jsonl` by seq (none without the file)."""
+    found: dict[int, list[Opening]] = {}
+    if not bundle.has(PERSONAL_FILE):
+        return found
+    for number, line in enumerate(bundle.lines(PERSONAL_FILE), start=1):
+        try:
+            opening = Opening.from_line(line)
+        except ValueError as error:
+            report.add(Reason.MALFORMED_PAYLOAD, f"{PERSONAL_FILE} line {number}", str(error))
+            continue
+        found.setdefault(opening.seq, []).append(opening)
+    return found
+
+
+def _check_openings(
+    report: BundleReport, where: str, payload: bytes, openings: list[Opening]
+) -> None:
+    """Each opening must open the commitment of its field in the payload (section 10.6)."""
+    _, committed = commitments_in(payload)
+    report.committed += len(committed)
+    by_field = {item.field: item.commitment for item in committed}
+    for opening in openings:
+        expected = by_field.pop(opening.field, None)
+        if expected is None:
+            report.add(
+                Reason.ORPHAN_PAYLOAD,
+                where,
+                f"{PERSONAL_FILE} opens {opening.field}, which the payload does not commit to",
+            )
+        elif not opens(opening.key, opening.field, opening.value, expected):
+            report.add(
+                Reason.COMMITMENT_MISMATCH,
+                where,
+                f"{PERSONAL_FILE}: the opening of {opening.field} does not open its commitment",
+            )
+        else:
+            report.opened += 1

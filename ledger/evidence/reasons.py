@@ -191,6 +191,24 @@ class Reason(StrEnum):
         "document-mismatch",
         "a stored document that no longer hashes to the value a payload names",
     )
+    # Personal data of version 2 payloads, and its erasure (section 10).
+    COMMITMENT_MISMATCH = (
+        "commitment-mismatch",
+        "a stored or bundled opening of a personal value that does not open its commitment",
+    )
+    PERSONAL_DATA_MISSING = (
+        "personal-data-missing",
+        "a committed personal value without its opening, and no erasure event that erased it",
+    )
+    ERASURE_INCOMPLETE = (
+        "erasure-incomplete",
+        "an erasure event naming a personal value, payload or document that is still stored",
+    )
+    ERASED_DATA_READABLE = (
+        "erased-data-readable",
+        "erased personal data still readable elsewhere: a person's UUID in the search index, "
+        "a document in the documents directory",
+    )
     # The auditors' search index (derived data, never evidence).
     INDEX_GAP = "index-gap", "a logged event without a row in the search index"
     INDEX_MISMATCH = (

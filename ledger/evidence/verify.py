@@ -9,6 +9,7 @@ of an aggregate. Given the documents directory, every document a payload names m
 there with its hash. Every problem is reported with its reason code; none stops the run.
 """
 
+import json
 import multiprocessing
 import re
 from collections import Counter
@@ -21,12 +22,28 @@ from uuid import UUID
 
 from ledger.evidence import merkle
 from ledger.evidence.database import DatabaseURL
-from ledger.evidence.documents import document_problem, named_documents
+from ledger.evidence.documents import document_path, document_problem, named_documents
 from ledger.evidence.keys import VerifierKey, parse_verifier_keys
 from ledger.evidence.leaf import GENESIS_PREV, EventFacts, chain_hash, check_leaf, holds_in_full
 from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
+from ledger.evidence.personal import (
+    ERASURE_TOPIC,
+    PERSONAL_MARK,
+    Committed,
+    Erasure,
+    commitments_in,
+    covering,
+    opens,
+    read_erasure,
+)
 from ledger.evidence.reasons import STORED_CHECKPOINT, Reason
-from ledger.evidence.tables import CHECKPOINTS_TABLE, EVENTS_TABLE, LEAVES_TABLE
+from ledger.evidence.tables import (
+    CHECKPOINTS_TABLE,
+    EVENT_INDEX_TABLE,
+    EVENTS_TABLE,
+    LEAVES_TABLE,
+    PERSONAL_DATA_TABLE,
+)
 
 PAGE_SIZE = 2000
 CHUNK_SIZE = 20000
@@ -53,6 +70,9 @@ class Report:
     events: int = 0
     documents: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # Committed personal values (section 10), and how many of them an erasure took away.
+    personal: int = 0
+    erased: int = 0
 
     @property
     def ok(self) -> bool:
@@ -68,6 +88,8 @@ class Report:
         checked = f"{self.leaves} leaves and {self.events} events"
         if self.documents:
             checked = f"{self.leaves} leaves, {self.events} events and {self.documents} documents"
+        if self.personal:
+            checked += f" ({self.personal} personal values, {self.erased} of them erased)"
         return f"checked {checked}: {verdict}"
 
     def as_json(self) -> dict[str, Any]:
@@ -76,6 +98,8 @@ class Report:
             "leaves": self.leaves,
             "events": self.events,
             "documents": self.documents,
+            "personal": self.personal,
+            "erased": self.erased,
             "counts": self.counts(),
             "problems": [asdict(p) for p in self.problems],
         }
@@ -132,12 +156,25 @@ class _Naming:
     events: int = 1
 
 
+@dataclass(frozen=True)
+class _Personal:
+    """An event whose payload commits personal values (section 10)."""
+
+    seq: int
+    originator_id: str
+    originator_version: int
+    happened: Any
+    committed: tuple[Committed, ...]
+
+
 @dataclass
 class _RangeResult:
     start: int
     leaves: int
     problems: list[Problem]
     documents: dict[str, _Naming] = field(default_factory=dict)
+    personal: list[_Personal] = field(default_factory=list)
+    erasures: list[Erasure] = field(default_factory=list)
 
 
 def _check_range(
@@ -153,6 +190,8 @@ def _check_range(
     p = reader.p
     problems: list[Problem] = []
     documents: dict[str, _Naming] = {}
+    personal: list[_Personal] = []
+    erasures: list[Erasure] = []
     if start == 0:
         prev_hash, prev_seq = GENESIS_PREV, -1
     else:
@@ -204,6 +243,19 @@ def _check_range(
                 )
                 if found:
                     problems.extend(Problem(r, seq, oid_text, version, d) for r, d in found)
+                    # An erasure whose leaf does not hold accounts for nothing.
+                    event = None if topic == ERASURE_TOPIC else event
+            if event is not None and event[1] is not None:
+                if PERSONAL_MARK in event[1]:
+                    happened, committed = commitments_in(event[1])
+                    if committed:
+                        personal.append(
+                            _Personal(seq, oid_text, version, happened, tuple(committed))
+                        )
+                if topic == ERASURE_TOPIC:
+                    erasure = read_erasure(seq, event[1])
+                    if erasure is not None:
+                        erasures.append(erasure)
             if with_documents and event is not None and event[1] is not None:
                 for member, sha256 in named_documents(event[1]):
                     naming = documents.get(sha256)
@@ -217,7 +269,7 @@ def _check_range(
         if len(page) < PAGE_SIZE:
             break
         after = page[-1][0]
-    return _RangeResult(start, count, problems, documents)
+    return _RangeResult(start, count, problems, documents, personal, erasures)
 
 
 def _leaf_problems(
@@ -335,6 +387,7 @@ def verify_database(
     """
     report = Report()
     named: dict[str, _Naming] = {}
+    personal = _PersonalFound()
     with_documents = documents is not None
     reader = _Reader(url)
     try:
@@ -353,12 +406,15 @@ def verify_database(
                 _check_range(reader, keys, *b, with_documents=with_documents, tree=tree)
                 for b in bounds
             )
-            _collect(report, results, progress, named)
+            _collect(report, results, progress, named, personal)
             if documents is not None:
                 checked: Iterable[tuple[str, tuple[Reason, str] | None]] = (
                     (sha256, document_problem(documents, sha256)) for sha256 in named
                 )
-                report.problems.extend(_document_problems(report, named, checked))
+                report.problems.extend(
+                    _document_problems(report, named, checked, personal.documents())
+                )
+            report.problems.extend(_personal_problems(reader, report, personal, documents))
             report.problems.extend(_check_tables(reader))
             report.problems.extend(tree.finish(reader))
         else:
@@ -372,10 +428,13 @@ def verify_database(
                 ThreadPoolExecutor(1) as thread,
             ):
                 whole = thread.submit(_check_whole, url, keys, against)
-                _collect(report, pool.imap(_work, bounds), progress, named)
+                _collect(report, pool.imap(_work, bounds), progress, named, personal)
                 if documents is not None:
                     checked = pool.imap(_work_on_document, list(named), chunksize=16)
-                    report.problems.extend(_document_problems(report, named, checked))
+                    report.problems.extend(
+                        _document_problems(report, named, checked, personal.documents())
+                    )
+                report.problems.extend(_personal_problems(reader, report, personal, documents))
                 report.problems.extend(whole.result())
     finally:
         reader.close()
@@ -570,10 +629,13 @@ def _collect(
     results: Iterator[_RangeResult],
     progress: Callable[[int], None] | None,
     named: dict[str, _Naming],
+    personal: "_PersonalFound",
 ) -> None:
     for result in results:
         report.leaves += result.leaves
         report.problems.extend(result.problems)
+        personal.events.extend(result.personal)
+        personal.erasures.extend(result.erasures)
         for sha256, naming in result.documents.items():  # ranges arrive in seq order
             first = named.get(sha256)
             if first is None:
@@ -588,13 +650,14 @@ def _document_problems(
     report: Report,
     named: Mapping[str, _Naming],
     checked: Iterable[tuple[str, tuple[Reason, str] | None]],
+    erased: frozenset[str] = frozenset(),
 ) -> Iterator[Problem]:
     """A problem for each named document that is not there as the log names it, at the
-    first event that names it."""
+    first event that names it; a document an erasure event names is meant to be gone."""
     found = []
     for sha256, problem in checked:
         report.documents += 1
-        if problem is None:
+        if problem is None or (problem[0] == Reason.DOCUMENT_MISSING and sha256 in erased):
             continue
         naming = named[sha256]
         reason, detail = problem
@@ -610,3 +673,114 @@ def _document_problems(
             )
         )
     yield from sorted(found, key=lambda p: (p.seq or 0, p.detail))
+
+
+@dataclass
+class _PersonalFound:
+    """The committed personal values and the erasure events of the whole log."""
+
+    events: list[_Personal] = field(default_factory=list)
+    erasures: list[Erasure] = field(default_factory=list)
+
+    def documents(self) -> frozenset[str]:
+        return frozenset(sha256 for erasure in self.erasures for sha256 in erasure.documents)
+
+
+def _table_exists(reader: _Reader, table: str) -> bool:
+    if reader.url.is_sqlite:
+        statement = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
+    else:
+        statement = "SELECT to_regclass(%s)"
+    rows = reader.rows(statement, (table,))
+    return bool(rows) and rows[0][0] is not None
+
+
+def _personal_problems(
+    reader: _Reader, report: Report, found: _PersonalFound, documents: Path | None
+) -> Iterator[Problem]:
+    """Section 10.6: each committed value opened by its stored opening or erased by an
+    erasure event; each erasure carried out, and what it erased readable nowhere else."""
+    openings: dict[str, tuple[str, str | None, str | None]] = {}
+    if found.events and _table_exists(reader, PERSONAL_DATA_TABLE):
+        for commitment, field_name, key, value in reader.rows(
+            f"SELECT commitment, field, opening_key, opening_value FROM {PERSONAL_DATA_TABLE}"
+        ):
+            openings[commitment] = (field_name, key, value)
+    erasures = sorted(found.erasures, key=lambda erasure: erasure.seq)
+    still_there: list[tuple[_Personal, Committed]] = []
+    # The search index's person columns whose UUID an erasure took away, by seq.
+    erased_people: dict[int, set[int]] = {}
+    for event in found.events:
+        for committed in event.committed:
+            report.personal += 1
+            where = (event.seq, event.originator_id, event.originator_version)
+            stored = openings.get(committed.commitment)
+            if stored is not None and stored[1] is not None:
+                if not _opens(committed, stored):
+                    yield Problem(
+                        Reason.COMMITMENT_MISMATCH,
+                        *where,
+                        f"{committed.field}: the stored opening does not open its commitment",
+                    )
+                still_there.append((event, committed))
+                continue
+            erasure = covering(erasures, event.seq, committed.field, event.happened)
+            if erasure is None:
+                yield Problem(
+                    Reason.PERSONAL_DATA_MISSING,
+                    *where,
+                    f"{committed.field}: no opening is stored and no erasure event erased it",
+                )
+                continue
+            report.erased += 1
+            column = _INDEX_COLUMN.get(committed.field)
+            if column is not None:
+                erased_people.setdefault(event.seq, set()).add(column)
+    for event, committed in still_there:
+        erasure = covering(erasures, event.seq, committed.field, event.happened)
+        if erasure is not None:
+            yield Problem(
+                Reason.ERASURE_INCOMPLETE,
+                erasure.seq,
+                None,
+                None,
+                f"it erased {committed.field} of seq {event.seq}, whose opening is still stored",
+            )
+    if documents is not None:
+        for erasure in erasures:
+            for sha256 in sorted(erasure.documents):
+                if document_path(documents, sha256).exists():
+                    yield Problem(
+                        Reason.ERASED_DATA_READABLE,
+                        erasure.seq,
+                        None,
+                        None,
+                        f"the document {sha256} it erased is still in the documents directory",
+                    )
+    if erased_people and _table_exists(reader, EVENT_INDEX_TABLE):
+        for seq, *people in reader.rows(
+            f"SELECT seq, actor_uuid, subject_uuid FROM {EVENT_INDEX_TABLE} "
+            "WHERE actor_uuid IS NOT NULL OR subject_uuid IS NOT NULL ORDER BY seq"
+        ):
+            if any(people[column] is not None for column in erased_people.get(seq, ())):
+                yield Problem(
+                    Reason.ERASED_DATA_READABLE,
+                    seq,
+                    None,
+                    None,
+                    "the search index still holds the UUID of the person erased from it",
+                )
+
+
+# The search index's columns (0 actor_uuid, 1 subject_uuid) that hold a field's UUID.
+_INDEX_COLUMN = {"actor.person_uuid": 0, "person_uuid": 1}
+
+
+def _opens(committed: Committed, stored: tuple[str, str | None, str | None]) -> bool:
+    field_name, key, value = stored
+    if field_name != committed.field or key is None or value is None:
+        return False
+    try:
+        return opens(bytes.fromhex(key), committed.field, json.loads(value), committed.commitment)
+    except ValueError:
+        return False

@@ -1,0 +1,435 @@
+"""Erasing personal data on schedule and on request, each erasure a signed event
+(docs/evidence-format.md section 10.4 and 10.5), and the register of what the log holds.
+
+An erasure is recorded first and carried out after: the `PersonalDataErased` event names
+what is to go, then the openings lose their keys and values, the search index the person's
+UUID, and the documents directory the assertions named. A crash between the two leaves an
+event whose data is still there, which `ledger verify` reports (`erasure-incomplete`) and
+the same erasure run again completes; the other order would leave data gone without an
+event, which is indistinguishable from tampering.
+"""
+
+import calendar
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from ledger.application import LedgerApp
+from ledger.config import RetentionSettings
+from ledger.domain import Approval, DomainError, PersonalData
+from ledger.evidence.tables import PERSONAL_DATA_TABLE
+from ledger.identity import Actor
+from ledger.personal_data import ASSERTION, IDENTITY, NETWORK, REFUSAL, subject_of
+from ledger.search import TABLE as INDEX_TABLE
+from ledger.storage.asking import AskingClaims
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 500
+# Fields whose erasure takes a person's UUID out of the search index, and the column.
+_INDEXED_PERSON = {"actor.person_uuid": "actor_uuid", "person_uuid": "subject_uuid"}
+REQUEST_BASIS = "Databeskyttelsesforordningen art. 17, stk. 1 (den registreredes anmodning)"
+HOLD_BASIS = (
+    "Databeskyttelsesforordningen art. 17, stk. 3, litra b og e: godkendelsen er fortsat "
+    "bevis for en aftale (retlig forpligtelse og retskrav), og personens data i den slettes "
+    "først, når den er ophørt og forældelsesfristen er udløbet"
+)
+
+ROLE_BASIS = (
+    "Databeskyttelsesforordningen art. 6, stk. 1, litra b og c: personen har en aktiv rolle i "
+    "portalen, som kræver navn og UUID; fratag rollen, før personens data slettes"
+)
+
+
+def rule_basis(rules: RetentionSettings, rule: str) -> str:
+    """A retention rule's legal basis in words, as its erasure event records it."""
+    return {
+        NETWORK: f"Opbevaringsregel network: IP-adresse og browser i {rules.network_months} "
+        "måneder efter hændelsen",
+        REFUSAL: f"Opbevaringsregel refusal: afviste logins i {rules.refusal_months} måneder",
+        ASSERTION: "Opbevaringsregel assertion: loginbeviset til godkendelsens ophør og "
+        f"{rules.assertion_years} år derefter",
+        IDENTITY: "Opbevaringsregel identity: godkenderens navn og UUID til godkendelsens "
+        f"ophør og {rules.identity_years} år derefter (forældelsesfristen)",
+    }[rule]
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def years_after(moment: datetime, years: int) -> datetime:
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year + years, day=28)
+
+
+@dataclass
+class Planned:
+    """One erasure a run would make, or made (`seq` of its event)."""
+
+    rule: str
+    fields: set[str] = field(default_factory=set)
+    commitments: list[str] = field(default_factory=list)
+    seqs: set[int] | None = None
+    before: str | None = None
+    documents: set[str] = field(default_factory=set)
+    index_seqs: dict[str, set[int]] = field(default_factory=dict)
+    seq: int | None = None
+
+    def describe(self) -> str:
+        what = f"{len(self.commitments)} felter ({', '.join(sorted(self.fields)) or 'ingen'})"
+        if self.seqs is not None:
+            where = f"i {len(self.seqs)} hændelser"
+        else:
+            where = f"i hændelser før {self.before}"
+        docs = f", {len(self.documents)} dokumenter" if self.documents else ""
+        done = f" (seq {self.seq})" if self.seq is not None else ""
+        return f"regel {self.rule}: {what} {where}{docs}{done}"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request the ledger refused, with why and the events that keep the data."""
+
+    basis: str
+    seqs: list[int]
+    seq: int | None
+
+
+@dataclass(frozen=True)
+class _Row:
+    commitment: str
+    originator_id: str
+    originator_version: int
+    field: str
+    kind: str
+
+
+class Eraser:
+    """Erasures of one ledger: by retention rule, and on a person's request."""
+
+    def __init__(self, app: LedgerApp, rules: RetentionSettings | None = None) -> None:
+        self.app = app
+        self.rules = rules or app.settings.retention
+        self.tables = app.personal_data.tables
+        self.p = self.tables.placeholder
+
+    # What is due
+
+    def plan(self, as_of: datetime) -> list[Planned]:
+        """The erasures a retention run on `as_of` makes, in the order it makes them."""
+        planned = [
+            self._due_by_time(NETWORK, months_before(as_of, self.rules.network_months)),
+            self._due_by_time(REFUSAL, months_before(as_of, self.rules.refusal_months)),
+            *self._due_with_approvals(as_of),
+        ]
+        return [item for item in planned if item.commitments]
+
+    def _due_by_time(self, kind: str, cutoff: datetime) -> Planned:
+        rows = self._rows(f"kind = {self.p} AND event_time < {self.p}", (kind, cutoff.isoformat()))
+        planned = Planned(kind, before=cutoff.isoformat())
+        self._take(planned, rows, with_seqs=False)
+        return planned
+
+    def _due_with_approvals(self, as_of: datetime) -> list[Planned]:
+        """The login evidence and the approvers' identities of approvals that ended long
+        enough ago: each rule's events named one by one."""
+        rows = self._rows(f"kind IN ({self.p}, {self.p})", (ASSERTION, IDENTITY))
+        approvals = {
+            (row.originator_id, row.originator_version)
+            for row in rows
+            if row.field == "authentication.assertion_id"
+        }
+        ended: dict[tuple[str, int], datetime | None] = {
+            key: self.approval_end(UUID(key[0]), key[1]) for key in approvals
+        }
+        years = {ASSERTION: self.rules.assertion_years, IDENTITY: self.rules.identity_years}
+        planned = {kind: Planned(kind, seqs=set()) for kind in (ASSERTION, IDENTITY)}
+        due: dict[str, list[_Row]] = {ASSERTION: [], IDENTITY: []}
+        for row in rows:
+            end = ended.get((row.originator_id, row.originator_version))
+            if end is not None and years_after(end, years[row.kind]) <= as_of:
+                due[row.kind].append(row)
+        for kind, kind_rows in due.items():
+            self._take(planned[kind], kind_rows, with_seqs=True)
+            if kind == ASSERTION:
+                planned[kind].documents = self._assertions(kind_rows)
+        return [planned[ASSERTION], planned[IDENTITY]]
+
+    def approval_end(self, approval: UUID, version: int) -> datetime | None:
+        """When the approval recorded at `version` stopped being in force: its reset, or the
+        retirement of its agreement version; None while it is in force."""
+        try:
+            aggregate: Approval = self.app.repository.get(approval)
+        except AggregateNotFoundError:
+            return None
+        if aggregate.version > version:
+            reset: list[Any] = list(
+                self.app.repository.event_store.get(approval, gt=version, lte=version + 1)
+            )
+            moment: datetime = reset[0].timestamp
+            return moment
+        try:
+            agreement = self.app.agreement_version(aggregate.agreement_version_id)
+        except DomainError:
+            return None
+        return agreement.modified_on if agreement.retired else None
+
+    # On request
+
+    def erase_person(
+        self, person: str, *, reason: str, actor: Actor, as_of: datetime | None = None
+    ) -> Planned | Refusal:
+        """Erase every personal value about `person` (GDPR art. 17), or refuse, recording
+        the refusal, when an approval of theirs is still evidence."""
+        as_of = as_of or datetime.now(UTC)
+        subject = subject_of(person)
+        rows = self._rows(f"subject = {self.p}", (subject,))
+        holding = []
+        approvals = {
+            (row.originator_id, row.originator_version)
+            for row in rows
+            if row.field == "authentication.assertion_id"
+        }
+        for key in sorted(approvals):
+            end = self.approval_end(UUID(key[0]), key[1])
+            if end is None or years_after(end, self.rules.identity_years) > as_of:
+                holding.append(self.app.signed_log.seq_of(UUID(key[0]), key[1]))
+        basis = HOLD_BASIS
+        roles = self.app.roles_of(person)
+        if roles and not holding:
+            basis = ROLE_BASIS
+            holding = [self.app.signed_log.seq_of(role.id, role.version) for role in roles]
+        if holding:
+            refusal = PersonalData.refused(basis=basis, reason=reason, seqs=holding, actor=actor)
+            self.app.save(refusal)
+            return Refusal(basis, sorted(holding), self._seq_of(refusal))
+        planned = Planned("request", seqs=set())
+        self._take(planned, rows, with_seqs=True)
+        planned.documents = self._assertions(
+            [r for r in rows if r.field == "authentication.assertion_id"]
+        )
+        self.carry_out(planned, actor=actor, reason=reason, basis=REQUEST_BASIS)
+        return planned
+
+    # Carrying out
+
+    def run(
+        self, as_of: datetime | None = None, *, dry_run: bool = False, actor: Actor
+    ) -> list[Planned]:
+        """A retention run: every erasure due on `as_of` (now by default), each recorded as
+        its own event; with `dry_run`, what would be erased, and nothing is."""
+        planned = self.plan(as_of or datetime.now(UTC))
+        if not dry_run:
+            for item in planned:
+                self.carry_out(
+                    item, actor=actor, reason=None, basis=rule_basis(self.rules, item.rule)
+                )
+        return planned
+
+    def carry_out(self, planned: Planned, *, actor: Actor, reason: str | None, basis: str) -> None:
+        """Record the erasure, then erase what it names."""
+        erasure = PersonalData.erased(
+            rule=planned.rule,
+            basis=basis,
+            reason=reason,
+            fields=planned.fields,
+            seqs=planned.seqs,
+            before=planned.before,
+            documents=planned.documents,
+            openings=len(planned.commitments),
+            actor=actor,
+        )
+        self.app.save(erasure)
+        planned.seq = self._seq_of(erasure)
+        self._erase_openings(planned)
+        for sha256 in planned.documents:
+            self.app.documents.remove(sha256)
+
+    def _index_exists(self) -> bool:
+        if self.app.settings.database.is_sqlite:
+            statement = f"SELECT name FROM sqlite_master WHERE type = 'table' AND name = {self.p}"
+        else:
+            statement = f"SELECT to_regclass({self.p})"
+        rows = self.tables.rows(statement, (INDEX_TABLE,))
+        return bool(rows) and rows[0][0] is not None
+
+    def _erase_openings(self, planned: Planned) -> None:
+        p = self.p
+        erased_seq = planned.seq
+        index_seqs = planned.index_seqs if self._index_exists() else {}
+
+        def erase(cursor: Any) -> None:
+            if self.app.settings.database.is_sqlite:
+                cursor.execute("PRAGMA secure_delete = ON")
+            for start in range(0, len(planned.commitments), _CHUNK):
+                chunk = planned.commitments[start : start + _CHUNK]
+                cursor.execute(
+                    f"UPDATE {PERSONAL_DATA_TABLE} SET opening_key = NULL, "
+                    f"opening_value = NULL, subject = NULL, erased_seq = {p}, rule = {p} "
+                    f"WHERE commitment IN ({', '.join([p] * len(chunk))})",
+                    (erased_seq, planned.rule, *chunk),
+                )
+            for column, seqs in index_seqs.items():
+                ordered = sorted(seqs)
+                for start in range(0, len(ordered), _CHUNK):
+                    places = ordered[start : start + _CHUNK]
+                    cursor.execute(
+                        f"UPDATE {INDEX_TABLE} SET {column} = NULL "
+                        f"WHERE seq IN ({', '.join([p] * len(places))})",
+                        places,
+                    )
+
+        self.tables.run(erase)
+        self._forget_old_copies(with_index=bool(index_seqs))
+
+    def _forget_old_copies(self, *, with_index: bool) -> None:
+        """Leave no copy of an erased value in the database's own files where it can: on
+        SQLite the write-ahead log is emptied into the file (whose freed space
+        `secure_delete` zeroed); on PostgreSQL VACUUM makes the old row versions space for
+        reuse (README, Personal data, on what stays in backups and the server's WAL)."""
+        database = self.app.settings.database
+        connection = database.connect(writable=True)
+        try:
+            if database.is_sqlite:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                connection.execute(f"VACUUM {PERSONAL_DATA_TABLE}")
+                if with_index:
+                    connection.execute(f"VACUUM {INDEX_TABLE}")
+        finally:
+            connection.close()
+
+    # Helpers
+
+    def _rows(self, condition: str, params: Sequence[Any]) -> list[_Row]:
+        found = self.tables.rows(
+            f"SELECT commitment, originator_id, originator_version, field, kind "
+            f"FROM {PERSONAL_DATA_TABLE} WHERE opening_key IS NOT NULL AND {condition} "
+            "ORDER BY originator_id, originator_version, field",
+            params,
+        )
+        return [_Row(row[0], row[1], int(row[2]), row[3], row[4]) for row in found]
+
+    def _take(self, planned: Planned, rows: Iterable[_Row], *, with_seqs: bool) -> None:
+        """Put the rows' openings in the plan, with the search index's columns to clear."""
+        seqs: dict[tuple[str, int], int] = {}
+        for row in rows:
+            planned.commitments.append(row.commitment)
+            planned.fields.add(row.field)
+            key = (row.originator_id, row.originator_version)
+            column = _INDEXED_PERSON.get(row.field)
+            if not with_seqs and column is None:
+                continue
+            if key not in seqs:
+                try:
+                    seqs[key] = self.app.signed_log.seq_of(UUID(key[0]), key[1])
+                except LookupError:
+                    continue  # an opening whose event was never stored
+            if with_seqs and planned.seqs is not None:
+                planned.seqs.add(seqs[key])
+            if column is not None:
+                planned.index_seqs.setdefault(column, set()).add(seqs[key])
+
+    def _assertions(self, rows: Iterable[_Row]) -> set[str]:
+        """The assertion documents the approvals of these rows name."""
+        found = set()
+        for key in {(row.originator_id, row.originator_version) for row in rows}:
+            events = self.app.repository.event_store.get(UUID(key[0]), gt=key[1] - 1, lte=key[1])
+            for event in events:
+                authentication = getattr(event, "authentication", None)
+                if authentication is not None:
+                    found.add(authentication.assertion_sha256)
+        return found
+
+    def _seq_of(self, aggregate: PersonalData) -> int:
+        return self.app.signed_log.seq_of(aggregate.id, 1)
+
+    # The register of processing
+
+    def report(self, as_of: datetime | None = None) -> list[tuple[str, str, str, int, int]]:
+        """(event type, field, rule, values held, due for erasure on `as_of`) per field of
+        each event type: the register of processing a data protection officer reads."""
+        as_of = as_of or datetime.now(UTC)
+        due: dict[str, int] = {}
+        for planned in self.plan(as_of):
+            for commitment in planned.commitments:
+                due[commitment] = 1
+        held = self.tables.rows(
+            f"SELECT event_type, field, kind, commitment FROM {PERSONAL_DATA_TABLE} "
+            "WHERE opening_key IS NOT NULL"
+        )
+        counts: dict[tuple[str, str, str], list[int]] = {}
+        for event_type, field_name, kind, commitment in held:
+            count = counts.setdefault((event_type, field_name, kind), [0, 0])
+            count[0] += 1
+            count[1] += due.get(commitment, 0)
+        return [(*key, n, d) for key, (n, d) in sorted(counts.items())]
+
+
+class RetentionJob:
+    """The retention rules run once a day under `ledger serve`: a daemon thread in every
+    worker wakes every `every` seconds, and the first process to claim the day (through
+    `ledger.storage.asking`, one row the database serialises across processes and hosts)
+    runs them; the others find the day taken. A run that fails is logged by the kind of
+    failure alone and tried again at the next wake-up."""
+
+    KIND = "retention"
+
+    def __init__(
+        self,
+        app: LedgerApp,
+        *,
+        every: float = 3600.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.eraser = Eraser(app)
+        self.claims = AskingClaims(app.settings.database, lease=6 * 3600.0)
+        self.every = every
+        self.clock = clock
+        self.done_day: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ledger-retention", daemon=True)
+
+    def start(self) -> "RetentionJob":
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.claims.close()
+
+    def run_once(self) -> list[Planned] | None:
+        """Today's run if this process claims today and has not run it; else None."""
+        now = self.clock()
+        day = now.toordinal()
+        if self.done_day == day:
+            return None
+        try:
+            if not self.claims.claim(self.KIND, day):
+                return None
+            done = self.eraser.run(now, actor=Actor.system("retention"))
+        except Exception as error:
+            logger.warning("no retention run this time (%s)", type(error).__name__)
+            return None
+        self.done_day = day
+        for planned in done:
+            logger.info("retention: erased %s", planned.describe())
+        return done
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.run_once()

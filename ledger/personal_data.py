@@ -1,0 +1,369 @@
+"""Personal fields of events kept out of the hashed payload (docs/evidence-format.md
+section 10): which fields are personal, the table of their openings, and the mapper that
+commits them when an event is stored and opens them when it is read.
+
+Domain events hold the values as always; only their stored form differs. A value is shown
+while its opening is stored and opens its commitment, and as "slettet (persondata, seq N,
+regel R)" once an erasure took it away, so every reader (pages, search, exports) gets it
+without knowing of commitments.
+"""
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoding
+from eventsourcing.utils import get_topic
+
+from ledger.domain import PersonalData, RoleAssignment
+from ledger.evidence.database import DatabaseURL
+from ledger.evidence.personal import (
+    KEY_BYTES,
+    PERSONAL_MARK,
+    PERSONAL_TYPE,
+    Opening,
+    commitment,
+    commitments_in,
+    erased_text,
+    opens,
+    value_text,
+)
+from ledger.evidence.tables import PERSONAL_DATA_TABLE
+from ledger.identity import Actor, InvalidPersonUUID, person_uuid
+from ledger.storage.tables_of_our_own import OwnTables
+
+# The kinds of personal data, each erased by the retention rule of the same name.
+NETWORK = "network"
+ASSERTION = "assertion"
+IDENTITY = "identity"
+REFUSAL = "refusal"
+KINDS = (NETWORK, ASSERTION, IDENTITY, REFUSAL)
+
+_APPROVED = "ledger.domain:Approval.Approved"
+_NOTICE_SENT = "ledger.domain:Notice.NoticeSent"
+# The personal fields of each event type beyond the acting person's own (`ACTOR_FIELDS`),
+# with their kinds (the table of section 10.1).
+EVENT_FIELDS: dict[str, dict[str, str]] = {
+    _APPROVED: {
+        "authentication.assertion_id": ASSERTION,
+        "request.ip": NETWORK,
+        "request.user_agent": NETWORK,
+    },
+    get_topic(RoleAssignment.RoleGranted): {"person_uuid": IDENTITY, "person_name": IDENTITY},
+    # Events the library's @event decorator makes, named by their topics.
+    "ledger.domain:RoleAssignment.RoleRevoked": {"person_uuid": IDENTITY},
+    "ledger.domain:LoginRejection.LoginRejected": {"person_uuid": REFUSAL, "assertion_id": REFUSAL},
+    _NOTICE_SENT: {"recipient_email": NETWORK},
+}
+# A person's own fields in every event the person made.
+ACTOR_FIELDS = {"actor.name": IDENTITY, "actor.person_uuid": IDENTITY}
+# Erasure events name no one, and must stay readable: nothing of them is committed.
+_NEVER = frozenset({get_topic(PersonalData.PersonalDataErased)})
+
+
+class Erased(str):
+    """The text shown where an erased personal value was; a `str`, so that every reader
+    shows it as it shows the value, with the erasure's seq and rule for those that ask."""
+
+    seq: int | None
+    rule: str | None
+
+    def __new__(cls, seq: int | None, rule: str | None) -> "Erased":
+        text = super().__new__(cls, erased_text(seq, rule))
+        text.seq, text.rule = seq, rule
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Erased, (self.seq, self.rule)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "Erased":
+        return self  # immutable, as a str is
+
+
+def is_erased(value: Any) -> bool:
+    return isinstance(value, Erased)
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """A personal value as the stored payload holds it (section 10.2)."""
+
+    field: str
+    commitment: str
+
+
+class CommitmentTranscoding(Transcoding):
+    type = Commitment
+    name = PERSONAL_TYPE
+
+    def encode(self, obj: Commitment) -> dict[str, str]:
+        return {"field": obj.field, "commitment": obj.commitment}
+
+    def decode(self, data: dict[str, str]) -> Commitment:
+        return Commitment(data["field"], data["commitment"])
+
+
+def subject_of(value: str | None) -> str | None:
+    """A person UUID as the table keys subjects: bare and lower case."""
+    if not value:
+        return None
+    try:
+        return person_uuid(value)
+    except InvalidPersonUUID:
+        return value.strip().lower()
+
+
+@dataclass(frozen=True)
+class PersonalValue:
+    """One personal value of an event, about to be committed."""
+
+    field: str
+    kind: str
+    subject: str | None
+    value: Any
+
+
+def personal_values(topic: str, state: dict[str, Any]) -> list[PersonalValue]:
+    """The personal values of an event's state (none of a field that is None)."""
+    if topic in _NEVER:
+        return []
+    found: list[PersonalValue] = []
+    actor = state.get("actor")
+    actor_subject = None
+    if isinstance(actor, Actor) and actor.kind == Actor.PERSON:
+        actor_subject = subject_of(actor.person_uuid)
+        for field, kind in ACTOR_FIELDS.items():
+            value = getattr(actor, field.split(".", 1)[1])
+            if value is not None:
+                found.append(PersonalValue(field, kind, actor_subject, value))
+    fields = EVENT_FIELDS.get(topic, {})
+    own_subject = subject_of(state.get("person_uuid")) if "person_uuid" in fields else None
+    for field, kind in fields.items():
+        value = _at(state, field)
+        if value is not None:
+            subject = own_subject if own_subject is not None else actor_subject
+            found.append(PersonalValue(field, kind, subject, value))
+    return found
+
+
+def _at(state: dict[str, Any], field: str) -> Any:
+    head, _, rest = field.partition(".")
+    value = state.get(head)
+    return getattr(value, rest, None) if rest and value is not None else value
+
+
+def _replaced(state: dict[str, Any], field: str, new: Any) -> None:
+    head, _, rest = field.partition(".")
+    if rest:
+        state[head] = dataclasses.replace(state[head], **{rest: new})
+    else:
+        state[head] = new
+
+
+@dataclass(frozen=True)
+class OpeningRow:
+    """A stored opening, or what is left of one after its erasure (no key, no value)."""
+
+    commitment: str
+    originator_id: str
+    originator_version: int
+    field: str
+    kind: str
+    key: bytes | None
+    value: Any
+    erased_seq: int | None
+    rule: str | None
+
+
+_CREATE = (
+    f"CREATE TABLE IF NOT EXISTS {PERSONAL_DATA_TABLE} ("
+    " commitment TEXT PRIMARY KEY,"
+    " originator_id TEXT NOT NULL,"
+    " originator_version BIGINT NOT NULL,"
+    " event_type TEXT NOT NULL,"
+    " field TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " subject TEXT,"
+    " event_time TEXT NOT NULL,"
+    " opening_key TEXT,"
+    " opening_value TEXT,"
+    " erased_seq BIGINT,"
+    " rule TEXT)",
+    f"CREATE INDEX IF NOT EXISTS {PERSONAL_DATA_TABLE}_event "
+    f"ON {PERSONAL_DATA_TABLE} (originator_id, originator_version)",
+    f"CREATE INDEX IF NOT EXISTS {PERSONAL_DATA_TABLE}_subject ON {PERSONAL_DATA_TABLE} (subject)",
+    f"CREATE INDEX IF NOT EXISTS {PERSONAL_DATA_TABLE}_due "
+    f"ON {PERSONAL_DATA_TABLE} (kind, event_time)",
+)
+_CREATE_LOCK = int.from_bytes(b"ledgerpersonal", "big") >> 49
+
+
+class PersonalDataStore:
+    """The openings of the log's commitments, by commitment, with their subject and kind.
+
+    The key and the value of an opening are kept as text (the key in hex, the value as
+    its JSON), so that erasing them is one UPDATE that leaves a row saying which erasure
+    took them; the row then holds nothing about the person."""
+
+    def __init__(self, database: DatabaseURL) -> None:
+        self.database = database
+        self.tables = OwnTables(database, _CREATE, _CREATE_LOCK)
+
+    def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        p = self.tables.placeholder
+        places = ", ".join([p] * 10)
+
+        def insert(cursor: Any) -> None:
+            cursor.executemany(
+                f"INSERT INTO {PERSONAL_DATA_TABLE} (commitment, originator_id, "
+                "originator_version, event_type, field, kind, subject, event_time, opening_key, "
+                f"opening_value) VALUES ({places})",
+                rows,
+            )
+
+        self.tables.run(insert)
+
+    def openings(self, commitments: Iterable[str]) -> dict[str, OpeningRow]:
+        wanted = list(dict.fromkeys(commitments))
+        found: dict[str, OpeningRow] = {}
+        p = self.tables.placeholder
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self.tables.rows(
+                f"SELECT commitment, originator_id, originator_version, field, kind, "
+                f"opening_key, opening_value, erased_seq, rule FROM {PERSONAL_DATA_TABLE} "
+                f"WHERE commitment IN ({', '.join([p] * len(chunk))})",
+                chunk,
+            )
+            for row in rows:
+                found[row[0]] = _opening_row(row)
+        return found
+
+    def bundle_openings(self, seq: int, payload: bytes) -> list[Opening]:
+        """The openings a bundle shows of the event at `seq`: those of its payload's
+        commitments that are still stored and open them (an erased value has none)."""
+        _, committed = commitments_in(payload)
+        if not committed:
+            return []
+        found = self.openings(item.commitment for item in committed)
+        shown = []
+        for item in committed:
+            row = found.get(item.commitment)
+            if (
+                row is not None
+                and row.key is not None
+                and opens(row.key, item.field, row.value, item.commitment)
+            ):
+                shown.append(Opening(seq, item.field, row.key, row.value))
+        return shown
+
+    def close(self) -> None:
+        self.tables.close()
+
+
+def _opening_row(row: Sequence[Any]) -> OpeningRow:
+    commitment_hex, oid, version, field, kind, key, value, erased_seq, rule = row
+    return OpeningRow(
+        commitment_hex,
+        oid,
+        int(version),
+        field,
+        kind,
+        None if key is None else bytes.fromhex(key),
+        None if value is None else json.loads(value),
+        None if erased_seq is None else int(erased_seq),
+        rule,
+    )
+
+
+class PersonalDataMapper(Mapper[UUID]):
+    """The library's mapper, committing personal fields once the log has adopted format 2
+    (`adopted`), and opening the commitments of every payload that has them."""
+
+    def __init__(self, transcoder: Any, store: PersonalDataStore, **kwargs: Any) -> None:
+        super().__init__(transcoder, **kwargs)
+        self.store = store
+        self.adopted = False
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        if not self.adopted:
+            return super().to_stored_event(domain_event)
+        topic = get_topic(type(domain_event))
+        state = dict(vars(domain_event))
+        values = personal_values(topic, state)
+        if not values:
+            return super().to_stored_event(domain_event)
+        rows = []
+        at = state["timestamp"].isoformat()
+        oid, version = domain_event.originator_id, domain_event.originator_version
+        for item in values:
+            key = os.urandom(KEY_BYTES)
+            made = commitment(key, item.field, item.value)
+            _replaced(state, item.field, Commitment(item.field, made))
+            rows.append(
+                (
+                    made,
+                    str(oid),
+                    version,
+                    type(domain_event).__qualname__.rsplit(".", 1)[-1],
+                    item.field,
+                    item.kind,
+                    item.subject,
+                    at,
+                    key.hex(),
+                    value_text(item.value).decode("utf-8"),
+                )
+            )
+        committed = object.__new__(type(domain_event))
+        object.__setattr__(committed, "__dict__", state)
+        stored = super().to_stored_event(committed)
+        # The openings are committed before the event, so no stored event names a
+        # commitment whose opening was never stored.
+        self.store.add(rows)
+        return stored
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        domain_event = super().to_domain_event(stored_event)
+        if PERSONAL_MARK not in stored_event.state:
+            return domain_event
+        state = vars(domain_event)
+        places = [
+            (name, member, value)
+            for name, value in state.items()
+            for member, value in _commitments_of(value)
+        ]
+        if not places:
+            return domain_event
+        found = self.store.openings(value.commitment for _, _, value in places)
+        for name, member, value in places:
+            _replaced(state, f"{name}.{member}" if member else name, _opened(value, found))
+        return domain_event
+
+
+def _commitments_of(value: Any) -> list[tuple[str, Commitment]]:
+    """The commitments a value of an event holds: itself, or its members' (value types)."""
+    if isinstance(value, Commitment):
+        return [("", value)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [
+            (member.name, getattr(value, member.name))
+            for member in dataclasses.fields(value)
+            if isinstance(getattr(value, member.name), Commitment)
+        ]
+    return []
+
+
+def _opened(value: Commitment, found: dict[str, OpeningRow]) -> Any:
+    row = found.get(value.commitment)
+    if row is None:
+        return Erased(None, None)
+    if row.key is None:
+        return Erased(row.erased_seq, row.rule)
+    if not opens(row.key, value.field, row.value, value.commitment):
+        return Erased(None, None)
+    return row.value

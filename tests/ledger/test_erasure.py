@@ -1,0 +1,386 @@
+"""Personal data with an end (docs/evidence-format.md section 10): once the log adopts
+format 2, personal fields are committed rather than hashed; erasing them, on schedule or on
+request, is a signed event, every proof made before and after still verifies, and the
+erased value is found nowhere in the ledger's files. Each way an erasure can be faked or
+left half done fails `ledger verify` with its own reason."""
+
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ledger.application import LedgerApp
+from ledger.erasure import Eraser, Refusal
+from ledger.evidence.bundle import Receipt, verify_receipt
+from ledger.evidence.personal import commitments_in
+from ledger.evidence.reasons import Reason
+from ledger.evidence.tables import PERSONAL_DATA_TABLE
+from ledger.evidence.verify import verify_database
+from ledger.identity import Actor
+from ledger.personal_data import is_erased
+from ledger.search import EventIndex, Query
+from tests.fixtures import AARHUS, login, signatory
+
+NAME = "Zyxwa Qwertyø"
+PERSON = "urn:uuid:7d1f0c3a-5b2e-4c8d-9e6f-0a1b2c3d4e5f"
+IP = "198.51.100.77"
+USER_AGENT = "Mozilla/5.0 (Testbrowser Ærlig/9.9)"
+LATER = datetime.now(UTC) + timedelta(days=7 * 31)
+
+
+def approve(app: LedgerApp, operator: Actor, *, assertion: str = "_erasure-1") -> int:
+    """An approval by NAME from IP: its seq."""
+    if not app.customers():
+        app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
+    agreement = app.publish_agreement(
+        title="Driftsaftale",
+        version_label="2026.1",
+        document=b"%PDF-1.4\n% erasure test\n%%EOF\n",
+        document_name="driftsaftale.pdf",
+        actor=operator,
+    )
+    approval, _ = app.approve(
+        cvr=AARHUS,
+        version_id=agreement.id,
+        actor=signatory(name=NAME, person_uuid=PERSON),
+        authentication=login(app, assertion),
+        ip=IP,
+        user_agent=USER_AGENT,
+    )
+    return app.signed_log.seq_of(approval.id, approval.version)
+
+
+@pytest.fixture
+def adopted(app: LedgerApp, operator: Actor) -> LedgerApp:
+    assert app.adopt_evidence_format_2(operator)
+    return app
+
+
+def verified(app: LedgerApp):
+    return verify_database(
+        app.settings.database, app.keyring.verifier_keys(), documents=app.settings.documents_dir
+    )
+
+
+def reasons(app: LedgerApp) -> list[tuple[str, int | None]]:
+    return sorted((str(p.reason), p.seq) for p in verified(app).problems)
+
+
+def files_holding(app: LedgerApp, text: str) -> list[str]:
+    """The files of the data directory that hold `text` (the SQLite file and its WAL, the
+    documents), as `grep` finds it in their bytes."""
+    found = subprocess.run(
+        ["grep", "-rlaF", text, str(app.settings.data_dir)], capture_output=True, text=True
+    )
+    return found.stdout.split()
+
+
+def test_a_log_that_has_not_adopted_format_2_writes_its_payloads_as_before(app, operator):
+    seq = approve(app, operator)
+    entry = app.signed_log.entry(seq)
+    assert IP.encode() in entry.payload
+    assert NAME.encode() in entry.payload
+    assert commitments_in(entry.payload) == (None, [])
+    assert app.personal_data.tables.rows(f"SELECT COUNT(*) FROM {PERSONAL_DATA_TABLE}") == [(0,)]
+
+
+def test_after_adoption_the_payload_commits_personal_fields_and_readers_see_the_values(adopted):
+    seq = approve(adopted, Actor(Actor.OPERATOR, "drift"))
+    entry = adopted.signed_log.entry(seq)
+    for value in (NAME, IP, USER_AGENT, PERSON, "_erasure-1"):
+        assert value.encode() not in entry.payload
+    _, committed = commitments_in(entry.payload)
+    assert {c.field for c in committed} == {
+        "actor.name",
+        "actor.person_uuid",
+        "authentication.assertion_id",
+        "request.ip",
+        "request.user_agent",
+    }
+    facts = entry.facts()
+    assert facts["actor"]["name"] == NAME
+    assert facts["request"] == {
+        "ip": IP,
+        "user_agent": USER_AGENT,
+        "document_sha256": facts["request"]["document_sha256"],
+    }
+    approval = adopted.approval(AARHUS, facts["agreement_version_id"])
+    assert approval.approved_by.name == NAME
+    report = verified(adopted)
+    assert report.ok, [str(p) for p in report.problems]
+    assert (report.personal, report.erased) == (5, 0)
+
+
+def test_retention_erases_the_network_facts_and_every_proof_still_holds(adopted, operator):
+    seq = approve(adopted, operator)
+    receipt = adopted.signed_log.receipt(seq).to_json()
+    index = EventIndex(adopted)
+    index.refresh()
+    eraser = Eraser(adopted)
+    assert eraser.run(datetime.now(UTC), actor=operator) == []  # nothing due yet
+
+    (done,) = eraser.run(LATER, actor=operator)
+
+    assert (done.rule, done.fields) == ("network", {"request.ip", "request.user_agent"})
+    request = adopted.signed_log.entry(seq).facts()["request"]
+    assert request["ip"] == f"slettet (persondata, seq {done.seq}, regel network)"
+    assert is_erased(request["user_agent"])
+    assert adopted.signed_log.entry(seq).facts()["actor"]["name"] == NAME  # kept longer
+    report = verified(adopted)
+    assert report.ok, [str(p) for p in report.problems]
+    assert (report.personal, report.erased) == (5, 2)
+    assert adopted.signed_log.receipt(seq).to_json() == receipt  # the same bytes
+    assert verify_receipt(Receipt.from_json(receipt), adopted.keyring.verifier_keys()).ok
+    index.refresh()
+    assert index.check() == []
+    if adopted.settings.database.is_sqlite:
+        assert files_holding(adopted, IP) == []
+        assert files_holding(adopted, USER_AGENT) == []
+        assert files_holding(adopted, NAME) != []
+
+
+def test_a_dry_run_and_the_report_say_what_is_due_and_erase_nothing(adopted, operator):
+    seq = approve(adopted, operator)
+    eraser = Eraser(adopted)
+    (planned,) = eraser.run(LATER, dry_run=True, actor=operator)
+    assert planned.seq is None
+    assert len(planned.commitments) == 2
+    assert adopted.signed_log.entry(seq).facts()["request"]["ip"] == IP
+    rows = {(field, rule): (held, due) for _, field, rule, held, due in eraser.report(LATER)}
+    assert rows[("request.ip", "network")] == (1, 1)
+    assert rows[("actor.name", "identity")] == (1, 0)
+
+
+def test_a_request_is_refused_while_the_approval_is_evidence_and_the_refusal_recorded(
+    adopted, operator
+):
+    seq = approve(adopted, operator)
+    refusal = Eraser(adopted).erase_person(PERSON, reason="Sag 2026-17", actor=operator)
+    assert isinstance(refusal, Refusal)
+    assert refusal.seqs == [seq]
+    recorded = adopted.signed_log.entry(refusal.seq)
+    assert recorded.event_type == "PersonalDataErasureRefused"
+    assert recorded.facts()["seqs"] == [seq]
+    assert "art. 17, stk. 3" in recorded.facts()["basis"]
+    assert adopted.signed_log.entry(seq).facts()["actor"]["name"] == NAME
+    assert verified(adopted).ok
+
+
+def test_a_request_erases_the_person_once_the_approval_ended_and_its_period_ran_out(
+    adopted, operator
+):
+    seq = approve(adopted, operator)
+    version = adopted.signed_log.entry(seq).facts()["agreement_version_id"]
+    index = EventIndex(adopted)
+    index.refresh()
+    assert [e.seq for e in index.matching(Query.checked(person=PERSON))] == [seq]
+    adopted.reset_approval(cvr=AARHUS, version_id=version, reason="forkert person", actor=operator)
+    eraser = Eraser(adopted)
+    assert isinstance(eraser.erase_person(PERSON, reason="Sag 1", actor=operator), Refusal)
+
+    done = eraser.erase_person(
+        PERSON, reason="Sag 2", actor=operator, as_of=datetime.now(UTC) + timedelta(days=4 * 366)
+    )
+
+    facts = adopted.signed_log.entry(seq).facts()
+    erased = f"slettet (persondata, seq {done.seq}, regel request)"
+    assert facts["actor"]["name"] == facts["actor"]["person_uuid"] == erased
+    assert facts["request"]["ip"] == erased
+    assert len(done.documents) == 1
+    report = verified(adopted)
+    assert report.ok, [str(p) for p in report.problems]
+    index.refresh()
+    assert index.check() == []
+    assert list(index.matching(Query.checked(person=PERSON))) == []
+    if adopted.settings.database.is_sqlite:
+        for value in (NAME, IP, USER_AGENT, PERSON.removeprefix("urn:uuid:"), "_erasure-1"):
+            assert files_holding(adopted, value) == [], value
+
+
+def test_an_opening_deleted_without_an_erasure_is_personal_data_missing(adopted, operator):
+    seq = approve(adopted, operator)
+    adopted.personal_data.tables.run(
+        lambda c: c.execute(f"DELETE FROM {PERSONAL_DATA_TABLE} WHERE field = 'request.ip'")
+    )
+    assert reasons(adopted) == [(Reason.PERSONAL_DATA_MISSING, seq)]
+
+
+def test_an_opening_whose_value_was_changed_is_a_commitment_mismatch(adopted, operator):
+    seq = approve(adopted, operator)
+    adopted.personal_data.tables.run(
+        lambda c: c.execute(
+            f"UPDATE {PERSONAL_DATA_TABLE} SET opening_value = '\"203.0.113.1\"' "
+            "WHERE field = 'request.ip'"
+        )
+    )
+    assert reasons(adopted) == [(Reason.COMMITMENT_MISMATCH, seq)]
+    assert is_erased(adopted.signed_log.entry(seq).facts()["request"]["ip"])  # never shown
+
+
+def test_an_erasure_event_whose_data_is_still_stored_is_erasure_incomplete(adopted, operator):
+    approve(adopted, operator)
+    eraser = Eraser(adopted)
+    (planned,) = eraser.plan(LATER)
+    eraser._erase_openings = lambda planned: None  # recorded, then not carried out
+    eraser.carry_out(planned, actor=operator, reason=None, basis="test")
+    assert reasons(adopted) == [(Reason.ERASURE_INCOMPLETE, planned.seq)] * 2
+
+
+def test_an_erased_persons_uuid_left_in_the_search_index_is_erased_data_readable(adopted, operator):
+    seq = approve(adopted, operator)
+    version = adopted.signed_log.entry(seq).facts()["agreement_version_id"]
+    adopted.reset_approval(cvr=AARHUS, version_id=version, reason="forkert person", actor=operator)
+    index = EventIndex(adopted)
+    index.refresh()
+    later = datetime.now(UTC) + timedelta(days=4 * 366)
+    Eraser(adopted).erase_person(PERSON, reason="Sag 3", actor=operator, as_of=later)
+    assert verified(adopted).ok
+    adopted.personal_data.tables.run(
+        lambda c: c.execute(
+            f"UPDATE ledger_event_index SET actor_uuid = '{PERSON[9:]}' WHERE seq = {seq}"
+        )
+    )
+    assert reasons(adopted) == [(Reason.ERASED_DATA_READABLE, seq)]
+
+
+def test_an_erased_assertion_left_in_the_documents_directory_is_erased_data_readable(
+    adopted, operator
+):
+    seq = approve(adopted, operator)
+    version = adopted.signed_log.entry(seq).facts()["agreement_version_id"]
+    assertion = adopted.signed_log.entry(seq).facts()["authentication"]["assertion_sha256"]
+    kept = adopted.documents.get(assertion)
+    adopted.reset_approval(cvr=AARHUS, version_id=version, reason="forkert person", actor=operator)
+    later = datetime.now(UTC) + timedelta(days=4 * 366)
+    done = Eraser(adopted).erase_person(PERSON, reason="Sag 4", actor=operator, as_of=later)
+    assert verified(adopted).ok
+    adopted.documents.put(kept)
+    assert reasons(adopted) == [(Reason.ERASED_DATA_READABLE, done.seq)]
+
+
+def test_the_cli_erases_on_request_runs_retention_and_reports(app, operator, monkeypatch, capsys):
+    from approval_ledger.cli import main
+
+    for name, value in (
+        ("LEDGER_DATA_DIR", str(app.settings.data_dir)),
+        ("LEDGER_DATABASE_URL", app.settings.database.url),
+        ("LEDGER_ORIGIN", app.settings.origin),
+    ):
+        monkeypatch.setenv(name, value)
+    assert main(["privacy", "adopt"]) == 0
+    app.close()
+    app = LedgerApp(app.settings)  # a process started after the adoption
+    try:
+        seq = approve(app, operator)
+        capsys.readouterr()
+        assert main(["erase", "--person", PERSON, "--reason", "Sag 5"]) == 1
+        assert "refused" in capsys.readouterr().out
+        assert main(["retention", "run", "--dry-run", "--as-of", LATER.date().isoformat()]) == 0
+        assert "would erase regel network: 2 felter" in capsys.readouterr().out
+        assert main(["retention", "run", "--as-of", LATER.date().isoformat()]) == 0
+        assert "erased regel network" in capsys.readouterr().out
+        assert main(["privacy", "report", "--json"]) == 0
+        fields = [json.loads(line)["field"] for line in capsys.readouterr().out.splitlines()]
+        assert "request.ip" not in fields
+        assert "actor.name" in fields
+        assert is_erased(app.signed_log.entry(seq).facts()["request"]["ip"])
+        assert main(["verify"]) == 0
+        assert "2 of them erased" in capsys.readouterr().out
+    finally:
+        app.close()
+
+
+def test_the_values_are_read_from_their_own_table_not_a_copy(adopted, operator, tmp_path: Path):
+    """A reader that has only the events (a bundle, a backup of the events table) finds no
+    personal value in them: the payload holds commitments alone."""
+    seq = approve(adopted, operator)
+    stored = adopted.signed_log.entry(seq).payload
+    (tmp_path / "payload").write_bytes(stored)
+    assert json.loads(stored)["request"]["_data_"]["ip"]["_type_"] == "personal"
+
+
+def test_bundles_show_the_values_present_and_verify_before_and_after_an_erasure(
+    adopted, operator, tmp_path: Path
+):
+    from ledger.evidence.bundle import PERSONAL_FILE, verify_bundle
+    from ledger.export import export_bundle
+
+    approve(adopted, operator)
+    keys = adopted.keyring.verifier_keys()
+    export_bundle(adopted, tmp_path / "before")
+    before = verify_bundle(tmp_path / "before", keys)
+    assert before.ok, before.problems
+    assert (before.committed, before.opened) == (5, 5)
+    kept = {path.name: path.read_bytes() for path in (tmp_path / "before").iterdir()}
+    assert IP in (tmp_path / "before" / PERSONAL_FILE).read_text()
+
+    Eraser(adopted).run(LATER, actor=operator)
+    export_bundle(adopted, tmp_path / "after")
+
+    after = verify_bundle(tmp_path / "after", keys)
+    assert after.ok, after.problems
+    assert (after.committed, after.opened) == (5, 3)
+    assert files_in(tmp_path / "after", IP) == []
+    assert files_in(tmp_path / "after", USER_AGENT) == []
+    assert verify_bundle(tmp_path / "before", keys).ok  # the bundle kept from before
+    assert {p.name: p.read_bytes() for p in (tmp_path / "before").iterdir()} == kept
+    entries = (tmp_path / "after" / "entries.jsonl").read_bytes()
+    assert entries.startswith(kept["entries.jsonl"])  # the same leaves, and more
+
+
+def test_a_bundled_opening_of_another_value_is_a_commitment_mismatch(
+    adopted, operator, tmp_path: Path
+):
+    from ledger.evidence.bundle import PERSONAL_FILE, verify_bundle
+    from ledger.export import export_bundle
+
+    approve(adopted, operator)
+    export_bundle(adopted, tmp_path / "bundle")
+    personal = tmp_path / "bundle" / PERSONAL_FILE
+    personal.write_text(personal.read_text().replace(IP, "203.0.113.9"))
+    report = verify_bundle(tmp_path / "bundle", adopted.keyring.verifier_keys())
+    assert [p.reason for p in report.problems] == [Reason.COMMITMENT_MISMATCH]
+
+
+def files_in(directory: Path, text: str) -> list[str]:
+    found = subprocess.run(["grep", "-rlaF", text, str(directory)], capture_output=True, text=True)
+    return found.stdout.split()
+
+
+def test_the_daily_retention_job_runs_once_a_day_in_one_process(adopted, operator):
+    from ledger.erasure import RetentionJob
+
+    seq = approve(adopted, operator)
+    other = LedgerApp(adopted.settings)  # a second worker
+    first = RetentionJob(adopted, clock=lambda: LATER)
+    second = RetentionJob(other, clock=lambda: LATER)
+    try:
+        (done,) = first.run_once()
+        assert done.rule == "network"
+        assert second.run_once() is None  # the day is taken
+        assert first.run_once() is None  # and done
+        assert is_erased(adopted.signed_log.entry(seq).facts()["request"]["ip"])
+        assert verified(adopted).ok
+    finally:
+        first.stop()
+        second.stop()
+        other.close()
+
+
+def test_the_retention_periods_are_configured_and_checked(adopted, operator, tmp_path: Path):
+    import dataclasses
+
+    from ledger.config import ConfigError, Settings
+
+    env = {"LEDGER_DATA_DIR": str(tmp_path), "LEDGER_RETENTION_NETWORK_MONTHS": "1"}
+    rules = Settings.from_env(env).retention
+    assert (rules.network_months, rules.refusal_months, rules.identity_years) == (1, 6, 3)
+    with pytest.raises(ConfigError, match="LEDGER_RETENTION_IDENTITY_YEARS"):
+        Settings.from_env({**env, "LEDGER_RETENTION_IDENTITY_YEARS": "tre"})
+    approve(adopted, operator)
+    soon = datetime.now(UTC) + timedelta(days=40)
+    assert Eraser(adopted).plan(soon) == []
+    assert [p.rule for p in Eraser(adopted, rules).plan(soon)] == ["network"]
+    assert dataclasses.replace(rules, network_months=6) == adopted.settings.retention

@@ -1,0 +1,58 @@
+"""What auditors see of personal data with an end: the values while they are there, and
+"slettet (persondata, seq N, regel R)" where a retention run erased them, on the search
+page, in the CSV and on the receipt page."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from development.demo import PERSONS_BY_KEY, seed
+from ledger.erasure import Eraser
+from tests.web.test_audit import spreadsheet_rows
+from tests.web.test_login import log_in
+
+LATER = datetime.now(UTC) + timedelta(days=7 * 31)
+
+
+@pytest.fixture
+def adopted(app, operator):
+    app.adopt_evidence_format_2(operator)
+    seed(app)
+    return app
+
+
+@pytest.fixture
+def auditor(adopted, make_portal):
+    client = make_portal(adopted).test_client()
+    log_in(client, "auditor")
+    return client
+
+
+def approvals(app) -> list:
+    return [entry for entry in app.signed_log.entries() if entry.event_type == "Approved"]
+
+
+def test_auditors_see_the_values_until_a_retention_run_erases_them(auditor, adopted, operator):
+    approval = approvals(adopted)[0]
+    ip = approval.facts()["request"]["ip"]
+    name = approval.facts()["actor"]["name"]
+    assert name in {person.name for person in PERSONS_BY_KEY.values()}
+    page = auditor.get("/revision/")
+    assert page.status_code == 200
+    assert name in page.text
+
+    (done,) = Eraser(adopted).run(LATER, actor=operator)
+
+    erased = f"slettet (persondata, seq {done.seq}, regel network)"
+    page = auditor.get("/revision/")
+    assert page.status_code == 200
+    assert "Verificeret" in page.text
+    assert ip not in page.text
+    assert name in page.text  # the approver's name is kept longer
+    rows = spreadsheet_rows(auditor.get("/revision/eksport.csv").data)
+    row = next(row for row in rows if int(row["Nr."]) == approval.seq)
+    assert erased in row.values()
+    assert ip not in "".join(cell for row in rows for cell in row.values())
+    receipt = auditor.get(f"/kvitteringer/{approval.seq}")
+    assert receipt.status_code == 200
+    assert ip not in receipt.text
