@@ -204,7 +204,14 @@ def test_the_agreement_is_read_in_the_page_and_godkend_needs_the_statement_ticke
     expect(frame).to_be_visible()
     expect(frame).to_have_attribute("title", f"Aftalens dokument: {agreement.document_name}")
     assert not [text for text in refused_frames if "Content Security Policy" in text]
-    expect(page.get_by_role("link", name="Hent aftalen som PDF")).to_be_visible()
+    # A browser without a PDF viewer (headless Chromium shows a grey frame) has the plain
+    # download beside the frame, which gives the agreement's own bytes.
+    download = page.get_by_role("link", name="Hent aftalen som PDF")
+    expect(download).to_be_visible()
+    with page.expect_download() as downloaded:
+        download.press("Enter")
+    assert Path(downloaded.value.path()).read_bytes() == demo_pdf(agreement.title, "2026.1")
+    assert downloaded.value.suggested_filename == agreement.document_name
     box = page.get_by_label(STATEMENT)
     expect(box).not_to_be_checked()
     looked_at(page, f"aftale-{width}", width)

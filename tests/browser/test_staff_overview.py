@@ -300,3 +300,26 @@ def test_support_finds_a_refused_login_by_the_time_the_person_gives(new_context,
     assert answered.value.status == 400
     expect(page.get_by_role("alert")).to_contain_text("fx 1-12-2026 09.07")
     axe_check(page)
+
+
+# Each matrix cell whose text runs past its own box on paper (into the next column).
+CELLS_RUNNING_OVER = """() => Array.from(document.querySelectorAll(
+        "table.matrix th, table.matrix td, table.matrix td *, table.matrix th *"))
+    .filter(cell => cell.scrollWidth > cell.clientWidth + 1)
+    .map(cell => cell.textContent.trim().slice(0, 40))"""
+# An A4 page's printable width in CSS px (210 mm less Chromium's default margins).
+A4_WIDTH = 718
+
+
+def test_the_matrix_prints_on_a4_without_cells_running_into_each_other(new_context, tmp_path):
+    """Printed, the matrix's narrow columns hold their words: each cell's text wraps inside
+    it (a date is no longer kept on one line) rather than running over its neighbour."""
+    page = staff_page(new_context)
+    page.emulate_media(media="print")
+    page.set_viewport_size({"width": A4_WIDTH, "height": 1000})
+    expect(rows(page)).to_have_count(len(MUNICIPALITIES))
+    assert page.evaluate(CELLS_RUNNING_OVER) == []
+    assert page.evaluate(PAGE_WIDTH) <= A4_WIDTH
+    printed = tmp_path / "overblik.pdf"
+    page.pdf(path=str(printed), format="A4")
+    assert printed.read_bytes().startswith(b"%PDF-")
