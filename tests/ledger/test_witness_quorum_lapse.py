@@ -76,7 +76,7 @@ def test_a_quorum_lapse_past_the_grace_is_shown_on_the_staff_page_and_by_ledger_
             page = portal.get("/drift/").text
             since = lapse.since.astimezone(DANISH_TIME)
             when = lapse.behind[0].last_cosigned_at.astimezone(DANISH_TIME)
-            assert "Vidnerne har ikke medunderskrevet loggens seneste checkpoints siden" in page
+            assert "Vidnerne har ikke medunderskrevet loggens seneste kontrolpunkter siden" in page
             assert f"kl. {since:%H.%M.%S}" in page
             assert f"{down.key.name} har ikke medunderskrevet siden {when.day}. " in page
             assert f"kl. {when:%H.%M.%S}." in page
