@@ -15,7 +15,7 @@ from ledger.config import ConfigError, Settings
 from saml.sp import IdentityProvider
 from web import api, audit, auth, caching, display, errors, portal, signatory, staff
 from web.arguments import WholeNumberConverter
-from web.auth import check_session, login_manager
+from web.auth import SessionCookies, check_session, login_manager
 from web.roles import is_auditor, is_signatory, is_staff
 from web.services import Services
 from web.uploads import size_text
@@ -40,6 +40,7 @@ def create_app(services: Services, *, config: Mapping[str, Any] | None = None) -
     settings, saml = services.settings, services.saml
     operator_cvr = settings.require_operator_cvr()
     app = Flask(__name__)
+    app.session_interface = SessionCookies()
     app.url_map.converters["int"] = WholeNumberConverter  # strict, before any route
     secure = urlsplit(saml.base_url).scheme == "https"
     app.config.update(
