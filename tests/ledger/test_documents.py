@@ -2,8 +2,11 @@
 verify` finds a missing or replaced one at the event that names it, and the portal never
 offers Godkend on an agreement whose stored document no longer has its published hash."""
 
+import os
+
 import pytest
 
+from ledger.documents import DocumentAltered, DocumentNotFound, DocumentStore
 from ledger.evidence.documents import document_path
 from tests.fixtures import AARHUS, ODENSE, PDF, login, signatory
 from tests.web.test_login import log_in
@@ -145,6 +148,73 @@ def test_godkend_on_a_missing_document_is_refused_and_stores_nothing(app, portal
     assert refused.status_code == 409
     assert "findes ikke længere hos operatøren" in refused.text
     assert approvals_of(app, ODENSE) == []
+
+
+def overwrite_keeping_size_and_modification_time(path, content: bytes) -> None:
+    """Write over the copy in place with as many bytes, and set its modification time back,
+    as someone hiding a change would; only the change time, which no call sets, moves."""
+    before = path.stat()
+    assert len(content) == before.st_size
+    path.chmod(0o600)
+    path.write_bytes(content)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def after_the_file_clock_ticks(directory) -> None:
+    """Return once the file system's clock has moved on since now (its change times have
+    the kernel's coarse resolution), by touching a scratch file until its time changes."""
+    scratch = directory / ".tick"
+    scratch.write_bytes(b"")
+    first = scratch.stat().st_ctime_ns
+    while scratch.stat().st_ctime_ns == first:
+        scratch.write_bytes(b"")
+    scratch.unlink()
+
+
+def test_a_copy_changed_in_place_after_it_was_found_to_hold_is_found_altered(tmp_path):
+    """Godkend's check remembers a copy that holds by its file's identity and times; a
+    write over it in place with the same size and modification time still changes its
+    change time, so the next check reads and hashes it again."""
+    store = DocumentStore(tmp_path / "documents")
+    store.SETTLED_NS = -1  # remembered however recently it changed
+    sha256 = store.put(b"%PDF-1.4 one")
+    after_the_file_clock_ticks(tmp_path)
+    store.check(sha256)
+    after_the_file_clock_ticks(tmp_path)
+    overwrite_keeping_size_and_modification_time(
+        document_path(store.directory, sha256), b"%PDF-1.4 two"
+    )
+    with pytest.raises(DocumentAltered):
+        store.check(sha256)
+
+
+def test_a_copy_found_to_hold_right_after_it_changed_is_not_remembered(tmp_path):
+    """A change within the clock tick of the one before it leaves the change time as it
+    was, so a copy that changed just now is read and hashed again at every check."""
+    store = DocumentStore(tmp_path / "documents")
+    sha256 = store.put(b"%PDF-1.4 one")
+    store.check(sha256)
+    overwrite_keeping_size_and_modification_time(
+        document_path(store.directory, sha256), b"%PDF-1.4 two"
+    )
+    with pytest.raises(DocumentAltered):
+        store.check(sha256)
+
+
+def test_a_copy_replaced_or_removed_after_it_was_found_to_hold_is_found(tmp_path):
+    store = DocumentStore(tmp_path / "documents")
+    store.SETTLED_NS = -1
+    sha256 = store.put(b"%PDF-1.4 one")
+    store.check(sha256)
+    path = document_path(store.directory, sha256)
+    replacement = path.with_name("replacement")
+    replacement.write_bytes(b"%PDF-1.4 two")
+    os.replace(replacement, path)
+    with pytest.raises(DocumentAltered):
+        store.check(sha256)
+    path.unlink()
+    with pytest.raises(DocumentNotFound):
+        store.check(sha256)
 
 
 def test_an_intact_document_is_still_approved(app, portal, odense_agreement):
