@@ -185,6 +185,7 @@ EVENT_TEXT_BOUNDS: dict[str, TextBound] = {
     "fields": TextBound("Feltet", 64),
     "before": TextBound("Tidspunktet", 40),
     "documents": TextBound("Dokumentets SHA-256", 64),
+    "redacted": TextBound("Den erstattede hændelse", 100),
     # Refused logins: our reason codes, the configured IdP, verified or hashed IDs.
     "idp": TextBound("IdP'ens entity ID", 500),
     "assertion_id": TextBound("Assertionens ID", len("sha256:") + 64),
@@ -955,6 +956,9 @@ class PersonalData(Bounded):
         documents: list[str]
         openings: int
         actor: Actor
+        # The format 1 payloads it replaced by redacted ones: "<seq> <SHA-256 of the redacted
+        # payload>" each (docs/evidence-format.md section 10.4); none in erasures before.
+        redacted: list[str] | None = None
 
     class PersonalDataErasureRefused(Aggregate.Created):
         rule: str
@@ -980,6 +984,7 @@ class PersonalData(Bounded):
         documents: Iterable[str],
         openings: int,
         actor: Actor,
+        redacted: Iterable[str] = (),
     ) -> "PersonalData":
         if rule not in cls.RULES:
             raise DomainError(f"Ukendt sletningsregel {rule!r}.")
@@ -996,6 +1001,7 @@ class PersonalData(Bounded):
             documents=sorted(set(documents)),
             openings=openings,
             actor=actor,
+            redacted=sorted(redacted, key=lambda item: int(item.split(" ", 1)[0])),
         )
 
     @classmethod

@@ -10,6 +10,8 @@ event, which is indistinguishable from tampering.
 """
 
 import calendar
+import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -19,13 +21,22 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.utils import get_topic
 
 from ledger.application import LedgerApp
 from ledger.config import RetentionSettings
 from ledger.domain import Approval, DomainError, PersonalData
-from ledger.evidence.tables import PERSONAL_DATA_TABLE
+from ledger.evidence.personal import PERSONAL_MARK, PERSONAL_TYPE, redacted_name
+from ledger.evidence.tables import EVENTS_TABLE, PERSONAL_DATA_TABLE
 from ledger.identity import Actor
-from ledger.personal_data import ASSERTION, IDENTITY, NETWORK, REFUSAL, subject_of
+from ledger.personal_data import (
+    ASSERTION,
+    IDENTITY,
+    NETWORK,
+    REFUSAL,
+    personal_values,
+    subject_of,
+)
 from ledger.search import TABLE as INDEX_TABLE
 from ledger.storage.asking import AskingClaims
 
@@ -85,6 +96,8 @@ class Planned:
     before: str | None = None
     documents: set[str] = field(default_factory=set)
     index_seqs: dict[str, set[int]] = field(default_factory=dict)
+    # Format 1 events whose payload is replaced by a redacted one, by seq.
+    redactions: dict[int, "_Redaction"] = field(default_factory=dict)
     seq: int | None = None
 
     def describe(self) -> str:
@@ -94,6 +107,8 @@ class Planned:
         else:
             where = f"i hændelser før {self.before}"
         docs = f", {len(self.documents)} dokumenter" if self.documents else ""
+        if self.redactions:
+            docs += f", {len(self.redactions)} hændelser i format 1 redigeret"
         done = f" (seq {self.seq})" if self.seq is not None else ""
         return f"regel {self.rule}: {what} {where}{docs}{done}"
 
@@ -105,6 +120,44 @@ class Refusal:
     basis: str
     seqs: list[int]
     seq: int | None
+
+
+@dataclass(frozen=True)
+class _Redaction:
+    """A format 1 event's payload with a person's values replaced (section 10.4)."""
+
+    originator_id: UUID
+    originator_version: int
+    event_type: str
+    event_time: str
+    fields: dict[str, str]  # field: kind
+    payload: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.payload).hexdigest()
+
+
+def redacted_payload(
+    payload: bytes, originator_id: UUID, version: int, fields: Iterable[str]
+) -> bytes:
+    """The stored payload with each of `fields` replaced by a commitment naming it, in the
+    library's own JSON form, so that the event still reads (as erased values)."""
+    document = json.loads(payload)
+    for name in fields:
+        head, _, rest = name.partition(".")
+        marker = {
+            "_type_": PERSONAL_TYPE,
+            "_data_": {
+                "field": name,
+                "commitment": redacted_name(str(originator_id), version, name),
+            },
+        }
+        if rest:
+            document[head]["_data_"][rest] = marker
+        else:
+            document[head] = marker
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -202,10 +255,17 @@ class Eraser:
             for row in rows
             if row.field == "authentication.assertion_id"
         }
+        earlier = self._format_1_events(subject)
         for key in sorted(approvals):
             end = self.approval_end(UUID(key[0]), key[1])
             if end is None or years_after(end, self.rules.identity_years) > as_of:
                 holding.append(self.app.signed_log.seq_of(UUID(key[0]), key[1]))
+        for seq, redaction, assertion in earlier:
+            if assertion is None:
+                continue
+            end = self.approval_end(redaction.originator_id, redaction.originator_version)
+            if end is None or years_after(end, self.rules.identity_years) > as_of:
+                holding.append(seq)
         basis = HOLD_BASIS
         roles = self.app.roles_of(person)
         if roles and not holding:
@@ -220,6 +280,17 @@ class Eraser:
         planned.documents = self._assertions(
             [r for r in rows if r.field == "authentication.assertion_id"]
         )
+        for seq, redaction, assertion in earlier:
+            planned.redactions[seq] = redaction
+            planned.fields.update(redaction.fields)
+            assert planned.seqs is not None
+            planned.seqs.add(seq)
+            for name in redaction.fields:
+                column = _INDEXED_PERSON.get(name)
+                if column is not None:
+                    planned.index_seqs.setdefault(column, set()).add(seq)
+            if assertion is not None:
+                planned.documents.add(assertion)
         self.carry_out(planned, actor=actor, reason=reason, basis=REQUEST_BASIS)
         return planned
 
@@ -250,12 +321,48 @@ class Eraser:
             documents=planned.documents,
             openings=len(planned.commitments),
             actor=actor,
+            redacted=[f"{seq} {r.sha256}" for seq, r in planned.redactions.items()],
         )
         self.app.save(erasure)
         planned.seq = self._seq_of(erasure)
         self._erase_openings(planned)
         for sha256 in planned.documents:
             self.app.documents.remove(sha256)
+
+    def _format_1_events(self, subject: str | None) -> list[tuple[int, _Redaction, str | None]]:
+        """The events stored before the log adopted format 2 that hold values about
+        `subject`, each with its redaction and, for an approval by them, the assertion it
+        names. They are found by reading the log: what the index says is not evidence."""
+        found = []
+        for entry in self.app.signed_log.entries():
+            if PERSONAL_MARK in entry.payload:
+                continue
+            state = vars(entry.event)
+            values = [
+                value
+                for value in personal_values(get_topic(type(entry.event)), state)
+                if subject is not None and value.subject == subject
+            ]
+            if not values:
+                continue
+            event = entry.event
+            fields = {value.field: value.kind for value in values}
+            redaction = _Redaction(
+                event.originator_id,
+                event.originator_version,
+                entry.event_type,
+                state["timestamp"].isoformat(),
+                fields,
+                redacted_payload(
+                    entry.payload, event.originator_id, event.originator_version, fields
+                ),
+            )
+            authentication = state.get("authentication")
+            assertion = None
+            if "authentication.assertion_id" in fields and authentication is not None:
+                assertion = authentication.assertion_sha256
+            found.append((entry.seq, redaction, assertion))
+        return found
 
     def _index_exists(self) -> bool:
         if self.app.settings.database.is_sqlite:
@@ -281,6 +388,8 @@ class Eraser:
                     f"WHERE commitment IN ({', '.join([p] * len(chunk))})",
                     (erased_seq, planned.rule, *chunk),
                 )
+            for redaction in planned.redactions.values():
+                self._redact(cursor, redaction, planned)
             for column, seqs in index_seqs.items():
                 ordered = sorted(seqs)
                 for start in range(0, len(ordered), _CHUNK):
@@ -292,9 +401,43 @@ class Eraser:
                     )
 
         self.tables.run(erase)
-        self._forget_old_copies(with_index=bool(index_seqs))
+        self._forget_old_copies(with_index=bool(index_seqs), with_events=bool(planned.redactions))
 
-    def _forget_old_copies(self, *, with_index: bool) -> None:
+    def _redact(self, cursor: Any, redaction: _Redaction, planned: Planned) -> None:
+        """Replace a format 1 payload by its redaction, and leave a row per erased field
+        that says which erasure took it (what the reader shows in its place)."""
+        p = self.p
+        oid = redaction.originator_id
+        cursor.execute(
+            f"UPDATE {EVENTS_TABLE} SET state = {p} "
+            f"WHERE originator_id = {p} AND originator_version = {p}",
+            (
+                redaction.payload,
+                oid.hex if self.app.settings.database.is_sqlite else oid,
+                redaction.originator_version,
+            ),
+        )
+        cursor.executemany(
+            f"INSERT INTO {PERSONAL_DATA_TABLE} (commitment, originator_id, originator_version, "
+            "event_type, field, kind, event_time, erased_seq, rule) "
+            f"VALUES ({', '.join([p] * 9)})",
+            [
+                (
+                    redacted_name(str(oid), redaction.originator_version, name),
+                    str(oid),
+                    redaction.originator_version,
+                    redaction.event_type,
+                    name,
+                    kind,
+                    redaction.event_time,
+                    planned.seq,
+                    planned.rule,
+                )
+                for name, kind in redaction.fields.items()
+            ],
+        )
+
+    def _forget_old_copies(self, *, with_index: bool, with_events: bool) -> None:
         """Leave no copy of an erased value in the database's own files where it can: on
         SQLite the write-ahead log is emptied into the file (whose freed space
         `secure_delete` zeroed); on PostgreSQL VACUUM makes the old row versions space for
@@ -308,6 +451,8 @@ class Eraser:
                 connection.execute(f"VACUUM {PERSONAL_DATA_TABLE}")
                 if with_index:
                     connection.execute(f"VACUUM {INDEX_TABLE}")
+                if with_events:
+                    connection.execute(f"VACUUM {EVENTS_TABLE}")
         finally:
             connection.close()
 

@@ -32,7 +32,7 @@ from ledger.evidence.bundle import (
 )
 from ledger.evidence.note import NoteError
 from ledger.identity import NsisLevel
-from ledger.signed_log import Entry
+from ledger.signed_log import Entry, as_proved
 from ledger.storage.checkpoints import CheckpointStore
 
 HISTORY_CSV = "history.csv"
@@ -494,7 +494,7 @@ def export_bundle(
                 if subset
                 else None
             )
-            writer.entry(entry.leaf, entry.payload, entry.seq, proof)
+            writer.entry(entry.leaf, as_proved(entry.payload), entry.seq, proof)
             for opening in app.personal_data.bundle_openings(entry.seq, entry.payload):
                 writer.opening(opening)
             table.writerow(history_row(entry, context, ("", checkpoint.size)))

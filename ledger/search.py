@@ -44,6 +44,7 @@ from ledger.evidence.database import DatabaseURL
 from ledger.evidence.keys import VerifierKey
 from ledger.evidence.leaf import EventFacts, LeafError, event_mismatches, parse_leaf
 from ledger.evidence.note import NoteError, open_checkpoint
+from ledger.evidence.personal import REDACTED_MARK
 from ledger.evidence.reasons import Reason
 from ledger.evidence.tables import LEAVES_TABLE
 from ledger.identity import InvalidPersonUUID, parse_uuid, person_uuid, validate_cvr
@@ -1100,7 +1101,9 @@ def leaf_problems(entry: Entry, keys: Mapping[str, VerifierKey]) -> list[Reason]
         originator_id=str(event.originator_id),
         originator_version=event.originator_version,
         topic=get_topic(type(event)),
-        payload=entry.payload,
+        # A format 1 payload an erasure redacted no longer hashes to its leaf: `ledger
+        # verify` holds it to the erasure event; here it is as withheld.
+        payload=None if REDACTED_MARK in entry.payload else entry.payload,
         recorded_at=entry.recorded_at,
     )
     try:

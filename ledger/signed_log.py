@@ -23,6 +23,7 @@ from ledger.domain import LOG_KEYS_ID, DomainError, LogKeys
 from ledger.evidence import merkle
 from ledger.evidence.bundle import Receipt
 from ledger.evidence.cosignature import WitnessEntry
+from ledger.evidence.personal import REDACTED_MARK
 from ledger.identity import Actor
 from ledger.keyring import KeyRing
 from ledger.storage import LastLeaf, LogRecord
@@ -130,6 +131,12 @@ def _as_dict(value: Any) -> Any:
     if isinstance(value, dict):
         return kind((_as_dict(k), _as_dict(v)) for k, v in value.items())
     return copy.deepcopy(value)
+
+
+def as_proved(payload: bytes) -> bytes | None:
+    """The payload a receipt or bundle carries: none for a format 1 payload an erasure
+    redacted, which no longer hashes to its leaf (docs/evidence-format.md section 10.4)."""
+    return None if REDACTED_MARK in payload else payload
 
 
 class SignedLog:
@@ -355,7 +362,7 @@ class SignedLog:
                 raise DomainError("Hændelsen er endnu ikke dækket af en checkpoint; prøv igen.")
             return Receipt(
                 leaf=record.leaf,
-                payload=record.stored_event.state,
+                payload=as_proved(record.stored_event.state),
                 checkpoint=self.cosigned_note(checkpoint),
                 inclusion=merkle.inclusion_proof(seq, checkpoint.size, tree.read_nodes),
                 keys=[key.line() for key in self.keyring.verifier_keys().values()],

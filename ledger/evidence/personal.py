@@ -9,6 +9,7 @@ commitments may have no opening any more.
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -29,6 +30,15 @@ ERASURE_TOPIC = "ledger.domain:PersonalData.PersonalDataErased"
 REFUSAL_TOPIC = "ledger.domain:PersonalData.PersonalDataErasureRefused"
 # The field an erasure of a version 1 payload names: all of it.
 WHOLE_PAYLOAD = "*"
+# What a redacted version 1 payload holds in place of each erased value (section 10.4): a
+# commitment that names the event and field instead of hashing anything.
+REDACTED_PREFIX = "v1:"
+REDACTED_MARK = b'"commitment":"v1:'
+
+
+def redacted_name(originator_id: str, version: int, field: str) -> str:
+    """The commitment a redacted format 1 payload holds for an erased field."""
+    return f"{REDACTED_PREFIX}{originator_id}:{version}:{field}"
 
 
 def value_text(value: Any) -> bytes:
@@ -113,6 +123,8 @@ class Erasure:
     seqs: frozenset[int] | None
     before: datetime | None
     documents: frozenset[str]
+    # The format 1 payloads it replaced, by seq: the SHA-256 of the redacted payload.
+    redacted: dict[int, str] = dataclasses.field(default_factory=dict)
 
     def covers(self, seq: int, field: str, happened: datetime | None) -> bool:
         """Whether this erasure accounts for the value of `field` of the event at `seq`
@@ -135,6 +147,7 @@ def read_erasure(seq: int, payload: bytes) -> Erasure | None:
     if not isinstance(document, dict):
         return None
     rule, fields = document.get("rule"), document.get("fields")
+    redactions = _redactions(document.get("redacted"))
     seqs, before = document.get("seqs"), document.get("before")
     documents = document.get("documents") or []
     moment = _moment(before) if isinstance(before, str) else None
@@ -144,6 +157,7 @@ def read_erasure(seq: int, payload: bytes) -> Erasure | None:
         and (seqs is None or (isinstance(seqs, list) and all(type(s) is int for s in seqs)))
         and (before is None or moment is not None)
         and _strings(documents)
+        and redactions is not None
     ):
         return None
     return Erasure(
@@ -153,7 +167,23 @@ def read_erasure(seq: int, payload: bytes) -> Erasure | None:
         None if seqs is None else frozenset(seqs),
         moment,
         frozenset(documents),
+        redactions,
     )
+
+
+def _redactions(value: Any) -> dict[int, str] | None:
+    """An erasure's `redacted` ("<seq> <sha256>" each) by seq; None when it is malformed."""
+    if value is None:
+        return {}
+    if not _strings(value):
+        return None
+    found: dict[int, str] = {}
+    for item in value:
+        seq, _, digest = item.partition(" ")
+        if not seq.isdigit() or len(digest) != 64:
+            return None
+        found[int(seq)] = digest
+    return found
 
 
 def _strings(value: Any) -> bool:

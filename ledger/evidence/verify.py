@@ -9,6 +9,7 @@ of an aggregate. Given the documents directory, every document a payload names m
 there with its hash. Every problem is reported with its reason code; none stops the run.
 """
 
+import hashlib
 import json
 import multiprocessing
 import re
@@ -73,6 +74,8 @@ class Report:
     # Committed personal values (section 10), and how many of them an erasure took away.
     personal: int = 0
     erased: int = 0
+    # Format 1 payloads an erasure replaced by redacted ones (section 10.4).
+    redacted: int = 0
 
     @property
     def ok(self) -> bool:
@@ -90,6 +93,8 @@ class Report:
             checked = f"{self.leaves} leaves, {self.events} events and {self.documents} documents"
         if self.personal:
             checked += f" ({self.personal} personal values, {self.erased} of them erased)"
+        if self.redacted:
+            checked += f" ({self.redacted} format 1 payloads redacted)"
         return f"checked {checked}: {verdict}"
 
     def as_json(self) -> dict[str, Any]:
@@ -100,6 +105,7 @@ class Report:
             "documents": self.documents,
             "personal": self.personal,
             "erased": self.erased,
+            "redacted": self.redacted,
             "counts": self.counts(),
             "problems": [asdict(p) for p in self.problems],
         }
@@ -414,6 +420,7 @@ def verify_database(
                 report.problems.extend(
                     _document_problems(report, named, checked, personal.documents())
                 )
+            _account_for_redactions(reader, report, personal)
             report.problems.extend(_personal_problems(reader, report, personal, documents))
             report.problems.extend(_check_tables(reader))
             report.problems.extend(tree.finish(reader))
@@ -434,6 +441,7 @@ def verify_database(
                     report.problems.extend(
                         _document_problems(report, named, checked, personal.documents())
                     )
+                _account_for_redactions(reader, report, personal)
                 report.problems.extend(_personal_problems(reader, report, personal, documents))
                 report.problems.extend(whole.result())
     finally:
@@ -684,6 +692,54 @@ class _PersonalFound:
 
     def documents(self) -> frozenset[str]:
         return frozenset(sha256 for erasure in self.erasures for sha256 in erasure.documents)
+
+
+def _account_for_redactions(reader: _Reader, report: Report, found: _PersonalFound) -> None:
+    """A format 1 payload that no longer hashes to its leaf holds only when a later erasure
+    names the SHA-256 of the redacted payload stored (the `payload-mismatch` is then no
+    problem); an erasure naming a redaction whose payload was left as it was is
+    `erasure-incomplete`."""
+    redactions = {
+        seq: (erasure.seq, digest)
+        for erasure in found.erasures
+        for seq, digest in erasure.redacted.items()
+        if seq < erasure.seq
+    }
+    if not redactions:
+        return
+    stored: dict[int, str | None] = {}
+    for seq in redactions:
+        rows = reader.rows(
+            f"SELECT e.state FROM {LEAVES_TABLE} l JOIN {EVENTS_TABLE} e "
+            "ON e.originator_id = l.originator_id AND e.originator_version = l.originator_version "
+            f"WHERE l.seq = {reader.p}",
+            (seq,),
+        )
+        state = rows[0][0] if rows else None
+        stored[seq] = None if state is None else hashlib.sha256(bytes(state)).hexdigest()
+    mismatched = {p.seq for p in report.problems if p.reason == Reason.PAYLOAD_MISMATCH}
+    kept = []
+    for problem in report.problems:
+        if (
+            problem.reason == Reason.PAYLOAD_MISMATCH
+            and problem.seq in redactions
+            and stored.get(problem.seq) == redactions[problem.seq][1]
+        ):
+            report.redacted += 1
+            continue
+        kept.append(problem)
+    report.problems[:] = kept
+    for seq, (erasure_seq, digest) in sorted(redactions.items()):
+        if seq not in mismatched and stored.get(seq) is not None and stored[seq] != digest:
+            report.problems.append(
+                Problem(
+                    Reason.ERASURE_INCOMPLETE,
+                    erasure_seq,
+                    None,
+                    None,
+                    f"it redacted the payload of seq {seq}, which is still stored as it was",
+                )
+            )
 
 
 def _table_exists(reader: _Reader, table: str) -> bool:

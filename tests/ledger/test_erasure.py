@@ -384,3 +384,67 @@ def test_the_retention_periods_are_configured_and_checked(adopted, operator, tmp
     assert Eraser(adopted).plan(soon) == []
     assert [p.rule for p in Eraser(adopted, rules).plan(soon)] == ["network"]
     assert dataclasses.replace(rules, network_months=6) == adopted.settings.retention
+
+
+def test_a_request_redacts_the_persons_events_stored_before_format_2(app, operator):
+    """An event of format 1 holds the values in its hashed payload: the erasure replaces
+    the payload by a redacted one whose hash it names, and keeps the leaf."""
+    seq = approve(app, operator)
+    version = app.signed_log.entry(seq).facts()["agreement_version_id"]
+    receipt = app.signed_log.receipt(seq).to_json()
+    app.adopt_evidence_format_2(operator)
+    app.reset_approval(cvr=AARHUS, version_id=version, reason="forkert person", actor=operator)
+    eraser = Eraser(app)
+    refusal = eraser.erase_person(PERSON, reason="Sag 6", actor=operator)
+    assert isinstance(refusal, Refusal)
+    assert refusal.seqs == [seq]  # the format 1 approval is still evidence
+
+    later = datetime.now(UTC) + timedelta(days=4 * 366)
+    done = eraser.erase_person(PERSON, reason="Sag 7", actor=operator, as_of=later)
+
+    assert list(done.redactions) == [seq]
+    facts = app.signed_log.entry(seq).facts()
+    erased = f"slettet (persondata, seq {done.seq}, regel request)"
+    assert facts["actor"]["name"] == facts["request"]["ip"] == erased
+    assert facts["cvr"] == AARHUS  # what is not personal stays
+    report = verified(app)
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.redacted == 1
+    keys = app.keyring.verifier_keys()
+    assert verify_receipt(Receipt.from_json(receipt), keys).ok  # the one kept from before
+    now = app.signed_log.receipt(seq)
+    assert now.payload is None
+    assert now.leaf == Receipt.from_json(receipt).leaf
+    assert verify_receipt(now, keys).ok
+    if app.settings.database.is_sqlite:
+        for value in (NAME, IP, USER_AGENT, PERSON.removeprefix("urn:uuid:"), "_erasure-1"):
+            assert files_holding(app, value) == [], value
+
+
+def test_a_redaction_named_but_not_made_is_erasure_incomplete_and_an_altered_one_a_mismatch(
+    app, operator
+):
+    seq = approve(app, operator)
+    entry = app.signed_log.entry(seq)
+    original = entry.payload
+    version = entry.facts()["agreement_version_id"]
+    app.reset_approval(cvr=AARHUS, version_id=version, reason="forkert person", actor=operator)
+    later = datetime.now(UTC) + timedelta(days=4 * 366)
+    done = Eraser(app).erase_person(PERSON, reason="Sag 8", actor=operator, as_of=later)
+    oid = entry.event.originator_id
+    stored_id = oid.hex if app.settings.database.is_sqlite else str(oid)
+    p = app.personal_data.tables.placeholder
+
+    def store(payload: bytes) -> None:
+        app.personal_data.tables.run(
+            lambda c: c.execute(
+                f"UPDATE stored_events SET state = {p} WHERE originator_id = {p} "
+                f"AND originator_version = {p}",
+                (payload, stored_id, entry.event.originator_version),
+            )
+        )
+
+    store(original)
+    assert reasons(app) == [(Reason.ERASURE_INCOMPLETE, done.seq)]
+    store(done.redactions[seq].payload.replace(AARHUS.encode(), b"35209115"))
+    assert reasons(app) == [(Reason.PAYLOAD_MISMATCH, seq)]
