@@ -56,6 +56,9 @@ class TestTSA:
     answer: bytes | None = None
     # The TSA's key: ECDSA P-256, or RSA-2048 (the other kind TSAs use).
     rsa: bool = False
+    # How long its certificates hold: a year for a test's TSA; a century for the test
+    # vectors' (tests/vectors/generate_timestamps.py), which are kept and checked for years.
+    valid_days: int = 365
 
     __test__ = False  # not a test class for pytest
 
@@ -72,7 +75,7 @@ class TestTSA:
             .public_key(ca_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=365))
+            .not_valid_after(now + datetime.timedelta(days=self.valid_days))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
@@ -105,7 +108,7 @@ class TestTSA:
             .public_key(tsa_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=365))
+            .not_valid_after(now + datetime.timedelta(days=self.valid_days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(

@@ -166,6 +166,10 @@ OFFLINE_REASONS = {
     Reason.MALFORMED_RECEIPT,
     Reason.BAD_COSIGNATURE,
     Reason.QUORUM_NOT_MET,
+    # timestamps/ (tests/ledger/test_timestamping_vectors.py runs them)
+    Reason.MALFORMED_TIMESTAMP,
+    Reason.TIMESTAMP_MISMATCH,
+    Reason.TIMESTAMP_UNTRUSTED,
 }
 
 
