@@ -27,7 +27,7 @@ from ledger.application import LedgerApp
 from ledger.config import RetentionSettings
 from ledger.domain import Approval, DomainError, PersonalData
 from ledger.evidence.personal import PERSONAL_MARK, PERSONAL_TYPE, redacted_name
-from ledger.evidence.tables import EVENTS_TABLE, PERSONAL_DATA_TABLE
+from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE, PERSONAL_DATA_TABLE
 from ledger.identity import Actor
 from ledger.personal_data import (
     ASSERTION,
@@ -380,14 +380,25 @@ class Eraser:
         def erase(cursor: Any) -> None:
             if self.app.settings.database.is_sqlite:
                 cursor.execute("PRAGMA secure_delete = ON")
-            for start in range(0, len(planned.commitments), _CHUNK):
-                chunk = planned.commitments[start : start + _CHUNK]
+            erase_set = (
+                f"UPDATE {PERSONAL_DATA_TABLE} SET opening_key = NULL, "
+                f"opening_value = NULL, subject = NULL, erased_seq = {p}, rule = {p} "
+            )
+            if planned.before is not None:
+                # A rule by time erases by the plan's own condition, in one statement: no
+                # row can have become due since (its event happened before the cutoff).
                 cursor.execute(
-                    f"UPDATE {PERSONAL_DATA_TABLE} SET opening_key = NULL, "
-                    f"opening_value = NULL, subject = NULL, erased_seq = {p}, rule = {p} "
-                    f"WHERE commitment IN ({', '.join([p] * len(chunk))})",
-                    (erased_seq, planned.rule, *chunk),
+                    f"{erase_set} WHERE kind = {p} AND event_time < {p} "
+                    "AND opening_key IS NOT NULL",
+                    (erased_seq, planned.rule, planned.rule, planned.before),
                 )
+            else:
+                for start in range(0, len(planned.commitments), _CHUNK):
+                    chunk = planned.commitments[start : start + _CHUNK]
+                    cursor.execute(
+                        f"{erase_set} WHERE commitment IN ({', '.join([p] * len(chunk))})",
+                        (erased_seq, planned.rule, *chunk),
+                    )
             for redaction in planned.redactions.values():
                 self._redact(cursor, redaction, planned)
             for column, seqs in index_seqs.items():
@@ -467,25 +478,46 @@ class Eraser:
         )
         return [_Row(row[0], row[1], int(row[2]), row[3], row[4]) for row in found]
 
-    def _take(self, planned: Planned, rows: Iterable[_Row], *, with_seqs: bool) -> None:
+    def _take(self, planned: Planned, rows: Sequence[_Row], *, with_seqs: bool) -> None:
         """Put the rows' openings in the plan, with the search index's columns to clear."""
-        seqs: dict[tuple[str, int], int] = {}
+        wanted = [
+            (row.originator_id, row.originator_version)
+            for row in rows
+            if with_seqs or row.field in _INDEXED_PERSON
+        ]
+        seqs = self._seqs_of(wanted)
         for row in rows:
             planned.commitments.append(row.commitment)
             planned.fields.add(row.field)
-            key = (row.originator_id, row.originator_version)
-            column = _INDEXED_PERSON.get(row.field)
-            if not with_seqs and column is None:
-                continue
-            if key not in seqs:
-                try:
-                    seqs[key] = self.app.signed_log.seq_of(UUID(key[0]), key[1])
-                except LookupError:
-                    continue  # an opening whose event was never stored
+            seq = seqs.get((row.originator_id, row.originator_version))
+            if seq is None:
+                continue  # not asked for, or an opening whose event was never stored
             if with_seqs and planned.seqs is not None:
-                planned.seqs.add(seqs[key])
+                planned.seqs.add(seq)
+            column = _INDEXED_PERSON.get(row.field)
             if column is not None:
-                planned.index_seqs.setdefault(column, set()).add(seqs[key])
+                planned.index_seqs.setdefault(column, set()).add(seq)
+
+    def _seqs_of(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The places in the log of these events (aggregate id, version), read from the
+        leaves a chunk at a time rather than one query an event."""
+        sqlite = self.app.settings.database.is_sqlite
+        wanted = set(keys)
+        ids = sorted({oid for oid, _ in wanted})
+        found: dict[tuple[str, int], int] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            # SQLite keeps an id as 32 hex digits, PostgreSQL as a uuid.
+            stored = {oid.replace("-", "") if sqlite else oid: oid for oid in chunk}
+            for seq, oid, version in self.tables.rows(
+                f"SELECT seq, originator_id, originator_version FROM {LEAVES_TABLE} "
+                f"WHERE originator_id IN ({', '.join([self.p] * len(chunk))})",
+                list(stored),
+            ):
+                key = (stored.get(oid) or str(oid), int(version))
+                if key in wanted:
+                    found[key] = int(seq)
+        return found
 
     def _assertions(self, rows: Iterable[_Row]) -> set[str]:
         """The assertion documents the approvals of these rows name."""
