@@ -1,6 +1,7 @@
 """The auditor's pages with Flask's test client, logged in through the development IdP:
 search, paging, the customer timeline, and the CSV and evidence bundle of what is shown."""
 
+import contextlib
 import csv
 import datetime
 import io
@@ -18,8 +19,10 @@ from ledger.evidence.bundle import ENTRIES_FILE, README_FILE, open_bundle, verif
 from ledger.export import neutralized
 from ledger.identity import Actor, person_uuid
 from ledger.search import EventIndex, Query
+from ledger.storage.tables_of_our_own import OwnTables
 from tests.ledger.test_search import stored_id, tamper
 from tests.web.test_login import log_in
+from web.display import EVENT_NAMES
 
 AARHUS = "55133018"
 ODENSE = "35209115"
@@ -552,6 +555,54 @@ def test_the_type_counts_are_each_bounded_as_the_total_is(app, seeded, monkeypat
     assert odense.counts == [("LoginRejected", 5, False), ("Approved", 2, True)]
     typed = index.count_by_type(Query(event_type="Approved"), ["LoginRejected"])
     assert typed.counts == [("Approved", 3, True)]  # the search's own type only
+
+
+def index_statements(monkeypatch) -> list[str]:
+    """The statements the search index runs from now on (its reads and its transactions')."""
+    asked: list[str] = []
+    rows, transaction = OwnTables.rows, OwnTables.transaction
+
+    class Counted:
+        def __init__(self, cursor):
+            self.cursor = cursor
+
+        def execute(self, statement, params=()):
+            asked.append(statement)
+            return self.cursor.execute(statement, params)
+
+        def __getattr__(self, name):
+            return getattr(self.cursor, name)
+
+    @contextlib.contextmanager
+    def counted_transaction(tables, **options):
+        with transaction(tables, **options) as cursor:
+            yield Counted(cursor)
+
+    def counted_rows(tables, statement, params=()):
+        asked.append(statement)
+        return rows(tables, statement, params)
+
+    monkeypatch.setattr(OwnTables, "rows", counted_rows)
+    monkeypatch.setattr(OwnTables, "transaction", counted_transaction)
+    return asked
+
+
+def test_a_search_page_asks_the_index_the_same_few_statements_however_many_types(
+    auditor, monkeypatch
+):
+    assert auditor.get("/revision/").status_code == 200  # the index has caught up
+    asked = index_statements(monkeypatch)
+    page = auditor.get("/revision/")
+    assert "Hændelser pr. type" in page.text
+    shown = len(asked)
+    # The session, the refusal counts, the catch-up (twice: the search and the agreements),
+    # the total, the page, the agreement versions, and one for the counts of every type.
+    assert shown <= 8
+    more = {**EVENT_NAMES, **{f"Kind{n}": f"Slags {n}" for n in range(20)}}
+    monkeypatch.setattr("web.audit.EVENT_NAMES", more)
+    asked.clear()
+    assert auditor.get("/revision/").text.count("<li><a href=") == page.text.count("<li><a href=")
+    assert len(asked) == shown  # one statement counts every type
 
 
 def test_a_bad_filter_is_shown_beside_its_field_and_the_form_keeps_what_was_written(auditor):
