@@ -122,6 +122,8 @@ PROJECTED_EVENT_TYPES = (
     "Countersigned",
     "SentToAgency",
 )
+# The same as SQL literals (our own plain names: nothing in them needs quoting).
+_PROJECTED_TYPES_SQL = ", ".join(f"'{name}'" for name in PROJECTED_EVENT_TYPES)
 _PROJECTION_COLUMNS = ("seq", "kind", "originator_id", "originator_version")
 _CREATE_PROJECTION = {
     "sqlite": f"CREATE TABLE IF NOT EXISTS {PROJECTION} (seq INTEGER PRIMARY KEY, "
@@ -500,14 +502,17 @@ class EventIndex:
         """Whether a catch-up would find nothing to do, asked in one statement (a page asks
         on every view, and four round trips were most of what it cost): the index reaches
         the log's last leaf, no deletion was recorded, and no projection row is missing
-        beside an index row of its event types. Anything else takes the whole catch-up."""
-        types = ", ".join([self.p] * len(PROJECTED_EVENT_TYPES))
+        beside an index row of its event types. Anything else takes the whole catch-up.
+
+        The event types are written into the statement, not passed as parameters: after a
+        few runs PostgreSQL plans a prepared statement once for any parameters, and that
+        plan, not knowing the types are rare ones, read the whole index (10 ms at 5,000
+        events, 18 ms at 15,000, on every page)."""
         ((indexed, last, removed, lacking),) = self.tables.rows(
             f"SELECT (SELECT MAX(seq) FROM {TABLE}), (SELECT MAX(seq) FROM {LEAVES_TABLE}), "
             f"EXISTS (SELECT 1 FROM {REMOVED}), "
             f"EXISTS (SELECT 1 FROM {TABLE} i LEFT JOIN {PROJECTION} a ON a.seq = i.seq "
-            f"WHERE i.event_type IN ({types}) AND a.seq IS NULL)",
-            PROJECTED_EVENT_TYPES,
+            f"WHERE i.event_type IN ({_PROJECTED_TYPES_SQL}) AND a.seq IS NULL)"
         )
         return indexed is not None and indexed == last and not removed and not lacking
 
