@@ -119,14 +119,21 @@ def ledger_with_everything(settings, operator):
 
 
 def _valid_arguments(agreement) -> dict[str, str]:
-    return {"cvr": AARHUS, "version_id": str(agreement.id), "seq": "3", "size": "3"}
+    return {
+        "cvr": AARHUS,
+        "version_id": str(agreement.id),
+        "seq": "3",
+        "size": "3",
+        "number": "1",
+        "step": "afleveret",
+    }
 
 
 def _path(rule: str, arguments: dict[str, str]) -> str:
     def fill(match: re.Match) -> str:
         return quote(arguments[match.group(1)], safe="")
 
-    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", fill, rule)
+    return re.sub(r"<(?:[^:>]+:)?([a-z_]+)>", fill, rule)
 
 
 def _check(response, where: str) -> None:
