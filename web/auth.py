@@ -60,6 +60,7 @@ PENDING_COOKIE = "saml_pending"
 PENDING_MAX_AGE = 15 * 60  # seconds a person has at NemLog-in before the request expires
 PENDING_LIMIT = 5  # logins started in other tabs that are still honoured
 REFUSED_COOKIE = "saml_refused"
+REFUSALS = {refusal.value: refusal for refusal in Refusal}
 
 
 @dataclass(frozen=True)
@@ -319,10 +320,10 @@ def acs() -> AnyResponse | tuple[str, int]:
     except LoginRefused as refused:
         # The time shown is the one support looks the refusal up by (/drift/afviste-login).
         refused_at = datetime.datetime.now(datetime.UTC)
-        response = make_response(_refuse(refused, refused_at))
+        page = make_response(_refuse(refused, refused_at))
         if refused.is_policy:
-            told.remember(response, posted, refused, refused_at)
-        return response
+            told.remember(page, posted, refused, refused_at)
+        return page
     target = pending.pop(identity.in_response_to, "/")
     _start_session(identity)
     response = redirect(target)
@@ -375,7 +376,7 @@ class RefusalsTold:
             )
             if told["response"] != _fingerprint(posted):
                 return None
-            refused = LoginRefused(Refusal(told["reason"]))
+            refused = LoginRefused(REFUSALS[told["reason"]])
             refused_at = datetime.datetime.fromisoformat(told["at"])
         except (BadSignature, KeyError, TypeError, ValueError):
             return None
