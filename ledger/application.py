@@ -156,6 +156,7 @@ class LedgerApp(Application[UUID]):
                 f"{type(self.recorder).__name__} writes no signed leaves: the persistence "
                 "module must be ledger.storage.sqlite or ledger.storage.postgres"
             )
+        self.signed_recorder: SignedLogRecorder = self.recorder
         self.signed_log = SignedLog(
             recorder=self.recorder,
             mapper=self.mapper,
@@ -223,7 +224,7 @@ class LedgerApp(Application[UUID]):
             found = ((oid, self._find(oid)) for oid in aggregate_ids)
             return {oid: aggregate for oid, aggregate in found if aggregate is not None}
         aggregates: dict[UUID, Any] = {}
-        for stored in self.recorder.select_events_of(aggregate_ids):
+        for stored in self.signed_recorder.select_events_of(aggregate_ids):
             event = self.mapper.to_domain_event(stored)
             oid = event.originator_id
             aggregates[oid] = _project(aggregates.get(oid), (event,))
