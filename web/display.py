@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from ledger.danish_time import DANISH_TIME
+from ledger.danish_time import DANISH_TIME, danish_day, danish_minute
 from ledger.export import EVENT_NAMES
 from ledger.identity import Actor, NsisLevel
 from ledger.signed_log import Entry
@@ -45,20 +45,6 @@ FACT_NAMES = {
 }
 # Facts that are moments, shown in Danish time like every other time on the pages.
 MOMENT_FACTS = frozenset({"authn_instant", "interval_start", "interval_end"})
-MONTHS = [
-    "januar",
-    "februar",
-    "marts",
-    "april",
-    "maj",
-    "juni",
-    "juli",
-    "august",
-    "september",
-    "oktober",
-    "november",
-    "december",
-]
 
 
 def when(value: object) -> str:
@@ -67,7 +53,7 @@ def when(value: object) -> str:
     moment = _danish_moment(value)
     if moment is None:
         return str(value)
-    return f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year} kl. {moment:%H.%M.%S}"
+    return f"{danish_day(moment)} kl. {moment:%H.%M.%S}"
 
 
 def _danish_moment(value: object) -> datetime.datetime | None:
@@ -89,7 +75,7 @@ def at_minute(value: object) -> str:
     moment = _danish_moment(value)
     if moment is None:
         return str(value)
-    return f"{moment.day}. {MONTHS[moment.month - 1]} {moment.year} kl. {moment:%H.%M}"
+    return danish_minute(moment)
 
 
 # Why a refused login was refused, as the end of a sentence about it ("..., fordi ...");
@@ -206,7 +192,7 @@ def day(value: object) -> str:
             date = datetime.date.fromisoformat(str(value))
         except ValueError:
             return str(value)
-    return f"{date.day}. {MONTHS[date.month - 1]} {date.year}"
+    return danish_day(date)
 
 
 def register(app: Flask) -> None:
