@@ -47,9 +47,9 @@ from ledger.evidence.note import NoteError, open_checkpoint
 from ledger.evidence.personal import REDACTED_MARK
 from ledger.evidence.reasons import Reason
 from ledger.evidence.tables import LEAVES_TABLE
-from ledger.identity import InvalidPersonUUID, parse_uuid, person_uuid, validate_cvr
+from ledger.identity import parse_uuid, person_uuid, validate_cvr
 from ledger.messages import quoted
-from ledger.personal_data import is_erased
+from ledger.personal_data import is_erased, subject_of
 from ledger.signed_log import Entry
 from ledger.storage.checkpoints import CheckpointStore, StoredCheckpoint
 from ledger.storage.tables_of_our_own import OwnTables
@@ -179,10 +179,7 @@ def _person_key(value: str | None) -> str | None:
     (none for a UUID erased from the log: the index must not keep it either)."""
     if not value or is_erased(value):
         return None
-    try:
-        return person_uuid(value)
-    except InvalidPersonUUID:
-        return value.strip().lower()
+    return subject_of(value)
 
 
 @dataclass(frozen=True)
