@@ -425,7 +425,14 @@ def _refuse(refused: LoginRefused, refused_at: datetime.datetime) -> tuple[str, 
         ledger().count_login_refusal(
             reason=refused.reason, network=client_network(request.remote_addr)
         )
-    current_app.logger.warning("login refused: %s", refused.reason)
+    # A refusal for a failure inside the SAML libraries names the failure's type (a class
+    # name, nothing the client sent and nothing personal), so that an operator can tell a
+    # broken response from a fault of ours.
+    failure = refused.__cause__
+    if failure is None:
+        current_app.logger.warning("login refused: %s", refused.reason)
+    else:
+        current_app.logger.warning("login refused: %s (%s)", refused.reason, type(failure).__name__)
     return _refusal_page(refused, refused_at)
 
 
