@@ -10,11 +10,10 @@ from playwright.sync_api import expect
 
 from development.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, demo_pdf
 from development.municipalities import MUNICIPALITIES, seed_municipalities
-from ledger.danish_time import DANISH_TIME
+from ledger.danish_time import DANISH_TIME, MONTHS
 from ledger.identity import Actor
 from ledger.search import EventIndex
 from tests.browser.conftest import axe_check, choose_persona, log_in_as, path_of
-from web.display import MONTHS
 
 WIDE = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
