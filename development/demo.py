@@ -33,6 +33,9 @@ class DemoPerson:
     organisation: str | None
     loa: NsisLevel
     professional: bool = True
+    # Whether NemLog-in's `authorizedToRepresent` names the person's CVR: a signing-authority
+    # signal for an approval (issue 15); most employees, and some signatories, have none.
+    authorized_to_represent: bool = False
 
     @property
     def email(self) -> str:
@@ -52,6 +55,7 @@ PERSONS = (
         "55133018",
         CUSTOMERS["55133018"],
         NsisLevel.SUBSTANTIAL,
+        authorized_to_represent=True,
     ),
     DemoPerson(
         "odense-clerk",
@@ -70,12 +74,22 @@ PERSONS = (
         "35209115",
         CUSTOMERS["35209115"],
         NsisLevel.HIGH,
+        authorized_to_represent=True,
     ),
     DemoPerson(
         "koebenhavn",
         "Tegningsberettiget, Københavns Kommune (Betydelig)",
         "Frederik Friis",
         _uuid("0a04"),
+        "64942212",
+        CUSTOMERS["64942212"],
+        NsisLevel.SUBSTANTIAL,
+    ),
+    DemoPerson(
+        "koebenhavn-it",
+        "IT-medarbejder, Københavns Kommune (Betydelig), gør migreringens tekniske opgaver",
+        "Ida Iversen",
+        _uuid("0a06"),
         "64942212",
         CUSTOMERS["64942212"],
         NsisLevel.SUBSTANTIAL,

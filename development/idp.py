@@ -256,8 +256,9 @@ class DevelopmentIdP:
                 (v.CVR, person.cvr),
                 (v.ORG_NAME, person.organisation),
                 (v.PROFESSIONAL_UUID, f"urn:uuid:{person.person_uuid}"),
-                (v.AUTHORIZED_TO_REPRESENT, person.cvr),
             ]
+            if person.authorized_to_represent:
+                values.append((v.AUTHORIZED_TO_REPRESENT, person.cvr))
         else:
             values.append((v.PERSON_UUID, person.person_uuid))
         for name, value in values:
