@@ -602,13 +602,17 @@ def _index_problems(settings: Settings) -> list[Any]:
     except Exception as error:
         print(f"note: the search index was not checked: {error}", file=sys.stderr)
         return []
+    from ledger.migration_board import MigrationBoard
+
     index = EventIndex(app)
+    board = MigrationBoard(index)
     try:
-        found = index.check()
+        found = [*index.check(), *board.check()]
     except Exception as error:
         print(f"note: the search index was not checked: {error}", file=sys.stderr)
         return []
     finally:
+        board.close()
         index.close()
         app.close()
     return [Problem(p.reason, p.seq, None, None, p.detail) for p in found]
@@ -651,8 +655,13 @@ def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
     data; the log is the evidence)."""
     from ledger.search import EventIndex
 
+    from ledger.migration_board import MigrationBoard
+
     index = EventIndex(_app(settings))
     print(f"indexed {index.rebuild()} events")
+    board = MigrationBoard(index)
+    print(f"migration board: {board.rebuild()} rows")
+    board.close()
     index.close()
     return EXIT_OK
 

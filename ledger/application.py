@@ -3,7 +3,7 @@
 import calendar
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 from uuid import UUID
 
@@ -15,6 +15,7 @@ from ledger.config import Settings
 from ledger.danish_time import danish_today
 from ledger.documents import DocumentAltered, DocumentNotFound, DocumentStore
 from ledger.domain import (
+    COLLEAGUE,
     USER_AGENT_MAX,
     AgreementVersion,
     Approval,
@@ -37,6 +38,7 @@ from ledger.domain import (
 from ledger.identity import Actor, InvalidPersonUUID, validate_cvr
 from ledger.identity import person_uuid as person_uuid_of
 from ledger.keyring import KeyRing, KeyRingError
+from ledger.migration import Fact, Migration, MigrationStatus, derive, fact_of, migration_id
 from ledger.personal_data import CommitmentTranscoding, PersonalDataMapper, PersonalDataStore
 from ledger.signed_log import Entry, SignedLog
 from ledger.storage.cosignatures import CosignatureStore
@@ -348,6 +350,8 @@ class LedgerApp(Application[UUID]):
         agreement: AgreementVersion | None = None,
         subject: ApprovalSubject | None = None,
         confirmed_statement: str | None = None,
+        signing_basis: list[str] | None = None,
+        colleague: bool = False,
     ) -> tuple[Approval, bool]:
         """Approve an agreement version for a CVR: (the approval, whether this call approved).
 
@@ -364,8 +368,15 @@ class LedgerApp(Application[UUID]):
         A `subject` (`approval_subject`) gives the agreement version and the approval as
         the request read them together; the approval read there stands for the first
         attempt's (a stale one fails to save, and the next attempt reads it again).
-        `confirmed_statement` is the statement the signatory ticked, recorded word for word.
+        `confirmed_statement` is the statement the signatory ticked, recorded word for word;
+        `signing_basis` what it rests on (`ledger.migration.signing_basis`). A person who
+        holds the role Kollega for the CVR (`colleague`) does not approve.
         """
+        if colleague:
+            raise DomainError(
+                "Du har rollen Kollega og kan ikke godkende aftalen; det gør en "
+                "tegningsberettiget for kommunen."
+            )
         if customer is None or customer.cvr != validate_cvr(cvr):
             customer = self.customer(cvr)
         if (
@@ -402,6 +413,7 @@ class LedgerApp(Application[UUID]):
                     authentication=authentication,
                     request=request,
                     confirmed_statement=confirmed_statement,
+                    signing_basis=signing_basis,
                 )
             else:
                 approval.approve_again(
@@ -409,6 +421,7 @@ class LedgerApp(Application[UUID]):
                     authentication=authentication,
                     request=request,
                     confirmed_statement=confirmed_statement,
+                    signing_basis=signing_basis,
                 )
             try:
                 self.save(approval)
@@ -548,8 +561,261 @@ class LedgerApp(Application[UUID]):
             person = person_uuid_of(person_uuid)
         except InvalidPersonUUID:
             return []
-        found = (self._find(role_assignment_id(person, role)) for role in ("staff", "auditor"))
-        return [assignment for assignment in found if assignment and assignment.active]
+        ids = [role_assignment_id(person, role) for role in ("staff", "auditor", COLLEAGUE)]
+        found = self._find_together(ids)  # one read for the three roles
+        assignments = (found.get(oid) for oid in ids)
+        return [a for a in assignments if isinstance(a, RoleAssignment) and a.active]
+
+    # The migration to Full Service (ledger.migration): one aggregate per municipality
+
+    def migration(self, cvr: str) -> Migration | None:
+        return self._find(migration_id(validate_cvr(cvr)))
+
+    def migration_facts(self, cvr: str) -> list[Fact]:
+        """The facts of one municipality's migration, from its aggregates' events read in
+        one statement (the customer, its migration, its declaration, every agreement
+        version and the CVR's approval of each), in the order they happened."""
+        cvr = validate_cvr(cvr)
+        versions = self._ids_of(AgreementVersion, AgreementVersion.Published)
+        ids = [
+            customer_id(cvr),
+            migration_id(cvr),
+            declaration_id(cvr),
+            *versions,
+            *(approval_id(cvr, version) for version in versions),
+        ]
+        found = []
+        for stored in self.signed_recorder.select_events_of(ids):
+            fact = fact_of(self.mapper.to_domain_event(stored))
+            if fact is not None:
+                found.append(fact)
+        return sorted(found, key=lambda fact: fact.at)
+
+    def migration_status(self, cvr: str, *, today: date | None = None) -> MigrationStatus:
+        """Where one municipality's migration stands, as the gate sees it."""
+        return derive(validate_cvr(cvr), self.migration_facts(cvr), today=today or danish_today())
+
+    def _record_migration(self, cvr: str, record: Any) -> Migration:
+        """`record(current)` made the migration's next event; saved, or DomainError."""
+        cvr = self.customer(cvr).cvr
+        for _attempt in range(_APPROVE_ATTEMPTS):
+            migration = record(self.migration(cvr))
+            try:
+                self.save(migration)
+            except IntegrityError:
+                continue
+            return migration
+        raise DomainError("Migreringen blev ændret imens; prøv igen.")
+
+    def archive_operating_agreement(
+        self, *, cvr: str, document: bytes, document_name: str, signed_on: date, actor: Actor
+    ) -> Migration:
+        """The updated operating agreement, signed: its PDF stored, its hash recorded."""
+        if not document:
+            raise DomainError("Driftsaftalens dokument er tomt.")
+        document_name = checked_document_name(document_name)
+        with self.documents.storing(document) as sha256:  # nothing stays if refused
+            return self._record_migration(
+                cvr,
+                lambda current: Migration.archive_operating_agreement(
+                    current,
+                    cvr=cvr,
+                    document_sha256=sha256,
+                    document_name=document_name,
+                    signed_on=signed_on,
+                    today=danish_today(),
+                    actor=actor,
+                ),
+            )
+
+    def announce_early_password_policy(
+        self, *, cvr: str, users_told_on: date, actor: Actor
+    ) -> Migration:
+        return self._record_migration(
+            cvr,
+            lambda current: Migration.announce_early_password_policy(
+                current, cvr=cvr, users_told_on=users_told_on, today=danish_today(), actor=actor
+            ),
+        )
+
+    def enable_full_service(
+        self,
+        *,
+        cvr: str,
+        pupils: str,
+        pupils_set_up_by: str | None,
+        note: str | None,
+        actor: Actor,
+    ) -> Migration:
+        return self._record_migration(
+            cvr,
+            lambda current: Migration.enable_full_service(
+                current,
+                cvr=cvr,
+                pupils=pupils,
+                pupils_set_up_by=pupils_set_up_by,
+                note=note,
+                actor=actor,
+            ),
+        )
+
+    def review_mail_templates(
+        self, *, cvr: str, decision: str, note: str | None, actor: Actor
+    ) -> Migration:
+        return self._record_migration(
+            cvr,
+            lambda current: Migration.review_mail_templates(
+                current, cvr=cvr, decision=decision, note=note, actor=actor
+            ),
+        )
+
+    def review_password_policy(
+        self, *, cvr: str, minimum_length: int, ad_matches: bool, note: str | None, actor: Actor
+    ) -> Migration:
+        return self._record_migration(
+            cvr,
+            lambda current: Migration.review_password_policy(
+                current,
+                cvr=cvr,
+                minimum_length=minimum_length,
+                ad_matches=ad_matches,
+                note=note,
+                actor=actor,
+            ),
+        )
+
+    def review_terms(self, *, cvr: str, outcome: str, note: str | None, actor: Actor) -> Migration:
+        return self._record_migration(
+            cvr,
+            lambda current: Migration.review_terms(
+                current, cvr=cvr, outcome=outcome, note=note, actor=actor
+            ),
+        )
+
+    def mark_task_not_relevant(
+        self, *, cvr: str, task: str, reason: str, actor: Actor
+    ) -> Migration:
+        return self._record_migration(
+            cvr,
+            lambda current: Migration.mark_not_relevant(
+                current, cvr=cvr, task_key=task, reason=reason, actor=actor
+            ),
+        )
+
+    def reopen_task(self, *, cvr: str, task: str, reason: str, actor: Actor) -> Migration:
+        def record(current: Migration | None) -> Migration:
+            if current is None:
+                raise DomainError("Opgaven er ikke registreret, så der er intet at genåbne.")
+            current.reopen(task_key=task, reason=reason, actor=actor)
+            return current
+
+        return self._record_migration(cvr, record)
+
+    def schedule_switch(
+        self,
+        *,
+        cvr: str,
+        switch_on: date,
+        meeting_at: datetime,
+        service_window_minutes: int,
+        actor: Actor,
+    ) -> Migration:
+        """The switch date and meeting, refused while the gate is closed (`ledger.migration`)."""
+
+        def record(current: Migration | None) -> Migration:
+            return Migration.schedule_switch(
+                current,
+                cvr=cvr,
+                switch_on=switch_on,
+                meeting_at=meeting_at,
+                service_window_minutes=service_window_minutes,
+                gate=self.migration_status(cvr).gate,
+                today=danish_today(),
+                actor=actor,
+            )
+
+        return self._record_migration(cvr, record)
+
+    def record_switch_step(
+        self,
+        *,
+        cvr: str,
+        step: str,
+        actor: Actor,
+        at: datetime | None = None,
+        reason: str | None = None,
+    ) -> Migration:
+        """A step of the switch day at the moment it happened (now by default); a step
+        recorded again corrects its moment, with a reason, and the first record stays."""
+        now = datetime.now(UTC)
+
+        def record(current: Migration | None) -> Migration:
+            if current is None:
+                raise DomainError("Skiftet er ikke planlagt endnu.")
+            current.record_switch_step(
+                step=step,
+                at=at or now,
+                reason=reason,
+                gate=self.migration_status(cvr).gate,
+                now=now,
+                actor=actor,
+            )
+            return current
+
+        return self._record_migration(cvr, record)
+
+    def grant_colleague(
+        self, *, cvr: str, person_uuid: str, person_name: str, actor: Actor
+    ) -> RoleAssignment:
+        """The role Kollega for the municipality's own CVR, granted by its signatory."""
+        customer = self.customer(cvr)
+        return self.grant_role(
+            person_uuid=person_uuid,
+            person_name=person_name,
+            role=COLLEAGUE,
+            cvrs=[customer.cvr],
+            actor=actor,
+        )
+
+    def revoke_colleague(
+        self, *, cvr: str, person_uuid: str, actor: Actor, reason: str
+    ) -> RoleAssignment:
+        cvr = validate_cvr(cvr)
+        found = self._find(role_assignment_id(normalized_person_uuid(person_uuid), COLLEAGUE))
+        if found is None or not found.active or cvr not in found.cvrs:
+            raise DomainError("Personen har ikke rollen Kollega for kommunen.")
+        return self.revoke_role(person_uuid=person_uuid, role=COLLEAGUE, actor=actor, reason=reason)
+
+    def colleagues_of(self, cvr: str) -> list[RoleAssignment]:
+        """The active colleague roles of one municipality, in the order first granted."""
+        cvr = validate_cvr(cvr)
+        return [
+            a for a in self.role_assignments() if a.role == COLLEAGUE and a.active and cvr in a.cvrs
+        ]
+
+    def check_signing_authority(
+        self,
+        *,
+        cvr: str,
+        version_id: UUID,
+        approved_version: int,
+        actor: Actor,
+        note: str | None = None,
+    ) -> Approval:
+        """Staff's mark that the approval in force they saw was made by someone who may sign."""
+        approval = self.approval(cvr, version_id)
+        if approval is None:
+            raise DomainError("Aftalen er ikke godkendt for den kunde.")
+        approval.check_signing_authority(approved_version=approved_version, note=note, actor=actor)
+        self._save_new(
+            approval, "Godkendelsen blev ændret imens; se den igen, før du kontrollerer."
+        )
+        return approval
+
+    def _ids_of(self, kind: type, created: type) -> list[UUID]:
+        if self.projection is None:
+            return self._originators(created)
+        return self.projection.ids_of(kind)
 
     # Personal data
 

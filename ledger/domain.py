@@ -29,7 +29,10 @@ from ledger.identity import (
 from ledger.identity import person_uuid as bare_person_uuid
 
 NAMESPACE = uuid5(NAMESPACE_URL, "urn:approval-ledger")
-ROLES = ("staff", "auditor")
+ROLES = ("staff", "auditor", "colleague")
+# The role a municipality's signatory grants a colleague doing the migration's technical
+# tasks (ledger.migration), for the municipality's own CVR only.
+COLLEAGUE = "colleague"
 # An assertion ID recorded as it is: an xsd:ID (NCName) of at most 64 ASCII characters.
 _SHORT_ASSERTION_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 
@@ -202,6 +205,20 @@ EVENT_TEXT_BOUNDS: dict[str, TextBound] = {
     "recipient_email": TextBound("Modtagerens e-mailadresse", EMAIL_ADDRESS_MAX),
     "sent_at": TextBound("Tidspunktet for afsendelsen", 40),
     "message_id": TextBound("E-mailens Message-ID", 200),
+    # The migration to Full Service (ledger.migration) and the basis of an approval.
+    "signing_basis": TextBound("Grundlaget for tegningsret", 40),
+    "signed_on": TextBound("Datoen for underskriften", 10),
+    "users_told_on": TextBound("Datoen, brugerne fik besked", 10),
+    "pupils": TextBound("Elevernes kodeordspolitik", 20),
+    "pupils_set_up_by": TextBound("Navnet", PERSON_NAME_MAX),
+    "note": TextBound("Bemærkningen", 2000, multiline=True),
+    "decision": TextBound("Beslutningen", 20),
+    "outcome": TextBound("Resultatet", 20),
+    "task": TextBound("Opgaven", 40),
+    "step": TextBound("Trinet", 40),
+    "switch_on": TextBound("Skiftedatoen", 10),
+    "meeting_at": TextBound("Mødetidspunktet", 40),
+    "at": TextBound("Tidspunktet", 40),
 }
 # Set by the library on every event, never from what a person gives.
 _LIBRARY_FIELDS = frozenset(
@@ -424,6 +441,23 @@ def approval_statement(customer_name: str) -> str:
     return f"Jeg er tegningsberettiget for {customer_name} og godkender aftalen på kommunens vegne"
 
 
+# The words an approval's basis of signing authority is recorded in (ledger.migration
+# gives them their Danish titles): the statement confirmed, NemLog-in's
+# authorizedToRepresent naming the CVR, a MitID Erhverv privilege assigned by the municipality.
+SIGNING_BASES = ("statement", "authorized-to-represent", "mitid-privilege")
+
+
+def _basis(signing_basis: list[str] | None) -> dict[str, list[str]]:
+    """The Approved event's `signing_basis` argument, only when there is one: an approval
+    without it keeps the payload it had before the basis was kept."""
+    if signing_basis is None:
+        return {}
+    unknown = [b for b in signing_basis if b not in SIGNING_BASES]
+    if unknown:
+        raise DomainError(f"Ukendt grundlag for tegningsret {unknown[0]!r}.")
+    return {"signing_basis": [b for b in SIGNING_BASES if b in signing_basis]}
+
+
 class Approval(Recurring):
     """The approval of one agreement version by one customer (CVR)."""
 
@@ -436,12 +470,33 @@ class Approval(Recurring):
         # The statement the signatory ticked before Godkend, word for word; None in the
         # events recorded before the portal asked for it (their payloads lack the key).
         confirmed_statement: str | None = None
+        # On what basis the person acted (ledger.migration.SIGNING_BASES); None in events
+        # recorded before it was kept, and then not in the payload at all (__post_init__).
+        signing_basis: list[str] | None = None
+
+        def __post_init__(self) -> None:
+            if self.signing_basis is None:  # no new key in a payload that has no basis
+                del self.__dict__["signing_basis"]
 
         def apply(self, aggregate: "Approval") -> None:
             aggregate.approved_version = self.originator_version
             aggregate.approved_by = self.actor
             aggregate.approved_at = self.timestamp
             aggregate.confirmed_statement = self.confirmed_statement
+            aggregate.signing_basis = self.signing_basis
+            aggregate.checked_by = None
+
+    class SigningAuthorityChecked(Aggregate.Event):
+        """Staff checked that the person who approved may sign for the municipality."""
+
+        cvr: str
+        agreement_version_id: UUID
+        checked_version: int
+        note: str | None
+        actor: Actor
+
+        def apply(self, aggregate: "Approval") -> None:
+            aggregate.checked_by = self.actor
 
     class ApprovalReset(Aggregate.Event):
         cvr: str
@@ -455,6 +510,8 @@ class Approval(Recurring):
             aggregate.approved_by = None
             aggregate.approved_at = None
             aggregate.confirmed_statement = None
+            aggregate.signing_basis = None
+            aggregate.checked_by = None
             aggregate.last_reset_reason = self.reason
             aggregate.last_reset_invalidates = self.invalidates_version
             aggregate.last_reset_by = self.actor
@@ -466,6 +523,8 @@ class Approval(Recurring):
         self.approved_by: Actor | None = None
         self.approved_at: Any = None
         self.confirmed_statement: str | None = None
+        self.signing_basis: list[str] | None = None
+        self.checked_by: Actor | None = None
         self.last_reset_reason: str | None = None
         self.last_reset_invalidates: int | None = None
         self.last_reset_by: Actor | None = None
@@ -507,6 +566,7 @@ class Approval(Recurring):
         authentication: Authentication,
         request: RequestFacts,
         confirmed_statement: str | None = None,
+        signing_basis: list[str] | None = None,
     ) -> "Approval":
         cls.check_approver(cvr, actor)
         return cls._create(
@@ -518,6 +578,7 @@ class Approval(Recurring):
             authentication=authentication,
             request=request,
             confirmed_statement=confirmed_statement,
+            **_basis(signing_basis),
         )
 
     def approve_again(
@@ -527,6 +588,7 @@ class Approval(Recurring):
         authentication: Authentication,
         request: RequestFacts,
         confirmed_statement: str | None = None,
+        signing_basis: list[str] | None = None,
     ) -> None:
         self.check_approver(self.cvr, actor)
         if self.is_approved:
@@ -539,6 +601,31 @@ class Approval(Recurring):
             authentication=authentication,
             request=request,
             confirmed_statement=confirmed_statement,
+            **_basis(signing_basis),
+        )
+
+    def check_signing_authority(
+        self, *, approved_version: int, note: str | None, actor: Actor
+    ) -> None:
+        """Staff's mark that the person who approved may sign for the municipality: for the
+        approval in force that staff saw (`approved_version`), once."""
+        if self.approved_version is None:
+            raise DomainError("Der er ingen gældende godkendelse at kontrollere.")
+        if self.approved_version != approved_version:
+            raise DomainError("Godkendelsen blev ændret imens; se den igen, før du kontrollerer.")
+        if self.checked_by is not None:
+            raise DomainError("Godkendelsen er allerede kontrolleret.")
+        if note is not None and not note.strip():
+            note = None
+        if note is not None:
+            note = checked_text(note, label="Bemærkningen", longest=2000, multiline=True)
+        self.trigger_event(
+            self.SigningAuthorityChecked,
+            cvr=self.cvr,
+            agreement_version_id=self.agreement_version_id,
+            checked_version=approved_version,
+            note=note,
+            actor=actor,
         )
 
     def reset(self, *, reason: str, actor: Actor) -> None:
@@ -705,6 +792,10 @@ class RoleAssignment(Recurring):
     def _checked(role: str, cvrs: list[str]) -> list[str]:
         if role not in ROLES:
             raise DomainError(f"Ukendt rolle {role!r}; rollerne er {', '.join(ROLES)}.")
+        if role == COLLEAGUE:
+            if len(cvrs) != 1:
+                raise DomainError("Rollen Kollega gælder for netop ét CVR-nummer: kommunens eget.")
+            return [validate_cvr(cvrs[0])]
         if cvrs and role != "auditor":
             raise DomainError("Kun en revisor kan begrænses til bestemte CVR-numre.")
         if len(cvrs) > AUDITOR_CVRS_MAX:
@@ -721,13 +812,15 @@ class RoleAssignment(Recurring):
         cvrs: list[str],
         actor: Actor,
     ) -> "RoleAssignment":
+        cvrs = cls._checked(role, cvrs)
+        _check_grantor(role, cvrs, actor)
         return cls._create(
             cls.RoleGranted,
             id=role_assignment_id(person_uuid, role),
             person_uuid=person_uuid,
             person_name=checked_person_name(person_name),
             role=role,
-            cvrs=cls._checked(role, cvrs),
+            cvrs=cvrs,
             actor=actor,
         )
 
@@ -758,12 +851,14 @@ class RoleAssignment(Recurring):
         return current
 
     def grant_again(self, *, person_name: str, cvrs: list[str], actor: Actor) -> None:
+        cvrs = self._checked(self.role, cvrs)
+        _check_grantor(self.role, cvrs, actor)
         self._continue(
             self.RoleGranted,
             person_uuid=self.person_uuid,
             person_name=checked_person_name(person_name),
             role=self.role,
-            cvrs=self._checked(self.role, cvrs),
+            cvrs=cvrs,
             actor=actor,
         )
 
@@ -771,6 +866,8 @@ class RoleAssignment(Recurring):
         """Whether `actor` may take this role away. No one takes away their own staff role,
         so that no one shuts themselves out of the staff pages with one click; a colleague
         (or the operator at the command line) does it."""
+        if self.role == COLLEAGUE and actor.kind == Actor.PERSON:
+            return actor.cvr in self.cvrs
         return not (self.role == "staff" and _same_person(actor, self.person_uuid))
 
     def revoke(self, *, actor: Actor, reason: str | None = None) -> None:
@@ -780,6 +877,10 @@ class RoleAssignment(Recurring):
         if not self.active:
             raise DomainError("Rollen er ikke tildelt.")
         if not self.revocable_by(actor):
+            if self.role == COLLEAGUE:
+                raise DomainError(
+                    "Kun kommunens egne tegningsberettigede kan fratage rollen Kollega."
+                )
             raise DomainError("Du kan ikke fratage dig selv driftsrollen; bed en kollega om det.")
         if reason is not None:
             reason = checked_revocation_reason(reason)
@@ -791,6 +892,18 @@ class RoleAssignment(Recurring):
     ) -> None:
         self.active = False
         self.last_revocation_reason = reason
+
+
+def _check_grantor(role: str, cvrs: list[str], actor: Actor) -> None:
+    """The colleague role of a CVR is granted by a person logged in for that CVR (its
+    signatory, in the portal) or by the operator at the command line."""
+    if role != COLLEAGUE:
+        return
+    if actor.kind == Actor.PERSON and actor.cvr not in cvrs:
+        raise DomainError(
+            f"Du er logget ind for CVR {actor.cvr} og kan kun give rollen Kollega for dit eget "
+            "CVR-nummer."
+        )
 
 
 def checked_revocation_reason(reason: str) -> str:
@@ -1026,10 +1139,14 @@ class LogKeys(Bounded):
         return LOG_KEYS_ID
 
     @event("LogStarted")
-    def __init__(self, origin: str, verifier_key: str, actor: Actor) -> None:
+    def __init__(
+        self, origin: str, verifier_key: str, actor: Actor, evidence_format: int = 1
+    ) -> None:
+        """`evidence_format`: the format the log writes from its first event on (2 for a log
+        `ledger init` starts; a log started before format 2 existed has none, and is 1)."""
         self.origin = origin
         self.verifier_keys = [verifier_key]
-        self.evidence_format = 1
+        self.evidence_format = evidence_format
 
     @event("EvidenceFormatAdopted")
     def adopt_format(self, version: int, actor: Actor) -> None:

@@ -1,0 +1,268 @@
+"""The migration board: every municipality's migration read without scanning the log.
+
+A projection of the log, as the search index is (and caught up after it): one row per event
+that concerns a migration (`ledger.migration.fact_of`: a customer's name, an agreement
+version published or retired, an approval, its reset or check, a declaration's steps, each
+migration task), in a table of its own (`ledger_migration_facts`). The matrix of every
+municipality and one municipality's checklist are one SELECT of these rows, folded by
+`ledger.migration.derive`, the one derivation of where a migration stands.
+
+The rows hold no personal data (names and UUIDs stay in the log, format 2): who recorded
+a task is read from the log by the task's `seq` (`entries`). The board is derived data:
+`ledger reindex` rebuilds it, `ledger verify` compares every row with its event and finds
+the events of the index it lacks.
+"""
+
+import datetime
+import heapq
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ledger.evidence.reasons import Reason
+from ledger.migration import (
+    FACT_EVENT_TYPES,
+    Fact,
+    MigrationStatus,
+    UncheckedApproval,
+    derive,
+    fact_of,
+)
+from ledger.read_models import danish_sort_key
+from ledger.search import TABLE as INDEX_TABLE
+from ledger.search import EventIndex, IndexProblem
+from ledger.signed_log import Entry
+from ledger.storage.tables_of_our_own import OwnTables
+
+TABLE = "ledger_migration_facts"
+# The highest `seq` of the search index the board has looked through (one row).
+STATE = "ledger_migration_facts_done"
+_COLUMNS = ("seq", "cvr", "subject", "change", "at", "party", "details")
+_TYPES_SQL = ", ".join(f"'{name}'" for name in FACT_EVENT_TYPES)  # our own plain names
+_BATCH = 500
+_CREATE = {
+    "sqlite": (
+        f"CREATE TABLE IF NOT EXISTS {TABLE} (seq INTEGER PRIMARY KEY, cvr TEXT, "
+        "subject TEXT NOT NULL, change TEXT NOT NULL, at TEXT NOT NULL, party TEXT, "
+        "details TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {STATE} (one INTEGER PRIMARY KEY, seq INTEGER NOT NULL)",
+    ),
+    "postgresql": (
+        f"CREATE TABLE IF NOT EXISTS {TABLE} (seq bigint PRIMARY KEY, cvr text, "
+        "subject text NOT NULL, change text NOT NULL, at text NOT NULL, party text, "
+        "details text NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {STATE} (one integer PRIMARY KEY, seq bigint NOT NULL)",
+    ),
+}
+_CREATE_INDEX = f"CREATE INDEX IF NOT EXISTS {TABLE}_cvr ON {TABLE} (cvr, seq)"
+_CREATE_LOCK = int.from_bytes(b"ledgermb", "big") >> 1
+
+
+def _row(fact: Fact) -> tuple[Any, ...]:
+    return (
+        fact.seq,
+        fact.cvr,
+        fact.subject,
+        fact.change,
+        fact.at.isoformat(),
+        fact.party,
+        json.dumps(fact.details, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
+    )
+
+
+def _fact(row: Sequence[Any]) -> Fact:
+    seq, cvr, subject, change, at, party, details = row
+    return Fact(
+        cvr,
+        subject,
+        change,
+        datetime.datetime.fromisoformat(at),
+        party,
+        json.loads(details),
+        int(seq),
+    )
+
+
+class MigrationBoard:
+    """Every municipality's migration, from the board's rows (see the module's text)."""
+
+    def __init__(self, index: EventIndex) -> None:
+        self.index = index
+        self.app = index.app
+        database = self.app.settings.database
+        self.tables = OwnTables(database, (*_CREATE[database.scheme], _CREATE_INDEX), _CREATE_LOCK)
+        self.p = self.tables.placeholder
+
+    # Keeping the board
+
+    def refresh(self) -> int:
+        """Add the rows of the events indexed since the last refresh; how many it added."""
+        self.index.refresh()
+        done_rows = self.tables.rows(f"SELECT seq FROM {STATE} WHERE one = 1")
+        done = int(done_rows[0][0]) if done_rows else -1
+        highest_rows = self.tables.rows(f"SELECT MAX(seq) FROM {INDEX_TABLE}")
+        highest = highest_rows[0][0]
+        if highest is None or int(highest) <= done:
+            return 0
+        highest = int(highest)
+        seqs = [
+            int(row[0])
+            for row in self.tables.rows(
+                f"SELECT seq FROM {INDEX_TABLE} WHERE seq > {self.p} AND seq <= {self.p} "
+                f"AND event_type IN ({_TYPES_SQL}) ORDER BY seq",
+                (done, highest),
+            )
+        ]
+        added = 0
+        for start in range(0, len(seqs), _BATCH):
+            rows = self._rows_of(self.app.signed_log.entries_at(seqs[start : start + _BATCH]))
+            self._insert(rows)
+            added += len(rows)
+        self._mark_done(highest)
+        return added
+
+    @staticmethod
+    def _rows_of(entries: Sequence[Entry]) -> list[tuple[Any, ...]]:
+        return [
+            _row(fact) for entry in entries if (fact := fact_of(entry.event, entry.seq)) is not None
+        ]
+
+    def _insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        places = ", ".join([self.p] * len(_COLUMNS))
+
+        def insert(cursor: Any) -> None:
+            cursor.executemany(
+                f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({places}) "
+                "ON CONFLICT (seq) DO NOTHING",
+                rows,
+            )
+
+        self.tables.run(insert)
+
+    def _mark_done(self, highest: int) -> None:
+        p = self.p
+
+        def mark(cursor: Any) -> None:
+            cursor.execute(
+                f"INSERT INTO {STATE} (one, seq) VALUES (1, {p}) ON CONFLICT (one) "
+                f"DO UPDATE SET seq = excluded.seq WHERE {STATE}.seq < excluded.seq",
+                (highest,),
+            )
+
+        self.tables.run(mark)
+
+    def rebuild(self) -> int:
+        """Drop every row and derive the board again from the search index and the log."""
+
+        def drop(cursor: Any) -> None:
+            cursor.execute(f"DELETE FROM {TABLE}")
+            cursor.execute(f"DELETE FROM {STATE}")
+
+        self.tables.run(drop)
+        return self.refresh()
+
+    # Reading
+
+    def _facts(self, cvr: str | None = None) -> list[Fact]:
+        self.refresh()
+        columns = ", ".join(_COLUMNS)
+        if cvr is None:
+            rows = self.tables.rows(f"SELECT {columns} FROM {TABLE} ORDER BY seq")
+        else:
+            rows = self.tables.rows(
+                f"SELECT {columns} FROM {TABLE} WHERE cvr = {self.p} OR cvr IS NULL ORDER BY seq",
+                (cvr,),
+            )
+        return [_fact(row) for row in rows]
+
+    def matrix(self, *, today: datetime.date) -> list[MigrationStatus]:
+        """Every registered municipality's migration, by name in Danish order."""
+        shared: list[Fact] = []
+        by_cvr: dict[str, list[Fact]] = {}
+        for fact in self._facts():
+            if fact.cvr is None:
+                shared.append(fact)
+            else:
+                by_cvr.setdefault(fact.cvr, []).append(fact)
+        statuses = [
+            derive(cvr, heapq.merge(facts, shared, key=_seq), today=today)
+            for cvr, facts in by_cvr.items()
+            if any(f.subject == "customer" for f in facts)
+        ]
+        return sorted(statuses, key=lambda s: danish_sort_key(s.name))
+
+    def status(self, cvr: str, *, today: datetime.date) -> MigrationStatus:
+        """One municipality's migration."""
+        return derive(cvr, self._facts(cvr), today=today)
+
+    def unchecked_approvals(self, *, today: datetime.date) -> list[UncheckedApproval]:
+        """The approvals in force without a signal of signing authority, not yet checked."""
+        found = [u for status in self.matrix(today=today) for u in status.unchecked]
+        return sorted(found, key=lambda u: u.approved_at)
+
+    def entries(self, status: MigrationStatus) -> dict[str, Entry]:
+        """The log's event that settles each task that has one (who recorded it, and every
+        fact it recorded, personal ones included while they are kept), by task key."""
+        wanted = {t.seq: t.key for t in status.tasks if t.seq is not None}
+        return {wanted[e.seq]: e for e in self.app.signed_log.entries_at(wanted)}
+
+    # Checking
+
+    def check(self) -> list[IndexProblem]:
+        """How the board differs from the log: a row unlike its event's fact, a row for no
+        event of the kind, or an indexed event of the kind without its row."""
+        self.index.refresh()
+        problems: list[IndexProblem] = []
+        done_rows = self.tables.rows(f"SELECT seq FROM {STATE} WHERE one = 1")
+        done = int(done_rows[0][0]) if done_rows else -1
+        rows = {
+            int(row[0]): tuple(row)
+            for row in self.tables.rows(f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} ORDER BY seq")
+        }
+        expected_seqs = [
+            int(row[0])
+            for row in self.tables.rows(
+                f"SELECT seq FROM {INDEX_TABLE} WHERE seq <= {self.p} "
+                f"AND event_type IN ({_TYPES_SQL}) ORDER BY seq",
+                (done,),
+            )
+        ]
+        wanted = sorted(set(rows) | set(expected_seqs))
+        for start in range(0, len(wanted), _BATCH):
+            chunk = wanted[start : start + _BATCH]
+            entries = {e.seq: e for e in self.app.signed_log.entries_at(chunk)}
+            for seq in chunk:
+                entry = entries.get(seq)
+                fact = fact_of(entry.event, seq) if entry is not None else None
+                expected = _row(fact) if fact is not None else None
+                row = rows.get(seq)
+                if row is None and expected is not None:
+                    problems.append(
+                        IndexProblem(
+                            Reason.INDEX_MISMATCH, seq, "the migration board lacks its row"
+                        )
+                    )
+                elif row is not None and expected is None:
+                    problems.append(IndexProblem.unlogged(seq, "a migration board row"))
+                elif row is not None and tuple(_normal(row)) != expected:
+                    problems.append(
+                        IndexProblem(
+                            Reason.INDEX_MISMATCH,
+                            seq,
+                            "the migration board row differs from its event",
+                        )
+                    )
+        return problems
+
+    def close(self) -> None:
+        self.tables.close()
+
+
+def _seq(fact: Fact) -> int:
+    return fact.seq if fact.seq is not None else -1
+
+
+def _normal(row: Sequence[Any]) -> tuple[Any, ...]:
+    return (int(row[0]), *row[1:])
