@@ -850,7 +850,7 @@ def cmd_key_rotate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_demo(configuration: Configuration, args: argparse.Namespace) -> int:
     from approval_ledger.initialize import initialize
-    from development.demo import OPERATOR_CVR, seed
+    from development.demo import OPERATOR_CVR, seed, seed_migrations
 
     settings = configuration.settings
     if settings.operator_cvr is None:
@@ -864,8 +864,11 @@ def cmd_demo(configuration: Configuration, args: argparse.Namespace) -> int:
     app = initialize(settings, Actor.cli_operator()).app
     _init_saml(configuration)
     seeded = seed(app)
+    migrations = seed_migrations(app)  # also into demo data seeded before the migration's
     app.close()
     print("seeded the demo data" if seeded else "the demo data was already there")
+    if migrations:
+        print("seeded the migrations of Aarhus, Odense and København (issue 15)")
     print()
     status = cmd_history(settings, argparse.Namespace(cvr=None, since=None, until=None, json=False))
     print()

@@ -1,12 +1,18 @@
-"""Demo data for `make demo`: municipalities, an operating agreement, approvals and a reset.
+"""Demo data for `make demo`: municipalities, an operating agreement, approvals and a reset
+(`seed`, which the tests' portals start from too), and the three municipalities' migrations
+to Full Service at different stages (`seed_migrations`, `ledger demo` only).
 
 The people here are fictional; their UUIDs are fixed so that the development IdP's
 personas and the seeded history name the same persons.
 """
 
+import datetime
 from dataclasses import dataclass
+from uuid import UUID
 
+from ledger import migration
 from ledger.application import LedgerApp
+from ledger.danish_time import DANISH_TIME, danish_today
 from ledger.domain import Authentication, DomainError, approval_statement
 from ledger.identity import Actor, NsisLevel
 
@@ -263,3 +269,178 @@ def seed(app: LedgerApp) -> bool:
         actor=operator,
     )
     return True
+
+
+AARHUS, KOEBENHAVN, ODENSE = "55133018", "64942212", "35209115"
+# Why staff reset København's approval in the demo (the gate opens again for it once the
+# municipality approves anew).
+KOEBENHAVN_RESET_REASON = (
+    "Frederik Friis er ikke den, kommunalbestyrelsen har udpeget til at skrive under; "
+    "borgmesteren godkender igen."
+)
+# Aarhus's switch day, as minutes before the demo was seeded: the meeting, then the four
+# steps of the runbook (removed, created, invitation accepted, logins verified): 21 minutes
+# of downtime within a 30-minute service window.
+AARHUS_SWITCH_MINUTES_AGO = (45, 40, 35, 30, 19)
+AARHUS_SERVICE_WINDOW = 30
+
+
+def seed_migrations(app: LedgerApp, *, now: datetime.datetime | None = None) -> bool:
+    """The three demo municipalities' migrations, once, after `seed`; False when they are
+    there. So that the staff matrix shows every state: Aarhus has switched today (its
+    runbook's times and its downtime), Odense is ready to switch and waits for us (to
+    schedule the switch; its approval, made before the basis was recorded, waits for staff's
+    check), and København's approval was reset after its switch was scheduled, which closed
+    the gate again: it waits for the municipality (a new approval, the colleague's tasks)."""
+    if app.migration(AARHUS) is not None:
+        return False
+    now = now or datetime.datetime.now(datetime.UTC)
+    today = danish_today()
+    staff = signatory("staff")
+    [agreement] = [a for a in app.agreement_versions() if a.title == AGREEMENT_TITLE]
+
+    def archive(cvr: str, days_ago: int) -> None:
+        app.archive_operating_agreement(
+            cvr=cvr,
+            document=demo_pdf(f"Driftsaftale, underskrevet, CVR {cvr}", "2026"),
+            document_name=f"driftsaftale-underskrevet-{cvr}.pdf",
+            signed_on=today - datetime.timedelta(days=days_ago),
+            actor=staff,
+        )
+
+    def declaration(cvr: str, signatory_key: str | None) -> None:
+        if signatory_key is not None:
+            app.hand_in_declaration(
+                cvr=cvr,
+                document=demo_pdf("Faelles ledelseserklaering", cvr),
+                document_name=f"erklaering-{cvr}.pdf",
+                actor=signatory(signatory_key),
+            )
+        app.countersign_declaration(
+            cvr=cvr,
+            document=demo_pdf("Faelles ledelseserklaering, medunderskrevet", cvr),
+            document_name=f"erklaering-medunderskrevet-{cvr}.pdf",
+            actor=staff,
+        )
+        app.record_declaration_sent(
+            cvr=cvr, sent_on=today, reference=f"DIGST-2026-{cvr}", actor=staff
+        )
+
+    def before_the_switch(cvr: str, municipal: Actor, *, pupils: str) -> None:
+        app.enable_full_service(
+            cvr=cvr,
+            pupils=pupils,
+            pupils_set_up_by="Dorte Drift" if pupils == "set-up" else None,
+            note=None,
+            actor=staff,
+        )
+        app.review_mail_templates(cvr=cvr, decision="switched-off", note=None, actor=municipal)
+        app.review_password_policy(
+            cvr=cvr, minimum_length=15, ad_matches=True, note=None, actor=municipal
+        )
+        app.review_terms(cvr=cvr, outcome="deleted", note=None, actor=municipal)
+
+    # Aarhus: every task, and the switch today.
+    anne = signatory("aarhus")
+    archive(AARHUS, 20)
+    declaration(AARHUS, None)  # handed in by `seed`
+    app.check_signing_authority(
+        cvr=AARHUS,
+        version_id=agreement.id,
+        approved_version=_approved_version(app, AARHUS, agreement.id),
+        note="Anne Andersen er udpeget af byrådet til at skrive under med borgmesteren.",
+        actor=staff,
+    )
+    app.announce_early_password_policy(
+        cvr=AARHUS, users_told_on=today - datetime.timedelta(days=14), actor=anne
+    )
+    before_the_switch(AARHUS, anne, pupils="set-up")
+    meeting, *steps = _switch_moments(now)
+    app.schedule_switch(
+        cvr=AARHUS,
+        switch_on=meeting.astimezone(DANISH_TIME).date(),
+        meeting_at=meeting,
+        service_window_minutes=AARHUS_SERVICE_WINDOW,
+        actor=staff,
+    )
+    for step, at in zip(migration.SWITCH_STEPS, steps, strict=True):
+        app.record_switch_step(cvr=AARHUS, step=step, at=at, actor=staff)
+
+    # Odense: the gate open and every task before the switch done; the switch not scheduled.
+    clara = signatory("odense")
+    archive(ODENSE, 6)
+    declaration(ODENSE, "odense")
+    app.mark_task_not_relevant(
+        cvr=ODENSE,
+        task="early-password-policy",
+        reason="Kommunens kodeord har allerede mindst 15 tegn.",
+        actor=clara,
+    )
+    before_the_switch(ODENSE, clara, pupils="no-pupils")
+
+    # København: approved, the switch scheduled, then the approval reset.
+    frederik, ida = signatory("koebenhavn"), signatory("koebenhavn-it")
+    app.approve(
+        cvr=KOEBENHAVN,
+        version_id=agreement.id,
+        actor=frederik,
+        authentication=_login(app, "_demo-assertion-4"),
+        ip="127.0.0.1",
+        user_agent="demo",
+        confirmed_statement=approval_statement(CUSTOMERS[KOEBENHAVN]),
+        signing_basis=migration.signing_basis(
+            KOEBENHAVN, statement_confirmed=True, authorized_to_represent=[]
+        ),
+    )
+    colleague = PERSONS_BY_KEY["koebenhavn-it"]
+    app.grant_colleague(
+        cvr=KOEBENHAVN,
+        person_uuid=colleague.person_uuid,
+        person_name=colleague.name,
+        actor=frederik,
+    )
+    archive(KOEBENHAVN, 3)
+    declaration(KOEBENHAVN, "koebenhavn")
+    app.enable_full_service(
+        cvr=KOEBENHAVN, pupils="not-wanted", pupils_set_up_by=None, note=None, actor=staff
+    )
+    app.review_mail_templates(
+        cvr=KOEBENHAVN,
+        decision="kept",
+        note="Vores velkomstmail til nye medarbejdere bevares.",
+        actor=ida,
+    )
+    switch_on = today + datetime.timedelta(days=6)
+    app.schedule_switch(
+        cvr=KOEBENHAVN,
+        switch_on=switch_on,
+        meeting_at=datetime.datetime.combine(switch_on, datetime.time(10, 0), tzinfo=DANISH_TIME),
+        service_window_minutes=30,
+        actor=staff,
+    )
+    app.reset_approval(
+        cvr=KOEBENHAVN, version_id=agreement.id, reason=KOEBENHAVN_RESET_REASON, actor=staff
+    )
+    return True
+
+
+def _approved_version(app: LedgerApp, cvr: str, version_id: UUID) -> int:
+    approval = app.approval(cvr, version_id)
+    assert approval is not None
+    assert approval.approved_version is not None
+    return approval.approved_version
+
+
+def _switch_moments(now: datetime.datetime) -> list[datetime.datetime]:
+    """The meeting and the four steps of Aarhus's switch: `AARHUS_SWITCH_MINUTES_AGO` before
+    `now` (whole minutes), squeezed into today when the day in Denmark is younger than that
+    (the meeting must lie on the switch day, and no step in the future)."""
+    now = now.replace(second=0, microsecond=0)
+    midnight = datetime.datetime.combine(
+        now.astimezone(DANISH_TIME).date(), datetime.time(0, 0), tzinfo=DANISH_TIME
+    )
+    longest = AARHUS_SWITCH_MINUTES_AGO[0]
+    room = min(longest, int((now - midnight).total_seconds() // 60))
+    return [
+        now - datetime.timedelta(minutes=ago * room / longest) for ago in AARHUS_SWITCH_MINUTES_AGO
+    ]
