@@ -59,6 +59,8 @@ EVENT_FIELDS: dict[str, dict[str, str]] = {
     "ledger.domain:RoleAssignment.RoleRevoked": {"person_uuid": IDENTITY},
     "ledger.domain:LoginRejection.LoginRejected": {"person_uuid": REFUSAL, "assertion_id": REFUSAL},
     _NOTICE_SENT: {"recipient_email": NETWORK},
+    # Who set up the pupils' password policy, by name (ledger.migration, issue 15).
+    "ledger.migration:Migration.FullServiceEnabled": {"pupils_set_up_by": IDENTITY},
 }
 # A person's own fields in every event the person made.
 ACTOR_FIELDS = {"actor.name": IDENTITY, "actor.person_uuid": IDENTITY}

@@ -349,6 +349,8 @@ def _start_session(identity: Identity) -> None:
         "name_id": identity.name_id,
         "session_index": identity.session_index,
         "idp": identity.idp,
+        # NemLog-in's authorizedToRepresent (CVRs): part of the basis an approval records.
+        "authorized_to_represent": list(identity.authorized_to_represent),
     }
     session.permanent = True
     login_user(load_user(identity.person_uuid), fresh=True)

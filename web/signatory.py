@@ -40,6 +40,7 @@ from ledger.evidence.documents import named_documents
 from ledger.evidence.merkle import leaf_hash
 from ledger.evidence.note import NoteError
 from ledger.evidence.timestamp import TimestampError, read_token
+from ledger.migration import signing_basis
 from ledger.read_models import AgreementState, agreement_states, receipt_seq
 from ledger.search import MAX_PAGE, Query
 from ledger.signed_log import Entry
@@ -166,6 +167,11 @@ def approve(version_id: UUID) -> Any:
             customer=signatory_customer(),  # read by signatory_required, not read again
             subject=subject,
             confirmed_statement=statement,
+            signing_basis=signing_basis(
+                current_user.cvr,
+                statement_confirmed=True,
+                authorized_to_represent=identity.get("authorized_to_represent", ()),
+            ),
         )
     except DocumentUnavailable as error:
         return _agreement_page(version, str(error)), 409

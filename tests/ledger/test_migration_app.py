@@ -252,3 +252,19 @@ def test_ledger_reindex_rebuilds_the_board(
     monkeypatch.setenv("LEDGER_ORIGIN", app.settings.origin)
     assert main(["reindex"]) == 0
     assert board.tables.rows(f"SELECT * FROM {TABLE} ORDER BY seq") == before
+
+
+def test_who_set_up_the_pupils_policy_is_personal_data_kept_out_of_the_hashed_payload(
+    app: LedgerApp, operator: Actor, board: MigrationBoard
+) -> None:
+    app.adopt_evidence_format_2(operator)
+    app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
+    app.enable_full_service(
+        cvr=AARHUS, pupils="set-up", pupils_set_up_by="Søren Skole", note=None, actor=STAFF
+    )
+    status = board.status(AARHUS, today=danish_today())
+    entry = board.entries(status)["full-service"]
+    assert entry.event.pupils_set_up_by == "Søren Skole"
+    assert "Søren Skole".encode() not in entry.payload
+    assert "Dorte Drift".encode() not in entry.payload
+    assert "Søren" not in str(board.tables.rows(f"SELECT * FROM {TABLE}"))
