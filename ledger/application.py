@@ -38,7 +38,15 @@ from ledger.domain import (
 from ledger.identity import Actor, InvalidPersonUUID, validate_cvr
 from ledger.identity import person_uuid as person_uuid_of
 from ledger.keyring import KeyRing, KeyRingError
-from ledger.migration import Fact, Migration, MigrationStatus, derive, fact_of, migration_id
+from ledger.migration import (
+    Fact,
+    Migration,
+    MigrationStatus,
+    check_colleague_grantor,
+    derive,
+    fact_of,
+    migration_id,
+)
 from ledger.personal_data import CommitmentTranscoding, PersonalDataMapper, PersonalDataStore
 from ledger.signed_log import Entry, SignedLog
 from ledger.storage.cosignatures import CosignatureStore
@@ -769,6 +777,7 @@ class LedgerApp(Application[UUID]):
     ) -> RoleAssignment:
         """The role Kollega for the municipality's own CVR, granted by its signatory."""
         customer = self.customer(cvr)
+        self._check_colleague_grantor(actor, customer.cvr)
         return self.grant_role(
             person_uuid=person_uuid,
             person_name=person_name,
@@ -781,10 +790,15 @@ class LedgerApp(Application[UUID]):
         self, *, cvr: str, person_uuid: str, actor: Actor, reason: str
     ) -> RoleAssignment:
         cvr = validate_cvr(cvr)
+        self._check_colleague_grantor(actor, cvr)
         found = self._find(role_assignment_id(normalized_person_uuid(person_uuid), COLLEAGUE))
         if found is None or not found.active or cvr not in found.cvrs:
             raise DomainError("Personen har ikke rollen Kollega for kommunen.")
         return self.revoke_role(person_uuid=person_uuid, role=COLLEAGUE, actor=actor, reason=reason)
+
+    def _check_colleague_grantor(self, actor: Actor, cvr: str) -> None:
+        if actor.kind == Actor.PERSON and actor.person_uuid:
+            check_colleague_grantor(actor, self.roles_of(actor.person_uuid), cvr)
 
     def colleagues_of(self, cvr: str) -> list[RoleAssignment]:
         """The active colleague roles of one municipality, in the order first granted."""

@@ -243,6 +243,19 @@ def is_colleague(assignments: Iterable[RoleAssignment], cvr: str) -> bool:
     return any(a.active and a.role == COLLEAGUE_ROLE and cvr in a.cvrs for a in assignments)
 
 
+COLLEAGUE_MAY_NOT_GRANT = (
+    "Du har rollen Kollega og kan ikke give eller fratage rollen Kollega; det gør en "
+    "tegningsberettiget for kommunen."
+)
+
+
+def check_colleague_grantor(actor: Actor, assignments: Iterable[RoleAssignment], cvr: str) -> None:
+    """DomainError when `actor`, whose role assignments these are, is a colleague of the CVR:
+    the colleague role is the signatory's to grant and to take away."""
+    if actor.kind == Actor.PERSON and is_colleague(assignments, cvr):
+        raise DomainError(COLLEAGUE_MAY_NOT_GRANT)
+
+
 # The gate: each rule once, with its Danish message.
 GATE_APPROVAL = (
     "Skiftet kan ikke planlægges, før en tegningsberettiget har godkendt OS2faktor-aftalen "
@@ -419,8 +432,7 @@ class Migration(Recurring):
             if party == MUNICIPALITY:
                 raise DomainError("Denne opgave registreres af leverandøren.")
             raise DomainError(
-                f"Denne opgave registreres af kommunen selv: af en person logget ind for "
-                f"CVR {cvr}."
+                f"Denne opgave registreres af kommunen selv: af en person logget ind for CVR {cvr}."
             )
 
     @classmethod

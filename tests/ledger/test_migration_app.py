@@ -224,6 +224,16 @@ def test_the_colleague_role_is_granted_by_the_signatory_and_read_at_login(
     assert [a.role for a in app.roles_of(colleague)] == ["colleague"]
     assert [a.person_name for a in app.colleagues_of(AARHUS)] == ["Ida Iversen"]
     assert app.colleagues_of(ODENSE) == []
+    ida = signatory(name="Ida Iversen", person_uuid=f"urn:uuid:{colleague}")
+    with pytest.raises(DomainError, match="Du har rollen Kollega og kan ikke give"):
+        app.grant_colleague(
+            cvr=AARHUS,
+            person_uuid="2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0a07",
+            person_name="Ib Iversen",
+            actor=ida,
+        )
+    with pytest.raises(DomainError, match="Du har rollen Kollega og kan ikke give"):
+        app.revoke_colleague(cvr=AARHUS, person_uuid=colleague, actor=ida, reason="Jeg stopper nu.")
     with pytest.raises(DomainError, match="Kollega og kan ikke godkende"):
         app.approve(
             cvr=AARHUS,
