@@ -402,7 +402,8 @@ def _checked_role(form: dict[str, str]) -> None:
 
 
 def _roles_page(*, form: dict[str, str], error: str | None = None) -> str:
-    active = [a for a in ledger().role_assignments() if a.active]
+    # The roles staff grant; a municipality's colleagues are its signatory's (ledger.migration).
+    active = [a for a in ledger().role_assignments() if a.active and a.role in ROLE_NAMES]
     active.sort(key=lambda a: (a.role, a.person_name))
     return render_template(
         "staff/roles.html",
@@ -420,7 +421,10 @@ def _assignment(person_uuid: str, role: str) -> RoleAssignment | None:
         (
             a
             for a in ledger().role_assignments()
-            if a.active and a.role == role and a.person_uuid == person_uuid.strip().lower()
+            if a.active
+            and a.role == role
+            and role in ROLE_NAMES
+            and a.person_uuid == person_uuid.strip().lower()
         ),
         None,
     )
