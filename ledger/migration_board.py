@@ -16,6 +16,7 @@ the events of the index it lacks.
 import datetime
 import heapq
 import json
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,6 +93,14 @@ class MigrationBoard:
         database = self.app.settings.database
         self.tables = OwnTables(database, (*_CREATE[database.scheme], _CREATE_INDEX), _CREATE_LOCK)
         self.p = self.tables.placeholder
+        # The rows read so far, as facts, by CVR (None: every CVR's, the agreement
+        # versions'), and each municipality's status as last derived: rows are only ever
+        # added, so a read asks only for the rows after the last one read, and a
+        # municipality whose facts did not change since is not derived again.
+        self._lock = threading.Lock()
+        self._read_up_to = -1
+        self._by_cvr: dict[str | None, list[Fact]] = {}
+        self._derived: dict[str, tuple[tuple[int, int, datetime.date], MigrationStatus]] = {}
 
     # Keeping the board
 
@@ -161,41 +170,61 @@ class MigrationBoard:
             cursor.execute(f"DELETE FROM {STATE}")
 
         self.tables.run(drop)
+        self._forget()
         return self.refresh()
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._read_up_to = -1
+            self._by_cvr = {}
+            self._derived = {}
 
     # Reading
 
-    def _facts(self, cvr: str | None = None) -> list[Fact]:
+    def _read(self) -> dict[str | None, list[Fact]]:
+        """Every row as facts by CVR, reading from the database only the rows added since
+        the last read (after catching up)."""
         self.refresh()
-        columns = ", ".join(_COLUMNS)
-        if cvr is None:
-            rows = self.tables.rows(f"SELECT {columns} FROM {TABLE} ORDER BY seq")
-        else:
+        with self._lock:
             rows = self.tables.rows(
-                f"SELECT {columns} FROM {TABLE} WHERE cvr = {self.p} OR cvr IS NULL ORDER BY seq",
-                (cvr,),
+                f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} WHERE seq > {self.p} ORDER BY seq",
+                (self._read_up_to,),
             )
-        return [_fact(row) for row in rows]
+            for row in rows:
+                fact = _fact(row)
+                self._by_cvr.setdefault(fact.cvr, []).append(fact)
+            if rows:
+                self._read_up_to = int(rows[-1][0])
+            return {cvr: list(facts) for cvr, facts in self._by_cvr.items()}
+
+    def _status(
+        self, cvr: str, facts: list[Fact], shared: list[Fact], today: datetime.date
+    ) -> MigrationStatus:
+        key = (_seq(facts[-1]) if facts else -1, _seq(shared[-1]) if shared else -1, today)
+        with self._lock:
+            known = self._derived.get(cvr)
+        if known is not None and known[0] == key:
+            return known[1]
+        status = derive(cvr, heapq.merge(facts, shared, key=_seq), today=today)
+        with self._lock:
+            self._derived[cvr] = (key, status)
+        return status
 
     def matrix(self, *, today: datetime.date) -> list[MigrationStatus]:
         """Every registered municipality's migration, by name in Danish order."""
-        shared: list[Fact] = []
-        by_cvr: dict[str, list[Fact]] = {}
-        for fact in self._facts():
-            if fact.cvr is None:
-                shared.append(fact)
-            else:
-                by_cvr.setdefault(fact.cvr, []).append(fact)
+        by_cvr = self._read()
+        shared = by_cvr.get(None, [])
         statuses = [
-            derive(cvr, heapq.merge(facts, shared, key=_seq), today=today)
+            self._status(cvr, facts, shared, today)
             for cvr, facts in by_cvr.items()
-            if any(f.subject == "customer" for f in facts)
+            if cvr is not None and any(f.subject == "customer" for f in facts)
         ]
         return sorted(statuses, key=lambda s: danish_sort_key(s.name))
 
     def status(self, cvr: str, *, today: datetime.date) -> MigrationStatus:
         """One municipality's migration."""
-        return derive(cvr, self._facts(cvr), today=today)
+        by_cvr = self._read()
+        return self._status(cvr, by_cvr.get(cvr, []), by_cvr.get(None, []), today)
 
     def unchecked_approvals(self, *, today: datetime.date) -> list[UncheckedApproval]:
         """The approvals in force without a signal of signing authority, not yet checked."""

@@ -278,3 +278,45 @@ def test_who_set_up_the_pupils_policy_is_personal_data_kept_out_of_the_hashed_pa
     assert "Søren Skole".encode() not in entry.payload
     assert b"Dorte Drift" not in entry.payload
     assert "Søren" not in str(board.tables.rows(f"SELECT * FROM {TABLE}"))
+
+
+def test_a_municipalitys_bundle_holds_its_migration_and_verifies(
+    app: LedgerApp, operator: Actor, tmp_path, verify_cli, monkeypatch
+) -> None:
+    ready_for_the_gate(app, operator, basis=["statement"])
+    app.archive_operating_agreement(
+        cvr=AARHUS, document=PDF, document_name="d.pdf", signed_on=danish_today(), actor=STAFF
+    )
+    app.review_terms(cvr=AARHUS, outcome="deleted", note=None, actor=signatory())
+    app.review_terms(cvr=ODENSE, outcome="deleted", note=None, actor=signatory(cvr=ODENSE))
+    verify_cli()  # sets the environment for the command line
+    out = tmp_path / "aarhus"
+    assert main(["export", "--out", str(out), "--cvr", AARHUS]) == 0
+    events = (out / "entries.jsonl").read_text(encoding="utf-8")
+    assert events.count("OperatingAgreementArchived") == 1
+    assert events.count("TermsReviewed") == 1  # Aarhus's, not Odense's
+    code, problems, _ = verify_cli("--bundle", str(out))
+    assert (code, problems) == (0, [])
+
+
+def test_the_matrix_derives_again_only_the_municipalities_whose_facts_changed(
+    app: LedgerApp, operator: Actor, board: MigrationBoard
+) -> None:
+    ready_for_the_gate(app, operator, basis=None)
+    today = danish_today()
+    first = {s.cvr: s for s in board.matrix(today=today)}
+    again = {s.cvr: s for s in board.matrix(today=today)}
+    assert all(again[cvr] is first[cvr] for cvr in first)
+    app.review_terms(cvr=ODENSE, outcome="deleted", note=None, actor=signatory(cvr=ODENSE))
+    after = {s.cvr: s for s in board.matrix(today=today)}
+    assert after[AARHUS] is first[AARHUS]
+    assert after[ODENSE] is not first[ODENSE]
+    assert after[ODENSE].task("terms").facts["outcome"] == "deleted"
+    # Another process's board (a second worker) reads the same from the table.
+    other = MigrationBoard(board.index)
+    try:
+        assert [s.tasks for s in other.matrix(today=today)] == [
+            s.tasks for s in board.matrix(today=today)
+        ]
+    finally:
+        other.close()
