@@ -53,6 +53,17 @@ FACTS: tuple[tuple[str, str, Any], ...] = (
 )
 
 
+# A task's state as the municipality and the auditor read it: who it waits for by name, where
+# staff's own pages say "os" and "kunden" (migration.STATE_TITLES).
+STATE_WORDS = {
+    migration.DONE: "Udført",
+    migration.NOT_RELEVANT: "Ikke relevant",
+    migration.WAITING_MUNICIPALITY: "Venter på kommunen",
+    migration.WAITING_OPERATOR: "Venter på leverandøren",
+    migration.BLOCKED: "Afventer andre opgaver",
+}
+
+
 @dataclass(frozen=True)
 class Fact:
     label: str
@@ -102,7 +113,7 @@ class TaskView:
 
     @property
     def state_title(self) -> str:
-        return str(migration.STATE_TITLES[self.status.state])
+        return STATE_WORDS[self.status.state]
 
     @property
     def done(self) -> bool:

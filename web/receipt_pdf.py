@@ -56,6 +56,12 @@ def pdf_receipt(
                 relationship=DOCUMENT_RELATIONSHIP,
             )
         )
+    return pdf_document(page, base_url=base_url, attachments=attachments)
+
+
+def pdf_document(page: str, *, base_url: str, attachments: list[Attachment]) -> bytes:
+    """The PDF/A-3b of a rendered page with its associated files: the one way the portal
+    makes a PDF (the receipt, the auditor's migration report)."""
     # The page is whole as it is: nothing is fetched while it is laid out, whatever a name or
     # a reason in it says.
     nothing = URLFetcher(allowed_protocols=())

@@ -14,6 +14,7 @@ from flask_login import current_user, login_required
 
 from ledger.domain import Customer, DomainError
 from ledger.identity import Actor, NsisLevel
+from ledger.migration import is_colleague
 from ledger.signed_log import Entry
 from web.auth import ledger
 
@@ -38,6 +39,19 @@ def signatory_customer() -> Customer | None:
             g.signatory_customer = None
     customer: Customer | None = g.signatory_customer
     return customer
+
+
+def is_colleague_here() -> bool:
+    """Whether the person holds the colleague role for the CVR they are logged in for: they
+    do the municipality's technical tasks of the migration, but Godkend is the signatory's
+    (read once a request)."""
+    if not current_user.is_authenticated:
+        return False
+    if "colleague_here" not in g:
+        assignments = ledger().roles_of(current_user.person_uuid)
+        g.colleague_here = is_colleague(assignments, current_user.cvr)
+    colleague: bool = g.colleague_here
+    return colleague
 
 
 def is_staff() -> bool:
