@@ -75,6 +75,7 @@ def build_services(
     cannot be built, those built before it are closed.
     """
     from ledger.application import LedgerApp
+    from ledger.migration_board import MigrationBoard
     from ledger.search import EventIndex
     from ledger.storage.login_counters import LoginRateLimit
     from ledger.storage.notices import Outbox
@@ -95,6 +96,8 @@ def build_services(
         login_rate_limit = LoginRateLimit(settings.database, settings.login_rate_per_minute)
         opened.callback(login_rate_limit.close)
         outbox = Outbox(settings.database)
+        opened.callback(outbox.close)
+        migration_board = MigrationBoard(event_index)
         opened.pop_all()
     return Services(
         settings=settings,
@@ -105,6 +108,7 @@ def build_services(
         used_once=used_once,
         login_rate_limit=login_rate_limit,
         outbox=outbox,
+        migration_board=migration_board,
     )
 
 

@@ -13,7 +13,18 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ledger.config import ConfigError, Settings
 from saml.sp import IdentityProvider
-from web import api, audit, auth, caching, display, errors, portal, signatory, staff
+from web import (
+    api,
+    audit,
+    auth,
+    caching,
+    display,
+    errors,
+    migration_staff,
+    portal,
+    signatory,
+    staff,
+)
 from web.arguments import WholeNumberConverter
 from web.auth import SessionCookies, check_session, login_manager
 from web.roles import is_auditor, is_signatory, is_staff
@@ -82,6 +93,7 @@ def create_app(services: Services, *, config: Mapping[str, Any] | None = None) -
         auth.blueprint,
         signatory.blueprint,
         staff.blueprint,
+        migration_staff.blueprint,
         audit.blueprint,
         api.blueprint,
     ):

@@ -45,6 +45,7 @@ from werkzeug.wrappers import Response as AnyResponse
 
 from ledger.application import LedgerApp
 from ledger.domain import RoleAssignment
+from ledger.migration_board import MigrationBoard
 from ledger.search import EventIndex
 from ledger.storage.login_counters import LoginRateLimit, client_network
 from ledger.storage.sessions import LOGOUT, NEW_LOGIN, SINGLE_LOGOUT
@@ -115,6 +116,12 @@ def ledger() -> LedgerApp:
 
 def event_index() -> EventIndex:
     return current_app.extensions["event_index"]
+
+
+def migration_board() -> MigrationBoard:
+    """The migration's projection (`Services.migration_board`), this process's own."""
+    board: MigrationBoard = current_app.extensions["services"].migration_board
+    return board
 
 
 def service_provider() -> ServiceProvider:

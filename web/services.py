@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ledger.application import LedgerApp
 from ledger.config import Settings
+from ledger.migration_board import MigrationBoard
 from ledger.search import EventIndex
 from ledger.signed_log import SignedLog
 from ledger.storage.login_counters import LoginRateLimit
@@ -35,6 +36,8 @@ class Services:
     login_rate_limit: LoginRateLimit
     # The e-mail notices' outbox and the signatories' addresses (used while e-mail is on).
     outbox: Outbox
+    # The migration's projection: the matrix and each municipality's tasks are read from it.
+    migration_board: MigrationBoard
 
     @property
     def signed_log(self) -> SignedLog:
@@ -43,6 +46,7 @@ class Services:
 
     def close(self) -> None:
         """Close every connection they hold; closing twice does no harm."""
+        self.migration_board.close()
         self.outbox.close()
         self.login_rate_limit.close()
         self.used_once.close()
