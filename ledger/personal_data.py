@@ -35,6 +35,7 @@ from ledger.evidence.personal import (
 )
 from ledger.evidence.tables import PERSONAL_DATA_TABLE
 from ledger.identity import Actor, InvalidPersonUUID, person_uuid
+from ledger.storage import RowsBeside, StoredEventWithRows
 from ledger.storage.tables_of_our_own import OwnTables
 
 # The kinds of personal data, each erased by the retention rule of the same name.
@@ -215,20 +216,21 @@ class PersonalDataStore:
     def __init__(self, database: DatabaseURL) -> None:
         self.database = database
         self.tables = OwnTables(database, _CREATE, _CREATE_LOCK)
+        places = ", ".join([self.tables.placeholder] * 10)
+        # Run by the recorder in the transaction of the event whose openings these are.
+        self.insert_statement = (
+            f"INSERT INTO {PERSONAL_DATA_TABLE} (commitment, originator_id, "
+            "originator_version, event_type, field, kind, subject, event_time, opening_key, "
+            f"opening_value) VALUES ({places})"
+        )
+        self._ready = False
 
-    def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        p = self.tables.placeholder
-        places = ", ".join([p] * 10)
-
-        def insert(cursor: Any) -> None:
-            cursor.executemany(
-                f"INSERT INTO {PERSONAL_DATA_TABLE} (commitment, originator_id, "
-                "originator_version, event_type, field, kind, subject, event_time, opening_key, "
-                f"opening_value) VALUES ({places})",
-                rows,
-            )
-
-        self.tables.run(insert)
+    def ready(self) -> None:
+        """Make the table, once, before the first opening is written beside an event."""
+        if not self._ready:
+            with self.tables.connected():
+                pass
+            self._ready = True
 
     def openings(self, commitments: Iterable[str]) -> dict[str, OpeningRow]:
         wanted = list(dict.fromkeys(commitments))
@@ -290,7 +292,19 @@ class PersonalDataMapper(Mapper[UUID]):
     def __init__(self, transcoder: Any, store: PersonalDataStore, **kwargs: Any) -> None:
         super().__init__(transcoder, **kwargs)
         self.store = store
-        self.adopted = False
+        self._adopted = False
+
+    @property
+    def adopted(self) -> bool:
+        return self._adopted
+
+    @adopted.setter
+    def adopted(self, adopted: bool) -> None:
+        # The openings' table is made when the log is known to have adopted format 2 (as
+        # the application starts), not inside a write, which would then wait for it.
+        if adopted:
+            self.store.ready()
+        self._adopted = adopted
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         if not self.adopted:
@@ -324,10 +338,16 @@ class PersonalDataMapper(Mapper[UUID]):
         committed = object.__new__(type(domain_event))
         object.__setattr__(committed, "__dict__", state)
         stored = super().to_stored_event(committed)
-        # The openings are committed before the event, so no stored event names a
-        # commitment whose opening was never stored.
-        self.store.add(rows)
-        return stored
+        # The recorder writes the openings in the event's own transaction, so no stored
+        # event names a commitment whose opening was never stored, and no opening is left
+        # of an event that was not.
+        return StoredEventWithRows(
+            originator_id=stored.originator_id,
+            originator_version=stored.originator_version,
+            topic=stored.topic,
+            state=stored.state,
+            beside=RowsBeside(self.store.insert_statement, tuple(rows)),
+        )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         domain_event = super().to_domain_event(stored_event)

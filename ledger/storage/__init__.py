@@ -29,6 +29,34 @@ class LogWriteError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class RowsBeside:
+    """Rows of a table beside the event store that belong to one stored event: `statement`
+    (in the database's placeholders) run for each of `rows`."""
+
+    statement: str
+    rows: tuple[tuple[object, ...], ...]
+
+
+@dataclass(frozen=True)
+class StoredEventWithRows(StoredEvent):
+    """A stored event whose rows beside it (the openings of its personal data's
+    commitments, `ledger.personal_data`) the recorder writes in the event's own transaction:
+    they are stored if and only if the event is."""
+
+    beside: RowsBeside | None = None
+
+
+def rows_beside(stored_events: Sequence[StoredEvent]) -> dict[str, list[tuple[object, ...]]]:
+    """The rows beside these events, by statement, in the events' order."""
+    found: dict[str, list[tuple[object, ...]]] = {}
+    for event in stored_events:
+        beside = getattr(event, "beside", None)
+        if beside is not None:
+            found.setdefault(beside.statement, []).extend(beside.rows)
+    return found
+
+
+@dataclass(frozen=True)
 class LastLeaf:
     seq: int
     leaf_hash: bytes

@@ -45,6 +45,7 @@ from ledger.storage import (
     LogRecord,
     LogWriteError,
     WrittenSeqs,
+    rows_beside,
     select_log_at_statement,
     select_log_statement,
 )
@@ -341,6 +342,8 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
             rotate_to = None if together else requests[0].kwargs.get("rotate_to")
             rows = self.leaf_writer.leaves_for(events, last, rotate_to)
             PostgresAggregateRecorder._insert_stored_events(self, events_curs, events)
+            for statement, beside in rows_beside(events).items():
+                curs.executemany(statement, beside)
             columns = zip(*(row.values(row.originator_id) for row in rows), strict=True)
             curs.execute(
                 self.insert_leaves_statement, [list(column) for column in columns], prepare=True

@@ -35,6 +35,7 @@ from ledger.storage import (
     LogRecord,
     LogWriteError,
     WrittenSeqs,
+    rows_beside,
     select_log_at_statement,
     select_log_statement,
 )
@@ -162,6 +163,8 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecord
         # The events go in first: that takes SQLite's write lock, so the last leaf read
         # next is the last one any process will have written before this transaction.
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
+        for statement, beside in rows_beside(stored_events).items():
+            c.executemany(statement, beside)
         last = self._last_leaf(c)
         rows = self.leaf_writer.leaves_for(stored_events, last, rotate_to)
         try:
