@@ -11,6 +11,7 @@ from development.demo import demo_pdf
 from ledger.application import LedgerApp
 from ledger.danish_time import danish_today
 from ledger.domain import DomainError
+from ledger.export import Context, history_cells
 from ledger.identity import Actor, NsisLevel
 from ledger.migration import (
     DONE,
@@ -320,3 +321,49 @@ def test_the_matrix_derives_again_only_the_municipalities_whose_facts_changed(
         ]
     finally:
         other.close()
+
+
+def test_every_fact_of_the_migrations_events_has_a_danish_column_in_the_history(
+    app: LedgerApp, operator: Actor, board: MigrationBoard
+) -> None:
+    ready_for_the_gate(app, operator, basis=["statement"])
+    me = signatory()
+    app.archive_operating_agreement(
+        cvr=AARHUS, document=PDF, document_name="d.pdf", signed_on=danish_today(), actor=STAFF
+    )
+    app.announce_early_password_policy(cvr=AARHUS, users_told_on=danish_today(), actor=me)
+    app.enable_full_service(
+        cvr=AARHUS, pupils="set-up", pupils_set_up_by="Søren Skole", note="Aftalt.", actor=STAFF
+    )
+    app.review_mail_templates(cvr=AARHUS, decision="switched-off", note=None, actor=me)
+    app.review_password_policy(
+        cvr=AARHUS, minimum_length=15, ad_matches=False, note="AD rettes.", actor=me
+    )
+    app.review_terms(cvr=AARHUS, outcome="addendum", note=None, actor=me)
+    app.reopen_task(cvr=AARHUS, task="terms", reason="Tillægget var ikke renset.", actor=STAFF)
+    app.mark_task_not_relevant(
+        cvr=AARHUS, task="mail-templates", reason="Kommunen har ingen egne.", actor=me
+    )
+    schedule_today(app)
+    app.record_switch_step(cvr=AARHUS, step="idp-removed", actor=me)
+    (unchecked,) = board.unchecked_approvals(today=danish_today())
+    app.check_signing_authority(
+        cvr=AARHUS,
+        version_id=unchecked.agreement_version_id,
+        approved_version=unchecked.approved_version,
+        actor=STAFF,
+    )
+    context = Context.of(app)
+    rows = {}
+    for entry in app.history(cvr=AARHUS):
+        cells = {cell.column.key: cell.value for cell in history_cells(entry, context)}
+        assert cells["others"] is None, (entry.event_type, cells["others"])
+        rows[entry.event_type] = cells
+    assert rows["PasswordPolicyReviewed"]["ad_matches"] == "Nej"
+    assert rows["FullServiceEnabled"]["pupils"] == "Ja, elevernes svagere kodeordspolitik er sat op"
+    assert rows["TaskReopened"]["task"] == "Vilkår gennemgået"
+    assert (
+        rows["SwitchStepRecorded"]["step"] == "IdP'en er fjernet i kommunens MitID Erhverv-portal"
+    )
+    assert rows["Approved"]["signing_basis"] == "Bekræftet erklæring om tegningsret"
+    assert rows["SigningAuthorityChecked"]["checked_version"] == unchecked.approved_version
