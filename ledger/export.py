@@ -39,13 +39,6 @@ from ledger.migration import (
     TERMS_OUTCOMES,
     task,
 )
-from ledger.migration import (
-    MAIL_DECISIONS,
-    PUPILS,
-    SIGNING_BASIS_TITLES,
-    TERMS_OUTCOMES,
-    task,
-)
 from ledger.signed_log import Entry, as_proved
 from ledger.storage.checkpoints import CheckpointStore
 
@@ -317,18 +310,6 @@ def _ad_matches(entry: Entry, facts: Mapping[str, Any], context: Context) -> Any
     return None if matches is None else ("Ja" if matches else "Nej")
 
 
-def _task_title(key: str) -> str:
-    try:
-        return task(key).title
-    except DomainError:
-        return key
-
-
-def _ad_matches(entry: Entry, facts: Mapping[str, Any], context: Context) -> Any:
-    matches = facts.get("ad_matches")
-    return None if matches is None else ("Ja" if matches else "Nej")
-
-
 # The history's columns, one fact each, in the order a person reads them. The page shows an
 # event's details as these, and both CSV files (the page's and the bundle's) have them.
 COLUMNS: tuple[Column, ...] = (
@@ -389,28 +370,6 @@ COLUMNS: tuple[Column, ...] = (
     _fact_column("about_seq", "Om hændelse nr."),
     _fact_column("sent_at", "Modtaget af mailserveren (dansk tid)", shown=_moment),
     _fact_column("message_id", "E-mailens Message-ID"),
-    # The migration to Full Service (ledger.migration) and the basis of an approval.
-    _fact_column(
-        "signing_basis",
-        "Grundlag for tegningsret",
-        shown=lambda basis: "; ".join(SIGNING_BASIS_TITLES.get(b, b) for b in basis),
-    ),
-    _fact_column("checked_version", "Kontrollerer godkendelsen med nr."),
-    _fact_column("task", "Opgave", shown=_task_title),
-    _fact_column("step", "Trin på skiftedagen", shown=_task_title),
-    _fact_column("at", "Tidspunkt for trinet (dansk tid)", shown=_moment),
-    _fact_column("signed_on", "Underskrevet den", shown=_day),
-    _fact_column("users_told_on", "Brugerne fik besked den", shown=_day),
-    _fact_column("pupils", "Elevernes kodeordspolitik", shown=lambda v: PUPILS.get(v, v)),
-    _fact_column("pupils_set_up_by", "Elevernes kodeordspolitik sat op af"),
-    _fact_column("decision", "Egne mailskabeloner", shown=lambda v: MAIL_DECISIONS.get(v, v)),
-    _fact_column("minimum_length", "Kodeords mindste længde (tegn)"),
-    Column("ad_matches", "Kodeordspolitikken i AD matcher", _ad_matches, ("ad_matches",)),
-    _fact_column("outcome", "De gamle vilkår", shown=lambda v: TERMS_OUTCOMES.get(v, v)),
-    _fact_column("switch_on", "Skiftedato", shown=_day),
-    _fact_column("meeting_at", "Mødetidspunkt (dansk tid)", shown=_moment),
-    _fact_column("service_window_minutes", "Servicevindue (minutter)"),
-    _fact_column("note", "Bemærkning"),
     # The migration to Full Service (ledger.migration) and the basis of an approval.
     _fact_column(
         "signing_basis",
