@@ -42,6 +42,9 @@ class DemoPerson:
     # Whether NemLog-in's `authorizedToRepresent` names the person's CVR: a signing-authority
     # signal for an approval (issue 15); most employees, and some signatories, have none.
     authorized_to_represent: bool = False
+    # The MitID Erhverv privileges the person's organisation assigned them (sent as NemLog-in's
+    # privilegesIntermediate, scoped to the person's CVR).
+    privileges: tuple[str, ...] = ()
 
     @property
     def email(self) -> str:

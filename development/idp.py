@@ -54,6 +54,19 @@ _SESSION_KEYS = {
 }
 
 
+def privilege_list(cvr: str, privileges: tuple[str, ...]) -> str:
+    """An OIO Basic Privilege Profile list of these privileges for one CVR, base64, as
+    NemLog-in sends it in privilegesIntermediate."""
+    root = etree.Element(
+        "{http://itst.dk/oiosaml/basic_privilege_profile}PrivilegeList",
+        nsmap={"bpp": "http://itst.dk/oiosaml/basic_privilege_profile"},
+    )
+    group = etree.SubElement(root, "PrivilegeGroup", Scope=v.PRIVILEGE_CVR_SCOPE + cvr)
+    for privilege in privileges:
+        etree.SubElement(group, "Privilege").text = privilege
+    return base64.b64encode(etree.tostring(root, xml_declaration=True, encoding="UTF-8")).decode()
+
+
 @dataclass(frozen=True)
 class ReceivedRequest:
     """A message from the SP whose redirect signature has been checked."""
@@ -259,6 +272,10 @@ class DevelopmentIdP:
             ]
             if person.authorized_to_represent:
                 values.append((v.AUTHORIZED_TO_REPRESENT, person.cvr))
+            if person.privileges:
+                values.append(
+                    (v.PRIVILEGES_INTERMEDIATE, privilege_list(person.cvr, person.privileges))
+                )
         else:
             values.append((v.PERSON_UUID, person.person_uuid))
         for name, value in values:

@@ -37,6 +37,7 @@ KNOWN_VARIABLES = frozenset(
         "LEDGER_ORIGIN",
         "LEDGER_DECLARATION_VALIDITY_MONTHS",
         "LEDGER_OPERATOR_CVR",
+        "LEDGER_SIGNING_PRIVILEGE",
         "LEDGER_APPROVAL_MAX_AUTH_AGE_MINUTES",
         "LEDGER_MAX_UPLOAD_BYTES",
         "LEDGER_TRUSTED_PROXIES",
@@ -142,6 +143,15 @@ class RetentionSettings:
         )
 
 
+def _signing_privilege(env: Mapping[str, str]) -> str | None:
+    value = (env.get("LEDGER_SIGNING_PRIVILEGE") or "").strip()
+    if not value:
+        return None
+    if len(value) > 500 or not value.isascii() or not value.isprintable() or " " in value:
+        raise ConfigError("LEDGER_SIGNING_PRIVILEGE must be a privilege's URI (ASCII, no spaces)")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -150,6 +160,9 @@ class Settings:
     origin: str
     declaration_validity_months: int = 12
     operator_cvr: str | None = None
+    # The MitID Erhverv privilege (its URI, as privilegesIntermediate names it) a municipality
+    # assigns to those who may sign for it: an approval with it records `mitid-privilege`.
+    signing_privilege: str | None = None
     approval_max_auth_age_minutes: int = 15
     max_upload_bytes: int = 10 * 1024 * 1024
     # How many reverse proxies in front of the portal set X-Forwarded-*; 0 trusts none.
@@ -228,6 +241,7 @@ class Settings:
             origin,
             int(months_text),
             operator_cvr=operator_cvr,
+            signing_privilege=_signing_privilege(env),
             approval_max_auth_age_minutes=_whole(
                 env, "LEDGER_APPROVAL_MAX_AUTH_AGE_MINUTES", 15, 1, 24 * 60
             ),

@@ -2,6 +2,7 @@
 NSIS level of Substantial or High read from the assertion itself (what was requested
 guarantees nothing)."""
 
+import base64
 import datetime
 from dataclasses import dataclass
 
@@ -39,6 +40,8 @@ class Identity:
     idp: str
     in_response_to: str
     assertion_xml: bytes
+    # The MitID Erhverv privileges assigned to the person for this CVR (privilegesIntermediate).
+    privileges: tuple[str, ...] = ()
 
     @property
     def authn_time(self) -> datetime.datetime:
@@ -56,6 +59,43 @@ def attributes_of(assertion: etree._Element) -> dict[str, list[str]]:
             for value in attribute.iterfind(f"{{{v.SAML}}}AttributeValue")
         )
     return values
+
+
+# The most text of a privileges attribute read (base64 of the XML); NemLog-in's lists are small.
+PRIVILEGES_MAX = 64 * 1024
+_PRIVILEGE_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+)
+
+
+def privileges_for(values: list[str], cvr: str) -> tuple[str, ...]:
+    """The privileges an OIO-BPP privilege list (base64 XML, as privilegesIntermediate
+    carries it) grants within the scope of this CVR; none when it is absent or unreadable
+    (a malformed list is no privilege, not a refused login)."""
+    found: list[str] = []
+    scope = v.PRIVILEGE_CVR_SCOPE + cvr
+    for value in values:
+        if not value or len(value) > PRIVILEGES_MAX:
+            continue
+        try:
+            root = etree.fromstring(base64.b64decode(value, validate=True), _PRIVILEGE_PARSER)
+        except (ValueError, etree.XMLSyntaxError):
+            continue
+        if root is None or not isinstance(root.tag, str):
+            continue
+        for group in root.iter():
+            if not isinstance(group.tag, str) or etree.QName(group).localname != "PrivilegeGroup":
+                continue
+            if (group.get("Scope") or "").strip() != scope:
+                continue
+            for privilege in group:
+                if isinstance(privilege.tag, str) and etree.QName(privilege).localname == (
+                    "Privilege"
+                ):
+                    text = (privilege.text or "").strip()
+                    if text and len(text) <= 500 and refused_character(text) is None:
+                        found.append(text)
+    return tuple(dict.fromkeys(found))
 
 
 def identity_from(
@@ -130,6 +170,7 @@ def identity_from(
         idp=idp,
         in_response_to=in_response_to,
         assertion_xml=assertion_xml,
+        privileges=privileges_for(attributes.get(v.PRIVILEGES_INTERMEDIATE, []), cvr),
     )
 
 

@@ -39,6 +39,10 @@ PROFESSIONAL_UUID: Final = "https://data.gov.dk/model/core/eid/professional/uuid
 AUTHORIZED_TO_REPRESENT: Final = (
     "https://data.gov.dk/model/core/eid/professional/authorizedToRepresent"
 )
+# OIO Basic Privilege Profile XML, base64: the rights an organisation's own MitID Erhverv
+# administrators assign, in groups scoped urn:dk:gov:saml:cvrNumberIdentifier:<cvr>.
+PRIVILEGES_INTERMEDIATE: Final = "https://data.gov.dk/model/core/eid/privilegesIntermediate"
+PRIVILEGE_CVR_SCOPE: Final = "urn:dk:gov:saml:cvrNumberIdentifier:"
 FIRST_NAME: Final = "https://data.gov.dk/model/core/eid/firstName"
 LAST_NAME: Final = "https://data.gov.dk/model/core/eid/lastName"
 FULL_NAME: Final = "https://data.gov.dk/model/core/eid/fullName"
@@ -64,6 +68,7 @@ REQUESTED_ATTRIBUTES: Final = (
     (LAST_NAME, False),
     (EMAIL, False),
     (AUTHORIZED_TO_REPRESENT, False),
+    (PRIVILEGES_INTERMEDIATE, False),
 )
 
 # Algorithms

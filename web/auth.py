@@ -358,6 +358,7 @@ def _start_session(identity: Identity) -> None:
         "idp": identity.idp,
         # NemLog-in's authorizedToRepresent (CVRs): part of the basis an approval records.
         "authorized_to_represent": list(identity.authorized_to_represent),
+        "privileges": list(identity.privileges),
     }
     session.permanent = True
     login_user(load_user(identity.person_uuid), fresh=True)

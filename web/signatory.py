@@ -171,6 +171,11 @@ def approve(version_id: UUID) -> Any:
                 current_user.cvr,
                 statement_confirmed=True,
                 authorized_to_represent=identity.get("authorized_to_represent", ()),
+                privileges=[
+                    p
+                    for p in identity.get("privileges", ())
+                    if p == ledger().settings.signing_privilege
+                ],
             ),
         )
     except DocumentUnavailable as error:
