@@ -367,3 +367,21 @@ def test_every_fact_of_the_migrations_events_has_a_danish_column_in_the_history(
     )
     assert rows["Approved"]["signing_basis"] == "Bekræftet erklæring om tegningsret"
     assert rows["SigningAuthorityChecked"]["checked_version"] == unchecked.approved_version
+
+
+def test_ledger_verify_reports_a_board_row_that_differs_from_its_event(
+    app: LedgerApp, operator: Actor, board: MigrationBoard, verify_cli
+) -> None:
+    ready_for_the_gate(app, operator, basis=None)
+    app.review_terms(cvr=AARHUS, outcome="deleted", note=None, actor=signatory())
+    board.refresh()
+    (seq,) = board.tables.rows(f"SELECT seq FROM {TABLE} WHERE subject = 'terms'")[0]
+    p = board.p
+    board.tables.run(
+        lambda c: c.execute(
+            f'UPDATE {TABLE} SET details = \'{{"outcome":"addendum"}}\' WHERE seq = {p}', (seq,)
+        )
+    )
+    code, problems, _ = verify_cli()
+    assert code != 0
+    assert problems == [("index-mismatch", seq)]
