@@ -80,6 +80,8 @@ NOTICE_KINDS = {
     "renewal-due": "Ledelseserklæringen skal fornyes",
     "approved": "Kunden godkendte",
     "handed-in": "Kunden afleverede erklæringen",
+    "task-due": "Opgaver i migreringen skal snart være løst",
+    "switch-soon": "Skiftedagen nærmer sig",
 }
 RECIPIENT_ROLES = {"signatory": "Kundens tegningsberettigede", "staff": "Leverandørens drift"}
 # Why a login was refused (the codes of saml.refusals), as an auditor reads it.
@@ -600,6 +602,9 @@ history.csv         hændelserne som rækker til at læse i et regneark (Excel: 
                     det er de signerede filer nedenfor, der er beviset.
 entries.jsonl       hændelsernes signerede blade, ét pr. linje
 payloads.jsonl      hændelsernes indhold, som bladene har hashen af
+personal.jsonl      (når pakken viser persondata) navne, UUID'er, IP-adresser og andre
+                    persondata, som indholdet kun har et fingeraftryk af, hver med nøglen,
+                    der passer til fingeraftrykket; slettede persondata er ikke med
 proofs.jsonl        (kun i en delmængde) beviset for hver hændelses plads i kontrolpunktet
 checkpoint          loggens signerede kontrolpunkt (størrelse og rodhash), med vidnernes
                     medsignaturer, når loggen har vidner
@@ -616,6 +621,6 @@ hvor DINE-NØGLER er loggens verifikationsnøgler, som du har fået ad en anden 
 pakke (nøglerne i filen keys er operatørens egne udsagn). Tilføj --witnesses og --tsa-roots
 med vidnernes nøgler og tidsstempelmyndighedens certifikater, som du selv har fået.
 Kommandoen siger »all holds«, når alt holder, og ellers hvad der er galt og hvor.
-Formatet er beskrevet i docs/evidence-format.md, afsnit 4; en fuld pakke kan også
-kontrolleres uden vores program.
+Formatet er beskrevet i docs/evidence-format.md, afsnit 4 (persondata: afsnit 10); en fuld
+pakke kan også kontrolleres uden vores program.
 """

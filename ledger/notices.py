@@ -5,7 +5,10 @@ People are told where they expect it:
 - a customer's signatories when staff reset its approval (with the reason), when a new
   agreement version awaits their approval, and when their joint management declaration's
   renewal is due (`RENEWAL_NOTICE_DAYS` before the date, and after it while it is overdue);
-- staff (LEDGER_STAFF_EMAIL) when a customer approves or hands in its declaration.
+- staff (LEDGER_STAFF_EMAIL) when a customer approves or hands in its declaration;
+- a customer's signatories and staff, once a municipality's switch to Full Service is
+  scheduled: when tasks of the migration are due within `TASK_NOTICE_DAYS` (each party about
+  the tasks it must do), and when the switch day is `SWITCH_NOTICE_DAYS` away or nearer.
 
 A customer's signatories are the people who logged in for its CVR with an e-mail address in
 their NemLog-in assertion, as the portal knows them (`Outbox.contacts_of`). Each message
@@ -39,6 +42,14 @@ from ledger.application import LedgerApp
 from ledger.danish_time import DANISH_TIME, danish_day, danish_minute, danish_today
 from ledger.domain import Declaration, DomainError, Notice
 from ledger.identity import Actor, NsisLevel
+from ledger.migration import (
+    MUNICIPALITY,
+    OPERATOR,
+    SWITCH,
+    MigrationStatus,
+    TaskStatus,
+    migration_id,
+)
 from ledger.signed_log import Entry
 from ledger.storage.notices import (
     FAILED,
@@ -56,10 +67,17 @@ NEW_VERSION = "new-version"
 RENEWAL_DUE = "renewal-due"
 APPROVED = "approved"
 HANDED_IN = "handed-in"
+TASK_DUE = "task-due"
+SWITCH_SOON = "switch-soon"
 # How many days before a declaration's renewal date its signatories are told.
 RENEWAL_NOTICE_DAYS = 30
-# How often one process looks for declarations whose renewal has become due (seconds): a
-# date, not an event, makes them due, so the log cannot be followed for them.
+# How many days before their due date the migration's open tasks are told, and before the
+# switch day the switch is (the plan's tasks are due the day before the switch date).
+TASK_NOTICE_DAYS = 14
+SWITCH_NOTICE_DAYS = 7
+# How often one process looks for declarations whose renewal has become due, and for
+# migration tasks and switch days coming near (seconds): a date, not an event, makes them
+# due, so the log cannot be followed for them.
 RENEWAL_SCAN_INTERVAL = 600.0
 # The portal's pages the messages link to (web's routes), under its base URL.
 SIGNATORY_AGREEMENT = "/aftaler/{version_id}"
@@ -67,6 +85,9 @@ SIGNATORY_HISTORY = "/historik"
 SIGNATORY_DECLARATION = "/erklaering"
 STAFF_CUSTOMER = "/drift/kunder/{cvr}"
 STAFF_DECLARATION = "/drift/erklaeringer/{cvr}"
+SIGNATORY_MIGRATION = "/migrering/"
+STAFF_MIGRATION = "/drift/kunder/{cvr}/migrering"
+STAFF_RUNBOOK = "/drift/kunder/{cvr}/skiftedag"
 RECEIPT = "/kvitteringer/{seq}"
 SIGNATURE = "Venlig hilsen\nKundeportalen"
 AUTOMATIC = (
@@ -140,6 +161,56 @@ def renewals_due(app: LedgerApp, outbox: Outbox, today: datetime.date) -> list[D
         seq = app.signed_log.seq_of(declaration.id, declaration.version)
         due += _to_signatories(RENEWAL_DUE, seq, customer.cvr, outbox)
     return due
+
+
+def migration_reminders_due(
+    app: LedgerApp, outbox: Outbox, staff: tuple[str, ...], today: datetime.date
+) -> list[DueNotice]:
+    """The reminders of scheduled switches, about the event that scheduled each (a switch
+    moved is a new event, so it is told again): the tasks due within TASK_NOTICE_DAYS (or
+    overdue), to the party that must do them; the switch day within SWITCH_NOTICE_DAYS, to
+    the customer's signatories and to staff. Nothing once the municipality has switched."""
+    due: list[DueNotice] = []
+    for customer in app.customers():
+        status = app.migration_status(customer.cvr, today=today)
+        switch_on = status.switch.switch_on
+        if switch_on is None or status.switched:
+            continue
+        seq = scheduled_seq(app, customer.cvr)
+        if seq is None:
+            continue
+        cvr = customer.cvr
+        if _due_tasks(status, MUNICIPALITY, today):
+            due += _to_signatories(TASK_DUE, seq, cvr, outbox)
+        if _due_tasks(status, OPERATOR, today):
+            due += [DueNotice(TASK_DUE, seq, cvr, Notice.STAFF, to) for to in staff]
+        if 0 <= (switch_on - today).days <= SWITCH_NOTICE_DAYS:
+            due += _to_signatories(SWITCH_SOON, seq, cvr, outbox)
+            due += [DueNotice(SWITCH_SOON, seq, cvr, Notice.STAFF, to) for to in staff]
+    return due
+
+
+def scheduled_seq(app: LedgerApp, cvr: str) -> int | None:
+    """Where the event that scheduled the municipality's switch (its latest date) is in the
+    log; None when none has."""
+    found = None
+    for event in app.repository.event_store.get(migration_id(cvr)):
+        if type(event).__name__ == "SwitchScheduled":
+            found = event
+    if found is None:
+        return None
+    return app.signed_log.seq_of(found.originator_id, found.originator_version)
+
+
+def _due_tasks(status: MigrationStatus, party: str, today: datetime.date) -> list[TaskStatus]:
+    """The tasks before the switch day that wait for `party` and are due within
+    TASK_NOTICE_DAYS of `today` (or overdue)."""
+    soon = today + datetime.timedelta(days=TASK_NOTICE_DAYS)
+    return [
+        task
+        for task in status.waiting_for(party)
+        if task.task.phase != SWITCH and task.due is not None and task.due <= soon
+    ]
 
 
 def _to_signatories(kind: str, seq: int, cvr: str, outbox: Outbox) -> list[DueNotice]:
@@ -237,6 +308,8 @@ def compose(notice: DueNotice, about: Entry, app: LedgerApp, portal_url: str) ->
                 + SIGNATORY_DECLARATION,
             ),
         )
+    if notice.notice_kind in (TASK_DUE, SWITCH_SOON):
+        return _migration_text(notice, about, app, link, greeting, customer)
     actor = about.actor
     name = actor.name if actor is not None else "en medarbejder"
     if notice.notice_kind == APPROVED:
@@ -265,6 +338,104 @@ def compose(notice: DueNotice, about: Entry, app: LedgerApp, portal_url: str) ->
             ),
         )
     raise ValueError(f"unknown kind of notice {notice.notice_kind!r}")
+
+
+def _migration_text(
+    notice: DueNotice, about: Entry, app: LedgerApp, link: str, greeting: str, customer: str
+) -> Text | None:
+    """A reminder of a scheduled switch; None once the switch was moved (a newer event
+    scheduled it), carried out, or (for tasks due) the tasks are done."""
+    today = danish_today()
+    status = app.migration_status(notice.cvr, today=today)
+    switch = status.switch
+    if (
+        switch.switch_on is None
+        or switch.meeting_at is None
+        or status.switched
+        or scheduled_seq(app, notice.cvr) != about.seq
+    ):
+        return None
+    to_staff = notice.recipient_role == Notice.STAFF
+    party = OPERATOR if to_staff else MUNICIPALITY
+    switch_day = danish_day(switch.switch_on)
+    meeting = danish_minute(switch.meeting_at).split(" kl. ")[1]
+    tasks = _due_tasks(status, party, today)
+    listed = "\n".join(f"- {task.task.title}" for task in tasks)
+    page = link + STAFF_MIGRATION.format(cvr=notice.cvr) if to_staff else link + SIGNATORY_MIGRATION
+    if notice.notice_kind == TASK_DUE:
+        if not tasks:
+            return None
+        by = min(task.due for task in tasks if task.due is not None)
+        by_day = danish_day(by)
+        late = by < today
+        if to_staff:
+            return Text(
+                f"Driftens opgaver for {customer} senest {by_day}",
+                _lines(
+                    f"{_genitive(customer)} skifte til Full Service er planlagt til "
+                    f"{switch_day}. Disse opgaver skal driften have løst "
+                    + (f"og skulle have været løst {by_day}:" if late else f"senest {by_day}:"),
+                    listed,
+                    "Kommunens opgaver i migreringen:\n" + page,
+                ),
+            )
+        return Text(
+            f"Opgaver i migreringen til Full Service skal være løst senest {by_day}",
+            _lines(
+                greeting,
+                f"{_genitive(customer)} skifte til Full Service IdP er planlagt til "
+                f"{switch_day}. "
+                + (
+                    f"Disse opgaver skulle have været løst {by_day}:"
+                    if late
+                    else f"Disse opgaver skal kommunen have løst senest {by_day}:"
+                ),
+                listed,
+                "Hvad skal du gøre?\nLøs opgaverne, og registrér dem i portalen, når du har "
+                "logget ind med MitID Erhverv:\n" + page,
+            ),
+        )
+    window = switch.service_window_minutes
+    said = (
+        f" Kommunen har meldt et servicevindue på {window} minutter ud; så længe kan "
+        "brugerne ikke logge ind med MitID Erhverv."
+        if window
+        else ""
+    )
+    left = f"Disse opgaver mangler stadig:\n{listed}" if tasks else ""
+    if to_staff:
+        return Text(
+            f"{customer} skifter til Full Service {switch_day}",
+            _lines(
+                *filter(
+                    None,
+                    (
+                        f"{customer} (CVR {notice.cvr}) skifter til Full Service IdP "
+                        f"{switch_day}. Mødet begynder kl. {meeting}.{said}",
+                        left,
+                        "Skiftedagens drejebog:\n" + link + STAFF_RUNBOOK.format(cvr=notice.cvr),
+                    ),
+                )
+            ),
+        )
+    return Text(
+        f"Skiftedagen er {switch_day}",
+        _lines(
+            *filter(
+                None,
+                (
+                    greeting,
+                    f"{customer} skifter til Full Service IdP {switch_day}. Mødet med "
+                    f"leverandøren begynder kl. {meeting}.{said}",
+                    "Hvad skal du gøre?\nMeld servicevinduet ud til kommunens brugere, og "
+                    "sørg for, at den, der kan fjerne IdP'en og godkende invitationen i "
+                    "kommunens MitID Erhverv-portal, er med på mødet.",
+                    left,
+                    "Migreringen i portalen:\n" + page,
+                ),
+            )
+        ),
+    )
 
 
 def _lines(*paragraphs: str) -> str:
@@ -377,7 +548,9 @@ class NoticeSender:
         if self._renewals_scanned_at is None or now - self._renewals_scanned_at >= (
             RENEWAL_SCAN_INTERVAL
         ):
-            self.outbox.add(renewals_due(self.app, self.outbox, danish_today()))
+            today = danish_today()
+            self.outbox.add(renewals_due(self.app, self.outbox, today))
+            self.outbox.add(migration_reminders_due(self.app, self.outbox, self.staff, today))
             self._renewals_scanned_at = now
         lost = self.outbox.lapse(now_ms)
         if lost:

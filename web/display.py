@@ -96,6 +96,8 @@ NOTICE_SUBJECTS = {
     "renewal-due": "fornyelsen af ledelseserklæringen",
     "approved": "kommunens godkendelse af {agreement}",
     "handed-in": "den afleverede ledelseserklæring",
+    "task-due": "opgaver i migreringen, der snart skal være løst",
+    "switch-soon": "skiftedagen, der nærmer sig",
 }
 
 
