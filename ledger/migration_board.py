@@ -107,13 +107,13 @@ class MigrationBoard:
     def refresh(self) -> int:
         """Add the rows of the events indexed since the last refresh; how many it added."""
         self.index.refresh()
-        done_rows = self.tables.rows(f"SELECT seq FROM {STATE} WHERE one = 1")
-        done = int(done_rows[0][0]) if done_rows else -1
-        highest_rows = self.tables.rows(f"SELECT MAX(seq) FROM {INDEX_TABLE}")
-        highest = highest_rows[0][0]
-        if highest is None or int(highest) <= done:
+        ((done_seq, highest_seq),) = self.tables.rows(
+            f"SELECT (SELECT seq FROM {STATE} WHERE one = 1), (SELECT MAX(seq) FROM {INDEX_TABLE})"
+        )
+        done = -1 if done_seq is None else int(done_seq)
+        if highest_seq is None or int(highest_seq) <= done:
             return 0
-        highest = int(highest)
+        highest = int(highest_seq)
         seqs = [
             int(row[0])
             for row in self.tables.rows(

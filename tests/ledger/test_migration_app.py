@@ -23,6 +23,7 @@ from ledger.migration import (
 )
 from ledger.migration_board import TABLE, MigrationBoard
 from ledger.search import EventIndex
+from ledger.storage.tables_of_our_own import OwnTables
 from tests.fixtures import AARHUS, ODENSE, login, signatory
 
 STAFF = Actor.person(
@@ -385,3 +386,23 @@ def test_ledger_verify_reports_a_board_row_that_differs_from_its_event(
     code, problems, _ = verify_cli()
     assert code != 0
     assert problems == [("index-mismatch", seq)]
+
+
+def test_a_matrix_read_with_nothing_new_is_three_statements(
+    app: LedgerApp, operator: Actor, board: MigrationBoard, monkeypatch
+) -> None:
+    ready_for_the_gate(app, operator, basis=None)
+    board.matrix(today=danish_today())
+    asked: list[str] = []
+    rows = OwnTables.rows
+
+    def counted(self, statement, params=()):
+        asked.append(statement)
+        return rows(self, statement, params)
+
+    monkeypatch.setattr(OwnTables, "rows", counted)
+    monkeypatch.setattr(OwnTables, "transaction", lambda *a, **k: pytest.fail("a read that writes"))
+    board.matrix(today=danish_today())
+    # The index's catch-up check, the board's (its state and the index's highest seq), and
+    # the board's rows after the last one read: however many municipalities there are.
+    assert len(asked) == 3, asked
