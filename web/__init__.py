@@ -20,6 +20,8 @@ from web import (
     caching,
     display,
     errors,
+    migration_audit,
+    migration_municipality,
     migration_staff,
     portal,
     signatory,
@@ -94,7 +96,9 @@ def create_app(services: Services, *, config: Mapping[str, Any] | None = None) -
         signatory.blueprint,
         staff.blueprint,
         migration_staff.blueprint,
+        migration_municipality.blueprint,
         audit.blueprint,
+        migration_audit.blueprint,
         api.blueprint,
     ):
         app.register_blueprint(blueprint)
