@@ -317,9 +317,10 @@ def _reason(reason: str, what: str) -> str:
     )
 
 
-def _choice(value: str, choices: dict[str, str], label: str) -> str:
+def _choice(value: str, choices: dict[str, str], question: str) -> str:
+    """`value` when it is one of the choices, or DomainError asking `question`."""
     if value not in choices:
-        raise DomainError(f"Vælg {label}: {', '.join(choices.values())}.")
+        raise DomainError(f"Vælg {question}.")
     return value
 
 
@@ -493,7 +494,7 @@ class Migration(Recurring):
         actor: Actor,
     ) -> "Migration":
         cls.check_recorder("full-service", cvr, actor)
-        pupils = _choice(pupils, PUPILS, "om elevernes kodeordspolitik er håndteret")
+        pupils = _choice(pupils, PUPILS, "hvordan elevernes kodeordspolitik er håndteret")
         set_up_by = None
         if pupils == "set-up":
             if not pupils_set_up_by or not pupils_set_up_by.strip():
@@ -600,7 +601,8 @@ class Migration(Recurring):
             if found.key == "terms":
                 raise DomainError(
                     "Vilkårene skal gennemgås: de gamle vilkår bliver et tillæg, og planen "
-                    "siger, at de SKAL slettes eller renses. Opgaven kan ikke være ikke relevant."
+                    "siger, at de SKAL slettes eller renses. Opgaven kan ikke markeres som "
+                    "ikke relevant."
                 )
             raise DomainError(f"Opgaven »{found.title}« kan ikke markeres som ikke relevant.")
         cls.check_recorder(found.key, cvr, actor)
