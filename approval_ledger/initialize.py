@@ -1,4 +1,6 @@
-"""Setting up a ledger: the data directory, the first signing key and the log's first event.
+"""Setting up a ledger: the data directory, the first signing key and the log's first event,
+which names the key and evidence format 2, so that no personal value of a new log is ever in
+a hashed payload.
 
 The data directory and what the ledger keeps in it are for the ledger's owner only:
 directories 0700, files 0600, whatever existed before and whatever the umask.
@@ -22,9 +24,13 @@ class Initialized:
     started_log: bool
 
 
-def initialize(settings: Settings, actor: Actor, *, existing_key: bool = False) -> Initialized:
+def initialize(
+    settings: Settings, actor: Actor, *, existing_key: bool = False, evidence_format: int = 2
+) -> Initialized:
     """Create what is missing and leave what exists; running it twice changes nothing.
-    `existing_key`: sign with the key pair made in the token beforehand (`KeyRing.create`)."""
+    `existing_key`: sign with the key pair made in the token beforehand (`KeyRing.create`).
+    `evidence_format`: the format a new log writes in (1 makes a log as every log was
+    before format 2, for the tests of such logs)."""
     make_private(settings)
     if not settings.secret_key_file.exists():
         descriptor = os.open(settings.secret_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -35,7 +41,7 @@ def initialize(settings: Settings, actor: Actor, *, existing_key: bool = False) 
     if created_key:
         keyring.create(settings.origin, existing=existing_key)
     app = LedgerApp(settings)
-    started = app.signed_log.start(actor) is not None
+    started = app.start_log(actor, evidence_format=evidence_format)
     return Initialized(app, created_key, started)
 
 

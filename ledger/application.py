@@ -45,6 +45,7 @@ from ledger.migration import (
     check_colleague_grantor,
     derive,
     fact_of,
+    is_colleague,
     migration_id,
 )
 from ledger.personal_data import CommitmentTranscoding, PersonalDataMapper, PersonalDataStore
@@ -104,6 +105,9 @@ class ApprovalSubject:
     cvr: str
     agreement: AgreementVersion
     approval: Approval | None
+    # Whether the person asking holds the role Kollega for the CVR (read in the same
+    # statement when `approval_subject` is given the person): a colleague does not approve.
+    colleague: bool = False
 
 
 class DocumentUnavailable(DomainError):
@@ -334,16 +338,28 @@ class LedgerApp(Application[UUID]):
     def approval(self, cvr: str, version_id: UUID) -> Approval | None:
         return self._find(approval_id(validate_cvr(cvr), version_id))
 
-    def approval_subject(self, cvr: str, version_id: UUID) -> ApprovalSubject:
+    def approval_subject(
+        self, cvr: str, version_id: UUID, person_uuid: str | None = None
+    ) -> ApprovalSubject:
         """The agreement version and the CVR's approval of it, in one read (DomainError
-        when the version does not exist): what Godkend checks and hands to `approve`."""
+        when the version does not exist): what Godkend checks and hands to `approve`. With
+        `person_uuid`, the person's colleague role is read in the same statement."""
         cvr = validate_cvr(cvr)
         approval_key = approval_id(cvr, version_id)
-        found = self._find_together([version_id, approval_key])
+        ids = [version_id, approval_key]
+        role_key = None
+        if person_uuid is not None:
+            role_key = role_assignment_id(normalized_person_uuid(person_uuid), COLLEAGUE)
+            ids.append(role_key)
+        found = self._find_together(ids)
         agreement, approval = found.get(version_id), found.get(approval_key)
         if not isinstance(agreement, AgreementVersion):
             raise DomainError("Den version af aftalen findes ikke.")
-        return ApprovalSubject(cvr, agreement, approval if isinstance(approval, Approval) else None)
+        role = found.get(role_key) if role_key is not None else None
+        colleague = isinstance(role, RoleAssignment) and is_colleague([role], cvr)
+        return ApprovalSubject(
+            cvr, agreement, approval if isinstance(approval, Approval) else None, colleague
+        )
 
     def approve(
         self,
@@ -380,7 +396,7 @@ class LedgerApp(Application[UUID]):
         `signing_basis` what it rests on (`ledger.migration.signing_basis`). A person who
         holds the role Kollega for the CVR (`colleague`) does not approve.
         """
-        if colleague:
+        if colleague or (subject is not None and subject.colleague and subject.cvr == cvr):
             raise DomainError(
                 "Du har rollen Kollega og kan ikke godkende aftalen; det gør en "
                 "tegningsberettiget for kommunen."
@@ -832,6 +848,14 @@ class LedgerApp(Application[UUID]):
         return self.projection.ids_of(kind)
 
     # Personal data
+
+    def start_log(self, actor: Actor, *, evidence_format: int = 2) -> bool:
+        """Start a new log, in evidence format 2 from its first event on (docs/evidence-
+        format.md section 10; 1 only for a log as they were before 2 existed); False when
+        the log is already started (its format stays)."""
+        started = self.signed_log.start(actor, evidence_format=evidence_format) is not None
+        self.personal_mapper.adopted = self.signed_log.evidence_format() >= 2
+        return started
 
     def adopt_evidence_format_2(self, actor: Actor) -> bool:
         """Commit the personal fields of every event stored from now on (docs/evidence-

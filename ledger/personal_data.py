@@ -350,21 +350,32 @@ class PersonalDataMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        domain_event = super().to_domain_event(stored_event)
-        if PERSONAL_MARK not in stored_event.state:
-            return domain_event
-        state = vars(domain_event)
-        places = [
-            (name, member, value)
-            for name, value in state.items()
-            for member, value in _commitments_of(value)
-        ]
-        if not places:
-            return domain_event
-        found = self.store.openings(value.commitment for _, _, value in places)
-        for name, member, value in places:
-            _replaced(state, f"{name}.{member}" if member else name, _opened(value, found))
-        return domain_event
+        return self.to_domain_events([stored_event])[0]
+
+    def to_domain_events(
+        self, stored_events: Sequence[StoredEvent]
+    ) -> list[DomainEventProtocol[UUID]]:
+        """The events, their commitments opened with one read of the openings for all of
+        them (a page of the log costs one query for its personal values, not one an event)."""
+        decoded = []
+        wanted: list[str] = []
+        for stored_event in stored_events:
+            domain_event = super().to_domain_event(stored_event)
+            places = []
+            if PERSONAL_MARK in stored_event.state:
+                places = [
+                    (name, member, value)
+                    for name, value in vars(domain_event).items()
+                    for member, value in _commitments_of(value)
+                ]
+                wanted.extend(value.commitment for _, _, value in places)
+            decoded.append((domain_event, places))
+        found = self.store.openings(wanted) if wanted else {}
+        for domain_event, places in decoded:
+            state = vars(domain_event)
+            for name, member, value in places:
+                _replaced(state, f"{name}.{member}" if member else name, _opened(value, found))
+        return [domain_event for domain_event, _ in decoded]
 
 
 def _commitments_of(value: Any) -> list[tuple[str, Commitment]]:

@@ -9,7 +9,7 @@ the events back in log order.
 import copy
 import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any, TypeVar
 from uuid import UUID
@@ -180,12 +180,19 @@ class SignedLog:
 
     # The log and its keys
 
-    def start(self, actor: Actor) -> LogKeys | None:
-        """Record the first key as the log's first event; nothing when already started."""
+    def start(self, actor: Actor, *, evidence_format: int = 1) -> LogKeys | None:
+        """Record the first key as the log's first event; nothing when already started.
+        The first event names the evidence format the log writes from then on (a log
+        started in format 1 may adopt 2 later, `adopt_format`)."""
         if self._log_keys() is not None:
             return None
         key = self.keyring.first_signing_key()
-        log_keys = LogKeys(origin=key.name, verifier_key=key.verifier_key.line(), actor=actor)
+        log_keys = LogKeys(
+            origin=key.name,
+            verifier_key=key.verifier_key.line(),
+            actor=actor,
+            evidence_format=evidence_format,
+        )
         try:
             self.save(log_keys)
         except IntegrityError:
@@ -392,7 +399,7 @@ class SignedLog:
             records = self.recorder.select_log(
                 after=after, limit=page_size, since=since, until=until
             )
-            yield from map(self._entry, records)
+            yield from self._entries(records)
             if len(records) < page_size:
                 return
             after = records[-1].seq
@@ -414,8 +421,21 @@ class SignedLog:
         entries: list[Entry] = []
         for start in range(0, len(wanted), _READ_AT_ONCE):
             chunk = wanted[start : start + _READ_AT_ONCE]
-            entries.extend(map(self._entry, self.recorder.select_log_at(chunk)))
+            entries.extend(self._entries(self.recorder.select_log_at(chunk)))
         return entries
+
+    def _entries(self, records: Sequence[LogRecord]) -> list[Entry]:
+        """The entries of these records, decoded together: a mapper that reads something
+        beside each event (the openings of personal values, section 10) reads it once for
+        all of them."""
+        decode_all = getattr(self.mapper, "to_domain_events", None)
+        if decode_all is None:
+            return [self._entry(record) for record in records]
+        events = decode_all([record.stored_event for record in records])
+        return [
+            Entry(record.seq, record.recorded_at, event, record.leaf, record.stored_event.state)
+            for record, event in zip(records, events, strict=True)
+        ]
 
     def _entry(self, record: LogRecord) -> Entry:
         return Entry(

@@ -141,7 +141,7 @@ def approve(version_id: UUID) -> Any:
     The version and the CVR's approval of it are read together (`approval_subject`), and
     `approve` is given them with the customer the signatory check read."""
     try:
-        subject = ledger().approval_subject(current_user.cvr, version_id)
+        subject = ledger().approval_subject(current_user.cvr, version_id, current_user.person_uuid)
     except DomainError:
         abort(404)
     version = subject.agreement

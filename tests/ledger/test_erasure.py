@@ -6,12 +6,15 @@ left half done fails `ledger verify` with its own reason."""
 
 import json
 import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from approval_ledger.initialize import initialize
 from ledger.application import LedgerApp
+from ledger.config import Settings
 from ledger.erasure import Eraser, Refusal
 from ledger.evidence.bundle import Receipt, verify_receipt
 from ledger.evidence.personal import commitments_in
@@ -30,13 +33,15 @@ USER_AGENT = "Mozilla/5.0 (Testbrowser Ærlig/9.9)"
 LATER = datetime.now(UTC) + timedelta(days=7 * 31)
 
 
-def approve(app: LedgerApp, operator: Actor, *, assertion: str = "_erasure-1") -> int:
-    """An approval by NAME from IP: its seq."""
+def approve(
+    app: LedgerApp, operator: Actor, *, assertion: str = "_erasure-1", label: str = "2026.1"
+) -> int:
+    """An approval by NAME from IP of a new agreement version `label`: its seq."""
     if not app.customers():
         app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
     agreement = app.publish_agreement(
         title="Driftsaftale",
-        version_label="2026.1",
+        version_label=label,
         document=b"%PDF-1.4\n% erasure test\n%%EOF\n",
         document_name="driftsaftale.pdf",
         actor=operator,
@@ -54,8 +59,17 @@ def approve(app: LedgerApp, operator: Actor, *, assertion: str = "_erasure-1") -
 
 @pytest.fixture
 def adopted(app: LedgerApp, operator: Actor) -> LedgerApp:
-    assert app.adopt_evidence_format_2(operator)
+    """A log `ledger init` started: in format 2 from its first event."""
+    assert app.personal_mapper.adopted
     return app
+
+
+@pytest.fixture
+def format_1(settings: Settings, operator: Actor) -> Iterator[LedgerApp]:
+    """A log started before format 2 existed (its events hash their personal values)."""
+    ledger = initialize(settings, operator, evidence_format=1).app
+    yield ledger
+    ledger.close()
 
 
 def verified(app: LedgerApp):
@@ -77,7 +91,48 @@ def files_holding(app: LedgerApp, text: str) -> list[str]:
     return found.stdout.split()
 
 
-def test_a_log_that_has_not_adopted_format_2_writes_its_payloads_as_before(app, operator):
+def test_a_new_log_writes_format_2_from_its_first_event(app, operator):
+    """`ledger init` starts the log in format 2: its first event says so, no event of it is
+    in format 1, and adopting again changes nothing."""
+    first = app.signed_log.entry(0)
+    assert (first.event_type, first.facts()["evidence_format"]) == ("LogStarted", 2)
+    assert app.signed_log.evidence_format() == 2
+    assert not app.adopt_evidence_format_2(operator)
+    seq = approve(app, operator)
+    assert [e.event_type for e in app.signed_log.entries()][:2] == ["LogStarted", "Registered"]
+    assert IP.encode() not in app.signed_log.entry(seq).payload
+    assert verified(app).ok
+
+
+def test_the_cli_adopts_format_2_for_a_log_started_before_it(
+    format_1, operator, monkeypatch, capsys
+):
+    from approval_ledger.cli import main
+
+    app = format_1
+    seq = approve(app, operator)
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(app.settings.data_dir))
+    monkeypatch.setenv("LEDGER_DATABASE_URL", app.settings.database.url)
+    monkeypatch.setenv("LEDGER_ORIGIN", app.settings.origin)
+    monkeypatch.setenv("LEDGER_OPERATOR_CVR", app.settings.operator_cvr or "")
+    assert main(["privacy", "adopt"]) == 0
+    assert "now commits the personal fields" in capsys.readouterr().out
+    assert main(["privacy", "adopt"]) == 0
+    assert "already writes evidence format 2" in capsys.readouterr().out
+    app.close()
+    reopened = LedgerApp(app.settings)
+    try:
+        assert reopened.personal_mapper.adopted
+        later = approve(reopened, operator, assertion="_erasure-2", label="2026.2")
+        assert IP.encode() in reopened.signed_log.entry(seq).payload  # stays as it was
+        assert IP.encode() not in reopened.signed_log.entry(later).payload
+        assert verified(reopened).ok
+    finally:
+        reopened.close()
+
+
+def test_a_log_that_has_not_adopted_format_2_writes_its_payloads_as_before(format_1, operator):
+    app = format_1
     seq = approve(app, operator)
     entry = app.signed_log.entry(seq)
     assert IP.encode() in entry.payload
@@ -386,9 +441,10 @@ def test_the_retention_periods_are_configured_and_checked(adopted, operator, tmp
     assert dataclasses.replace(rules, network_months=6) == adopted.settings.retention
 
 
-def test_a_request_redacts_the_persons_events_stored_before_format_2(app, operator):
+def test_a_request_redacts_the_persons_events_stored_before_format_2(format_1, operator):
     """An event of format 1 holds the values in its hashed payload: the erasure replaces
     the payload by a redacted one whose hash it names, and keeps the leaf."""
+    app = format_1
     seq = approve(app, operator)
     version = app.signed_log.entry(seq).facts()["agreement_version_id"]
     receipt = app.signed_log.receipt(seq).to_json()
@@ -422,8 +478,9 @@ def test_a_request_redacts_the_persons_events_stored_before_format_2(app, operat
 
 
 def test_a_redaction_named_but_not_made_is_erasure_incomplete_and_an_altered_one_a_mismatch(
-    app, operator
+    format_1, operator
 ):
+    app = format_1
     seq = approve(app, operator)
     entry = app.signed_log.entry(seq)
     original = entry.payload
@@ -448,3 +505,4 @@ def test_a_redaction_named_but_not_made_is_erasure_incomplete_and_an_altered_one
     assert reasons(app) == [(Reason.ERASURE_INCOMPLETE, done.seq)]
     store(done.redactions[seq].payload.replace(AARHUS.encode(), b"35209115"))
     assert reasons(app) == [(Reason.PAYLOAD_MISMATCH, seq)]
+

@@ -236,16 +236,27 @@ def test_the_colleague_role_is_granted_by_the_signatory_and_read_at_login(
         )
     with pytest.raises(DomainError, match="Du har rollen Kollega og kan ikke give"):
         app.revoke_colleague(cvr=AARHUS, person_uuid=colleague, actor=ida, reason="Jeg stopper nu.")
+    agreement = app.publish_agreement(
+        title="OS2faktor-aftale",
+        version_label="2026.1",
+        document=demo_pdf("OS2faktor-aftale", "2026.1"),
+        document_name="aftale.pdf",
+        actor=operator,
+    )
+    subject = app.approval_subject(AARHUS, agreement.id, colleague)
+    assert subject.colleague
+    assert not app.approval_subject(AARHUS, agreement.id, STAFF.person_uuid).colleague
     with pytest.raises(DomainError, match="Kollega og kan ikke godkende"):
         app.approve(
             cvr=AARHUS,
-            version_id=app.customer(AARHUS).id,
-            actor=signatory(),
+            version_id=agreement.id,
+            actor=signatory(name="Ida Iversen", person_uuid=f"urn:uuid:{colleague}"),
             authentication=login(app),
             ip="127.0.0.1",
             user_agent="test",
-            colleague=True,
+            subject=subject,
         )
+    assert app.approval(AARHUS, agreement.id) is None
     app.revoke_colleague(
         cvr=AARHUS, person_uuid=colleague, actor=signatory(), reason="Ida er flyttet afdeling."
     )

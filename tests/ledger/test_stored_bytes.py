@@ -182,9 +182,11 @@ LEAVES = [
 
 @pytest.fixture(scope="module")
 def mapper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mapper[UUID]]:
-    """The application's mapper, with its transcodings (the database plays no part)."""
+    """The application's mapper, with its transcodings (the database plays no part), of a
+    log in evidence format 1: its bytes are pinned for good (format 2 commits personal
+    values under random keys, tests/ledger/test_erasure.py)."""
     settings = settings_in(tmp_path_factory.mktemp("ledger") / "var")
-    app = initialize(settings, OPERATOR).app
+    app = initialize(settings, OPERATOR, evidence_format=1).app
     yield app.mapper
     app.close()
 

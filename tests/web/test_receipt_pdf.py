@@ -190,8 +190,13 @@ def test_a_pdf_receipt_whose_attachment_was_altered_fails(pdf_receipt, app, tmp_
     _, document = pdf_receipt
     receipt = json.loads(receipt_in_pdf(document))
     payload = base64.b64decode(receipt["payload"])
-    assert b"Frederik Friis" in payload
-    receipt["payload"] = base64.b64encode(payload.replace(b"Friis", b"Falsk")).decode()
+    # The approver's name is committed, not in the payload (evidence format 2): the
+    # forger changes the statement the approver confirmed.
+    assert b"Frederik Friis" not in payload
+    assert b"godkender aftalen" in payload
+    receipt["payload"] = base64.b64encode(
+        payload.replace(b"godkender aftalen", b"afviser aftalen")
+    ).decode()
     altered = json.dumps(receipt).encode()
     tampered = tmp_path / "tampered.pdf"
     tampered.write_bytes(_with_attachment(document, altered))

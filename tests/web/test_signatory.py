@@ -12,7 +12,7 @@ import pytest
 from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
 from development.demo import signatory as signatory_actor
 from ledger.danish_time import DANISH_TIME
-from ledger.domain import approval_id, customer_id
+from ledger.domain import approval_id, customer_id, role_assignment_id
 from ledger.evidence.bundle import Receipt, verify_receipt
 from tests.web.test_login import log_in
 
@@ -91,7 +91,13 @@ def test_godkend_reads_the_customer_the_version_and_the_approval_once_and_no_rol
     )
     done = portal.post(f"{page}/godkend", data={"bekraeft": "ja", "csrf_token": token})
     assert done.status_code == 302
-    assert read == [customer_id(AARHUS), {agreement.id, approval_id(AARHUS, agreement.id)}]
+    # The person's colleague role (issue 15: a colleague does not approve) is read in the
+    # same statement as the version and the approval; no other role is read.
+    colleague = role_assignment_id(PERSONS_BY_KEY["aarhus"].person_uuid, "colleague")
+    assert read == [
+        customer_id(AARHUS),
+        {agreement.id, approval_id(AARHUS, agreement.id), colleague},
+    ]
 
 
 def test_godkend_records_the_approval_and_shows_a_receipt_that_verifies_offline(

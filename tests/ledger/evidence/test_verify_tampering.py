@@ -63,6 +63,10 @@ LAST = len(LAYOUT) - 1
 
 ORIGIN = "test.example/ledger"  # as tests/conftest.py configures every ledger
 APPROVER_IP = b"192.0.2.10"
+# The personal values LAYOUT's events commit (format 2): each approval's assertion id, IP,
+# browser and approver's name and UUID (4 x 5), the staff and auditor grants' UUID and name
+# (2 x 2), and the staff revocation's UUID; the operator's own events name no person.
+PERSONAL_VALUES = 4 * 5 + 2 * 2 + 1
 
 Pair = tuple[str, int | None]
 
@@ -568,8 +572,11 @@ def test_edited_payload_resigned_with_a_foreign_key_is_an_unknown_key_and_a_brok
 ) -> None:
     store = sqlite_ledger.store
     _, payload = store.event(ODENSE_APPROVED)
-    assert APPROVER_IP in payload
-    edited = payload.replace(APPROVER_IP, b"203.0.113.66")
+    # The IP address is committed, not in the payload (format 2): the forger changes the
+    # customer the approval is for instead.
+    assert APPROVER_IP not in payload
+    assert f'"cvr":"{ODENSE}"'.encode() in payload
+    edited = payload.replace(f'"cvr":"{ODENSE}"'.encode(), f'"cvr":"{AARHUS}"'.encode())
     store.set_payload(ODENSE_APPROVED, edited)
     store.set_leaf(
         ODENSE_APPROVED, resigned(store.leaf(ODENSE_APPROVED).leaf, edited, foreign_key())
@@ -850,7 +857,8 @@ def test_cli_verify_exits_0_on_an_untouched_ledger(
     out = capsys.readouterr().out.splitlines()
     documents = 5  # the agreement and the four approvals' login assertions
     assert out == [
-        f"checked {len(LAYOUT)} leaves, {len(LAYOUT)} events and {documents} documents: all holds"
+        f"checked {len(LAYOUT)} leaves, {len(LAYOUT)} events and {documents} documents "
+        f"({PERSONAL_VALUES} personal values, 0 of them erased): all holds"
     ]
 
 
@@ -875,8 +883,8 @@ def test_cli_verify_exits_1_and_prints_each_problem_and_a_summary(
     )
     leaves = events = len(LAYOUT) - 1
     assert out[3] == (
-        f"checked {leaves} leaves, {events} events and 5 documents: "
-        "3 problems (broken-chain 1, seq-gap 1, version-gap 1)"
+        f"checked {leaves} leaves, {events} events and 5 documents ({PERSONAL_VALUES} "
+        "personal values, 0 of them erased): 3 problems (broken-chain 1, seq-gap 1, version-gap 1)"
     )
 
 
