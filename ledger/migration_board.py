@@ -130,6 +130,25 @@ class MigrationBoard:
         self._mark_done(highest)
         return added
 
+    def fill_missing(self) -> int:
+        """Derive again the rows of indexed events the board lacks below where it has
+        looked (a row deleted in the database): one statement when none is missing. Each
+        process does it at its first read; `ledger verify` reports such a row too."""
+        seqs = [
+            int(row[0])
+            for row in self.tables.rows(
+                f"SELECT i.seq FROM {INDEX_TABLE} i LEFT JOIN {TABLE} b ON b.seq = i.seq "
+                f"WHERE i.event_type IN ({_TYPES_SQL}) AND b.seq IS NULL AND i.seq <= "
+                f"(SELECT seq FROM {STATE} WHERE one = 1) ORDER BY i.seq"
+            )
+        ]
+        added = 0
+        for start in range(0, len(seqs), _BATCH):
+            rows = self._rows_of(self.app.signed_log.entries_at(seqs[start : start + _BATCH]))
+            self._insert(rows)
+            added += len(rows)
+        return added
+
     @staticmethod
     def _rows_of(entries: Sequence[Entry]) -> list[tuple[Any, ...]]:
         return [
@@ -185,6 +204,8 @@ class MigrationBoard:
         """Every row as facts by CVR, reading from the database only the rows added since
         the last read (after catching up)."""
         self.refresh()
+        if self._read_up_to < 0:  # this process's first read
+            self.fill_missing()
         with self._lock:
             rows = self.tables.rows(
                 f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} WHERE seq > {self.p} ORDER BY seq",

@@ -417,3 +417,23 @@ def test_a_matrix_read_with_nothing_new_is_three_statements(
     # The index's catch-up check, the board's (its state and the index's highest seq), and
     # the board's rows after the last one read: however many municipalities there are.
     assert len(asked) == 3, asked
+
+
+def test_a_deleted_board_row_is_derived_again_at_a_processs_first_read(
+    app: LedgerApp, operator: Actor, board: MigrationBoard
+) -> None:
+    ready_for_the_gate(app, operator, basis=None)
+    before = board.status(AARHUS, today=danish_today())
+    rows = board.tables.rows(f"SELECT * FROM {TABLE} ORDER BY seq")
+    p = board.p
+    board.tables.run(
+        lambda c: c.execute(
+            f"DELETE FROM {TABLE} WHERE subject = 'declaration' AND seq = {p}", (rows[-1][0],)
+        )
+    )
+    other = MigrationBoard(board.index)  # another process, starting
+    try:
+        assert other.status(AARHUS, today=danish_today()).tasks == before.tasks
+    finally:
+        other.close()
+    assert board.tables.rows(f"SELECT * FROM {TABLE} ORDER BY seq") == rows
