@@ -608,11 +608,9 @@ class LedgerApp(Application[UUID]):
             *versions,
             *(approval_id(cvr, version) for version in versions),
         ]
-        found = []
-        for stored in self.signed_recorder.select_events_of(ids):
-            fact = fact_of(self.mapper.to_domain_event(stored))
-            if fact is not None:
-                found.append(fact)
+        stored = self.signed_recorder.select_events_of(ids)
+        events = self.personal_mapper.to_domain_events(stored)  # one read of the openings
+        found = [fact for event in events if (fact := fact_of(event)) is not None]
         return sorted(found, key=lambda fact: fact.at)
 
     def migration_status(self, cvr: str, *, today: date | None = None) -> MigrationStatus:
