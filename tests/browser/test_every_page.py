@@ -33,6 +33,8 @@ SIGNATORY_PAGES = {
     "/erklaering",
     "/historik",
     "/kvitteringer/<n>",
+    "/migrering/",
+    "/migrering/kolleger",
 }
 # Each persona's first page, and the pages (by route) the links from it must lead to.
 PERSONAS = {
@@ -56,7 +58,10 @@ PERSONAS = {
             "/kvitteringer/<n>",
         },
     ),
-    "auditor": ("/revision/", {"/revision/", "/revision/kunde/<n>", "/kvitteringer/<n>"}),
+    "auditor": (
+        "/revision/",
+        {"/revision/", "/revision/kunde/<n>", "/revision/kunde/<n>/migrering", "/kvitteringer/<n>"},
+    ),
 }
 CUSTOMER_PERSONAS = {"aarhus", "odense", "odense-clerk", "koebenhavn", "private", "low"}
 # Not pages: downloads, the login and logout, the IdP, the API.
