@@ -49,6 +49,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,8 +58,11 @@ from approval_ledger.initialize import initialize
 from bench import common
 from bench.common import Series, paired_ratio, parse_arguments, peak_rss_mib, summary_line
 from development.demo import OPERATOR_CVR, PERSONS_BY_KEY, seed
+from development.migration_stages import switched
+from development.municipalities import seed_municipalities
 from ledger.application import LedgerApp
 from ledger.bulk import import_events
+from ledger.danish_time import DANISH_TIME, danish_today
 from ledger.domain import LoginRefusals
 from ledger.identity import Actor
 from ledger.search import EventIndex
@@ -156,6 +160,7 @@ def build_log(env: dict[str, str], events: int) -> Built:
     app = initialize(configuration.settings, Actor.cli_operator()).app
     try:
         seed(app)
+        migrations_of_all_municipalities(app)
         clerk = PERSONS_BY_KEY["odense-clerk"]  # an auditor limited to two customers' events
         app.grant_role(
             person_uuid=clerk.person_uuid,
@@ -178,6 +183,17 @@ def build_log(env: dict[str, str], events: int) -> Built:
     finally:
         app.close()
     return Built(env, filler, imported, indexed)
+
+
+def migrations_of_all_municipalities(app: LedgerApp) -> None:
+    """All 98 municipalities registered, each taken through the whole migration plan and
+    switched today (about 15 events each), so that the staff matrix (/drift/migrering) is
+    asked at its real size with a full history per municipality (issue 15)."""
+    now = datetime.now(UTC)
+    since_midnight = now - datetime.combine(danish_today(), dt_time(), DANISH_TIME)
+    span = min(timedelta(minutes=20), since_midnight - timedelta(minutes=1))
+    for cvr in seed_municipalities(app).values():
+        switched(app, cvr, removed_at=now - span, minutes=int(span.total_seconds() // 60))
 
 
 # The portal, logged in
@@ -323,6 +339,7 @@ def operations(env: dict[str, str]) -> list[Operation]:
         Operation("agreement page", "aarhus", f"/aftaler/{agreement}", "page"),
         Operation("signatory history", "aarhus", "/historik", "page"),
         Operation("/drift", "staff", "/drift/", "page"),
+        Operation("/drift/migrering, 98 municipalities", "staff", "/drift/migrering", "page"),
         Operation("/drift/kunder", "staff", "/drift/kunder", "page"),
         Operation("/drift/aftaler", "staff", "/drift/aftaler", "page"),
         Operation("/drift/roller", "staff", "/drift/roller", "page"),

@@ -81,14 +81,17 @@ def ready_for_switch(app: LedgerApp, cvr: str) -> None:
 
 
 def switched(app: LedgerApp, cvr: str, *, removed_at: datetime.datetime, minutes: int) -> None:
-    """Ready, then switched today: the switch scheduled with a 30-minute service window, the
-    IdP removed at `removed_at` and logins verified `minutes` later (the steps between)."""
+    """Ready, then switched on `removed_at`'s day (today, or the schedule is refused): the
+    switch scheduled with a 30-minute service window, the meeting begun 5 minutes before
+    the IdP was removed at `removed_at`, and logins verified `minutes` later (the steps
+    between); every moment up to now."""
     ready_for_switch(app, cvr)
     day = removed_at.astimezone(DANISH_TIME).date()
+    midnight = datetime.datetime.combine(day, datetime.time(), DANISH_TIME)
     app.schedule_switch(
         cvr=cvr,
         switch_on=day,
-        meeting_at=removed_at - datetime.timedelta(minutes=5),
+        meeting_at=max(removed_at - datetime.timedelta(minutes=5), midnight),
         service_window_minutes=30,
         actor=STAFF,
     )

@@ -68,13 +68,13 @@ RECORDED_BY = {
 }
 # Who does each step of the switch day, as the plan says (staff record them all in the meeting).
 STEP_DONE_BY = {
-    "idp-removed": "Kommunen, i sin MitID Erhverv-portal. Der kan gå 5-10 minutter, før "
-    "IdP'en forsvinder som loginmulighed.",
-    "idp-created": "Driften, i leverandørens MitID Erhverv-portal, med kommunens CVR-nummer "
-    "som juridisk organisation.",
-    "invitation-accepted": "Kommunen, under invitationer i sin MitID Erhverv-portal.",
-    "logins-verified": "Kommunen og driften: efter 5-10 minutter tester kommunen, at brugerne "
-    "kan logge ind igen. Mødet slutter her.",
+    "idp-removed": "Kommunen fjerner OS2faktor som IdP i sin MitID Erhverv-portal. Der kan "
+    "gå 5-10 minutter, før den forsvinder som loginmulighed.",
+    "idp-created": "Driften opretter OS2faktor som IdP i leverandørens MitID Erhverv-portal, "
+    "med kommunens CVR-nummer som juridisk organisation.",
+    "invitation-accepted": "Kommunen godkender invitationen i sin MitID Erhverv-portal.",
+    "logins-verified": "Efter 5-10 minutter tester kommunen, at brugerne kan logge ind igen. "
+    "Mødet slutter her.",
 }
 # The facts of a task's event shown beside the board's own (which keeps nothing personal).
 EVENT_FACTS = frozenset({"pupils_set_up_by"})
@@ -106,16 +106,71 @@ def _now() -> datetime.datetime:
 # The matrix
 
 
+class Words:
+    """The matrix's words, looked up in the translations once a page rather than in each of
+    its thousand cells (each lookup asks Flask-Babel for the request's locale), and its days
+    written once each."""
+
+    def __init__(self) -> None:
+        self.done = _("Udført")
+        self.not_relevant = _("Ikke relevant")
+        self.waiting = _("Afventer")
+        self.on_us = _("Venter på os")
+        self.on_customer = _("Venter på kunden")
+        self.switched = _("Skiftet")
+        self.not_planned = _("Ikke planlagt")
+        self.optional = _("Frivillig")
+        self.today = _("i dag")
+        self.tomorrow = _("i morgen")
+        self._days: dict[datetime.date, str] = {}
+        self._written: dict[tuple[str, int], str] = {}
+
+    def day(self, value: datetime.date) -> str:
+        if value not in self._days:
+            self._days[value] = day(value)
+        return self._days[value]
+
+    def due(self, value: datetime.date, *, overdue: bool) -> str:
+        written = self.day(value)
+        return (
+            _("fristen var %(day)s", day=written) if overdue else _("senest %(day)s", day=written)
+        )
+
+    def in_days(self, days: int) -> str:
+        if days == 0:
+            return self.today
+        if days == 1:
+            return self.tomorrow
+        return self._once(("in", days), lambda: _("om %(days)s dage", days=days))
+
+    def waited(self, days: int) -> str:
+        return self._once(
+            ("waited", days), lambda: _("1 dag") if days == 1 else _("%(days)s dage", days=days)
+        )
+
+    def downtime(self, minutes: int) -> str:
+        return self._once(
+            ("down", minutes), lambda: _("nedetid %(text)s", text=minutes_text(minutes))
+        )
+
+    def _once(self, key: tuple[str, int], write: Any) -> str:
+        if key not in self._written:
+            self._written[key] = write()
+        return self._written[key]
+
+
 @dataclass(frozen=True)
 class Cell:
-    """One task of one municipality as the matrix shows it."""
+    """One task of one municipality as the matrix (and the municipality's page) shows it:
+    its state in a word with the word's colour (`css`), and under it its day, due date or
+    blockers (`detail`)."""
 
     state: str
-    on: datetime.date | None = None
-    due: datetime.date | None = None
-    overdue: bool = False
-    waiting_for: str | None = None
-    blockers: tuple[str, ...] = ()
+    css: str
+    word: str
+    detail: str = ""
+    late: bool = False  # the detail is a due date that has passed
+    detail_css: str = "step-day"  # a day stays on one line; a list of blockers wraps
 
 
 def _day(moment: datetime.datetime | None) -> datetime.date | None:
@@ -126,73 +181,101 @@ def _day(moment: datetime.datetime | None) -> datetime.date | None:
     return moment.astimezone(DANISH_TIME).date()
 
 
-def cell(task: TaskStatus, status: MigrationStatus) -> Cell:
-    """The matrix's cell of one task: done on a day (the switch date for the scheduling),
-    not relevant, waiting for a party (with its due date), or blocked by other tasks."""
+def cell(task: TaskStatus, status: MigrationStatus, words: Words) -> Cell:
+    """The cell of one task: done on a day (the switch date for the scheduling), not
+    relevant, waiting for a party (with its due date), or waiting for other tasks."""
     if task.state == migration.DONE:
         on = _day(task.done_at)
         if task.task.key == "switch-scheduled" and status.switch.switch_on is not None:
             on = status.switch.switch_on
-        return Cell("done", on)
+        return Cell("done", "done", words.done, words.day(on) if on else "")
     if task.state == migration.NOT_RELEVANT:
-        return Cell("not-relevant")
+        return Cell("not-relevant", "later", words.not_relevant)
     if task.state == migration.BLOCKED:
-        titles = tuple(SHORT_TITLES.get(key, migration.task(key).title) for key in task.blocked_by)
-        return Cell("blocked", blockers=titles)
-    party = "operator" if task.state == migration.WAITING_OPERATOR else "customer"
-    return Cell("open", due=task.due, overdue=task.overdue, waiting_for=party)
+        titles = (SHORT_TITLES.get(key) or migration.task(key).title for key in task.blocked_by)
+        return Cell("blocked", "later", words.waiting, ", ".join(titles), detail_css="step-wait")
+    if task.task.optional:  # no one's duty: it waits for no one
+        return Cell("open", "later", words.optional)
+    due = words.due(task.due, overdue=task.overdue) if task.due else ""
+    if task.state == migration.WAITING_OPERATOR:
+        return Cell("open", "on-us", words.on_us, due, task.overdue)
+    return Cell("open", "on-customer", words.on_customer, due, task.overdue)
 
 
 @dataclass(frozen=True)
 class Row:
-    """One municipality in the matrix."""
+    """One municipality in the matrix, its words written."""
 
     cvr: str
     name: str
     cells: list[Cell]
     ready: bool
-    switched_on: datetime.date | None
-    switch_on: datetime.date | None
-    switch_in: int | None
-    steps_done: int
-    downtime: str | None
-    days_waiting: int | None
+    switch: Cell  # the switch day: switched, under way, its date, or not planned
+    runbook: bool  # whether the switch day's cell links to the runbook
+    waited: str | None  # how long its oldest open task has waited; None: nothing open
 
 
 MATRIX_TASKS = tuple(t for t in migration.TASKS if t.key not in migration.SWITCH_STEPS)
+MATRIX_KEYS = frozenset(t.key for t in MATRIX_TASKS)
 
 
-def row(status: MigrationStatus, today: datetime.date) -> Row:
+def _switch_cell(status: MigrationStatus, today: datetime.date, words: Words) -> Cell:
     switch = status.switch
-    done = [switch.steps.get(step) for step in migration.SWITCH_STEPS]
-    verified = switch.steps.get("logins-verified")
+    if status.switched:
+        verified = _day(switch.steps.get("logins-verified"))
+        downtime = switch.downtime_minutes
+        detail = words.day(verified) if verified else ""
+        if downtime is not None:
+            detail += ", " + words.downtime(downtime)
+        return Cell("done", "done", words.switched, detail)
+    done = sum(1 for step in migration.SWITCH_STEPS if switch.steps.get(step) is not None)
+    if done:
+        return Cell("open", "on-us", _("I gang: %(done)s af 4 trin", done=done))
+    if switch.switch_on is not None:
+        days = (switch.switch_on - today).days
+        soon = words.in_days(days) if 0 <= days <= 7 else ""
+        return Cell("open", "on-us", words.day(switch.switch_on), soon)
+    return Cell("blocked", "later", words.not_planned)
+
+
+def row(status: MigrationStatus, today: datetime.date, words: Words) -> Row:
+    waited = status.days_waiting
+    switch = _switch_cell(status, today, words)
     return Row(
         cvr=status.cvr,
         name=status.name,
-        cells=[cell(status.task(t.key), status) for t in MATRIX_TASKS],
+        cells=[cell(t, status, words) for t in status.tasks if t.key in MATRIX_KEYS],
         ready=status.ready_for_switch and not status.switched,
-        switched_on=_day(verified) if status.switched else None,
-        switch_on=switch.switch_on,
-        switch_in=None if switch.switch_on is None else (switch.switch_on - today).days,
-        steps_done=sum(1 for moment in done if moment is not None),
-        downtime=None if switch.downtime_minutes is None else minutes_text(switch.downtime_minutes),
-        days_waiting=status.days_waiting,
+        switch=switch,
+        runbook=switch.state == "open",
+        waited=None if waited is None else words.waited(waited),
     )
 
 
-def listed(statuses: list[MigrationStatus], *, show: str, text: str) -> list[MigrationStatus]:
-    """The municipalities the matrix lists: those the filter `show` keeps, whose CVR number
-    starts with `text` or whose name holds it as Danish reads letters."""
+FILTERS = ("klar-til-skift", "venter-paa-kunden", "venter-paa-os")
+
+
+def listed(
+    statuses: list[MigrationStatus], *, show: str, text: str
+) -> tuple[list[MigrationStatus], dict[str, int]]:
+    """The municipalities the matrix lists (those the filter `show` keeps, whose CVR number
+    starts with `text` or whose name holds it as Danish reads letters), and how many of all
+    each filter keeps; each filter asked once per municipality."""
     from ledger.read_models import danish_contains
 
     chosen = []
+    counts = dict.fromkeys((*FILTERS, "switched"), 0)
     for status in statuses:
+        kept = {name for name in FILTERS if migration.matches_filter(status, name)}
+        for name in kept:
+            counts[name] += 1
+        counts["switched"] += status.switched
         if text and not status.cvr.startswith(text) and not danish_contains(status.name, text):
             continue
-        if show != "alle" and not migration.matches_filter(status, show):
+        if show != "alle" and show not in kept:
             continue
         chosen.append(status)
-    return chosen
+    return chosen, counts
 
 
 @blueprint.get("/migrering")
@@ -203,22 +286,22 @@ def matrix() -> str:
     show = request.args.get("vis", "")
     show = show if show in SHOWN else "alle"
     text = request.args.get("soeg", "").strip()[:100]
-    chosen = listed(statuses, show=show, text=text)
+    chosen, counts = listed(statuses, show=show, text=text)
+    words = Words()
     return render_template(
         "staff/migration.html",
         tasks=[
             {"key": t.key, "title": t.title, "short": SHORT_TITLES[t.key]} for t in MATRIX_TASKS
         ],
         rows=statuses,
-        listed=[row(status, today) for status in chosen],
+        listed=[row(status, today, words) for status in chosen],
         counts={
-            "ready": sum(1 for s in statuses if migration.matches_filter(s, "klar-til-skift")),
-            "customer": sum(
-                1 for s in statuses if migration.matches_filter(s, "venter-paa-kunden")
-            ),
-            "operator": sum(1 for s in statuses if migration.matches_filter(s, "venter-paa-os")),
-            "switched": sum(1 for s in statuses if s.switched),
+            "ready": counts["klar-til-skift"],
+            "customer": counts["venter-paa-kunden"],
+            "operator": counts["venter-paa-os"],
+            "switched": counts["switched"],
         },
+        tasks_path=url_for("migration_staff.tasks", cvr="CVR").removesuffix("/CVR/migrering"),
         show=show,
         text=text,
         shown_choices=SHOWN,
@@ -261,7 +344,7 @@ def _tasks_page(cvr: str, forms: Forms | None = None) -> str:
         customer=customer,
         status=status,
         phases=phases,
-        cells={t.task.key: cell(t, status) for t in status.tasks},
+        cells={t.task.key: cell(t, status, Words()) for t in status.tasks},
         recorders=recorders,
         evidence={t.task.key: evidence(t) for t in status.tasks},
         recorded_by=RECORDED_BY,
@@ -469,6 +552,7 @@ class Downtime:
     end: datetime.datetime | None
     running_since: datetime.datetime | None
     so_far_text: str
+    running_over: bool
     over_window: bool
     over_text: str
 
@@ -490,6 +574,7 @@ def _downtime(status: MigrationStatus, now: datetime.datetime) -> Downtime:
         end=verified,
         running_since=removed if verified is None else None,
         so_far_text=minutes_text(so_far),
+        running_over=window is not None and so_far > window,
         over_window=over,
         over_text=minutes_text(minutes - window) if over and minutes and window else "",
     )

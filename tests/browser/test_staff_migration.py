@@ -56,8 +56,8 @@ def rows(page):
     return page.locator("table.migration-matrix tbody tr")
 
 
-def shot(page, tmp_path, name: str) -> None:
-    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=False)
+def shot(page, tmp_path, name: str, *, full_page: bool = False) -> None:
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=full_page)
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
@@ -174,7 +174,7 @@ def test_staff_schedule_the_switch_and_fill_in_the_runbook_live(
     step.get_by_role("button", name=re.compile("^Registrér")).last.click()
     expect(page.locator("#trin-idp-removed")).to_contain_text(f"Kl. {removed:%H.%M}")
     expect(page.locator(".downtime.running")).to_contain_text("Login er nede")
-    shot(page, tmp_path, f"runbook-running-{viewport['width']}")
+    shot(page, tmp_path, f"runbook-running-{viewport['width']}", full_page=True)
     for key in ("idp-created", "invitation-accepted", "logins-verified"):
         page.locator(f"#trin-{key}").get_by_role("button", name=re.compile("^Registrér nu")).click()
         expect(page.locator(f"#trin-{key}")).to_contain_text("registreret af Dorte Drift")
@@ -188,7 +188,8 @@ def test_staff_schedule_the_switch_and_fill_in_the_runbook_live(
     # A correction asks why; the first moment stays, on the page and in the log.
     corrected = removed + datetime.timedelta(minutes=5)
     step = page.locator("#trin-idp-removed")
-    step.get_by_label("Ret tidspunktet").fill(f"{corrected:%H.%M}")
+    step.get_by_text("Ret tidspunktet").click()  # folded away until wanted
+    step.get_by_label("Det rigtige tidspunkt").fill(f"{corrected:%H.%M}")
     step.get_by_role("button", name=re.compile("^Ret")).click()  # the browser asks for the reason
     assert step.get_by_label("Hvorfor rettes tidspunktet?").evaluate("i => !i.validity.valid")
     step.get_by_label("Hvorfor rettes tidspunktet?").fill("Kommunen fjernede IdP'en senere.")
@@ -198,7 +199,7 @@ def test_staff_schedule_the_switch_and_fill_in_the_runbook_live(
     expect(step).to_contain_text(f"rettet; først registreret kl. {removed:%H.%M}")
     assert page.evaluate(PAGE_WIDTH) <= viewport["width"]
     axe_check(page)
-    shot(page, tmp_path, f"runbook-done-{viewport['width']}")
+    shot(page, tmp_path, f"runbook-done-{viewport['width']}", full_page=True)
 
     # Printed: the times and the downtime, not the forms.
     page.emulate_media(media="print")

@@ -64,6 +64,7 @@ QUERY_PARAMETERS = {
     "/revision/kunde/<cvr>": ("type", "fra", "til", "side"),
     "/historik": ("side",),
     "/migrering/kolleger/fratag": ("person_uuid",),
+    "/drift/migrering": ("vis", "soeg"),
     "/aftaler/<uuid:version_id>": ("logget_ind_igen",),
     "/aftaler/<uuid:version_id>/dokument": ("visning",),
     "/api/v1/proof/inclusion": ("seq", "size"),
@@ -87,6 +88,17 @@ FORM_FIELDS = {
     ),
     "/drift/erklaeringer/<cvr>/medunderskriv": ("document",),
     "/drift/erklaeringer/<cvr>/sendt": ("sent_on", "reference"),
+    "/drift/kunder/<cvr>/migrering/driftsaftale": ("signed_on", "document"),
+    "/drift/kunder/<cvr>/migrering/full-service": ("pupils", "pupils_set_up_by", "note"),
+    "/drift/kunder/<cvr>/migrering/skiftedato": (
+        "switch_on",
+        "meeting_at",
+        "service_window_minutes",
+    ),
+    "/drift/kunder/<cvr>/migrering/<key>/ikke-relevant": ("reason",),
+    "/drift/kunder/<cvr>/migrering/<key>/genaabn": ("reason",),
+    "/drift/kunder/<cvr>/skiftedag/<step>": ("tidspunkt", "reason"),
+    "/drift/godkendelser/<cvr>/<uuid:version_id>/kontrolleret": ("note", "approved_version"),
     "/erklaering": ("document",),
     "/migrering/opgaver/<key>": (
         "users_told_on",
@@ -138,6 +150,7 @@ def _valid_arguments(agreement) -> dict[str, str]:
         "size": "3",
         "number": "1",
         "step": "afleveret",
+        "key": "full-service",
     }
 
 

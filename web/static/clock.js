@@ -14,6 +14,7 @@
   });
   var downtime = document.getElementById("downtime-so-far");
   var since = downtime ? Date.parse(downtime.getAttribute("data-since")) : NaN;
+  var window_ = downtime ? parseInt(downtime.getAttribute("data-window"), 10) : NaN;
 
   // As the server writes it (web/clock_times.py minutes_text): 1 minut, 1 time og 5 minutter.
   function lasting(minutes) {
@@ -31,6 +32,7 @@
     if (downtime && !isNaN(since)) {
       var minutes = Math.max(0, Math.floor((now.getTime() - since) / 60000));
       downtime.textContent = lasting(minutes);
+      downtime.classList.toggle("over-window", !isNaN(window_) && minutes > window_);
     }
   }
 
