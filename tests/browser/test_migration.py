@@ -285,10 +285,12 @@ def test_the_whole_plan_for_one_municipality_in_the_browser(new_context, portal,
     staff.get_by_label(re.compile("Servicevindue")).fill("30")
     assert posted(staff, staff.get_by_role("button", name="Planlæg skiftet").click) < 400
     expect(staff.locator("#opgave-switch-scheduled")).to_contain_text("Udført")
-    staff.goto("/drift/migrering?vis=klar")
-    expect(staff.get_by_role("row").filter(has_text=f"CVR {KOEBENHAVN}")).to_contain_text(
-        "Klar til skift"
-    )
+    staff.get_by_role("navigation", name="Drift").get_by_role("link", name="Migrering").click()
+    staff.get_by_role("link", name=re.compile("klar til skift")).click()
+    expect(staff.get_by_label("Vis")).to_have_value("klar-til-skift")
+    listed = staff.get_by_role("region", name=re.compile("Kunderne")).get_by_role("row")
+    expect(listed.filter(has_text="CVR ")).to_have_count(1)  # the others have not begun
+    expect(listed.filter(has_text=f"CVR {KOEBENHAVN}")).to_contain_text("Klar til skift")
     look_at(staff, "staff-matrix-ready")
 
     # A reset reopens the gate: a page opened before it cannot move the switch or start the
@@ -342,7 +344,8 @@ def test_the_whole_plan_for_one_municipality_in_the_browser(new_context, portal,
         expect(staff.locator(f"#trin-{key}")).to_contain_text("registreret af Dorte Drift")
     corrected_at = created_at + datetime.timedelta(minutes=2)
     created = staff.locator("#trin-idp-created")
-    created.get_by_label(re.compile("Ret tidspunktet")).fill(danish_typed(corrected_at))
+    created.get_by_text("Ret tidspunktet").click()  # the correction folds out
+    created.get_by_label(re.compile("Det rigtige tidspunkt")).fill(danish_typed(corrected_at))
     created.get_by_label(re.compile("Hvorfor rettes tidspunktet")).fill(CORRECTION)
     created.get_by_role("button", name=re.compile("^Ret")).click()
     expect(staff.locator("#trin-idp-created")).to_contain_text(f"Kl. {corrected_at:%H.%M}")
@@ -361,7 +364,7 @@ def test_the_whole_plan_for_one_municipality_in_the_browser(new_context, portal,
     expect(staff.locator(".downtime")).to_contain_text(f"Nedetid: {minutes} minutter")
     expect(staff.locator(".downtime")).to_contain_text("inden for servicevinduet på 30 minutter")
     look_at(staff, "runbook-switched")
-    expect(staff.get_by_role("button", name=re.compile("^Ret"))).to_have_count(4)
+    expect(staff.locator("summary", has_text="Ret tidspunktet")).to_have_count(4)
     staff.emulate_media(media="print")  # printed, the runbook keeps its times, not its forms
     expect(staff.get_by_role("button")).to_have_count(0)
     expect(staff.locator(".downtime")).to_contain_text(f"Nedetid: {minutes} minutter")
