@@ -20,6 +20,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from ledger.evidence.database import DatabaseURL
 from ledger.evidence.reasons import Reason
 from ledger.migration import (
     FACT_EVENT_TYPES,
@@ -262,23 +263,29 @@ class MigrationBoard:
 
     def check(self) -> list[IndexProblem]:
         """How the board differs from the log: a row unlike its event's fact, a row for no
-        event of the kind, or an indexed event of the kind without its row."""
-        self.index.refresh()
-        problems: list[IndexProblem] = []
-        done_rows = self.tables.rows(f"SELECT seq FROM {STATE} WHERE one = 1")
-        done = int(done_rows[0][0]) if done_rows else -1
-        rows = {
-            int(row[0]): tuple(row)
-            for row in self.tables.rows(f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} ORDER BY seq")
-        }
-        expected_seqs = [
-            int(row[0])
-            for row in self.tables.rows(
+        event of the kind, or an event of the kind the index holds below where the board has
+        looked without its row. Reads through a connection of its own and changes nothing
+        (`ledger verify`); a board never made has nothing to differ."""
+        database = self.app.settings.database
+        connection = database.connect()
+        try:
+            if not all(_table_exists(connection, database, t) for t in (TABLE, STATE, INDEX_TABLE)):
+                return []
+            cursor = connection.cursor()
+            cursor.execute(f"SELECT seq FROM {STATE} WHERE one = 1")
+            found = cursor.fetchone()
+            done = -1 if found is None else int(found[0])
+            cursor.execute(f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} ORDER BY seq")
+            rows = {int(row[0]): _normal(row) for row in cursor.fetchall()}
+            cursor.execute(
                 f"SELECT seq FROM {INDEX_TABLE} WHERE seq <= {self.p} "
                 f"AND event_type IN ({_TYPES_SQL}) ORDER BY seq",
                 (done,),
             )
-        ]
+            expected_seqs = [int(row[0]) for row in cursor.fetchall()]
+        finally:
+            connection.close()
+        problems: list[IndexProblem] = []
         wanted = sorted(set(rows) | set(expected_seqs))
         for start in range(0, len(wanted), _BATCH):
             chunk = wanted[start : start + _BATCH]
@@ -290,13 +297,11 @@ class MigrationBoard:
                 row = rows.get(seq)
                 if row is None and expected is not None:
                     problems.append(
-                        IndexProblem(
-                            Reason.INDEX_MISMATCH, seq, "the migration board lacks its row"
-                        )
+                        IndexProblem(Reason.INDEX_GAP, seq, "the migration board lacks its row")
                     )
                 elif row is not None and expected is None:
                     problems.append(IndexProblem.unlogged(seq, "a migration board row"))
-                elif row is not None and tuple(_normal(row)) != expected:
+                elif row is not None and row != expected:
                     problems.append(
                         IndexProblem(
                             Reason.INDEX_MISMATCH,
@@ -316,3 +321,12 @@ def _seq(fact: Fact) -> int:
 
 def _normal(row: Sequence[Any]) -> tuple[Any, ...]:
     return (int(row[0]), *row[1:])
+
+
+def _table_exists(connection: Any, database: DatabaseURL, table: str) -> bool:
+    cursor = connection.cursor()
+    if database.is_sqlite:
+        cursor.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        return cursor.fetchone() is not None
+    cursor.execute("SELECT to_regclass(%s)", (table,))
+    return cursor.fetchone()[0] is not None

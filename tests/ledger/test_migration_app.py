@@ -21,7 +21,7 @@ from ledger.migration import (
     WAITING_MUNICIPALITY,
     signing_basis,
 )
-from ledger.migration_board import TABLE, MigrationBoard
+from ledger.migration_board import TABLE, MigrationBoard, _table_exists
 from ledger.search import EventIndex
 from ledger.storage.tables_of_our_own import OwnTables
 from tests.fixtures import AARHUS, ODENSE, login, signatory
@@ -437,3 +437,18 @@ def test_a_deleted_board_row_is_derived_again_at_a_processs_first_read(
     finally:
         other.close()
     assert board.tables.rows(f"SELECT * FROM {TABLE} ORDER BY seq") == rows
+
+
+def test_ledger_verify_changes_nothing_of_the_board_or_the_index(
+    app: LedgerApp, operator: Actor, verify_cli
+) -> None:
+    ready_for_the_gate(app, operator, basis=None)
+    code, problems, _ = verify_cli()
+    assert (code, problems) == (0, [])
+    database = app.settings.database
+    connection = database.connect()
+    try:
+        for table in (TABLE, "ledger_event_index"):
+            assert not _table_exists(connection, database, table), table
+    finally:
+        connection.close()
