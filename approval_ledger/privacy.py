@@ -87,7 +87,7 @@ def cmd_erase(settings: Settings, args: argparse.Namespace, app_of: Any) -> int:
             f"seq {outcome.seq}"
         )
         return EXIT_PROBLEM
-    if not outcome.commitments:
+    if not outcome.openings and not outcome.pending:
         print(f"nothing about the person is held; the request is recorded as seq {outcome.seq}")
     else:
         print(f"erased {outcome.describe()}")

@@ -14,26 +14,31 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.utils import get_topic
 
 from ledger.application import LedgerApp
 from ledger.config import RetentionSettings
 from ledger.domain import Approval, DomainError, PersonalData
-from ledger.evidence.personal import PERSONAL_MARK, PERSONAL_TYPE, redacted_name
+from ledger.evidence.personal import PERSONAL_MARK, PERSONAL_TYPE, REDACTED_MARK, redacted_name
 from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE, PERSONAL_DATA_TABLE
 from ledger.identity import Actor
 from ledger.personal_data import (
     ASSERTION,
+    EVENT_FIELDS,
+    FORMAT_1_SCANNED,
+    FORMAT_1_TABLE,
     IDENTITY,
+    LOGIN_ASSERTIONS_TABLE,
     NETWORK,
     REFUSAL,
+    is_erased,
     personal_values,
     subject_of,
 )
@@ -43,6 +48,31 @@ from ledger.storage.asking import AskingClaims
 logger = logging.getLogger(__name__)
 
 _CHUNK = 500
+# How the register names the assertions kept at logins (no event names them until an
+# approval does).
+LOGIN_EVENT = "Login"
+LOGIN_FIELD = "assertion (dokument)"
+# A format 1 payload naming a person as its actor holds their name and UUID (the library's
+# encoder writes no spaces).
+_PERSON_ACTOR = b'"kind":"person"'
+# How often, and how long between, an erasure asks SQLite to empty its write-ahead log
+# while readers of older snapshots keep it (seconds).
+_CHECKPOINT_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+
+
+def _checkpoint_wal(connection: Any) -> bool:
+    """Empty SQLite's WAL into the database file (TRUNCATE): True once it is, False when
+    readers still held it after every wait."""
+    for wait in (0.0, *_CHECKPOINT_WAITS):
+        if wait:
+            time.sleep(wait)
+        busy, in_log, copied = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if not busy and in_log == copied:
+            return True
+    logger.warning("the write-ahead log could not be emptied after an erasure (readers)")
+    return False
+
+
 # Fields whose erasure takes a person's UUID out of the search index, and the column.
 _INDEXED_PERSON = {"actor.person_uuid": "actor_uuid", "person_uuid": "subject_uuid"}
 REQUEST_BASIS = "Databeskyttelsesforordningen art. 17, stk. 1 (den registreredes anmodning)"
@@ -87,7 +117,11 @@ def years_after(moment: datetime, years: int) -> datetime:
 
 @dataclass
 class Planned:
-    """One erasure a run would make, or made (`seq` of its event)."""
+    """One erasure a run would make, or made (`seq` of its event).
+
+    An erasure naming its events lists its openings (`commitments`); a rule by time
+    (`before`) counts them instead (`due`, by event type and field), since it erases them by
+    its condition in one statement and reads none of them into Python."""
 
     rule: str
     fields: set[str] = field(default_factory=set)
@@ -96,19 +130,33 @@ class Planned:
     before: str | None = None
     documents: set[str] = field(default_factory=set)
     index_seqs: dict[str, set[int]] = field(default_factory=dict)
-    # Format 1 events whose payload is replaced by a redacted one, by seq.
+    # With `before`: the openings due, by (event type, field), and the search index's
+    # columns cleared by the same condition.
+    due: dict[tuple[str, str], int] = field(default_factory=dict)
+    index_columns: set[str] = field(default_factory=set)
+    # Format 1 events (section 10.4) whose payload loses these fields (field: kind), by
+    # seq; `redactions` holds the payloads that replaced them once carried out.
+    pending: dict[int, dict[str, str]] = field(default_factory=dict)
     redactions: dict[int, "_Redaction"] = field(default_factory=dict)
     seq: int | None = None
 
+    @property
+    def openings(self) -> int:
+        return len(self.commitments) + sum(self.due.values())
+
+    @property
+    def empty(self) -> bool:
+        return not self.openings and not self.pending and not self.documents
+
     def describe(self) -> str:
-        what = f"{len(self.commitments)} felter ({', '.join(sorted(self.fields)) or 'ingen'})"
+        what = f"{self.openings} felter ({', '.join(sorted(self.fields)) or 'ingen'})"
         if self.seqs is not None:
             where = f"i {len(self.seqs)} hændelser"
         else:
             where = f"i hændelser før {self.before}"
         docs = f", {len(self.documents)} dokumenter" if self.documents else ""
-        if self.redactions:
-            docs += f", {len(self.redactions)} hændelser i format 1 redigeret"
+        if self.pending:
+            docs += f", {len(self.pending)} hændelser i format 1 redigeret"
         done = f" (seq {self.seq})" if self.seq is not None else ""
         return f"regel {self.rule}: {what} {where}{docs}{done}"
 
@@ -169,6 +217,164 @@ class _Row:
     kind: str
 
 
+class FormatOneIndex:
+    """Where the personal values of format 1 events are (section 10.4), so that a retention
+    rule or a request finds them without reading the log: one row per value, by seq and
+    field, with its kind, subject and time, until an erasure redacts it (`erased_seq`).
+
+    Format 1 events are a closed set once the log adopted format 2 (only a process started
+    before the adoption can still write one), so the index is made by reading the log once
+    and caught up from where it stopped: a catch-up reads only the events stored since the
+    last one, and decodes only those that can hold a person's value in their payload."""
+
+    TABLE = FORMAT_1_TABLE
+    SCANNED = FORMAT_1_SCANNED
+    PAGE = 2000
+
+    def __init__(self, app: LedgerApp) -> None:
+        self.app = app
+        self.tables = app.personal_data.tables  # its tables are made with the openings'
+        self.p = self.tables.placeholder
+        self._started_in_format_2: bool | None = None
+
+    def catch_up(self) -> int:
+        """Index the format 1 events stored since the last catch-up; how many were read.
+        A log started in format 2 has none (every process that ever wrote to it read its
+        format from its first event), and nothing of it is read."""
+        if self._started_in_format_2 is None:
+            first = self.app.signed_log.entry(0)
+            self._started_in_format_2 = (
+                first is not None and first.facts().get("evidence_format", 1) >= 2
+            )
+        if self._started_in_format_2:
+            return 0
+        found = self.tables.rows(f"SELECT scanned_to FROM {self.SCANNED} WHERE one = 1")
+        after = int(found[0][0]) if found else -1
+        read = 0
+        p = self.p
+        while True:
+            records = self.app.signed_log.recorder.select_log(after=after, limit=self.PAGE)
+            if not records:
+                return read
+            rows = [row for record in records for row in self._rows_of(record)]
+            last = records[-1].seq
+            read += len(records)
+
+            def store(cursor: Any, rows: list[tuple[Any, ...]] = rows, last: int = last) -> None:
+                if rows:
+                    cursor.executemany(
+                        f"INSERT INTO {self.TABLE} (seq, field, originator_id, "
+                        "originator_version, event_type, event_time, kind, subject, assertion) "
+                        f"VALUES ({', '.join([p] * 9)}) ON CONFLICT DO NOTHING",
+                        rows,
+                    )
+                cursor.execute(f"DELETE FROM {self.SCANNED} WHERE one = 1")
+                cursor.execute(
+                    f"INSERT INTO {self.SCANNED} (one, scanned_to) VALUES (1, {p})", (last,)
+                )
+
+            self.tables.run(store)
+            if len(records) < self.PAGE:
+                return read
+            after = last
+
+    def _rows_of(self, record: Any) -> list[tuple[Any, ...]]:
+        stored = record.stored_event
+        state = bytes(stored.state)
+        if PERSONAL_MARK in state and REDACTED_MARK not in state:
+            return []  # format 2: its values are in the personal data table
+        if stored.topic not in EVENT_FIELDS and _PERSON_ACTOR not in state:
+            return []  # no field of it can hold a person's value
+        event = self.app.mapper.to_domain_event(stored)
+        facts = vars(event)
+        values = [
+            value
+            for value in personal_values(stored.topic, facts)
+            if not is_erased(value.value)  # a field an earlier redaction took
+        ]
+        authentication = facts.get("authentication")
+        assertion = getattr(authentication, "assertion_sha256", None)
+        at = facts["timestamp"].isoformat()
+        name = stored.topic.rsplit(".", 1)[-1]
+        return [
+            (
+                record.seq,
+                value.field,
+                str(stored.originator_id),
+                int(stored.originator_version),
+                name,
+                at,
+                value.kind,
+                value.subject,
+                assertion if value.field == "authentication.assertion_id" else None,
+            )
+            for value in values
+        ]
+
+    def rows(self, condition: str, params: Sequence[Any]) -> list["_V1Row"]:
+        """The values not yet erased that meet `condition`, by seq and field."""
+        found = self.tables.rows(
+            f"SELECT seq, field, originator_id, originator_version, kind, event_time, "
+            f"assertion FROM {self.TABLE} WHERE erased_seq IS NULL AND {condition} "
+            "ORDER BY seq, field",
+            params,
+        )
+        return [_V1Row(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6]) for r in found]
+
+    def counts(self) -> list[tuple[str, str, str, int]]:
+        """(event type, field, kind, values held) of the format 1 values not yet erased."""
+        return [
+            (r[0], r[1], r[2], int(r[3]))
+            for r in self.tables.rows(
+                f"SELECT event_type, field, kind, COUNT(*) FROM {self.TABLE} "
+                "WHERE erased_seq IS NULL GROUP BY event_type, field, kind"
+            )
+        ]
+
+    def event_types(self, seqs: Iterable[int]) -> dict[int, str]:
+        wanted = sorted(set(seqs))
+        found: dict[int, str] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            for seq, event_type in self.tables.rows(
+                f"SELECT DISTINCT seq, event_type FROM {self.TABLE} "
+                f"WHERE seq IN ({', '.join([self.p] * len(chunk))})",
+                chunk,
+            ):
+                found[int(seq)] = event_type
+        return found
+
+    def mark_erased(self, cursor: Any, erased_seq: int, places: Iterable[tuple[int, str]]) -> None:
+        p = self.p
+        cursor.executemany(
+            f"UPDATE {self.TABLE} SET erased_seq = {p}, subject = NULL "
+            f"WHERE seq = {p} AND field = {p}",
+            [(erased_seq, seq, name) for seq, name in places],
+        )
+
+    def close(self) -> None:
+        """Nothing of its own to close: it uses the personal data store's connections."""
+
+
+def _places(rows: Iterable["_Row"], earlier: Iterable["_V1Row"]) -> Iterator[tuple[str, int, str]]:
+    """(aggregate id, version, field) of openings and format 1 values alike."""
+    for row in rows:
+        yield row.originator_id, row.originator_version, row.field
+    for v1 in earlier:
+        yield v1.originator_id, v1.originator_version, v1.field
+
+
+@dataclass(frozen=True)
+class _V1Row:
+    seq: int
+    field: str
+    originator_id: str
+    originator_version: int
+    kind: str
+    event_time: str
+    assertion: str | None
+
+
 class Eraser:
     """Erasures of one ledger: by retention rule, and on a person's request."""
 
@@ -177,6 +383,17 @@ class Eraser:
         self.rules = rules or app.settings.retention
         self.tables = app.personal_data.tables
         self.p = self.tables.placeholder
+        self.format_1 = FormatOneIndex(app)
+        # Whether the last erasure left erased values in SQLite's WAL (readers held it).
+        self.left_in_wal = False
+
+    def close(self) -> None:
+        self.format_1.close()
+
+    def _format_1_index(self) -> FormatOneIndex:
+        """The index of format 1 values, caught up with the events stored since it last was."""
+        self.format_1.catch_up()
+        return self.format_1
 
     # What is due
 
@@ -186,39 +403,97 @@ class Eraser:
             self._due_by_time(NETWORK, months_before(as_of, self.rules.network_months)),
             self._due_by_time(REFUSAL, months_before(as_of, self.rules.refusal_months)),
             *self._due_with_approvals(as_of),
+            self._logins_without_approval(months_before(as_of, self.rules.network_months)),
         ]
-        return [item for item in planned if item.commitments]
+        return [item for item in planned if not item.empty]
+
+    def _logins_without_approval(self, cutoff: datetime) -> Planned:
+        """The assertions kept at logins before `cutoff` that no approval names (the login
+        led to nothing): erased by the rule `assertion` after the network period, as
+        NemLog-in keeps its own login logs. An approval names its assertion by the id its
+        opening holds (format 2) or by the document's hash (format 1)."""
+        p = self.p
+        before = cutoff.isoformat()
+        planned = Planned(ASSERTION, before=before)
+        planned.documents = {
+            row[0]
+            for row in self.tables.rows(
+                f"SELECT a.sha256 FROM {LOGIN_ASSERTIONS_TABLE} a "
+                f"WHERE a.stored_at < {p} AND a.erased_seq IS NULL "
+                f"AND NOT EXISTS (SELECT 1 FROM {PERSONAL_DATA_TABLE} d "
+                "WHERE d.field = 'authentication.assertion_id' "
+                "AND d.opening_value = a.assertion_value) "
+                f"AND NOT EXISTS (SELECT 1 FROM {FORMAT_1_TABLE} v WHERE v.assertion = a.sha256)",
+                (before,),
+            )
+        }
+        return planned
 
     def _due_by_time(self, kind: str, cutoff: datetime) -> Planned:
-        rows = self._rows(f"kind = {self.p} AND event_time < {self.p}", (kind, cutoff.isoformat()))
-        planned = Planned(kind, before=cutoff.isoformat())
-        self._take(planned, rows, with_seqs=False)
+        """What a rule by time erases, counted in the database: the openings of `kind` of
+        events before `cutoff`, and the format 1 values of that kind and time."""
+        before = cutoff.isoformat()
+        planned = Planned(kind, before=before)
+        p = self.p
+        for event_type, field_name, count in self.tables.rows(
+            f"SELECT event_type, field, COUNT(*) FROM {PERSONAL_DATA_TABLE} "
+            f"WHERE kind = {p} AND event_time < {p} AND opening_key IS NOT NULL "
+            "GROUP BY event_type, field",
+            (kind, before),
+        ):
+            planned.due[(event_type, field_name)] = int(count)
+            planned.fields.add(field_name)
+            if field_name in _INDEXED_PERSON:
+                planned.index_columns.add(field_name)
+        self._take_format_1(
+            planned,
+            self._format_1_index().rows(f"kind = {p} AND event_time < {p}", (kind, before)),
+        )
         return planned
 
     def _due_with_approvals(self, as_of: datetime) -> list[Planned]:
         """The login evidence and the approvers' identities of approvals that ended long
         enough ago: each rule's events named one by one."""
         rows = self._rows(f"kind IN ({self.p}, {self.p})", (ASSERTION, IDENTITY))
+        earlier = self._format_1_index().rows(
+            f"kind IN ({self.p}, {self.p})", (ASSERTION, IDENTITY)
+        )
         approvals = {
-            (row.originator_id, row.originator_version)
-            for row in rows
-            if row.field == "authentication.assertion_id"
+            (row[0], row[1])
+            for row in _places(rows, earlier)
+            if row[2] == "authentication.assertion_id"
         }
         ended: dict[tuple[str, int], datetime | None] = {
             key: self.approval_end(UUID(key[0]), key[1]) for key in approvals
         }
         years = {ASSERTION: self.rules.assertion_years, IDENTITY: self.rules.identity_years}
-        planned = {kind: Planned(kind, seqs=set()) for kind in (ASSERTION, IDENTITY)}
-        due: dict[str, list[_Row]] = {ASSERTION: [], IDENTITY: []}
-        for row in rows:
+
+        def is_due(row: "_Row | _V1Row") -> bool:
             end = ended.get((row.originator_id, row.originator_version))
-            if end is not None and years_after(end, years[row.kind]) <= as_of:
-                due[row.kind].append(row)
-        for kind, kind_rows in due.items():
-            self._take(planned[kind], kind_rows, with_seqs=True)
+            return end is not None and years_after(end, years[row.kind]) <= as_of
+
+        planned = {kind: Planned(kind, seqs=set()) for kind in (ASSERTION, IDENTITY)}
+        for kind, item in planned.items():
+            kind_rows = [row for row in rows if row.kind == kind and is_due(row)]
+            self._take(item, kind_rows, with_seqs=True)
+            v1_rows = [row for row in earlier if row.kind == kind and is_due(row)]
+            self._take_format_1(item, v1_rows)
             if kind == ASSERTION:
-                planned[kind].documents = self._assertions(kind_rows)
+                item.documents = self._assertions(kind_rows) | {
+                    row.assertion for row in v1_rows if row.assertion
+                }
         return [planned[ASSERTION], planned[IDENTITY]]
+
+    def _take_format_1(self, planned: Planned, rows: Sequence[_V1Row]) -> None:
+        """Put format 1 values in the plan: their events' payloads are redacted."""
+        for row in rows:
+            planned.pending.setdefault(row.seq, {})[row.field] = row.kind
+            planned.fields.add(row.field)
+            if planned.seqs is not None:
+                planned.seqs.add(row.seq)
+            column = _INDEXED_PERSON.get(row.field)
+            if column is not None:
+                planned.index_seqs.setdefault(column, set()).add(row.seq)
 
     def approval_end(self, approval: UUID, version: int) -> datetime | None:
         """When the approval recorded at `version` stopped being in force: its reset, or the
@@ -249,23 +524,17 @@ class Eraser:
         as_of = as_of or datetime.now(UTC)
         subject = subject_of(person)
         rows = self._rows(f"subject = {self.p}", (subject,))
+        earlier = self._format_1_index().rows(f"subject = {self.p}", (subject,))
         holding = []
         approvals = {
-            (row.originator_id, row.originator_version)
-            for row in rows
-            if row.field == "authentication.assertion_id"
+            (row[0], row[1])
+            for row in _places(rows, earlier)
+            if row[2] == "authentication.assertion_id"
         }
-        earlier = self._format_1_events(subject)
         for key in sorted(approvals):
             end = self.approval_end(UUID(key[0]), key[1])
             if end is None or years_after(end, self.rules.identity_years) > as_of:
                 holding.append(self.app.signed_log.seq_of(UUID(key[0]), key[1]))
-        for seq, redaction, assertion in earlier:
-            if assertion is None:
-                continue
-            end = self.approval_end(redaction.originator_id, redaction.originator_version)
-            if end is None or years_after(end, self.rules.identity_years) > as_of:
-                holding.append(seq)
         basis = HOLD_BASIS
         roles = self.app.roles_of(person)
         if roles and not holding:
@@ -279,18 +548,16 @@ class Eraser:
         self._take(planned, rows, with_seqs=True)
         planned.documents = self._assertions(
             [r for r in rows if r.field == "authentication.assertion_id"]
-        )
-        for seq, redaction, assertion in earlier:
-            planned.redactions[seq] = redaction
-            planned.fields.update(redaction.fields)
-            assert planned.seqs is not None
-            planned.seqs.add(seq)
-            for name in redaction.fields:
-                column = _INDEXED_PERSON.get(name)
-                if column is not None:
-                    planned.index_seqs.setdefault(column, set()).add(seq)
-            if assertion is not None:
-                planned.documents.add(assertion)
+        ) | {row.assertion for row in earlier if row.assertion}
+        planned.documents |= {
+            row[0]
+            for row in self.tables.rows(
+                f"SELECT sha256 FROM {LOGIN_ASSERTIONS_TABLE} "
+                f"WHERE subject = {self.p} AND erased_seq IS NULL",
+                (subject,),
+            )
+        }
+        self._take_format_1(planned, earlier)
         self.carry_out(planned, actor=actor, reason=reason, basis=REQUEST_BASIS)
         return planned
 
@@ -310,7 +577,9 @@ class Eraser:
         return planned
 
     def carry_out(self, planned: Planned, *, actor: Actor, reason: str | None, basis: str) -> None:
-        """Record the erasure, then erase what it names."""
+        """Record the erasure, then erase what it names. The redacted payloads are made from
+        the payloads stored now (an earlier erasure may have redacted other fields)."""
+        planned.redactions = self._redactions(planned.pending)
         erasure = PersonalData.erased(
             rule=planned.rule,
             basis=basis,
@@ -319,7 +588,7 @@ class Eraser:
             seqs=planned.seqs,
             before=planned.before,
             documents=planned.documents,
-            openings=len(planned.commitments),
+            openings=planned.openings,
             actor=actor,
             redacted=[f"{seq} {r.sha256}" for seq, r in planned.redactions.items()],
         )
@@ -329,39 +598,21 @@ class Eraser:
         for sha256 in planned.documents:
             self.app.documents.remove(sha256)
 
-    def _format_1_events(self, subject: str | None) -> list[tuple[int, _Redaction, str | None]]:
-        """The events stored before the log adopted format 2 that hold values about
-        `subject`, each with its redaction and, for an approval by them, the assertion it
-        names. They are found by reading the log: what the index says is not evidence."""
-        found = []
-        for entry in self.app.signed_log.entries():
-            if PERSONAL_MARK in entry.payload:
-                continue
-            state = vars(entry.event)
-            values = [
-                value
-                for value in personal_values(get_topic(type(entry.event)), state)
-                if subject is not None and value.subject == subject
-            ]
-            if not values:
-                continue
+    def _redactions(self, pending: dict[int, dict[str, str]]) -> dict[int, _Redaction]:
+        found = {}
+        for entry in self.app.signed_log.entries_at(pending):
+            fields = pending[entry.seq]
             event = entry.event
-            fields = {value.field: value.kind for value in values}
-            redaction = _Redaction(
+            found[entry.seq] = _Redaction(
                 event.originator_id,
                 event.originator_version,
                 entry.event_type,
-                state["timestamp"].isoformat(),
+                vars(event)["timestamp"].isoformat(),
                 fields,
                 redacted_payload(
                     entry.payload, event.originator_id, event.originator_version, fields
                 ),
             )
-            authentication = state.get("authentication")
-            assertion = None
-            if "authentication.assertion_id" in fields and authentication is not None:
-                assertion = authentication.assertion_sha256
-            found.append((entry.seq, redaction, assertion))
         return found
 
     def _index_exists(self) -> bool:
@@ -375,18 +626,35 @@ class Eraser:
     def _erase_openings(self, planned: Planned) -> None:
         p = self.p
         erased_seq = planned.seq
-        index_seqs = planned.index_seqs if self._index_exists() else {}
+        assert erased_seq is not None
+        indexed = self._index_exists()
+        index_seqs = planned.index_seqs if indexed else {}
+        sqlite = self.app.settings.database.is_sqlite
+        # The leaf of an opening's event, as each database keeps an aggregate id.
+        leaf_id = "replace(d.originator_id, '-', '')" if sqlite else "d.originator_id::uuid"
 
         def erase(cursor: Any) -> None:
-            if self.app.settings.database.is_sqlite:
+            if sqlite:
                 cursor.execute("PRAGMA secure_delete = ON")
             erase_set = (
                 f"UPDATE {PERSONAL_DATA_TABLE} SET opening_key = NULL, "
                 f"opening_value = NULL, subject = NULL, erased_seq = {p}, rule = {p} "
             )
-            if planned.before is not None:
-                # A rule by time erases by the plan's own condition, in one statement: no
-                # row can have become due since (its event happened before the cutoff).
+            if planned.before is not None and planned.due:
+                # A rule by time erases by the plan's own condition, set by set: no row can
+                # have become due since (its event happened before the cutoff). The search
+                # index loses the UUIDs of those events first, found through their leaves.
+                if indexed:
+                    for name in sorted(planned.index_columns):
+                        cursor.execute(
+                            f"UPDATE {INDEX_TABLE} SET {_INDEXED_PERSON[name]} = NULL "
+                            f"WHERE seq IN (SELECT l.seq FROM {PERSONAL_DATA_TABLE} d "
+                            f"JOIN {LEAVES_TABLE} l ON l.originator_id = {leaf_id} "
+                            "AND l.originator_version = d.originator_version "
+                            f"WHERE d.kind = {p} AND d.event_time < {p} AND d.field = {p} "
+                            "AND d.opening_key IS NOT NULL)",
+                            (planned.rule, planned.before, name),
+                        )
                 cursor.execute(
                     f"{erase_set} WHERE kind = {p} AND event_time < {p} "
                     "AND opening_key IS NOT NULL",
@@ -399,8 +667,19 @@ class Eraser:
                         f"{erase_set} WHERE commitment IN ({', '.join([p] * len(chunk))})",
                         (erased_seq, planned.rule, *chunk),
                     )
-            for redaction in planned.redactions.values():
+            for seq, redaction in planned.redactions.items():
                 self._redact(cursor, redaction, planned)
+                self.format_1.mark_erased(
+                    cursor, erased_seq, ((seq, name) for name in redaction.fields)
+                )
+            documents = sorted(planned.documents)
+            for start in range(0, len(documents), _CHUNK):
+                chunk = documents[start : start + _CHUNK]
+                cursor.execute(
+                    f"UPDATE {LOGIN_ASSERTIONS_TABLE} SET subject = NULL, assertion_value = NULL, "
+                    f"erased_seq = {p}, rule = {p} WHERE sha256 IN ({', '.join([p] * len(chunk))})",
+                    (erased_seq, planned.rule, *chunk),
+                )
             for column, seqs in index_seqs.items():
                 ordered = sorted(seqs)
                 for start in range(0, len(ordered), _CHUNK):
@@ -412,7 +691,10 @@ class Eraser:
                     )
 
         self.tables.run(erase)
-        self._forget_old_copies(with_index=bool(index_seqs), with_events=bool(planned.redactions))
+        self.left_in_wal = not self._forget_old_copies(
+            with_index=bool(index_seqs or planned.index_columns),
+            with_events=bool(planned.redactions),
+        )
 
     def _redact(self, cursor: Any, redaction: _Redaction, planned: Planned) -> None:
         """Replace a format 1 payload by its redaction, and leave a row per erased field
@@ -448,22 +730,25 @@ class Eraser:
             ],
         )
 
-    def _forget_old_copies(self, *, with_index: bool, with_events: bool) -> None:
+    def _forget_old_copies(self, *, with_index: bool, with_events: bool) -> bool:
         """Leave no copy of an erased value in the database's own files where it can: on
         SQLite the write-ahead log is emptied into the file (whose freed space
-        `secure_delete` zeroed); on PostgreSQL VACUUM makes the old row versions space for
-        reuse (README, Personal data, on what stays in backups and the server's WAL)."""
+        `secure_delete` zeroed), tried again while readers of older snapshots hold it; on
+        PostgreSQL VACUUM makes the old row versions space for reuse (README, Personal
+        data, on what stays in backups and the server's WAL). False when the SQLite WAL
+        could not be emptied: it is at the next erasure, or the next checkpoint the
+        readers let through."""
         database = self.app.settings.database
         connection = database.connect(writable=True)
         try:
             if database.is_sqlite:
-                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            else:
-                connection.execute(f"VACUUM {PERSONAL_DATA_TABLE}")
-                if with_index:
-                    connection.execute(f"VACUUM {INDEX_TABLE}")
-                if with_events:
-                    connection.execute(f"VACUUM {EVENTS_TABLE}")
+                return _checkpoint_wal(connection)
+            connection.execute(f"VACUUM {PERSONAL_DATA_TABLE}")
+            if with_index:
+                connection.execute(f"VACUUM {INDEX_TABLE}")
+            if with_events:
+                connection.execute(f"VACUUM {EVENTS_TABLE}")
+            return True
         finally:
             connection.close()
 
@@ -537,21 +822,43 @@ class Eraser:
 
     def report(self, as_of: datetime | None = None) -> list[tuple[str, str, str, int, int]]:
         """(event type, field, rule, values held, due for erasure on `as_of`) per field of
-        each event type: the register of processing a data protection officer reads."""
+        each event type: the register of processing a data protection officer reads. The
+        values of format 1 events are counted with the others; all is counted in the
+        database, not read."""
         as_of = as_of or datetime.now(UTC)
-        due: dict[str, int] = {}
-        for planned in self.plan(as_of):
-            for commitment in planned.commitments:
-                due[commitment] = 1
-        held = self.tables.rows(
-            f"SELECT event_type, field, kind, commitment FROM {PERSONAL_DATA_TABLE} "
-            "WHERE opening_key IS NOT NULL"
-        )
         counts: dict[tuple[str, str, str], list[int]] = {}
-        for event_type, field_name, kind, commitment in held:
-            count = counts.setdefault((event_type, field_name, kind), [0, 0])
-            count[0] += 1
-            count[1] += due.get(commitment, 0)
+        for event_type, field_name, kind, held in self.tables.rows(
+            f"SELECT event_type, field, kind, COUNT(*) FROM {PERSONAL_DATA_TABLE} "
+            "WHERE opening_key IS NOT NULL GROUP BY event_type, field, kind"
+        ):
+            counts.setdefault((event_type, field_name, kind), [0, 0])[0] += int(held)
+        for event_type, field_name, kind, held in self._format_1_index().counts():
+            counts.setdefault((event_type, field_name, kind), [0, 0])[0] += held
+        logins = self.tables.rows(
+            f"SELECT COUNT(*) FROM {LOGIN_ASSERTIONS_TABLE} WHERE erased_seq IS NULL"
+        )
+        planned = self.plan(as_of)
+        due_logins = sum(
+            len(item.documents) for item in planned if item.before and item.rule == ASSERTION
+        )
+        if logins[0][0] or due_logins:
+            counts[(LOGIN_EVENT, LOGIN_FIELD, ASSERTION)] = [int(logins[0][0]), due_logins]
+        named = [commitment for item in planned for commitment in item.commitments]
+        for start in range(0, len(named), _CHUNK):
+            chunk = named[start : start + _CHUNK]
+            for event_type, field_name, kind in self.tables.rows(
+                f"SELECT event_type, field, kind FROM {PERSONAL_DATA_TABLE} "
+                f"WHERE commitment IN ({', '.join([self.p] * len(chunk))})",
+                chunk,
+            ):
+                counts.setdefault((event_type, field_name, kind), [0, 0])[1] += 1
+        types = self.format_1.event_types({seq for item in planned for seq in item.pending})
+        for item in planned:
+            for (event_type, field_name), n in item.due.items():
+                counts.setdefault((event_type, field_name, item.rule), [0, 0])[1] += n
+            for seq, fields in item.pending.items():
+                for field_name, kind in fields.items():
+                    counts.setdefault((types[seq], field_name, kind), [0, 0])[1] += 1
         return [(*key, n, d) for key, (n, d) in sorted(counts.items())]
 
 

@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoding
 from eventsourcing.utils import get_topic
 
+from ledger.documents import DocumentStore
 from ledger.domain import PersonalData, RoleAssignment
 from ledger.evidence.database import DatabaseURL
 from ledger.evidence.personal import (
@@ -183,6 +185,9 @@ class OpeningRow:
     rule: str | None
 
 
+FORMAT_1_TABLE = "ledger_personal_v1"
+FORMAT_1_SCANNED = "ledger_personal_v1_scanned"
+LOGIN_ASSERTIONS_TABLE = "ledger_login_assertions"
 _CREATE = (
     f"CREATE TABLE IF NOT EXISTS {PERSONAL_DATA_TABLE} ("
     " commitment TEXT PRIMARY KEY,"
@@ -202,6 +207,36 @@ _CREATE = (
     f"CREATE INDEX IF NOT EXISTS {PERSONAL_DATA_TABLE}_subject ON {PERSONAL_DATA_TABLE} (subject)",
     f"CREATE INDEX IF NOT EXISTS {PERSONAL_DATA_TABLE}_due "
     f"ON {PERSONAL_DATA_TABLE} (kind, event_time)",
+    # Where the personal values of format 1 events are (ledger.erasure.FormatOneIndex).
+    f"CREATE TABLE IF NOT EXISTS {FORMAT_1_TABLE} ("
+    " seq BIGINT NOT NULL,"
+    " field TEXT NOT NULL,"
+    " originator_id TEXT NOT NULL,"
+    " originator_version BIGINT NOT NULL,"
+    " event_type TEXT NOT NULL,"
+    " event_time TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " subject TEXT,"
+    " assertion TEXT,"
+    " erased_seq BIGINT,"
+    " PRIMARY KEY (seq, field))",
+    f"CREATE INDEX IF NOT EXISTS {FORMAT_1_TABLE}_subject ON {FORMAT_1_TABLE} (subject)",
+    f"CREATE INDEX IF NOT EXISTS {FORMAT_1_TABLE}_due ON {FORMAT_1_TABLE} (kind, event_time)",
+    f"CREATE TABLE IF NOT EXISTS {FORMAT_1_SCANNED} (one INTEGER PRIMARY KEY, "
+    "scanned_to BIGINT NOT NULL)",
+    # The assertions kept at each login (the documents directory holds them), with whose
+    # they are and when, so that one no approval names is erased by its rule or on request.
+    f"CREATE TABLE IF NOT EXISTS {LOGIN_ASSERTIONS_TABLE} ("
+    " sha256 TEXT PRIMARY KEY,"
+    " stored_at TEXT NOT NULL,"
+    " subject TEXT,"
+    " assertion_value TEXT,"
+    " erased_seq BIGINT,"
+    " rule TEXT)",
+    f"CREATE INDEX IF NOT EXISTS {LOGIN_ASSERTIONS_TABLE}_subject "
+    f"ON {LOGIN_ASSERTIONS_TABLE} (subject)",
+    f"CREATE INDEX IF NOT EXISTS {LOGIN_ASSERTIONS_TABLE}_stored "
+    f"ON {LOGIN_ASSERTIONS_TABLE} (stored_at)",
 )
 _CREATE_LOCK = int.from_bytes(b"ledgerpersonal", "big") >> 49
 
@@ -231,6 +266,35 @@ class PersonalDataStore:
             with self.tables.connected():
                 pass
             self._ready = True
+
+    def keep_login_assertion(
+        self,
+        documents: DocumentStore,
+        assertion_xml: bytes,
+        *,
+        person_uuid: str,
+        assertion_id: str,
+        at: datetime | None = None,
+    ) -> str:
+        """Keep a login's decrypted assertion as evidence of the login (in the documents
+        directory) and record whose it is and when, so that it is erased with the person,
+        or by the rule `assertion` when no approval names it (ledger.erasure); its SHA-256."""
+        sha256 = documents.put(assertion_xml)
+        p = self.tables.placeholder
+        row = (
+            sha256,
+            (at or datetime.now(UTC)).isoformat(),
+            subject_of(person_uuid),
+            value_text(assertion_id).decode("utf-8"),
+        )
+        self.tables.run(
+            lambda cursor: cursor.execute(
+                f"INSERT INTO {LOGIN_ASSERTIONS_TABLE} (sha256, stored_at, subject, "
+                f"assertion_value) VALUES ({p}, {p}, {p}, {p}) ON CONFLICT (sha256) DO NOTHING",
+                row,
+            )
+        )
+        return sha256
 
     def openings(self, commitments: Iterable[str]) -> dict[str, OpeningRow]:
         wanted = list(dict.fromkeys(commitments))

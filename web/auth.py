@@ -340,7 +340,13 @@ def acs() -> AnyResponse | tuple[str, int]:
 
 def _start_session(identity: Identity) -> None:
     """A new session for this identity: nothing from before the login survives."""
-    sha256 = ledger().documents.put(identity.assertion_xml)  # kept as evidence of the login
+    # Kept as evidence of the login, erased with the person or when no approval names it.
+    sha256 = ledger().personal_data.keep_login_assertion(
+        ledger().documents,
+        identity.assertion_xml,
+        person_uuid=identity.person_uuid,
+        assertion_id=identity.assertion_id,
+    )
     ledger().sessions.end(session.get("sid"), NEW_LOGIN)
     session.clear()
     session["sid"] = ledger().sessions.start(identity.person_uuid)

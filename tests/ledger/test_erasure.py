@@ -15,7 +15,8 @@ import pytest
 from approval_ledger.initialize import initialize
 from ledger.application import LedgerApp
 from ledger.config import Settings
-from ledger.erasure import Eraser, Refusal
+from ledger.documents import DocumentNotFound
+from ledger.erasure import Eraser, Planned, Refusal
 from ledger.evidence.bundle import Receipt, verify_receipt
 from ledger.evidence.personal import commitments_in
 from ledger.evidence.reasons import Reason
@@ -201,7 +202,7 @@ def test_a_dry_run_and_the_report_say_what_is_due_and_erase_nothing(adopted, ope
     eraser = Eraser(adopted)
     (planned,) = eraser.run(LATER, dry_run=True, actor=operator)
     assert planned.seq is None
-    assert len(planned.commitments) == 2
+    assert planned.openings == 2
     assert adopted.signed_log.entry(seq).facts()["request"]["ip"] == IP
     rows = {(field, rule): (held, due) for _, field, rule, held, due in eraser.report(LATER)}
     assert rows[("request.ip", "network")] == (1, 1)
@@ -506,3 +507,169 @@ def test_a_redaction_named_but_not_made_is_erasure_incomplete_and_an_altered_one
     store(done.redactions[seq].payload.replace(AARHUS.encode(), b"35209115"))
     assert reasons(app) == [(Reason.PAYLOAD_MISMATCH, seq)]
 
+
+def test_the_time_rules_reach_events_stored_before_format_2_without_reading_the_log(
+    format_1, operator
+):
+    """A format 1 approval's IP and browser, and a format 1 refused login, are erased by
+    their rules (the payloads redacted), found through the index of format 1 values: a
+    later run reads only the events stored since the last."""
+    app = format_1
+    seq = approve(app, operator)
+    rejection = app.record_login_rejected(
+        reason="not-professional",
+        idp="https://idp.test",
+        assertion_id="_refused-v1",
+        person_uuid=PERSON.removeprefix("urn:uuid:"),
+    )
+    refused = app.signed_log.seq_of(rejection.id, 1)
+    assert app.adopt_evidence_format_2(operator)
+    eraser = Eraser(app)
+    assert eraser.run(datetime.now(UTC), actor=operator) == []
+    assert eraser.format_1.catch_up() == 0  # nothing stored since: nothing read
+
+    rows = {(field, rule): due for _, field, rule, _, due in eraser.report(LATER)}
+    assert rows[("request.ip", "network")] == 1
+    assert rows[("assertion_id", "refusal")] == 1
+    done = {planned.rule: planned for planned in eraser.run(LATER, actor=operator)}
+
+    assert set(done) == {"network", "refusal"}
+    assert set(done["network"].redactions) == {seq}
+    assert set(done["refusal"].redactions) == {refused}
+    facts = app.signed_log.entry(seq).facts()
+    assert (
+        facts["request"]["ip"] == f"slettet (persondata, seq {done['network'].seq}, regel network)"
+    )
+    assert facts["actor"]["name"] == NAME  # identity is kept longer
+    assert is_erased(app.signed_log.entry(refused).facts()["assertion_id"])
+    report = verified(app)
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.redacted == 2
+    assert eraser.run(LATER, actor=operator) == []  # done once
+    assert eraser.format_1.catch_up() == 0
+    if app.settings.database.is_sqlite:
+        for value in (IP, USER_AGENT, "_refused-v1"):
+            assert files_holding(app, value) == [], value
+
+    # What the network rule left of the approval is erased by the request, from the
+    # payload the first redaction stored.
+    version = facts["agreement_version_id"]
+    app.reset_approval(cvr=AARHUS, version_id=version, reason="forkert person", actor=operator)
+    later = datetime.now(UTC) + timedelta(days=4 * 366)
+    request = eraser.erase_person(PERSON, reason="Sag 10", actor=operator, as_of=later)
+    assert isinstance(request, Planned)
+    assert set(request.redactions) == {seq}
+    assert set(request.redactions[seq].fields) == {
+        "actor.name",
+        "actor.person_uuid",
+        "authentication.assertion_id",
+    }
+    facts = app.signed_log.entry(seq).facts()
+    assert is_erased(facts["actor"]["name"])
+    assert is_erased(facts["request"]["ip"])
+    report = verified(app)
+    assert report.ok, [str(p) for p in report.problems]
+    if app.settings.database.is_sqlite:
+        for value in (NAME, PERSON.removeprefix("urn:uuid:")):
+            assert files_holding(app, value) == [], value
+
+
+def test_a_request_is_refused_while_the_person_holds_a_role_and_erased_once_revoked(
+    adopted, operator, monkeypatch, capsys
+):
+    """`ledger erase` of a staff member: refused with the role's legal basis and the grant's
+    seq, the refusal recorded and nothing erased; once the role is revoked, erased."""
+    from approval_ledger.cli import main
+
+    staff_name = "Sofie Sagsbehandlerø"
+    assignment = adopted.grant_role(
+        person_uuid=PERSON, person_name=staff_name, role="staff", cvrs=[], actor=operator
+    )
+    granted = adopted.signed_log.seq_of(assignment.id, assignment.version)
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(adopted.settings.data_dir))
+    monkeypatch.setenv("LEDGER_DATABASE_URL", adopted.settings.database.url)
+    monkeypatch.setenv("LEDGER_ORIGIN", adopted.settings.origin)
+    monkeypatch.setenv("LEDGER_OPERATOR_CVR", adopted.settings.operator_cvr or "")
+    capsys.readouterr()
+
+    assert main(["erase", "--person", PERSON, "--reason", "Sag 11"]) == 1
+
+    said = capsys.readouterr().out
+    assert "refused" in said
+    assert f"(seq {granted})" in said
+    assert "aktiv rolle" in said
+    last = adopted.signed_log.last_leaf()
+    assert last is not None
+    refusal = adopted.signed_log.entry(last.seq)
+    assert refusal.event_type == "PersonalDataErasureRefused"
+    assert refusal.facts()["seqs"] == [granted]
+    assert refusal.facts()["reason"] == "Sag 11"
+    assert adopted.signed_log.entry(granted).facts()["person_name"] == staff_name
+    assert verified(adopted).ok
+
+    adopted.revoke_role(person_uuid=PERSON, role="staff", actor=operator)
+    assert main(["erase", "--person", PERSON, "--reason", "Sag 12"]) == 0
+    assert "erased" in capsys.readouterr().out
+    assert is_erased(adopted.signed_log.entry(granted).facts()["person_name"])
+    assert verified(adopted).ok
+
+
+def test_an_assertion_kept_at_a_login_that_led_to_no_approval_is_erased_by_its_rule(
+    adopted, operator
+):
+    """A login's assertion no approval names is erased by the rule `assertion` once the
+    network period has passed (and on request with its person); one an approval names
+    stays with the approval."""
+    app = adopted
+    store = app.personal_data
+    used = store.keep_login_assertion(
+        app.documents,
+        b'<saml:Assertion ID="_used">test</saml:Assertion>',  # as the approval's login
+        person_uuid=PERSON,
+        assertion_id="_used",
+    )
+    unused = store.keep_login_assertion(
+        app.documents,
+        b'<saml:Assertion ID="_unused">Zyxwa</saml:Assertion>',
+        person_uuid=PERSON,
+        assertion_id="_unused",
+    )
+    other = "7d1f0c3a-5b2e-4c8d-9e6f-0a1b2c3d4e60"
+    asked = store.keep_login_assertion(
+        app.documents,
+        b'<saml:Assertion ID="_asked">Qwerty</saml:Assertion>',
+        person_uuid=other,
+        assertion_id="_asked",
+    )
+    seq = approve(app, operator, assertion="_used")
+    assert app.signed_log.entry(seq).facts()["authentication"]["assertion_sha256"] == used
+    eraser = Eraser(app)
+    assert eraser.run(datetime.now(UTC), actor=operator) == []
+    rows = {(event, field): (held, due) for event, field, _, held, due in eraser.report(LATER)}
+    assert rows[("Login", "assertion (dokument)")] == (3, 2)
+
+    done = [p for p in eraser.run(LATER, actor=operator) if p.rule == "assertion"]
+
+    assert [p.documents for p in done] == [{unused, asked}]
+    assert app.documents.get(used)
+    for sha256 in (unused, asked):
+        with pytest.raises(DocumentNotFound):
+            app.documents.get(sha256)
+    assert verified(app).ok
+    assert eraser.run(LATER, actor=operator) == []  # once
+    if app.settings.database.is_sqlite:
+        assert files_holding(app, "_unused") == []
+
+    # On request: the person's login evidence goes with their other data.
+    later_login = store.keep_login_assertion(
+        app.documents,
+        b'<saml:Assertion ID="_later">Qwerty</saml:Assertion>',
+        person_uuid=other,
+        assertion_id="_later",
+    )
+    request = eraser.erase_person(other, reason="Sag 13", actor=operator)
+    assert isinstance(request, Planned)
+    assert request.documents == {later_login}
+    with pytest.raises(DocumentNotFound):
+        app.documents.get(later_login)
+    assert verified(app).ok
