@@ -249,6 +249,17 @@ SUMMARY = {
     "RoleRevoked": ("person_name", "role", "reason"),
     "LoginRefusalsCounted": ("refusals",),
     "NoticeSent": ("recipient_email", "notice_kind", "agreement"),
+    # The migration's events (issue 15): the answer each records.
+    "OperatingAgreementArchived": ("document_name",),
+    "EarlyPasswordPolicyAnnounced": ("users_told_on",),
+    "FullServiceEnabled": ("pupils",),
+    "MailTemplatesReviewed": ("decision",),
+    "TermsReviewed": ("outcome",),
+    "TaskMarkedNotRelevant": ("task", "reason"),
+    "TaskReopened": ("task", "reason"),
+    "SwitchScheduled": ("switch_on",),
+    "SwitchStepRecorded": ("step", "at"),
+    "SigningAuthorityChecked": ("agreement",),
 }
 SUMMARY_OTHERWISE = ("agreement", "customer_name", "document_name", "reference", "origin")
 # Shown in the row itself, so not again in its details.

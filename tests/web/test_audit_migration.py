@@ -209,6 +209,11 @@ def test_migration_events_are_in_the_auditors_search_and_timeline(auditor, app):
         ][::-1]
         assert [int(n) for n in re.findall(r'<th scope="row">(\d+)</th>', page.text)] == expected
         assert EVENT_NAMES[event_type] in text_of(page)
+    # A row says what the event recorded, in Danish, beside its type.
+    terms = auditor.get("/revision/", query_string={"type": "TermsReviewed"})
+    assert f'<span class="row-part">{migration.TERMS_OUTCOMES["deleted"]}</span>' in terms.text
+    marked = auditor.get("/revision/", query_string={"type": "TaskMarkedNotRelevant"})
+    assert '<span class="row-part">»Kodeord har længe været mindst 15 tegn.«</span>' in marked.text
     timeline = auditor.get(f"/revision/kunde/{KOEBENHAVN}")
     assert timeline.status_code == 200
     assert f'href="/revision/kunde/{KOEBENHAVN}/migrering"' in timeline.text
@@ -252,3 +257,25 @@ def test_the_municipality_reads_the_receipt_of_every_task_its_checklist_links(
     for seq in linked:
         assert client.get(f"/kvitteringer/{seq}").status_code == 200, seq
     assert "Skiftet er gennemført." in text_of(page)
+
+
+def test_the_auditors_rows_of_migration_events_say_their_facts_in_danish(auditor, app):
+    """Every migration event's row and details keep to the glossary: no English field name
+    ("Øvrige oplysninger: minimum_length: 15"), no Python value."""
+    kinds = sorted({e.event_type for e in app.signed_log.entries() if e.cvr == KOEBENHAVN})
+    for event_type in kinds:
+        page = auditor.get("/revision/", query_string={"type": event_type, "cvr": KOEBENHAVN})
+        assert page.status_code == 200, event_type
+        shown = re.sub(
+            r'<(code|pre)\b.*?</\1>|<[^>]*class="[^"]*hash[^"]*"[^>]*>[^<]*',
+            " ",
+            page.text,
+            flags=re.S,
+        )
+        words = text_of_html(shown)
+        assert wording_problems(words, customer_page=False) == [], event_type
+
+
+def text_of_html(html: str) -> str:
+    html = re.sub(r"<(select|script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
