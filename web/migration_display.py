@@ -64,6 +64,10 @@ STATE_WORDS = {
 }
 
 
+# The facts of an event the migration board leaves out as personal data, read from the event.
+PERSONAL = frozenset({"pupils_set_up_by"})
+
+
 @dataclass(frozen=True)
 class Fact:
     label: str
@@ -71,9 +75,14 @@ class Fact:
     is_hash: bool = False
 
 
-def evidence(status: TaskStatus) -> list[Fact]:
-    """The task's evidence as recorded, in the order a reader reads it."""
-    facts = status.facts or {}
+def evidence(status: TaskStatus, settled_by: Entry | None = None) -> list[Fact]:
+    """The task's evidence as recorded, in the order a reader reads it; with the event that
+    settled it, also what the board keeps none of (the personal ones: who set the pupils'
+    policy up)."""
+    facts = dict(status.facts or {})
+    if settled_by is not None:
+        facts = {key: value for key, value in settled_by.facts().items() if key in PERSONAL}
+        facts |= dict(status.facts or {})
     shown = []
     for key, label, written in FACTS:
         value = facts.get(key)
@@ -140,7 +149,7 @@ def task_views(status: MigrationStatus, entries: dict[int, Entry]) -> list[TaskV
         views.append(
             TaskView(
                 task,
-                evidence(task),
+                evidence(task, entries.get(task.seq) if task.seq is not None else None),
                 entries.get(task.seq) if task.seq is not None else None,
                 [Receipt(seq, entries[seq]) for seq in seqs if seq in entries],
             )

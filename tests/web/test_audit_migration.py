@@ -122,6 +122,9 @@ def test_the_report_lists_each_task_with_its_evidence_who_when_and_its_receipts(
         seq = next(e.seq for e in entries.values() if e.event_type == kind)
         assert f'href="/kvitteringer/{seq}"' in declaration, kind
     assert "Kodeord har længe været mindst 15 tegn." in words
+    full_service = re.search(r'id="opgave-full-service".*?</section>', page.text, re.S).group(0)
+    assert migration.PUPILS["set-up"] in unescape(full_service)
+    assert "Sat op af</dt><dd>Per Pedersen" in full_service
     # The approval's basis, as far as the login said it.
     approval = re.search(r'id="opgave-approval".*?</section>', page.text, re.S).group(0)
     assert "Grundlag for tegningsret" in approval
