@@ -396,6 +396,10 @@ COLUMNS: tuple[Column, ...] = (
     _fact_column("note", "Bemærkning"),
     _fact_column("origin", "Loggens navn"),
     _fact_column("verifier_key", "Verifikationsnøgle"),
+    # The evidence format the log writes in (docs/evidence-format.md section 10): named by
+    # a log's first event, or by the event that adopted it (`version`).
+    _fact_column("evidence_format", "Bevisformat"),
+    _fact_column("version", "Bevisformat fra nu af"),
     _fact_column("previous_kid", "Forrige nøgles id"),
 )
 _READ = frozenset(name for column in COLUMNS for name in column.reads)
