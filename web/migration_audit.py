@@ -88,6 +88,7 @@ def _report(cvr: str) -> dict[str, Any]:
         "downtime": downtime_text(status),
         "checked": checked,
         "checked_by_seq": {item.entry.seq: item for item in checked.entries},
+        "checks": [e for e in entries if e.event_type == "SigningAuthorityChecked"],
         "basis_titles": migration.SIGNING_BASIS_TITLES,
         "entries": entries,
         "status_text": status_text,

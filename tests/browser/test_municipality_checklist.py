@@ -64,3 +64,21 @@ def test_the_checklist_reads_at_1280_and_320_px_and_a_task_is_recorded_through_i
     assert page.evaluate(PAGE_WIDTH) <= viewport["width"]
     axe_check(page)
     page.screenshot(path=shots(tmp_path) / f"colleagues-{width}.png", full_page=True)
+
+
+@pytest.mark.parametrize("width", sorted(WIDTHS))
+def test_the_auditors_migration_report_reads_at_1280_and_320_px(
+    new_context, migrations, width, tmp_path
+):
+    from playwright.sync_api import expect
+
+    viewport = WIDTHS[width]
+    page = new_context(viewport=viewport).new_page()
+    log_in_as(page, "auditor", "/revision/kunde/55133018")
+    page.get_by_role("link", name="Se migreringsrapporten").click()
+    expect(page.locator("h1")).to_have_text("Migreringsrapport for Aarhus Kommune (CVR 55133018)")
+    expect(page.locator("#status-titel + p")).to_contain_text("Skiftet er gennemført.")
+    expect(page.get_by_role("link", name="Hent rapporten (PDF)")).to_be_visible()
+    assert page.evaluate(PAGE_WIDTH) <= viewport["width"]
+    axe_check(page)
+    page.screenshot(path=shots(tmp_path) / f"report-{width}.png", full_page=True)

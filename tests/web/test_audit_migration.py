@@ -128,6 +128,8 @@ def test_the_report_lists_each_task_with_its_evidence_who_when_and_its_receipts(
     # The approval's basis, as far as the login said it.
     approval = re.search(r'id="opgave-approval".*?</section>', page.text, re.S).group(0)
     assert "Grundlag for tegningsret" in approval
+    assert migration.SIGNING_BASIS_TITLES["statement"] in approval
+    assert "leverandøren har ikke kontrolleret godkendelsen" in approval
     # Every event the report rests on is listed, and only København's.
     listed = [int(n) for n in re.findall(r'class="event-when">Nr\. (\d+),', page.text)]
     assert listed == koebenhavn_report_seqs(app)
@@ -282,3 +284,26 @@ def test_the_auditors_rows_of_migration_events_say_their_facts_in_danish(auditor
 def text_of_html(html: str) -> str:
     html = re.sub(r"<(select|script|style)\b.*?</\1>", " ", html, flags=re.S)
     return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def test_the_report_says_when_staff_checked_an_approval_without_a_signal(
+    auditor,
+    app,
+    operator,
+    agreement,  # noqa: F811
+):
+    approval = app.approval(KOEBENHAVN, agreement.id)
+    app.check_signing_authority(
+        cvr=KOEBENHAVN,
+        version_id=agreement.id,
+        approved_version=approval.approved_version,
+        actor=operator,
+        note="Ringet til kommunen: Frederik Friis er udpeget.",
+    )
+    check = next(e for e in app.signed_log.entries() if e.event_type == "SigningAuthorityChecked")
+    page = auditor.get(f"/revision/kunde/{KOEBENHAVN}/migrering")
+    approval_part = re.search(r'id="opgave-approval".*?</section>', page.text, re.S).group(0)
+    words = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", approval_part)))
+    assert f"Leverandøren har kontrolleret godkendelsen: nr. {check.seq}" in words
+    assert f'href="/kvitteringer/{check.seq}"' in approval_part
+    assert "ikke kontrolleret" not in words
