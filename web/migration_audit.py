@@ -35,6 +35,8 @@ blueprint = Blueprint("audit_migration", __name__, url_prefix="/revision")
 # The events a migration report rests on, besides the Migration aggregate's own: the
 # customer, its approvals (and resets and checks of signing authority), its declaration, and
 # the colleague roles its signatory granted and revoked.
+# The events of the path to the approval in force: each approval, reset and check.
+APPROVAL_PATH = frozenset({"Approved", "ApprovalReset", "SigningAuthorityChecked"})
 REPORTED_TYPES = frozenset(migration.FACT_EVENT_TYPES) | {"RoleGranted", "RoleRevoked"}
 
 
@@ -89,6 +91,7 @@ def _report(cvr: str) -> dict[str, Any]:
         "checked": checked,
         "checked_by_seq": {item.entry.seq: item for item in checked.entries},
         "checks": [e for e in entries if e.event_type == "SigningAuthorityChecked"],
+        "approval_path": [e for e in entries if e.event_type in APPROVAL_PATH],
         "basis_titles": migration.SIGNING_BASIS_TITLES,
         "entries": entries,
         "status_text": status_text,

@@ -17,6 +17,7 @@ from approval_ledger import cli
 from development.demo import PERSONS_BY_KEY, signatory
 from ledger import migration
 from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
+from tests.fixtures import login
 from tests.web.test_login import log_in
 from tests.web.test_municipality_migration import (
     AARHUS,
@@ -28,7 +29,7 @@ from tests.web.test_municipality_migration import (
 )
 from tests.web.test_wording import prose
 from tests.wording import wording_problems
-from web.display import EVENT_NAMES, when
+from web.display import EVENT_NAMES, at_minute, when
 
 AUDITOR = PERSONS_BY_KEY["auditor"]
 
@@ -262,6 +263,7 @@ def test_the_municipality_reads_the_receipt_of_every_task_its_checklist_links(
     for seq in linked:
         assert client.get(f"/kvitteringer/{seq}").status_code == 200, seq
     assert "Skiftet er gennemført." in text_of(page)
+    assert "Kan skiftet planlægges?" not in text_of(page)  # moot once switched
 
 
 def test_the_auditors_rows_of_migration_events_say_their_facts_in_danish(auditor, app):
@@ -307,3 +309,41 @@ def test_the_report_says_when_staff_checked_an_approval_without_a_signal(
     assert f"Leverandøren har kontrolleret godkendelsen: nr. {check.seq}" in words
     assert f'href="/kvitteringer/{check.seq}"' in approval_part
     assert "ikke kontrolleret" not in words
+
+
+def test_the_report_tells_the_path_to_the_approval_each_reset_with_its_reason(
+    auditor,
+    app,
+    operator,
+    agreement,  # noqa: F811
+):
+    reason = "Frederik Friis er ikke tegningsberettiget."
+    app.reset_approval(cvr=KOEBENHAVN, version_id=agreement.id, actor=operator, reason=reason)
+    app.approve(
+        cvr=KOEBENHAVN,
+        version_id=agreement.id,
+        actor=signatory("koebenhavn"),
+        authentication=login(app, "_again"),
+        ip="127.0.0.1",
+        user_agent="test",
+        signing_basis=[migration.STATEMENT],
+    )
+    path = [
+        e
+        for e in app.signed_log.entries()
+        if e.cvr == KOEBENHAVN and e.event_type in ("Approved", "ApprovalReset")
+    ]
+    page = auditor.get(f"/revision/kunde/{KOEBENHAVN}/migrering")
+    part = re.search(r'id="opgave-approval".*?</section>', page.text, re.S).group(0)
+    words = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", part)))
+    words = words.replace(" :", ":")  # a link's text and the colon after it
+    assert "Vejen til godkendelsen" in words
+    first, reset, again = path
+    assert (
+        f"Nr. {first.seq}: Godkendt af Frederik Friis den {at_minute(first.recorded_at)}." in words
+    )
+    assert (
+        f"Nr. {reset.seq}: Nulstillet af leverandøren (test-operator) den "
+        f"{at_minute(reset.recorded_at)} med begrundelsen »{reason}«." in words
+    )
+    assert f"Nr. {again.seq}: Godkendt af Frederik Friis" in words
