@@ -223,6 +223,13 @@ def test_the_whole_plan_for_one_municipality_in_the_browser(new_context, portal,
     expect(colleague.locator("#opgave-early-password-policy")).to_contain_text("Udført")
 
     mail = colleague.locator("#opgave-mail-templates")
+    mail.get_by_text("Opgaven er ikke relevant for kommunen").click()  # not without a reason
+    mail.get_by_label(re.compile("Hvorfor er opgaven ikke relevant")).fill("Nej")
+    not_relevant = mail.get_by_role("button", name=re.compile("^Markér som ikke relevant"))
+    assert posted(colleague, not_relevant.click) == 400
+    expect(colleague.locator("#opgave-mail-templates").get_by_role("alert")).to_be_visible()
+    assert "TaskMarkedNotRelevant" not in portal.event_types(KOEBENHAVN)
+    mail = colleague.locator("#opgave-mail-templates")
     mail.get_by_label(migration.MAIL_DECISIONS["switched-off"]).check()
     mail.get_by_role("button", name=re.compile("^Registrér opgaven")).click()
     expect(colleague.locator("#opgave-mail-templates")).to_contain_text("Udført")
@@ -337,11 +344,20 @@ def test_the_whole_plan_for_one_municipality_in_the_browser(new_context, portal,
     type_step(staff, "idp-removed", removed_at)
     expect(staff.locator(".downtime")).to_contain_text("Login er nede")
     type_step(staff, "idp-created", created_at)
-    for key in ("invitation-accepted", "logins-verified"):
-        staff.locator(f"#trin-{key}").get_by_role(
-            "button", name=re.compile("^Registrér nu")
-        ).click()
-        expect(staff.locator(f"#trin-{key}")).to_contain_text("registreret af Dorte Drift")
+    # The municipality accepts the invitation in its own MitID Erhverv portal and says so on
+    # its checklist; staff see it in the runbook and verify the logins.
+    colleague.goto("/migrering/")
+    accepted = colleague.locator("#opgave-invitation-accepted")
+    accepted.get_by_role("button", name=NOW_BUTTON).click()
+    expect(colleague.locator("#opgave-invitation-accepted")).to_contain_text(
+        f"registreret af {colleague_person.name}"
+    )
+    staff.reload()
+    expect(staff.locator("#trin-invitation-accepted")).to_contain_text(
+        f"registreret af {colleague_person.name}"
+    )
+    staff.locator("#trin-logins-verified").get_by_role("button", name=NOW_BUTTON).click()
+    expect(staff.locator("#trin-logins-verified")).to_contain_text("registreret af Dorte Drift")
     corrected_at = created_at + datetime.timedelta(minutes=2)
     created = staff.locator("#trin-idp-created")
     created.get_by_text("Ret tidspunktet").click()  # the correction folds out
@@ -353,6 +369,17 @@ def test_the_whole_plan_for_one_municipality_in_the_browser(new_context, portal,
         f"først registreret kl. {created_at:%H.%M}"
     )
 
+    recorded = {
+        e.event.step: e.actor.name
+        for e in portal.ledger.history(cvr=KOEBENHAVN)
+        if e.event_type == "SwitchStepRecorded" and e.actor is not None
+    }
+    assert recorded == {
+        "idp-removed": "Dorte Drift",
+        "idp-created": "Dorte Drift",
+        "invitation-accepted": colleague_person.name,
+        "logins-verified": "Dorte Drift",
+    }
     switched = portal.ledger.migration_status(KOEBENHAVN)
     assert switched.switched
     steps = switched.switch.steps
