@@ -18,6 +18,7 @@ from uuid import UUID
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from markupsafe import Markup, escape
 
 from ledger import migration
 from ledger.danish_time import DANISH_TIME, danish_today
@@ -208,7 +209,7 @@ class Row:
 
     cvr: str
     name: str
-    cells: list[Cell]
+    cells: list[tuple[Markup, Cell]]  # each with its task's title, its label on a phone
     ready: bool
     switch: Cell  # the switch day: switched, under way, its date, or not planned
     runbook: bool  # whether the switch day's cell links to the runbook
@@ -217,6 +218,7 @@ class Row:
 
 MATRIX_TASKS = tuple(t for t in migration.TASKS if t.key not in migration.SWITCH_STEPS)
 MATRIX_KEYS = frozenset(t.key for t in MATRIX_TASKS)
+LABELS = {t.key: escape(t.title) for t in MATRIX_TASKS}  # escaped once, not in each cell
 
 
 def _switch_cell(status: MigrationStatus, today: datetime.date, words: Words) -> Cell:
@@ -244,7 +246,9 @@ def row(status: MigrationStatus, today: datetime.date, words: Words) -> Row:
     return Row(
         cvr=status.cvr,
         name=status.name,
-        cells=[cell(t, status, words) for t in status.tasks if t.key in MATRIX_KEYS],
+        cells=[
+            (LABELS[t.key], cell(t, status, words)) for t in status.tasks if t.key in MATRIX_KEYS
+        ],
         ready=status.ready_for_switch and not status.switched,
         switch=switch,
         runbook=switch.state == "open",
