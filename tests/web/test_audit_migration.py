@@ -18,6 +18,7 @@ from development.demo import PERSONS_BY_KEY, signatory
 from ledger import migration
 from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
 from tests.fixtures import login
+from tests.helpers import ledger_command
 from tests.web.test_login import log_in
 from tests.web.test_municipality_migration import (
     AARHUS,
@@ -159,6 +160,10 @@ def test_the_reports_bundle_holds_exactly_its_events_and_verifies_with_the_cli(
     keys.write_text("".join(f"{k.line()}\n" for k in app.keyring.verifier_keys().values()))
     monkeypatch.setenv("LEDGER_DATA_DIR", str(tmp_path / "elsewhere"))
     assert cli.main(["verify", "--bundle", str(bundle), "--keys", str(keys)]) == 0
+    # As an auditor runs it, in a process of its own with no settings of the portal.
+    done = ledger_command("verify", "--bundle", str(bundle), "--keys", str(keys))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "all holds" in done.stdout
     # A changed event fails, whatever the report says: the terms said deleted, not addendum.
     with zipfile.ZipFile(bundle) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
@@ -177,6 +182,8 @@ def test_the_reports_bundle_holds_exactly_its_events_and_verifies_with_the_cli(
         for name, data in members.items():
             archive.writestr(name, "\n".join(changed) + "\n" if name == "payloads.jsonl" else data)
     assert cli.main(["verify", "--bundle", str(tampered), "--keys", str(keys)]) == 1
+    refused = ledger_command("verify", "--bundle", str(tampered), "--keys", str(keys))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
 
 
 def test_the_pdf_report_has_the_pages_words_and_carries_the_bundle_that_verifies(
