@@ -79,6 +79,10 @@ def cmd_erase(settings: Settings, args: argparse.Namespace, app_of: Any) -> int:
     from ledger.erasure import Refusal
 
     eraser = _eraser(settings, app_of)
+    if args.email is not None:
+        done = eraser.erase_address(args.email, reason=args.reason, actor=Actor.cli_operator())
+        print(f"erased {done.describe()}")
+        return EXIT_OK
     outcome = eraser.erase_person(args.person, reason=args.reason, actor=Actor.cli_operator())
     if isinstance(outcome, Refusal):
         places = ", ".join(str(seq) for seq in outcome.seqs)
@@ -137,7 +141,11 @@ def add_commands(
         bound(cmd_erase),
         "erase a person's data on their request (GDPR art. 17), or record why it is kept",
     )
-    erase.add_argument("--person", required=True, help="the person's NemLog-in UUID")
+    whose = erase.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--person", help="the person's NemLog-in UUID")
+    whose.add_argument(
+        "--email", help="an e-mail address: the notices sent to it, the outbox, the contact"
+    )
     erase.add_argument(
         "--reason", required=True, help="the request: a case number, never the person's data"
     )

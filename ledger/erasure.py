@@ -26,7 +26,13 @@ from eventsourcing.application import AggregateNotFoundError
 from ledger.application import LedgerApp
 from ledger.config import RetentionSettings
 from ledger.domain import Approval, DomainError, PersonalData
-from ledger.evidence.personal import PERSONAL_MARK, PERSONAL_TYPE, REDACTED_MARK, redacted_name
+from ledger.evidence.personal import (
+    PERSONAL_MARK,
+    PERSONAL_TYPE,
+    REDACTED_MARK,
+    redacted_name,
+    value_text,
+)
 from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE, PERSONAL_DATA_TABLE
 from ledger.identity import Actor
 from ledger.personal_data import (
@@ -44,6 +50,7 @@ from ledger.personal_data import (
 )
 from ledger.search import TABLE as INDEX_TABLE
 from ledger.storage.asking import AskingClaims
+from ledger.storage.notices import CONTACTS, FAILED, MOOT, OUTBOX, SENT, UNCERTAIN
 
 logger = logging.getLogger(__name__)
 
@@ -52,17 +59,33 @@ _CHUNK = 500
 # approval does).
 LOGIN_EVENT = "Login"
 LOGIN_FIELD = "assertion (dokument)"
+OUTBOX_EVENT = "Udbakke"
+OUTBOX_FIELD = "recipient_email, recipient_name"
+CONTACTS_EVENT = "Kontakter"
+CONTACTS_FIELD = "name, email"
+# The outbox's states in which a notice is done with (sent, or given up), whose recipient
+# may be forgotten; one still to be sent keeps its address.
+_FINAL_SQL = ", ".join(f"'{state}'" for state in (SENT, FAILED, MOOT, UNCERTAIN))
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
 # A format 1 payload naming a person as its actor holds their name and UUID (the library's
 # encoder writes no spaces).
 _PERSON_ACTOR = b'"kind":"person"'
 # How often, and how long between, an erasure asks SQLite to empty its write-ahead log
-# while readers of older snapshots keep it (seconds).
-_CHECKPOINT_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+# while readers of older snapshots keep it (seconds), and how long each ask may wait for
+# them (SQLite's busy handler, milliseconds): about 5 s in all before it gives up.
+_CHECKPOINT_WAITS = (0.25, 0.5, 1.0)
+_CHECKPOINT_BUSY_MS = 750
 
 
 def _checkpoint_wal(connection: Any) -> bool:
     """Empty SQLite's WAL into the database file (TRUNCATE): True once it is, False when
     readers still held it after every wait."""
+    connection.execute(f"PRAGMA busy_timeout = {_CHECKPOINT_BUSY_MS}")
     for wait in (0.0, *_CHECKPOINT_WAITS):
         if wait:
             time.sleep(wait)
@@ -134,6 +157,16 @@ class Planned:
     # columns cleared by the same condition.
     due: dict[tuple[str, str], int] = field(default_factory=dict)
     index_columns: set[str] = field(default_factory=set)
+    # E-mail addresses beside the log (ledger.storage.notices): the outbox's recipients of
+    # notices created before `outbox_before_ms` and sent or given up, the signatories'
+    # addresses last seen before `contacts_before_ms`, and for a request an address and a
+    # person's contact row. `outbox`, `contacts`: how many rows.
+    outbox_before_ms: int | None = None
+    contacts_before_ms: int | None = None
+    addresses: set[str] = field(default_factory=set)
+    contact_of: str | None = None
+    outbox: int = 0
+    contacts: int = 0
     # Format 1 events (section 10.4) whose payload loses these fields (field: kind), by
     # seq; `redactions` holds the payloads that replaced them once carried out.
     pending: dict[int, dict[str, str]] = field(default_factory=dict)
@@ -146,7 +179,13 @@ class Planned:
 
     @property
     def empty(self) -> bool:
-        return not self.openings and not self.pending and not self.documents
+        return (
+            not self.openings
+            and not self.pending
+            and not self.documents
+            and not self.outbox
+            and not self.contacts
+        )
 
     def describe(self) -> str:
         what = f"{self.openings} felter ({', '.join(sorted(self.fields)) or 'ingen'})"
@@ -155,6 +194,10 @@ class Planned:
         else:
             where = f"i hændelser før {self.before}"
         docs = f", {len(self.documents)} dokumenter" if self.documents else ""
+        if self.outbox:
+            docs += f", {self.outbox} modtagere i udbakken"
+        if self.contacts:
+            docs += f", {self.contacts} kontaktadresser"
         if self.pending:
             docs += f", {len(self.pending)} hændelser i format 1 redigeret"
         done = f" (seq {self.seq})" if self.seq is not None else ""
@@ -405,7 +448,33 @@ class Eraser:
             *self._due_with_approvals(as_of),
             self._logins_without_approval(months_before(as_of, self.rules.network_months)),
         ]
+        self._due_addresses(planned[0], planned[3], as_of)
         return [item for item in planned if not item.empty]
+
+    def _due_addresses(self, network: Planned, identity: Planned, as_of: datetime) -> None:
+        """The e-mail addresses beside the log that are due: a sent (or given up) notice's
+        recipient with the network rule, a signatory's address not seen at a login for the
+        identity period with the identity rule."""
+        p = self.p
+        if self._table_exists(OUTBOX):
+            network.outbox_before_ms = _ms(months_before(as_of, self.rules.network_months))
+            network.outbox = int(
+                self.tables.rows(
+                    f"SELECT COUNT(*) FROM {OUTBOX} WHERE created_ms < {p} "
+                    f"AND state IN ({_FINAL_SQL}) "
+                    "AND (recipient_email IS NOT NULL OR recipient_name IS NOT NULL)",
+                    (network.outbox_before_ms,),
+                )[0][0]
+            )
+        if self._table_exists(CONTACTS):
+            years = self.rules.identity_years
+            identity.contacts_before_ms = _ms(years_after(as_of, -years))
+            identity.contacts = int(
+                self.tables.rows(
+                    f"SELECT COUNT(*) FROM {CONTACTS} WHERE seen_ms < {p}",
+                    (identity.contacts_before_ms,),
+                )[0][0]
+            )
 
     def _logins_without_approval(self, cutoff: datetime) -> Planned:
         """The assertions kept at logins before `cutoff` that no approval names (the login
@@ -558,8 +627,44 @@ class Eraser:
             )
         }
         self._take_format_1(planned, earlier)
+        if self._table_exists(CONTACTS):
+            for (email,) in self.tables.rows(
+                f"SELECT email FROM {CONTACTS} WHERE person_uuid = {self.p}", (subject,)
+            ):
+                planned.contact_of = subject
+                planned.contacts = 1
+                self._take_address(planned, email)
         self.carry_out(planned, actor=actor, reason=reason, basis=REQUEST_BASIS)
         return planned
+
+    def erase_address(self, email: str, *, reason: str, actor: Actor) -> Planned:
+        """Erase an e-mail address on its owner's request: the notices sent to it (their
+        `recipient_email`), the outbox's rows and a signatory's contact row. Nothing keeps
+        an address as evidence of an agreement, so nothing refuses."""
+        planned = Planned("request", seqs=set())
+        self._take_address(planned, email.strip())
+        if self._table_exists(CONTACTS):
+            planned.contacts = int(
+                self.tables.rows(
+                    f"SELECT COUNT(*) FROM {CONTACTS} WHERE email = {self.p}", (email.strip(),)
+                )[0][0]
+            )
+        self.carry_out(planned, actor=actor, reason=reason, basis=REQUEST_BASIS)
+        return planned
+
+    def _take_address(self, planned: Planned, email: str) -> None:
+        """The openings of notices sent to `email`, and the outbox rows addressed to it."""
+        planned.addresses.add(email)
+        held = value_text(email).decode("utf-8")
+        rows = self._rows(f"field = 'recipient_email' AND opening_value = {self.p}", (held,))
+        known = set(planned.commitments)
+        self._take(planned, [row for row in rows if row.commitment not in known], with_seqs=True)
+        if self._table_exists(OUTBOX):
+            planned.outbox += int(
+                self.tables.rows(
+                    f"SELECT COUNT(*) FROM {OUTBOX} WHERE recipient_email = {self.p}", (email,)
+                )[0][0]
+            )
 
     # Carrying out
 
@@ -574,12 +679,21 @@ class Eraser:
                 self.carry_out(
                     item, actor=actor, reason=None, basis=rule_basis(self.rules, item.rule)
                 )
+            if not planned and self.app.settings.database.is_sqlite:
+                # What an earlier erasure left in the WAL, because readers held it then,
+                # is emptied by the next run (the daily job's, or one by hand).
+                self.left_in_wal = not self._forget_old_copies(with_index=False, with_events=False)
         return planned
 
     def carry_out(self, planned: Planned, *, actor: Actor, reason: str | None, basis: str) -> None:
         """Record the erasure, then erase what it names. The redacted payloads are made from
         the payloads stored now (an earlier erasure may have redacted other fields)."""
         planned.redactions = self._redactions(planned.pending)
+        # The tables beside the log are named as table.column, beside the payloads' fields.
+        if planned.outbox:
+            planned.fields |= {f"{OUTBOX}.recipient_email", f"{OUTBOX}.recipient_name"}
+        if planned.contacts:
+            planned.fields |= {f"{CONTACTS}.name", f"{CONTACTS}.email"}
         erasure = PersonalData.erased(
             rule=planned.rule,
             basis=basis,
@@ -616,11 +730,14 @@ class Eraser:
         return found
 
     def _index_exists(self) -> bool:
+        return self._table_exists(INDEX_TABLE)
+
+    def _table_exists(self, table: str) -> bool:
         if self.app.settings.database.is_sqlite:
             statement = f"SELECT name FROM sqlite_master WHERE type = 'table' AND name = {self.p}"
         else:
             statement = f"SELECT to_regclass({self.p})"
-        rows = self.tables.rows(statement, (INDEX_TABLE,))
+        rows = self.tables.rows(statement, (table,))
         return bool(rows) and rows[0][0] is not None
 
     def _erase_openings(self, planned: Planned) -> None:
@@ -672,6 +789,7 @@ class Eraser:
                 self.format_1.mark_erased(
                     cursor, erased_seq, ((seq, name) for name in redaction.fields)
                 )
+            self._erase_addresses(cursor, planned)
             documents = sorted(planned.documents)
             for start in range(0, len(documents), _CHUNK):
                 chunk = documents[start : start + _CHUNK]
@@ -695,6 +813,29 @@ class Eraser:
             with_index=bool(index_seqs or planned.index_columns),
             with_events=bool(planned.redactions),
         )
+
+    def _erase_addresses(self, cursor: Any, planned: Planned) -> None:
+        """The outbox's recipients and the contact rows the plan names: the outbox keeps
+        its rows (what was sent, when, about which event) without the address and name."""
+        p = self.p
+        forget = f"UPDATE {OUTBOX} SET recipient_email = NULL, recipient_name = NULL "
+        if planned.outbox and planned.outbox_before_ms is not None:
+            cursor.execute(
+                f"{forget} WHERE created_ms < {p} AND state IN ({_FINAL_SQL})",
+                (planned.outbox_before_ms,),
+            )
+        if planned.outbox:
+            for email in sorted(planned.addresses):
+                cursor.execute(f"{forget} WHERE recipient_email = {p}", (email,))
+        if planned.contacts and planned.contacts_before_ms is not None:
+            cursor.execute(
+                f"DELETE FROM {CONTACTS} WHERE seen_ms < {p}", (planned.contacts_before_ms,)
+            )
+        if planned.contacts and planned.contact_of is not None:
+            cursor.execute(f"DELETE FROM {CONTACTS} WHERE person_uuid = {p}", (planned.contact_of,))
+        if planned.contacts and planned.addresses and planned.contact_of is None:
+            for email in sorted(planned.addresses):
+                cursor.execute(f"DELETE FROM {CONTACTS} WHERE email = {p}", (email,))
 
     def _redact(self, cursor: Any, redaction: _Redaction, planned: Planned) -> None:
         """Replace a format 1 payload by its redaction, and leave a row per erased field
@@ -843,6 +984,23 @@ class Eraser:
         )
         if logins[0][0] or due_logins:
             counts[(LOGIN_EVENT, LOGIN_FIELD, ASSERTION)] = [int(logins[0][0]), due_logins]
+        network = next((i for i in planned if i.rule == NETWORK and i.before), None)
+        identity = next((i for i in planned if i.rule == IDENTITY), None)
+        if self._table_exists(OUTBOX):
+            held_outbox = self.tables.rows(
+                f"SELECT COUNT(*) FROM {OUTBOX} WHERE recipient_email IS NOT NULL "
+                "OR recipient_name IS NOT NULL"
+            )[0][0]
+            counts[(OUTBOX_EVENT, OUTBOX_FIELD, NETWORK)] = [
+                int(held_outbox),
+                network.outbox if network else 0,
+            ]
+        if self._table_exists(CONTACTS):
+            held_contacts = self.tables.rows(f"SELECT COUNT(*) FROM {CONTACTS}")[0][0]
+            counts[(CONTACTS_EVENT, CONTACTS_FIELD, IDENTITY)] = [
+                int(held_contacts),
+                identity.contacts if identity else 0,
+            ]
         named = [commitment for item in planned for commitment in item.commitments]
         for start in range(0, len(named), _CHUNK):
             chunk = named[start : start + _CHUNK]

@@ -673,3 +673,140 @@ def test_an_assertion_kept_at_a_login_that_led_to_no_approval_is_erased_by_its_r
     with pytest.raises(DocumentNotFound):
         app.documents.get(later_login)
     assert verified(app).ok
+
+
+def notice_to(app: LedgerApp, email: str, about: int) -> int:
+    """A NoticeSent to `email` about the event at `about`: its seq."""
+    import uuid
+
+    from ledger.domain import Notice
+
+    notice = Notice.sent(
+        uuid.uuid4(),
+        notice_kind="approved",
+        about_seq=about,
+        cvr=AARHUS,
+        agreement_version_id=None,
+        recipient_role="signatory",
+        recipient_email=email,
+        sent_at="2026-12-01T10:00:00Z",
+        message_id=f"<{uuid.uuid4().hex}@test>",
+        actor=Actor.system("notices"),
+    )
+    app.save(notice)
+    return app.signed_log.seq_of(notice.id, 1)
+
+
+def test_email_addresses_are_erased_by_their_rules_and_on_request(
+    adopted, operator, monkeypatch, capsys
+):
+    """A notice's address on request (by the person whose contact it is, or by the address),
+    the outbox's recipients once sent and the network period passed, a signatory's contact
+    row once not seen for the identity period; the register counts them."""
+    from ledger.storage.notices import CONTACTS, OUTBOX, SENT, DueNotice, Outbox
+
+    app = adopted
+    seq = approve(app, operator)
+    bare = PERSON.removeprefix("urn:uuid:")
+    email, other = "zyxwa.qwerty@aarhus.example", "qwerty.other@odense.example"
+    outbox = Outbox(app.settings.database)
+    try:
+        outbox.remember_contact(person_uuid=bare, cvr=AARHUS, name=NAME, email=email)
+        outbox.remember_contact(
+            person_uuid="7d1f0c3a-5b2e-4c8d-9e6f-0a1b2c3d4e61", cvr=AARHUS, name="Q", email=other
+        )
+        outbox.add(
+            [
+                DueNotice("approved", seq, AARHUS, "signatory", email, NAME),
+                DueNotice("approved", seq, AARHUS, "signatory", other, "Qwerty Andet"),
+            ]
+        )
+        run = app.personal_data.tables.run
+        run(lambda cursor: cursor.execute(f"UPDATE {OUTBOX} SET state = '{SENT}'"))
+        to_person, to_other = notice_to(app, email, seq), notice_to(app, other, seq)
+        eraser = Eraser(app)
+        rows = {(event, field): (held, due) for event, field, _, held, due in eraser.report(LATER)}
+        assert rows[("Udbakke", "recipient_email, recipient_name")] == (2, 2)
+        assert rows[("Kontakter", "name, email")] == (2, 0)
+        assert rows[("NoticeSent", "recipient_email")] == (2, 2)
+
+        # By the address alone (the person is not known by it), from the CLI.
+        from approval_ledger.cli import main
+
+        monkeypatch.setenv("LEDGER_DATA_DIR", str(app.settings.data_dir))
+        monkeypatch.setenv("LEDGER_DATABASE_URL", app.settings.database.url)
+        monkeypatch.setenv("LEDGER_ORIGIN", app.settings.origin)
+        monkeypatch.setenv("LEDGER_OPERATOR_CVR", app.settings.operator_cvr or "")
+        assert main(["erase", "--email", other, "--reason", "Sag 14"]) == 0
+        assert "1 modtagere i udbakken, 1 kontaktadresser" in capsys.readouterr().out
+        last = app.signed_log.last_leaf()
+        assert last is not None
+        done = app.signed_log.entry(last.seq).facts()
+        assert (done["rule"], done["seqs"]) == ("request", [to_other])
+        assert is_erased(app.signed_log.entry(to_other).facts()["recipient_email"])
+        assert app.signed_log.entry(to_person).facts()["recipient_email"] == email
+        assert [c.email for c in outbox.contacts_of(AARHUS)] == [email]
+
+        # The rules: the outbox once sent and 6 months old; the contact 3 years unseen.
+        ages = datetime.now(UTC) + timedelta(days=3 * 366 + 7 * 31)
+        (network,) = [p for p in eraser.run(LATER, actor=operator) if p.rule == "network"]
+        assert network.outbox == 1
+        assert [c.email for c in outbox.contacts_of(AARHUS)] == [email]  # seen lately
+        assert is_erased(app.signed_log.entry(to_person).facts()["recipient_email"])
+        identity = [p for p in eraser.plan(ages) if p.rule == "identity"]
+        assert [p.contacts for p in identity] == [1]
+        held = app.personal_data.tables.rows(
+            f"SELECT COUNT(*) FROM {OUTBOX} WHERE recipient_email IS NOT NULL "
+            "OR recipient_name IS NOT NULL"
+        )
+        assert held == [(0,)]
+        assert verified(app).ok
+
+        # On the person's request, their contact row goes with their other data.
+        version = app.signed_log.entry(seq).facts()["agreement_version_id"]
+        app.reset_approval(cvr=AARHUS, version_id=version, reason="forkert person", actor=operator)
+        request = eraser.erase_person(PERSON, reason="Sag 15", actor=operator, as_of=ages)
+        assert isinstance(request, Planned)
+        assert request.contacts == 1
+        assert f"{CONTACTS}.email" in app.signed_log.entry(request.seq).facts()["fields"]
+        assert outbox.contacts_of(AARHUS) == []
+        assert verified(app).ok
+        if app.settings.database.is_sqlite:
+            for value in (email, other):
+                assert files_holding(app, value) == [], value
+    finally:
+        outbox.close()
+
+
+def test_a_wal_held_by_a_reader_is_said_and_emptied_by_the_next_run(
+    sqlite_settings, operator, monkeypatch, caplog
+):
+    """SQLite: a reader of an older snapshot keeps the erased value in the WAL; the erasure
+    tries again, says so when it cannot, and the next run empties it once the reader is
+    gone."""
+    import sqlite3
+
+    import ledger.erasure
+
+    monkeypatch.setattr(ledger.erasure, "_CHECKPOINT_WAITS", (0.01,))
+    monkeypatch.setattr(ledger.erasure, "_CHECKPOINT_BUSY_MS", 0)
+    app = initialize(sqlite_settings, operator).app
+    try:
+        approve(app, operator)
+        reader = sqlite3.connect(app.settings.database.sqlite_path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM stored_events").fetchall()
+        eraser = Eraser(app)
+
+        assert "network" in {p.rule for p in eraser.run(LATER, actor=operator)}
+
+        assert eraser.left_in_wal
+        assert "could not be emptied" in caplog.text
+        reader.rollback()
+        reader.close()
+        assert eraser.run(LATER, actor=operator) == []
+        assert not eraser.left_in_wal
+        assert files_holding(app, IP) == []
+        assert verified(app).ok
+    finally:
+        app.close()
