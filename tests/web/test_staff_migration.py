@@ -13,7 +13,7 @@ import pytest
 from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
 from ledger import migration
 from ledger.danish_time import DANISH_TIME, danish_today
-from tests.fixtures import approved_agreement
+from tests.fixtures import approved_agreement, login
 from tests.helpers import grant_staff, staff_login
 from tests.web.test_staff import csrf_token, post
 from web.display import day
@@ -499,3 +499,40 @@ def test_no_hostile_value_in_a_migration_form_is_a_500(portal, app, agreement, o
                 assert answer.status_code < 500, (path, name, value, answer.text[:300])
     for path in ("/drift/migrering", TASKS, RUNBOOK, "/drift/godkendelser/uden-tegningsret"):
         assert portal.get(path).status_code == 200
+
+
+def test_a_reset_ends_the_check_and_a_new_approval_without_a_sign_is_listed_again(
+    portal, app, agreement, operator
+):
+    path = "/drift/godkendelser/uden-tegningsret"
+    approval = app.approval(AARHUS, agreement.id)
+    app.check_signing_authority(
+        cvr=AARHUS,
+        version_id=agreement.id,
+        approved_version=approval.approved_version,
+        actor=operator,
+        note="Ringet op.",
+    )
+    assert "Alle gældende godkendelser har et tegn" in portal.get(path).text
+    # The list's reset link leads to the reset, which asks why and records it.
+    app.reset_approval(
+        cvr=AARHUS,
+        version_id=agreement.id,
+        reason="Godkendt af en medarbejder uden tegningsret.",
+        actor=operator,
+    )
+    assert "Alle gældende godkendelser har et tegn" in portal.get(path).text  # none in force
+    app.approve(
+        cvr=AARHUS,
+        version_id=agreement.id,
+        actor=signatory("aarhus"),
+        authentication=login(app, "_a2"),
+        ip="127.0.0.1",
+        user_agent="test",
+        signing_basis=["statement"],
+    )
+    assert app.approval(AARHUS, agreement.id).is_approved
+    listed = text_of(portal.get(path).text)
+    assert "Aarhus Kommune" in listed
+    assert "Bekræftet erklæring om tegningsret" in listed  # the basis it has, no signal
+    assert f'href="/drift/godkendelser/{AARHUS}/{agreement.id}/nulstil"' in portal.get(path).text
