@@ -121,6 +121,7 @@ class Words:
         self.switched = _("Skiftet")
         self.not_planned = _("Ikke planlagt")
         self.optional = _("Frivillig")
+        self.reopened = _("Forudsætning mangler")
         self.today = _("i dag")
         self.tomorrow = _("i morgen")
         self._days: dict[datetime.date, str] = {}
@@ -185,6 +186,10 @@ def _day(moment: datetime.datetime | None) -> datetime.date | None:
 def cell(task: TaskStatus, status: MigrationStatus, words: Words) -> Cell:
     """The cell of one task: done on a day (the switch date for the scheduling), not
     relevant, waiting for a party (with its due date), or waiting for other tasks."""
+    if task.key == "switch-scheduled" and status.gate.reopened:
+        # Scheduled, but the gate has closed again (a reset approval): say so, not "done".
+        missing = (SHORT_TITLES[k] for k in migration.GATE_TASKS if not status.task(k).settled)
+        return Cell("open", "reopened", words.reopened, ", ".join(missing), detail_css="step-wait")
     if task.state == migration.DONE:
         on = _day(task.done_at)
         if task.task.key == "switch-scheduled" and status.switch.switch_on is not None:
@@ -233,6 +238,8 @@ def _switch_cell(status: MigrationStatus, today: datetime.date, words: Words) ->
     done = sum(1 for step in migration.SWITCH_STEPS if switch.steps.get(step) is not None)
     if done:
         return Cell("open", "on-us", _("I gang: %(done)s af 4 trin", done=done))
+    if switch.switch_on is not None and status.gate.reopened:
+        return Cell("open", "reopened", words.day(switch.switch_on), words.reopened)
     if switch.switch_on is not None:
         days = (switch.switch_on - today).days
         soon = words.in_days(days) if 0 <= days <= 7 else ""

@@ -536,3 +536,25 @@ def test_a_reset_ends_the_check_and_a_new_approval_without_a_sign_is_listed_agai
     assert "Aarhus Kommune" in listed
     assert "Bekræftet erklæring om tegningsret" in listed  # the basis it has, no signal
     assert f'href="/drift/godkendelser/{AARHUS}/{agreement.id}/nulstil"' in portal.get(path).text
+
+
+def test_a_reset_after_the_switch_was_scheduled_reopens_the_gate_on_staffs_pages(
+    portal, app, agreement, operator
+):
+    open_gate(app, operator)
+    switch_on = scheduled(app, operator, days=3)
+    app.reset_approval(
+        cvr=AARHUS,
+        version_id=agreement.id,
+        reason="Godkendt af en medarbejder uden tegningsret.",
+        actor=operator,
+    )
+    row = matrix_row(portal.get("/drift/migrering").text, AARHUS)
+    assert "Forudsætning mangler Godkendelse" in row  # not "Udført": the gate closed again
+    assert day(switch_on) in row
+    assert row.endswith("Forudsætning mangler 0 dage")  # the switch day's cell, then the wait
+    for path in (TASKS, RUNBOOK):
+        page = portal.get(path).text
+        assert "Skiftet var planlagt, men en forudsætning mangler nu:" in page
+        assert migration.GATE_APPROVAL_RESET in page
+    assert "Registrér nu" not in portal.get(RUNBOOK).text
