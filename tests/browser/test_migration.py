@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
+import pypdf
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -423,6 +424,8 @@ def test_the_whole_plan_for_one_municipality_in_the_browser(new_context, portal,
     pdf = tmp_path / downloading.value.suggested_filename
     downloading.value.save_as(pdf)
     assert pdf.read_bytes().startswith(b"%PDF-")
+    [(attached_name, [attached])] = pypdf.PdfReader(pdf).attachments.items()
+    assert attached_name == f"bevispakke-migrering-{KOEBENHAVN}.zip"
     with auditor.expect_download() as downloading:
         auditor.get_by_role("link", name="Hent bevispakken (zip)").click()
     bundle = tmp_path / downloading.value.suggested_filename
@@ -431,6 +434,19 @@ def test_the_whole_plan_for_one_municipality_in_the_browser(new_context, portal,
         everything = b"".join(opened.read(name) for name in opened.namelist())
     for event_type in ("OperatingAgreementArchived", "SwitchStepRecorded", "ApprovalReset"):
         assert event_type.encode() in everything
+    assert_verifies(bundle, portal)
+    # The PDF carries the bundle too, for an auditor who was given only the report.
+    from_pdf = tmp_path / "from-the-pdf" / attached_name  # the download has the same name
+    from_pdf.parent.mkdir()
+    from_pdf.write_bytes(attached)
+    assert_verifies(from_pdf, portal)
+    with zipfile.ZipFile(from_pdf) as opened, zipfile.ZipFile(bundle) as downloaded:
+        assert sorted(opened.namelist()) == sorted(downloaded.namelist())
+
+
+def assert_verifies(bundle: Path, portal: Portal) -> None:
+    """`ledger verify --bundle` as an auditor runs it, on their own machine: a process with
+    none of the portal's settings, given the bundle and the verifier keys."""
     verified = subprocess.run(
         [
             sys.executable,
