@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
-from ledger.danish_time import DANISH_TIME
+from ledger.danish_time import DANISH_TIME, danish_day, danish_minute
 from ledger.domain import (
     COLLEAGUE,
     NAMESPACE,
@@ -1274,3 +1274,65 @@ def _with(status: TaskStatus, **changes: Any) -> TaskStatus:
     from dataclasses import replace
 
     return replace(status, **changes)
+
+
+def describe(event: Any) -> str | None:
+    """What a migration event (or staff's check of an approval) did, in Danish, as the
+    predicate of a sentence whose subject is who did it ("… arkiverede den opdaterede
+    driftsaftale …"); None for any other event."""
+    name = type(event).__name__
+    if name == "SigningAuthorityChecked":
+        note = f" ({event.note})" if getattr(event, "note", None) else ""
+        return f"markerede, at tegningsretten bag godkendelsen er kontrolleret{note}"
+    if type(event).__qualname__.split(".", 1)[0] != "Migration":
+        return None
+    if name == "OperatingAgreementArchived":
+        signed = danish_day(datetime.date.fromisoformat(event.signed_on))
+        return (
+            f"arkiverede den opdaterede driftsaftale, underskrevet den {signed} "
+            f"({event.document_name})"
+        )
+    if name == "EarlyPasswordPolicyAnnounced":
+        told = danish_day(datetime.date.fromisoformat(event.users_told_on))
+        return f"registrerede, at brugerne fik besked den {told} om kodeord på mindst 15 tegn"
+    if name == "FullServiceEnabled":
+        pupils = PUPILS.get(event.pupils, event.pupils)
+        by = f", sat op af {event.pupils_set_up_by}" if event.pupils_set_up_by else ""
+        return (
+            "registrerede, at Full Service IdP-indstillingerne er slået til. Elevernes "
+            f"kodeordspolitik: {_lower_first(pupils)}{by}"
+        )
+    if name == "MailTemplatesReviewed":
+        decision = MAIL_DECISIONS.get(event.decision, event.decision)
+        return f"gennemgik mailskabelonerne: {_lower_first(decision)}"
+    if name == "PasswordPolicyReviewed":
+        ad = "matcher" if event.ad_matches else "matcher ikke"
+        return (
+            f"gennemgik kodeordspolitikken: kodeord skal være mindst {event.minimum_length} "
+            f"tegn, og kodeordspolitikken i AD {ad}"
+        )
+    if name == "TermsReviewed":
+        outcome = TERMS_OUTCOMES.get(event.outcome, event.outcome)
+        return f"gennemgik vilkårene: {_lower_first(outcome)}"
+    if name in ("TaskMarkedNotRelevant", "TaskReopened"):
+        title = _TASKS[event.task].title if event.task in _TASKS else event.task
+        did = "markerede opgaven" if name == "TaskMarkedNotRelevant" else "genåbnede opgaven"
+        what = " som ikke relevant" if name == "TaskMarkedNotRelevant" else ""
+        return f"{did} »{title}«{what} med begrundelsen »{event.reason}«"
+    if name == "SwitchScheduled":
+        meeting = parse_moment(event.meeting_at).astimezone(DANISH_TIME)
+        return (
+            f"planlagde skiftet til den "
+            f"{danish_day(datetime.date.fromisoformat(event.switch_on))} "
+            f"med møde kl. {meeting:%H.%M} og et servicevindue på "
+            f"{event.service_window_minutes} minutter"
+        )
+    if name == "SwitchStepRecorded":
+        title = _TASKS[event.step].title if event.step in _TASKS else event.step
+        corrected = f" (rettet med begrundelsen »{event.reason}«)" if event.reason else ""
+        return f"registrerede »{title}« den {danish_minute(parse_moment(event.at))}{corrected}"
+    return None
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]

@@ -9,6 +9,7 @@ from flask import Flask
 from ledger.danish_time import DANISH_TIME, danish_day, danish_minute
 from ledger.export import EVENT_NAMES
 from ledger.identity import Actor, NsisLevel
+from ledger.migration import describe as migration_sentence
 from ledger.signed_log import Entry
 
 # What a person reads for an event's facts (the signatory's history); a name not here is
@@ -143,6 +144,9 @@ def describe(entry: Entry, agreements: Mapping[str, str], viewer_uuid: str | Non
             f"{whose} med MitID Erhverv for kommunen blev afvist, fordi {because}. "
             "Intet blev godkendt eller ændret."
         )
+    said = migration_sentence(event)
+    if said is not None:
+        return f"{who} {said}."
     return f"{EVENT_NAMES.get(kind, kind)}."
 
 
