@@ -6,9 +6,11 @@ import base64
 import datetime
 import io
 import json
+import os
 import re
 import zipfile
 from html import unescape
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -193,6 +195,8 @@ def test_the_pdf_report_has_the_pages_words_and_carries_the_bundle_that_verifies
     assert answer.status_code == 200
     assert answer.mimetype == "application/pdf"
     assert "migreringsrapport-64942212.pdf" in answer.headers["Content-Disposition"]
+    if os.environ.get("M3_SHOTS"):  # to look at it
+        (Path(os.environ["M3_SHOTS"]) / "migreringsrapport.pdf").write_bytes(answer.data)
     reader = PdfReader(io.BytesIO(answer.data))
     text = "\n".join(page.extract_text() for page in reader.pages)
     flat = re.sub(r"\s+", " ", text)
