@@ -35,6 +35,10 @@ def test_every_migration_event_is_a_danish_sentence_in_the_portals_words(app, op
     )
     schedule_today(app)
     app.record_switch_step(cvr=AARHUS, step="idp-removed", actor=me)
+    (version,) = app.agreement_versions()
+    app.check_signing_authority(
+        cvr=AARHUS, version_id=version.id, approved_version=1, actor=STAFF, note="Ringet op."
+    )
     said = {}
     for entry in app.history(cvr=AARHUS):
         sentence = describe(entry, {}, None)
@@ -52,6 +56,10 @@ def test_every_migration_event_is_a_danish_sentence_in_the_portals_words(app, op
     assert said["TaskReopened"] == (
         "Dorte Drift (Leverandøren) genåbnede opgaven »Vilkår gennemgået« med begrundelsen "
         "»Tillægget var ikke renset.«."
+    )
+    assert said["SigningAuthorityChecked"] == (
+        "Dorte Drift (Leverandøren) markerede, at tegningsretten bag godkendelsen er "
+        "kontrolleret (Ringet op.)."
     )
     assert said["SwitchStepRecorded"].startswith(
         "Anne Andersen (Test Kommune) registrerede »IdP'en er fjernet i kommunens MitID "
