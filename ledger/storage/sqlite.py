@@ -187,25 +187,61 @@ class SignedSQLiteApplicationRecorder(SQLiteApplicationRecorder, SignedLogRecord
         with self.datastore.transaction(commit=False) as c:
             return self._last_leaf(c)
 
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """The library's read; all of an aggregate's events (as the repository reads an
+        aggregate) in one statement without the BEGIN and ROLLBACK around it."""
+        if gt is not None or lte is not None or desc or limit is not None:
+            return super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        key = originator_id.hex if isinstance(originator_id, UUID) else originator_id
+        rows = self._read(f"{self.select_events_statement}ORDER BY originator_version ASC", [key])
+        return [
+            StoredEvent(
+                originator_id=self.convert_originator_id(row["originator_id"]),
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=row["state"],
+            )
+            for row in rows
+        ]
+
     def select_events_of(self, originator_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every stored event of these aggregates, in one statement."""
         places = ", ".join(["?"] * len(originator_ids))
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                "SELECT originator_id, originator_version, topic, state "
-                f"FROM {EVENTS_TABLE} WHERE originator_id IN ({places}) "
-                "ORDER BY originator_id, originator_version",
-                [originator_id.hex for originator_id in originator_ids],
+        rows = self._read(
+            "SELECT originator_id, originator_version, topic, state "
+            f"FROM {EVENTS_TABLE} WHERE originator_id IN ({places}) "
+            "ORDER BY originator_id, originator_version",
+            [originator_id.hex for originator_id in originator_ids],
+        )
+        return [
+            StoredEvent(
+                originator_id=self.convert_originator_id(row[0]),
+                originator_version=row[1],
+                topic=row[2],
+                state=row[3],
             )
-            return [
-                StoredEvent(
-                    originator_id=self.convert_originator_id(row[0]),
-                    originator_version=row[1],
-                    topic=row[2],
-                    state=row[3],
-                )
-                for row in c.fetchall()
-            ]
+            for row in rows
+        ]
+
+    def _read(self, statement: str, params: Sequence[Any]) -> list[Any]:
+        """The rows of one SELECT, run in autocommit mode: on SQLite one statement reads one
+        consistent snapshot by itself, so the library's BEGIN and ROLLBACK around a read of
+        one statement are two statements more and nothing else."""
+        with self.datastore.get_connection(commit=False) as conn, _translated():
+            cursor = conn.cursor()
+            try:
+                cursor.execute(statement, params)
+                return list(cursor.fetchall())
+            finally:
+                cursor.sqlite_cursor.close()
 
     def select_log(
         self,
