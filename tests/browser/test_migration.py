@@ -35,8 +35,10 @@ from ledger import migration
 from ledger.danish_time import DANISH_TIME, danish_today
 from ledger.identity import Actor
 from tests.browser.conftest import Portal, axe_check, log_in_as, path_of
+from tests.browser.test_every_page import PROSE
 from tests.conftest import new_postgres_database, settings_in
 from tests.served import free_port, ledger_serve, portal_environment
+from tests.wording import wording_problems
 
 KOEBENHAVN = "64942212"
 NAME = CUSTOMERS[KOEBENHAVN]
@@ -94,9 +96,12 @@ def portal(
 
 
 def look_at(page: Page, name: str) -> None:
-    """axe-core clean; a screenshot at 1280 and at 320 px, at neither anything but a data
-    table wider than the window."""
+    """axe-core clean, the words the glossary's (docs/ordliste.md; a municipality's page is
+    a customer's); a screenshot at 1280 and at 320 px, at neither anything but a data table
+    wider than the window."""
     axe_check(page)
+    customer = name.startswith("municipality")
+    assert wording_problems(page.evaluate(PROSE), customer_page=customer) == [], name
     SHOTS.mkdir(parents=True, exist_ok=True)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
