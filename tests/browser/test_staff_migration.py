@@ -67,6 +67,7 @@ def test_the_matrix_shows_all_98_municipalities_and_filters_them(
     page = staff_page(new_context, viewport)
     expect(page.locator("#listed")).to_have_text(re.compile(r"^Viser alle 98 kunder\."))
     expect(rows(page)).to_have_count(len(MUNICIPALITIES))
+    expect(page.get_by_role("button", name="Udskriv overblikket")).to_be_visible()
     assert page.evaluate(PAGE_WIDTH) <= viewport["width"]
     assert page.evaluate(SCROLLS_SIDEWAYS) == 0  # wide: it fits; narrow: each row a card
     aarhus = rows(page).filter(has_text="Aarhus Kommune")
@@ -113,6 +114,7 @@ def test_the_matrix_prints_on_a4_across(new_context, portal, tmp_path):
     assert page.evaluate(CELLS_RUNNING_OVER) == []
     assert page.evaluate(PAGE_WIDTH) <= A4_ACROSS
     expect(page.locator("form.filters")).to_be_hidden()
+    expect(page.get_by_role("button", name="Udskriv overblikket")).to_be_hidden()  # on paper
     shot(page, tmp_path, "matrix-print")
     printed = tmp_path / "migrering.pdf"
     page.pdf(path=str(printed), prefer_css_page_size=True)
@@ -164,6 +166,7 @@ def test_staff_schedule_the_switch_and_fill_in_the_runbook_live(
         "first => document.getElementById('clock-time').textContent !== first", arg=first
     )
     expect(page.locator(".no-clock")).to_be_hidden()
+    expect(page.get_by_role("button", name="Udskriv drejebogen")).to_be_visible()
     assert page.evaluate(PAGE_WIDTH) <= viewport["width"]
     axe_check(page)
 
@@ -232,6 +235,7 @@ def test_the_runbook_works_without_javascript_and_shows_the_time_it_was_fetched(
     assert path_of(page) == f"/drift/kunder/{cvr}/skiftedag"
     expect(page.locator(".no-clock")).to_be_visible()
     expect(page.locator(".no-clock")).to_contain_text("da siden blev hentet")
+    expect(page.locator("button.print")).to_be_hidden()  # the browser's own print, without JS
     expect(page.locator("#clock-time")).to_have_text(re.compile(r"^\d{2}\.\d{2}\.\d{2}$"))
     page.locator("#trin-idp-removed").get_by_role(
         "button", name=re.compile("^Registrér nu")
