@@ -653,9 +653,8 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
     """Rebuild the search index and the aggregate projection from the log (they are derived
     data; the log is the evidence)."""
-    from ledger.search import EventIndex
-
     from ledger.migration_board import MigrationBoard
+    from ledger.search import EventIndex
 
     index = EventIndex(_app(settings))
     print(f"indexed {index.rebuild()} events")
@@ -1090,7 +1089,8 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "reindex",
         cmd_reindex,
-        "rebuild the auditors' search index and the aggregate projection from the log",
+        "rebuild the auditors' search index, the aggregate projection and the migration board "
+        "from the log",
     )
     backup = command(
         commands,
