@@ -33,7 +33,7 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import Environment, EnvType
 from psycopg import Cursor, pq
 from psycopg.rows import DictRow, tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composable, Composed, Identifier
 from psycopg_pool import PoolTimeout
 
 from ledger.evidence.database import CONNECT_TIMEOUT_SECONDS, DatabaseUnavailable, unavailable
@@ -154,6 +154,19 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
             self._insert_requests,
             retry_alone=(IntegrityError, LogWriteError, DataError),
         )
+        # psycopg renders a composed statement (SQL objects) to its text at every execute,
+        # walking all its parts: the statements of every write and of the reads of every
+        # request are rendered once, here, to the same text.
+        self.insert_events_statement = rendered(self.insert_events_statement)
+        self.lock_table_statements = [rendered(s) for s in self.lock_table_statements]
+        self.notify_statement = rendered(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
+        self.select_events_in_order_statement = rendered(
+            self.select_events_statement + SQL(" ORDER BY originator_version ASC")
+        )
+        self.select_last_leaf_statement = rendered(self.select_last_leaf_statement)
+        self.insert_leaves_statement = rendered(self.insert_leaves_statement)
+        self.select_taken_statement = rendered(self.select_taken_statement)
+        self.select_events_of_statement = rendered(self.select_events_of_statement)
 
     def _again(self, operation: Callable[[], T]) -> T:
         """Run a read (or an idempotent write) again when its connection broke."""
@@ -192,9 +205,39 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
     # The library's reads, run again like ours (its own retry waits 0.2 s up to ten times,
     # each time on another connection of the pool, which may have broken too).
 
-    def select_events(self, *args: Any, **kwargs: Any) -> Any:
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Any:
+        if gt is None and lte is None and not desc and limit is None:
+            # All of an aggregate's events, as the repository reads an aggregate.
+            return self._again(lambda: self._select_all_events(originator_id))
         select = PostgresApplicationRecorder.select_events.__wrapped__
-        return self._again(lambda: select(self, *args, **kwargs))
+        return self._again(
+            lambda: select(self, originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        )
+
+    def _select_all_events(self, originator_id: UUID | str) -> list[StoredEvent]:
+        """The library's `select_events(originator_id)`, with its statement rendered once."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_events_in_order_statement, [originator_id], prepare=True)
+            return [
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
+
+    def _notify_channel(self, curs: Cursor[DictRow]) -> None:
+        curs.execute(self.notify_statement)
 
     def select_notifications(self, *args: Any, **kwargs: Any) -> Any:
         select = PostgresApplicationRecorder.select_notifications.__wrapped__
@@ -546,6 +589,12 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
                 state=bytes(row["state"]),
             ),
         )
+
+
+def rendered(statement: Any) -> Any:
+    """A composed statement as the bytes psycopg would render it to (names quoted as
+    PostgreSQL quotes them, UTF-8); any other statement as it is."""
+    return statement.as_bytes(None) if isinstance(statement, Composable) else statement
 
 
 class Factory(library.PostgresFactory):
