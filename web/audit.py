@@ -40,7 +40,7 @@ from ledger.search import MAX_PAGE, CheckedEntry, Query, check_entries
 from ledger.signed_log import Entry
 from web.arguments import number_arg
 from web.auth import event_index, ledger
-from web.display import EVENT_NAMES, day, number, when
+from web.display import EVENT_NAMES, at_minute, day, number, when
 from web.roles import auditor_required
 
 blueprint = Blueprint("audit", __name__, url_prefix="/revision")
@@ -376,6 +376,107 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit + 5 else text[: limit - 1] + "…"
 
 
+_BY_NOTE = Markup('<span class="row-part hint">%s</span>')
+
+
+class RowWriter:
+    """The results' rows as the table's HTML (audit/_results.html calls it once per row).
+
+    Written here rather than by the template: a page of 25 rows was some 1,200 escaped
+    outputs and 50 links built by the template engine, most of what rendering it cost. The
+    words every row repeats are translated once per page."""
+
+    def __init__(self) -> None:
+        words = {
+            "time": _("Tidspunkt"),
+            "event": _("Hændelse"),
+            "cvr": _("CVR"),
+            "by": _("Udført af"),
+            "check": _("Kontrol"),
+            "details": _("Detaljer"),
+            "what": _("Hvad er verificeret"),
+            "nothing_else": _("Intet ud over årsagen."),
+            "counted": _(
+                "Intet: afvisninger uden verificeret identitet, talt pr. årsag og "
+                "klientnetværk, som portalen så dem. Intet fra svarene er gemt."
+            ),
+            "none": _("ingen"),
+            "operator": _("Driften"),
+            "portal": _("Portalen"),
+            "receipt": _("Kvittering"),
+            "verified": _("verificeret"),
+            "not_verified": _("ikke verificeret"),
+        }
+        self.words = {key: escape(text) for key, text in words.items()}
+        self.about, self.receipt_for = _("om nr. %(seq)s"), _("for nr. %(seq)s")
+
+    def __call__(self, row: Row) -> Markup:
+        words, item = self.words, row.checked
+        entry, seq = item.entry, item.entry.seq
+        name = EVENT_NAMES.get(entry.event_type, entry.event_type)
+        html = [
+            f'\n    <tr id="nr-{seq}">\n      <th scope="row">{seq}</th>\n'
+            f'      <td data-label="{words["time"]}">{escape(at_minute(entry.recorded_at))}</td>\n'
+            f'      <td data-label="{words["event"]}"><strong>{escape(name)}</strong>'
+        ]
+        html += [f'<span class="row-part">{part}</span>' for part in row.summary]
+        if row.invalidates is not None:
+            link = escape(url_for("signatory.receipt", seq=row.invalidates))
+            text = escape(_("Nulstiller godkendelsen nr. %(seq)s", seq=row.invalidates))
+            html.append(f'<span class="row-part"><a href="{link}">{text}</a></span>')
+        about = escape(self.about % {"seq": seq})
+        html.append(
+            f"\n        <details>\n          <summary>{words['details']}<span "
+            f'class="visually-hidden"> {about}</span></summary>\n          <dl class="facts">'
+            "\n          "
+        )
+        for header, vouched, value in row.details:
+            note = ""
+            if vouched is not None:
+                word = words["verified" if vouched else "not_verified"]
+                note = f' <span class="hint">({word})</span>'
+            html.append(f"<dt>{escape(header)}{note}</dt>\n          <dd>{value}</dd>\n          ")
+        if row.nothing_verified:
+            html.append(f"<dt>{words['what']}</dt><dd>{words['nothing_else']}</dd>")
+        if entry.event_type == "LoginRefusalsCounted":
+            html.append(f"<dt>{words['what']}</dt><dd>{words['counted']}</dd>")
+        if entry.cvr:
+            link = escape(url_for("audit.timeline", cvr=entry.cvr))
+            cvr = f'<a href="{link}">{escape(entry.cvr)}</a>'
+        else:
+            cvr = f'<span class="hint">{words["none"]}</span>'
+        actor, by = entry.actor, Markup()
+        if actor and actor.kind == "person":
+            by = escape(actor.name)
+            if actor.organisation:
+                by += _BY_NOTE % actor.organisation
+        elif actor and actor.kind == "operator":
+            by = words["operator"] + _BY_NOTE % actor.name
+        elif actor:
+            by = words["portal"]
+        said = escape(status_text(item))
+        if item.verified:
+            status = f'<span class="state-approved">{said}</span>'
+        else:
+            status = f'<strong class="error-text">{said}</strong>'
+        receipt = escape(url_for("signatory.receipt", seq=seq))
+        receipt_for = escape(self.receipt_for % {"seq": seq})
+        html.append(
+            "\n          </dl>\n        </details>\n      </td>\n"
+            f'      <td data-label="{words["cvr"]}">{cvr}</td>\n'
+            f'      <td data-label="{words["by"]}">{by}</td>\n'
+            f'      <td data-label="{words["check"]}">{status}\n'
+            f'        <span class="row-part hint">{escape(coverage_text(item))}</span>\n'
+            f'        <a class="row-part" href="{receipt}">{words["receipt"]}<span '
+            f'class="visually-hidden"> {receipt_for}</span></a></td>\n    </tr>\n  '
+        )
+        # Every value above is escaped as it is put in (or is already HTML: the summary's
+        # and the details' values, the words, `_BY_NOTE`'s); f-strings rather than Markup's
+        # own formatting, which escapes through a helper object per value and cost more
+        # than the template did.
+        return Markup("".join(html))  # noqa: S704
+
+
 def _results(form: Form, page: int) -> dict[str, Any]:
     query = form.query
     if query is None:
@@ -397,8 +498,7 @@ def _results(form: Form, page: int) -> dict[str, Any]:
         "agreements": dict(context.agreements),
         "status_text": status_text,
         "coverage_text": coverage_text,
-        # Translated once per page, not once per row (the template fills in each number).
-        "sentences": {"about": _("om nr. %(seq)s"), "receipt_for": _("for nr. %(seq)s")},
+        "row_html": RowWriter(),
     }
 
 
