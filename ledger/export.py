@@ -245,6 +245,8 @@ class Column:
     header: str
     value: Callable[[Entry, Mapping[str, Any], Context], Any]
     reads: tuple[str, ...] = ()
+    # The one fact a column of `_fact_column` shows: without it the column says nothing.
+    fact: str | None = None
 
 
 def _refusal_code(entry: Entry, facts: Mapping[str, Any], context: Context) -> Any:
@@ -279,7 +281,7 @@ def _fact_column(
         fact = facts.get(name)
         return None if fact in (None, "", []) else shown(fact)
 
-    return Column(key, header, value, (name,))
+    return Column(key, header, value, (name,), name)
 
 
 def _actor_kind(entry: Entry, facts: Mapping[str, Any], context: Context) -> Any:
@@ -420,6 +422,7 @@ OTHERS = Column("others", "Øvrige oplysninger", _others)
 # which `ledger verify --bundle` checks instead).
 CHECK_COLUMNS = ("Kontrol i portalen", "Med i kontrolpunkt af størrelse")
 HISTORY_HEADER = (*(column.header for column in COLUMNS), OTHERS.header, *CHECK_COLUMNS)
+_ALL_COLUMNS = (*COLUMNS, OTHERS)
 
 
 @dataclass(frozen=True)
@@ -431,7 +434,21 @@ class Cell:
 def history_cells(entry: Entry, context: Context) -> list[Cell]:
     """An event's values in the history's columns (None where a column says nothing)."""
     facts = entry.facts()
-    return [Cell(column, column.value(entry, facts, context)) for column in (*COLUMNS, OTHERS)]
+    return [Cell(column, column.value(entry, facts, context)) for column in _ALL_COLUMNS]
+
+
+def shown_cells(entry: Entry, context: Context) -> list[Cell]:
+    """The cells of `history_cells` that say something (not None or empty), as a page shows
+    an event: a column of one fact the event does not have is not asked (most of the
+    columns, for any one event type)."""
+    facts, cells = entry.facts(), []
+    for column in _ALL_COLUMNS:
+        if column.fact is not None and facts.get(column.fact) in (None, "", []):
+            continue
+        value = column.value(entry, facts, context)
+        if value not in (None, ""):
+            cells.append(Cell(column, value))
+    return cells
 
 
 def spreadsheet_text(value: Any) -> str:

@@ -34,7 +34,7 @@ from markupsafe import Markup, escape
 from ledger.danish_time import start_of_danish_day
 from ledger.domain import DomainError, iso_date
 from ledger.evidence.reasons import Reason
-from ledger.export import Cell, Context, export_bundle, history_cells, history_row, history_writer
+from ledger.export import Cell, Context, export_bundle, history_row, history_writer, shown_cells
 from ledger.identity import InvalidCVR, validate_cvr
 from ledger.search import MAX_PAGE, CheckedEntry, Query, check_entries
 from ledger.signed_log import Entry
@@ -288,7 +288,7 @@ class Row:
     @classmethod
     def of(cls, checked: CheckedEntry, context: Context) -> "Row":
         entry = checked.entry
-        cells = [cell for cell in history_cells(entry, context) if cell.value not in (None, "")]
+        cells = shown_cells(entry, context)
         by_key = {cell.column.key: cell for cell in cells}
         keys = SUMMARY.get(entry.event_type, SUMMARY_OTHERWISE)
         summary = [by_key[key] for key in keys if key in by_key]
