@@ -21,6 +21,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    g,
     render_template,
     request,
     send_file,
@@ -336,23 +337,33 @@ def fact_html(cell: Cell, agreements: Mapping[str, str]) -> Markup:
     if isinstance(value, datetime.date):
         return escape(day(value))
     if key == "agreement_version_id":
-        link = url_for("audit.search", aftale=str(value))
+        link = _link("audit.search", "aftale", str(value))
         return Markup('<a href="%s">%s</a>') % (link, agreements.get(str(value), value))
     if key in ("person_uuid", "actor_uuid"):
         return Markup('<a class="hash" href="%s">%s</a>') % (
-            url_for("audit.search", person=value),
+            _link("audit.search", "person", value),
             value,
         )
     if key == "invalidates":
         link = url_for("signatory.receipt", seq=value)
         return Markup('<a href="%s">%s</a>') % (link, _("nr. %(seq)s", seq=value))
     if key in ("cvr", "actor_cvr"):
-        return Markup('<a href="%s">%s</a>') % (url_for("audit.timeline", cvr=value), value)
+        return Markup('<a href="%s">%s</a>') % (_link("audit.timeline", "cvr", value), value)
     if key.endswith("sha256") or key in HASH_FONT:
         return Markup('<span class="hash">%s</span>') % value
     if key in NUMBERS:
         return escape(number(value))
     return escape(value)
+
+
+def _link(endpoint: str, name: str, value: Any) -> str:
+    """`url_for(endpoint, name=value)`, remembered for the request: a page of results links
+    the same agreement, person and CVR from many of its rows."""
+    links: dict[tuple[str, str, Any], str] = g.setdefault("audit_links", {})
+    key = (endpoint, name, value)
+    if key not in links:
+        links[key] = url_for(endpoint, **{name: value})
+    return links[key]
 
 
 def _detail(
@@ -441,7 +452,7 @@ class RowWriter:
         if entry.event_type == "LoginRefusalsCounted":
             html.append(f"<dt>{words['what']}</dt><dd>{words['counted']}</dd>")
         if entry.cvr:
-            link = escape(url_for("audit.timeline", cvr=entry.cvr))
+            link = escape(_link("audit.timeline", "cvr", entry.cvr))
             cvr = f'<a href="{link}">{escape(entry.cvr)}</a>'
         else:
             cvr = f'<span class="hint">{words["none"]}</span>'
