@@ -86,7 +86,7 @@ CUSTOMER = "customer"
 OPERATOR = "operator"
 
 
-def danish_day(moment: Any) -> datetime.date | None:
+def day_in_denmark(moment: Any) -> datetime.date | None:
     """The calendar day in Denmark of a moment the log recorded (UTC), or of a date."""
     if moment is None:
         return None
@@ -132,11 +132,11 @@ def approval_step(
     since the version was published (or the customer registered, if later), or since
     staff reset it."""
     if approval is not None and approval.is_approved:
-        return Step(Step.APPROVED, danish_day(approval.approved_at))
+        return Step(Step.APPROVED, day_in_denmark(approval.approved_at))
     if approval is not None:  # reset: what it last did was the reset
-        return Step(Step.RESET, danish_day(approval.modified_on), CUSTOMER)
+        return Step(Step.RESET, day_in_denmark(approval.modified_on), CUSTOMER)
     since = max(agreement.created_on, customer.created_on)
-    return Step(Step.AWAITING, danish_day(since), CUSTOMER)
+    return Step(Step.AWAITING, day_in_denmark(since), CUSTOMER)
 
 
 def declaration_steps(
@@ -147,17 +147,17 @@ def declaration_steps(
     its renewal is due; past that, the customer owes the next round."""
     status = declaration.status if declaration is not None else None
     if declaration is None or status is None:
-        awaited = Step(Step.AWAITING, danish_day(customer.created_on), CUSTOMER)
+        awaited = Step(Step.AWAITING, day_in_denmark(customer.created_on), CUSTOMER)
         return awaited, Step(Step.LATER), Step(Step.LATER)
-    handed_in = Step(Step.DONE, danish_day(declaration.handed_in_at))
+    handed_in = Step(Step.DONE, day_in_denmark(declaration.handed_in_at))
     if status == Declaration.HANDED_IN:
         waiting = Step(Step.AWAITING, handed_in.on, OPERATOR)
         return handed_in, waiting, Step(Step.LATER)
     if status == Declaration.COUNTERSIGNED:
-        countersigned = Step(Step.DONE, danish_day(declaration.modified_on))
+        countersigned = Step(Step.DONE, day_in_denmark(declaration.modified_on))
         return handed_in, countersigned, Step(Step.AWAITING, countersigned.on, OPERATOR)
-    due = danish_day(declaration.renewal_due)
-    sent = Step(Step.DONE, danish_day(declaration.sent_on), due=due)
+    due = day_in_denmark(declaration.renewal_due)
+    sent = Step(Step.DONE, day_in_denmark(declaration.sent_on), due=due)
     if renewal_overdue(declaration, today):
         sent = Step(Step.OVERDUE, due, CUSTOMER, due=due)
     return handed_in, Step(Step.DONE), sent

@@ -252,17 +252,7 @@ class PendingLogins:
         if not pending:
             response.delete_cookie(PENDING_COOKIE, path="/saml/")
             return
-        secure = current_app.config["SESSION_COOKIE_SECURE"]
-        response.set_cookie(
-            PENDING_COOKIE,
-            self._serializer.dumps(pending),
-            max_age=PENDING_MAX_AGE,
-            path="/saml/",
-            httponly=True,
-            secure=secure,
-            # The IdP POSTs cross-site; only a Secure cookie may be SameSite=None.
-            samesite="None" if secure else "Lax",
-        )
+        _set_saml_cookie(response, PENDING_COOKIE, self._serializer.dumps(pending))
 
 
 @blueprint.get("/metadata")
@@ -410,16 +400,22 @@ class RefusalsTold:
             "reason": refused.reason.value,
             "at": refused_at.isoformat(),
         }
-        secure = current_app.config["SESSION_COOKIE_SECURE"]
-        response.set_cookie(
-            REFUSED_COOKIE,
-            self._serializer.dumps(told),
-            max_age=PENDING_MAX_AGE,
-            path="/saml/",
-            httponly=True,
-            secure=secure,
-            samesite="None" if secure else "Lax",
-        )
+        _set_saml_cookie(response, REFUSED_COOKIE, self._serializer.dumps(told))
+
+
+def _set_saml_cookie(response: AnyResponse, name: str, value: str) -> None:
+    """A short-lived cookie for the login's own paths (/saml/), which the IdP's cross-site
+    POST must carry: only a Secure cookie may be SameSite=None, so plain HTTP gets Lax."""
+    secure = current_app.config["SESSION_COOKIE_SECURE"]
+    response.set_cookie(
+        name,
+        value,
+        max_age=PENDING_MAX_AGE,
+        path="/saml/",
+        httponly=True,
+        secure=secure,
+        samesite="None" if secure else "Lax",
+    )
 
 
 def _fingerprint(posted: str) -> str:

@@ -23,8 +23,8 @@ from ledger.read_models import (
     current_agreements,
     customer_statuses,
     danish_contains,
-    danish_day,
     danish_sort_key,
+    day_in_denmark,
     declaration_steps,
     receipt_seq,
 )
@@ -427,7 +427,7 @@ def test_names_sort_in_danish_alphabetical_order():
 def test_each_step_says_who_it_waits_for_and_since_when():
     customer = Customer.register(AARHUS, "Aarhus Kommune", OPERATOR)
     # The day in Denmark, as the steps give it (between 23 and 24 UTC it is already tomorrow).
-    registered = danish_day(customer.created_on)
+    registered = day_in_denmark(customer.created_on)
     handed_in, countersigned, sent = declaration_steps(customer, None, TODAY)
     assert (handed_in.state, handed_in.waiting_for, handed_in.on) == (
         "awaiting",
@@ -443,7 +443,7 @@ def test_each_step_says_who_it_waits_for_and_since_when():
     handed_in, countersigned, sent = declaration_steps(customer, declaration, TODAY)
     assert handed_in.state == "done"
     assert (countersigned.state, countersigned.waiting_for) == ("awaiting", "operator")
-    assert countersigned.on == danish_day(declaration.handed_in_at)
+    assert countersigned.on == day_in_denmark(declaration.handed_in_at)
     declaration.countersign(document_sha256="c" * 64, document_name="m.pdf", actor=OPERATOR)
     assert [step.waiting_for for step in declaration_steps(customer, declaration, TODAY)] == [
         None,

@@ -18,7 +18,7 @@ from ledger.danish_time import DANISH_TIME
 from ledger.evidence.bundle import ENTRIES_FILE, README_FILE, open_bundle, verify_bundle
 from ledger.export import neutralized
 from ledger.identity import Actor, person_uuid
-from ledger.read_models import danish_day
+from ledger.read_models import day_in_denmark
 from ledger.search import EventIndex, Query
 from ledger.storage.tables_of_our_own import OwnTables
 from tests.ledger.test_search import stored_id, tamper
@@ -87,7 +87,9 @@ def test_each_filter_finds_exactly_its_events(auditor, app):
     clerk, low = PERSONS_BY_KEY["odense-clerk"].person_uuid, PERSONS_BY_KEY["low"].person_uuid
     times = [entry.recorded_at for entry in app.signed_log.entries()]
     # The form's days are days in Denmark (between 23 and 24 UTC, already tomorrow's).
-    first, last = (danish_day(datetime.datetime.fromisoformat(t)) for t in (times[0], times[-1]))
+    first, last = (
+        day_in_denmark(datetime.datetime.fromisoformat(t)) for t in (times[0], times[-1])
+    )
     day = datetime.timedelta(days=1)
     cases = [
         ({"cvr": ODENSE}, lambda e: e.cvr == ODENSE),
