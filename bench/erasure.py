@@ -8,7 +8,8 @@ its logs) and, one event in twenty, a refused login of a different person (its U
 assertion id committed: two personal values each). Each round records three refused logins of
 a new person in each log, then times `Eraser.erase_person` for that person (the erasure
 event, its openings, the search index's UUIDs, the catch-up of the format 1 index, the WAL
-checkpoint or VACUUM), the two logs alternating. The ratio is the median of the rounds' time
+checkpoint; PostgreSQL's VACUUM is the retention run's, not an erasure on request's), the two
+logs alternating. The ratio is the median of the rounds' time
 at 10,000 over the time at the large size: 1.0 is flat, and erasing one subject touches only
 that subject's rows when it is near 1.
 

@@ -683,6 +683,11 @@ class Eraser:
                 # What an earlier erasure left in the WAL, because readers held it then,
                 # is emptied by the next run (the daily job's, or one by hand).
                 self.left_in_wal = not self._forget_old_copies(with_index=False, with_events=False)
+            if not self.app.settings.database.is_sqlite:
+                # PostgreSQL's VACUUM reads every index of a table whole, so it runs once a
+                # run (the daily job's), after this run's erasures and for those made on
+                # request since: an erasure of one subject touches only that subject's rows.
+                self._forget_old_copies(with_index=self._index_exists(), with_events=True)
         return planned
 
     def carry_out(self, planned: Planned, *, actor: Actor, reason: str | None, basis: str) -> None:
@@ -809,10 +814,11 @@ class Eraser:
                     )
 
         self.tables.run(erase)
-        self.left_in_wal = not self._forget_old_copies(
-            with_index=bool(index_seqs or planned.index_columns),
-            with_events=bool(planned.redactions),
-        )
+        if sqlite:
+            self.left_in_wal = not self._forget_old_copies(
+                with_index=bool(index_seqs or planned.index_columns),
+                with_events=bool(planned.redactions),
+            )
 
     def _erase_addresses(self, cursor: Any, planned: Planned) -> None:
         """The outbox's recipients and the contact rows the plan names: the outbox keeps
@@ -875,10 +881,10 @@ class Eraser:
         """Leave no copy of an erased value in the database's own files where it can: on
         SQLite the write-ahead log is emptied into the file (whose freed space
         `secure_delete` zeroed), tried again while readers of older snapshots hold it; on
-        PostgreSQL VACUUM makes the old row versions space for reuse (README, Personal
-        data, on what stays in backups and the server's WAL). False when the SQLite WAL
-        could not be emptied: it is at the next erasure, or the next checkpoint the
-        readers let through."""
+        PostgreSQL VACUUM makes the old row versions space for reuse, once a retention run
+        (README, Personal data, on what stays in the files, in backups and in the server's
+        WAL). False when the SQLite WAL could not be emptied: it is at the next erasure, or
+        the next checkpoint the readers let through."""
         database = self.app.settings.database
         connection = database.connect(writable=True)
         try:
