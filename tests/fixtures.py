@@ -1,6 +1,6 @@
 """Domain facts the tests share: valid CVRs, signatories, a login."""
 
-from development.demo import demo_pdf
+from development.demo import CUSTOMERS, demo_pdf
 from ledger.application import LedgerApp
 from ledger.domain import AgreementVersion, Authentication
 from ledger.identity import Actor, NsisLevel
@@ -31,15 +31,26 @@ def login(app: LedgerApp, assertion_id: str = "_assertion-1") -> Authentication:
     )
 
 
-def approved_agreement(app: LedgerApp, *, publisher: Actor, approver: Actor) -> AgreementVersion:
-    """Driftsaftale 2026.1, published by `publisher` and approved by `approver` (of Aarhus)."""
-    agreement = app.publish_agreement(
+def register_customers(app: LedgerApp, operator: Actor) -> None:
+    """The demo's three municipalities (Aarhus, Odense, København) as customers."""
+    for cvr, name in CUSTOMERS.items():
+        app.register_customer(cvr=cvr, name=name, actor=operator)
+
+
+def published_agreement(app: LedgerApp, publisher: Actor) -> AgreementVersion:
+    """Driftsaftale 2026.1, published by `publisher`."""
+    return app.publish_agreement(
         title="Driftsaftale",
         version_label="2026.1",
         document=demo_pdf("Driftsaftale", "2026.1"),
         document_name="driftsaftale.pdf",
         actor=publisher,
     )
+
+
+def approved_agreement(app: LedgerApp, *, publisher: Actor, approver: Actor) -> AgreementVersion:
+    """Driftsaftale 2026.1, published by `publisher` and approved by `approver` (of Aarhus)."""
+    agreement = published_agreement(app, publisher)
     app.approve(
         cvr=AARHUS,
         version_id=agreement.id,

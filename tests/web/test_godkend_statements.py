@@ -5,7 +5,7 @@ a request waits for, so their number must not grow back."""
 import psycopg
 import pytest
 
-from development.demo import CUSTOMERS, demo_pdf
+from tests.fixtures import published_agreement, register_customers
 from tests.web.test_login import log_in
 from tests.web.test_signatory import csrf_token
 
@@ -24,15 +24,8 @@ def settings(postgres_settings):
 
 @pytest.fixture
 def agreement(app, operator):
-    for cvr, name in CUSTOMERS.items():
-        app.register_customer(cvr=cvr, name=name, actor=operator)
-    return app.publish_agreement(
-        title="Driftsaftale",
-        version_label="2026.1",
-        document=demo_pdf("Driftsaftale", "2026.1"),
-        document_name="driftsaftale.pdf",
-        actor=operator,
-    )
+    register_customers(app, operator)
+    return published_agreement(app, operator)
 
 
 def test_godkend_sends_postgresql_twelve_statements_and_reads_no_seq_after_its_write(

@@ -9,11 +9,12 @@ from dataclasses import replace
 
 import pytest
 
-from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf
+from development.demo import PERSONS_BY_KEY, demo_pdf
 from development.demo import signatory as signatory_actor
 from ledger.danish_time import DANISH_TIME
 from ledger.domain import approval_id, customer_id, role_assignment_id
 from ledger.evidence.bundle import Receipt, verify_receipt
+from tests.fixtures import published_agreement, register_customers
 from tests.web.test_login import log_in
 
 AARHUS = "55133018"
@@ -21,15 +22,8 @@ AARHUS = "55133018"
 
 @pytest.fixture
 def agreement(app, operator):
-    for cvr, name in CUSTOMERS.items():
-        app.register_customer(cvr=cvr, name=name, actor=operator)
-    return app.publish_agreement(
-        title="Driftsaftale",
-        version_label="2026.1",
-        document=demo_pdf("Driftsaftale", "2026.1"),
-        document_name="driftsaftale.pdf",
-        actor=operator,
-    )
+    register_customers(app, operator)
+    return published_agreement(app, operator)
 
 
 @pytest.fixture
