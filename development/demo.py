@@ -186,7 +186,7 @@ def signatory(key: str) -> Actor:
     )
 
 
-def _login(app: LedgerApp, assertion_id: str) -> Authentication:
+def demo_login(app: LedgerApp, assertion_id: str) -> Authentication:
     """A demo login, with a stand-in for the assertion kept as evidence (a real login keeps
     the decrypted assertion NemLog-in signed)."""
     stand_in = f'<demo-assertion ID="{assertion_id}">no NemLog-in login</demo-assertion>\n'
@@ -222,7 +222,7 @@ def seed(app: LedgerApp) -> bool:
         cvr="55133018",
         version_id=agreement.id,
         actor=aarhus,
-        authentication=_login(app, "_demo-assertion-1"),
+        authentication=demo_login(app, "_demo-assertion-1"),
         ip=ip,
         user_agent=user_agent,
         confirmed_statement=approval_statement(CUSTOMERS["55133018"]),
@@ -231,7 +231,7 @@ def seed(app: LedgerApp) -> bool:
         cvr="35209115",
         version_id=agreement.id,
         actor=odense_clerk,
-        authentication=_login(app, "_demo-assertion-2"),
+        authentication=demo_login(app, "_demo-assertion-2"),
         ip=ip,
         user_agent=user_agent,
         confirmed_statement=approval_statement(CUSTOMERS["35209115"]),
@@ -246,7 +246,7 @@ def seed(app: LedgerApp) -> bool:
         cvr="35209115",
         version_id=agreement.id,
         actor=odense_signatory,
-        authentication=_login(app, "_demo-assertion-3"),
+        authentication=demo_login(app, "_demo-assertion-3"),
         ip=ip,
         user_agent=user_agent,
         confirmed_statement=approval_statement(CUSTOMERS["35209115"]),
@@ -387,7 +387,7 @@ def seed_migrations(app: LedgerApp, *, now: datetime.datetime | None = None) -> 
         cvr=KOEBENHAVN,
         version_id=agreement.id,
         actor=frederik,
-        authentication=_login(app, "_demo-assertion-4"),
+        authentication=demo_login(app, "_demo-assertion-4"),
         ip="127.0.0.1",
         user_agent="demo",
         confirmed_statement=approval_statement(CUSTOMERS[KOEBENHAVN]),

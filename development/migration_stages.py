@@ -5,10 +5,10 @@ for `bench/scale.py`'s matrix at 98 municipalities with a full history each."""
 
 import datetime
 
-from development.demo import AGREEMENT_TITLE, demo_pdf
+from development.demo import AGREEMENT_TITLE, demo_login, demo_pdf
 from ledger.application import LedgerApp
 from ledger.danish_time import DANISH_TIME, danish_today
-from ledger.domain import Authentication, Declaration
+from ledger.domain import Declaration
 from ledger.identity import Actor, NsisLevel
 
 STAFF = Actor.cli_operator()
@@ -34,16 +34,11 @@ def ready_for_switch(app: LedgerApp, cvr: str) -> None:
     [agreement] = [a for a in app.agreement_versions() if a.title == AGREEMENT_TITLE]
     approval = app.approval(cvr, agreement.id)
     if approval is None or not approval.is_approved:
-        stand_in = f'<demo-assertion ID="_r{cvr}">no NemLog-in login</demo-assertion>\n'
         app.approve(
             cvr=cvr,
             version_id=agreement.id,
             actor=person,
-            authentication=Authentication(
-                assertion_id=f"_r{cvr}",
-                authn_instant="2026-11-29T08:00:00Z",
-                assertion_sha256=app.documents.put(stand_in.encode()),
-            ),
+            authentication=demo_login(app, f"_r{cvr}"),
             ip="127.0.0.1",
             user_agent="demo",
             signing_basis=["statement", "authorized-to-represent"],

@@ -8,10 +8,9 @@ kind of cell: approved, awaiting, reset; a declaration handed in, countersigned,
 
 from collections.abc import Iterator
 
-from development.demo import AGREEMENT_TITLE, CUSTOMERS, demo_pdf
+from development.demo import AGREEMENT_TITLE, CUSTOMERS, demo_login, demo_pdf
 from ledger.application import LedgerApp
 from ledger.danish_time import danish_today
-from ledger.domain import Authentication
 from ledger.identity import Actor, NsisLevel, validate_cvr
 
 MUNICIPALITIES = (
@@ -157,16 +156,11 @@ def seed_municipalities(app: LedgerApp) -> dict[str, str]:
             loa=NsisLevel.SUBSTANTIAL,
         )
         if place % 3 == 0:
-            stand_in = f'<demo-assertion ID="_m{cvr}">no NemLog-in login</demo-assertion>\n'
             app.approve(
                 cvr=cvr,
                 version_id=agreement.id,
                 actor=signatory,
-                authentication=Authentication(
-                    assertion_id=f"_m{cvr}",
-                    authn_instant="2026-11-29T08:00:00Z",
-                    assertion_sha256=app.documents.put(stand_in.encode()),
-                ),
+                authentication=demo_login(app, f"_m{cvr}"),
                 ip="127.0.0.1",
                 user_agent="demo",
             )
