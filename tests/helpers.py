@@ -15,13 +15,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from development.demo import PERSONS_BY_KEY
+from development.demo import PERSONS_BY_KEY, signatory
 from ledger.application import LedgerApp
 from ledger.config import Settings
+from ledger.domain import AgreementVersion
 from ledger.evidence.cosignature import CosignerKey, WitnessEntry
 from ledger.identity import Actor
 from ledger.witness import LOGS_FILE, STATE_FILE, WitnessState
 from tests.conftest import settings_in
+from tests.fixtures import approved_agreement, register_customers
 from tests.served import START_TIMEOUT, free_port
 from tests.web.test_login import log_in
 
@@ -161,6 +163,14 @@ def grant_staff(app: LedgerApp, operator: Actor) -> None:
         cvrs=[],
         actor=operator,
     )
+
+
+def staff_world(app: LedgerApp, operator: Actor) -> AgreementVersion:
+    """The demo's three customers, Driftsaftale 2026.1 approved by Aarhus, and the staff role."""
+    register_customers(app, operator)
+    version = approved_agreement(app, publisher=operator, approver=signatory("aarhus"))
+    grant_staff(app, operator)
+    return version
 
 
 def staff_login(client) -> None:

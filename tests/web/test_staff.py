@@ -11,8 +11,7 @@ import pytest
 from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
 from ledger.danish_time import DANISH_TIME, danish_today
 from saml.refusals import REASONS
-from tests.fixtures import approved_agreement
-from tests.helpers import grant_staff, staff_login
+from tests.helpers import staff_login, staff_world
 from tests.web.test_login import log_in
 from tests.web.test_signatory import approve
 from web.display import day
@@ -24,12 +23,7 @@ AUDITOR = PERSONS_BY_KEY["auditor"]
 
 @pytest.fixture
 def agreement(app, operator):
-    """Three customers, one agreement version, Aarhus's approval of it, and the staff role."""
-    for cvr, name in CUSTOMERS.items():
-        app.register_customer(cvr=cvr, name=name, actor=operator)
-    version = approved_agreement(app, publisher=operator, approver=signatory("aarhus"))
-    grant_staff(app, operator)
-    return version
+    return staff_world(app, operator)
 
 
 @pytest.fixture

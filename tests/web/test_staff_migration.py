@@ -10,11 +10,11 @@ import re
 
 import pytest
 
-from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
+from development.demo import PERSONS_BY_KEY, demo_pdf, signatory
 from ledger import migration
 from ledger.danish_time import DANISH_TIME, danish_today
-from tests.fixtures import approved_agreement, login
-from tests.helpers import grant_staff, staff_login
+from tests.fixtures import login
+from tests.helpers import staff_login, staff_world
 from tests.web.test_staff import csrf_token, post
 from web.display import day
 
@@ -27,12 +27,7 @@ RUNBOOK = f"/drift/kunder/{AARHUS}/skiftedag"
 
 @pytest.fixture
 def agreement(app, operator):
-    """Three customers, one agreement version approved by Aarhus, and the staff role."""
-    for cvr, name in CUSTOMERS.items():
-        app.register_customer(cvr=cvr, name=name, actor=operator)
-    version = approved_agreement(app, publisher=operator, approver=signatory("aarhus"))
-    grant_staff(app, operator)
-    return version
+    return staff_world(app, operator)
 
 
 @pytest.fixture
