@@ -52,9 +52,12 @@ again alternating, answers a smaller batch from one client at a time: latency wi
 queueing. Figures are medians over the rounds; p50/p99 latencies are over every measured
 request; the ratio is the median of the per-round ratios. Beside the rates, each side's server
 CPU per request under load: the user and system time of its gunicorn master and workers (every
-thread) over the batch, from /proc, divided by its requests; on the shared cores this is the
-steadier figure, and their quotient says what the rate ratio would be if both sides were bound
-by their own CPU. Any failed request stops the run without a result. At the end the servers
+thread) over the batch, read from each process's CPU-time clock to the nanosecond (/proc's
+clock ticks of 10 ms were 0.1 ms a request in a quick batch, so medians fell on the same tick),
+divided by its requests; on the shared cores this is the steadier figure, and their quotient
+says what the rate ratio would be if both sides were bound by their own CPU. On a PostgreSQL on
+this host, each side's database backends' CPU too (its database's pg_stat_activity), and the
+quotient of server and database CPU together: the statements' work, which no gunicorn counts. Any failed request stops the run without a result. At the end the servers
 stop, each side must have stored exactly the approvals sent, and the ledger must verify. The
 output also gives the client's CPU share (it shares the cores with the servers) and the peak
 RSS of this process and of each server's gunicorn master and largest worker.
@@ -71,6 +74,7 @@ from pathlib import Path
 # the standard library's http; the repository goes there instead (common is bench.common).
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+import ctypes
 import dataclasses
 import gc
 import html
@@ -257,6 +261,7 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    database: "DatabaseCpu | None" = None  # its PostgreSQL backends, when on this host
 
     def peak_rss_mib(self) -> tuple[float, float]:
         """Peak RSS of the gunicorn master and of its largest worker (VmHWM, now)."""
@@ -283,13 +288,60 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+class _Timespec(ctypes.Structure):
+    _fields_ = (("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long))
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
 def _cpu_seconds(pid: int) -> float:
+    """The user and system CPU process `pid` has used (every thread, those ended too), to
+    the nanosecond: its CPU-time clock (clock_getcpuclockid). /proc/PID/stat counts in clock
+    ticks (10 ms), which over a quick batch of 96 requests is 0.1 ms per request: a side's
+    median came out on the same tick count on both databases (6.15 ms = 59 ticks / 96). 0.0
+    for a process that has gone; the ticks where the clock cannot be read."""
+    clock = ctypes.c_int()
+    if _LIBC.clock_getcpuclockid(pid, ctypes.byref(clock)) == 0:
+        now = _Timespec()
+        if _LIBC.clock_gettime(clock, ctypes.byref(now)) == 0:
+            return now.tv_sec + now.tv_nsec / 1e9
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+class DatabaseCpu:
+    """The CPU of the PostgreSQL backends serving one database (pg_stat_activity), when the
+    server runs on this host: the statements' work, which neither side's gunicorn counts.
+    A backend that ends within a batch takes its CPU with it; the pools keep theirs open."""
+
+    def __init__(self, admin_url: str, url: str) -> None:
+        import psycopg
+
+        self.name = urlsplit(url).path.lstrip("/")
+        self.connection = psycopg.connect(admin_url, autocommit=True)
+
+    def backends(self) -> dict[int, float]:
+        rows = self.connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.name,)
+        ).fetchall()
+        return {pid: _cpu_seconds(pid) for (pid,) in rows if _is_postgres(pid)}
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _is_postgres(pid: int) -> bool:
+    """Whether `pid` is a PostgreSQL process on this host (not a server elsewhere, whose
+    backend numbers mean other processes here)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().startswith("postgres")
+    except OSError:
+        return False
 
 
 def _peak_rss_kib(pid: int) -> int:
@@ -464,6 +516,10 @@ class Batch:
     seconds: float
     client_cpu_seconds: float
     server_cpu_seconds: float
+    # Its PostgreSQL backends' CPU over the batch (None on SQLite, or PostgreSQL elsewhere),
+    # and how many of them ended meanwhile (their CPU is missing).
+    database_cpu_seconds: float | None = None
+    backends_gone: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     receipts: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -473,7 +529,7 @@ def run_batch(
     send: Callable[[int, Pair], Answer], shares: list[list[Pair]], server: Server
 ) -> Batch:
     """Every thread sends its share one request after another; the wall time of the whole,
-    and the CPU this process and the server used meanwhile."""
+    and the CPU this process, the server and its database's backends used meanwhile."""
     batch = Batch(0.0, 0.0, 0.0)
     lock = threading.Lock()
     start = threading.Barrier(len(shares) + 1)
@@ -509,6 +565,7 @@ def run_batch(
     for thread in threads:
         thread.start()
     gc.collect()
+    backends = server.database.backends() if server.database is not None else None
     server_cpu = server.cpu_seconds()
     start.wait()
     began, cpu = clock(), time.process_time()
@@ -517,6 +574,10 @@ def run_batch(
     batch.seconds = clock() - began
     batch.client_cpu_seconds = time.process_time() - cpu
     batch.server_cpu_seconds = server.cpu_seconds() - server_cpu
+    if server.database is not None and backends is not None:
+        now = server.database.backends()
+        batch.database_cpu_seconds = sum(cpu - backends.get(pid, 0.0) for pid, cpu in now.items())
+        batch.backends_gone = len(backends.keys() - now.keys())
     return batch
 
 
@@ -662,6 +723,34 @@ class Measured:
             for o, p in zip(ours, plain, strict=True)
         )
 
+    def database_cpu_ms(self, side: str) -> float | None:
+        """The side's PostgreSQL backends' CPU per request under load, ms (None on SQLite,
+        where the database is the server's own work, or a PostgreSQL on another host)."""
+        seconds = [b.database_cpu_seconds for b in self.batches[side]]
+        if any(s is None for s in seconds):
+            return None
+        return statistics.median(
+            (s or 0.0) / len(b.latencies_ms) * 1000
+            for s, b in zip(seconds, self.batches[side], strict=True)
+        )
+
+    def total_cpu_ratio(self) -> float | None:
+        """As `cpu_ratio`, of the server's and its database backends' CPU together: the
+        cores both sides share with their PostgreSQL (None where that is not measured)."""
+        if self.database_cpu_ms("ours") is None or self.database_cpu_ms("plain") is None:
+            return None
+
+        def per_request(b: Batch) -> float:
+            return (b.server_cpu_seconds + (b.database_cpu_seconds or 0.0)) / len(b.latencies_ms)
+
+        ours, plain = self.batches["ours"], self.batches["plain"]
+        return statistics.median(
+            per_request(p) / per_request(o) for o, p in zip(ours, plain, strict=True)
+        )
+
+    def backends_gone(self) -> int:
+        return sum(b.backends_gone for side in ("ours", "plain") for b in self.batches[side])
+
 
 def measure(workdir: Path, sizes: Sizes, database: str, urls: tuple[str, str] | None) -> Measured:
     """Both servers on SQLite files in `workdir`, or on the two new PostgreSQL databases
@@ -703,6 +792,11 @@ def measure(workdir: Path, sizes: Sizes, database: str, urls: tuple[str, str] | 
         plain = stack.enter_context(
             running("plain", plain_command, plain_env_vars, plain_port, workdir)
         )
+        admin_url = postgres_admin_url()
+        if urls is not None and admin_url is not None:
+            for served, url in ((ours, urls[0]), (plain, urls[1])):
+                served.database = DatabaseCpu(admin_url, url)
+                stack.callback(served.database.close)
         # Per thread: a logged-in tab for each CVR (ours), and for the baseline a tab without
         # cookies for each CVR too, so that both sides open and reuse as many connections.
         agreement_path = f"/aftaler/{portal.versions[0]}"
@@ -724,8 +818,8 @@ def measure(workdir: Path, sizes: Sizes, database: str, urls: tuple[str, str] | 
             for _ in range(sizes.threads)
         ]
         plain_tabs = [t for tabs in plain_by_thread for t in tabs.values()]
-        stack.callback(lambda: [t.close() for t in plain_tabs])
-        stack.callback(lambda: [t.close() for tabs in logged_in for t in tabs.values()])
+        for tab in [*plain_tabs, *(t for tabs in logged_in for t in tabs.values())]:
+            stack.callback(tab.close)
 
         def send_ours(thread: int, pair: Pair) -> Answer:
             cvr, version = pair
@@ -884,6 +978,14 @@ def main(argv: list[str] | None = None) -> None:
             f"{prefix}server_cpu_ms_per_request": run.server_cpu_ms("ours"),
             f"{prefix}plain_server_cpu_ms_per_request": run.server_cpu_ms("plain"),
             f"{prefix}server_cpu_ratio": run.cpu_ratio(),
+        }
+        if run.total_cpu_ratio() is not None:
+            figures |= {
+                f"{prefix}database_cpu_ms_per_request": run.database_cpu_ms("ours"),
+                f"{prefix}plain_database_cpu_ms_per_request": run.database_cpu_ms("plain"),
+                f"{prefix}server_and_database_cpu_ratio": run.total_cpu_ratio(),
+            }
+        figures |= {
             f"{prefix}client_cpu_share_ours": run.client_cpu("ours"),
             f"{prefix}client_cpu_share_plain": run.client_cpu("plain"),
             f"{prefix}approved_event_bytes": run.approved_bytes,
@@ -977,6 +1079,19 @@ def main(argv: list[str] | None = None) -> None:
             f"ours {run.server_cpu_ms('ours'):.2f} ms; plain/ours per round "
             f"{run.cpu_ratio():.2f}"
         )
+        ours_db, plain_db, both = (
+            run.database_cpu_ms("ours"),
+            run.database_cpu_ms("plain"),
+            run.total_cpu_ratio(),
+        )
+        if ours_db is not None and plain_db is not None and both is not None:
+            gone = run.backends_gone()
+            print(
+                f"{run.database}: its backends' CPU per request (pg_stat_activity of each "
+                f"side's database): plain {plain_db:.2f} ms, ours {ours_db:.2f} ms; server and "
+                f"database together, plain/ours per round {both:.2f}"
+                + (f" ({gone} backends ended within a batch, uncounted)" if gone else "")
+            )
     print()
     for run in runs.values():
         print(
