@@ -226,15 +226,7 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
         """The library's `select_events(originator_id)`, with its statement rendered once."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.select_events_in_order_statement, [originator_id], prepare=True)
-            return [
-                StoredEvent(
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
-                )
-                for row in curs.fetchall()
-            ]
+            return _stored_events(curs.fetchall())
 
     def _notify_channel(self, curs: Cursor[DictRow]) -> None:
         curs.execute(self.notify_statement)
@@ -253,15 +245,7 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
         def select() -> list[StoredEvent]:
             with self.datastore.get_connection() as conn, conn.cursor() as curs:
                 curs.execute(self.select_events_of_statement, (list(originator_ids),), prepare=True)
-                return [
-                    StoredEvent(
-                        originator_id=row["originator_id"],
-                        originator_version=row["originator_version"],
-                        topic=row["topic"],
-                        state=bytes(row["state"]),
-                    )
-                    for row in curs.fetchall()
-                ]
+                return _stored_events(curs.fetchall())
 
         return self._again(select)
 
@@ -619,3 +603,16 @@ class Factory(library.PostgresFactory):
         if self.env_create_table():
             recorder.create_table()
         return recorder
+
+
+def _stored_events(rows: Sequence[DictRow]) -> list[StoredEvent]:
+    """The library's stored events from rows of its events table."""
+    return [
+        StoredEvent(
+            originator_id=row["originator_id"],
+            originator_version=row["originator_version"],
+            topic=row["topic"],
+            state=bytes(row["state"]),
+        )
+        for row in rows
+    ]
