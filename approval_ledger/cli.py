@@ -249,14 +249,30 @@ def cmd_declaration_sent(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# The roles `ledger role` grants: staff and auditors, and a municipality's colleague (the
+# role its signatory grants in the portal, ledger.domain.COLLEAGUE) for one CVR.
+COLLEAGUE = "colleague"
+ROLE_CHOICES = ["staff", "auditor", COLLEAGUE]
+
+
 def cmd_role_grant(settings: Settings, args: argparse.Namespace) -> int:
-    assignment = _app(settings).grant_role(
-        person_uuid=args.person,
-        person_name=args.name,
-        role=args.role,
-        cvrs=args.cvr or [],
-        actor=Actor.cli_operator(),
-    )
+    if args.role == COLLEAGUE and len(args.cvr or []) != 1:
+        raise CommandError("--role colleague needs one --cvr CVR: the municipality's own")
+    if args.role == COLLEAGUE:  # for a registered customer, as its signatory grants it
+        assignment = _app(settings).grant_colleague(
+            cvr=args.cvr[0],
+            person_uuid=args.person,
+            person_name=args.name,
+            actor=Actor.cli_operator(),
+        )
+    else:
+        assignment = _app(settings).grant_role(
+            person_uuid=args.person,
+            person_name=args.name,
+            role=args.role,
+            cvrs=args.cvr or [],
+            actor=Actor.cli_operator(),
+        )
     scope = f" for CVR {', '.join(assignment.cvrs)}" if assignment.cvrs else ""
     print(f"granted {assignment.role} to {assignment.person_name}{scope}")
     return EXIT_OK
@@ -995,16 +1011,22 @@ def build_parser() -> argparse.ArgumentParser:
     sent.add_argument("--date", required=True)
     sent.add_argument("--reference", required=True)
 
-    role = commands.add_parser("role", help="grant and revoke staff and auditor roles")
+    role = commands.add_parser(
+        "role", help="grant and revoke staff, auditor and (a municipality's) colleague roles"
+    )
     role_commands = role.add_subparsers(dest="action", required=True, metavar="ACTION")
     grant = command(role_commands, "grant", cmd_role_grant, "grant a role to a person")
     grant.add_argument("--person", required=True, help="the person's NemLog-in UUID")
     grant.add_argument("--name", required=True)
-    grant.add_argument("--role", required=True, choices=["staff", "auditor"])
-    grant.add_argument("--cvr", action="append", help="limit an auditor to this CVR (repeat)")
+    grant.add_argument("--role", required=True, choices=ROLE_CHOICES)
+    grant.add_argument(
+        "--cvr",
+        action="append",
+        help="limit an auditor to this CVR (repeat); for a colleague, the municipality's CVR",
+    )
     revoke = command(role_commands, "revoke", cmd_role_revoke, "revoke a role")
     revoke.add_argument("--person", required=True)
-    revoke.add_argument("--role", required=True, choices=["staff", "auditor"])
+    revoke.add_argument("--role", required=True, choices=ROLE_CHOICES)
 
     history = command(commands, "history", cmd_history, "print the history, oldest first")
     history.add_argument("--cvr")

@@ -13,7 +13,12 @@ from uuid import UUID
 from ledger import migration
 from ledger.application import LedgerApp
 from ledger.danish_time import DANISH_TIME, danish_today
-from ledger.domain import Authentication, DomainError, approval_statement
+from ledger.domain import (
+    Authentication,
+    DomainError,
+    approval_statement,
+    colleague_grant_statement,
+)
 from ledger.identity import Actor, NsisLevel
 
 OPERATOR_CVR = "12345674"
@@ -401,6 +406,8 @@ def seed_migrations(app: LedgerApp, *, now: datetime.datetime | None = None) -> 
         person_uuid=colleague.person_uuid,
         person_name=colleague.name,
         actor=frederik,
+        confirmed_statement=colleague_grant_statement(CUSTOMERS[KOEBENHAVN]),
+        signing_basis=["statement"],
     )
     archive(KOEBENHAVN, 3)
     declaration(KOEBENHAVN, "koebenhavn")

@@ -45,6 +45,7 @@ from ledger.migration import (
     check_colleague_grantor,
     derive,
     fact_of,
+    has_signal,
     is_colleague,
     migration_id,
 )
@@ -108,6 +109,13 @@ class ApprovalSubject:
     # Whether the person asking holds the role Kollega for the CVR (read in the same
     # statement when `approval_subject` is given the person): a colleague does not approve.
     colleague: bool = False
+    # The customer of the CVR, when `approval_subject` was asked to read it too.
+    customer: Customer | None = None
+
+
+class NotACustomer(DomainError):
+    """The CVR a subject was asked for is no registered customer (checked before whether
+    the agreement version exists)."""
 
 
 class DocumentUnavailable(DomainError):
@@ -339,26 +347,54 @@ class LedgerApp(Application[UUID]):
         return self._find(approval_id(validate_cvr(cvr), version_id))
 
     def approval_subject(
-        self, cvr: str, version_id: UUID, person_uuid: str | None = None
+        self,
+        cvr: str,
+        version_id: UUID,
+        person_uuid: str | None = None,
+        *,
+        with_customer: bool = False,
     ) -> ApprovalSubject:
         """The agreement version and the CVR's approval of it, in one read (DomainError
         when the version does not exist): what Godkend checks and hands to `approve`. With
-        `person_uuid`, the person's colleague role is read in the same statement."""
-        cvr = validate_cvr(cvr)
+        `person_uuid`, the person's colleague role is read in the same statement; with
+        `with_customer`, the CVR's customer too, and NotACustomer when it is none, before
+        anything is said of the version."""
+        try:
+            cvr = validate_cvr(cvr)
+        except DomainError as error:
+            if with_customer:
+                raise NotACustomer(str(error)) from None
+            raise
         approval_key = approval_id(cvr, version_id)
         ids = [version_id, approval_key]
-        role_key = None
+        customer_key = customer_id(cvr)
+        if with_customer:
+            ids.append(customer_key)
+        role_key, person_problem = None, None
         if person_uuid is not None:
-            role_key = role_assignment_id(normalized_person_uuid(person_uuid), COLLEAGUE)
-            ids.append(role_key)
+            try:
+                role_key = role_assignment_id(normalized_person_uuid(person_uuid), COLLEAGUE)
+            except DomainError as error:
+                person_problem = error  # said after the customer check
+            else:
+                ids.append(role_key)
         found = self._find_together(ids)
+        customer = found.get(customer_key) if with_customer else None
+        if with_customer and not isinstance(customer, Customer):
+            raise NotACustomer(f"CVR {cvr} er ikke registreret som kunde.")
+        if person_problem is not None:
+            raise person_problem
         agreement, approval = found.get(version_id), found.get(approval_key)
         if not isinstance(agreement, AgreementVersion):
             raise DomainError("Den version af aftalen findes ikke.")
         role = found.get(role_key) if role_key is not None else None
         colleague = isinstance(role, RoleAssignment) and is_colleague([role], cvr)
         return ApprovalSubject(
-            cvr, agreement, approval if isinstance(approval, Approval) else None, colleague
+            cvr,
+            agreement,
+            approval if isinstance(approval, Approval) else None,
+            colleague,
+            customer if isinstance(customer, Customer) else None,
         )
 
     def approve(
@@ -401,6 +437,8 @@ class LedgerApp(Application[UUID]):
                 "Du har rollen Kollega og kan ikke godkende aftalen; det gør en "
                 "tegningsberettiget for kommunen."
             )
+        if customer is None and subject is not None and subject.customer is not None:
+            customer = subject.customer
         if customer is None or customer.cvr != validate_cvr(cvr):
             customer = self.customer(cvr)
         if (
@@ -715,12 +753,27 @@ class LedgerApp(Application[UUID]):
         )
 
     def mark_task_not_relevant(
-        self, *, cvr: str, task: str, reason: str, actor: Actor
+        self,
+        *,
+        cvr: str,
+        task: str,
+        reason: str,
+        actor: Actor,
+        on_word_of: str | None = None,
+        told_via: str | None = None,
     ) -> Migration:
+        """A task marked not relevant, with why; staff mark a municipality's task so only
+        on its word (`on_word_of`: who said so, `told_via`: migration.TOLD_VIA)."""
         return self._record_migration(
             cvr,
             lambda current: Migration.mark_not_relevant(
-                current, cvr=cvr, task_key=task, reason=reason, actor=actor
+                current,
+                cvr=cvr,
+                task_key=task,
+                reason=reason,
+                actor=actor,
+                on_word_of=on_word_of,
+                told_via=told_via,
             ),
         )
 
@@ -787,18 +840,60 @@ class LedgerApp(Application[UUID]):
         return self._record_migration(cvr, record)
 
     def grant_colleague(
-        self, *, cvr: str, person_uuid: str, person_name: str, actor: Actor
+        self,
+        *,
+        cvr: str,
+        person_uuid: str,
+        person_name: str,
+        actor: Actor,
+        confirmed_statement: str | None = None,
+        signing_basis: list[str] | None = None,
     ) -> RoleAssignment:
-        """The role Kollega for the municipality's own CVR, granted by its signatory."""
+        """The role Kollega for the municipality's own CVR, granted by its signatory (with
+        the statement ticked and the basis of their signing authority, as an approval
+        records it) or by the operator at the command line."""
         customer = self.customer(cvr)
         self._check_colleague_grantor(actor, customer.cvr)
-        return self.grant_role(
+        person_uuid = normalized_person_uuid(person_uuid)
+        assignment = RoleAssignment.grant(
+            self._find(role_assignment_id(person_uuid, COLLEAGUE)),
             person_uuid=person_uuid,
             person_name=person_name,
             role=COLLEAGUE,
             cvrs=[customer.cvr],
             actor=actor,
+            confirmed_statement=confirmed_statement,
+            signing_basis=signing_basis,
         )
+        self._save_new(assignment, "Rollen blev ændret imens; prøv igen.")
+        return assignment
+
+    def colleague_grants_without_signal(self) -> list[RoleAssignment]:
+        """The colleague roles in force granted by a person of the municipality whose login
+        gave no sign of signing authority (only the statement), not checked by staff yet:
+        where staff catch a wrong granter, as they catch a wrong approver."""
+        return [
+            a
+            for a in self.role_assignments()
+            if a.granted_by_municipality
+            and not has_signal(a.signing_basis)
+            and a.granter_checked_by is None
+        ]
+
+    def check_colleague_granter(
+        self, *, person_uuid: str, granted_version: int, actor: Actor, note: str | None = None
+    ) -> RoleAssignment:
+        """Staff's mark that the person who granted this colleague role may sign for the
+        municipality (the grant in force they saw, `granted_version`)."""
+        person_uuid = normalized_person_uuid(person_uuid)
+        assignment = self._get(
+            role_assignment_id(person_uuid, COLLEAGUE), "Personen har ikke rollen Kollega."
+        )
+        assignment.check_granter(granted_version=granted_version, note=note, actor=actor)
+        self._save_new(
+            assignment, "Tildelingen blev ændret imens; se den igen, før du kontrollerer."
+        )
+        return assignment
 
     def revoke_colleague(
         self, *, cvr: str, person_uuid: str, actor: Actor, reason: str

@@ -219,6 +219,8 @@ EVENT_TEXT_BOUNDS: dict[str, TextBound] = {
     "switch_on": TextBound("Skiftedatoen", 10),
     "meeting_at": TextBound("Mødetidspunktet", 40),
     "at": TextBound("Tidspunktet", 40),
+    "on_word_of": TextBound("Navnet", PERSON_NAME_MAX),
+    "told_via": TextBound("Hvordan kommunen sagde det", 20),
 }
 # Set by the library on every event, never from what a person gives.
 _LIBRARY_FIELDS = frozenset(
@@ -765,8 +767,17 @@ def checked_person_name(name: str) -> str:
     return checked_text(name, label="Personens navn", longest=PERSON_NAME_MAX)
 
 
+def colleague_grant_statement(customer_name: str) -> str:
+    """The statement a person ticks before granting the colleague role for the customer of
+    this name: the words shown beside the checkbox are the words the RoleGranted records."""
+    return (
+        f"Jeg er tegningsberettiget for {customer_name} og giver rollen Kollega på kommunens vegne"
+    )
+
+
 class RoleAssignment(Recurring):
-    """One person's staff or auditor role; an auditor may be limited to some CVRs."""
+    """One person's staff, auditor or colleague role; an auditor may be limited to some
+    CVRs, a colleague has exactly one (the municipality's own)."""
 
     class RoleGranted(OpensOrContinues):
         person_uuid: str
@@ -774,11 +785,41 @@ class RoleAssignment(Recurring):
         role: str
         cvrs: list[str]
         actor: Actor
+        # The colleague role granted by a person in the portal: the statement they ticked,
+        # word for word, and the basis of their signing authority as the login said it
+        # (SIGNING_BASES, as an approval records it). Absent from the payload otherwise,
+        # so every earlier RoleGranted keeps its bytes (__post_init__).
+        confirmed_statement: str | None = None
+        signing_basis: list[str] | None = None
+
+        def __post_init__(self) -> None:
+            for key in ("confirmed_statement", "signing_basis"):
+                if self.__dict__.get(key) is None:
+                    self.__dict__.pop(key, None)
 
         def apply(self, aggregate: "RoleAssignment") -> None:
             aggregate.active = True
             aggregate.person_name = self.person_name
             aggregate.cvrs = list(self.cvrs)
+            aggregate.granted_by = self.actor
+            aggregate.granted_at = self.timestamp
+            aggregate.granted_version = self.originator_version
+            aggregate.signing_basis = self.signing_basis
+            aggregate.granter_checked_by = None
+
+    class GranterChecked(Aggregate.Event):
+        """Staff checked that the person who granted the colleague role may sign for the
+        municipality (the grant in force, `checked_grant_version`)."""
+
+        person_uuid: str
+        role: str
+        cvr: str
+        checked_grant_version: int
+        note: str | None
+        actor: Actor
+
+        def apply(self, aggregate: "RoleAssignment") -> None:
+            aggregate.granter_checked_by = self.actor
 
     def __init__(self, person_uuid: str, role: str) -> None:
         self.person_uuid = person_uuid
@@ -787,6 +828,24 @@ class RoleAssignment(Recurring):
         self.active = False
         self.last_revocation_reason: str | None = None
         self.cvrs: list[str] = []
+        self.granted_by: Actor | None = None
+        self.granted_at: Any = None
+        self.granted_version: int | None = None
+        self.signing_basis: list[str] | None = None
+        self.granter_checked_by: Actor | None = None
+
+    @property
+    def granted_by_municipality(self) -> bool:
+        """Whether a person logged in for the CVR granted the role in force (a colleague
+        role granted in the portal; the operator's grants at the command line are not)."""
+        by = self.granted_by
+        return (
+            self.role == COLLEAGUE
+            and self.active
+            and by is not None
+            and by.kind == Actor.PERSON
+            and by.cvr in self.cvrs
+        )
 
     @staticmethod
     def _checked(role: str, cvrs: list[str]) -> list[str]:
@@ -811,9 +870,11 @@ class RoleAssignment(Recurring):
         role: str,
         cvrs: list[str],
         actor: Actor,
+        confirmed_statement: str | None = None,
+        signing_basis: list[str] | None = None,
     ) -> "RoleAssignment":
         cvrs = cls._checked(role, cvrs)
-        _check_grantor(role, cvrs, actor)
+        basis = _check_grantor(role, cvrs, actor, confirmed_statement, signing_basis)
         return cls._create(
             cls.RoleGranted,
             id=role_assignment_id(person_uuid, role),
@@ -822,6 +883,7 @@ class RoleAssignment(Recurring):
             role=role,
             cvrs=cvrs,
             actor=actor,
+            **basis,
         )
 
     @classmethod
@@ -834,9 +896,13 @@ class RoleAssignment(Recurring):
         role: str,
         cvrs: list[str],
         actor: Actor,
+        confirmed_statement: str | None = None,
+        signing_basis: list[str] | None = None,
     ) -> "RoleAssignment":
         """The role granted: a first assignment, or `current` (the person's assignment of
-        this role so far) granted again, with the name and CVRs given now."""
+        this role so far) granted again, with the name and CVRs given now. A person grants
+        the colleague role only with the statement ticked (`colleague_grant_statement`),
+        and the grant records it and the basis of their signing authority."""
         if not person_name.strip():
             raise DomainError("Angiv personens UUID og navn.")
         if current is None:
@@ -846,13 +912,29 @@ class RoleAssignment(Recurring):
                 role=role,
                 cvrs=cvrs,
                 actor=actor,
+                confirmed_statement=confirmed_statement,
+                signing_basis=signing_basis,
             )
-        current.grant_again(person_name=person_name.strip(), cvrs=cvrs, actor=actor)
+        current.grant_again(
+            person_name=person_name.strip(),
+            cvrs=cvrs,
+            actor=actor,
+            confirmed_statement=confirmed_statement,
+            signing_basis=signing_basis,
+        )
         return current
 
-    def grant_again(self, *, person_name: str, cvrs: list[str], actor: Actor) -> None:
+    def grant_again(
+        self,
+        *,
+        person_name: str,
+        cvrs: list[str],
+        actor: Actor,
+        confirmed_statement: str | None = None,
+        signing_basis: list[str] | None = None,
+    ) -> None:
         cvrs = self._checked(self.role, cvrs)
-        _check_grantor(self.role, cvrs, actor)
+        basis = _check_grantor(self.role, cvrs, actor, confirmed_statement, signing_basis)
         self._continue(
             self.RoleGranted,
             person_uuid=self.person_uuid,
@@ -860,14 +942,42 @@ class RoleAssignment(Recurring):
             role=self.role,
             cvrs=cvrs,
             actor=actor,
+            **basis,
+        )
+
+    def check_granter(self, *, granted_version: int, note: str | None, actor: Actor) -> None:
+        """Staff's mark that the person who granted this colleague role may sign for the
+        municipality: for the grant in force that staff saw (`granted_version`), once."""
+        if not self.granted_by_municipality:
+            raise DomainError("Der er ingen gældende tildeling af rollen Kollega at kontrollere.")
+        if actor.kind == Actor.PERSON and actor.cvr in self.cvrs:
+            raise DomainError("Kun leverandørens drift kan kontrollere, hvem der gav rollen.")
+        if self.granted_version != granted_version:
+            raise DomainError("Tildelingen blev ændret imens; se den igen, før du kontrollerer.")
+        if self.granter_checked_by is not None:
+            raise DomainError("Tildelingen er allerede kontrolleret.")
+        if note is not None and not note.strip():
+            note = None
+        if note is not None:
+            note = checked_text(note, label="Bemærkningen", longest=2000, multiline=True)
+        self.trigger_event(
+            self.GranterChecked,
+            person_uuid=self.person_uuid,
+            role=self.role,
+            cvr=self.cvrs[0],
+            checked_grant_version=granted_version,
+            note=note,
+            actor=actor,
         )
 
     def revocable_by(self, actor: Actor) -> bool:
         """Whether `actor` may take this role away. No one takes away their own staff role,
         so that no one shuts themselves out of the staff pages with one click; a colleague
-        (or the operator at the command line) does it."""
-        if self.role == COLLEAGUE and actor.kind == Actor.PERSON:
-            return actor.cvr in self.cvrs
+        (or the operator at the command line) does it. A colleague role is taken away by
+        its municipality's signatory, or by staff who caught a wrong granter (the
+        application refuses a colleague first)."""
+        if self.role == COLLEAGUE:
+            return True
         return not (self.role == "staff" and _same_person(actor, self.person_uuid))
 
     def revoke(self, *, actor: Actor, reason: str | None = None) -> None:
@@ -877,10 +987,6 @@ class RoleAssignment(Recurring):
         if not self.active:
             raise DomainError("Rollen er ikke tildelt.")
         if not self.revocable_by(actor):
-            if self.role == COLLEAGUE:
-                raise DomainError(
-                    "Kun kommunens egne tegningsberettigede kan fratage rollen Kollega."
-                )
             raise DomainError("Du kan ikke fratage dig selv driftsrollen; bed en kollega om det.")
         if reason is not None:
             reason = checked_revocation_reason(reason)
@@ -894,16 +1000,33 @@ class RoleAssignment(Recurring):
         self.last_revocation_reason = reason
 
 
-def _check_grantor(role: str, cvrs: list[str], actor: Actor) -> None:
+GRANT_NEEDS_STATEMENT = (
+    "Bekræft, at du er tegningsberettiget for kommunen, før du giver rollen Kollega."
+)
+
+
+def _check_grantor(
+    role: str,
+    cvrs: list[str],
+    actor: Actor,
+    confirmed_statement: str | None,
+    signing_basis: list[str] | None,
+) -> dict[str, Any]:
     """The colleague role of a CVR is granted by a person logged in for that CVR (its
-    signatory, in the portal) or by the operator at the command line."""
-    if role != COLLEAGUE:
-        return
-    if actor.kind == Actor.PERSON and actor.cvr not in cvrs:
+    signatory, in the portal: with the statement ticked, as for Godkend) or by the operator
+    at the command line. The fields the RoleGranted records of it (none for the operator
+    and for the other roles)."""
+    if role != COLLEAGUE or actor.kind != Actor.PERSON:
+        return {}
+    if actor.cvr not in cvrs:
         raise DomainError(
             f"Du er logget ind for CVR {actor.cvr} og kan kun give rollen Kollega for dit eget "
             "CVR-nummer."
         )
+    if not confirmed_statement or "statement" not in (signing_basis or ()):
+        raise DomainError(GRANT_NEEDS_STATEMENT)
+    statement = checked_text(confirmed_statement, label="Erklæringen", longest=500)
+    return {"confirmed_statement": statement} | _basis(signing_basis)
 
 
 def checked_revocation_reason(reason: str) -> str:

@@ -37,6 +37,7 @@ from ledger.migration import (
     PUPILS,
     SIGNING_BASIS_TITLES,
     TERMS_OUTCOMES,
+    TOLD_VIA,
     task,
 )
 from ledger.signed_log import Entry, as_proved
@@ -62,6 +63,7 @@ EVENT_NAMES = {
     "LoginRefusalsCounted": "Afviste login talt",
     "NoticeSent": "E-mail sendt",
     "SigningAuthorityChecked": "Tegningsret kontrolleret",
+    "GranterChecked": "Tegningsret bag rollen Kollega kontrolleret",
     "OperatingAgreementArchived": "Driftsaftale arkiveret",
     "EarlyPasswordPolicyAnnounced": "Kodeord på mindst 15 tegn varslet",
     "FullServiceEnabled": "Full Service IdP slået til",
@@ -381,6 +383,9 @@ COLUMNS: tuple[Column, ...] = (
         shown=lambda basis: "; ".join(SIGNING_BASIS_TITLES.get(b, b) for b in basis),
     ),
     _fact_column("checked_version", "Kontrollerer godkendelsen med nr."),
+    _fact_column("checked_grant_version", "Kontrollerer tildelingen af rollen med nr."),
+    _fact_column("on_word_of", "Kommunens person, der oplyste det"),
+    _fact_column("told_via", "Kommunen oplyste det", shown=lambda v: TOLD_VIA.get(v, v)),
     _fact_column("task", "Opgave", shown=_task_title),
     _fact_column("step", "Trin på skiftedagen", shown=_task_title),
     _fact_column("at", "Tidspunkt for trinet (dansk tid)", shown=_moment),

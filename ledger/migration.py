@@ -192,6 +192,10 @@ TERMS_OUTCOMES = {
     "addendum": "De gamle vilkår er renset til et kommunalt tillæg",
 }
 
+# How the municipality told staff that one of its tasks is not relevant.
+TOLD_VIA = {"phone": "i telefonen", "email": "pr. e-mail"}
+ON_WORD_OF_MAX = 200
+
 # On what basis a person approved for a CVR, as far as the login can say.
 STATEMENT = "statement"
 AUTHORIZED_TO_REPRESENT = "authorized-to-represent"
@@ -273,6 +277,11 @@ GATE_DECLARATION = (
     "Digitaliseringsstyrelsen."
 )
 GATE_REOPENED = "Skiftet var planlagt, men en forudsætning mangler nu: "
+# Why the reviews before the switch wait for Full Service (the plan, 3.5-3.8).
+BLOCKED_BY_FULL_SERVICE = (
+    "Planen siger, at kodeordspolitikken, vilkårene og de faste mailskabeloner ændres, når "
+    "Full Service IdP-indstillingerne slås til; de gennemgås derfor bagefter."
+)
 
 
 def migration_id(cvr: str) -> UUID:
@@ -315,6 +324,26 @@ def _reason(reason: str, what: str) -> str:
     return checked_text(
         reason, label="Begrundelsen", shortest=shortest, longest=longest, multiline=True
     )
+
+
+def may_mark_not_relevant(found: Task, party: str) -> bool:
+    """Whether this party may mark the task not relevant: the party that records it, or
+    staff on the municipality's word (`Migration.mark_not_relevant` asks whose)."""
+    return found.may_be_not_relevant and (party in found.recorded_by or party == OPERATOR)
+
+
+def _on_word_of(on_word_of: str | None, told_via: str | None) -> dict[str, str]:
+    """Who at the municipality said a task of theirs is not relevant, and how: what staff
+    must give to mark it so on the municipality's behalf."""
+    if not on_word_of or not on_word_of.strip():
+        raise DomainError(
+            "Opgaven registreres af kommunen. Skriv, hvem hos kommunen der har sagt, at den "
+            "ikke er relevant, og hvordan (i telefonen eller pr. e-mail)."
+        )
+    if told_via not in TOLD_VIA:
+        raise DomainError("Vælg, hvordan kommunen sagde det: i telefonen eller pr. e-mail.")
+    name = checked_text(on_word_of, label="Navnet", longest=ON_WORD_OF_MAX)
+    return {"on_word_of": name, "told_via": told_via}
 
 
 def _choice(value: str, choices: dict[str, str], question: str) -> str:
@@ -364,6 +393,16 @@ class Migration(Recurring):
     class TaskMarkedNotRelevant(TaskEvent):
         task: str
         reason: str
+        # Marked by staff for a task the municipality records, on the municipality's word:
+        # who at the municipality said so (a name, personal data) and how (TOLD_VIA).
+        # Absent from the payload when the party that records the task marked it.
+        on_word_of: str | None = None
+        told_via: str | None = None
+
+        def __post_init__(self) -> None:
+            for key in ("on_word_of", "told_via"):
+                if self.__dict__.get(key) is None:
+                    self.__dict__.pop(key, None)
 
     class TaskReopened(TaskEvent):
         task: str
@@ -435,6 +474,24 @@ class Migration(Recurring):
             raise DomainError(
                 f"Denne opgave registreres af kommunen selv: af en person logget ind for CVR {cvr}."
             )
+
+    @staticmethod
+    def check_blockers(current: "Migration | None", task_key: str) -> None:
+        """DomainError while a task this one waits for (in this aggregate) is not done: the
+        plan's order is a must where what a task reviews only exists after the other (the
+        mail templates, password policy and terms change when Full Service is switched on).
+        The switch day's order is kept by `record_switch_step`, the gate by the schedule."""
+        found = task(task_key)
+        standing = current.standing if current is not None else {}
+        waiting = [b for b in found.blocked_by if b in RECORDED_TASKS and b not in standing]
+        if waiting:
+            first = task(waiting[0])
+            message = (
+                f"Opgaven »{found.title}« kan først registreres, når »{first.title}« er udført."
+            )
+            if first.key == "full-service":
+                message += " " + BLOCKED_BY_FULL_SERVICE
+            raise DomainError(message)
 
     @classmethod
     def archive_operating_agreement(
@@ -521,6 +578,7 @@ class Migration(Recurring):
         actor: Actor,
     ) -> "Migration":
         cls.check_recorder("mail-templates", cvr, actor)
+        cls.check_blockers(current, "mail-templates")
         decision = _choice(decision, MAIL_DECISIONS, "hvad der er besluttet om egne mailskabeloner")
         return cls._emit(
             current,
@@ -543,6 +601,7 @@ class Migration(Recurring):
         actor: Actor,
     ) -> "Migration":
         cls.check_recorder("password-policy", cvr, actor)
+        cls.check_blockers(current, "password-policy")
         if not isinstance(minimum_length, int) or isinstance(minimum_length, bool):
             raise DomainError("Angiv kodeordenes mindste længde som et heltal.")
         if minimum_length < MINIMUM_PASSWORD_LENGTH:
@@ -581,6 +640,7 @@ class Migration(Recurring):
         actor: Actor,
     ) -> "Migration":
         cls.check_recorder("terms", cvr, actor)
+        cls.check_blockers(current, "terms")
         outcome = _choice(outcome, TERMS_OUTCOMES, "hvad der er gjort ved de gamle vilkår")
         return cls._emit(
             current, cvr, cls.TermsReviewed, outcome=outcome, note=_note(note), actor=actor
@@ -595,7 +655,11 @@ class Migration(Recurring):
         task_key: str,
         reason: str,
         actor: Actor,
+        on_word_of: str | None = None,
+        told_via: str | None = None,
     ) -> "Migration":
+        """The task marked not relevant, with why. Staff mark a task the municipality
+        records only on its word: who said so and how are recorded with it."""
         found = task(task_key)
         if not found.may_be_not_relevant:
             if found.key == "terms":
@@ -605,7 +669,11 @@ class Migration(Recurring):
                     "ikke relevant."
                 )
             raise DomainError(f"Opgaven »{found.title}« kan ikke markeres som ikke relevant.")
-        cls.check_recorder(found.key, cvr, actor)
+        word: dict[str, str] = {}
+        if party_of(actor, cvr) == OPERATOR and OPERATOR not in found.recorded_by:
+            word = _on_word_of(on_word_of, told_via)
+        else:
+            cls.check_recorder(found.key, cvr, actor)
         if current is not None and current.standing.get(found.key) == "not-relevant":
             raise DomainError("Opgaven er allerede markeret som ikke relevant.")
         return cls._emit(
@@ -615,6 +683,7 @@ class Migration(Recurring):
             task=found.key,
             reason=_reason(reason, "At markere en opgave som ikke relevant"),
             actor=actor,
+            **word,
         )
 
     def reopen(self, *, task_key: str, reason: str, actor: Actor) -> None:
@@ -786,6 +855,8 @@ def fact_of(event: Any, seq: int | None = None) -> Fact | None:
         details = {key: getattr(event, key) for key in _DETAIL_FIELDS[name]}
         if name == "TaskMarkedNotRelevant":
             subject, change = event.task, "not-relevant"
+            if getattr(event, "told_via", None):  # staff, on the municipality's word
+                details["told_via"] = event.told_via
         elif name == "TaskReopened":
             subject, change = event.task, "reopened"
         elif name == "SwitchStepRecorded":
@@ -1284,6 +1355,16 @@ def describe(event: Any) -> str | None:
     if name == "SigningAuthorityChecked":
         note = f" ({event.note})" if getattr(event, "note", None) else ""
         return f"markerede, at tegningsretten bag godkendelsen er kontrolleret{note}"
+    if name == "GranterChecked":
+        note = f" ({event.note})" if getattr(event, "note", None) else ""
+        return (
+            f"markerede, at tegningsretten hos den, der gav rollen Kollega, er kontrolleret{note}"
+        )
+    if name == "RoleGranted" and getattr(event, "role", None) == COLLEAGUE_ROLE:
+        said = getattr(event, "confirmed_statement", None)
+        confirmed = f" og bekræftede: »{said}«" if said else ""
+        cvrs = ", ".join(getattr(event, "cvrs", ()))
+        return f"gav {event.person_name} rollen Kollega for CVR {cvrs}{confirmed}"
     if type(event).__qualname__.split(".", 1)[0] != "Migration":
         return None
     if name == "OperatingAgreementArchived":
@@ -1318,7 +1399,12 @@ def describe(event: Any) -> str | None:
         title = _TASKS[event.task].title if event.task in _TASKS else event.task
         did = "markerede opgaven" if name == "TaskMarkedNotRelevant" else "genåbnede opgaven"
         what = " som ikke relevant" if name == "TaskMarkedNotRelevant" else ""
-        return f"{did} »{title}«{what} med begrundelsen »{event.reason}«"
+        word = ""
+        if getattr(event, "told_via", None):
+            how = TOLD_VIA.get(event.told_via, event.told_via)
+            who = getattr(event, "on_word_of", None) or "kommunen"
+            word = f" på kommunens ord ({who}, {how})"
+        return f"{did} »{title}«{what}{word} med begrundelsen »{event.reason}«"
     if name == "SwitchScheduled":
         meeting = parse_moment(event.meeting_at).astimezone(DANISH_TIME)
         return (

@@ -64,6 +64,10 @@ EVENT_FIELDS: dict[str, dict[str, str]] = {
     _NOTICE_SENT: {"recipient_email": NETWORK},
     # Who set up the pupils' password policy, by name (ledger.migration, issue 15).
     "ledger.migration:Migration.FullServiceEnabled": {"pupils_set_up_by": IDENTITY},
+    # On whose word staff marked a municipality's task not relevant, by name (issue 15).
+    "ledger.migration:Migration.TaskMarkedNotRelevant": {"on_word_of": IDENTITY},
+    # Staff's check of who granted a colleague role names the colleague (issue 15).
+    "ledger.domain:RoleAssignment.GranterChecked": {"person_uuid": IDENTITY},
 }
 # A person's own fields in every event the person made.
 ACTOR_FIELDS = {"actor.name": IDENTITY, "actor.person_uuid": IDENTITY}

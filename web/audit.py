@@ -261,6 +261,7 @@ SUMMARY = {
     "SwitchScheduled": ("switch_on",),
     "SwitchStepRecorded": ("step", "at"),
     "SigningAuthorityChecked": ("agreement",),
+    "GranterChecked": ("note",),
 }
 SUMMARY_OTHERWISE = ("agreement", "customer_name", "document_name", "reference", "origin")
 # Shown in the row itself, so not again in its details.

@@ -10,7 +10,7 @@ from approval_ledger.cli import main
 from development.demo import demo_pdf
 from ledger.application import LedgerApp
 from ledger.danish_time import danish_today
-from ledger.domain import DomainError
+from ledger.domain import DomainError, colleague_grant_statement
 from ledger.export import Context, history_cells
 from ledger.identity import Actor, NsisLevel
 from ledger.migration import (
@@ -221,7 +221,12 @@ def test_the_colleague_role_is_granted_by_the_signatory_and_read_at_login(
     app.register_customer(cvr=AARHUS, name="Aarhus Kommune", actor=operator)
     colleague = "2a0e3b5c-55a1-4b7e-9c1d-5f2d8a1e0a06"
     app.grant_colleague(
-        cvr=AARHUS, person_uuid=colleague, person_name="Ida Iversen", actor=signatory()
+        cvr=AARHUS,
+        person_uuid=colleague,
+        person_name="Ida Iversen",
+        actor=signatory(),
+        confirmed_statement=colleague_grant_statement("Aarhus Kommune"),
+        signing_basis=["statement"],
     )
     assert [a.role for a in app.roles_of(colleague)] == ["colleague"]
     assert [a.person_name for a in app.colleagues_of(AARHUS)] == ["Ida Iversen"]
@@ -300,6 +305,10 @@ def test_a_municipalitys_bundle_holds_its_migration_and_verifies(
     app.archive_operating_agreement(
         cvr=AARHUS, document=PDF, document_name="d.pdf", signed_on=danish_today(), actor=STAFF
     )
+    for cvr in (AARHUS, ODENSE):  # the terms are reviewed once Full Service is on
+        app.enable_full_service(
+            cvr=cvr, pupils="no-pupils", pupils_set_up_by=None, note=None, actor=STAFF
+        )
     app.review_terms(cvr=AARHUS, outcome="deleted", note=None, actor=signatory())
     app.review_terms(cvr=ODENSE, outcome="deleted", note=None, actor=signatory(cvr=ODENSE))
     verify_cli()  # sets the environment for the command line
@@ -316,6 +325,9 @@ def test_the_matrix_derives_again_only_the_municipalities_whose_facts_changed(
     app: LedgerApp, operator: Actor, board: MigrationBoard
 ) -> None:
     ready_for_the_gate(app, operator, basis=None)
+    app.enable_full_service(
+        cvr=ODENSE, pupils="no-pupils", pupils_set_up_by=None, note=None, actor=STAFF
+    )
     today = danish_today()
     first = {s.cvr: s for s in board.matrix(today=today)}
     again = {s.cvr: s for s in board.matrix(today=today)}
@@ -385,6 +397,9 @@ def test_ledger_verify_reports_a_board_row_that_differs_from_its_event(
     app: LedgerApp, operator: Actor, board: MigrationBoard, verify_cli
 ) -> None:
     ready_for_the_gate(app, operator, basis=None)
+    app.enable_full_service(
+        cvr=AARHUS, pupils="no-pupils", pupils_set_up_by=None, note=None, actor=STAFF
+    )
     app.review_terms(cvr=AARHUS, outcome="deleted", note=None, actor=signatory())
     board.refresh()
     (seq,) = board.tables.rows(f"SELECT seq FROM {TABLE} WHERE subject = 'terms'")[0]

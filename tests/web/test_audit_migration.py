@@ -18,6 +18,7 @@ from pypdf import PdfReader
 from approval_ledger import cli
 from development.demo import PERSONS_BY_KEY, signatory
 from ledger import migration
+from ledger.domain import colleague_grant_statement
 from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
 from tests.fixtures import login
 from tests.helpers import ledger_command
@@ -52,6 +53,8 @@ def migrated(app, operator, agreement):  # noqa: F811
         person_uuid=PERSONS_BY_KEY["koebenhavn-it"].person_uuid,
         person_name="Ida Iversen",
         actor=frederik,
+        confirmed_statement=colleague_grant_statement("Københavns Kommune"),
+        signing_basis=["statement"],
     )
     ida = signatory("koebenhavn-it")
     app.review_mail_templates(cvr=KOEBENHAVN, decision="kept", note="To egne beholdes.", actor=ida)

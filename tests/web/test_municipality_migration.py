@@ -11,6 +11,7 @@ import pytest
 from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
 from ledger import migration
 from ledger.danish_time import DANISH_TIME, danish_day, danish_today
+from ledger.domain import colleague_grant_statement
 from ledger.identity import Actor
 from tests.fixtures import login
 from tests.web.test_login import log_in
@@ -505,6 +506,8 @@ def test_godkend_stays_the_signatorys_a_colleague_sees_no_button_and_records_no_
         person_uuid=IDA.person_uuid,
         person_name=IDA.name,
         actor=signatory("koebenhavn"),
+        confirmed_statement=colleague_grant_statement(CUSTOMERS[KOEBENHAVN]),
+        signing_basis=["statement"],
     )
     ida = make_portal(app).test_client()
     log_in(ida, "koebenhavn-it")
