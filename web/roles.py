@@ -41,6 +41,12 @@ def signatory_customer() -> Customer | None:
     return customer
 
 
+def remember_signatory_customer(customer: Customer | None) -> None:
+    """The customer the request read itself, in the statement that read what else it needed
+    (Godkend's `approval_subject`): `signatory_customer` answers with it, reading nothing."""
+    g.signatory_customer = customer
+
+
 def is_colleague_here() -> bool:
     """Whether the person holds the colleague role for the CVR they are logged in for: they
     do the municipality's technical tasks of the migration, but Godkend is the signatory's

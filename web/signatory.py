@@ -22,7 +22,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ledger.application import DocumentUnavailable
+from ledger.application import DocumentUnavailable, NotACustomer
 from ledger.danish_time import DANISH_TIME
 from ledger.documents import DocumentAltered, DocumentNotFound
 from ledger.domain import (
@@ -48,7 +48,13 @@ from web.arguments import number_arg
 from web.audit import agreement_names
 from web.auth import authenticated_within, event_index, ledger
 from web.display import day, describe
-from web.roles import acting_person, may_read_entry, signatory_customer, signatory_required
+from web.roles import (
+    acting_person,
+    may_read_entry,
+    remember_signatory_customer,
+    signatory_customer,
+    signatory_required,
+)
 from web.uploads import read_pdf, safe_name
 
 blueprint = Blueprint("signatory", __name__)
@@ -134,16 +140,24 @@ def agreement_document(version_id: UUID) -> Response:
 
 
 @blueprint.post("/aftaler/<uuid:version_id>/godkend")
-@signatory_required
+@login_required
 def approve(version_id: UUID) -> Any:
     """Godkend: with a recent enough NemLog-in authentication, or through NemLog-in again.
 
-    The version and the CVR's approval of it are read together (`approval_subject`), and
-    `approve` is given them with the customer the signatory check read."""
+    The signatory check (`signatory_required`'s) and what Godkend rests on are one read
+    (`approval_subject`): the customer, the version, the CVR's approval of it and the
+    person's colleague role. Someone logged in for a CVR that is no customer gets 403, as
+    from `signatory_required`, before anything is said of the version (404)."""
     try:
-        subject = ledger().approval_subject(current_user.cvr, version_id, current_user.person_uuid)
+        subject = ledger().approval_subject(
+            current_user.cvr, version_id, current_user.person_uuid, with_customer=True
+        )
+    except NotACustomer:
+        remember_signatory_customer(None)
+        abort(403)
     except DomainError:
         abort(404)
+    remember_signatory_customer(subject.customer)
     version = subject.agreement
     if request.form.get(CONFIRMATION_FIELD) != "ja":
         return _unconfirmed(version, subject.approval)
@@ -164,7 +178,7 @@ def approve(version_id: UUID) -> Any:
             ),
             ip=request.remote_addr or "",
             user_agent=request.headers.get("User-Agent", "")[:500],
-            customer=signatory_customer(),  # read by signatory_required, not read again
+            customer=subject.customer,  # read with the subject, not read again
             subject=subject,
             confirmed_statement=statement,
             signing_basis=signing_basis(

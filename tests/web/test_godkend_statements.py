@@ -9,11 +9,11 @@ from tests.fixtures import published_agreement, register_customers
 from tests.web.test_login import log_in
 from tests.web.test_signatory import csrf_token
 
-# The session record; the customer (the signatory check); the version and the approval
-# together; then the write: BEGIN, the lock timeout, the table lock, NOTIFY and the last
-# leaf in one pipeline, the event, its leaf and COMMIT in the second. The receipt's seq
-# comes from the write.
-STATEMENTS_PER_GODKEND = 12
+# The session record; the customer (the signatory check), the version, the approval and
+# the person's colleague role together; then the write: BEGIN, the lock timeout, the table
+# lock, NOTIFY and the last leaf in one pipeline, the event, its openings, its leaf and
+# COMMIT in the second. The receipt's seq comes from the write.
+STATEMENTS_PER_GODKEND = 11
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def agreement(app, operator):
     return published_agreement(app, operator)
 
 
-def test_godkend_sends_postgresql_twelve_statements_and_reads_no_seq_after_its_write(
+def test_godkend_sends_postgresql_eleven_statements_and_reads_no_seq_after_its_write(
     app, make_portal, agreement, monkeypatch
 ):
     portal = make_portal(app).test_client()
@@ -52,5 +52,5 @@ def test_godkend_sends_postgresql_twelve_statements_and_reads_no_seq_after_its_w
     assert "/kvitteringer/" in done.headers["Location"]
     assert len(sent) <= STATEMENTS_PER_GODKEND, "\n".join(sent)
     events_read = [s for s in sent if s.startswith("SELECT") and "stored_events" in s]
-    assert len(events_read) == 2, "\n".join(events_read)  # the customer; version and approval
+    assert len(events_read) == 1, "\n".join(events_read)  # customer, version, approval, role
     assert not [s for s in sent if s.startswith("SELECT seq FROM")], "\n".join(sent)

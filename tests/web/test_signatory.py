@@ -64,12 +64,12 @@ def test_the_agreement_page_shows_the_document_its_hash_and_who_is_logged_in(por
     assert "attachment" in document.headers["Content-Disposition"]
 
 
-def test_godkend_reads_the_customer_the_version_and_the_approval_once_and_no_roles(
+def test_godkend_reads_the_customer_the_version_and_the_approval_in_one_read_and_no_roles(
     portal, app, agreement, monkeypatch
 ):
-    """Who may approve what is read once in the request and handed to `approve`, the
-    version and the approval together in one read; the person's roles are not read at
-    all, for Godkend asks about none."""
+    """Who may approve what is read once in the request and handed to `approve`: the
+    customer, the version and the approval together in one read; of the person's roles
+    only the colleague role, in that read (issue 15: a colleague does not approve)."""
     log_in(portal, "aarhus")
     page = f"/aftaler/{agreement.id}"
     token = csrf_token(portal, page)
@@ -85,13 +85,31 @@ def test_godkend_reads_the_customer_the_version_and_the_approval_once_and_no_rol
     )
     done = portal.post(f"{page}/godkend", data={"bekraeft": "ja", "csrf_token": token})
     assert done.status_code == 302
-    # The person's colleague role (issue 15: a colleague does not approve) is read in the
-    # same statement as the version and the approval; no other role is read.
     colleague = role_assignment_id(PERSONS_BY_KEY["aarhus"].person_uuid, "colleague")
     assert read == [
-        customer_id(AARHUS),
-        {agreement.id, approval_id(AARHUS, agreement.id), colleague},
+        {customer_id(AARHUS), agreement.id, approval_id(AARHUS, agreement.id), colleague}
     ]
+
+
+def test_godkend_by_someone_not_a_signatory_is_403_before_the_version_is_404(
+    portal, app, agreement
+):
+    """Read together, the customer is still checked first: someone logged in for a CVR that
+    is no customer learns nothing of which versions exist, and records nothing."""
+    log_in(portal, "auditor")
+    token = csrf_token(portal, "/")
+    for version in (agreement.id, uuid.uuid4()):
+        done = portal.post(
+            f"/aftaler/{version}/godkend", data={"bekraeft": "ja", "csrf_token": token}
+        )
+        assert done.status_code == 403
+    log_in(portal, "aarhus")
+    token = csrf_token(portal, "/")
+    missing = portal.post(
+        f"/aftaler/{uuid.uuid4()}/godkend", data={"bekraeft": "ja", "csrf_token": token}
+    )
+    assert missing.status_code == 404
+    assert [e for e in app.signed_log.entries() if e.event_type == "Approved"] == []
 
 
 def test_godkend_records_the_approval_and_shows_a_receipt_that_verifies_offline(
