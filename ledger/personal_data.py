@@ -29,7 +29,7 @@ from ledger.evidence.personal import (
     PERSONAL_MARK,
     PERSONAL_TYPE,
     Opening,
-    commitment,
+    commitment_of_text,
     commitments_in,
     erased_text,
     opens,
@@ -46,6 +46,10 @@ ASSERTION = "assertion"
 IDENTITY = "identity"
 REFUSAL = "refusal"
 KINDS = (NETWORK, ASSERTION, IDENTITY, REFUSAL)
+# The kinds erased by time alone (their event's time and the rule's period): their openings
+# are deleted, and no copy of them is kept elsewhere (the search index keeps no UUID of
+# these kinds).
+BY_TIME = (NETWORK, REFUSAL)
 
 _APPROVED = "ledger.domain:Approval.Approved"
 _NOTICE_SENT = "ledger.domain:Notice.NoticeSent"
@@ -71,6 +75,13 @@ EVENT_FIELDS: dict[str, dict[str, str]] = {
 }
 # A person's own fields in every event the person made.
 ACTOR_FIELDS = {"actor.name": IDENTITY, "actor.person_uuid": IDENTITY}
+
+
+def kind_of(topic: str, field: str) -> str | None:
+    """The kind of personal data a field of an event of `topic` holds (None: not personal)."""
+    return ACTOR_FIELDS.get(field) or EVENT_FIELDS.get(topic, {}).get(field)
+
+
 # Erasure events name no one, and must stay readable: nothing of them is committed.
 _NEVER = frozenset({get_topic(PersonalData.PersonalDataErased)})
 
@@ -189,7 +200,25 @@ class OpeningRow:
     rule: str | None
 
 
+@dataclass(frozen=True)
+class TimeErasure:
+    """An erasure by a retention rule by time (`ledger.erasure`), which DELETEs the openings
+    of its kind of events before its cutoff: a reader finds by it which erasure took a value
+    whose opening is gone. `erased_at` is when the erasure was recorded: an event logged
+    after it is not one it erased."""
+
+    seq: int
+    rule: str
+    kind: str
+    cutoff: datetime
+    erased_at: datetime
+
+    def took(self, kind: str, happened: datetime) -> bool:
+        return kind == self.kind and happened < self.cutoff and happened < self.erased_at
+
+
 FORMAT_1_TABLE = "ledger_personal_v1"
+TIME_ERASURES_TABLE = "ledger_personal_erased_by_time"
 FORMAT_1_SCANNED = "ledger_personal_v1_scanned"
 LOGIN_ASSERTIONS_TABLE = "ledger_login_assertions"
 _CREATE = (
@@ -211,6 +240,14 @@ _CREATE = (
     f"CREATE INDEX IF NOT EXISTS {PERSONAL_DATA_TABLE}_subject ON {PERSONAL_DATA_TABLE} (subject)",
     f"CREATE INDEX IF NOT EXISTS {PERSONAL_DATA_TABLE}_due "
     f"ON {PERSONAL_DATA_TABLE} (kind, event_time)",
+    # The erasures by retention rules by time, whose openings are deleted, not kept as rows
+    # naming them (a reader finds the erasure of a missing opening here).
+    f"CREATE TABLE IF NOT EXISTS {TIME_ERASURES_TABLE} ("
+    " seq BIGINT PRIMARY KEY,"
+    " rule TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " cutoff TEXT NOT NULL,"
+    " erased_at TEXT NOT NULL)",
     # Where the personal values of format 1 events are (ledger.erasure.FormatOneIndex).
     f"CREATE TABLE IF NOT EXISTS {FORMAT_1_TABLE} ("
     " seq BIGINT NOT NULL,"
@@ -249,8 +286,10 @@ class PersonalDataStore:
     """The openings of the log's commitments, by commitment, with their subject and kind.
 
     The key and the value of an opening are kept as text (the key in hex, the value as
-    its JSON), so that erasing them is one UPDATE that leaves a row saying which erasure
-    took them; the row then holds nothing about the person."""
+    its JSON). An erasure naming its events (a request, the rules that follow an approval's
+    end) UPDATEs them away, leaving a row saying which erasure took them that holds nothing
+    about the person; a retention rule by time DELETEs its rows, and the erasure is found
+    by the value's kind and its event's time among the `time_erasures`."""
 
     def __init__(self, database: DatabaseURL) -> None:
         self.database = database
@@ -315,6 +354,21 @@ class PersonalDataStore:
             for row in rows:
                 found[row[0]] = _opening_row(row)
         return found
+
+    def time_erasures(self) -> list[TimeErasure]:
+        """The erasures by retention rules by time, oldest first (a few a day at most)."""
+        return [
+            TimeErasure(
+                int(seq),
+                rule,
+                kind,
+                datetime.fromisoformat(cutoff),
+                datetime.fromisoformat(erased_at),
+            )
+            for seq, rule, kind, cutoff, erased_at in self.tables.rows(
+                f"SELECT seq, rule, kind, cutoff, erased_at FROM {TIME_ERASURES_TABLE} ORDER BY seq"
+            )
+        ]
 
     def bundle_openings(self, seq: int, payload: bytes) -> list[Opening]:
         """The openings a bundle shows of the event at `seq`: those of its payload's
@@ -384,25 +438,35 @@ class PersonalDataMapper(Mapper[UUID]):
             return super().to_stored_event(domain_event)
         rows = []
         at = state["timestamp"].isoformat()
-        oid, version = domain_event.originator_id, domain_event.originator_version
-        for item in values:
-            key = os.urandom(KEY_BYTES)
-            made = commitment(key, item.field, item.value)
-            _replaced(state, item.field, Commitment(item.field, made))
+        oid, version = str(domain_event.originator_id), domain_event.originator_version
+        event_type = type(domain_event).__qualname__.rsplit(".", 1)[-1]
+        keys = os.urandom(KEY_BYTES * len(values))  # each value's key, drawn in one call
+        members: dict[str, dict[str, Commitment]] = {}  # of each value object, by field
+        for index, item in enumerate(values):
+            key = keys[index * KEY_BYTES : (index + 1) * KEY_BYTES]
+            text = value_text(item.value)
+            made = commitment_of_text(key, item.field, text)
+            head, _, rest = item.field.partition(".")
+            if rest:
+                members.setdefault(head, {})[rest] = Commitment(item.field, made)
+            else:
+                state[head] = Commitment(item.field, made)
             rows.append(
                 (
                     made,
-                    str(oid),
+                    oid,
                     version,
-                    type(domain_event).__qualname__.rsplit(".", 1)[-1],
+                    event_type,
                     item.field,
                     item.kind,
                     item.subject,
                     at,
                     key.hex(),
-                    value_text(item.value).decode("utf-8"),
+                    text.decode("utf-8"),
                 )
             )
+        for head, committed_members in members.items():  # one copy of each value object
+            state[head] = dataclasses.replace(state[head], **committed_members)
         committed = object.__new__(type(domain_event))
         object.__setattr__(committed, "__dict__", state)
         stored = super().to_stored_event(committed)
@@ -437,13 +501,20 @@ class PersonalDataMapper(Mapper[UUID]):
                     for member, value in _commitments_of(value)
                 ]
                 wanted.extend(value.commitment for _, _, value in places)
-            decoded.append((domain_event, places))
+            decoded.append((stored_event.topic, domain_event, places))
         found = self.store.openings(wanted) if wanted else {}
-        for domain_event, places in decoded:
+        # Read only when an opening is missing: most pages have none.
+        by_time: list[TimeErasure] | None = None
+        for topic, domain_event, places in decoded:
             state = vars(domain_event)
             for name, member, value in places:
-                _replaced(state, f"{name}.{member}" if member else name, _opened(value, found))
-        return [domain_event for domain_event, _ in decoded]
+                opened = _opened(value, found)
+                if value.commitment not in found:
+                    if by_time is None:
+                        by_time = self.store.time_erasures()
+                    opened = _erased_by_time(by_time, topic, value.field, state.get("timestamp"))
+                _replaced(state, f"{name}.{member}" if member else name, opened)
+        return [domain_event for _, domain_event, _ in decoded]
 
 
 def _commitments_of(value: Any) -> list[tuple[str, Commitment]]:
@@ -457,6 +528,20 @@ def _commitments_of(value: Any) -> list[tuple[str, Commitment]]:
             if isinstance(getattr(value, member.name), Commitment)
         ]
     return []
+
+
+def _erased_by_time(
+    erasures: Sequence[TimeErasure], topic: str, field: str, happened: datetime | None
+) -> "Erased":
+    """A value whose opening is gone: erased by the first time rule that took its kind of
+    value of an event at that time, or by no erasure recorded (which `ledger verify` reports
+    as `personal-data-missing`)."""
+    kind = kind_of(topic, field)
+    if kind is not None and happened is not None:
+        for erasure in erasures:
+            if erasure.took(kind, happened):
+                return Erased(erasure.seq, erasure.rule)
+    return Erased(None, None)
 
 
 def _opened(value: Commitment, found: dict[str, OpeningRow]) -> Any:

@@ -197,6 +197,97 @@ def test_retention_erases_the_network_facts_and_every_proof_still_holds(adopted,
         assert files_holding(adopted, NAME) != []
 
 
+def opening_fields(app: LedgerApp) -> list[str]:
+    """The fields of the openings rows the table holds (kept or erased by a request)."""
+    rows = app.personal_data.tables.rows(f"SELECT field FROM {PERSONAL_DATA_TABLE}")
+    return sorted(row[0] for row in rows)
+
+
+def refuse(app: LedgerApp, assertion: str = "_refused-1") -> int:
+    """A refused login of PERSON (its identity verified): its seq."""
+    rejection = app.record_login_rejected(
+        reason="not-professional",
+        idp="https://idp.test",
+        assertion_id=assertion,
+        person_uuid=PERSON.removeprefix("urn:uuid:"),
+    )
+    return app.signed_log.seq_of(rejection.id, 1)
+
+
+def test_a_time_rule_deletes_the_openings_it_erases_and_readers_name_its_seq_and_rule(
+    adopted, operator
+):
+    """A retention rule by time leaves no row of what it erased (a DELETE, as cheap as a
+    plain one): readers find its seq and rule by the value's kind and its event's time."""
+    approval = approve(adopted, operator)
+    refused = refuse(adopted)
+    assert "request.ip" in opening_fields(adopted)
+
+    done = {p.rule: p for p in Eraser(adopted).run(LATER, actor=operator)}
+
+    assert set(done) == {"network", "refusal"}
+    fields = opening_fields(adopted)
+    for gone in ("request.ip", "request.user_agent", "person_uuid", "assertion_id"):
+        assert gone not in fields, fields
+    assert "actor.name" in fields  # the identity rule's values are kept longer
+    request = adopted.signed_log.entry(approval).facts()["request"]
+    assert request["ip"] == f"slettet (persondata, seq {done['network'].seq}, regel network)"
+    refusal = adopted.signed_log.entry(refused).facts()
+    erased = f"slettet (persondata, seq {done['refusal'].seq}, regel refusal)"
+    assert refusal["person_uuid"] == refusal["assertion_id"] == erased
+    report = verified(adopted)
+    assert report.ok, [str(p) for p in report.problems]
+    assert (report.personal, report.erased) == (7, 4)
+
+
+def test_an_opening_missing_that_no_time_rule_erased_is_personal_data_missing(adopted, operator):
+    """After a time rule deleted the openings it erased, an opening deleted by hand of an
+    event the rule did not reach (logged after it) is still tampering, and shown so."""
+    first = approve(adopted, operator)
+    (done,) = Eraser(adopted).run(LATER, actor=operator)
+    later = approve(adopted, operator, assertion="_erasure-2", label="2026.2")
+    assert verified(adopted).ok
+    _, committed = commitments_in(adopted.signed_log.entry(later).payload)
+    (ip_of_later,) = [c.commitment for c in committed if c.field == "request.ip"]
+    adopted.personal_data.tables.run(
+        lambda c: c.execute(f"DELETE FROM {PERSONAL_DATA_TABLE} WHERE commitment = '{ip_of_later}'")
+    )
+    assert reasons(adopted) == [(Reason.PERSONAL_DATA_MISSING, later)]
+    ip = adopted.signed_log.entry(later).facts()["request"]["ip"]
+    assert ip == "slettet (persondata, ingen sletning registreret)"
+    kept = adopted.signed_log.entry(first).facts()["request"]["ip"]
+    assert kept == f"slettet (persondata, seq {done.seq}, regel network)"
+
+
+def test_a_refused_logins_person_is_not_kept_in_the_search_index(adopted, operator):
+    """The search index keeps no UUID of a refused login: the refusal rule's erasure then
+    has nothing to rewrite there."""
+    seq = refuse(adopted)
+    index = EventIndex(adopted)
+    index.refresh()
+    rows = adopted.personal_data.tables.rows(
+        f"SELECT subject_uuid, actor_uuid FROM ledger_event_index WHERE seq = {seq}"
+    )
+    assert rows == [(None, None)]
+    assert index.check() == []
+    # An index made before they were left out forgets them when a process opens it.
+    adopted.personal_data.tables.run(
+        lambda c: c.execute(
+            f"UPDATE ledger_event_index SET subject_uuid = '{PERSON[9:]}' WHERE seq = {seq}"
+        )
+    )
+    assert [p.reason for p in index.check()] == [Reason.INDEX_MISMATCH]
+    index.close()
+    index = EventIndex(adopted)
+    index.refresh()
+    assert index.check() == []
+    Eraser(adopted).run(LATER, actor=operator)
+    index.refresh()
+    assert index.check() == []
+    assert verified(adopted).ok
+    index.close()
+
+
 def test_a_dry_run_and_the_report_say_what_is_due_and_erase_nothing(adopted, operator):
     seq = approve(adopted, operator)
     eraser = Eraser(adopted)

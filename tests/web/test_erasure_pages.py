@@ -8,6 +8,7 @@ import pytest
 
 from development.demo import PERSONS_BY_KEY, seed
 from ledger.erasure import Eraser
+from ledger.evidence.tables import PERSONAL_DATA_TABLE
 from tests.web.test_audit import spreadsheet_rows
 from tests.web.test_login import log_in
 
@@ -47,6 +48,11 @@ def test_auditors_see_the_values_until_a_retention_run_erases_them(auditor, adop
     done = done_by_rule["network"]
     assert len(done_by_rule["assertion"].documents) == 1
 
+    # The rule by time deleted the openings: the pages name the erasure of a value whose
+    # opening is missing, not one kept as a row saying which erasure took it.
+    assert adopted.personal_data.tables.rows(
+        f"SELECT COUNT(*) FROM {PERSONAL_DATA_TABLE} WHERE kind = 'network'"
+    ) == [(0,)]
     erased = f"slettet (persondata, seq {done.seq}, regel network)"
     page = auditor.get("/revision/")
     assert page.status_code == 200
