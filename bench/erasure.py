@@ -16,17 +16,22 @@ that subject's rows when it is near 1.
 `retention_over_delete`: a log of N refused logins of N people, all due under the refusal rule
 (`--as-of` a year later). Each round copies the log twice (the SQLite file, or a PostgreSQL
 database made from it as a template) and times, on one copy, the retention run
-(`Eraser.run`: planning, the signed erasure event, the openings' UPDATE, the search index,
-the checkpoint or VACUUM), and on the other the baseline a user would write: one `DELETE FROM
-ledger_personal_data WHERE kind = 'refusal' AND event_time < cutoff` and its COMMIT. The ratio
-is ours over the baseline in values per second (the median of the per-round ratios).
+(`Eraser.run`: planning, the signed erasure event, the openings' DELETE and the row naming the
+erasure, SQLite's WAL checkpoint), and on the other the baseline a user would write: one
+`DELETE FROM ledger_personal_data WHERE kind = 'refusal' AND event_time < cutoff` and its
+COMMIT. The ratio is ours over the baseline in values per second (the median of the
+per-round ratios). The run's upkeep after its erasures, PostgreSQL's VACUUM (`Eraser.reclaim`,
+which `ledger retention run` and the daily job run next and the baseline does not), is timed
+apart: `retention_vacuum_ms_pg`, and `retention_with_vacuum_over_delete_pg` the ratio with it.
+The goal is read at the full size: at --quick's the run's fixed costs (planning, the signed
+event) weigh more against a DELETE of a few milliseconds.
 
 On PostgreSQL (when LEDGER_TEST_POSTGRES_URL is set) the same, 200,000 events against 10,000.
 
     .venv/bin/python bench/erasure.py [--quick] [--rounds N]
 
 `--quick`: 20,000 events against 2,000 and 5,000 due refusals (PostgreSQL 10,000, 2,000 and
-3,000), to finish in about a minute (on a quiet machine).
+20,000), to finish in about two minutes (on a quiet machine).
 """
 
 import sys
@@ -357,6 +362,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     workdir = Path(tempfile.mkdtemp(prefix="bench-erasure-"))
     figures: dict[str, Any] = {"events": sizes.large, "due_refusals": sizes.due}
+    if args.quick:
+        figures["retention_goal_read_at"] = f"full size ({FULL.due:,} due refusals)"
     ratios: dict[str, float] = {}
     goals = dict(GOALS)
     try:

@@ -658,6 +658,17 @@ class Eraser:
         rows = self._rows(f"field = 'recipient_email' AND opening_value = {self.p}", (held,))
         known = set(planned.commitments)
         self._take(planned, [row for row in rows if row.commitment not in known], with_seqs=True)
+        # A format 1 notice holds the address in its payload and names no person: the
+        # notices the index lists are read (a closed set, none in a log started in format 2)
+        # and those sent to this address redacted.
+        earlier = self._format_1_index().rows("field = 'recipient_email'", ())
+        if earlier:
+            addressed = {
+                entry.seq
+                for entry in self.app.signed_log.entries_at([row.seq for row in earlier])
+                if vars(entry.event).get("recipient_email") == email
+            }
+            self._take_format_1(planned, [row for row in earlier if row.seq in addressed])
         if self._table_exists(OUTBOX):
             planned.outbox += int(
                 self.tables.rows(

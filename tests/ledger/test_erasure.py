@@ -869,6 +869,33 @@ def test_email_addresses_are_erased_by_their_rules_and_on_request(
         outbox.close()
 
 
+def test_an_address_erased_on_request_reaches_notices_stored_before_format_2(format_1, operator):
+    """A format 1 NoticeSent holds its recipient's address in the hashed payload and names no
+    person: `ledger erase --email` finds it by the address in the payload and redacts it, and
+    every proof still holds."""
+    app = format_1
+    seq = approve(app, operator)
+    email, other = "zyxwa.qwerty@aarhus.example", "qwerty.other@odense.example"
+    to_person, to_other = notice_to(app, email, seq), notice_to(app, other, seq)
+    receipt = app.signed_log.receipt(to_person).to_json()
+    assert email.encode() in app.signed_log.entry(to_person).payload
+
+    done = Eraser(app).erase_address(email, reason="Sag 16", actor=operator)
+
+    assert done.seqs == {to_person}
+    assert done.pending == {to_person: {"recipient_email": "network"}}
+    facts = app.signed_log.entry(to_person).facts()
+    assert facts["recipient_email"] == f"slettet (persondata, seq {done.seq}, regel request)"
+    assert app.signed_log.entry(to_other).facts()["recipient_email"] == other
+    assert email.encode() not in app.signed_log.entry(to_person).payload
+    report = verified(app)
+    assert report.ok, [str(p) for p in report.problems]
+    assert verify_receipt(Receipt.from_json(receipt), app.keyring.verifier_keys()).ok
+    if app.settings.database.is_sqlite:
+        assert files_holding(app, email) == []
+        assert files_holding(app, other) != []
+
+
 def test_a_wal_held_by_a_reader_is_said_and_emptied_by_the_next_run(
     sqlite_settings, operator, monkeypatch, caplog
 ):
