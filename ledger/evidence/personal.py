@@ -10,7 +10,6 @@ commitments may have no opening any more.
 import base64
 import binascii
 import dataclasses
-import hashlib
 import hmac
 import json
 from collections.abc import Iterator, Sequence
@@ -48,8 +47,12 @@ def value_text(value: Any) -> bytes:
 
 def commitment(key: bytes, field: str, value: Any) -> str:
     """HMAC-SHA256 under the value's own key of the field's path and the value's JSON, hex."""
-    message = _DOMAIN + field.encode("utf-8") + b"\x00" + value_text(value)
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return commitment_of_text(key, field, value_text(value))
+
+
+def commitment_of_text(key: bytes, field: str, text: bytes) -> str:
+    """`commitment` of a value whose `value_text` the caller has made already."""
+    return hmac.digest(key, _DOMAIN + field.encode("utf-8") + b"\x00" + text, "sha256").hex()
 
 
 def opens(key: bytes, field: str, value: Any, expected: str) -> bool:
