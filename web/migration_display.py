@@ -49,6 +49,8 @@ FACTS: tuple[tuple[str, str, Any], ...] = (
     ("service_window_minutes", "Servicevindue", _minutes),
     ("at", "Tidspunkt", at_minute),
     ("reason", "Begrundelse", str),
+    ("on_word_of", "Oplyst af (kommunen)", str),
+    ("told_via", "Oplyst", _words(migration.TOLD_VIA)),
     ("note", "Bemærkning", str),
 )
 
@@ -65,7 +67,7 @@ STATE_WORDS = {
 
 
 # The facts of an event the migration board leaves out as personal data, read from the event.
-PERSONAL = frozenset({"pupils_set_up_by"})
+PERSONAL = frozenset({"pupils_set_up_by", "on_word_of"})
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,18 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from ledger import migration
 from ledger.danish_time import danish_today
-from ledger.domain import RESET_REASON_LENGTH, DomainError, RoleAssignment
+from ledger.domain import (
+    RESET_REASON_LENGTH,
+    DomainError,
+    RoleAssignment,
+    colleague_grant_statement,
+)
 from ledger.migration import MigrationStatus
 from web.audit import danish_date
 from web.auth import ledger, migration_board
@@ -213,6 +218,28 @@ def _signatory_only() -> None:
         abort(403, _("Kun kommunens tegningsberettigede kan give og fratage rollen Kollega."))
 
 
+# The grant form's checkbox: ticked, the person confirms the statement that they may sign.
+CONFIRMATION_FIELD = "bekraeft"
+
+
+def _statement() -> str:
+    return colleague_grant_statement(_customer_name())
+
+
+def _login_signing_basis() -> list[str]:
+    """The basis of the person's signing authority as their login said it (the statement
+    ticked, NemLog-in's authorizedToRepresent naming the CVR, the MitID Erhverv privilege
+    named by LEDGER_SIGNING_PRIVILEGE), as Godkend records it."""
+    identity = session.get("identity", {})
+    wanted = ledger().settings.signing_privilege
+    return migration.signing_basis(
+        _cvr(),
+        statement_confirmed=True,
+        authorized_to_represent=identity.get("authorized_to_represent", ()),
+        privileges=[p for p in identity.get("privileges", ()) if p == wanted],
+    )
+
+
 def _colleagues_page(
     *, form: dict[str, str] | None = None, error: str | None = None, status_code: int = 200
 ) -> ResponseReturnValue:
@@ -224,6 +251,8 @@ def _colleagues_page(
         form=form or {"person_uuid": "", "person_name": ""},
         error=error,
         colleague=is_colleague_here(),
+        statement=_statement(),
+        confirmation_field=CONFIRMATION_FIELD,
     )
     return page, status_code
 
@@ -235,12 +264,15 @@ def colleagues() -> ResponseReturnValue:
         return _colleagues_page()
     _signatory_only()
     form = _typed(("person_uuid", "person_name"))
+    confirmed = request.form.get(CONFIRMATION_FIELD) == "ja"
     try:
         granted = ledger().grant_colleague(
             cvr=_cvr(),
             person_uuid=form["person_uuid"],
             person_name=form["person_name"],
             actor=acting_person(),
+            confirmed_statement=_statement() if confirmed else None,
+            signing_basis=_login_signing_basis() if confirmed else None,
         )
     except DomainError as problem:
         return _colleagues_page(form=form, error=str(problem), status_code=400)

@@ -12,6 +12,7 @@ what was typed (400); done, post/redirect/get with a message.
 
 import datetime
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -33,7 +34,7 @@ from web.display import day
 from web.migration_display import evidence
 from web.roles import acting_person, staff_required
 from web.signatory import send_document
-from web.staff import REFUSED, _customer, _form, carry_out
+from web.staff import REFUSED, _customer, _form, carry_out, row_macro, rows_of
 from web.uploads import read_pdf
 
 blueprint = Blueprint("migration_staff", __name__, url_prefix="/drift")
@@ -78,7 +79,7 @@ STEP_DONE_BY = {
     "Mødet slutter her.",
 }
 # The facts of a task's event shown beside the board's own (which keeps nothing personal).
-EVENT_FACTS = frozenset({"pupils_set_up_by"})
+EVENT_FACTS = frozenset({"pupils_set_up_by", "on_word_of"})
 SCHEDULE_FIELDS = ("switch_on", "meeting_at", "service_window_minutes")
 FULL_SERVICE_FIELDS = ("pupils", "pupils_set_up_by", "note")
 AGREEMENT_FIELDS = ("signed_on",)
@@ -115,6 +116,7 @@ class Words:
     def __init__(self) -> None:
         self.done = _("Udført")
         self.not_relevant = _("Ikke relevant")
+        self.on_their_word = _("oplyst af kommunen")  # marked by staff on its word
         self.waiting = _("Afventer")
         self.on_us = _("Venter på os")
         self.on_customer = _("Venter på kunden")
@@ -196,7 +198,8 @@ def cell(task: TaskStatus, status: MigrationStatus, words: Words) -> Cell:
             on = status.switch.switch_on
         return Cell("done", "done", words.done, words.day(on) if on else "")
     if task.state == migration.NOT_RELEVANT:
-        return Cell("not-relevant", "later", words.not_relevant)
+        on_word = words.on_their_word if task.facts.get("told_via") else ""
+        return Cell("not-relevant", "later", words.not_relevant, on_word)
     if task.state == migration.BLOCKED:
         titles = (SHORT_TITLES.get(key) or migration.task(key).title for key in task.blocked_by)
         return Cell("blocked", "later", words.waiting, ", ".join(titles), detail_css="step-wait")
@@ -266,24 +269,30 @@ def row(status: MigrationStatus, today: datetime.date, words: Words) -> Row:
 FILTERS = ("klar-til-skift", "venter-paa-kunden", "venter-paa-os")
 
 
+def kept_by(status: MigrationStatus) -> frozenset[str]:
+    """The filters that keep a municipality, each asked once, and "switched" once it has."""
+    kept = {name for name in FILTERS if migration.matches_filter(status, name)}
+    return frozenset(kept | {"switched"} if status.switched else kept)
+
+
 def listed(
     statuses: list[MigrationStatus], *, show: str, text: str
 ) -> tuple[list[MigrationStatus], dict[str, int]]:
     """The municipalities the matrix lists (those the filter `show` keeps, whose CVR number
     starts with `text` or whose name holds it as Danish reads letters), and how many of all
-    each filter keeps; each filter asked once per municipality."""
+    each filter keeps; the filters asked once for each state of a municipality."""
     from ledger.read_models import danish_contains
 
     chosen = []
     counts = dict.fromkeys((*FILTERS, "switched"), 0)
+    filters = rows_of("matrix-filters")
     for status in statuses:
-        kept = {name for name in FILTERS if migration.matches_filter(status, name)}
+        kept = filters.row(status.cvr, status, "", partial(kept_by, status))
         for name in kept:
             counts[name] += 1
-        counts["switched"] += status.switched
         if text and not status.cvr.startswith(text) and not danish_contains(status.name, text):
             continue
-        if show != "alle" and show not in kept:
+        if show != "alle" and show not in kept:  # "alle" or a filter (SHOWN)
             continue
         chosen.append(status)
     return chosen, counts
@@ -298,21 +307,29 @@ def matrix() -> str:
     show = show if show in SHOWN else "alle"
     text = request.args.get("soeg", "").strip()[:100]
     chosen, counts = listed(statuses, show=show, text=text)
-    words = Words()
+    tasks_path = url_for("migration_staff.tasks", cvr="CVR").removesuffix("/CVR/migrering")
+    rows, write = rows_of("matrix"), row_macro("staff/_matrix_row.html")
+    words: list[Words] = []  # the words of a row to write, looked up once when one is
+
+    def written(status: MigrationStatus) -> Markup:
+        words[:] = words or [Words()]
+        return write(row(status, today, words[0]), tasks_path)
+
     return render_template(
         "staff/migration.html",
         tasks=[
             {"key": t.key, "title": t.title, "short": SHORT_TITLES[t.key]} for t in MATRIX_TASKS
         ],
         rows=statuses,
-        listed=[row(status, today, words) for status in chosen],
+        listed=[
+            rows.row(status.cvr, status, tasks_path, partial(written, status)) for status in chosen
+        ],
         counts={
             "ready": counts["klar-til-skift"],
             "customer": counts["venter-paa-kunden"],
             "operator": counts["venter-paa-os"],
             "switched": counts["switched"],
         },
-        tasks_path=url_for("migration_staff.tasks", cvr="CVR").removesuffix("/CVR/migrering"),
         show=show,
         text=text,
         shown_choices=SHOWN,
@@ -362,6 +379,8 @@ def _tasks_page(cvr: str, forms: Forms | None = None) -> str:
         operator=migration.OPERATOR,
         switch_steps=migration.SWITCH_STEPS,
         pupils=migration.PUPILS,
+        told_via=migration.TOLD_VIA,
+        may_mark_not_relevant=lambda t: migration.may_mark_not_relevant(t, migration.OPERATOR),
         values=values,
         errors=forms.errors,
         today=danish_today(),
@@ -500,17 +519,26 @@ def schedule(cvr: str) -> ResponseReturnValue:
 @blueprint.post("/kunder/<cvr>/migrering/<key>/ikke-relevant")
 @staff_required
 def not_relevant(cvr: str, key: str) -> ResponseReturnValue:
+    """A task marked not relevant; one the municipality records, only on its word (who
+    said so and how: the domain asks for both)."""
     customer = _customer(cvr)
     found = _task(key)
-    reason = _form("reason")["reason"]
+    form = _form("reason", "on_word_of", "told_via")
     return carry_out(
         lambda: ledger().mark_task_not_relevant(
-            cvr=customer.cvr, task=found.key, reason=reason, actor=acting_person()
+            cvr=customer.cvr,
+            task=found.key,
+            reason=form["reason"],
+            actor=acting_person(),
+            on_word_of=form["on_word_of"] or None,
+            told_via=form["told_via"] or None,
         ),
         done=_("»%(task)s« er markeret som ikke relevant.", task=found.title),
         then=_then(customer.cvr, found.key),
         refused=_refused(
-            customer.cvr, f"not-relevant-{found.key}", {f"reason-{found.key}": reason}
+            customer.cvr,
+            f"not-relevant-{found.key}",
+            {f"{name}-{found.key}": value for name, value in form.items()},
         ),
     )
 

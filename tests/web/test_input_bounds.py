@@ -95,10 +95,12 @@ FORM_FIELDS = {
         "meeting_at",
         "service_window_minutes",
     ),
-    "/drift/kunder/<cvr>/migrering/<key>/ikke-relevant": ("reason",),
+    "/drift/kunder/<cvr>/migrering/<key>/ikke-relevant": ("reason", "on_word_of", "told_via"),
     "/drift/kunder/<cvr>/migrering/<key>/genaabn": ("reason",),
     "/drift/kunder/<cvr>/skiftedag/<step>": ("tidspunkt", "reason"),
     "/drift/godkendelser/<cvr>/<uuid:version_id>/kontrolleret": ("note", "approved_version"),
+    "/drift/kolleger/<cvr>/<person_uuid>/kontrolleret": ("note", "granted_version"),
+    "/drift/kolleger/<cvr>/<person_uuid>/fratag": ("reason",),
     "/erklaering": ("document",),
     "/migrering/opgaver/<key>": (
         "users_told_on",
@@ -109,7 +111,7 @@ FORM_FIELDS = {
         "outcome",
     ),
     "/migrering/opgaver/<key>/ikke-relevant": ("reason",),
-    "/migrering/kolleger": ("person_uuid", "person_name"),
+    "/migrering/kolleger": ("person_uuid", "person_name", "bekraeft"),
     "/migrering/kolleger/fratag": ("person_uuid", "reason"),
     "/aftaler/<uuid:version_id>/godkend": ("bekraeft",),
     "/saml/acs": ("SAMLResponse",),
@@ -151,6 +153,7 @@ def _valid_arguments(agreement) -> dict[str, str]:
         "number": "1",
         "step": "afleveret",
         "key": "full-service",
+        "person_uuid": PERSONS_BY_KEY["koebenhavn-it"].person_uuid,
     }
 
 

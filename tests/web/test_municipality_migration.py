@@ -11,7 +11,7 @@ import pytest
 from development.demo import CUSTOMERS, PERSONS_BY_KEY, demo_pdf, signatory
 from ledger import migration
 from ledger.danish_time import DANISH_TIME, danish_day, danish_today
-from ledger.domain import colleague_grant_statement
+from ledger.domain import GRANT_NEEDS_STATEMENT, colleague_grant_statement
 from ledger.identity import Actor
 from tests.fixtures import login
 from tests.web.test_login import log_in
@@ -182,8 +182,9 @@ def test_the_municipality_records_its_tasks_and_the_checklist_says_who_when_and_
     assert migration.TERMS_OUTCOMES["addendum"] in section(page, "terms")
     # The receipt is the municipality's own to read.
     assert portal.get(f"/kvitteringer/{recorded.seq}").status_code == 200
-    # Done, a task shows no form any more.
-    assert 'action="/migrering/opgaver/terms"' not in page.text
+    # Done, a task's form is offered only folded away, to record a new review.
+    assert '<details class="again">' in page.text
+    assert "Registrér opgaven igen" in section(page, "terms")
 
 
 @pytest.mark.parametrize(
@@ -404,10 +405,19 @@ def test_the_signatory_grants_and_revokes_the_colleague_role_who_records_but_can
     )
     assert missing.status_code == 400
     assert f'value="{IDA.person_uuid}"' in missing.text  # kept
-    granted = post(
+    unconfirmed = post(
         frederik,
         "/migrering/kolleger",
         {"person_uuid": IDA.person_uuid, "person_name": IDA.name},
+        page="/migrering/kolleger",
+    )
+    assert unconfirmed.status_code == 400
+    assert GRANT_NEEDS_STATEMENT in text_of(unconfirmed)
+    assert app.colleagues_of(KOEBENHAVN) == []
+    granted = post(
+        frederik,
+        "/migrering/kolleger",
+        {"person_uuid": IDA.person_uuid, "person_name": IDA.name, "bekraeft": "ja"},
         page="/migrering/kolleger",
     )
     assert granted.status_code == 302, granted.text
@@ -418,6 +428,10 @@ def test_the_signatory_grants_and_revokes_the_colleague_role_who_records_but_can
     )
     assert grant.event.cvrs == [KOEBENHAVN]
     assert grant.actor.person_uuid == FREDERIK.person_uuid
+    # Recorded as an approval records it: the statement ticked and what the login said
+    # (the development IdP sends Frederik no authorizedToRepresent).
+    assert grant.event.confirmed_statement == colleague_grant_statement("Københavns Kommune")
+    assert grant.event.signing_basis == ["statement"]
     assert "Ida Iversen" in text_of(frederik.get("/migrering/kolleger"))
 
     log_in(ida, "koebenhavn-it")

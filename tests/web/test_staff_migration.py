@@ -238,7 +238,7 @@ def test_full_service_needs_the_pupils_answer_and_who_set_it_up(portal, app):
     assert "Afventer Full Service slået til" not in matrix_row(matrix, AARHUS)
 
 
-def test_a_municipalitys_task_is_not_staffs_to_mark_not_relevant(portal, app):
+def test_staff_mark_a_municipalitys_task_not_relevant_only_on_its_word(portal, app):
     answer = post(
         portal,
         f"{TASKS}/mail-templates/ikke-relevant",
@@ -246,7 +246,7 @@ def test_a_municipalitys_task_is_not_staffs_to_mark_not_relevant(portal, app):
         page=TASKS,
     )
     assert answer.status_code == 400
-    assert "Denne opgave registreres af kommunen selv" in answer.text
+    assert "Opgaven registreres af kommunen. Skriv, hvem hos kommunen" in answer.text
     assert "TaskMarkedNotRelevant" not in event_types(app, AARHUS)
     assert (
         portal.post(
