@@ -5,7 +5,10 @@ that concerns a migration (`ledger.migration.fact_of`: a customer's name, an agr
 version published or retired, an approval, its reset or check, a declaration's steps, each
 migration task), in a table of its own (`ledger_migration_facts`). The matrix of every
 municipality and one municipality's checklist are one SELECT of these rows, folded by
-`ledger.migration.derive`, the one derivation of where a migration stands.
+`ledger.migration.derive`, the one derivation of where a migration stands. Staff's overview
+of the approvals and declarations (`customer_statuses`) is read from the same rows: a
+customer's, an approval's and a declaration's state as their events left it, without
+reading the aggregates (two per customer).
 
 The rows hold no personal data (names and UUIDs stay in the log, format 2): who recorded
 a task is read from the log by the task's `seq` (`entries`). The board is derived data:
@@ -18,8 +21,10 @@ import heapq
 import json
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ledger.domain import AgreementVersion, Declaration
 from ledger.evidence.database import DatabaseURL
 from ledger.evidence.reasons import Reason
 from ledger.migration import (
@@ -30,7 +35,7 @@ from ledger.migration import (
     derive,
     fact_of,
 )
-from ledger.read_models import danish_sort_key
+from ledger.read_models import CustomerStatus, danish_sort_key
 from ledger.search import TABLE as INDEX_TABLE
 from ledger.search import EventIndex, IndexProblem
 from ledger.signed_log import Entry
@@ -85,6 +90,82 @@ def _fact(row: Sequence[Any]) -> Fact:
     )
 
 
+@dataclass(frozen=True)
+class CustomerView:
+    """A customer as its events left it (`ledger.read_models.CustomerFacts`)."""
+
+    cvr: str
+    name: str
+    created_on: datetime.datetime
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    """An approval as its events left it (`ledger.read_models.ApprovalFacts`): approved at
+    a moment, or reset; `modified_on` is when its last event happened."""
+
+    is_approved: bool
+    approved_at: datetime.datetime | None
+    modified_on: datetime.datetime
+
+
+@dataclass(frozen=True)
+class DeclarationView:
+    """A declaration as its events left it (`ledger.read_models.DeclarationFacts`)."""
+
+    status: str
+    handed_in_at: datetime.datetime
+    modified_on: datetime.datetime
+    sent_on: str | None = None
+    renewal_due: str | None = None
+
+
+def follow_up(
+    facts: Sequence[Fact], current: Sequence[AgreementVersion], today: datetime.date
+) -> CustomerStatus | None:
+    """A customer's status for staff's overview from its facts in the order they happened:
+    each event changes the view as it changes its aggregate (`Approval`, `Declaration`);
+    None when the facts hold no registration."""
+    customer: CustomerView | None = None
+    approvals: dict[str, ApprovalView] = {}
+    declaration: DeclarationView | None = None
+    for fact in facts:
+        if fact.subject == "customer":
+            created = customer.created_on if customer is not None else fact.at
+            customer = CustomerView(str(fact.cvr), fact.details["name"], created)
+        elif fact.subject == "approval":
+            version = fact.details["version"]
+            if fact.change == "approved":
+                approvals[version] = ApprovalView(True, fact.at, fact.at)
+            elif fact.change == "reset":
+                approvals[version] = ApprovalView(False, None, fact.at)
+            elif version in approvals:  # checked: an event of the approval all the same
+                approvals[version] = replace(approvals[version], modified_on=fact.at)
+        elif fact.subject == "declaration":
+            if fact.change == "handed-in":
+                declaration = DeclarationView(Declaration.HANDED_IN, fact.at, fact.at)
+            elif declaration is not None and fact.change == "countersigned":
+                declaration = replace(
+                    declaration, status=Declaration.COUNTERSIGNED, modified_on=fact.at
+                )
+            elif declaration is not None and fact.change == "sent":
+                declaration = replace(
+                    declaration,
+                    status=Declaration.SENT,
+                    modified_on=fact.at,
+                    sent_on=fact.details["sent_on"],
+                    renewal_due=fact.details["renewal_due"],
+                )
+    if customer is None:
+        return None
+    return CustomerStatus(
+        customer=customer,
+        approvals=[(version, approvals.get(str(version.id))) for version in current],
+        declaration=declaration,
+        today=today,
+    )
+
+
 class MigrationBoard:
     """Every municipality's migration, from the board's rows (see the module's text)."""
 
@@ -102,6 +183,7 @@ class MigrationBoard:
         self._read_up_to = -1
         self._by_cvr: dict[str | None, list[Fact]] = {}
         self._derived: dict[str, tuple[tuple[int, int, datetime.date], MigrationStatus]] = {}
+        self._followed: dict[str, tuple[tuple[int, tuple[Any, ...], datetime.date], Any]] = {}
 
     # Keeping the board
 
@@ -198,6 +280,7 @@ class MigrationBoard:
             self._read_up_to = -1
             self._by_cvr = {}
             self._derived = {}
+            self._followed = {}
 
     # Reading
 
@@ -242,6 +325,33 @@ class MigrationBoard:
             if cvr is not None and any(f.subject == "customer" for f in facts)
         ]
         return sorted(statuses, key=lambda s: danish_sort_key(s.name))
+
+    def customer_statuses(
+        self, current: Sequence[AgreementVersion], *, today: datetime.date
+    ) -> list[CustomerStatus]:
+        """Every registered customer's approvals of the `current` agreement versions and
+        its declaration, as staff's overview follows them up, by name in Danish order (then
+        in the order registered); a customer whose facts did not change since the last read
+        is not folded again."""
+        by_cvr = self._read()
+        versions = tuple(version.id for version in current)
+        statuses = []
+        for cvr, facts in by_cvr.items():
+            if cvr is None or not facts:
+                continue
+            key = (_seq(facts[-1]), versions, today)
+            with self._lock:
+                known = self._followed.get(cvr)
+            if known is not None and known[0] == key:
+                status = known[1]
+            else:
+                status = follow_up(facts, current, today)
+                with self._lock:
+                    self._followed[cvr] = (key, status)
+            if status is not None:
+                statuses.append((_registered(facts), status))
+        statuses.sort(key=lambda found: (danish_sort_key(found[1].customer.name), found[0]))
+        return [status for _, status in statuses]
 
     def status(self, cvr: str, *, today: datetime.date) -> MigrationStatus:
         """One municipality's migration."""
@@ -317,6 +427,11 @@ class MigrationBoard:
 
 def _seq(fact: Fact) -> int:
     return fact.seq if fact.seq is not None else -1
+
+
+def _registered(facts: Sequence[Fact]) -> int:
+    """Where the customer was registered in the log (the order `LedgerApp.customers` lists)."""
+    return next((_seq(f) for f in facts if f.subject == "customer"), -1)
 
 
 def _normal(row: Sequence[Any]) -> tuple[Any, ...]:

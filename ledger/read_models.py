@@ -8,6 +8,7 @@ are tested with aggregates in memory, without a framework or a database.
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -55,6 +56,52 @@ class LedgerReads(Protocol):
     def declaration(self, cvr: str) -> Declaration | None: ...
 
 
+class CustomerFacts(Protocol):
+    """What the follow-up reads of a customer: a `Customer`, or the migration board's view
+    of one (`ledger.migration_board`), which reads no aggregate."""
+
+    @property
+    def cvr(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def created_on(self) -> datetime.datetime: ...
+
+
+class ApprovalFacts(Protocol):
+    """What the follow-up reads of an approval: an `Approval`, or the board's view of one."""
+
+    @property
+    def is_approved(self) -> bool: ...
+
+    @property
+    def approved_at(self) -> Any: ...
+
+    @property
+    def modified_on(self) -> datetime.datetime: ...
+
+
+class DeclarationFacts(Protocol):
+    """What the follow-up reads of a declaration: a `Declaration`, or the board's view."""
+
+    @property
+    def status(self) -> str | None: ...
+
+    @property
+    def handed_in_at(self) -> Any: ...
+
+    @property
+    def modified_on(self) -> datetime.datetime: ...
+
+    @property
+    def sent_on(self) -> str | None: ...
+
+    @property
+    def renewal_due(self) -> str | None: ...
+
+
 class EventPlaces(Protocol):
     """Where an aggregate's events are in the signed log (`SignedLog` answers it)."""
 
@@ -69,7 +116,7 @@ def receipt_seq(log: EventPlaces, approval: Approval | None) -> int | None:
     return log.seq_of(approval.id, approval.approved_version)
 
 
-def renewal_overdue(declaration: Declaration | None, today: datetime.date) -> bool:
+def renewal_overdue(declaration: DeclarationFacts | None, today: datetime.date) -> bool:
     """Whether a declaration sent to the Agency for Digital Government should have been
     renewed before `today`."""
     return (
@@ -126,7 +173,7 @@ class Step:
 
 
 def approval_step(
-    customer: Customer, agreement: AgreementVersion, approval: Approval | None
+    customer: CustomerFacts, agreement: AgreementVersion, approval: ApprovalFacts | None
 ) -> Step:
     """An agreement version's approval by the customer: approved on a day, or awaited
     since the version was published (or the customer registered, if later), or since
@@ -140,7 +187,7 @@ def approval_step(
 
 
 def declaration_steps(
-    customer: Customer, declaration: Declaration | None, today: datetime.date
+    customer: CustomerFacts, declaration: DeclarationFacts | None, today: datetime.date
 ) -> tuple[Step, Step, Step]:
     """The declaration's three steps: handed in by the customer, countersigned by the
     operator, sent to the Agency by the operator. A round that has been sent is done until
@@ -166,30 +213,31 @@ def declaration_steps(
 @dataclass(frozen=True)
 class CustomerStatus:
     """One customer as staff follow it up: its approvals of the current agreement versions
-    and where its joint management declaration stands."""
+    and where its joint management declaration stands. Its steps are worked out once (the
+    overview asks for them for every count, filter and sort)."""
 
-    customer: Customer
-    approvals: list[tuple[AgreementVersion, Approval | None]]
-    declaration: Declaration | None
+    customer: CustomerFacts
+    approvals: list[tuple[AgreementVersion, ApprovalFacts | None]]
+    declaration: DeclarationFacts | None
     today: datetime.date
 
-    @property
+    @cached_property
     def approval_steps(self) -> list[Step]:
         """One step per current agreement version, in the order of `approvals`."""
         return [approval_step(self.customer, a, approval) for a, approval in self.approvals]
 
-    @property
+    @cached_property
     def declaration_steps(self) -> tuple[Step, Step, Step]:
         return declaration_steps(self.customer, self.declaration, self.today)
 
-    @property
+    @cached_property
     def steps(self) -> list[Step]:
         return [*self.approval_steps, *self.declaration_steps]
 
     def waiting_for(self, party: str) -> list[Step]:
         return [step for step in self.steps if step.waiting_for == party]
 
-    @property
+    @cached_property
     def days_waiting(self) -> int | None:
         """How long the oldest open step has waited, in days; None when nothing waits."""
         waits = [d for step in self.steps if (d := step.days_waiting(self.today)) is not None]
@@ -222,24 +270,6 @@ def current_agreements(versions: Iterable[AgreementVersion]) -> list[AgreementVe
     """The versions customers are asked to approve now (not retired), by title and version."""
     current = [version for version in versions if not version.retired]
     return sorted(current, key=lambda a: (a.title, a.version_label))
-
-
-def customer_statuses(
-    ledger: LedgerReads, current: list[AgreementVersion], *, today: datetime.date
-) -> list[CustomerStatus]:
-    """Every customer's status against the `current` agreement versions, by name in Danish
-    alphabetical order. Each customer's aggregates are read by id: the work grows with the
-    customers and the current versions, not with the log."""
-    statuses = [
-        CustomerStatus(
-            customer=customer,
-            approvals=[(a, ledger.approval(customer.cvr, a.id)) for a in current],
-            declaration=ledger.declaration(customer.cvr),
-            today=today,
-        )
-        for customer in ledger.customers()
-    ]
-    return sorted(statuses, key=lambda s: danish_sort_key(s.customer.name))
 
 
 @dataclass(frozen=True)

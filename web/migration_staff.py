@@ -12,6 +12,7 @@ what was typed (400); done, post/redirect/get with a message.
 
 import datetime
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -33,7 +34,7 @@ from web.display import day
 from web.migration_display import evidence
 from web.roles import acting_person, staff_required
 from web.signatory import send_document
-from web.staff import REFUSED, _customer, _form, carry_out
+from web.staff import REFUSED, _customer, _form, carry_out, row_macro, rows_of
 from web.uploads import read_pdf
 
 blueprint = Blueprint("migration_staff", __name__, url_prefix="/drift")
@@ -268,24 +269,30 @@ def row(status: MigrationStatus, today: datetime.date, words: Words) -> Row:
 FILTERS = ("klar-til-skift", "venter-paa-kunden", "venter-paa-os")
 
 
+def kept_by(status: MigrationStatus) -> frozenset[str]:
+    """The filters that keep a municipality, each asked once, and "switched" once it has."""
+    kept = {name for name in FILTERS if migration.matches_filter(status, name)}
+    return frozenset(kept | {"switched"} if status.switched else kept)
+
+
 def listed(
     statuses: list[MigrationStatus], *, show: str, text: str
 ) -> tuple[list[MigrationStatus], dict[str, int]]:
     """The municipalities the matrix lists (those the filter `show` keeps, whose CVR number
     starts with `text` or whose name holds it as Danish reads letters), and how many of all
-    each filter keeps; each filter asked once per municipality."""
+    each filter keeps; the filters asked once for each state of a municipality."""
     from ledger.read_models import danish_contains
 
     chosen = []
     counts = dict.fromkeys((*FILTERS, "switched"), 0)
+    filters = rows_of("matrix-filters")
     for status in statuses:
-        kept = {name for name in FILTERS if migration.matches_filter(status, name)}
+        kept = filters.row(status.cvr, status, "", partial(kept_by, status))
         for name in kept:
             counts[name] += 1
-        counts["switched"] += status.switched
         if text and not status.cvr.startswith(text) and not danish_contains(status.name, text):
             continue
-        if show != "alle" and show not in kept:
+        if show != "alle" and show not in kept:  # "alle" or a filter (SHOWN)
             continue
         chosen.append(status)
     return chosen, counts
@@ -300,21 +307,29 @@ def matrix() -> str:
     show = show if show in SHOWN else "alle"
     text = request.args.get("soeg", "").strip()[:100]
     chosen, counts = listed(statuses, show=show, text=text)
-    words = Words()
+    tasks_path = url_for("migration_staff.tasks", cvr="CVR").removesuffix("/CVR/migrering")
+    rows, write = rows_of("matrix"), row_macro("staff/_matrix_row.html")
+    words: list[Words] = []  # the words of a row to write, looked up once when one is
+
+    def written(status: MigrationStatus) -> Markup:
+        words[:] = words or [Words()]
+        return write(row(status, today, words[0]), tasks_path)
+
     return render_template(
         "staff/migration.html",
         tasks=[
             {"key": t.key, "title": t.title, "short": SHORT_TITLES[t.key]} for t in MATRIX_TASKS
         ],
         rows=statuses,
-        listed=[row(status, today, words) for status in chosen],
+        listed=[
+            rows.row(status.cvr, status, tasks_path, partial(written, status)) for status in chosen
+        ],
         counts={
             "ready": counts["klar-til-skift"],
             "customer": counts["venter-paa-kunden"],
             "operator": counts["venter-paa-os"],
             "switched": counts["switched"],
         },
-        tasks_path=url_for("migration_staff.tasks", cvr="CVR").removesuffix("/CVR/migrering"),
         show=show,
         text=text,
         shown_choices=SHOWN,

@@ -10,7 +10,8 @@ import datetime
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from flask import (
@@ -27,6 +28,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
+from markupsafe import Markup
 
 from ledger.application import latest_sending_date
 from ledger.cosigning import QuorumLapse, quorum_lapse
@@ -50,7 +52,6 @@ from ledger.read_models import (
     CustomerStatus,
     agreement_states,
     current_agreements,
-    customer_statuses,
     danish_contains,
     danish_sort_key,
     declaration_steps,
@@ -59,7 +60,7 @@ from ledger.read_models import (
 from ledger.search import MAX_PAGE, Query
 from ledger.signed_log import Entry
 from web.arguments import number_arg
-from web.auth import event_index, ledger
+from web.auth import event_index, ledger, migration_board
 from web.display import describe
 from web.notices import mail_status, told_by_mail
 from web.roles import acting_person, staff_required
@@ -170,18 +171,63 @@ def sorted_by(statuses: list[CustomerStatus], sort: str) -> list[CustomerStatus]
     return statuses
 
 
+class Rows(Generic[Outcome]):
+    """A matrix's rows (their HTML, or what else a row takes work to find), each made once
+    for each state of its customer and kept until that changes: the migration board hands
+    back the same status object while a customer's facts and the day stay the same
+    (`MigrationBoard.customer_statuses`, `matrix`), so a page of 98 customers writes only the
+    rows whose customer changed, not some thousand cells. Kept per portal process
+    (`rows_of`), derived only from the board's statuses."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[object, str, Outcome]] = {}
+
+    def row(self, key: str, state: object, made_for: str, make: Callable[[], Outcome]) -> Outcome:
+        """The row of `key` in `state` (the same object, `is`), as made for the request's
+        addresses (`made_for`); made by `make` when it is not known yet."""
+        known = self._rows.get(key)
+        if known is not None and known[0] is state and known[1] == made_for:
+            return known[2]
+        made = make()
+        self._rows[key] = (state, made_for, made)
+        return made
+
+
+def rows_of(page: str) -> Rows[Any]:
+    """The portal process's rows of one page's matrix (or of what else the page keeps)."""
+    kept: dict[str, Rows[Any]] = current_app.extensions.setdefault("staff_rows", {})
+    return kept.setdefault(page, Rows())
+
+
+def row_macro(template: str) -> Callable[..., Markup]:
+    """The `row` macro of a row template (written with the request's url_for and words)."""
+    macro: Callable[..., Markup] = current_app.jinja_env.get_template(template).module.row  # type: ignore[attr-defined]
+    return macro
+
+
 @blueprint.get("/")
 @staff_required
 def overview() -> str:
+    today = danish_today()
     current = current_agreements(ledger().agreement_versions())
-    statuses = customer_statuses(ledger(), current, today=danish_today())
+    statuses = migration_board().customer_statuses(current, today=today)
     show, sort = _choice("vis", SHOWN), _choice("sorter", SORTS)
     text = request.args.get("soeg", "").strip()[:100]
     listed = sorted_by(shown(statuses, show=show, text=text), sort)
+    rows, write = rows_of("overview"), row_macro("staff/_overview_row.html")
     return render_template(
         "staff/overview.html",
         statuses=statuses,
         listed=listed,
+        rows={
+            status.customer.cvr: rows.row(
+                status.customer.cvr,
+                status,
+                request.script_root,
+                partial(write, status, current),
+            )
+            for status in listed
+        },
         agreements=current,
         lacking=sum(1 for status in statuses if not status.complete),
         waiting_for_us=sum(1 for status in statuses if status.waiting_for(OPERATOR)),
@@ -191,7 +237,7 @@ def overview() -> str:
         text=text,
         shown_choices=SHOWN,
         sort_choices=SORTS,
-        today=danish_today(),
+        today=today,
         lapse=_quorum_lapse(),
         mail=mail_status(),
     )
