@@ -50,7 +50,7 @@ FACTS: tuple[tuple[str, str, Any], ...] = (
     ("at", "Tidspunkt", at_minute),
     ("reason", "Begrundelse", str),
     ("on_word_of", "Oplyst af (kommunen)", str),
-    ("told_via", "Oplyst", _words(migration.TOLD_VIA)),
+    ("told_via", "Oplyst", lambda v: _words(migration.TOLD_VIA)(v).capitalize()),
     ("note", "Bemærkning", str),
 )
 

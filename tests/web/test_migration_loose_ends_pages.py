@@ -83,7 +83,7 @@ def test_staff_mark_a_municipalitys_task_not_relevant_on_its_word_and_every_page
     # Staff's page, the matrix, the municipality's checklist and the auditor's report.
     staff_page = text_of(portal.get(TASKS))
     assert "Oplyst af (kommunen) Anne Andersen, IT-chef" in staff_page
-    assert "Oplyst pr. e-mail" in staff_page
+    assert "Oplyst Pr. e-mail" in staff_page
     matrix = portal.get("/drift/migrering").text
     row = re.search(rf"<tr[^>]*>(?:(?!</tr>).)*{AARHUS}(?:(?!</tr>).)*</tr>", matrix, re.S)
     assert row is not None
@@ -99,7 +99,7 @@ def test_staff_mark_a_municipalitys_task_not_relevant_on_its_word_and_every_page
     log_in(auditor, "auditor")
     report = text_of(auditor.get(f"/revision/kunde/{AARHUS}/migrering"))
     assert "Oplyst af (kommunen) Anne Andersen, IT-chef" in report
-    assert "Oplyst pr. e-mail" in report
+    assert "Oplyst Pr. e-mail" in report
 
 
 def test_a_finished_task_is_recorded_again_from_the_checklist_and_both_stay(
