@@ -351,13 +351,33 @@ def holds_in_full(
     match and plain comparisons, no members or reasons built. False does not mean that the
     leaf fails, only that `check_leaf` must look at it and name each reason.
     """
+    signed = held_but_signature(
+        leaf, keys, seq, originator_id, originator_version, topic, payload, recorded_at, prev
+    )
+    return signed is not None and signed[0].verify(signed[1], signed[2])
+
+
+def held_but_signature(
+    leaf: bytes,
+    keys: Mapping[str, VerifierKey],
+    seq: int,
+    originator_id: str,
+    originator_version: int,
+    topic: str,
+    payload: bytes,
+    recorded_at: str,
+    prev: str,
+) -> tuple[VerifierKey, bytes, bytes] | None:
+    """`holds_in_full` but for the signature: (key, signature, signed message) when all else
+    holds, for the caller to verify (`ledger verify` verifies a page's signatures in one
+    tight loop, as raw verification runs); None when `check_leaf` must look at the leaf."""
     try:
         text = leaf.decode("ascii")
     except UnicodeDecodeError:
-        return False
+        return None
     match = _CANONICAL_LEAF.fullmatch(text)
     if match is None:
-        return False
+        return None
     kid, oid, version, digest, leaf_prev, at, leaf_seq, encoded, leaf_topic = match.groups()
     if (
         oid != originator_id
@@ -368,13 +388,12 @@ def holds_in_full(
         or int(version) != originator_version
         or digest != hashlib.sha256(payload).hexdigest()
     ):
-        return False
+        return None
     key = keys.get(kid)
     if key is None:
-        return False
+        return None
     start = match.start("sig") - len(_SIG_MEMBER)
-    message = leaf[:start] + leaf[match.end("sig") + 1 :]
-    return key.verify(binascii.a2b_base64(encoded), message)
+    return key, binascii.a2b_base64(encoded), leaf[:start] + leaf[match.end("sig") + 1 :]
 
 
 def check_leaf(

@@ -323,6 +323,19 @@ class RootBuilder:
         self._stack.append((size, h))
         self.size += 1
 
+    def append_subtree(self, size: int, subtree_hash: bytes) -> None:
+        """A complete subtree of `size` leaves (a power of two no larger than the lowest set
+        bit of the size so far, so that it starts at a multiple of its size), as `size`
+        leaves appended one at a time would leave it."""
+        if size & (size - 1) or self.size & (size - 1):
+            raise ValueError(f"a subtree of {size} leaves cannot follow {self.size} leaves")
+        self.size += size
+        h = subtree_hash
+        while self._stack and self._stack[-1][0] == size:
+            _, left = self._stack.pop()
+            size, h = size * 2, node_hash(left, h)
+        self._stack.append((size, h))
+
     def root(self) -> bytes:
         if not self._stack:
             return EMPTY_ROOT

@@ -13,6 +13,7 @@ import hashlib
 import json
 import multiprocessing
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +25,14 @@ from uuid import UUID
 from ledger.evidence import merkle
 from ledger.evidence.database import DatabaseURL
 from ledger.evidence.documents import document_path, document_problem, named_documents
-from ledger.evidence.keys import VerifierKey, parse_verifier_keys
-from ledger.evidence.leaf import GENESIS_PREV, EventFacts, chain_hash, check_leaf, holds_in_full
+from ledger.evidence.keys import VerifierKey, all_verify, parse_verifier_keys
+from ledger.evidence.leaf import (
+    GENESIS_PREV,
+    EventFacts,
+    chain_hash,
+    check_leaf,
+    held_but_signature,
+)
 from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
 from ledger.evidence.personal import (
     ERASURE_TOPIC,
@@ -47,7 +54,8 @@ from ledger.evidence.tables import (
 )
 
 PAGE_SIZE = 2000
-CHUNK_SIZE = 20000
+MIN_CHUNK = 1024
+MAX_CHUNK = 16384
 
 
 @dataclass(frozen=True)
@@ -173,6 +181,23 @@ class _Personal:
     committed: tuple[Committed, ...]
 
 
+@dataclass(frozen=True)
+class _Subtree:
+    """The Merkle tree of one range's leaves, [start, start + size), where start is a
+    multiple of a power of two at least as large as the range: the range's complete
+    subtrees (`peaks`, (leaves, hash), largest first) and, for each stored checkpoint (and
+    the kept one, with root None) whose size ends in the range, that size, its stored root
+    and the root of the range's leaves up to it (`folded`), which the tree's parent folds
+    with the peaks of the leaves before the range. `gap` when the range's leaves are not
+    the seqs start, start + 1, ...: no root past it means anything."""
+
+    start: int
+    size: int
+    peaks: list[tuple[int, bytes]]
+    roots: list[tuple[int, bytes | None, bytes]]
+    gap: bool
+
+
 @dataclass
 class _RangeResult:
     start: int
@@ -181,6 +206,140 @@ class _RangeResult:
     documents: dict[str, _Naming] = field(default_factory=dict)
     personal: list[_Personal] = field(default_factory=list)
     erasures: list[Erasure] = field(default_factory=list)
+    subtree: _Subtree | None = None
+
+
+class _RangeTree:
+    """Builds a range's `_Subtree` as its leaves pass by in `seq` order."""
+
+    def __init__(self, reader: _Reader, start: int, stop: int, kept_size: int | None) -> None:
+        self.start = start
+        self.builder = merkle.RootBuilder()
+        self.gap = False
+        p = reader.p
+        wanted: list[tuple[int, bytes | None]] = [
+            (size, bytes(root))
+            for size, root in reader.rows(
+                f"SELECT size, root FROM {CHECKPOINTS_TABLE} WHERE size > {p} AND size <= {p} "
+                "ORDER BY size",
+                (start, stop),
+            )
+        ]
+        if kept_size is not None and start < kept_size <= stop:
+            wanted.append((kept_size, None))
+            wanted.sort(key=lambda item: (item[0], item[1] is None))
+        self._wanted = wanted
+        self._next = 0
+        self._next_size = wanted[0][0] - start if wanted else -1
+        self.roots: list[tuple[int, bytes | None, bytes]] = []
+
+    def add(self, seq: int, leaf: bytes) -> None:
+        builder = self.builder
+        if self.gap or seq != self.start + builder.size:
+            self.gap = True
+            return
+        builder.append_hash(merkle.leaf_hash(leaf))
+        while builder.size == self._next_size:
+            size, stored = self._wanted[self._next]
+            self.roots.append((size, stored, builder.root()))
+            self._next += 1
+            wanted = self._wanted
+            self._next_size = wanted[self._next][0] - self.start if self._next < len(wanted) else -1
+
+    def result(self) -> _Subtree:
+        peaks = list(self.builder._stack)
+        return _Subtree(self.start, self.builder.size, peaks, self.roots, self.gap)
+
+
+class _Page:
+    """One page of leaves joined with their events, checked in `seq` order from the leaf
+    before it (`prev_hash`, `prev_seq`)."""
+
+    def __init__(self, prev_hash: str, prev_seq: int) -> None:
+        self.prev_hash = prev_hash
+        self.prev_seq = prev_seq
+        self.problems: list[Problem] = []
+        self.namings: list[tuple[str, _Naming]] = []
+        self.personal: list[_Personal] = []
+        self.erasures: list[Erasure] = []
+
+    def check(
+        self,
+        page: list[tuple[Any, ...]],
+        keys: Mapping[str, VerifierKey],
+        with_documents: bool,
+        tree: _RangeTree | None,
+        verified: Iterator[bool] | None,
+    ) -> list[tuple[VerifierKey, bytes, bytes]]:
+        """Check the page; a leaf whose every fact but its signature holds is taken to hold
+        and its signature returned, to be verified with the page's others in one loop
+        (`verified` None); when one of them did not verify, the page is checked again with
+        each one's outcome in `verified`, in the same order, and the leaves it names fail
+        in full as before."""
+        pending: list[tuple[VerifierKey, bytes, bytes]] = []
+        prev_hash, prev_seq = self.prev_hash, self.prev_seq
+        problems, personal, erasures = self.problems, self.personal, self.erasures
+        sha256 = hashlib.sha256
+        for seq, oid, version, leaf, stored_hash, recorded_at, topic, state, has_event in page:
+            leaf = bytes(leaf)
+            if tree is not None:
+                tree.add(seq, leaf)
+            oid_text = _uuid_text(oid)
+            leaf_hash = sha256(leaf).digest()
+            payload = None if state is None else bytes(state)
+            event = (topic, payload) if has_event else None
+            held = False
+            # The leaf that holds is seen to hold at once; any other is looked at in full,
+            # which names every reason it fails.
+            if (
+                seq == prev_seq + 1
+                and stored_hash is not None
+                and bytes(stored_hash) == leaf_hash
+                and has_event
+                and payload is not None
+            ):
+                signed = held_but_signature(
+                    leaf, keys, seq, oid_text, version, topic, payload, recorded_at, prev_hash
+                )
+                if signed is not None:
+                    if verified is None:
+                        pending.append(signed)
+                        held = True
+                    else:
+                        held = next(verified)
+            if not held:
+                found = []
+                if seq != prev_seq + 1:
+                    found.append((Reason.SEQ_GAP, f"no leaf has seq {prev_seq + 1} to {seq - 1}"))
+                if stored_hash is None or bytes(stored_hash) != leaf_hash:
+                    found.append(
+                        (Reason.LEAF_HASH_MISMATCH, "the stored leaf_hash is not the leaf's hash")
+                    )
+                found += _leaf_problems(
+                    keys, seq, oid_text, version, leaf, recorded_at, prev_hash, event
+                )
+                if found:
+                    problems.extend(Problem(r, seq, oid_text, version, d) for r, d in found)
+                    # An erasure whose leaf does not hold accounts for nothing.
+                    event = None if topic == ERASURE_TOPIC else event
+            if event is not None and payload is not None:
+                if PERSONAL_MARK in payload:
+                    happened, committed = commitments_in(payload)
+                    if committed:
+                        personal.append(
+                            _Personal(seq, oid_text, version, happened, tuple(committed))
+                        )
+                if topic == ERASURE_TOPIC:
+                    erasure = read_erasure(seq, payload)
+                    if erasure is not None:
+                        erasures.append(erasure)
+                if with_documents:
+                    for member, sha in named_documents(payload):
+                        self.namings.append((sha, _Naming(seq, oid_text, version, member)))
+            prev_hash = leaf_hash.hex()
+            prev_seq = seq
+        self.prev_hash, self.prev_seq = prev_hash, prev_seq
+        return pending
 
 
 def _check_range(
@@ -189,15 +348,17 @@ def _check_range(
     start: int,
     stop: int,
     with_documents: bool = False,
-    tree: "_TreeCheck | None" = None,
+    kept_size: int | None = None,
 ) -> _RangeResult:
     """Check the leaves with `start <= seq < stop` and their events; `with_documents`
-    collects the documents their payloads name; `tree` is handed each leaf."""
+    collects the documents their payloads name. The range's Merkle tree is built as its
+    leaves pass by (`_Subtree`; `start` a multiple of a power of two >= stop - start)."""
     p = reader.p
     problems: list[Problem] = []
     documents: dict[str, _Naming] = {}
     personal: list[_Personal] = []
     erasures: list[Erasure] = []
+    tree = _RangeTree(reader, start, stop, kept_size)
     if start == 0:
         prev_hash, prev_seq = GENESIS_PREV, -1
     else:
@@ -218,64 +379,27 @@ def _check_range(
     )
     while True:
         page = reader.rows(statement, (after, stop, PAGE_SIZE))
-        for seq, oid, version, leaf, stored_hash, recorded_at, topic, state, has_event in page:
-            leaf = bytes(leaf)
-            if tree is not None:
-                tree.add(seq, leaf)
-            oid_text = _uuid_text(oid)
-            leaf_hash = chain_hash(leaf)
-            event = (topic, None if state is None else bytes(state)) if has_event else None
-            # The leaf that holds is seen to hold at once; any other is looked at in full,
-            # which names every reason it fails.
-            if not (
-                seq == prev_seq + 1
-                and stored_hash is not None
-                and bytes(stored_hash) == leaf_hash
-                and event is not None
-                and event[1] is not None
-                and holds_in_full(
-                    leaf, keys, seq, oid_text, version, topic, event[1], recorded_at, prev_hash
-                )
-            ):
-                found = []
-                if seq != prev_seq + 1:
-                    found.append((Reason.SEQ_GAP, f"no leaf has seq {prev_seq + 1} to {seq - 1}"))
-                if stored_hash is None or bytes(stored_hash) != leaf_hash:
-                    found.append(
-                        (Reason.LEAF_HASH_MISMATCH, "the stored leaf_hash is not the leaf's hash")
-                    )
-                found += _leaf_problems(
-                    keys, seq, oid_text, version, leaf, recorded_at, prev_hash, event
-                )
-                if found:
-                    problems.extend(Problem(r, seq, oid_text, version, d) for r, d in found)
-                    # An erasure whose leaf does not hold accounts for nothing.
-                    event = None if topic == ERASURE_TOPIC else event
-            if event is not None and event[1] is not None:
-                if PERSONAL_MARK in event[1]:
-                    happened, committed = commitments_in(event[1])
-                    if committed:
-                        personal.append(
-                            _Personal(seq, oid_text, version, happened, tuple(committed))
-                        )
-                if topic == ERASURE_TOPIC:
-                    erasure = read_erasure(seq, event[1])
-                    if erasure is not None:
-                        erasures.append(erasure)
-            if with_documents and event is not None and event[1] is not None:
-                for member, sha256 in named_documents(event[1]):
-                    naming = documents.get(sha256)
-                    if naming is None:
-                        documents[sha256] = _Naming(seq, oid_text, version, member)
-                    else:
-                        naming.events += 1
-            count += 1
-            prev_hash = leaf_hash.hex()
-            prev_seq = seq
+        checked = _Page(prev_hash, prev_seq)
+        pending = checked.check(page, keys, with_documents, tree, None)
+        if not all_verify(pending):
+            outcomes = [key.verify(signature, message) for key, signature, message in pending]
+            checked = _Page(prev_hash, prev_seq)
+            checked.check(page, keys, with_documents, None, iter(outcomes))
+        problems += checked.problems
+        personal += checked.personal
+        erasures += checked.erasures
+        for sha256, naming in checked.namings:
+            first = documents.get(sha256)
+            if first is None:
+                documents[sha256] = naming
+            else:
+                first.events += 1
+        prev_hash, prev_seq = checked.prev_hash, checked.prev_seq
+        count += len(page)
         if len(page) < PAGE_SIZE:
             break
         after = page[-1][0]
-    return _RangeResult(start, count, problems, documents, personal, erasures)
+    return _RangeResult(start, count, problems, documents, personal, erasures, tree.result())
 
 
 def _leaf_problems(
@@ -361,10 +485,30 @@ def _start_worker(url: str, key_lines: str, documents: Path | None) -> None:
     _worker = (_Reader(DatabaseURL.parse(url)), parse_verifier_keys(key_lines), documents)
 
 
-def _work(bounds: tuple[int, int]) -> _RangeResult:
+def _work(bounds: tuple[int, int, int | None]) -> _RangeResult:
     assert _worker is not None
     reader, keys, documents = _worker
-    return _check_range(reader, keys, *bounds, with_documents=documents is not None)
+    start, stop, kept_size = bounds
+    return _check_range(reader, keys, start, stop, documents is not None, kept_size)
+
+
+def _ranges(end: int, jobs: int) -> list[tuple[int, int]]:
+    """The ranges of seqs 0..end the jobs check: each a power of two of leaves long (its
+    start a multiple of it, as `_Subtree` needs), about four a job, 1,024 to 16,384."""
+    if jobs == 1:
+        chunk = MAX_CHUNK
+    else:
+        wanted = max(MIN_CHUNK, min(MAX_CHUNK, (end + 1) // (jobs * 4) + 1))
+        chunk = 1 << (wanted.bit_length() - 1)
+    return [(start, min(start + chunk, end + 1)) for start in range(0, end + 1, chunk)]
+
+
+def _start_method() -> str:
+    """Workers are forked where that is safe (Linux): started in milliseconds with this
+    process's modules, not a new interpreter each that imports them again (a spawned
+    worker took 0.3 s of CPU and up to a second, longer than a small log's whole check)."""
+    methods = multiprocessing.get_all_start_methods()
+    return "fork" if sys.platform == "linux" and "fork" in methods else "spawn"
 
 
 def _work_on_document(sha256: str) -> tuple[str, tuple[Reason, str] | None]:
@@ -395,24 +539,22 @@ def verify_database(
     named: dict[str, _Naming] = {}
     personal = _PersonalFound()
     with_documents = documents is not None
+    kept_size = against.checkpoint.size if against is not None else None
     reader = _Reader(url)
     try:
         ((max_seq, leaf_count),) = reader.rows(f"SELECT MAX(seq), COUNT(*) FROM {LEAVES_TABLE}")
         ((report.events,),) = reader.rows(f"SELECT COUNT(*) FROM {EVENTS_TABLE}")
         if on_total:
             on_total(leaf_count)
-        end = -1 if max_seq is None else max_seq
-        chunk = CHUNK_SIZE if jobs == 1 else max(1000, min(CHUNK_SIZE, (end + 1) // (jobs * 4) + 1))
-        bounds = [(start, min(start + chunk, end + 1)) for start in range(0, end + 1, chunk)]
+        bounds = [(*b, kept_size) for b in _ranges(-1 if max_seq is None else max_seq, jobs)]
+        # The tree is folded from each range's subtree, in seq order; its problems are
+        # reported after those over whole tables.
+        tree = _TreeCheck(reader, keys, against)
         if jobs == 1:
-            # The tree's pass is made as the ranges read the leaves, in seq order from 0;
-            # its problems are reported where they were, after those over whole tables.
-            tree = _TreeCheck(reader, keys, against)
             results: Iterator[_RangeResult] = (
-                _check_range(reader, keys, *b, with_documents=with_documents, tree=tree)
-                for b in bounds
+                _check_range(reader, keys, *b[:2], with_documents, kept_size) for b in bounds
             )
-            _collect(report, results, progress, named, personal)
+            _collect(report, results, progress, named, personal, tree)
             if documents is not None:
                 checked: Iterable[tuple[str, tuple[Reason, str] | None]] = (
                     (sha256, document_problem(documents, sha256)) for sha256 in named
@@ -426,16 +568,16 @@ def verify_database(
             report.problems.extend(tree.finish(reader))
         else:
             key_lines = "\n".join(key.line() for key in keys.values())
-            context = multiprocessing.get_context("spawn")
-            # The checks over whole tables and the one sequential pass over the tree run in a
-            # thread of this process beside the workers' ranges (and their start), not after
-            # them with every worker idle; progress is heard meanwhile.
+            context = multiprocessing.get_context(_start_method())
+            # The checks over whole tables run in a thread of this process beside the
+            # workers' ranges (SQL: the database does them while the thread waits), not
+            # after them with every worker idle; the tree is the workers' subtrees folded.
             with (
                 context.Pool(jobs, _start_worker, (url.url, key_lines, documents)) as pool,
                 ThreadPoolExecutor(1) as thread,
             ):
-                whole = thread.submit(_check_whole, url, keys, against)
-                _collect(report, pool.imap(_work, bounds), progress, named, personal)
+                tables = thread.submit(_check_tables_apart, url)
+                _collect(report, pool.imap(_work, bounds), progress, named, personal, tree)
                 if documents is not None:
                     checked = pool.imap(_work_on_document, list(named), chunksize=16)
                     report.problems.extend(
@@ -443,27 +585,26 @@ def verify_database(
                     )
                 _account_for_redactions(reader, report, personal)
                 report.problems.extend(_personal_problems(reader, report, personal, documents))
-                report.problems.extend(whole.result())
+                report.problems.extend(tables.result())
+                report.problems.extend(tree.finish(reader))
     finally:
         reader.close()
     return report
 
 
-def _check_whole(
-    url: DatabaseURL, keys: Mapping[str, VerifierKey], against: KeptEvidence | None
-) -> list[Problem]:
-    """The checks over whole tables and over the tree, on a connection of their own (a
-    connection belongs to the thread that opened it)."""
+def _check_tables_apart(url: DatabaseURL) -> list[Problem]:
+    """The checks over whole tables, on a connection of their own (a connection belongs
+    to the thread that opened it)."""
     reader = _Reader(url)
     try:
-        return [*_check_tables(reader), *_check_checkpoints(reader, keys, against)]
+        return list(_check_tables(reader))
     finally:
         reader.close()
 
 
-def _stored_roots(reader: _Reader) -> Iterator[tuple[int, bytes]]:
-    """The stored checkpoints' (size, root), smallest first, a page at a time."""
-    after = -1
+def _stored_roots(reader: _Reader, after: int = -1) -> Iterator[tuple[int, bytes]]:
+    """The stored checkpoints' (size, root) past size `after`, smallest first, a page at a
+    time."""
     while True:
         page = reader.rows(
             f"SELECT size, root FROM {CHECKPOINTS_TABLE} WHERE size > {reader.p} "
@@ -485,14 +626,19 @@ def _check_checkpoints(
 
 
 class _TreeCheck:
-    """`_check_checkpoints` as the leaves pass by in `seq` order from 0: a single job hands
-    it each leaf it checks (`add`), so the leaves are read once, not twice; `finish` reads
-    those it was not handed (all of them, or any written since) and reports."""
+    """`_check_checkpoints` as the leaves pass by in `seq` order from 0: one at a time
+    (`add`), or folded from the subtrees of the ranges the jobs checked (`add_subtree`), so
+    the leaves are read once, not twice; `finish` reads those it was not handed (all of
+    them, or any written since) and reports. Folded from subtrees, it tells only that all
+    holds: a tree that does not hold is checked again leaf by leaf, which names each
+    problem as it always has."""
 
     def __init__(
         self, reader: _Reader, keys: Mapping[str, VerifierKey], against: KeptEvidence | None
     ) -> None:
         self.problems: list[Problem] = list(_newest_checkpoint_problems(reader, keys))
+        self._newest_problems = len(self.problems)
+        self._keys = keys
         self._against = against
         self._stored = _stored_roots(reader)
         self._next_stored = next(self._stored, None)
@@ -503,6 +649,30 @@ class _TreeCheck:
         self._first_mismatch = 0
         self._mismatches = 0
         self.gap = False
+        self._folded = False
+
+    def add_subtree(self, subtree: _Subtree) -> None:
+        """The next range's subtree in `seq` order: each root it names is its folded root
+        under the peaks of the leaves before it."""
+        builder = self._builder
+        if self.gap or subtree.gap or subtree.start != builder.size:
+            self.gap = True
+            return
+        self._folded = True
+        self._kept_leaves = None  # compared only when the tree is checked leaf by leaf
+        against = self._against
+        stack = builder._stack
+        for size, stored, folded in subtree.roots:
+            h = folded
+            for _, left in reversed(stack):
+                h = merkle.node_hash(left, h)
+            if stored is not None and stored != h:
+                self._first_mismatch = self._first_mismatch or size
+                self._mismatches += 1
+            elif stored is None and against is not None and against.checkpoint.root != h:
+                self._first_rewritten = -1  # only that it fails; the leaf check names it
+        for size, h in subtree.peaks:
+            builder.append_subtree(size, h)
 
     def add(self, seq: int, leaf: bytes) -> None:
         """The next leaf in `seq` order; past a gap no root means anything, so none is used
@@ -540,6 +710,9 @@ class _TreeCheck:
 
     def finish(self, reader: _Reader) -> list[Problem]:
         p = reader.p
+        if self._folded:  # the checkpoints past the folded ranges, for leaves written since
+            self._stored = _stored_roots(reader, after=self._builder.size)
+            self._next_stored = next(self._stored, None)
         after = self._builder.size - 1
         while not self.gap:
             page = reader.rows(
@@ -579,6 +752,13 @@ class _TreeCheck:
                 )
             )
         kept_size, first_rewritten = self._kept_size, self._first_rewritten
+        if self._folded and (
+            self.gap
+            or len(problems) > self._newest_problems
+            or first_rewritten is not None
+            or (kept_size is not None and kept_size > size)
+        ):
+            return _check_checkpoints(reader, self._keys, self._against)
         if kept_size is not None and kept_size > size:
             if first_rewritten is not None:
                 problems.append(
@@ -638,8 +818,11 @@ def _collect(
     progress: Callable[[int], None] | None,
     named: dict[str, _Naming],
     personal: "_PersonalFound",
+    tree: _TreeCheck,
 ) -> None:
     for result in results:
+        if result.subtree is not None:
+            tree.add_subtree(result.subtree)
         report.leaves += result.leaves
         report.problems.extend(result.problems)
         personal.events.extend(result.personal)
