@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from development.demo import demo_pdf
+from development.demo import demo_pdf, seed_migrations
 from ledger.identity import Actor
 from tests.browser.conftest import axe_check, choose_persona, log_in_as, path_of
 from tests.wording import wording_problems
@@ -42,6 +42,10 @@ PERSONAS = {
     "odense": ("/aftaler", SIGNATORY_PAGES),
     "odense-clerk": ("/aftaler", SIGNATORY_PAGES),
     "koebenhavn": ("/aftaler", SIGNATORY_PAGES),
+    # The demo's colleague (Ida Iversen, the role Kollega for København): her checklist with
+    # the forms of the municipality's tasks; no link leads her to the colleagues' page, whose
+    # role is the signatory's to grant.
+    "koebenhavn-it": ("/migrering/", SIGNATORY_PAGES - {"/migrering/kolleger"}),
     "staff": (
         "/drift/",
         {
@@ -59,6 +63,7 @@ PERSONAS = {
             "/drift/kunder/<n>/migrering",
             "/drift/kunder/<n>/skiftedag",
             "/drift/godkendelser/uden-tegningsret",
+            "/drift/kolleger/uden-tegningsret",
             "/kvitteringer/<n>",
         },
     ),
@@ -67,7 +72,15 @@ PERSONAS = {
         {"/revision/", "/revision/kunde/<n>", "/revision/kunde/<n>/migrering", "/kvitteringer/<n>"},
     ),
 }
-CUSTOMER_PERSONAS = {"aarhus", "odense", "odense-clerk", "koebenhavn", "private", "low"}
+CUSTOMER_PERSONAS = {
+    "aarhus",
+    "odense",
+    "odense-clerk",
+    "koebenhavn",
+    "koebenhavn-it",
+    "private",
+    "low",
+}
 # Not pages: downloads, the login and logout, the IdP, the API.
 NOT_A_PAGE = re.compile(r"\.(pdf|json|csv|zip)$|/dokument$|^/(saml|dev-idp|api)/")
 # The pages of one route looked at: enough to see each kind of receipt.
@@ -134,8 +147,17 @@ FOCUS = """() => {
 
 
 @pytest.fixture(scope="module", autouse=True)
-def long_title(portal):
-    """An agreement whose title is one word longer than a phone's line."""
+def migrations(portal):
+    """The demo's three migrations (as `ledger demo` seeds them): every state of a task on
+    the pages, and København's colleague Ida Iversen with the role Kollega, granted by its
+    signatory without a sign of signing authority (so on staff's list)."""
+    return seed_migrations(portal.ledger)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def long_title(portal, migrations):
+    """An agreement whose title is one word longer than a phone's line (published after the
+    migrations were seeded, as a new version would be)."""
     return portal.ledger.publish_agreement(
         title=LONG_TITLE,
         version_label="2027.1",
@@ -239,8 +261,12 @@ def test_every_page_reflows_passes_axe_shows_focus_and_keeps_to_the_glossary(new
                 axe_check(page)
     assert not problems, "\n".join(problems)
     assert {"a", "button[submit]"} <= focused, focused
-    if persona in ("koebenhavn", "staff", "auditor"):  # pages with forms and Godkend's box
+    if persona in ("koebenhavn", "koebenhavn-it", "staff", "auditor"):  # forms, Godkend's box
         assert focused & {"input[text]", "input[file]", "input[checkbox]"}, focused
+    if persona == "koebenhavn-it":  # a colleague: the tasks' forms, no Godkend, no grant
+        texts = " ".join(page.goto(path).text() for path in paths if "/migrering" in path)
+        assert "Du har rollen Kollega for Københavns Kommune" in texts
+        assert "Giv rollen Kollega" not in texts
 
 
 @pytest.mark.parametrize("persona", ["private", "low"])
