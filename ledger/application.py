@@ -7,7 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Recording,
+)
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoding
 from eventsourcing.utils import Environment, EnvType, get_topic
 
@@ -251,6 +257,26 @@ class LedgerApp(Application[UUID]):
             oid = event.originator_id
             aggregates[oid] = _project(aggregates.get(oid), (event,))
         return aggregates
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's `save`, but for how it collects: the pending events of an aggregate
+        of ours (the library's `Aggregate`) are taken at once, where the library asks of
+        every object typing's runtime protocols DomainEventProtocol and then
+        CollectEventsProtocol, each isinstance walking the protocol's members. Anything
+        else (a bare event) is collected as the library collects it, in the same order."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            elif obj is not None:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # the library's deprecated hook, as it calls it
+        return recordings
 
     def _save_new(self, aggregate: Any, exists: str) -> None:
         try:
