@@ -93,6 +93,7 @@ def _checklist(
         terms_outcomes=migration.TERMS_OUTCOMES,
         minimum_length=migration.MINIMUM_PASSWORD_LENGTH,
         task_title=lambda key: migration.task(key).title,
+        blocked_by_full_service=migration.BLOCKED_BY_FULL_SERVICE,
     )
     return page, status_code
 

@@ -11,6 +11,7 @@ import pytest
 
 from development.demo import PERSONS_BY_KEY
 from ledger.domain import colleague_grant_statement
+from ledger.migration import BLOCKED_BY_FULL_SERVICE
 from tests.helpers import staff_login, staff_world
 from tests.web.test_login import log_in
 from tests.web.test_staff import csrf_token, post
@@ -139,6 +140,7 @@ def test_a_review_before_full_service_is_not_offered_and_is_refused(app, make_po
     log_in(client, "aarhus")
     terms = section(client.get("/migrering/"), "terms")
     assert "Afventer: Full Service IdP-indstillinger slået til" in terms
+    assert BLOCKED_BY_FULL_SERVICE in terms  # why, in the plan's words
     assert 'action="/migrering/opgaver/terms"' not in client.get("/migrering/").text
     refused = post(client, "/migrering/opgaver/terms", {"outcome": "deleted"}, page="/migrering/")
     assert refused.status_code == 400
