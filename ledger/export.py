@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from uuid import UUID
 
 from cryptography.hazmat.primitives import serialization
@@ -430,8 +430,9 @@ HISTORY_HEADER = (*(column.header for column in COLUMNS), OTHERS.header, *CHECK_
 _ALL_COLUMNS = (*COLUMNS, OTHERS)
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):
+    """A column's value for one event (a named tuple: a page makes some 500)."""
+
     column: Column
     value: Any
 
@@ -442,18 +443,25 @@ def history_cells(entry: Entry, context: Context) -> list[Cell]:
     return [Cell(column, column.value(entry, facts, context)) for column in _ALL_COLUMNS]
 
 
-def shown_cells(entry: Entry, context: Context) -> list[Cell]:
+def shown_cells(
+    entry: Entry, context: Context, leaving_out: frozenset[str] = frozenset()
+) -> list[Cell]:
     """The cells of `history_cells` that say something (not None or empty), as a page shows
-    an event: a column of one fact the event does not have is not asked (most of the
+    an event, but for the columns named in `leaving_out` (by key: what the page shows
+    otherwise). A column of one fact the event does not have is not asked (most of the
     columns, for any one event type)."""
     facts, cells = entry.facts(), []
     for column in _ALL_COLUMNS:
-        if column.fact is not None and facts.get(column.fact) in (None, "", []):
+        fact = column.fact
+        if (fact is not None and facts.get(fact) in _EMPTY) or column.key in leaving_out:
             continue
         value = column.value(entry, facts, context)
-        if value not in (None, ""):
+        if value is not None and value != "":
             cells.append(Cell(column, value))
     return cells
+
+
+_EMPTY: tuple[Any, ...] = (None, "", [])  # a fact's values that say nothing
 
 
 def spreadsheet_text(value: Any) -> str:

@@ -30,6 +30,8 @@ offline, on an exported bundle with keys kept out of band.
 
 import functools
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -43,7 +45,7 @@ from ledger.evidence import merkle
 from ledger.evidence.database import DatabaseURL
 from ledger.evidence.keys import VerifierKey
 from ledger.evidence.leaf import EventFacts, LeafError, event_mismatches, parse_leaf
-from ledger.evidence.note import NoteError, open_checkpoint
+from ledger.evidence.note import Checkpoint, NoteError, open_checkpoint
 from ledger.evidence.personal import REDACTED_MARK
 from ledger.evidence.reasons import Reason
 from ledger.evidence.tables import LEAVES_TABLE
@@ -66,6 +68,8 @@ COUNTED = 10_000
 _BATCH = 500  # events indexed, or read back, per statement
 # Leaf signatures found to hold that are remembered (a few pages of the largest size each).
 REMEMBERED_SIGNATURES = 4096
+# Inclusions of a leaf in a checkpoint's tree found to hold that are remembered (as many).
+REMEMBERED_INCLUSIONS = 4096
 # A catch-up that indexed this many events analyzes the tables on PostgreSQL: with no
 # statistics yet (a log just imported, an index rebuilt) it walked the primary key for a
 # person's or a limited auditor's page instead of their indexes, reading every row.
@@ -438,6 +442,13 @@ class SearchPage:
     @property
     def has_more(self) -> bool:
         return self.more
+
+
+class _TypeStandIn(str):
+    """An event type that stands in for each of several in one statement's parameters."""
+
+
+_A_TYPE = _TypeStandIn("event type")
 
 
 @dataclass(frozen=True)
@@ -884,13 +895,12 @@ class EventIndex:
         kinds = [query.event_type] if query.event_type is not None else list(event_types)
         if not kinds:
             return TypeCounts([])
-        counts_of: list[str] = []
-        params: list[Any] = []
-        for kind in kinds:
-            statement, its_params = self.search_statements(replace(query, event_type=kind))[0]
-            counts_of.append(f"({statement})")
-            params.extend(its_params)
-        ((*found,),) = self.tables.rows(f"SELECT {', '.join(counts_of)}", params)
+        # Every type's count is the same statement with its type as a parameter: made once,
+        # with a stand-in for the type that each type's parameters put it in place of.
+        statement, its_params = self.search_statements(replace(query, event_type=_A_TYPE))[0]
+        params = [kind if param is _A_TYPE else param for kind in kinds for param in its_params]
+        counts_of = ", ".join([f"({statement})"] * len(kinds))
+        ((*found,),) = self.tables.rows(f"SELECT {counts_of}", params)
         counts = [
             (kind, min(count, COUNTED), count <= COUNTED)
             for kind, count in zip(kinds, found, strict=True)
@@ -1174,7 +1184,7 @@ def check_entries(app: LedgerApp, entries: Sequence[Entry]) -> CheckedEntries:
         size = root = problem = None
         if stored is not None:
             try:
-                opened = open_checkpoint(stored.note, keys, app.settings.origin)
+                opened = _opened(stored.note, tuple(keys.items()), app.settings.origin)
             except NoteError as error:
                 problem = error.reason
             else:
@@ -1205,12 +1215,55 @@ def check_entries(app: LedgerApp, entries: Sequence[Entry]) -> CheckedEntries:
     return found
 
 
+@functools.lru_cache(maxsize=64)
+def _opened(
+    note: str | bytes, keys: tuple[tuple[str, VerifierKey], ...], origin: str | None
+) -> Checkpoint:
+    """`open_checkpoint`, remembered (its NoteError is not): a page opens the newest
+    checkpoint on every view, and it is the same note until the next one is made. The
+    answer depends on nothing but the note's bytes, the keys and the origin, so a
+    remembered one is as true as a new one."""
+    return open_checkpoint(note, dict(keys), origin)
+
+
+class _Remembered:
+    """Facts found to hold, the most recently asked kept (at most `size`); for any thread."""
+
+    def __init__(self, size: int) -> None:
+        self._facts: OrderedDict[Any, None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def __contains__(self, fact: Any) -> bool:
+        with self._lock:
+            if fact not in self._facts:
+                return False
+            self._facts.move_to_end(fact)
+            return True
+
+    def add(self, fact: Any) -> None:
+        with self._lock:
+            self._facts[fact] = None
+            self._facts.move_to_end(fact)
+            if len(self._facts) > self._size:
+                self._facts.popitem(last=False)
+
+
+# (checkpoint size, root, seq, leaf hash) of each leaf proved to be in that checkpoint's
+# tree: a page proves its events in the newest checkpoint on every view, and the same pages
+# are read again and again. A leaf proved once to be at its seq in the tree of that size and
+# root is there for good (the root commits to every leaf), whatever is stored later, so a
+# remembered inclusion is as true as a new proof.
+_INCLUDED = _Remembered(REMEMBERED_INCLUSIONS)
+
+
 def _included_together(
     entries: Sequence[Entry], size: int | None, root: bytes | None, tree: CheckpointStore
 ) -> bool:
     """Whether every entry within the checkpoint is in its tree, proved at once: the root
-    folded from their leaves and the stored subtrees beside them is the checkpoint's. When
-    it is not (or a stored hash is missing), each is proved on its own, to say which fails."""
+    folded from their leaves and the stored subtrees beside them is the checkpoint's (for
+    the leaves not proved in it before). When it is not (or a stored hash is missing), each
+    is proved on its own, to say which fails."""
     if size is None or root is None:
         return False
     hashed: dict[int, bytes] = {}
@@ -1219,9 +1272,16 @@ def _included_together(
             leaf = merkle.leaf_hash(entry.leaf)
             if hashed.setdefault(entry.seq, leaf) != leaf:
                 return False  # two leaves for one seq: each is proved on its own
-    if not hashed:
+    unproved = {
+        seq: leaf for seq, leaf in hashed.items() if (size, root, seq, leaf) not in _INCLUDED
+    }
+    if not unproved:
         return True
     try:
-        return merkle.root_with_leaves(size, hashed, tree.read_nodes) == root
+        included = merkle.root_with_leaves(size, unproved, tree.read_nodes) == root
     except (ValueError, LookupError):
         return False
+    if included:
+        for seq, leaf in unproved.items():
+            _INCLUDED.add((size, root, seq, leaf))
+    return included

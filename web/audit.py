@@ -21,7 +21,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    g,
     render_template,
     request,
     send_file,
@@ -276,21 +275,22 @@ class Row:
 
     The summary's parts and the details' values are made here as HTML, not by a template
     macro per value: a page of 25 events shows some 200 values, and a macro call each was
-    most of what rendering the page cost."""
+    most of what rendering the page cost. They are HTML text, each value escaped as it is
+    put in (a Markup each, and Markup's own formatting, cost more than the rest of a row)."""
 
     checked: CheckedEntry
-    summary: list[Markup]
+    summary: list[str]  # HTML
     # (the column's header, whether the IdP's signature vouched for the fact (None: the
-    # event does not say), the value as shown)
-    details: list[tuple[str, bool | None, Markup]]
+    # event does not say), the value as HTML)
+    details: list[tuple[str, bool | None, str]]
     invalidates: int | None
     # A refused login that says nothing was verified (or was recorded before it said).
     nothing_verified: bool
 
     @classmethod
-    def of(cls, checked: CheckedEntry, context: Context) -> "Row":
+    def of(cls, checked: CheckedEntry, context: Context, links: "Links") -> "Row":
         entry = checked.entry
-        cells = shown_cells(entry, context)
+        cells = shown_cells(entry, context, IN_THE_ROW)
         by_key = {cell.column.key: cell for cell in cells}
         keys = SUMMARY.get(entry.event_type, SUMMARY_OTHERWISE)
         summary = [by_key[key] for key in keys if key in by_key]
@@ -298,21 +298,17 @@ class Row:
             summary = summary[:1]
         invalidates = by_key.get("invalidates")
         refusal = entry.event_type == "LoginRejected"
-        verified = (entry.facts().get("verified") or []) if refusal else []
+        verified = (entry.facts().get("verified") or []) if refusal else None
         agreements = context.agreements
         return cls(
             checked,
             [
-                Markup("»%s«") % cell.value
+                f"»{escape(cell.value)}«"
                 if cell.column.key == "reason"
-                else fact_html(cell, agreements)
+                else fact_html(cell, agreements, links)
                 for cell in summary
             ],
-            [
-                _detail(cell, agreements, verified if refusal else None)
-                for cell in cells
-                if cell.column.key not in IN_THE_ROW
-            ],
+            [_detail(cell, agreements, links, verified) for cell in cells],
             invalidates.value if invalidates is not None else None,
             refusal and not verified,
         )
@@ -328,57 +324,74 @@ VOUCHED = ("assertion_id", "person_uuid")
 UNVERIFIED_ID_SHOWN = 64
 
 
-def fact_html(cell: Cell, agreements: Mapping[str, str]) -> Markup:
-    """A fact as the results show it: a moment or a day in Danish, an agreement version, a
-    person, a CVR or a reset approval as a link to where the auditor reads on, a hash in
-    the hash font, a count in Danish digits."""
+def fact_html(cell: Cell, agreements: Mapping[str, str], links: "Links") -> str:
+    """A fact as the results show it, as HTML: a moment or a day in Danish, an agreement
+    version, a person, a CVR or a reset approval as a link to where the auditor reads on, a
+    hash in the hash font, a count in Danish digits."""
     key, value = cell.column.key, cell.value
-    if isinstance(value, datetime.datetime):
-        return escape(when(value))
     if isinstance(value, datetime.date):
-        return escape(day(value))
+        return escape(when(value) if isinstance(value, datetime.datetime) else day(value))
     if key == "agreement_version_id":
-        link = _link("audit.search", "aftale", str(value))
-        return Markup('<a href="%s">%s</a>') % (link, agreements.get(str(value), value))
+        link = escape(links("audit.search", "aftale", str(value)))
+        return f'<a href="{link}">{escape(agreements.get(str(value), value))}</a>'
     if key in ("person_uuid", "actor_uuid"):
-        return Markup('<a class="hash" href="%s">%s</a>') % (
-            _link("audit.search", "person", value),
-            value,
-        )
+        link = escape(links("audit.search", "person", value))
+        return f'<a class="hash" href="{link}">{escape(value)}</a>'
     if key == "invalidates":
-        link = url_for("signatory.receipt", seq=value)
-        return Markup('<a href="%s">%s</a>') % (link, _("nr. %(seq)s", seq=value))
+        link = escape(links("signatory.receipt", "seq", value))
+        return f'<a href="{link}">{escape(_("nr. %(seq)s", seq=value))}</a>'
     if key in ("cvr", "actor_cvr"):
-        return Markup('<a href="%s">%s</a>') % (_link("audit.timeline", "cvr", value), value)
+        return f'<a href="{escape(links("audit.timeline", "cvr", value))}">{escape(value)}</a>'
     if key.endswith("sha256") or key in HASH_FONT:
-        return Markup('<span class="hash">%s</span>') % value
+        return f'<span class="hash">{escape(value)}</span>'
     if key in NUMBERS:
         return escape(number(value))
     return escape(value)
 
 
-def _link(endpoint: str, name: str, value: Any) -> str:
-    """`url_for(endpoint, name=value)`, remembered for the request: a page of results links
-    the same agreement, person and CVR from many of its rows."""
-    links: dict[tuple[str, str, Any], str] = g.setdefault("audit_links", {})
-    key = (endpoint, name, value)
-    if key not in links:
-        links[key] = url_for(endpoint, **{name: value})
-    return links[key]
+# A value that stands in for the one a link is made with, where `Links` asks url_for.
+_STAND_IN = 918_273_645_546_372_819
+# Values url_for puts in a path or a query as they are (werkzeug quotes none of these).
+_AS_IS = re.compile(r"[0-9A-Za-z_.-]+")
+
+
+class Links:
+    """The results' links to a search, a timeline or a receipt by one value (an agreement
+    version, a person, a CVR, a seq), each endpoint's asked of url_for once per page: a page
+    of 25 rows links some 75 of them, and url_for was most of what a row's links cost.
+
+    The address is url_for's for a stand-in value, with the value put in its place: the
+    same text url_for writes for a value it leaves as it is (digits, letters, - . _). Any
+    other value is url_for's own."""
+
+    def __init__(self) -> None:
+        self._shapes: dict[tuple[str, str], list[str]] = {}
+
+    def __call__(self, endpoint: str, name: str, value: Any) -> str:
+        text = str(value)
+        if _AS_IS.fullmatch(text) is not None:
+            shape = self._shapes.get((endpoint, name))
+            if shape is None:
+                stand_in: dict[str, Any] = {name: _STAND_IN}
+                made = url_for(endpoint, **stand_in)
+                shape = self._shapes[(endpoint, name)] = made.split(str(_STAND_IN))
+            if len(shape) == 2:
+                return f"{shape[0]}{text}{shape[1]}"
+        return url_for(endpoint, **{name: value})
 
 
 def _detail(
-    cell: Cell, agreements: Mapping[str, str], verified: list[str] | None
-) -> tuple[str, bool | None, Markup]:
+    cell: Cell, agreements: Mapping[str, str], links: Links, verified: list[str] | None
+) -> tuple[str, bool | None, str]:
     """A fact of a row's details; `verified` names what the IdP's signature vouched for of
     a refused login (None for any other event). An assertion ID it did not vouch for is cut,
     as it is whatever the sender wrote."""
     key = cell.column.key
     vouched = None if verified is None or key not in VOUCHED else key in verified
     if vouched is False and key == "assertion_id":
-        shown = escape(_cut(str(cell.value), UNVERIFIED_ID_SHOWN))
+        shown: str = escape(_cut(str(cell.value), UNVERIFIED_ID_SHOWN))
     else:
-        shown = fact_html(cell, agreements)
+        shown = fact_html(cell, agreements, links)
     return cell.column.header, vouched, shown
 
 
@@ -388,9 +401,6 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit + 5 else text[: limit - 1] + "…"
 
 
-_BY_NOTE = Markup('<span class="row-part hint">%s</span>')
-
-
 class RowWriter:
     """The results' rows as the table's HTML (audit/_results.html calls it once per row).
 
@@ -398,7 +408,7 @@ class RowWriter:
     outputs and 50 links built by the template engine, most of what rendering it cost. The
     words every row repeats are translated once per page."""
 
-    def __init__(self) -> None:
+    def __init__(self, links: Links) -> None:
         words = {
             "time": _("Tidspunkt"),
             "event": _("Hændelse"),
@@ -421,9 +431,10 @@ class RowWriter:
         }
         self.words = {key: escape(text) for key, text in words.items()}
         self.about, self.receipt_for = _("om nr. %(seq)s"), _("for nr. %(seq)s")
+        self.links = links
 
     def __call__(self, row: Row) -> Markup:
-        words, item = self.words, row.checked
+        words, item, links = self.words, row.checked, self.links
         entry, seq = item.entry, item.entry.seq
         name = EVENT_NAMES.get(entry.event_type, entry.event_type)
         html = [
@@ -433,7 +444,7 @@ class RowWriter:
         ]
         html += [f'<span class="row-part">{part}</span>' for part in row.summary]
         if row.invalidates is not None:
-            link = escape(url_for("signatory.receipt", seq=row.invalidates))
+            link = escape(links("signatory.receipt", "seq", row.invalidates))
             text = escape(_("Nulstiller godkendelsen nr. %(seq)s", seq=row.invalidates))
             html.append(f'<span class="row-part"><a href="{link}">{text}</a></span>')
         about = escape(self.about % {"seq": seq})
@@ -453,17 +464,17 @@ class RowWriter:
         if entry.event_type == "LoginRefusalsCounted":
             html.append(f"<dt>{words['what']}</dt><dd>{words['counted']}</dd>")
         if entry.cvr:
-            link = escape(_link("audit.timeline", "cvr", entry.cvr))
+            link = escape(links("audit.timeline", "cvr", entry.cvr))
             cvr = f'<a href="{link}">{escape(entry.cvr)}</a>'
         else:
             cvr = f'<span class="hint">{words["none"]}</span>'
-        actor, by = entry.actor, Markup()
+        actor, by = entry.actor, ""
         if actor and actor.kind == "person":
-            by = escape(actor.name)
+            by = str(escape(actor.name))
             if actor.organisation:
-                by += _BY_NOTE % actor.organisation
+                by += f'<span class="row-part hint">{escape(actor.organisation)}</span>'
         elif actor and actor.kind == "operator":
-            by = words["operator"] + _BY_NOTE % actor.name
+            by = f'{words["operator"]}<span class="row-part hint">{escape(actor.name)}</span>'
         elif actor:
             by = words["portal"]
         said = escape(status_text(item))
@@ -471,7 +482,7 @@ class RowWriter:
             status = f'<span class="state-approved">{said}</span>'
         else:
             status = f'<strong class="error-text">{said}</strong>'
-        receipt = escape(url_for("signatory.receipt", seq=seq))
+        receipt = escape(links("signatory.receipt", "seq", seq))
         receipt_for = escape(self.receipt_for % {"seq": seq})
         html.append(
             "\n          </dl>\n        </details>\n      </td>\n"
@@ -483,9 +494,9 @@ class RowWriter:
             f'class="visually-hidden"> {receipt_for}</span></a></td>\n    </tr>\n  '
         )
         # Every value above is escaped as it is put in (or is already HTML: the summary's
-        # and the details' values, the words, `_BY_NOTE`'s); f-strings rather than Markup's
-        # own formatting, which escapes through a helper object per value and cost more
-        # than the template did.
+        # and the details' values, the words); f-strings rather than Markup's own
+        # formatting, which escapes through a helper object per value and cost more than
+        # the template did.
         return Markup("".join(html))  # noqa: S704
 
 
@@ -498,11 +509,11 @@ def _results(form: Form, page: int) -> dict[str, Any]:
         query, page=page, page_size=form.page_size, oldest_first=form.oldest_first, **_anchors()
     )
     checked = check_entries(ledger(), found.entries)
-    context = Context.of(ledger())
+    context, links = Context.of(ledger()), Links()
     return {
         "found": found,
         "checked": checked,
-        "rows": [Row.of(item, context) for item in checked.entries],
+        "rows": [Row.of(item, context, links) for item in checked.entries],
         "type_counts": index.count_by_type(query, EVENT_NAMES),
         "checkpoint_problem": CHECKPOINT_PROBLEMS.get(
             checked.checkpoint_problem or "", checked.checkpoint_problem
@@ -510,7 +521,7 @@ def _results(form: Form, page: int) -> dict[str, Any]:
         "agreements": dict(context.agreements),
         "status_text": status_text,
         "coverage_text": coverage_text,
-        "row_html": RowWriter(),
+        "row_html": RowWriter(links),
     }
 
 

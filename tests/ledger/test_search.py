@@ -6,7 +6,7 @@ import itertools
 import random
 import sqlite3
 import threading
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, is_dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -525,6 +525,47 @@ def test_a_leaf_signature_found_to_hold_is_checked_once_and_a_changed_one_anew(
     tamper(app, "UPDATE ledger_leaves SET leaf = ? WHERE seq = ?", (forged, first.seq))
     again = check_entries(app, app.signed_log.entries_at([first.seq])).entries
     assert "bad-signature" in again[0].problems
+
+
+def test_an_inclusion_proved_once_is_not_proved_again_and_a_changed_leaf_is_proved_anew(
+    app, index, mixed, monkeypatch
+):
+    size = app.signed_log.checkpoint().size
+    reads = []
+    read_nodes = CheckpointStore.read_nodes
+
+    def counted(store, nodes):
+        reads.append(list(nodes))
+        return read_nodes(store, reads[-1])
+
+    monkeypatch.setattr(CheckpointStore, "read_nodes", counted)
+    entries = index.search(Query(cvr=AARHUS), page_size=500).entries
+    assert all(c.covered_by == size for c in check_entries(app, entries).entries)
+    assert len(reads) == 1
+    # Shown again under the same checkpoint: each leaf is known to be in its tree.
+    assert all(c.covered_by == size for c in check_entries(app, entries).entries)
+    assert len(reads) == 1
+    # Another leaf stored at one of those seqs (another event's) is not the one proved.
+    first, other = entries[0], entries[1]
+    tamper(app, "UPDATE ledger_leaves SET leaf = ? WHERE seq = ?", (other.leaf, first.seq))
+    again = check_entries(app, app.signed_log.entries_at([first.seq])).entries[0]
+    assert "bad-inclusion-proof" in again.problems
+    assert again.covered_by is None
+    assert len(reads) > 1
+
+
+def test_the_counts_per_type_are_those_of_a_search_per_type(app, index, mixed):
+    index.refresh()
+    types = [*sorted({e.event_type for e in app.signed_log.entries()}), "NoSuchType"]
+    for query in (Query(), Query(cvr=AARHUS), Query(scope=frozenset({AARHUS, ODENSE}))):
+        expected = {
+            kind: index.search(replace(query, event_type=kind), page_size=1).total for kind in types
+        }
+        counts = index.count_by_type(query, types).counts
+        assert {kind: count for kind, count, _ in counts} == {
+            kind: total for kind, total in expected.items() if total
+        }
+        assert sum(total for total in expected.values()) == index.search(query).total
 
 
 def test_an_event_after_the_newest_checkpoint_is_proved_in_one_made_for_it(app, operator, index):

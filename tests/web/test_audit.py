@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from flask import url_for
 
 from approval_ledger import cli
 from development.demo import AGREEMENT_TITLE, PERSONS_BY_KEY, seed
@@ -23,6 +24,7 @@ from ledger.search import EventIndex, Query
 from ledger.storage.tables_of_our_own import OwnTables
 from tests.ledger.test_search import stored_id, tamper
 from tests.web.test_login import log_in
+from web.audit import Links
 from web.display import EVENT_NAMES
 
 AARHUS = "55133018"
@@ -655,3 +657,24 @@ def test_dates_are_read_as_danes_write_them_in_danish_time(auditor, app):
         "/revision/", query_string={"fra": f"{later.day}-{later.month}-{later.year}"}
     )
     assert shown(page) == []
+
+
+def test_the_results_links_are_the_addresses_url_for_makes(app, make_portal, seeded):
+    """Links asks url_for once per endpoint and puts each value in place of a stand-in;
+    a value url_for would quote (or cannot take) is url_for's own address."""
+    portal = make_portal(app)
+    values = ("55133018", "0b7f6a8e-2c1d-4e0f-9a3b-5c6d7e8f9a0b", "a b", "x&y=z", "æ", "", 17)
+    with portal.test_request_context("/revision/", base_url="http://portal.example/under"):
+        links = Links()
+        for endpoint, name in (
+            ("audit.search", "aftale"),
+            ("audit.search", "person"),
+            ("audit.timeline", "cvr"),
+        ):
+            for value in values:
+                if endpoint == "audit.timeline" and value == "":
+                    continue  # no such address
+                assert links(endpoint, name, value) == url_for(endpoint, **{name: value})
+        for seq in (0, 7, 1_000_000):
+            assert links("signatory.receipt", "seq", seq) == url_for("signatory.receipt", seq=seq)
+        assert links("signatory.receipt", "seq", 7) == "/under/kvitteringer/7"
