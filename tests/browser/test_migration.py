@@ -199,6 +199,9 @@ def test_the_whole_plan_for_one_municipality_in_the_browser(new_context, portal,
     colleague_person = PERSONS_BY_KEY[COLLEAGUE]
     signatory.get_by_label("Personens UUID fra MitID Erhverv").fill(colleague_person.person_uuid)
     signatory.get_by_label("Personens navn").fill(colleague_person.name)
+    signatory.get_by_role("button", name="Giv rollen Kollega").click()  # without the tick
+    expect(signatory.get_by_role("alert")).to_contain_text("Bekræft, at du er tegningsberettiget")
+    signatory.get_by_label(re.compile("Jeg er tegningsberettiget for Københavns Kommune")).check()
     signatory.get_by_role("button", name="Giv rollen Kollega").click()
     expect(signatory.get_by_role("row").filter(has_text=colleague_person.name)).to_be_visible()
     look_at(signatory, "municipality-colleagues")
@@ -206,6 +209,7 @@ def test_the_whole_plan_for_one_municipality_in_the_browser(new_context, portal,
     assert granted.actor.name == PERSONS_BY_KEY[SIGNATORY].name
     assert granted.event.role == migration.COLLEAGUE_ROLE
     assert list(granted.event.cvrs) == [KOEBENHAVN]
+    assert granted.event.signing_basis == [migration.STATEMENT]  # as the approval's
 
     signatory.get_by_role("navigation", name="Hovedmenu").get_by_role(
         "link", name="Ledelseserklæring"
