@@ -773,7 +773,7 @@ def _unchecked() -> list[Unchecked]:
 def _checked() -> list[dict[str, str]]:
     """The checks staff made most recently, newest first (from the search index)."""
     found = event_index().search(Query(event_type="SigningAuthorityChecked"), page_size=20)
-    names = {c.cvr: c.name for c in ledger().customers()}
+    names = {c.cvr: c.name for c in board().customers()}
     checked = []
     for entry in found.entries:
         event: Any = entry.event

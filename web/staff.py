@@ -53,7 +53,6 @@ from ledger.read_models import (
     agreement_states,
     current_agreements,
     danish_contains,
-    danish_sort_key,
     declaration_steps,
     receipt_seq,
 )
@@ -275,7 +274,7 @@ def customers() -> ResponseReturnValue:
 
 
 def _customers_page(form: dict[str, str], error: str | None = None) -> str:
-    registered = sorted(ledger().customers(), key=lambda c: danish_sort_key(c.name))
+    registered = migration_board().customers()
     return render_template("staff/customers.html", customers=registered, form=form, error=error)
 
 
@@ -675,7 +674,7 @@ def refused_logins() -> ResponseReturnValue:
         error=error,
         minutes=LOOKUP_MINUTES,
         interval=ledger().settings.login_refusal_interval_seconds,
-        customers={c.cvr: c.name for c in ledger().customers()},
+        customers={c.cvr: c.name for c in migration_board().customers()},
         refusal_words=refusal_words,
     )
     return (page, 400) if error else page

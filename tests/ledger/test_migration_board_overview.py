@@ -14,7 +14,7 @@ from ledger.danish_time import danish_today
 from ledger.domain import AgreementVersion
 from ledger.identity import Actor
 from ledger.migration_board import TABLE, MigrationBoard
-from ledger.read_models import CustomerStatus, Step, current_agreements
+from ledger.read_models import CustomerStatus, Step, current_agreements, danish_sort_key
 from ledger.search import EventIndex
 from ledger.storage.tables_of_our_own import OwnTables
 from tests.fixtures import AARHUS, ODENSE, login, signatory
@@ -257,3 +257,16 @@ def test_an_overview_read_with_nothing_new_is_three_statements_however_many_cust
     assert len(statuses) == len(CUSTOMERS)
     # The index's catch-up check, the board's, and the board's rows after the last read.
     assert len(asked) == 3, asked
+
+
+def test_the_customers_from_the_board_are_the_ledgers_by_name_in_danish_order(
+    app: LedgerApp, operator: Actor, board: MigrationBoard
+) -> None:
+    every_state(app, operator)
+    app.register_customer(cvr="29189978", name="Aabenraa Kommune", actor=operator)
+    expected = sorted(app.customers(), key=lambda c: danish_sort_key(c.name))
+    found = board.customers()
+    assert [(c.cvr, c.name, c.created_on) for c in found] == [
+        (c.cvr, c.name, c.created_on) for c in expected
+    ]
+    assert found[0].name == "Københavns Kommune (Borgerservice)"  # renamed
