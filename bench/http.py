@@ -57,9 +57,10 @@ clock ticks of 10 ms were 0.1 ms a request in a quick batch, so medians fell on 
 divided by its requests; on the shared cores this is the steadier figure, and their quotient
 says what the rate ratio would be if both sides were bound by their own CPU. On a PostgreSQL on
 this host, each side's database backends' CPU too (its database's pg_stat_activity), and the
-quotient of server and database CPU together: the statements' work, which no gunicorn counts. Any failed request stops the run without a result. At the end the servers
-stop, each side must have stored exactly the approvals sent, and the ledger must verify. The
-output also gives the client's CPU share (it shares the cores with the servers) and the peak
+quotient of server and database CPU together: the statements' work, which no gunicorn
+counts. Any failed request stops the run without a result. At the end the servers stop, each
+side must have stored exactly the approvals sent, and the ledger must verify. The output also
+gives the client's CPU share (it shares the cores with the servers) and the peak
 RSS of this process and of each server's gunicorn master and largest worker.
 
     .venv/bin/python bench/http.py [--quick] [--rounds N]
