@@ -22,7 +22,15 @@ from ledger.evidence.keys import VerifierKey
 from ledger.evidence.tables import TREE_TABLE
 from ledger.export import export_bundle
 from ledger.identity import Actor, NsisLevel, person_uuid
-from ledger.search import TABLE, EventIndex, IndexRow, Query, _signature_holds, check_entries
+from ledger.search import (
+    PROJECTION,
+    TABLE,
+    EventIndex,
+    IndexRow,
+    Query,
+    _signature_holds,
+    check_entries,
+)
 from ledger.signed_log import Entry
 from ledger.storage.checkpoints import CheckpointStore
 from ledger.storage.tables_of_our_own import OwnTables
@@ -606,9 +614,10 @@ def test_a_catch_up_with_nothing_to_do_asks_one_statement_and_finds_what_comes_n
     assert index.refresh() == 0
     assert len(asked) == 1
     # With no parameters: PostgreSQL's plan of a prepared statement for any event types read
-    # the whole index on every page (a sequential scan, growing with the log).
+    # the whole index on every page (a sequential scan, growing with the log). And no join
+    # with the projection, whose deleted rows a trigger records as the index's.
     assert asked[0].count(app.settings.database.placeholder) == 0
-    assert "'RoleGranted'" in asked[0]
+    assert PROJECTION not in asked[0]
     app.register_customer(cvr="29189846", name="Kommune 29189846", actor=operator)
     assert index.refresh() == 1
     assert "29189846" in {customer.cvr for customer in app.customers()}
