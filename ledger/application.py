@@ -135,6 +135,11 @@ class Projection(Protocol):
     def ids_of(self, aggregate: type) -> list[UUID]: ...
 
 
+# How many aggregates of a listed kind one statement reads (far below SQLite's limit of
+# bound parameters).
+LISTED_TOGETHER = 500
+
+
 def normalized_person_uuid(value: str) -> str:
     try:
         return person_uuid_of(value)
@@ -1053,14 +1058,18 @@ class LedgerApp(Application[UUID]):
                 yield entry
 
     def _listed(self, kind: type, created: type) -> list[Any]:
-        """Every aggregate of a kind, in the order first recorded, each read by its id.
+        """Every aggregate of a kind, in the order first recorded.
 
-        The ids come from the projection when there is one; an id it names that is no
+        The ids come from the projection when there is one, and the aggregates are read
+        together (a statement for each LISTED_TOGETHER of them); an id it names that is no
         aggregate of the kind (a tampered row, which `ledger verify` reports) is left out."""
         if self.projection is None:
             return [self.repository.get(oid) for oid in self._originators(created)]
-        found = (self._find(oid) for oid in self.projection.ids_of(kind))
-        return [aggregate for aggregate in found if isinstance(aggregate, kind)]
+        ids = self.projection.ids_of(kind)
+        found: dict[UUID, Any] = {}
+        for start in range(0, len(ids), LISTED_TOGETHER):
+            found.update(self._find_together(ids[start : start + LISTED_TOGETHER]))
+        return [found[oid] for oid in ids if isinstance(found.get(oid), kind)]
 
     def _originators(self, created: type) -> list[UUID]:
         topic = get_topic(created)

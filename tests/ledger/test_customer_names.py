@@ -7,6 +7,7 @@ import pytest
 from approval_ledger.cli import main
 from ledger.danish_time import danish_today
 from ledger.domain import Customer, DomainError
+from ledger.identity import InvalidCVR, validate_cvr
 from ledger.migration_board import MigrationBoard
 from ledger.search import PROJECTION, EventIndex
 from ledger.storage.tables_of_our_own import OwnTables
@@ -87,3 +88,34 @@ def test_the_overview_reads_the_board_not_the_log(app, index, operator, monkeypa
         assert statuses_statements() == few
     finally:
         board.close()
+
+
+def test_the_customers_are_read_together_not_one_statement_each(app, index, operator, monkeypatch):
+    """`customers()` (and every listed kind) reads its aggregates in one statement: on
+    PostgreSQL 98 municipalities one by one were 98 round trips on every staff page."""
+    valid = [cvr for cvr in map(str, range(10_000_000, 10_000_400)) if _valid(cvr)]
+    names = {cvr: f"Kommune {place}" for place, cvr in enumerate(valid, 1)}
+    for cvr in valid:
+        app.register_customer(cvr=cvr, name=names[cvr], actor=operator)
+    app.rename_customer(cvr=valid[0], name="Omdøbt Kommune", actor=operator)
+    recorder = app.signed_recorder
+    one_by_one, together = recorder.select_events, recorder.select_events_of
+    reads: list[str] = []
+    monkeypatch.setattr(
+        recorder, "select_events", lambda *a, **k: reads.append("one") or one_by_one(*a, **k)
+    )
+    monkeypatch.setattr(
+        recorder, "select_events_of", lambda ids: reads.append("together") or together(ids)
+    )
+    listed = app.customers()
+    assert reads == ["together"]
+    assert [c.cvr for c in listed] == valid  # in the order first recorded
+    assert listed[0].name == "Omdøbt Kommune"
+    assert listed[0].former_names == [names[valid[0]]]
+
+
+def _valid(cvr: str) -> bool:
+    try:
+        return validate_cvr(cvr) == cvr
+    except InvalidCVR:
+        return False
