@@ -49,6 +49,7 @@ from ledger.personal_data import (
     personal_values,
     subject_of,
 )
+from ledger.search import REFUSED, REFUSED_KINDS
 from ledger.search import TABLE as INDEX_TABLE
 from ledger.storage.asking import AskingClaims
 from ledger.storage.notices import CONTACTS, FAILED, MOOT, OUTBOX, SENT, UNCERTAIN
@@ -775,6 +776,8 @@ class Eraser:
         assert erased_seq is not None
         indexed = self._index_exists()
         index_seqs = planned.index_seqs if indexed else {}
+        # The refused logins' persons beside the index (ledger.search.REFUSED).
+        refused = indexed and self._table_exists(REFUSED)
         sqlite = self.app.settings.database.is_sqlite
 
         def erase(cursor: Any) -> None:
@@ -799,6 +802,12 @@ class Eraser:
                     "AND opening_key IS NOT NULL",
                     (planned.rule, planned.before),
                 )
+                if refused and planned.rule in REFUSED_KINDS:
+                    # The persons of the refused logins it erases, beside the search index,
+                    # by the same condition (their event's time): a DELETE as well.
+                    cursor.execute(
+                        f"DELETE FROM {REFUSED} WHERE event_time < {p}", (planned.before,)
+                    )
                 cursor.execute(
                     f"INSERT INTO {TIME_ERASURES_TABLE} (seq, rule, kind, cutoff, erased_at) "
                     f"VALUES ({p}, {p}, {p}, {p}, {p})",
@@ -840,6 +849,11 @@ class Eraser:
                         f"WHERE seq IN ({', '.join([p] * len(places))})",
                         places,
                     )
+                    if refused and column == "subject_uuid":
+                        cursor.execute(
+                            f"DELETE FROM {REFUSED} WHERE seq IN ({', '.join([p] * len(places))})",
+                            places,
+                        )
 
         self.tables.run(erase)
         if sqlite:
@@ -921,6 +935,8 @@ class Eraser:
             connection.execute(f"VACUUM {PERSONAL_DATA_TABLE}")
             if with_index:
                 connection.execute(f"VACUUM {INDEX_TABLE}")
+                if self._table_exists(REFUSED):
+                    connection.execute(f"VACUUM {REFUSED}")
             if with_events:
                 connection.execute(f"VACUUM {EVENTS_TABLE}")
             return True

@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import DomainEvent
 from eventsourcing.utils import get_topic
 
 from ledger.application import LedgerApp
@@ -112,6 +113,28 @@ _CREATE_INDEXES = (
         if fields.get("person_uuid") in BY_TIME
     )
     + ")",
+)
+# The people of refused logins, beside the index: the person UUID of an event whose
+# `person_uuid` a rule by time erases (a refused login's) is kept here, not in the index row,
+# so that the rule DELETEs these rows (by the same condition as its openings: the value's kind
+# and the event's time, the time the openings keep) and rewrites no index row, while a search
+# by person still finds the event until then. Derived from the log with its index row, in the
+# same transaction; rebuilt and checked with it.
+REFUSED = "ledger_event_index_refused"
+_REFUSED_COLUMNS = ("seq", "subject_uuid", "event_time")
+# The kinds of value (the rules by time) whose persons it holds.
+REFUSED_KINDS = frozenset(
+    kind for fields in EVENT_FIELDS.values() if (kind := fields.get("person_uuid")) in BY_TIME
+)
+_CREATE_REFUSED = {
+    "sqlite": f"CREATE TABLE IF NOT EXISTS {REFUSED} (seq INTEGER PRIMARY KEY, "
+    "subject_uuid TEXT NOT NULL, event_time TEXT NOT NULL)",
+    "postgresql": f"CREATE TABLE IF NOT EXISTS {REFUSED} (seq bigint PRIMARY KEY, "
+    "subject_uuid text NOT NULL, event_time text NOT NULL)",
+}
+_CREATE_REFUSED_INDEXES = (
+    f"CREATE INDEX IF NOT EXISTS {REFUSED}_subject ON {REFUSED} (subject_uuid, seq)",
+    f"CREATE INDEX IF NOT EXISTS {REFUSED}_event_time ON {REFUSED} (event_time)",
 )
 # The aggregate projection: which aggregates of these kinds exist, and their events' places.
 PROJECTION = "ledger_aggregate_events"
@@ -232,7 +255,8 @@ class IndexRow:
         The agreement is the version an approval or reset concerns, or the version itself
         for its own events. The person is whoever acted, and the person a role concerns;
         not the person of a refused login, whose UUID the refusal rule erases by time alone
-        (ledger.erasure deletes its opening, and rewrites no index row for it).
+        (ledger.erasure deletes its opening, and rewrites no index row for it): that person
+        is kept beside the index (RefusedRow), where the rule DELETEs it too.
         """
         event = entry.event
         agreement = getattr(event, "agreement_version_id", None)
@@ -253,6 +277,32 @@ class IndexRow:
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, column) for column in _COLUMNS)
+
+
+@dataclass(frozen=True)
+class RefusedRow:
+    """The person of an event whose person UUID a rule by time erases (a refused login),
+    while the log still holds it, and the event's time the rule compares."""
+
+    seq: int
+    subject_uuid: str
+    event_time: str
+
+    @classmethod
+    def of(cls, entry: Entry) -> "RefusedRow | None":
+        """The row derived from an event in the log; None for another kind of event, or
+        one whose person UUID is erased."""
+        event = entry.event
+        if not _erased_by_time(type(event)) or not isinstance(event, DomainEvent):
+            return None
+        subject = _person_key(getattr(event, "person_uuid", None))
+        if subject is None:
+            return None
+        # The time the event's openings keep (ledger.personal_data), which the rule compares.
+        return cls(entry.seq, subject, event.timestamp.isoformat())
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, column) for column in _REFUSED_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -325,12 +375,14 @@ class Query:
         """Whether the query chooses the whole log."""
         return self == Query()
 
-    def matches(self, row: IndexRow) -> bool:
+    def matches(self, row: IndexRow, refused: "RefusedRow | None" = None) -> bool:
+        """Whether the event of `row` (and of `refused`, its refused login's person) matches."""
+        people = (row.actor_uuid, row.subject_uuid, refused.subject_uuid if refused else None)
         return (
             (self.cvr is None or row.cvr == self.cvr)
             and (self.scope is None or row.cvr in self.scope)
             and (self.agreement is None or row.agreement_version_id == self.agreement)
-            and (self.person is None or self.person in (row.actor_uuid, row.subject_uuid))
+            and (self.person is None or self.person in people)
             and (self.event_type is None or row.event_type == self.event_type)
             and (self.since is None or row.recorded_at >= self.since)
             and (self.until is None or row.recorded_at < self.until)
@@ -415,9 +467,18 @@ class Query:
                 conditions.append(f"{column('cvr', lead == 'scope')} IN ({places})")
                 params.extend(sorted(self.scope))
         if self.person is not None:
-            actor, subject = (column(c, lead == "person") for c in ("actor_uuid", "subject_uuid"))
-            conditions.append(f"({actor} = {p} OR {subject} = {p})")
-            params += [self.person, self.person]
+            # The person acted, a role concerns them, or a refused login does (the table
+            # beside the index, read by its subject's index; on PostgreSQL as an array made
+            # once, which the bitmap of the index's primary key takes beside the other two).
+            led = lead == "person"
+            actor, subject = (column(c, led) for c in ("actor_uuid", "subject_uuid"))
+            refused = f"SELECT seq FROM {REFUSED} WHERE subject_uuid = {p}"
+            if sqlite:
+                refusal = f"{'seq' if led else '+seq'} IN ({refused})"
+            else:
+                refusal = f"{'seq' if led else '(seq + 0)'} = ANY(ARRAY({refused}))"
+            conditions.append(f"({actor} = {p} OR {subject} = {p} OR {refusal})")
+            params += [self.person, self.person, self.person]
         if self.since is not None:
             conditions.append(f"{column('recorded_at', self.by_time)} >= {p}")
             params.append(self.since)
@@ -491,6 +552,8 @@ class EventIndex:
                 _CREATE_PROJECTION[self.database.scheme],
                 _CREATE_PROJECTION_INDEX,
                 *_CREATE_REMOVED[self.database.scheme],
+                _CREATE_REFUSED[self.database.scheme],
+                *_CREATE_REFUSED_INDEXES,
             ),
             _CREATE_LOCK,
         )
@@ -524,7 +587,7 @@ class EventIndex:
             # cut short, which `ledger verify` reports): forget what the log no longer has.
             logger.warning("the search index reaches seq %d, the log %d", indexed, last_seq)
             with self.tables.transaction() as cursor:
-                for table in (TABLE, PROJECTION, REMOVED):
+                for table in (TABLE, PROJECTION, REMOVED, REFUSED):
                     cursor.execute(f"DELETE FROM {table} WHERE seq > {self.p}", (last_seq,))
             indexed = self._highest()
         refilled = self._fill_removed(indexed)
@@ -679,6 +742,7 @@ class EventIndex:
         with self.tables.transaction() as cursor:
             cursor.execute(f"DELETE FROM {TABLE}")
             cursor.execute(f"DELETE FROM {PROJECTION}")
+            cursor.execute(f"DELETE FROM {REFUSED}")
             cursor.execute(f"DELETE FROM {REMOVED}")  # every row is derived again below
         return self.refresh()
 
@@ -690,7 +754,7 @@ class EventIndex:
 
     def _insert_rows(self, cursor: Any, entries: Sequence[Entry]) -> None:
         """The index rows of these events and, in the same transaction, their projection
-        rows: the two are derived and kept together."""
+        rows and their refused logins' persons: they are derived and kept together."""
         places = ", ".join([self.p] * len(_COLUMNS))
         cursor.executemany(
             f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({places}) "
@@ -700,6 +764,16 @@ class EventIndex:
         projected = [row for entry in entries if (row := ProjectionRow.of(entry)) is not None]
         if projected:
             self._insert_projection_rows(cursor, projected)
+        refused = [
+            person.values() for entry in entries if (person := RefusedRow.of(entry)) is not None
+        ]
+        if refused:
+            cursor.executemany(
+                f"INSERT INTO {REFUSED} ({', '.join(_REFUSED_COLUMNS)}) "
+                f"VALUES ({', '.join([self.p] * len(_REFUSED_COLUMNS))}) "
+                "ON CONFLICT (seq) DO NOTHING",
+                refused,
+            )
 
     def _insert_projection_rows(self, cursor: Any, rows: Sequence[ProjectionRow]) -> None:
         places = ", ".join([self.p] * len(_PROJECTION_COLUMNS))
@@ -715,7 +789,7 @@ class EventIndex:
         entries = self.app.signed_log.entries_at(seqs)
         places = ", ".join([self.p] * len(seqs))
         with self.tables.transaction() as cursor:
-            for table in (TABLE, PROJECTION, REMOVED):  # the trigger saw these rows go
+            for table in (TABLE, PROJECTION, REMOVED, REFUSED):  # the trigger saw these go
                 cursor.execute(f"DELETE FROM {table} WHERE seq IN ({places})", list(seqs))
             if entries:
                 self._insert_rows(cursor, entries)
@@ -967,7 +1041,9 @@ class EventIndex:
         event)."""
         found = {entry.seq: entry for entry in self.app.signed_log.entries_at(seqs)}
         trusted = [
-            found[seq] for seq in seqs if seq in found and query.matches(IndexRow.of(found[seq]))
+            found[seq]
+            for seq in seqs
+            if seq in found and query.matches(IndexRow.of(found[seq]), RefusedRow.of(found[seq]))
         ]
         untrusted = sorted(set(seqs) - {entry.seq for entry in trusted})
         return trusted, untrusted
@@ -994,9 +1070,15 @@ class EventIndex:
                 if _table_exists(connection, self.database, PROJECTION)
                 else iter(())
             )
+            refusals = (
+                _stored_rows(connection, self.p, REFUSED, _REFUSED_COLUMNS, RefusedRow)
+                if _table_exists(connection, self.database, REFUSED)
+                else iter(())
+            )
             problems: list[IndexProblem] = []
             row = next(rows, None)
             aggregate = next(projected, None)
+            refusal = next(refusals, None)
             for entry in self.app.signed_log.entries(page_size=_BATCH):
                 if indexed is None or entry.seq > indexed:
                     break  # logged after the last catch-up: the next search indexes it
@@ -1008,6 +1090,31 @@ class EventIndex:
                         IndexProblem.unlogged(aggregate.seq, f"an {PROJECTION_NAME} row")
                     )
                     aggregate = next(projected, None)
+                while refusal is not None and refusal.seq < entry.seq:
+                    problems.append(IndexProblem.unlogged(refusal.seq, f"a {REFUSED_NAME} row"))
+                    refusal = next(refusals, None)
+                expected_refusal = RefusedRow.of(entry)
+                if refusal is not None and refusal.seq == entry.seq:
+                    if refusal != expected_refusal:
+                        problems.append(
+                            IndexProblem(
+                                Reason.INDEX_MISMATCH,
+                                entry.seq,
+                                f"the {REFUSED_NAME} row is not the event's"
+                                if expected_refusal is not None
+                                else f"a {REFUSED_NAME} row for an event with no such person",
+                            )
+                        )
+                    refusal = next(refusals, None)
+                elif expected_refusal is not None:
+                    problems.append(
+                        IndexProblem(
+                            Reason.INDEX_GAP,
+                            entry.seq,
+                            f"the {REFUSED_NAME} has no row for this event, which a search by "
+                            "its person misses until the index is rebuilt",
+                        )
+                    )
                 expected_aggregate = ProjectionRow.of(entry)
                 if aggregate is not None and aggregate.seq == entry.seq:
                     if aggregate != expected_aggregate:
@@ -1050,6 +1157,9 @@ class EventIndex:
             while aggregate is not None:
                 problems.append(IndexProblem.unlogged(aggregate.seq, f"an {PROJECTION_NAME} row"))
                 aggregate = next(projected, None)
+            while refusal is not None:
+                problems.append(IndexProblem.unlogged(refusal.seq, f"a {REFUSED_NAME} row"))
+                refusal = next(refusals, None)
             return problems
         finally:
             connection.close()
@@ -1076,6 +1186,7 @@ class IndexProblem:
 
 
 PROJECTION_NAME = "aggregate projection"
+REFUSED_NAME = "table of refused logins' persons"
 
 
 def _mismatch(seq: int, row: ProjectionRow, expected: ProjectionRow | None) -> IndexProblem:

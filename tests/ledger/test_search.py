@@ -143,13 +143,9 @@ def brute_force(app: LedgerApp, query: Query) -> list[int]:
         agreement = getattr(event, "agreement_version_id", None)
         if isinstance(event, AgreementVersion.Event):
             agreement = event.originator_id
-        # A refused login's person is not searched by: the refusal rule erases the UUID by
-        # time alone, and the index keeps none (ledger.search.IndexRow.of).
         people = {
             person_of(entry.actor.person_uuid if entry.actor else None),
-            None
-            if entry.event_type == "LoginRejected"
-            else person_of(getattr(event, "person_uuid", None)),
+            person_of(getattr(event, "person_uuid", None)),
         }
         return (
             (query.cvr is None or entry.cvr == query.cvr)

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from ledger.search import TABLE, EventIndex, Query
+from ledger.search import REFUSED, TABLE, EventIndex, Query
 
 CVR = "55133018"
 AGREEMENT = "0b9f8a4e-3c9d-4f5e-8a7b-1c2d3e4f5a6b"
@@ -50,9 +50,17 @@ def index(app):
         cursor.execute(f"DELETE FROM {TABLE}")
         places = ", ".join([index.p] * 7)
         cursor.executemany(f"INSERT INTO {TABLE} VALUES ({places})", synthetic_rows())
+        # Refused logins of many people, the person's among them (one in a thousand).
+        cursor.executemany(
+            f"INSERT INTO {REFUSED} VALUES ({index.p}, {index.p}, {index.p})",
+            [
+                (seq, PERSON if seq % 1000 == 9 else f"00000000-0000-4000-8000-{seq:012d}", "t")
+                for seq in range(1, ROWS, 3)
+            ],
+        )
     if not app.settings.database.is_sqlite:
         with index.tables.transaction() as cursor:
-            cursor.execute(f"ANALYZE {TABLE}")
+            cursor.execute(f"ANALYZE {TABLE}, {REFUSED}")
     yield index
     index.close()
 
@@ -140,6 +148,24 @@ def indexes_used(app, index: EventIndex, statement: str, params: list) -> set[st
 
     walk(plan[0]["Plan"])
     return found
+
+
+def test_a_search_by_person_reads_the_refused_logins_by_their_persons_index(app, index):
+    """A person's refused logins are found through the table beside the index by its index
+    of persons, never by reading that table whole, whatever else the search asks."""
+    for query in queries():
+        if query.person is None:
+            continue
+        for statement, params in index.search_statements(query, 1, 25):
+            used = indexes_used(app, index, statement, params)
+            assert f"{REFUSED}_subject" in used, (query, statement, used)
+            if app.settings.database.is_sqlite:
+                plan = index.tables.rows(f"EXPLAIN QUERY PLAN {statement}", params)
+                assert not [r for r in plan if re.search(rf"\bSCAN {REFUSED}\b", r[-1])]
+            else:
+                ((plan,),) = index.tables.rows(f"EXPLAIN (FORMAT JSON) {statement}", params)
+                text = plan if isinstance(plan, str) else json.dumps(plan)
+                assert not re.search(rf'"Seq Scan", [^{{}}]*"Relation Name": "{REFUSED}"', text)
 
 
 def test_a_limited_auditors_search_of_a_common_type_reads_their_customers_events(app, index):
