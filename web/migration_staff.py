@@ -123,7 +123,7 @@ class Words:
         self.switched = _("Skiftet")
         self.not_planned = _("Ikke planlagt")
         self.optional = _("Frivillig")
-        self.reopened = _("Forudsætning mangler")
+        self.reopened = _("Forudsæt\u00adning mangler")  # soft hyphen: a narrow column
         self.today = _("i dag")
         self.tomorrow = _("i morgen")
         self._days: dict[datetime.date, str] = {}
