@@ -15,7 +15,7 @@ import pytest
 
 from development.demo import OPERATOR_CVR
 from ledger.application import LedgerApp
-from ledger.domain import AgreementVersion, Customer, DomainError
+from ledger.domain import COLLEAGUE, AgreementVersion, Customer, DomainError, RoleAssignment
 from ledger.evidence.bundle import ENTRIES_FILE, open_bundle, verify_bundle
 from ledger.evidence.database import DatabaseURL
 from ledger.evidence.keys import VerifierKey
@@ -147,9 +147,12 @@ def brute_force(app: LedgerApp, query: Query) -> list[int]:
             person_of(entry.actor.person_uuid if entry.actor else None),
             person_of(getattr(event, "person_uuid", None)),
         }
+        cvr = entry.cvr  # a colleague role's grant is for its one municipality
+        if isinstance(event, RoleAssignment.RoleGranted) and event.role == COLLEAGUE:
+            (cvr,) = event.cvrs
         return (
-            (query.cvr is None or entry.cvr == query.cvr)
-            and (query.scope is None or entry.cvr in query.scope)
+            (query.cvr is None or cvr == query.cvr)
+            and (query.scope is None or cvr in query.scope)
             and (query.agreement is None or str(agreement) == query.agreement)
             and (query.person is None or query.person in people)
             and (query.event_type is None or entry.event_type == query.event_type)
