@@ -41,7 +41,7 @@ from eventsourcing.domain import DomainEvent
 from eventsourcing.utils import get_topic
 
 from ledger.application import LedgerApp
-from ledger.domain import COLLEAGUE, AgreementVersion, Customer, Declaration, RoleAssignment
+from ledger.domain import AgreementVersion, Customer, Declaration, RoleAssignment
 from ledger.evidence import merkle
 from ledger.evidence.database import DatabaseURL
 from ledger.evidence.keys import VerifierKey
@@ -236,16 +236,6 @@ def _erased_by_time(event_type: type) -> bool:
     return kind_of(get_topic(event_type), "person_uuid") in BY_TIME
 
 
-def _cvr_of(entry: Entry) -> str | None:
-    """The CVR an event is searched by: its own, or its actor's; a colleague role's grant is
-    for its one municipality (RoleGranted names `cvrs`, not `cvr`), whoever granted it."""
-    event = entry.event
-    if isinstance(event, RoleAssignment.RoleGranted) and event.role == COLLEAGUE:
-        (cvr,) = event.cvrs
-        return cvr
-    return entry.cvr
-
-
 @dataclass(frozen=True)
 class IndexRow:
     """What the index knows of one event: the facts a search filters on."""
@@ -277,7 +267,7 @@ class IndexRow:
             seq=entry.seq,
             recorded_at=entry.recorded_at,
             event_type=entry.event_type,
-            cvr=_cvr_of(entry),
+            cvr=entry.cvr,
             agreement_version_id=str(agreement) if agreement is not None else None,
             actor_uuid=_person_key(actor.person_uuid if actor else None),
             subject_uuid=None

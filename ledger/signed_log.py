@@ -19,7 +19,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, Mapper
 
 from ledger.config import TsaSettings
-from ledger.domain import LOG_KEYS_ID, DomainError, LogKeys
+from ledger.domain import COLLEAGUE, LOG_KEYS_ID, DomainError, LogKeys, RoleAssignment
 from ledger.evidence import merkle
 from ledger.evidence.bundle import Receipt
 from ledger.evidence.cosignature import WitnessEntry
@@ -61,8 +61,19 @@ class Entry:
         return _type_names(type(self.event))[0]
 
     @property
+    def about_cvr(self) -> str | None:
+        """The CVR the event itself is about, never its actor's: its own `cvr`, or a
+        colleague role's one municipality (RoleGranted names `cvrs`), whoever granted it."""
+        event = self.event
+        if isinstance(event, RoleAssignment.RoleGranted) and event.role == COLLEAGUE:
+            (cvr,) = event.cvrs
+            return str(cvr)
+        return getattr(event, "cvr", None)
+
+    @property
     def cvr(self) -> str | None:
-        return getattr(self.event, "cvr", None) or getattr(self.actor, "cvr", None)
+        """The CVR the event is searched and shown by: the one it is about, else its actor's."""
+        return self.about_cvr or getattr(self.actor, "cvr", None)
 
     @property
     def actor(self) -> Actor | None:

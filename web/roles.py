@@ -105,7 +105,7 @@ def may_read_entry(entry: Entry) -> bool:
         return True
     if is_auditor() and (not current_user.auditor_cvrs or entry.cvr in current_user.auditor_cvrs):
         return True
-    about = getattr(entry.event, "cvr", None)
+    about = entry.about_cvr
     return about is not None and about == current_user.cvr
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from approval_ledger.initialize import initialize
 from development.demo import CUSTOMERS, OPERATOR_CVR, PERSONS_BY_KEY, demo_pdf, signatory
+from ledger.domain import COLLEAGUE
 from tests.fixtures import approved_agreement
 from tests.web.test_login import log_in
 
@@ -425,3 +426,30 @@ def test_a_receipt_of_a_staff_made_event_is_for_staff_and_auditors_in_scope(
     staff = _reader(app, make_portal, "staff")
     assert readable(staff, published) == (200, 200, 200)
     assert readable(staff, reset) == (200, 200, 200)
+
+
+def test_an_operators_colleague_grant_is_about_the_municipality_and_readable_by_it(
+    app, operator, make_portal
+):
+    """A colleague role is for one municipality, whoever granted it: the operator's grant
+    (`ledger role grant --role colleague`) is about Aarhus (its receipt read by Aarhus and by
+    an auditor limited to Aarhus), not about the operator who granted it."""
+    for cvr, name in CUSTOMERS.items():
+        app.register_customer(cvr=cvr, name=name, actor=operator)
+    app.grant_role(
+        person_uuid="5a1e2b3c-4d5e-4f60-8172-93a4b5c6d7e8",
+        person_name="Anna Andersen",
+        role=COLLEAGUE,
+        cvrs=[AARHUS],
+        actor=operator,
+    )
+    seq = [e.seq for e in app.signed_log.entries() if e.event_type == "RoleGranted"][-1]
+    receipt = f"/kvitteringer/{seq}"
+    assert _reader(app, make_portal, "aarhus").get(receipt).status_code == 200
+    assert _reader(app, make_portal, "odense").get(receipt).status_code == 404
+    _grant(app, operator, "auditor", "auditor", [AARHUS])
+    assert _reader(app, make_portal, "auditor").get(receipt).status_code == 200
+    _grant(app, operator, "auditor", "auditor", [ODENSE])
+    assert _reader(app, make_portal, "auditor").get(receipt).status_code == 404
+    entry = app.signed_log.entry(seq)
+    assert (entry.about_cvr, entry.cvr) == (AARHUS, AARHUS)
