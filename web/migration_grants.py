@@ -18,11 +18,11 @@ from flask_babel import gettext as _
 from ledger import migration
 from ledger.domain import RESET_REASON_LENGTH, DomainError, RoleAssignment, whole_number
 from web.auth import ledger
+from web.migration_staff import CHECK_NOTE_MAX, checked_note
 from web.roles import acting_person, staff_required
 from web.staff import _customer, _form, carry_out
 
 blueprint = Blueprint("colleague_grants", __name__, url_prefix="/drift")
-CHECK_NOTE_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,7 @@ def mark_checked(cvr: str, person_uuid: str) -> ResponseReturnValue:
     form = _form("note", "granted_version")
 
     def check() -> Any:
-        if not form["note"]:
-            raise DomainError(_("Skriv, hvordan du har kontrolleret tegningsretten."))
-        if len(form["note"]) > CHECK_NOTE_MAX:
-            raise DomainError(
-                _("Skriv højst %(longest)s tegn om kontrollen.", longest=CHECK_NOTE_MAX)
-            )
+        checked_note(form["note"])
         try:
             granted_version = whole_number(form["granted_version"], lowest=1)
         except ValueError:

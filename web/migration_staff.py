@@ -794,6 +794,16 @@ def _checked() -> list[dict[str, str]]:
     return checked
 
 
+def checked_note(note: str) -> str:
+    """Staff's note of how they checked a person's signing authority (an approval's or a
+    colleague grant's), or DomainError saying what is missing."""
+    if not note:
+        raise DomainError(_("Skriv, hvordan du har kontrolleret tegningsretten."))
+    if len(note) > CHECK_NOTE_MAX:
+        raise DomainError(_("Skriv højst %(longest)s tegn om kontrollen.", longest=CHECK_NOTE_MAX))
+    return note
+
+
 def _unchecked_page(*, error: str | None = None, failed: str = "", note: str = "") -> str:
     return render_template(
         "staff/unchecked.html",
@@ -819,12 +829,7 @@ def mark_checked(cvr: str, version_id: UUID) -> ResponseReturnValue:
     form = _form("note", "approved_version")
 
     def check() -> Any:
-        if not form["note"]:
-            raise DomainError(_("Skriv, hvordan du har kontrolleret tegningsretten."))
-        if len(form["note"]) > CHECK_NOTE_MAX:
-            raise DomainError(
-                _("Skriv højst %(longest)s tegn om kontrollen.", longest=CHECK_NOTE_MAX)
-            )
+        checked_note(form["note"])
         try:
             approved_version = whole_number(form["approved_version"], lowest=1)
         except ValueError:
