@@ -189,6 +189,7 @@ EVENT_TEXT_BOUNDS: dict[str, TextBound] = {
     "before": TextBound("Tidspunktet", 40),
     "documents": TextBound("Dokumentets SHA-256", 64),
     "redacted": TextBound("Den erstattede hændelse", 100),
+    "event_fields": TextBound("Hændelsestypen og feltet", 130),
     # Refused logins: our reason codes, the configured IdP, verified or hashed IDs.
     "idp": TextBound("IdP'ens entity ID", 500),
     "assertion_id": TextBound("Assertionens ID", len("sha256:") + 64),
@@ -1195,6 +1196,11 @@ class PersonalData(Bounded):
         # The format 1 payloads it replaced by redacted ones: "<seq> <SHA-256 of the redacted
         # payload>" each (docs/evidence-format.md section 10.4); none in erasures before.
         redacted: list[str] | None = None
+        # With `before`: what it erased, "<event type> <field>" each, the event type the last
+        # part of its topic (docs/evidence-format.md section 10.4), as a field's name may be
+        # of another kind in another event type; none in erasures before, whose `fields`
+        # reached every event type.
+        event_fields: list[str] | None = None
 
     class PersonalDataErasureRefused(Aggregate.Created):
         rule: str
@@ -1221,6 +1227,7 @@ class PersonalData(Bounded):
         openings: int,
         actor: Actor,
         redacted: Iterable[str] = (),
+        event_fields: Iterable[str] | None = None,
     ) -> "PersonalData":
         if rule not in cls.RULES:
             raise DomainError(f"Ukendt sletningsregel {rule!r}.")
@@ -1238,6 +1245,7 @@ class PersonalData(Bounded):
             openings=openings,
             actor=actor,
             redacted=sorted(redacted, key=lambda item: int(item.split(" ", 1)[0])),
+            event_fields=None if event_fields is None else sorted(set(event_fields)),
         )
 
     @classmethod

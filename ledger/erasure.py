@@ -155,8 +155,10 @@ class Planned:
     before: str | None = None
     documents: set[str] = field(default_factory=set)
     index_seqs: dict[str, set[int]] = field(default_factory=dict)
-    # With `before`: the openings due, by (event type, field).
+    # With `before`: the openings due, by (event type, field), and the (event type, field)
+    # of the format 1 values it redacts.
     due: dict[tuple[str, str], int] = field(default_factory=dict)
+    redacted_fields: set[tuple[str, str]] = field(default_factory=set)
     # E-mail addresses beside the log (ledger.storage.notices): the outbox's recipients of
     # notices created before `outbox_before_ms` and sent or given up, the signatories'
     # addresses last seen before `contacts_before_ms`, and for a request an address and a
@@ -359,12 +361,12 @@ class FormatOneIndex:
     def rows(self, condition: str, params: Sequence[Any]) -> list["_V1Row"]:
         """The values not yet erased that meet `condition`, by seq and field."""
         found = self.tables.rows(
-            f"SELECT seq, field, originator_id, originator_version, kind, event_time, "
-            f"assertion FROM {self.TABLE} WHERE erased_seq IS NULL AND {condition} "
+            f"SELECT seq, field, originator_id, originator_version, event_type, kind, "
+            f"event_time, assertion FROM {self.TABLE} WHERE erased_seq IS NULL AND {condition} "
             "ORDER BY seq, field",
             params,
         )
-        return [_V1Row(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6]) for r in found]
+        return [_V1Row(int(r[0]), r[1], r[2], int(r[3]), *r[4:]) for r in found]
 
     def counts(self) -> list[tuple[str, str, str, int]]:
         """(event type, field, kind, values held) of the format 1 values not yet erased."""
@@ -415,6 +417,7 @@ class _V1Row:
     field: str
     originator_id: str
     originator_version: int
+    event_type: str
     kind: str
     event_time: str
     assertion: str | None
@@ -558,6 +561,7 @@ class Eraser:
         for row in rows:
             planned.pending.setdefault(row.seq, {})[row.field] = row.kind
             planned.fields.add(row.field)
+            planned.redacted_fields.add((row.event_type, row.field))
             if planned.seqs is not None:
                 planned.seqs.add(row.seq)
             column = _INDEXED_PERSON.get(row.field)
@@ -734,6 +738,9 @@ class Eraser:
             openings=planned.openings,
             actor=actor,
             redacted=[f"{seq} {r.sha256}" for seq, r in planned.redactions.items()],
+            event_fields=None
+            if planned.before is None
+            else [f"{t} {f}" for t, f in planned.due.keys() | planned.redacted_fields],
         )
         self.app.save(erasure)
         planned.seq = self._seq_of(erasure)

@@ -128,16 +128,26 @@ class Erasure:
     documents: frozenset[str]
     # The format 1 payloads it replaced, by seq: the SHA-256 of the redacted payload.
     redacted: dict[int, str] = dataclasses.field(default_factory=dict)
+    # With `before`: the (event type, field) it erased; None in erasures made before the
+    # member was, whose `fields` reach every event type.
+    event_fields: frozenset[tuple[str, str]] | None = None
 
-    def covers(self, seq: int, field: str, happened: datetime | None) -> bool:
+    def covers(self, seq: int, field: str, happened: datetime | None, topic: str) -> bool:
         """Whether this erasure accounts for the value of `field` of the event at `seq`
-        (which happened at `happened`, its payload's `timestamp`) having no opening: only
-        an earlier event's."""
+        (which happened at `happened`, its payload's `timestamp`, and is of `topic`) having
+        no opening: only an earlier event's."""
         if seq >= self.seq or (field not in self.fields and WHOLE_PAYLOAD not in self.fields):
             return False
         if self.seqs is not None:
             return seq in self.seqs
+        if self.event_fields is not None and (event_type(topic), field) not in self.event_fields:
+            return False
         return self.before is not None and happened is not None and happened < self.before
+
+
+def event_type(topic: str) -> str:
+    """An event's type as an erasure's `event_fields` name it: its topic's last part."""
+    return topic.rsplit(".", 1)[-1]
 
 
 def read_erasure(seq: int, payload: bytes) -> Erasure | None:
@@ -153,6 +163,7 @@ def read_erasure(seq: int, payload: bytes) -> Erasure | None:
     redactions = _redactions(document.get("redacted"))
     seqs, before = document.get("seqs"), document.get("before")
     documents = document.get("documents") or []
+    event_fields = document.get("event_fields")
     moment = _moment(before) if isinstance(before, str) else None
     if not (
         isinstance(rule, str)
@@ -161,6 +172,10 @@ def read_erasure(seq: int, payload: bytes) -> Erasure | None:
         and (before is None or moment is not None)
         and _strings(documents)
         and redactions is not None
+        and (
+            event_fields is None
+            or (_strings(event_fields) and all(" " in item for item in event_fields))
+        )
     ):
         return None
     return Erasure(
@@ -171,6 +186,9 @@ def read_erasure(seq: int, payload: bytes) -> Erasure | None:
         moment,
         frozenset(documents),
         redactions,
+        None
+        if event_fields is None
+        else frozenset(tuple(item.split(" ", 1)) for item in event_fields),
     )
 
 
@@ -194,11 +212,11 @@ def _strings(value: Any) -> bool:
 
 
 def covering(
-    erasures: Sequence[Erasure], seq: int, field: str, happened: datetime | None
+    erasures: Sequence[Erasure], seq: int, field: str, happened: datetime | None, topic: str
 ) -> Erasure | None:
     """The first erasure that accounts for a missing opening, None when none does."""
     for erasure in erasures:
-        if erasure.covers(seq, field, happened):
+        if erasure.covers(seq, field, happened, topic):
             return erasure
     return None
 

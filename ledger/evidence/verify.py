@@ -177,6 +177,7 @@ class _Personal:
     seq: int
     originator_id: str
     originator_version: int
+    topic: str
     happened: Any
     committed: tuple[Committed, ...]
 
@@ -327,7 +328,7 @@ class _Page:
                     happened, committed = commitments_in(payload)
                     if committed:
                         personal.append(
-                            _Personal(seq, oid_text, version, happened, tuple(committed))
+                            _Personal(seq, oid_text, version, topic, happened, tuple(committed))
                         )
                 if topic == ERASURE_TOPIC:
                     erasure = read_erasure(seq, payload)
@@ -963,7 +964,7 @@ def _personal_problems(
                     )
                 still_there.append((event, committed))
                 continue
-            erasure = covering(erasures, event.seq, committed.field, event.happened)
+            erasure = covering(erasures, event.seq, committed.field, event.happened, event.topic)
             if erasure is None:
                 yield Problem(
                     Reason.PERSONAL_DATA_MISSING,
@@ -976,7 +977,7 @@ def _personal_problems(
             if column is not None:
                 erased_people.setdefault(event.seq, set()).add(column)
     for event, committed in still_there:
-        erasure = covering(erasures, event.seq, committed.field, event.happened)
+        erasure = covering(erasures, event.seq, committed.field, event.happened, event.topic)
         if erasure is not None:
             yield Problem(
                 Reason.ERASURE_INCOMPLETE,

@@ -259,6 +259,35 @@ def test_an_opening_missing_that_no_time_rule_erased_is_personal_data_missing(ad
     assert kept == f"slettet (persondata, seq {done.seq}, regel network)"
 
 
+def test_a_time_rule_covers_only_its_own_kinds_fields_not_the_same_name_in_other_events(
+    adopted, operator
+):
+    """The refusal rule erases the refused logins' `person_uuid`, a field name a role grant
+    holds too (of the identity kind): a grant's opening deleted by hand is tampering, not
+    erased by the refusal rule's erasure, although its event happened before its `before`."""
+    assignment = adopted.grant_role(
+        person_uuid=PERSON, person_name=NAME, role="staff", cvrs=[], actor=operator
+    )
+    granted = adopted.signed_log.seq_of(assignment.id, assignment.version)
+    refuse(adopted)
+    done = {p.rule: p for p in Eraser(adopted).run(LATER, actor=operator)}
+    assert "refusal" in done
+    erasure = adopted.signed_log.entry(done["refusal"].seq).facts()
+    assert erasure["event_fields"] == [
+        "LoginRejected assertion_id",
+        "LoginRejected person_uuid",
+    ]
+    assert verified(adopted).ok
+    _, committed = commitments_in(adopted.signed_log.entry(granted).payload)
+    (uuid_of_grant,) = [c.commitment for c in committed if c.field == "person_uuid"]
+    adopted.personal_data.tables.run(
+        lambda c: c.execute(
+            f"DELETE FROM {PERSONAL_DATA_TABLE} WHERE commitment = '{uuid_of_grant}'"
+        )
+    )
+    assert reasons(adopted) == [(Reason.PERSONAL_DATA_MISSING, granted)]
+
+
 def test_a_refused_logins_person_is_not_kept_in_the_search_index(adopted, operator):
     """The search index keeps no UUID of a refused login: the refusal rule's erasure then
     has nothing to rewrite there."""
