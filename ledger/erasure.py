@@ -33,7 +33,12 @@ from ledger.evidence.personal import (
     redacted_name,
     value_text,
 )
-from ledger.evidence.tables import EVENTS_TABLE, LEAVES_TABLE, PERSONAL_DATA_TABLE
+from ledger.evidence.tables import (
+    EVENTS_TABLE,
+    LEAVES_TABLE,
+    PERSONAL_DATA_TABLE,
+    TIME_ERASURES_TABLE,
+)
 from ledger.identity import Actor
 from ledger.personal_data import (
     ASSERTION,
@@ -44,7 +49,6 @@ from ledger.personal_data import (
     LOGIN_ASSERTIONS_TABLE,
     NETWORK,
     REFUSAL,
-    TIME_ERASURES_TABLE,
     is_erased,
     personal_values,
     subject_of,

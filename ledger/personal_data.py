@@ -35,7 +35,7 @@ from ledger.evidence.personal import (
     opens,
     value_text,
 )
-from ledger.evidence.tables import PERSONAL_DATA_TABLE
+from ledger.evidence.tables import PERSONAL_DATA_TABLE, TIME_ERASURES_TABLE
 from ledger.identity import Actor, InvalidPersonUUID, person_uuid
 from ledger.storage import RowsBeside, StoredEventWithRows
 from ledger.storage.tables_of_our_own import OwnTables
@@ -218,7 +218,6 @@ class TimeErasure:
 
 
 FORMAT_1_TABLE = "ledger_personal_v1"
-TIME_ERASURES_TABLE = "ledger_personal_erased_by_time"
 FORMAT_1_SCANNED = "ledger_personal_v1_scanned"
 LOGIN_ASSERTIONS_TABLE = "ledger_login_assertions"
 _CREATE = (

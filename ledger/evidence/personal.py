@@ -82,12 +82,16 @@ def commitments_in(payload: bytes) -> tuple[datetime | None, list[Committed]]:
         document = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
         return None, []
-    moment = None
+    return _timestamp(document), list(_walk(document))
+
+
+def _timestamp(document: Any) -> datetime | None:
+    """A payload's `timestamp` (the library writes it as a datetime value), or None."""
     if isinstance(document, dict):
         stamp = document.get("timestamp")
         if isinstance(stamp, dict) and isinstance(stamp.get("_data_"), str):
-            moment = _moment(stamp["_data_"])
-    return moment, list(_walk(document))
+            return _moment(stamp["_data_"])
+    return None
 
 
 def _moment(text: str) -> datetime | None:
@@ -131,6 +135,8 @@ class Erasure:
     # With `before`: the (event type, field) it erased; None in erasures made before the
     # member was, whose `fields` reach every event type.
     event_fields: frozenset[tuple[str, str]] | None = None
+    # When it was recorded (its payload's `timestamp`).
+    recorded: datetime | None = None
 
     def covers(self, seq: int, field: str, happened: datetime | None, topic: str) -> bool:
         """Whether this erasure accounts for the value of `field` of the event at `seq`
@@ -189,6 +195,7 @@ def read_erasure(seq: int, payload: bytes) -> Erasure | None:
         None
         if event_fields is None
         else frozenset(tuple(item.split(" ", 1)) for item in event_fields),
+        _timestamp(document),
     )
 
 

@@ -204,6 +204,11 @@ class Reason(StrEnum):
         "erasure-incomplete",
         "an erasure event naming a personal value, payload or document that is still stored",
     )
+    ERASURE_RECORD_MISMATCH = (
+        "erasure-record-mismatch",
+        "a row of ledger_personal_erased_by_time that differs from its erasure event or stands "
+        "for none, or an erasure by time that took openings without its row",
+    )
     ERASED_DATA_READABLE = (
         "erased-data-readable",
         "erased personal data still readable elsewhere: a person's UUID in the search index, "

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -51,6 +52,7 @@ from ledger.evidence.tables import (
     EVENTS_TABLE,
     LEAVES_TABLE,
     PERSONAL_DATA_TABLE,
+    TIME_ERASURES_TABLE,
 )
 
 PAGE_SIZE = 2000
@@ -948,6 +950,9 @@ def _personal_problems(
             openings[commitment] = (field_name, key, value)
     erasures = sorted(found.erasures, key=lambda erasure: erasure.seq)
     still_there: list[tuple[_Personal, Committed]] = []
+    # The erasures by time that account for an opening whose row is gone: readers find them
+    # by their row in TIME_ERASURES_TABLE.
+    took_by_time: set[int] = set()
     # The search index's person columns whose UUID an erasure took away, by seq.
     erased_people: dict[int, set[int]] = {}
     for event in found.events:
@@ -973,6 +978,8 @@ def _personal_problems(
                 )
                 continue
             report.erased += 1
+            if stored is None and erasure.before is not None:
+                took_by_time.add(erasure.seq)  # no row of the opening names its erasure
             column = _INDEX_COLUMN.get(committed.field)
             if column is not None:
                 erased_people.setdefault(event.seq, set()).add(column)
@@ -997,6 +1004,7 @@ def _personal_problems(
                         None,
                         f"the document {sha256} it erased is still in the documents directory",
                     )
+    yield from _time_erasure_problems(reader, erasures, took_by_time)
     if erased_people and _table_exists(reader, EVENT_INDEX_TABLE):
         for seq, *people in reader.rows(
             f"SELECT seq, actor_uuid, subject_uuid FROM {EVENT_INDEX_TABLE} "
@@ -1010,6 +1018,47 @@ def _personal_problems(
                     None,
                     "the search index still holds the UUID of the person erased from it",
                 )
+
+
+def _time_erasure_problems(
+    reader: _Reader, erasures: list[Erasure], took: set[int]
+) -> Iterator[Problem]:
+    """Each row of TIME_ERASURES_TABLE, where the pages find which erasure took a value
+    whose opening is gone, as its erasure event states it (section 10.3); each erasure by
+    time that took openings, with its row. Otherwise `erasure-record-mismatch`: the pages
+    name the wrong erasure, or none."""
+    rows: dict[int, tuple[str, str, str, str]] = {}
+    if _table_exists(reader, TIME_ERASURES_TABLE):
+        rows = {
+            int(seq): (rule, kind, cutoff, erased_at)
+            for seq, rule, kind, cutoff, erased_at in reader.rows(
+                f"SELECT seq, rule, kind, cutoff, erased_at FROM {TIME_ERASURES_TABLE}"
+            )
+        }
+    by_seq = {erasure.seq: erasure for erasure in erasures if erasure.before is not None}
+
+    def mismatch(seq: int, detail: str) -> Problem:
+        return Problem(Reason.ERASURE_RECORD_MISMATCH, seq, None, None, detail)
+
+    for seq in sorted(rows.keys() | took):
+        row, erasure = rows.get(seq), by_seq.get(seq)
+        if row is None:
+            yield mismatch(seq, f"no row of {TIME_ERASURES_TABLE} names this erasure by time")
+        elif erasure is None:
+            yield mismatch(
+                seq, f"a row of {TIME_ERASURES_TABLE} names seq {seq}, no erasure by time"
+            )
+        elif (row[0], row[1]) != (erasure.rule, erasure.rule) or not (
+            _same_moment(row[2], erasure.before) and _same_moment(row[3], erasure.recorded)
+        ):
+            yield mismatch(seq, f"its row of {TIME_ERASURES_TABLE} differs from the event")
+
+
+def _same_moment(text: str, moment: datetime | None) -> bool:
+    try:
+        return moment is not None and datetime.fromisoformat(text) == moment
+    except ValueError:
+        return False
 
 
 # The search index's columns (0 actor_uuid, 1 subject_uuid) that hold a field's UUID.

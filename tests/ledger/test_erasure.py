@@ -288,6 +288,36 @@ def test_a_time_rule_covers_only_its_own_kinds_fields_not_the_same_name_in_other
     assert reasons(adopted) == [(Reason.PERSONAL_DATA_MISSING, granted)]
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        "DELETE FROM ledger_personal_erased_by_time WHERE rule = 'network'",
+        "UPDATE ledger_personal_erased_by_time SET cutoff = '2020-01-01T00:00:00+00:00' "
+        "WHERE rule = 'network'",
+        "UPDATE ledger_personal_erased_by_time SET seq = seq + 1000 WHERE rule = 'network'",
+    ],
+    ids=["row-deleted", "cutoff-changed", "seq-moved"],
+)
+def test_a_time_erasures_row_that_differs_from_its_event_is_an_erasure_record_mismatch(
+    adopted, operator, change
+):
+    """The row where readers find a time rule's seq is derived data: deleted or altered, the
+    pages show the value as erased by no one or by another seq. `ledger verify` holds each
+    row to its signed event, and each time rule's event that took openings to its row."""
+    approval = approve(adopted, operator)
+    done = {p.rule: p for p in Eraser(adopted).run(LATER, actor=operator)}
+    assert verified(adopted).ok
+    adopted.personal_data.tables.run(lambda c: c.execute(change))
+    problems = verified(adopted).problems
+    seq = done["network"].seq
+    expected = [seq, seq + 1000] if "seq + 1000" in change else [seq]  # moved: both ends
+    assert [(str(p.reason), p.seq) for p in problems] == [
+        (Reason.ERASURE_RECORD_MISMATCH, at) for at in expected
+    ], [str(p) for p in problems]
+    ip = adopted.signed_log.entry(approval).facts()["request"]["ip"]
+    assert ip != f"slettet (persondata, seq {done['network'].seq}, regel network)"
+
+
 def test_a_refused_logins_person_is_not_kept_in_the_search_index(adopted, operator):
     """The search index keeps no UUID of a refused login: the refusal rule's erasure then
     has nothing to rewrite there."""
