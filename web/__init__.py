@@ -29,6 +29,7 @@ from web import (
     portal,
     signatory,
     staff,
+    translation,
 )
 from web.arguments import WholeNumberConverter
 from web.auth import SessionCookies, check_session, login_manager
@@ -90,6 +91,7 @@ def create_app(services: Services, *, config: Mapping[str, Any] | None = None) -
     csrf.init_app(app)
     app.before_request(_protect_forms(_origin(saml.base_url), origin_required=secure))
     babel.init_app(app, locale_selector=lambda: "da")
+    translation.register(app)
     errors.register(app)
     app.context_processor(_navigation)
     csrf.exempt(auth.acs)  # a cross-site POST from the IdP, bound to the browser by InResponseTo

@@ -27,7 +27,6 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup, escape
 
@@ -42,6 +41,7 @@ from web.arguments import number_arg
 from web.auth import event_index, ledger
 from web.display import EVENT_NAMES, at_minute, day, number, when
 from web.roles import auditor_required
+from web.translation import gettext as _
 
 blueprint = Blueprint("audit", __name__, url_prefix="/revision")
 

@@ -5,10 +5,9 @@ length of time in Danish words ("23 minutter")."""
 import datetime
 import re
 
-from flask_babel import gettext as _
-
 from ledger.danish_time import DANISH_TIME
 from web.staff import danish_moment
+from web.translation import gettext as _
 
 _TIME_OF_DAY = re.compile(r"(?:kl\.?\s*)?(?P<h>\d{1,2})[.:](?P<m>\d{2})(?:[.:](?P<s>\d{2}))?", re.I)
 # A moment typed this far after now is a typing error, not a clock a little ahead.

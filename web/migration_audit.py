@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, send_file
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from ledger import migration
@@ -29,6 +28,7 @@ from web.audit import coverage_text, status_text
 from web.auth import event_index, ledger, migration_board
 from web.migration_display import downtime_text, phases, task_views
 from web.roles import auditor_required
+from web.translation import gettext as _
 
 blueprint = Blueprint("audit_migration", __name__, url_prefix="/revision")
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import Blueprint, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 
 from ledger import migration
 from ledger.domain import RESET_REASON_LENGTH, DomainError, RoleAssignment, whole_number
@@ -21,6 +20,7 @@ from web.auth import ledger
 from web.migration_staff import CHECK_NOTE_MAX, checked_note
 from web.roles import acting_person, staff_required
 from web.staff import _customer, _form, carry_out
+from web.translation import gettext as _
 
 blueprint = Blueprint("colleague_grants", __name__, url_prefix="/drift")
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 
 from ledger import migration
 from ledger.danish_time import danish_today
@@ -31,6 +30,7 @@ from web.audit import danish_date
 from web.auth import ledger, migration_board
 from web.migration_display import downtime_text, phases, seqs_of, task_views
 from web.roles import acting_person, is_colleague_here, signatory_customer, signatory_required
+from web.translation import gettext as _
 
 blueprint = Blueprint("municipality", __name__, url_prefix="/migrering")
 

@@ -18,7 +18,6 @@ from uuid import UUID
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from ledger import migration
@@ -35,6 +34,7 @@ from web.migration_display import evidence
 from web.roles import acting_person, staff_required
 from web.signatory import send_document
 from web.staff import REFUSED, _customer, _form, carry_out, row_macro, rows_of
+from web.translation import gettext as _
 from web.uploads import read_pdf
 
 blueprint = Blueprint("migration_staff", __name__, url_prefix="/drift")

@@ -9,13 +9,13 @@ a person whose assertion no longer carries an address is mailed no more.
 from dataclasses import dataclass
 
 from flask import current_app
-from flask_babel import gettext as _
 
 from ledger.domain import DomainError
 from ledger.identity import checked_email_address
 from ledger.storage.notices import DUE, FAILED, UNCERTAIN
 from saml.policy import Identity
 from web.services import Services
+from web.translation import gettext as _
 
 
 def _services() -> Services:

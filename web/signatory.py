@@ -19,7 +19,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ledger.application import DocumentUnavailable, NotACustomer
@@ -55,6 +54,7 @@ from web.roles import (
     signatory_customer,
     signatory_required,
 )
+from web.translation import gettext as _
 from web.uploads import read_pdf, safe_name
 
 blueprint = Blueprint("signatory", __name__)

@@ -26,8 +26,6 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext
 from markupsafe import Markup
 
 from ledger.application import latest_sending_date
@@ -64,6 +62,8 @@ from web.display import describe
 from web.notices import mail_status, told_by_mail
 from web.roles import acting_person, staff_required
 from web.signatory import send_document
+from web.translation import gettext as _
+from web.translation import lazy_gettext
 from web.uploads import read_pdf
 
 blueprint = Blueprint("staff", __name__, url_prefix="/drift")
