@@ -13,7 +13,7 @@ from eventsourcing.application import (
     ProcessingEvent,
     Recording,
 )
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, DomainEvent
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper, Transcoding
 from eventsourcing.utils import Environment, EnvType, get_topic
 
@@ -268,13 +268,16 @@ class LedgerApp(Application[UUID]):
         """The library's `save`, but for how it collects: the pending events of an aggregate
         of ours (the library's `Aggregate`) are taken at once, where the library asks of
         every object typing's runtime protocols DomainEventProtocol and then
-        CollectEventsProtocol, each isinstance walking the protocol's members. Anything
-        else (a bare event) is collected as the library collects it, in the same order."""
+        CollectEventsProtocol, each isinstance walking the protocol's members (7.6 us a
+        call); so is a bare event of the library's `DomainEvent` (ledger.bulk's). Anything
+        else is collected as the library collects it, in the same order."""
         processing_event: ProcessingEvent[UUID] = ProcessingEvent()
         for obj in objs:
             if isinstance(obj, Aggregate):
                 processing_event.events.extend(obj.collect_events())
                 processing_event.aggregates[obj.id] = obj
+            elif isinstance(obj, DomainEvent):  # a bare event of ours (ledger.bulk's)
+                processing_event.events.append(obj)
             elif obj is not None:
                 processing_event.collect_events(obj)
         processing_event.saved_kwargs.update(kwargs)
