@@ -35,6 +35,7 @@ from ledger.domain import DomainError, iso_date
 from ledger.evidence.reasons import Reason
 from ledger.export import Cell, Context, export_bundle, history_row, history_writer, shown_cells
 from ledger.identity import InvalidCVR, validate_cvr
+from ledger.personal_data import is_erased
 from ledger.search import MAX_PAGE, CheckedEntry, Query, check_entries
 from ledger.signed_log import Entry
 from web.arguments import number_arg
@@ -334,7 +335,7 @@ def fact_html(cell: Cell, agreements: Mapping[str, str], links: "Links") -> str:
     if key == "agreement_version_id":
         link = escape(links("audit.search", "aftale", str(value)))
         return f'<a href="{link}">{escape(agreements.get(str(value), value))}</a>'
-    if key in ("person_uuid", "actor_uuid"):
+    if key in ("person_uuid", "actor_uuid") and not is_erased(value):  # erased: no person
         link = escape(links("audit.search", "person", value))
         return f'<a class="hash" href="{link}">{escape(value)}</a>'
     if key == "invalidates":

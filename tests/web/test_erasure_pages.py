@@ -66,3 +66,24 @@ def test_auditors_see_the_values_until_a_retention_run_erases_them(auditor, adop
     receipt = auditor.get(f"/kvitteringer/{approval.seq}")
     assert receipt.status_code == 200
     assert ip not in receipt.text
+
+
+def test_an_erased_persons_uuid_is_shown_as_erased_not_as_a_link_to_search_by_it(
+    auditor, adopted, operator
+):
+    """A refused login's person UUID links to the search by person while it is there; once
+    the refusal rule erased it, the text that stands in its place is no person to search."""
+    person = "7d1f0c3a-5b2e-4c8d-9e6f-0a1b2c3d4e5f"
+    adopted.record_login_rejected(
+        reason="not-professional", idp="https://idp.example", assertion_id="_r1", person_uuid=person
+    )
+    page = auditor.get("/revision/?type=LoginRejected")
+    assert f"person={person}" in page.text
+
+    done = {p.rule: p for p in Eraser(adopted).run(LATER, actor=operator)}
+    erased = f"slettet (persondata, seq {done['refusal'].seq}, regel refusal)"
+    page = auditor.get("/revision/?type=LoginRejected")
+    assert page.status_code == 200
+    assert erased in page.text
+    assert person not in page.text
+    assert "person=slettet" not in page.text
