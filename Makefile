@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/flood.py --quick
 	$(BIN)/python bench/scale.py --quick
 	$(BIN)/python bench/witness.py --quick
+	$(BIN)/python bench/erasure.py --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
