@@ -991,11 +991,21 @@ class RoleAssignment(Recurring):
             raise DomainError("Du kan ikke fratage dig selv driftsrollen; bed en kollega om det.")
         if reason is not None:
             reason = checked_revocation_reason(reason)
-        self._revoked(person_uuid=self.person_uuid, role=self.role, actor=actor, reason=reason)
+        # A colleague role's municipality, as the grant names it: the revocation is about
+        # that CVR, whoever takes the role away (staff's actor names the operator's CVR).
+        cvr = self.cvrs[0] if self.role == COLLEAGUE else None
+        self._revoked(
+            person_uuid=self.person_uuid, role=self.role, actor=actor, reason=reason, cvr=cvr
+        )
 
     @event("RoleRevoked")
     def _revoked(
-        self, person_uuid: str, role: str, actor: Actor, reason: str | None = None
+        self,
+        person_uuid: str,
+        role: str,
+        actor: Actor,
+        reason: str | None = None,
+        cvr: str | None = None,  # none in revocations recorded before 2026-12-02
     ) -> None:
         self.active = False
         self.last_revocation_reason = reason

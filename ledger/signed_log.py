@@ -62,8 +62,9 @@ class Entry:
 
     @property
     def about_cvr(self) -> str | None:
-        """The CVR the event itself is about, never its actor's: its own `cvr`, or a
-        colleague role's one municipality (RoleGranted names `cvrs`), whoever granted it."""
+        """The CVR the event itself is about, never its actor's: its own `cvr` (a colleague
+        role's RoleRevoked names it), or a colleague role's one municipality (RoleGranted
+        names `cvrs`), whoever granted or revoked it."""
         event = self.event
         if isinstance(event, RoleAssignment.RoleGranted) and event.role == COLLEAGUE:
             (cvr,) = event.cvrs

@@ -208,6 +208,14 @@ def test_staff_catch_a_colleague_role_granted_without_a_signal_check_it_or_revok
     assert app.colleagues_of(odense) == []
     revoked = next(e for e in app.signed_log.entries() if e.event_type == "RoleRevoked")
     assert revoked.actor.name == PERSONS_BY_KEY["staff"].name
+    # Filed under the municipality whose role it was, not under the operator's CVR (staff's):
+    # its timeline and the search by its CVR show it, and its signatory may read it.
+    assert revoked.cvr == revoked.about_cvr == odense
+    auditor = make_portal(app).test_client()
+    log_in(auditor, "auditor")
+    timeline = text_of(auditor.get(f"/revision/kunde/{odense}"))
+    assert "Rolle frataget" in timeline
+    assert "Bo Berg er ikke tegningsberettiget for Odense." in timeline
     after = text_of(portal.get(GRANTS))
     assert "Lis Lund har ikke længere rollen Kollega for Odense Kommune." in after  # the flash
     assert "Alle gældende roller som Kollega er givet af en med tegn" in after
