@@ -41,7 +41,7 @@ from ledger.domain import (
     printable,
     role_assignment_id,
 )
-from ledger.identity import Actor, InvalidPersonUUID, validate_cvr
+from ledger.identity import Actor, InvalidCVR, InvalidPersonUUID, validate_cvr
 from ledger.identity import person_uuid as person_uuid_of
 from ledger.keyring import KeyRing, KeyRingError
 from ledger.migration import (
@@ -654,14 +654,29 @@ class LedgerApp(Application[UUID]):
         return self._listed(RoleAssignment, RoleAssignment.RoleGranted)
 
     def roles_of(self, person_uuid: str) -> list[RoleAssignment]:
+        return self.roles_and_customer(person_uuid, None)[0]
+
+    def roles_and_customer(
+        self, person_uuid: str, cvr: str | None
+    ) -> tuple[list[RoleAssignment], Customer | None]:
+        """A person's active roles and the customer the CVR they are logged in for is (None
+        when it is none), in one read: the portal's menu asks both on every page."""
         try:
             person = person_uuid_of(person_uuid)
         except InvalidPersonUUID:
-            return []
-        ids = [role_assignment_id(person, role) for role in ("staff", "auditor", COLLEAGUE)]
-        found = self._find_together(ids)  # one read for the three roles
+            ids = []
+        else:
+            ids = [role_assignment_id(person, role) for role in ("staff", "auditor", COLLEAGUE)]
+        try:
+            customer_key = customer_id(validate_cvr(cvr)) if cvr is not None else None
+        except InvalidCVR:
+            customer_key = None  # no customer has it
+        wanted = [*ids, customer_key] if customer_key else ids
+        found = self._find_together(wanted) if wanted else {}
         assignments = (found.get(oid) for oid in ids)
-        return [a for a in assignments if isinstance(a, RoleAssignment) and a.active]
+        roles = [a for a in assignments if isinstance(a, RoleAssignment) and a.active]
+        customer = found.get(customer_key) if customer_key else None
+        return roles, customer if isinstance(customer, Customer) else None
 
     # The migration to Full Service (ledger.migration): one aggregate per municipality
 

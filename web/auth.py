@@ -44,7 +44,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as AnyResponse
 
 from ledger.application import LedgerApp
-from ledger.domain import RoleAssignment
+from ledger.domain import Customer, RoleAssignment
 from ledger.migration_board import MigrationBoard
 from ledger.search import EventIndex
 from ledger.storage.login_counters import LoginRateLimit, client_network
@@ -68,9 +68,10 @@ REFUSALS = {refusal.value: refusal for refusal in Refusal}
 class PortalUser(UserMixin):
     """The person logged in, loaded on each request from the session's identity.
 
-    Their roles come from the ledger's role events, read when the request first asks about
-    a role (a menu, a staff or auditor page), so a grant or a revocation counts from the
-    next request on; a request that asks about none, such as Godkend answering with its
+    Their roles come from the ledger's role events, and the customer they are logged in
+    for from its events, read together when the request first asks about either (a menu,
+    a staff, auditor or signatory page), so a grant or a revocation counts from the next
+    request on; a request that asks about neither, such as Godkend answering with its
     redirect, does not read them.
     """
 
@@ -80,21 +81,32 @@ class PortalUser(UserMixin):
     organisation: str
     loa: str
     authn_instant: str = ""
-    role_assignments: Callable[[], Sequence[RoleAssignment]] = field(
-        default=tuple, repr=False, compare=False
+    roles_and_customer: Callable[[], tuple[Sequence[RoleAssignment], Customer | None]] = field(
+        default=lambda: ((), None), repr=False, compare=False
     )
 
     @cached_property
-    def _assignments(self) -> tuple[RoleAssignment, ...]:
-        return tuple(self.role_assignments())
+    def _read(self) -> tuple[tuple[RoleAssignment, ...], Customer | None]:
+        assignments, customer = self.roles_and_customer()
+        return tuple(assignments), customer
+
+    @property
+    def assignments(self) -> tuple[RoleAssignment, ...]:
+        """The person's active role assignments."""
+        return self._read[0]
+
+    @property
+    def customer(self) -> Customer | None:
+        """The registered customer the person is logged in for, or None."""
+        return self._read[1]
 
     @property
     def roles(self) -> frozenset[str]:
-        return frozenset(a.role for a in self._assignments)
+        return frozenset(a.role for a in self.assignments)
 
     @property
     def auditor_cvrs(self) -> tuple[str, ...]:
-        return next((tuple(a.cvrs) for a in self._assignments if a.role == "auditor"), ())
+        return next((tuple(a.cvrs) for a in self.assignments if a.role == "auditor"), ())
 
     def get_id(self) -> str:
         return self.person_uuid
@@ -141,7 +153,7 @@ def load_user(user_id: str) -> PortalUser | None:
         organisation=identity.get("organisation", ""),
         loa=identity.get("loa", ""),
         authn_instant=identity.get("authn_instant", ""),
-        role_assignments=lambda: app.roles_of(user_id),
+        roles_and_customer=lambda: app.roles_and_customer(user_id, identity.get("cvr", "")),
     )
 
 

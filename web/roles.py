@@ -12,11 +12,10 @@ from typing import ParamSpec, TypeVar
 from flask import abort, current_app, g
 from flask_login import current_user, login_required
 
-from ledger.domain import Customer, DomainError
+from ledger.domain import Customer
 from ledger.identity import Actor, NsisLevel
 from ledger.migration import is_colleague
 from ledger.signed_log import Entry
-from web.auth import ledger
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,15 +27,13 @@ def is_signatory() -> bool:
 
 
 def signatory_customer() -> Customer | None:
-    """The registered customer the person is logged in for, or None; read once a request,
-    and kept for the request's own use (Godkend hands it to `LedgerApp.approve`)."""
+    """The registered customer the person is logged in for, or None; read once a request
+    (with the person's roles), and kept for the request's own use (Godkend hands it to
+    `LedgerApp.approve`)."""
     if not current_user.is_authenticated:
         return None
     if "signatory_customer" not in g:
-        try:
-            g.signatory_customer = ledger().customer(current_user.cvr)
-        except DomainError:
-            g.signatory_customer = None
+        g.signatory_customer = current_user.customer
     customer: Customer | None = g.signatory_customer
     return customer
 
@@ -50,14 +47,10 @@ def remember_signatory_customer(customer: Customer | None) -> None:
 def is_colleague_here() -> bool:
     """Whether the person holds the colleague role for the CVR they are logged in for: they
     do the municipality's technical tasks of the migration, but Godkend is the signatory's
-    (read once a request)."""
+    (read with the person's roles, once a request)."""
     if not current_user.is_authenticated:
         return False
-    if "colleague_here" not in g:
-        assignments = ledger().roles_of(current_user.person_uuid)
-        g.colleague_here = is_colleague(assignments, current_user.cvr)
-    colleague: bool = g.colleague_here
-    return colleague
+    return is_colleague(current_user.assignments, current_user.cvr)
 
 
 def is_staff() -> bool:

@@ -83,7 +83,7 @@ def _agreement(version_id: UUID) -> AgreementVersion:
 @blueprint.get("/aftaler")
 @signatory_required
 def agreements() -> str:
-    customer = ledger().customer(current_user.cvr)
+    customer = _customer()
     states = agreement_states(ledger(), customer.cvr)
     return render_template("signatory/agreements.html", customer=customer, states=states)
 
