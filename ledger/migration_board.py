@@ -205,12 +205,14 @@ class MigrationBoard:
                 (done, highest),
             )
         ]
+        batches = [seqs[start : start + _BATCH] for start in range(0, len(seqs), _BATCH)]
         added = 0
-        for start in range(0, len(seqs), _BATCH):
-            rows = self._rows_of(self.app.signed_log.entries_at(seqs[start : start + _BATCH]))
-            self._insert(rows)
+        for number, batch in enumerate(batches, 1):
+            rows = self._rows_of(self.app.signed_log.entries_at(batch))
+            self._insert(rows, done=highest if number == len(batches) else None)
             added += len(rows)
-        self._mark_done(highest)
+        if not batches:
+            self._insert([], done=highest)
         return added
 
     def fill_missing(self) -> int:
@@ -238,31 +240,29 @@ class MigrationBoard:
             _row(fact) for entry in entries if (fact := fact_of(entry.event, entry.seq)) is not None
         ]
 
-    def _insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        if not rows:
+    def _insert(self, rows: Sequence[tuple[Any, ...]], *, done: int | None = None) -> None:
+        """The rows, and with `done` the highest seq the board has looked at, in one
+        transaction: a staff page that catches up after a write waits for one commit (an
+        fsync on SQLite), not one for the rows and another for the mark."""
+        if not rows and done is None:
             return
-        places = ", ".join([self.p] * len(_COLUMNS))
-
-        def insert(cursor: Any) -> None:
-            cursor.executemany(
-                f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({places}) "
-                "ON CONFLICT (seq) DO NOTHING",
-                rows,
-            )
-
-        self.tables.run(insert)
-
-    def _mark_done(self, highest: int) -> None:
         p = self.p
 
-        def mark(cursor: Any) -> None:
-            cursor.execute(
-                f"INSERT INTO {STATE} (one, seq) VALUES (1, {p}) ON CONFLICT (one) "
-                f"DO UPDATE SET seq = excluded.seq WHERE {STATE}.seq < excluded.seq",
-                (highest,),
-            )
+        def insert(cursor: Any) -> None:
+            if rows:
+                cursor.executemany(
+                    f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) "
+                    f"VALUES ({', '.join([p] * len(_COLUMNS))}) ON CONFLICT (seq) DO NOTHING",
+                    rows,
+                )
+            if done is not None:
+                cursor.execute(
+                    f"INSERT INTO {STATE} (one, seq) VALUES (1, {p}) ON CONFLICT (one) "
+                    f"DO UPDATE SET seq = excluded.seq WHERE {STATE}.seq < excluded.seq",
+                    (done,),
+                )
 
-        self.tables.run(mark)
+        self.tables.run(insert)
 
     def rebuild(self) -> int:
         """Drop every row and derive the board again from the search index and the log."""
