@@ -18,12 +18,12 @@ def _as_of(text: str | None) -> datetime | None:
     """`--as-of åååå-mm-dd` as the moment a run on that day would see: its midnight, UTC."""
     if text is None:
         return None
-    from ledger.domain import iso_date
+    from ledger.domain import DomainError, iso_date
 
     try:
         day = iso_date(text)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        raise DomainError(f"--as-of: {error}") from None
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 

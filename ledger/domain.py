@@ -1241,6 +1241,8 @@ class PersonalData(Bounded):
     ) -> "PersonalData":
         if rule not in cls.RULES:
             raise DomainError(f"Ukendt sletningsregel {rule!r}.")
+        if rule == "request":
+            cls._check_request(reason)
         if (seqs is None) == (before is None):
             raise DomainError("En sletning nævner enten hændelserne eller et tidspunkt.")
         return cls._create(
@@ -1258,10 +1260,20 @@ class PersonalData(Bounded):
             event_fields=None if event_fields is None else sorted(set(event_fields)),
         )
 
+    @staticmethod
+    def _check_request(reason: str | None) -> None:
+        """A request is recorded with what the operator wrote of it: its case."""
+        if reason is None or not reason.strip():
+            raise DomainError(
+                "Skriv anmodningens sagsnummer eller begrundelse (--reason), aldrig personens "
+                "egne oplysninger."
+            )
+
     @classmethod
     def refused(
         cls, *, basis: str, reason: str, seqs: Iterable[int], actor: Actor
     ) -> "PersonalData":
+        cls._check_request(reason)
         return cls._create(
             cls.PersonalDataErasureRefused,
             rule="request",

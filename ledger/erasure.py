@@ -23,7 +23,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from ledger.application import LedgerApp
+from ledger.application import LedgerApp, normalized_person_uuid
 from ledger.config import RetentionSettings
 from ledger.domain import Approval, DomainError, PersonalData
 from ledger.evidence.personal import (
@@ -39,7 +39,8 @@ from ledger.evidence.tables import (
     PERSONAL_DATA_TABLE,
     TIME_ERASURES_TABLE,
 )
-from ledger.identity import Actor
+from ledger.identity import Actor, checked_email_address
+from ledger.messages import quoted
 from ledger.personal_data import (
     ASSERTION,
     EVENT_FIELDS,
@@ -599,6 +600,7 @@ class Eraser:
         """Erase every personal value about `person` (GDPR art. 17), or refuse, recording
         the refusal, when an approval of theirs is still evidence."""
         as_of = as_of or datetime.now(UTC)
+        person = normalized_person_uuid(person)  # DomainError for what is no UUID
         subject = subject_of(person)
         rows = self._rows(f"subject = {self.p}", (subject,))
         earlier = self._format_1_index().rows(f"subject = {self.p}", (subject,))
@@ -649,12 +651,15 @@ class Eraser:
         """Erase an e-mail address on its owner's request: the notices sent to it (their
         `recipient_email`), the outbox's rows and a signatory's contact row. Nothing keeps
         an address as evidence of an agreement, so nothing refuses."""
+        address = checked_email_address(email)
+        if address is None:  # the portal stores and mails no other kind of address
+            raise DomainError(f"{quoted(email, 60)} er ikke en e-mailadresse, portalen gemmer.")
         planned = Planned("request", seqs=set())
-        self._take_address(planned, email.strip())
+        self._take_address(planned, address)
         if self._table_exists(CONTACTS):
             planned.contacts = int(
                 self.tables.rows(
-                    f"SELECT COUNT(*) FROM {CONTACTS} WHERE email = {self.p}", (email.strip(),)
+                    f"SELECT COUNT(*) FROM {CONTACTS} WHERE email = {self.p}", (address,)
                 )[0][0]
             )
         self.carry_out(planned, actor=actor, reason=reason, basis=REQUEST_BASIS)

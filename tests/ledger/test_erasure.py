@@ -987,3 +987,49 @@ def test_a_wal_held_by_a_reader_is_said_and_emptied_by_the_next_run(
         assert verified(app).ok
     finally:
         app.close()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["retention", "run", "--as-of", "2030-13-01"], "--as-of: "),
+        (["retention", "run", "--as-of", "banana"], "--as-of: Angiv datoen som åååå-mm-dd"),
+        (["privacy", "report", "--as-of", "2030-02-30"], "--as-of: "),
+        (["erase", "--person", "not-a-uuid", "--reason", "Sag 12"], "er ikke et UUID"),
+        (["erase", "--person", PERSON, "--reason", "  "], "Skriv anmodningens sagsnummer"),
+        (["erase", "--email", "a@example.org", "--reason", ""], "Skriv anmodningens sagsnummer"),
+        (["erase", "--email", "banana", "--reason", "Sag 13"], "er ikke en e-mailadresse"),
+    ],
+    ids=[
+        "month-13",
+        "not-a-date",
+        "feb-30",
+        "not-a-uuid",
+        "blank-reason",
+        "blank-reason-email",
+        "not-an-address",
+    ],
+)
+def test_the_privacy_commands_refuse_bad_input_in_danish_and_record_nothing(
+    adopted, operator, monkeypatch, capsys, arguments, said
+):
+    """No traceback and no event for a date that is none, a person that is no UUID or a
+    request without its case: `ledger: <why>` and exit 1, the log as it was."""
+    from approval_ledger.cli import main
+
+    approve(adopted, operator)
+    for name, value in (
+        ("LEDGER_DATA_DIR", str(adopted.settings.data_dir)),
+        ("LEDGER_DATABASE_URL", adopted.settings.database.url),
+        ("LEDGER_ORIGIN", adopted.settings.origin),
+    ):
+        monkeypatch.setenv(name, value)
+    before = adopted.signed_log.last_leaf()
+    capsys.readouterr()
+
+    assert main(arguments) == 1
+
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err
+    assert said in out.err, out
+    assert adopted.signed_log.last_leaf() == before
