@@ -15,15 +15,23 @@ EXIT_OK, EXIT_PROBLEM = 0, 1
 
 
 def _as_of(text: str | None) -> datetime | None:
-    """`--as-of åååå-mm-dd` as the moment a run on that day would see: its midnight, UTC."""
+    """`--as-of åååå-mm-dd` as the moment a run on that day would see: its midnight, UTC.
+    A day to come, or today: what a run would erase then, for planning (a day gone by was
+    the runs of that day's)."""
     if text is None:
         return None
+    from ledger.danish_time import danish_today
     from ledger.domain import DomainError, iso_date
 
     try:
         day = iso_date(text)
     except ValueError as error:
         raise DomainError(f"--as-of: {error}") from None
+    today = danish_today()
+    if day < today:
+        raise DomainError(
+            f"--as-of: {text} er gået; angiv i dag ({today.isoformat()}) eller en dag, der kommer."
+        )
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
