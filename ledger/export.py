@@ -74,6 +74,9 @@ EVENT_NAMES = {
     "TaskReopened": "Opgave genåbnet",
     "SwitchScheduled": "Skift planlagt",
     "SwitchStepRecorded": "Trin på skiftedagen registreret",
+    "EvidenceFormatAdopted": "Bevisformat taget i brug",
+    "PersonalDataErased": "Persondata slettet",
+    "PersonalDataErasureRefused": "Sletning af persondata afvist",
 }
 # What an e-mail notice was about (ledger.notices' kinds), and who it went to.
 NOTICE_KINDS = {
@@ -408,6 +411,17 @@ COLUMNS: tuple[Column, ...] = (
     _fact_column("evidence_format", "Bevisformat"),
     _fact_column("version", "Bevisformat fra nu af"),
     _fact_column("previous_kid", "Forrige nøgles id"),
+    # Erasures of personal data and the refusals of a request (docs/evidence-format.md
+    # section 10.4); `reason` is the request's case, in "Begrundelse".
+    _fact_column("rule", "Sletningsregel"),
+    _fact_column("basis", "Retsgrundlag"),
+    _fact_column("fields", "Slettede felter", shown=", ".join),
+    _fact_column("event_fields", "Slettede felter pr. hændelsestype", shown=", ".join),
+    _fact_column("before", "I hændelser før (dansk tid)", shown=_moment),
+    _fact_column("seqs", "Hændelserne nr.", shown=lambda seqs: ", ".join(map(str, seqs))),
+    _fact_column("openings", "Slettede værdier"),
+    _fact_column("documents", "Slettede dokumenter (SHA-256)", shown=", ".join),
+    _fact_column("redacted", "Erstattede hændelser i format 1 (nr. og SHA-256)", shown=", ".join),
 )
 _READ = frozenset(name for column in COLUMNS for name in column.reads)
 

@@ -262,6 +262,10 @@ SUMMARY = {
     "SwitchStepRecorded": ("step", "at"),
     "SigningAuthorityChecked": ("agreement",),
     "GranterChecked": ("note",),
+    # Erasures of personal data: the rule (or request) and its case, what it took.
+    "PersonalDataErased": ("rule", "reason", "fields"),
+    "PersonalDataErasureRefused": ("reason",),
+    "EvidenceFormatAdopted": ("version",),
 }
 SUMMARY_OTHERWISE = ("agreement", "customer_name", "document_name", "reference", "origin")
 # Shown in the row itself, so not again in its details.
@@ -515,7 +519,9 @@ def _results(form: Form, page: int) -> dict[str, Any]:
         "found": found,
         "checked": checked,
         "rows": [Row.of(item, context, links) for item in checked.entries],
-        "type_counts": index.count_by_type(query, EVENT_NAMES),
+        "type_counts": index.count_by_type(
+            query, EVENT_NAMES, matches=found.total if found.exact else None
+        ),
         "checkpoint_problem": CHECKPOINT_PROBLEMS.get(
             checked.checkpoint_problem or "", checked.checkpoint_problem
         ),

@@ -87,3 +87,45 @@ def test_an_erased_persons_uuid_is_shown_as_erased_not_as_a_link_to_search_by_it
     assert erased in page.text
     assert person not in page.text
     assert "person=slettet" not in page.text
+
+
+def test_every_event_type_has_a_danish_name_the_auditors_search_can_filter_by():
+    """An event type without its Danish name was shown by its code and refused as a filter
+    ("Hændelsestypen »PersonalDataErased« findes ikke"): every concrete event of the domain
+    and the migration has one."""
+    from eventsourcing.domain import DomainEvent
+
+    import ledger.migration
+    from ledger.export import EVENT_NAMES
+
+    def concrete(cls: type) -> set[str]:
+        found = set()
+        for sub in cls.__subclasses__():
+            ours = sub.__module__ in ("ledger.domain", ledger.migration.__name__)
+            if ours and not sub.__subclasses__():
+                found.add(sub.__qualname__.rsplit(".", 1)[-1])
+            found |= concrete(sub)
+        return found - {"Created", "Event"}  # the library's per-aggregate bases
+
+    assert concrete(DomainEvent) - EVENT_NAMES.keys() == set()
+
+
+def test_auditors_find_the_erasures_and_read_their_rule_and_basis_in_danish(
+    auditor, adopted, operator
+):
+    done = {p.rule: p for p in Eraser(adopted).run(LATER, actor=operator)}
+    page = auditor.get("/revision/?type=PersonalDataErased")
+    assert page.status_code == 200
+    text = page.text
+    assert "findes ikke" not in text
+    assert text.count("Persondata slettet") >= len(done)
+    assert "Sletningsregel" in text
+    assert "Retsgrundlag" in text
+    assert "Slettede felter" in text
+    assert "request.ip, request.user_agent" in text
+    assert "Øvrige oplysninger" not in text  # every fact of an erasure has its column
+    rows = spreadsheet_rows(auditor.get("/revision/eksport.csv?type=PersonalDataErased").data)
+    network = next(row for row in rows if int(row["Nr."]) == done["network"].seq)
+    assert network["Hændelse"] == "Persondata slettet"
+    assert network["Sletningsregel"] == "network"
+    assert network["Slettede værdier"] == str(done["network"].openings)
