@@ -114,7 +114,7 @@ PINNED: list[tuple[str, int, str]] = [
     (
         "RoleAssignment.RoleRevoked",
         1,
-        "71b35b4b0a1e975787ce35433ec64f102b49c82c23119e344ba29174e9e87f87",
+        "72a0cfc491a3d10afc92b61aa8eb4c7c9d1274334e58b85d6e81bb422cf3f0b0",
     ),
     (
         "LoginRefusals.LoginRefusalsCounted",

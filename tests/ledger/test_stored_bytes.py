@@ -131,7 +131,7 @@ PAYLOADS = [
     ),
     (
         "RoleAssignment.RoleRevoked",
-        "6484ca19e3fa149c7caa0c449f375ff61168fb3d86af2f9a2ab04045bd08b0b8",
+        "56ddb9ac7e9c8acdad2518bf4ba74fec0fb634654f8b55dac592e46d67f5c924",
     ),
     (
         "LoginRefusals.LoginRefusalsCounted",
@@ -175,8 +175,8 @@ LEAVES = [
     "35d18f14d66a252ac88dbbfa86471c4a62a2d2f9839bcdaa8c16b81ec17dc312",
     "b20f2800f099f4fe77a149a196cbbf7b0a81b9401245aa67575e37a5605f5fab",
     "c5017aa4a866a90e06d32f37d959af16e390e38e059e5493cd0cdf41740cb9cc",
-    "33e348694c7b77917e34d3f55ad66dcac6c0e0fce670c960d2d2a89686557bcc",
-    "3bf8c468a99ca46b6b1dcdfabc2fbec5a4829197b166f7f4f188bc7b5ef19bfb",
+    "63b07de5c8c0c478d9c8767106c86e8d4d612c4506b62944dd2e6eb5410e740c",
+    "13cc28a35236e2fd65480c5bb64228ff0a58eaf9bdf1def356dc1c2392a9009c",
 ]
 
 
@@ -231,6 +231,7 @@ def test_a_revocation_recorded_before_its_reason_still_reads(mapper: Mapper[UUID
     old = mapper.to_domain_event(dataclasses.replace(stored, state=REVOKED_WITHOUT_REASON))
     assert isinstance(old, RoleAssignment.RoleRevoked)
     assert "reason" not in vars(old)  # nothing added to what was recorded
+    assert "cvr" not in vars(old)  # nor the CVR (a colleague role's, since 2026-12-02)
     role = RoleAssignment.grant(
         None,
         person_uuid="00000000-0000-4000-8000-00000000000b",
