@@ -970,16 +970,26 @@ class EventIndex:
             return total, exact, seqs[:page_size][::-1], True, False
         return total, exact, seqs[:page_size], len(seqs) > page_size, False
 
-    def count_by_type(self, query: Query, event_types: Iterable[str]) -> "TypeCounts":
+    def count_by_type(
+        self, query: Query, event_types: Iterable[str], *, matches: int | None = None
+    ) -> "TypeCounts":
         """How many of the events matching `query` are of each of `event_types` (those it
         has), each counted up to `COUNTED` as a search's total is: one count per type through
         the index that leads with the type beside the query's own filter (CVR and type, type
         and time, type alone), so each reads at most that many index entries. The counts are
         asked in one statement, one subquery each: a page asks for them on every view, and on
-        PostgreSQL a statement per type was a round trip per type."""
+        PostgreSQL a statement per type was a round trip per type.
+
+        `matches` is the search's own total when it is all of them: when that is at most
+        `COUNTED`, the matches are read once and counted by type, not once for each type (a
+        search by agreement version read its events 27 times)."""
         kinds = [query.event_type] if query.event_type is not None else list(event_types)
         if not kinds:
             return TypeCounts([])
+        if matches is not None and matches <= COUNTED and not query.is_everything:
+            grouped = self._counted_together(query, set(kinds))
+            if grouped is not None:
+                return TypeCounts(sorted(grouped, key=lambda row: (-row[1], row[0])))
         # Every type's count is the same statement with its type as a parameter: made once,
         # with a stand-in for the type that each type's parameters put it in place of.
         statement, its_params = self.search_statements(replace(query, event_type=_A_TYPE))[0]
@@ -992,6 +1002,23 @@ class EventIndex:
             if count
         ]
         return TypeCounts(sorted(counts, key=lambda row: (-row[1], row[0])))
+
+    def _counted_together(
+        self, query: Query, kinds: set[str]
+    ) -> list[tuple[str, int, bool]] | None:
+        """The matches of `query` counted by type in one read of them, as the total is read
+        (its index, newest first, at most `COUNTED` + 1), for `kinds`; None when there are
+        more than `COUNTED` (more came since the search): then each type is counted."""
+        where, params = query.where(self.p, sqlite=self.database.is_sqlite)
+        newest_first = ", ".join(f"{column} DESC" for column in query.order)
+        rows = self.tables.rows(
+            f"SELECT event_type, COUNT(*) FROM (SELECT event_type FROM {TABLE} WHERE {where} "
+            f"ORDER BY {newest_first} LIMIT {self.p}) AS matched GROUP BY event_type",
+            [*params, COUNTED + 1],
+        )
+        if sum(count for _, count in rows) > COUNTED:
+            return None
+        return [(kind, count, True) for kind, count in rows if kind in kinds]
 
     def matching(self, query: Query, *, newest_first: bool = True) -> Iterator[Entry]:
         """Every event matching `query`, read from the log a batch at a time: newest first
