@@ -1,6 +1,6 @@
 """Domain facts the tests share: valid CVRs, signatories, a login."""
 
-from development.demo import CUSTOMERS, demo_pdf
+from development.demo import CUSTOMERS, DemoPerson, demo_pdf
 from ledger.application import LedgerApp
 from ledger.domain import AgreementVersion, Authentication
 from ledger.identity import Actor, NsisLevel
@@ -60,3 +60,14 @@ def approved_agreement(app: LedgerApp, *, publisher: Actor, approver: Actor) -> 
         user_agent="test",
     )
     return agreement
+
+
+def grant(app: LedgerApp, operator: Actor, person: DemoPerson, role: str, cvrs: list[str]) -> None:
+    """`role` for the demo's `person`, limited to `cvrs`, granted by `operator`."""
+    app.grant_role(
+        person_uuid=person.person_uuid,
+        person_name=person.name,
+        role=role,
+        cvrs=cvrs,
+        actor=operator,
+    )

@@ -2,25 +2,10 @@
 the mark of how far it has looked are one transaction (one commit, an fsync on SQLite, for a
 staff page asked right after a write), and the board then has both."""
 
-from collections.abc import Iterator
-
-import pytest
-
-from ledger.application import LedgerApp
 from ledger.migration_board import STATE, TABLE, MigrationBoard
 from ledger.search import TABLE as INDEX_TABLE
-from ledger.search import EventIndex
 from tests.fixtures import AARHUS, ODENSE
 from tests.ledger.test_search import tamper
-
-
-@pytest.fixture
-def board(app: LedgerApp) -> Iterator[MigrationBoard]:
-    index = EventIndex(app)
-    board = MigrationBoard(index)
-    yield board
-    board.close()
-    index.close()
 
 
 def transactions_of_a_catch_up(board: MigrationBoard, monkeypatch) -> int:

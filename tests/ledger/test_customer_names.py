@@ -9,17 +9,10 @@ from ledger.danish_time import danish_today
 from ledger.domain import Customer, DomainError
 from ledger.identity import InvalidCVR, validate_cvr
 from ledger.migration_board import MigrationBoard
-from ledger.search import PROJECTION, EventIndex
+from ledger.search import PROJECTION
 from ledger.storage.tables_of_our_own import OwnTables
 from tests.fixtures import AARHUS, ODENSE
 from tests.ledger.test_search import tamper
-
-
-@pytest.fixture
-def index(app):
-    index = EventIndex(app)
-    yield index
-    index.close()
 
 
 def test_a_renamed_customer_is_listed_by_its_new_name_also_after_reindex(

@@ -2,7 +2,6 @@
 the board (the projection the matrix is read from), `ledger verify` and `ledger reindex`."""
 
 import datetime
-from collections.abc import Iterator
 
 import pytest
 
@@ -22,7 +21,6 @@ from ledger.migration import (
     signing_basis,
 )
 from ledger.migration_board import TABLE, MigrationBoard, _table_exists
-from ledger.search import EventIndex
 from ledger.storage.tables_of_our_own import OwnTables
 from tests.fixtures import AARHUS, ODENSE, login, signatory
 
@@ -34,15 +32,6 @@ STAFF = Actor.person(
     loa=NsisLevel.SUBSTANTIAL,
 )
 PDF = b"%PDF-1.4\n% signed operating agreement\n%%EOF\n"
-
-
-@pytest.fixture
-def board(app: LedgerApp) -> Iterator[MigrationBoard]:
-    index = EventIndex(app)
-    board = MigrationBoard(index)
-    yield board
-    board.close()
-    index.close()
 
 
 def ready_for_the_gate(app: LedgerApp, operator: Actor, *, basis: list[str] | None) -> None:

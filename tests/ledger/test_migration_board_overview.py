@@ -3,7 +3,6 @@ customer's approvals and declaration as their aggregates have them, right after 
 after `ledger reindex`, and without reading any aggregate."""
 
 import datetime
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,21 +14,11 @@ from ledger.domain import AgreementVersion
 from ledger.identity import Actor
 from ledger.migration_board import TABLE, MigrationBoard
 from ledger.read_models import CustomerStatus, Step, current_agreements, danish_sort_key
-from ledger.search import EventIndex
 from ledger.storage.tables_of_our_own import OwnTables
 from tests.fixtures import AARHUS, ODENSE, login, signatory
 
 KOEBENHAVN = "64942212"
 REASON = "Den, der godkendte, er ikke tegningsberettiget."
-
-
-@pytest.fixture
-def board(app: LedgerApp) -> Iterator[MigrationBoard]:
-    index = EventIndex(app)
-    board = MigrationBoard(index)
-    yield board
-    board.close()
-    index.close()
 
 
 def publish(app: LedgerApp, operator: Actor, title: str, label: str) -> AgreementVersion:

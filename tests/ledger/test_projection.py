@@ -19,13 +19,6 @@ CREATED = {
 
 
 @pytest.fixture
-def index(app):
-    index = EventIndex(app)
-    yield index
-    index.close()
-
-
-@pytest.fixture
 def mixed(app, operator):
     return build_mix(app, operator)
 

@@ -8,21 +8,12 @@ import pytest
 from development.demo import PERSONS_BY_KEY
 from ledger.domain import Customer
 from ledger.evidence.tables import PERSONAL_DATA_TABLE
-from ledger.search import EventIndex
 from ledger.storage.tables_of_our_own import OwnTables
-from tests.fixtures import AARHUS, ODENSE, register_customers
+from tests.fixtures import AARHUS, ODENSE, grant, register_customers
 
 STAFF = PERSONS_BY_KEY["staff"]
 AUDITOR = PERSONS_BY_KEY["auditor"]
 AARHUS_SIGNATORY = PERSONS_BY_KEY["aarhus"]
-
-
-@pytest.fixture
-def index(app):
-    """The search index and its projection, from which the listed kinds' ids come."""
-    index = EventIndex(app)
-    yield index
-    index.close()
 
 
 @pytest.fixture
@@ -46,16 +37,6 @@ def reads(app, monkeypatch):
     )
     monkeypatch.setattr(OwnTables, "rows", counted_rows)
     return asked
-
-
-def grant(app, operator, person, role: str, cvrs: list[str]) -> None:
-    app.grant_role(
-        person_uuid=person.person_uuid,
-        person_name=person.name,
-        role=role,
-        cvrs=cvrs,
-        actor=operator,
-    )
 
 
 def test_every_role_assignment_opens_its_personal_values_in_one_read(app, index, operator, request):

@@ -164,13 +164,6 @@ def brute_force(app: LedgerApp, query: Query) -> list[int]:
 
 
 @pytest.fixture
-def index(app):
-    index = EventIndex(app)
-    yield index
-    index.close()
-
-
-@pytest.fixture
 def mixed(app, operator) -> list[UUID]:
     return build_mix(app, operator)
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from approval_ledger.initialize import initialize
 from development.demo import CUSTOMERS, OPERATOR_CVR, PERSONS_BY_KEY, demo_pdf, signatory
 from ledger.domain import COLLEAGUE
-from tests.fixtures import approved_agreement
+from tests.fixtures import approved_agreement, grant
 from tests.web.test_login import log_in
 
 AARHUS, ODENSE = "55133018", "35209115"
@@ -382,14 +382,7 @@ def _reader(app, make_portal, persona: str):
 
 
 def _grant(app, operator, key: str, role: str, cvrs: list[str]) -> None:
-    person = PERSONS_BY_KEY[key]
-    app.grant_role(
-        person_uuid=person.person_uuid,
-        person_name=person.name,
-        role=role,
-        cvrs=cvrs,
-        actor=operator,
-    )
+    grant(app, operator, PERSONS_BY_KEY[key], role, cvrs)
 
 
 def test_a_receipt_of_a_staff_made_event_is_for_staff_and_auditors_in_scope(
