@@ -33,6 +33,7 @@ from ledger.evidence.personal import (
     redacted_name,
     value_text,
 )
+from ledger.evidence.personal import event_type as event_type_of
 from ledger.evidence.tables import (
     EVENTS_TABLE,
     LEAVES_TABLE,
@@ -347,7 +348,7 @@ class FormatOneIndex:
         authentication = facts.get("authentication")
         assertion = getattr(authentication, "assertion_sha256", None)
         at = facts["timestamp"].isoformat()
-        name = stored.topic.rsplit(".", 1)[-1]
+        name = event_type_of(stored.topic)
         return [
             (
                 record.seq,

@@ -35,6 +35,7 @@ from ledger.evidence.personal import (
     opens,
     value_text,
 )
+from ledger.evidence.personal import event_type as event_type_of
 from ledger.evidence.tables import PERSONAL_DATA_TABLE, TIME_ERASURES_TABLE
 from ledger.identity import Actor, InvalidPersonUUID, person_uuid
 from ledger.storage import RowsBeside, StoredEventWithRows
@@ -438,7 +439,7 @@ class PersonalDataMapper(Mapper[UUID]):
         rows = []
         at = state["timestamp"].isoformat()
         oid, version = str(domain_event.originator_id), domain_event.originator_version
-        event_type = type(domain_event).__qualname__.rsplit(".", 1)[-1]
+        event_type = event_type_of(topic)  # as an erasure by time names it
         keys = os.urandom(KEY_BYTES * len(values))  # each value's key, drawn in one call
         members: dict[str, dict[str, Commitment]] = {}  # of each value object, by field
         for index, item in enumerate(values):

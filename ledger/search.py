@@ -986,22 +986,26 @@ class EventIndex:
         kinds = [query.event_type] if query.event_type is not None else list(event_types)
         if not kinds:
             return TypeCounts([])
+        counts = None
         if matches is not None and matches <= COUNTED and not query.is_everything:
-            grouped = self._counted_together(query, set(kinds))
-            if grouped is not None:
-                return TypeCounts(sorted(grouped, key=lambda row: (-row[1], row[0])))
-        # Every type's count is the same statement with its type as a parameter: made once,
-        # with a stand-in for the type that each type's parameters put it in place of.
+            counts = self._counted_together(query, set(kinds))
+        if counts is None:
+            counts = self._counted_by_type(query, kinds)
+        return TypeCounts(sorted(counts, key=lambda row: (-row[1], row[0])))
+
+    def _counted_by_type(self, query: Query, kinds: list[str]) -> list[tuple[str, int, bool]]:
+        """Each type's matches counted apart, up to `COUNTED`, in one statement. Every
+        type's count is the same statement with its type as a parameter: made once, with a
+        stand-in for the type that each type's parameters put it in place of."""
         statement, its_params = self.search_statements(replace(query, event_type=_A_TYPE))[0]
         params = [kind if param is _A_TYPE else param for kind in kinds for param in its_params]
         counts_of = ", ".join([f"({statement})"] * len(kinds))
         ((*found,),) = self.tables.rows(f"SELECT {counts_of}", params)
-        counts = [
+        return [
             (kind, min(count, COUNTED), count <= COUNTED)
             for kind, count in zip(kinds, found, strict=True)
             if count
         ]
-        return TypeCounts(sorted(counts, key=lambda row: (-row[1], row[0])))
 
     def _counted_together(
         self, query: Query, kinds: set[str]

@@ -177,3 +177,12 @@ def staff_login(client) -> None:
     """Log the test client in as the persona "staff" through the development IdP."""
     answer = log_in(client, "staff")
     assert answer.status_code in (302, 303), answer.status_code
+
+
+def point_the_cli_at(app: LedgerApp, monkeypatch) -> None:
+    """`approval_ledger.cli.main` run in this process reads the same ledger as `app`."""
+    settings = app.settings
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("LEDGER_DATABASE_URL", settings.database.url)
+    monkeypatch.setenv("LEDGER_ORIGIN", settings.origin)
+    monkeypatch.setenv("LEDGER_OPERATOR_CVR", settings.operator_cvr or "")

@@ -26,6 +26,7 @@ from ledger.identity import Actor
 from ledger.personal_data import is_erased
 from ledger.search import EventIndex, Query
 from tests.fixtures import AARHUS, login, signatory
+from tests.helpers import point_the_cli_at
 
 NAME = "Zyxwa Qwertyø"
 PERSON = "urn:uuid:7d1f0c3a-5b2e-4c8d-9e6f-0a1b2c3d4e5f"
@@ -112,10 +113,7 @@ def test_the_cli_adopts_format_2_for_a_log_started_before_it(
 
     app = format_1
     seq = approve(app, operator)
-    monkeypatch.setenv("LEDGER_DATA_DIR", str(app.settings.data_dir))
-    monkeypatch.setenv("LEDGER_DATABASE_URL", app.settings.database.url)
-    monkeypatch.setenv("LEDGER_ORIGIN", app.settings.origin)
-    monkeypatch.setenv("LEDGER_OPERATOR_CVR", app.settings.operator_cvr or "")
+    point_the_cli_at(app, monkeypatch)
     assert main(["privacy", "adopt"]) == 0
     assert "now commits the personal fields" in capsys.readouterr().out
     assert main(["privacy", "adopt"]) == 0
@@ -469,12 +467,7 @@ def test_an_erased_assertion_left_in_the_documents_directory_is_erased_data_read
 def test_the_cli_erases_on_request_runs_retention_and_reports(app, operator, monkeypatch, capsys):
     from approval_ledger.cli import main
 
-    for name, value in (
-        ("LEDGER_DATA_DIR", str(app.settings.data_dir)),
-        ("LEDGER_DATABASE_URL", app.settings.database.url),
-        ("LEDGER_ORIGIN", app.settings.origin),
-    ):
-        monkeypatch.setenv(name, value)
+    point_the_cli_at(app, monkeypatch)
     assert main(["privacy", "adopt"]) == 0
     app.close()
     app = LedgerApp(app.settings)  # a process started after the adoption
@@ -736,10 +729,7 @@ def test_a_request_is_refused_while_the_person_holds_a_role_and_erased_once_revo
         person_uuid=PERSON, person_name=staff_name, role="staff", cvrs=[], actor=operator
     )
     granted = adopted.signed_log.seq_of(assignment.id, assignment.version)
-    monkeypatch.setenv("LEDGER_DATA_DIR", str(adopted.settings.data_dir))
-    monkeypatch.setenv("LEDGER_DATABASE_URL", adopted.settings.database.url)
-    monkeypatch.setenv("LEDGER_ORIGIN", adopted.settings.origin)
-    monkeypatch.setenv("LEDGER_OPERATOR_CVR", adopted.settings.operator_cvr or "")
+    point_the_cli_at(adopted, monkeypatch)
     capsys.readouterr()
 
     assert main(["erase", "--person", PERSON, "--reason", "Sag 11"]) == 1
@@ -883,10 +873,7 @@ def test_email_addresses_are_erased_by_their_rules_and_on_request(
         # By the address alone (the person is not known by it), from the CLI.
         from approval_ledger.cli import main
 
-        monkeypatch.setenv("LEDGER_DATA_DIR", str(app.settings.data_dir))
-        monkeypatch.setenv("LEDGER_DATABASE_URL", app.settings.database.url)
-        monkeypatch.setenv("LEDGER_ORIGIN", app.settings.origin)
-        monkeypatch.setenv("LEDGER_OPERATOR_CVR", app.settings.operator_cvr or "")
+        point_the_cli_at(app, monkeypatch)
         assert main(["erase", "--email", other, "--reason", "Sag 14"]) == 0
         assert "1 modtagere i udbakken, 1 kontaktadresser" in capsys.readouterr().out
         last = app.signed_log.last_leaf()
@@ -1020,12 +1007,7 @@ def test_the_privacy_commands_refuse_bad_input_in_danish_and_record_nothing(
     from approval_ledger.cli import main
 
     approve(adopted, operator)
-    for name, value in (
-        ("LEDGER_DATA_DIR", str(adopted.settings.data_dir)),
-        ("LEDGER_DATABASE_URL", adopted.settings.database.url),
-        ("LEDGER_ORIGIN", adopted.settings.origin),
-    ):
-        monkeypatch.setenv(name, value)
+    point_the_cli_at(adopted, monkeypatch)
     before = adopted.signed_log.last_leaf()
     capsys.readouterr()
 

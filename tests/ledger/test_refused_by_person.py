@@ -17,6 +17,7 @@ from ledger.evidence.reasons import Reason
 from ledger.evidence.verify import verify_database
 from ledger.identity import Actor
 from ledger.search import REFUSED, TABLE, EventIndex, Query
+from tests.helpers import point_the_cli_at
 
 PERSON = "3c9e7a51-2d4b-4f6e-8a1c-5b7d9e0f1a2b"
 OTHER = "8e2b4d6f-1a3c-4e5f-9b7d-0c2e4f6a8b1d"
@@ -109,12 +110,7 @@ def test_a_search_by_person_finds_their_refused_logins_until_the_rule_erases_the
         assert index.check() == []
         assert places_holding(app, PERSON, tmp_path / "before.sql") != []  # grep finds it
 
-        for name, value in (
-            ("LEDGER_DATA_DIR", str(app.settings.data_dir)),
-            ("LEDGER_DATABASE_URL", app.settings.database.url),
-            ("LEDGER_ORIGIN", app.settings.origin),
-        ):
-            monkeypatch.setenv(name, value)
+        point_the_cli_at(app, monkeypatch)
         assert main(["retention", "run", "--as-of", LATER.date().isoformat()]) == 0
         assert "erased regel refusal" in capsys.readouterr().out
 
