@@ -84,6 +84,7 @@ from bench.common import (
     paired_ratio,
     parse_arguments,
     peak_rss_mib,
+    plain_postgres_env,
     postgres_admin_url,
     postgres_databases,
     summary_line,
@@ -246,22 +247,6 @@ def ledger_settings(directory: Path, database_url: str | None = None) -> Setting
     return Settings.from_env(
         ledger_env(directory, database_url) | {"LEDGER_ORIGIN": "bench.example/ledger"}
     )
-
-
-def plain_postgres_env(url: str) -> dict[str, str]:
-    """The library's PostgreSQL recorder on `url`, with its defaults otherwise (pool, no
-    database functions); the lock and connect timeouts as ours, which only bound waits."""
-    database = DatabaseURL.parse(url)
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": database.dbname,
-        "POSTGRES_HOST": database.host,
-        "POSTGRES_PORT": str(database.port),
-        "POSTGRES_USER": database.user,
-        "POSTGRES_PASSWORD": database.password,
-        "POSTGRES_LOCK_TIMEOUT": "30",
-        "POSTGRES_CONNECT_TIMEOUT": "5",
-    }
 
 
 def measure_appends(

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ledger.evidence.database import DatabaseURL
+
 POSTGRES_URL_VARIABLE = "LEDGER_TEST_POSTGRES_URL"
 
 
@@ -139,3 +141,19 @@ def postgres_database(admin_url: str, prefix: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as connection:
             connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def plain_postgres_env(url: str) -> dict[str, str]:
+    """The library's PostgreSQL recorder on `url`, with its defaults otherwise (pool, no
+    database functions); the lock and connect timeouts as ours, which only bound waits."""
+    database = DatabaseURL.parse(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": database.dbname,
+        "POSTGRES_HOST": database.host,
+        "POSTGRES_PORT": str(database.port),
+        "POSTGRES_USER": database.user,
+        "POSTGRES_PASSWORD": database.password,
+        "POSTGRES_LOCK_TIMEOUT": "30",
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+    }
