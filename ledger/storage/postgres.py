@@ -26,7 +26,6 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.postgres import (
-    PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresDatastore,
 )
@@ -136,8 +135,8 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
         self.leaves_ref = leaves
         self.insert_leaves_statement = SQL(
             "INSERT INTO {0} SELECT * FROM unnest("
-            "%s::bigint[], %s::uuid[], %s::bigint[], %s::bytea[], %s::bytea[], %s::text[], "
-            "%s::text[])"
+            "%b::bigint[], %b::uuid[], %b::bigint[], %b::bytea[], %b::bytea[], %b::text[], "
+            "%b::text[])"
         ).format(leaves)
         self.select_taken_statement = SQL(
             "SELECT e.originator_id, e.originator_version FROM {0} e "
@@ -148,6 +147,15 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
         self.select_events_of_statement = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {0} "
             "WHERE originator_id = ANY(%s::uuid[]) ORDER BY originator_id, originator_version"
+        ).format(self.events_ref)
+        # The library's insert passes the events as one array of a composite type, which
+        # psycopg writes as text, escaping every value of every event in Python (about 50 us
+        # an event); four arrays of plain types go in psycopg's binary form (`%b`), which
+        # copies the bytes as they are. The same rows.
+        self.insert_event_columns_statement = SQL(
+            "INSERT INTO {0} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id"
         ).format(self.events_ref)
         self.group_commit = GroupCommit(
             self._insert_alone,
@@ -167,6 +175,7 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
         self.insert_leaves_statement = rendered(self.insert_leaves_statement)
         self.select_taken_statement = rendered(self.select_taken_statement)
         self.select_events_of_statement = rendered(self.select_events_of_statement)
+        self.insert_event_columns_statement = rendered(self.insert_event_columns_statement)
 
     def _again(self, operation: Callable[[], T]) -> T:
         """Run a read (or an idempotent write) again when its connection broke."""
@@ -368,7 +377,15 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
         if events:
             rotate_to = None if together else requests[0].kwargs.get("rotate_to")
             rows = self.leaf_writer.leaves_for(events, last, rotate_to)
-            PostgresAggregateRecorder._insert_stored_events(self, events_curs, events)
+            events_curs.execute(
+                self.insert_event_columns_statement,
+                (
+                    [row.originator_id for row in rows],
+                    [event.originator_version for event in events],
+                    [event.topic for event in events],
+                    [event.state for event in events],
+                ),
+            )
             for statement, beside in rows_beside(events).items():
                 curs.executemany(statement, beside)
             columns = zip(*(row.values(row.originator_id) for row in rows), strict=True)
@@ -467,7 +484,9 @@ class SignedPostgresApplicationRecorder(PostgresApplicationRecorder, SignedLogRe
                 c.execute("SELECT pg_advisory_xact_lock(%s)", (_CHECKPOINT_LOCK,))
                 # Derived data, committed without waiting for the disk (see checkpoints.py).
                 c.execute("SET LOCAL synchronous_commit = off")
-                return CheckpointStore(c, "%s", self._qualified).extend(self.leaf_writer.keyring)
+                return CheckpointStore(c, "%s", self._qualified, arrays=True).extend(
+                    self.leaf_writer.keyring
+                )
 
         return self._again(extend)
 
