@@ -115,6 +115,7 @@ from bench.common import (
     paired_ratio,
     parse_arguments,
     peak_rss_mib,
+    plain_postgres_env,
     postgres_admin_url,
     postgres_database,
     summary_line,
@@ -193,19 +194,7 @@ def plain_env(database: str) -> dict[str, str]:
             "SQLITE_DBNAME": database,
             "SQLITE_LOCK_TIMEOUT": "30",  # as ours
         }
-    from ledger.evidence.database import DatabaseURL
-
-    url = DatabaseURL.parse(database)
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": url.dbname,
-        "POSTGRES_HOST": url.host,
-        "POSTGRES_PORT": str(url.port),
-        "POSTGRES_USER": url.user,
-        "POSTGRES_PASSWORD": url.password,
-        "POSTGRES_LOCK_TIMEOUT": "30",
-        "POSTGRES_CONNECT_TIMEOUT": "5",
-    }
+    return plain_postgres_env(database)
 
 
 def create_plain_app(database: str) -> Flask:
