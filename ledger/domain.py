@@ -60,6 +60,9 @@ _MULTILINE_WHITESPACE = frozenset("\n\r\t")
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 # Control characters, surrogates and line/paragraph separators.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# Every refused character is one `str.isprintable` is False for (it is False for the
+# categories C* and Z* but the ASCII space, from the same Unicode database as unicodedata;
+# the bidi controls are Cf): a printable text, Danish letters and all, has none of them.
 
 
 class DomainError(ValueError):
@@ -72,7 +75,7 @@ class DocumentRefused(DomainError):
 
 def refused_character(text: str, *, multiline: bool = False) -> str | None:
     """The first character the ledger does not record in a text, if there is one."""
-    if text.isascii() and text.isprintable():  # none of them refused: skip the lookups
+    if text.isprintable():  # none of them refused: skip the lookups
         return None
     for ch in text:
         if multiline and ch in _MULTILINE_WHITESPACE:
@@ -108,6 +111,8 @@ def checked_text(
 def printable(text: str, longest: int) -> str:
     """A fact the portal observed (a browser's User-Agent) as the ledger records it: without
     the characters it refuses, cut to `longest`."""
+    if refused_character(text) is None:  # nearly always: no character looked at one by one
+        return text.strip()[:longest]
     kept = "".join(ch for ch in text if refused_character(ch) is None)
     return kept.strip()[:longest]
 
@@ -243,7 +248,7 @@ def _check_value(path: str, value: Any) -> None:
             raise TypeError(f"the event field {path!r} has no length limit in EVENT_TEXT_BOUNDS")
         if len(value) > bound.longest:
             raise DomainError(f"{bound.label} må højst være {bound.longest} tegn.")
-        if value.isascii() and value.isprintable():  # refused_character's own first test
+        if value.isprintable():  # refused_character's own first test
             return
         if refused_character(value, multiline=bound.multiline) is not None:
             raise DomainError(f"{bound.label} indeholder et kontroltegn, der ikke kan bruges.")

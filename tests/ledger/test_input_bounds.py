@@ -8,7 +8,9 @@ import dataclasses
 import os
 import sqlite3
 import stat
+import sys
 import typing
+import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -308,6 +310,20 @@ def test_a_user_agent_is_recorded_without_control_characters_and_cut(app, operat
     ).event.request.user_agent
     assert recorded.startswith("Evil[2JBrowser")
     assert len(recorded) == USER_AGENT_MAX
+
+
+def test_exactly_controls_surrogates_line_separators_and_bidi_controls_are_refused():
+    """Every code point, alone and inside Danish text: refused if and only if it is of the
+    categories Cc, Cs, Zl or Zp or a bidi control (a line break or tab in a multiline text
+    excepted), whatever shortcut the check takes for printable text."""
+    bidi = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    for code_point in range(sys.maxunicode + 1):
+        ch = chr(code_point)
+        refused = ch in bidi or unicodedata.category(ch) in {"Cc", "Cs", "Zl", "Zp"}
+        for multiline in (False, True):
+            expected = ch if refused and not (multiline and ch in "\n\r\t") else None
+            assert domain.refused_character(ch, multiline=multiline) == expected, hex(code_point)
+            assert domain.refused_character(f"på {ch} ø", multiline=multiline) == expected
 
 
 def test_an_actor_with_an_unbounded_name_records_nothing(app, operator, customers):
