@@ -72,7 +72,9 @@ def test_the_matrix_shows_all_98_municipalities_and_filters_them(
     assert page.evaluate(SCROLLS_SIDEWAYS) == 0  # wide: it fits; narrow: each row a card
     aarhus = rows(page).filter(has_text="Aarhus Kommune")
     expect(aarhus).to_contain_text("Skiftet")
-    expect(aarhus).to_contain_text("21 minutter")
+    # The demo's 21 minutes, fewer when it was seeded just after midnight in Denmark.
+    downtime = portal.ledger.migration_status(portal.cvrs["Aarhus Kommune"]).switch.downtime_minutes
+    expect(aarhus).to_contain_text(f"nedetid {downtime} minutter")
     koebenhavn = rows(page).filter(has_text="Københavns Kommune")
     expect(koebenhavn).to_contain_text("Venter på kunden")
     if viewport is WIDE:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from ledger.danish_time import danish_today
 from ledger.domain import (
     AgreementVersion,
     Approval,
@@ -500,7 +501,8 @@ def test_due_dates_and_days_waiting_follow_the_switch_date(log: Log) -> None:
         actor=STAFF,
     )
     log.take(migration)
-    later = datetime.date(2026, 12, 5)
+    # At least three days after the events, which are recorded on the day the test runs.
+    later = max(datetime.date(2026, 12, 5), danish_today() + datetime.timedelta(days=3))
     status = log.status(today=later)
     full_service = status.task("full-service")
     assert full_service.due == datetime.date(2026, 12, 2)
