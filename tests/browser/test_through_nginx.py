@@ -64,7 +64,10 @@ STICKING_OUT = """() => Array.from(document.querySelectorAll("body *"))
     .filter(e => !e.closest("table") && !e.querySelector("table"))
     .filter(e => {
         const box = e.getBoundingClientRect();
-        return box.left + Math.max(box.width, e.scrollWidth) > innerWidth + 0.5;
+        // A select clips its chosen option's text inside its box (Chromium 150 gives it the
+        // text's scrollWidth): only the box can stick out.
+        const wide = e.tagName === "SELECT" ? box.width : Math.max(box.width, e.scrollWidth);
+        return box.left + wide > innerWidth + 0.5;
     })
     .map(e => e.tagName + (e.className ? "." + e.className : ""))"""
 
