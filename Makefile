@@ -22,13 +22,15 @@ demo: $(STAMP)
 	LEDGER_SAML_BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/ledger demo --bind 127.0.0.1:$(PORT)
 
 # ruff; the import contracts (imports point one way, pyproject.toml); mypy on every package and
-# --strict on ledger.evidence, the verifiers an auditor may take on their own; then pytest.
+# --strict on ledger.evidence, the verifiers an auditor may take on their own; then pytest in
+# TEST_WORKERS processes, each test file in one of them (`make test TEST_WORKERS=0`: in this one).
+TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/mypy --strict -p ledger.evidence
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

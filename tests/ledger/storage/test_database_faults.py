@@ -163,12 +163,13 @@ def _through(url: str, proxy: PostgresProxy) -> str:
 
 
 def terminate_backends(database_url: str) -> int:
-    """End every connection to the test database (the login may: pg_signal_backend)."""
+    """End every client's connection to the test database (the login may: pg_signal_backend;
+    an autovacuum worker on the database is the server's own, which only a superuser ends)."""
     dbname = DatabaseURL.parse(database_url).dbname
     with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
         rows = admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            "WHERE datname = %s AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
             (dbname,),
         ).fetchall()
     return sum(1 for (ended,) in rows if ended)
