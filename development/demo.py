@@ -443,14 +443,22 @@ def _approved_version(app: LedgerApp, cvr: str, version_id: UUID) -> int:
 
 def _switch_moments(now: datetime.datetime) -> list[datetime.datetime]:
     """The meeting and the four steps of Aarhus's switch: `AARHUS_SWITCH_MINUTES_AGO` before
-    `now` (whole minutes), squeezed into today when the day in Denmark is younger than that
-    (the meeting must lie on the switch day, and no step in the future)."""
+    `now` (whole minutes). When the day in Denmark is younger than that, the switch day moves
+    to start at midnight, and is squeezed into today only when even that would put its last
+    step in the future (the meeting must lie on the switch day)."""
     now = now.replace(second=0, microsecond=0)
     midnight = datetime.datetime.combine(
         now.astimezone(DANISH_TIME).date(), datetime.time(0, 0), tzinfo=DANISH_TIME
     )
-    longest = AARHUS_SWITCH_MINUTES_AGO[0]
-    room = min(longest, int((now - midnight).total_seconds() // 60))
+    longest, shortest = AARHUS_SWITCH_MINUTES_AGO[0], AARHUS_SWITCH_MINUTES_AGO[-1]
+    room = int((now - midnight).total_seconds() // 60)
+    if room >= longest:
+        return [now - datetime.timedelta(minutes=ago) for ago in AARHUS_SWITCH_MINUTES_AGO]
+    if room >= longest - shortest:
+        start = midnight.astimezone(now.tzinfo)
+        return [
+            start + datetime.timedelta(minutes=longest - ago) for ago in AARHUS_SWITCH_MINUTES_AGO
+        ]
     return [
         now - datetime.timedelta(minutes=ago * room / longest) for ago in AARHUS_SWITCH_MINUTES_AGO
     ]

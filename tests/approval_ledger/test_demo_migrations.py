@@ -88,3 +88,14 @@ def test_the_switch_day_of_the_demo_fits_in_the_day_in_denmark_when_it_is_young(
     meeting, removed, *_, verified = _switch_moments(later.astimezone(datetime.UTC))
     assert later - meeting == datetime.timedelta(minutes=45)
     assert verified - removed == datetime.timedelta(minutes=21)
+
+
+def test_the_demo_keeps_its_21_minutes_of_downtime_once_the_day_in_denmark_has_room():
+    """From 26 minutes past midnight (the meeting to the last step) the switch day is moved,
+    not squeezed: the staff pages show the demo's 21 minutes whenever they fit in the day."""
+    for minutes_past_midnight in (26, 30, 44):
+        now = datetime.datetime(2026, 12, 3, 0, minutes_past_midnight, 10, tzinfo=DANISH_TIME)
+        meeting, removed, *_, verified = _switch_moments(now.astimezone(datetime.UTC))
+        assert verified - removed == datetime.timedelta(minutes=21)
+        assert meeting.astimezone(DANISH_TIME).date() == datetime.date(2026, 12, 3)
+        assert verified <= now
