@@ -78,6 +78,7 @@ def auditor_page(new_context, width: int, path: str = "/revision/"):
 
 def fits(page, width: int) -> None:
     """No sideways scrolling (WCAG 2.1, 1.4.10 Reflow) and axe-core clean."""
+    page.wait_for_load_state()  # measured with its style sheet, not while it loads
     assert page.evaluate(PAGE_WIDTH) <= width, path_of(page)
     axe_check(page)
 
