@@ -452,10 +452,8 @@ def _switch_moments(now: datetime.datetime) -> list[datetime.datetime]:
     )
     longest, shortest = AARHUS_SWITCH_MINUTES_AGO[0], AARHUS_SWITCH_MINUTES_AGO[-1]
     room = int((now - midnight).total_seconds() // 60)
-    if room >= longest:
-        return [now - datetime.timedelta(minutes=ago) for ago in AARHUS_SWITCH_MINUTES_AGO]
-    if room >= longest - shortest:
-        start = midnight.astimezone(now.tzinfo)
+    if room >= longest - shortest:  # the meeting `longest` minutes ago, or at midnight
+        start = max(now - datetime.timedelta(minutes=longest), midnight.astimezone(now.tzinfo))
         return [
             start + datetime.timedelta(minutes=longest - ago) for ago in AARHUS_SWITCH_MINUTES_AGO
         ]

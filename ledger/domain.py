@@ -60,9 +60,6 @@ _MULTILINE_WHITESPACE = frozenset("\n\r\t")
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 # Control characters, surrogates and line/paragraph separators.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
-# Every refused character is one `str.isprintable` is False for (it is False for the
-# categories C* and Z* but the ASCII space, from the same Unicode database as unicodedata;
-# the bidi controls are Cf): a printable text, Danish letters and all, has none of them.
 
 
 class DomainError(ValueError):
@@ -75,7 +72,10 @@ class DocumentRefused(DomainError):
 
 def refused_character(text: str, *, multiline: bool = False) -> str | None:
     """The first character the ledger does not record in a text, if there is one."""
-    if text.isprintable():  # none of them refused: skip the lookups
+    # `str.isprintable` is False for every refused character (for the categories C* and Z* but
+    # the ASCII space, from the same Unicode database; the bidi controls are Cf): a printable
+    # text, Danish letters and all, has none of them, and skips the lookups.
+    if text.isprintable():
         return None
     for ch in text:
         if multiline and ch in _MULTILINE_WHITESPACE:

@@ -51,7 +51,8 @@ class Writers:
         try:
             n = 0
             while not self.stop.is_set():
-                if writer == 0 and n % 5 == 0:
+                publishing = writer == 0 and n % 5 == 0
+                if publishing:
                     written = app.publish_agreement(
                         title="Driftsaftale",
                         version_label=f"{n}",
@@ -70,7 +71,7 @@ class Writers:
                 seq = app.signed_log.seq_of(written.id, written.version)
                 with self.changed:
                     self.acknowledged.append((seq, written.id, written.version))
-                    self.agreements += writer == 0 and n % 5 == 0
+                    self.agreements += publishing
                     self.changed.notify_all()
                 n += 1
         except BaseException as error:
